@@ -1,0 +1,20 @@
+"""cffi builder for minipod._native (API mode, compiled by `pip install .`)."""
+
+from pathlib import Path
+
+from cffi import FFI
+
+HERE = Path(__file__).resolve().parent
+
+ffi = FFI()
+ffi.cdef((HERE / "cdef.h").read_text())
+ffi.set_source(
+    "minipod._native",
+    '#include <sched.h>\n#include <sys/mount.h>\n#include "mp_sys.h"\n',
+    sources=["csrc/mp_sys.c"],  # relative: setuptools refuses absolute paths
+    include_dirs=["csrc"],
+    extra_compile_args=["-Wall", "-Wextra", "-Werror"],
+)
+
+if __name__ == "__main__":
+    ffi.compile(verbose=True)

@@ -1,0 +1,55 @@
+/* See mp_sys.h for the contract: 0 / fd on success, -errno on failure. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "mp_sys.h"
+
+/* Retry on EINTR; turn -1/errno into -errno. */
+#define RETURN_SYSCALL(expr)                                                 \
+  do                                                                         \
+    {                                                                        \
+      long ret_;                                                             \
+      do                                                                     \
+        ret_ = (long) (expr);                                                \
+      while (ret_ < 0 && errno == EINTR);                                    \
+      return ret_ < 0 ? -errno : (int) ret_;                                 \
+    }                                                                        \
+  while (0)
+
+int
+mp_setns (int fd, int nstype)
+{
+  RETURN_SYSCALL (setns (fd, nstype));
+}
+
+int
+mp_unshare (int flags)
+{
+  RETURN_SYSCALL (unshare (flags));
+}
+
+int
+mp_mount (const char *source, const char *target, const char *fstype,
+          unsigned long flags, const char *data)
+{
+  RETURN_SYSCALL (mount (source, target, fstype, flags, data));
+}
+
+int
+mp_umount2 (const char *target, int flags)
+{
+  RETURN_SYSCALL (umount2 (target, flags));
+}
+
+int
+mp_pivot_root (const char *new_root, const char *put_old)
+{
+  /* glibc has no wrapper for pivot_root */
+  RETURN_SYSCALL (syscall (SYS_pivot_root, new_root, put_old));
+}

@@ -1,2 +1,140 @@
-def main() -> int:
+"""The `minipod` command: argument parsing and exit codes, no kernel logic.
+
+Exit codes: 0 success, 1 a runtime failure, 2 bad input (a manifest or the
+command line). No traceback reaches the user unless --debug is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+
+from minipod.errors import MinipodError, SpecError
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="minipod: %(name)s: %(message)s")
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except SpecError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except (MinipodError, OSError) as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="minipod", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="log verbosely, show tracebacks")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="run every pod of a manifest, in the foreground")
+    up.add_argument("file")
+    up.add_argument("--no-logs", action="store_true", help="do not echo container output")
+    up.set_defaults(handler=cmd_up)
+
+    down = sub.add_parser("down", help="delete every pod of a manifest")
+    down.add_argument("file")
+    down.add_argument("--grace-period", type=int, default=None, metavar="SECONDS")
+    down.set_defaults(handler=cmd_down)
+
+    delete = sub.add_parser("delete", help="delete a pod: minipod delete pod NAME")
+    delete.add_argument("kind", choices=["pod", "pods", "po"])
+    delete.add_argument("names", nargs="+", metavar="NAME")
+    delete.add_argument("-n", "--namespace", default="default")
+    delete.add_argument("--grace-period", type=int, default=None, metavar="SECONDS")
+    delete.add_argument("--now", action="store_true", help="same as --grace-period=1")
+    delete.set_defaults(handler=cmd_delete)
+
+    validate = sub.add_parser("validate", help="check a manifest without running it")
+    validate.add_argument("file")
+    validate.set_defaults(handler=cmd_validate)
+
+    image = sub.add_parser("image", help="the local image store")
+    image_sub = image.add_subparsers(required=True, metavar="ACTION")
+    build = image_sub.add_parser("build-busybox", help="build the busybox image from the host")
+    build.add_argument("--busybox", default=None, help="path of a static busybox binary")
+    build.set_defaults(handler=cmd_image_build_busybox)
+    image_sub.add_parser("ls", help="list stored images").set_defaults(handler=cmd_image_ls)
+    return parser
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from minipod.spec import load_pods
+
+    pods = load_pods(args.file)
+    for pod in pods:
+        print(f"pod/{pod.name} valid (namespace {pod.namespace}, "
+              f"{len(pod.spec.init_containers)} init, {len(pod.spec.containers)} containers)")
     return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from minipod.up import up
+
+    return up(args.file, echo_logs=not args.no_logs)
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from minipod.spec import load_pods
+
+    pods = load_pods(args.file)
+    return _delete_all([(p.namespace, p.name) for p in pods], args.grace_period)
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    grace = 1 if args.now else args.grace_period
+    return _delete_all([(args.namespace, name) for name in args.names], grace)
+
+
+def _delete_all(pods: list[tuple[str, str]], grace: int | None) -> int:
+    from minipod.delete import delete_pod
+
+    status = 0
+    for namespace, name in pods:
+        try:
+            print(f'pod "{name}" {delete_pod(namespace, name, grace)}')
+        except MinipodError as e:
+            print(f"error: {e}", file=sys.stderr)
+            status = EXIT_FAILURE
+    return status
+
+
+def cmd_image_build_busybox(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from minipod.image import build_busybox, images_dir
+
+    version = build_busybox(Path(args.busybox) if args.busybox else None)
+    print(f"built busybox:latest and busybox:{version} in {images_dir()}")
+    return 0
+
+
+def cmd_image_ls(_args: argparse.Namespace) -> int:
+    from minipod.image import images_dir, list_images
+
+    rows = list_images()
+    print(f"{'REPOSITORY':<30} TAG")
+    for repo, tag in rows:
+        print(f"{repo:<30} {tag}")
+    if not rows:
+        print(f"(no images in {images_dir()}; run: minipod image build-busybox)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

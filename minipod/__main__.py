@@ -1,0 +1,5 @@
+import sys
+
+from minipod.cli import main
+
+sys.exit(main())

@@ -1,0 +1,101 @@
+"""Deleting a pod from another process: ask its supervisor, or, when the
+supervisor is gone, stop the recorded processes and remove the state here.
+
+A recorded process is signalled only if its pid still names the process we
+started (same start time) and only through a pidfd, so a reused pid is never hit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from minipod.errors import StateError
+from minipod.sandbox import remove_pod_dir
+from minipod.state import pod_dir, read_json
+from minipod.supervisor import request
+
+
+def delete_pod(namespace: str, name: str, grace: int | None) -> str:
+    directory = pod_dir(namespace, name)
+    record_path = directory / "pod.json"
+    if not directory.exists():
+        raise StateError(f'pod "{name}" not found in namespace "{namespace}"')
+    try:
+        record: dict[str, Any] = read_json(record_path)
+    except (OSError, ValueError):
+        record = {}
+    supervisor = record.get("supervisor", {})
+    if _is_same_process(supervisor):
+        answer = request(Path(supervisor["socket"]), {"op": "delete", "namespace": namespace,
+                                                      "name": name, "grace": grace},
+                         timeout=_grace_of(grace) + 30)
+        if not answer.get("ok"):
+            raise StateError(answer.get("error", "the supervisor refused"))
+        return "deleted"
+    _stop_orphaned_pod(record, _grace_of(grace))
+    remove_pod_dir(directory)
+    return "deleted (its supervisor was gone; processes stopped here)"
+
+
+def _grace_of(grace: int | None) -> int:
+    return 30 if grace is None else grace
+
+
+def _is_same_process(identity: dict[str, Any]) -> bool:
+    pid, start = identity.get("pid"), identity.get("startTime")
+    if not pid or start is None:
+        return False
+    try:
+        return bool(abs(psutil.Process(pid).create_time() - start) < 0.05)
+    except psutil.Error:
+        return False
+
+
+def _open_if_same(identity: dict[str, Any]) -> int | None:
+    if not _is_same_process(identity):
+        return None
+    try:
+        pidfd = os.pidfd_open(identity["pid"])
+    except ProcessLookupError:
+        return None
+    if not _is_same_process(identity):  # raced with an exit and a reuse
+        os.close(pidfd)
+        return None
+    return pidfd
+
+
+def _stop_orphaned_pod(record: dict[str, Any], grace: int) -> None:
+    containers = [c for c in record.get("containers", {}).values() if c.get("pid")]
+    pidfds = [fd for c in containers if (fd := _open_if_same(c)) is not None]
+    _terminate(pidfds, grace)
+    pause = _open_if_same(record.get("pause", {}))
+    if pause is not None:
+        _terminate([pause], 2)
+
+
+def _terminate(pidfds: list[int], grace: int) -> None:
+    for fd in pidfds:
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(fd, signal.SIGTERM if grace > 0 else signal.SIGKILL)
+    deadline = time.monotonic() + grace
+    poller = select.poll()
+    for fd in pidfds:
+        poller.register(fd, select.POLLIN)
+    alive = set(pidfds)
+    while alive and (left := deadline - time.monotonic()) > 0:
+        for fd, _ in poller.poll(left * 1000):
+            alive.discard(fd)
+            poller.unregister(fd)
+    for fd in alive:
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+    for fd in pidfds:
+        os.close(fd)

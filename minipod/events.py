@@ -1,0 +1,32 @@
+"""Events in the Kubernetes vocabulary (reason, type, message), kept per pod."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Event:
+    timestamp: float  # wall clock
+    type: str  # Normal or Warning
+    reason: str  # Created, Started, Killing, Completed, Failed, ...
+    obj: str  # pod/NAME or pod/NAME/CONTAINER
+    message: str
+
+    def line(self) -> str:
+        clock = time.strftime("%H:%M:%S", time.localtime(self.timestamp))
+        return f"{clock}  {self.type:<7}  {self.reason:<10}  {self.obj}  {self.message}"
+
+
+Sink = Callable[[Event], None]
+
+
+def print_sink(stream: object = None) -> Sink:
+    def sink(event: Event) -> None:
+        out = stream or sys.stdout
+        print(event.line(), file=out, flush=True)  # type: ignore[call-overload]
+
+    return sink

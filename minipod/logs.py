@@ -1,0 +1,92 @@
+"""Container output: pipes read by the supervisor, written as CRI log files.
+
+The format is the kubelet's (CRI): ``<RFC3339Nano> <stream> <P|F> <text>``,
+one line per line of output; a line longer than MAX_LINE is cut into P
+(partial) records ended by an F (full) one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from minipod.loop import Loop
+
+MAX_LINE = 16 * 1024
+EchoFn = Callable[[str, str], None]  # (stream, line)
+
+
+def cri_timestamp(now: datetime.datetime | None = None) -> str:
+    now = now or datetime.datetime.now(datetime.UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}000Z"
+
+
+class LogFile:
+    """One container run's log file, shared by its stdout and stderr pipes."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        self.open_streams = 0
+
+    def write(self, stream: str, text: bytes, tag: str) -> None:
+        record = f"{cri_timestamp()} {stream} {tag} ".encode() + text + b"\n"
+        os.write(self._fd, record)
+
+    def release(self) -> None:
+        self.open_streams -= 1
+        if self.open_streams <= 0 and self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class LogPipe:
+    """The read end of one stream's pipe, registered with the loop until EOF."""
+
+    def __init__(self, loop: Loop, fd: int, stream: str, log: LogFile,
+                 echo: EchoFn | None) -> None:
+        self.loop, self.fd, self.stream, self.log, self.echo = loop, fd, stream, log, echo
+        self._pending = b""
+        os.set_blocking(fd, False)
+        log.open_streams += 1
+        loop.register(fd, self._on_readable)
+
+    def _on_readable(self, _events: int) -> None:
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return
+        if not data:
+            self.close()
+            return
+        self._consume(self._pending + data)
+
+    def _consume(self, data: bytes) -> None:
+        *lines, self._pending = data.split(b"\n")
+        for line in lines:
+            self._emit(line)
+        while len(self._pending) > MAX_LINE:
+            self.log.write(self.stream, self._pending[:MAX_LINE], "P")
+            self._pending = self._pending[MAX_LINE:]
+
+    def _emit(self, line: bytes) -> None:
+        while len(line) > MAX_LINE:
+            self.log.write(self.stream, line[:MAX_LINE], "P")
+            line = line[MAX_LINE:]
+        self.log.write(self.stream, line, "F")
+        if self.echo is not None:
+            self.echo(self.stream, line.decode(errors="replace"))
+
+    def close(self) -> None:
+        if self.fd < 0:
+            return
+        if self._pending:
+            self._emit(self._pending)
+            self._pending = b""
+        self.loop.unregister(self.fd)
+        os.close(self.fd)
+        self.fd = -1
+        self.log.release()

@@ -1,0 +1,264 @@
+"""The pod sandbox: its directory, /etc files, volumes and the pause process.
+
+create_sandbox() pushes an undo action for every step onto an ExitStack; a
+failure half-way unwinds it, and a successful sandbox keeps the stack as its
+teardown, so rollback and `minipod down` run the same code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import stat
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NoReturn
+
+from minipod import net
+from minipod import sys as msys
+from minipod.errors import StartError, StateError
+from minipod.ns import NsFds, pid_namespace_for_children
+from minipod.spawn import Child, Steps, close_fds_except, reset_signals, spawn
+from minipod.spec import Pod, Volume
+from minipod.state import ensure_dir, pod_dir
+
+PAUSE_BINARY = Path(__file__).parent / "libexec" / "minipod-pause"
+POD_NAMESPACE_NAMES = ("uts", "ipc", "net")
+
+_HOSTS_HEADER = (
+    "# Kubernetes-managed hosts file.\n"
+    "127.0.0.1\tlocalhost\n"
+    "::1\tlocalhost ip6-localhost ip6-loopback\n"
+    "fe00::0\tip6-localnet\n"
+    "fe00::0\tip6-mcastprefix\n"
+    "fe00::1\tip6-allnodes\n"
+    "fe00::2\tip6-allrouters\n"
+)
+
+
+@dataclass
+class Sandbox:
+    pod: Pod
+    dir: Path
+    uid: str
+    hostname: str
+    pause: Child
+    ns: NsFds
+    created: float
+    teardown_stack: contextlib.ExitStack = field(repr=False)
+
+    @property
+    def pidns_fd(self) -> int | None:
+        return self.ns.fds.get("pid")
+
+    def volume_dir(self, name: str) -> Path:
+        return self.dir / "volumes" / name
+
+    def teardown(self) -> None:
+        self.teardown_stack.close()
+
+
+def pod_hostname(pod: Pod) -> str:
+    """spec.hostname, else the pod name cut to 63 characters (kubelet's rule)."""
+    if pod.spec.hostname:
+        return pod.spec.hostname
+    return pod.name[:63].rstrip("-.")
+
+
+def pause_binary() -> str:
+    path = os.environ.get("MINIPOD_PAUSE") or str(PAUSE_BINARY)
+    if not os.access(path, os.X_OK):
+        raise StartError("find pause program", 2, f"{path} is missing; reinstall minipod")
+    return path
+
+
+def create_sandbox(pod: Pod) -> Sandbox:
+    stack = contextlib.ExitStack()
+    with stack:
+        directory = _make_pod_dir(pod, stack)
+        hostname = pod_hostname(pod)
+        _write_etc_files(directory, hostname)
+        ensure_dir(directory / "shm").chmod(0o1777)
+        for index, volume in enumerate(pod.spec.volumes):
+            _make_volume(directory, volume, index, stack)
+        pause = _start_pause(pod, directory, hostname)
+        stack.callback(stop_pause, pause)
+        names = POD_NAMESPACE_NAMES + (("pid",) if pod.spec.share_process_namespace else ())
+        ns = NsFds.open(pause.pid, names)
+        stack.callback(ns.close)
+        sandbox = Sandbox(pod, directory, str(uuid.uuid4()), hostname, pause, ns,
+                          time.time(), stack.pop_all())
+        return sandbox
+    raise AssertionError("unreachable")  # pragma: no cover - `with` re-raises
+
+
+def _make_pod_dir(pod: Pod, stack: contextlib.ExitStack) -> Path:
+    directory = pod_dir(pod.namespace, pod.name)
+    try:
+        directory.mkdir(mode=0o700)
+    except FileExistsError:
+        raise StateError(
+            f"pod {pod.namespace}/{pod.name} exists already "
+            f"(run: minipod delete pod {pod.name} -n {pod.namespace})") from None
+    stack.callback(remove_pod_dir, directory)
+    for sub in ("etc", "volumes", "containers", "logs"):
+        ensure_dir(directory / sub)
+    return directory
+
+
+def remove_pod_dir(directory: Path) -> None:
+    """Unmount whatever is still mounted below the pod directory, then delete it."""
+    for mountpoint in sorted(mounts_under(directory), reverse=True):
+        with contextlib.suppress(OSError):
+            msys.umount2(mountpoint, msys.MNT_DETACH)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def mounts_under(directory: Path) -> list[str]:
+    prefix = str(directory).rstrip("/") + "/"
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mountpoint = line.split()[4].replace("\\040", " ")
+            if mountpoint.startswith(prefix) or mountpoint == prefix.rstrip("/"):
+                found.append(mountpoint)
+    return found
+
+
+def _write_etc_files(directory: Path, hostname: str) -> None:
+    etc = directory / "etc"
+    # No pod IP yet (the pod has only loopback), so no "<podIP> <hostname>" line.
+    (etc / "hosts").write_text(_HOSTS_HEADER)
+    (etc / "hostname").write_text(hostname + "\n")
+    # dnsPolicy ClusterFirst with no cluster DNS falls back to the node's file.
+    try:
+        resolv = Path("/etc/resolv.conf").read_text()
+    except OSError:
+        resolv = ""
+    (etc / "resolv.conf").write_text(resolv)
+    for name in ("hosts", "hostname", "resolv.conf"):
+        (etc / name).chmod(0o644)
+
+
+def _make_volume(directory: Path, volume: Volume, index: int, stack: contextlib.ExitStack) -> None:
+    path = f"spec.volumes[{index}]"
+    if volume.host_path is not None:
+        check_host_path(volume, path)
+        return
+    target = ensure_dir(directory / "volumes" / volume.name)
+    target.chmod(0o777)  # emptyDir is world-writable, as the kubelet makes it
+    if volume.empty_dir_medium == "Memory":
+        size = f",size={volume.empty_dir_size_limit}" if volume.empty_dir_size_limit else ""
+        try:
+            msys.mount("tmpfs", str(target), "tmpfs", msys.MS_NOSUID | msys.MS_NODEV,
+                       f"mode=1777{size}")
+        except OSError as e:
+            raise StartError(f"{path}.emptyDir: mount tmpfs", e.errno or 0) from e
+        stack.callback(msys.umount2, str(target), msys.MNT_DETACH)
+
+
+_HOST_PATH_KINDS = {
+    "Directory": stat.S_ISDIR, "File": stat.S_ISREG, "Socket": stat.S_ISSOCK,
+    "CharDevice": stat.S_ISCHR, "BlockDevice": stat.S_ISBLK,
+}
+
+
+def check_host_path(volume: Volume, path: str) -> None:
+    """hostPath.type checks, as the kubelet does them before mounting."""
+    assert volume.host_path is not None
+    host, kind = volume.host_path, volume.host_path_type
+    if kind == "DirectoryOrCreate":
+        os.makedirs(host, mode=0o755, exist_ok=True)
+        kind = "Directory"
+    elif kind == "FileOrCreate" and not os.path.exists(host):
+        os.makedirs(os.path.dirname(host), exist_ok=True)
+        os.close(os.open(host, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+        kind = "File"
+    try:
+        mode = os.stat(host).st_mode
+    except OSError as e:
+        raise StartError(f"{path}.hostPath: {host}", e.errno or 0) from e
+    check = _HOST_PATH_KINDS.get(kind)
+    if check is not None and not check(mode):
+        raise StartError(f"{path}.hostPath: {host}", 0, f"is not a {kind}")
+
+
+def _start_pause(pod: Pod, directory: Path, hostname: str) -> Child:
+    binary = pause_binary()
+    net.preload()
+    log_fd = os.open(directory / "logs" / "pause.log",
+                     os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    try:
+        main = _pause_main(binary, hostname, log_fd)
+        if pod.spec.share_process_namespace:
+            with pid_namespace_for_children(None):  # pause becomes PID 1
+                return spawn(main, "start pause")
+        return spawn(main, "start pause")
+    finally:
+        os.close(log_fd)
+
+
+def _pause_main(binary: str, hostname: str, log_fd: int):  # type: ignore[no-untyped-def]
+    def main(steps: Steps, errfd: int) -> NoReturn:
+        steps("unshare uts, ipc and net namespaces")
+        msys.unshare(msys.CLONE_NEWUTS | msys.CLONE_NEWIPC | msys.CLONE_NEWNET)
+        steps("set hostname")
+        socket.sethostname(hostname)
+        steps("bring up loopback")
+        net.loopback_up()
+        steps("set up stdio")
+        devnull = os.open("/dev/null", os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)
+        os.dup2(log_fd, 2)
+        os.chdir("/")
+        close_fds_except((errfd,))
+        reset_signals()
+        steps(f"exec {binary}")
+        os.execv(binary, [binary])
+
+    return main
+
+
+def stop_pause(pause: Child, timeout: float = 2.0) -> None:
+    """SIGTERM (pause exits 0 on it), SIGKILL after ``timeout``, then reap."""
+    signal_child(pause, signal.SIGTERM)
+    if not wait_readable(pause.pidfd, timeout):
+        signal_child(pause, signal.SIGKILL)
+    reap_child(pause)
+
+
+def signal_child(child: Child, signo: int) -> None:
+    """Signal through the pidfd, never a bare pid that could have been reused."""
+    with contextlib.suppress(ProcessLookupError):
+        signal.pidfd_send_signal(child.pidfd, signo)
+
+
+def wait_readable(fd: int, timeout: float) -> bool:
+    import select
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(timeout * 1000))
+
+
+def reap_child(child: Child) -> int | None:
+    """Wait for ``child`` and close its pidfd; the wait status, or None if
+    someone else reaped it already."""
+    try:
+        _, status = os.waitpid(child.pid, 0)
+    except ChildProcessError:
+        status = None
+    os.close(child.pidfd)
+    child.pidfd = -1
+    return status
+
+
+def kill_and_reap(child: Child) -> None:
+    signal_child(child, signal.SIGKILL)
+    reap_child(child)

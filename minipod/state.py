@@ -1,0 +1,71 @@
+"""The state directory ($MINIPOD_ROOT, default /run/minipod).
+
+    pods/<namespace>_<name>/pod.json        the pod's record (atomic writes)
+    pods/<namespace>_<name>/etc/            hosts, hostname, resolv.conf
+    pods/<namespace>_<name>/shm/            the pod's /dev/shm
+    pods/<namespace>_<name>/volumes/<v>/    emptyDir volumes
+    pods/<namespace>_<name>/containers/<c>/<attempt>/{upper,work,merged}
+    pods/<namespace>_<name>/logs/<c>/<attempt>.log   CRI-format logs
+    supervisors/<pid>.sock                  a supervisor's control socket
+
+Every directory is 0700: only root may read pod state or reach a supervisor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+DEFAULT_ROOT = "/run/minipod"
+
+
+def root_dir() -> Path:
+    return Path(os.environ.get("MINIPOD_ROOT", DEFAULT_ROOT))
+
+
+def ensure_dir(path: Path) -> Path:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def pods_dir() -> Path:
+    return ensure_dir(ensure_dir(root_dir()) / "pods")
+
+
+def supervisors_dir() -> Path:
+    return ensure_dir(ensure_dir(root_dir()) / "supervisors")
+
+
+def pod_key(namespace: str, name: str) -> str:
+    return f"{namespace}_{name}"  # '_' cannot occur in either DNS name
+
+
+def pod_dir(namespace: str, name: str) -> Path:
+    return pods_dir() / pod_key(namespace, name)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """write, fsync, rename, fsync the directory: a crash leaves old or new, never half."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    dirfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(dirfd)
+    finally:
+        os.close(dirfd)
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())

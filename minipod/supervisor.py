@@ -1,0 +1,253 @@
+"""The supervisor: one single-threaded epoll loop for every pod of a `minipod up`.
+
+It is a child subreaper, so whatever a container double-forks out of its
+reach still comes back here to be reaped. Process exits are noticed through
+the pidfd of each child (and SIGCHLD for inherited orphans) and reaped in
+one place, reap(), which hands each status to whoever watches that pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import prctl
+
+from minipod.errors import MinipodError
+from minipod.events import Event, Sink
+from minipod.image import Image
+from minipod.loop import Loop
+from minipod.pod import ExitStatus, PodRunner
+from minipod.spawn import Child
+from minipod.spec import Pod
+from minipod.state import supervisors_dir
+
+log = logging.getLogger(__name__)
+
+ExitHandler = Callable[[ExitStatus], None]
+
+
+class Supervisor:
+    def __init__(self, loop: Loop, sink: Sink, echo_logs: bool = True) -> None:
+        self.loop = loop
+        self.sink = sink
+        self.echo_logs = echo_logs
+        self.pods: dict[str, PodRunner] = {}
+        self.events: dict[str, list[Event]] = {}
+        self._watched: dict[int, tuple[Child, ExitHandler]] = {}
+        self.failure: str | None = None
+        self.stopping = False
+        self.socket_path = supervisors_dir() / f"{os.getpid()}.sock"
+        self._server: socket.socket | None = None
+
+    # -- set-up --------------------------------------------------------------
+    def open(self) -> None:
+        prctl.set_child_subreaper(True)
+        self.loop.add_signal_handler(signal.SIGCHLD, self.reap)
+        self.loop.add_signal_handler(signal.SIGINT, lambda: self.stop_all("interrupted"))
+        self.loop.add_signal_handler(signal.SIGTERM, lambda: self.stop_all("terminated"))
+        self._listen()
+
+    def close(self) -> None:
+        if self._server is not None:
+            self.loop.unregister(self._server.fileno())
+            self._server.close()
+            self._server = None
+            with contextlib.suppress(FileNotFoundError):
+                self.socket_path.unlink()
+        self.loop.close()
+
+    # -- processes ---------------------------------------------------------------
+    def watch(self, child: Child, on_exit: ExitHandler) -> None:
+        self._watched[child.pid] = (child, on_exit)
+        self.loop.register(child.pidfd, lambda _events: self.reap())
+
+    def unwatch(self, child: Child) -> None:
+        if self._watched.pop(child.pid, None) is not None and child.pidfd >= 0:
+            self.loop.unregister(child.pidfd)
+
+    def reap(self) -> None:
+        """Collect every exited child: watched ones go to their handler, the rest
+        (orphans we inherited as subreaper) are just reaped."""
+        while True:
+            try:
+                result = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG)
+            except ChildProcessError:
+                return
+            if result is None:
+                return
+            entry = self._watched.pop(result.si_pid, None)
+            if entry is None:
+                log.debug("reaped orphan pid=%d", result.si_pid)
+                continue
+            child, on_exit = entry
+            self.loop.unregister(child.pidfd)
+            on_exit(ExitStatus.from_waitid(result))
+
+    # -- pods ----------------------------------------------------------------------
+    def emit(self, event: Event) -> None:
+        self.events.setdefault(event.obj.split("/")[1], []).append(event)
+        self.sink(event)
+
+    def echo_for(self, pod: str, container: str) -> Callable[[str, str], None] | None:
+        if not self.echo_logs:
+            return None
+
+        def echo(_stream: str, line: str) -> None:
+            print(f"{pod}/{container} | {line}", flush=True)
+
+        return echo
+
+    def start_pods(self, pods: list[Pod], images: dict[str, dict[str, Image]]) -> None:
+        """Start every pod; on the first failure, roll back all of them and raise."""
+        for pod in pods:
+            runner = PodRunner(self, pod, images[f"{pod.namespace}/{pod.name}"])
+            try:
+                runner.start()
+            except BaseException:
+                runner.teardown()
+                self.rollback()
+                raise
+            self.pods[runner.key] = runner
+
+    def rollback(self) -> None:
+        for runner in list(self.pods.values()):
+            runner.teardown()
+        self.pods.clear()
+
+    def pod_failed(self, runner: PodRunner, reason: str) -> None:
+        """A pod could not be brought up: the whole `up` fails and everything goes."""
+        if self.failure is None:
+            self.failure = f"pod {runner.key}: {reason}"
+        self.stop_all("failed", grace=0)
+
+    def pod_changed(self, runner: PodRunner) -> None:
+        if runner.phase() in ("Succeeded", "Failed") and not runner.terminating:
+            runner.event("Normal", "PodCompleted", f"pod phase {runner.phase()}")
+            self.delete_pod(runner.key, None, lambda: None)
+
+    def delete_pod(self, key: str, grace: int | None, on_done: Callable[[], None]) -> bool:
+        runner = self.pods.get(key)
+        if runner is None:
+            return False
+
+        def stopped() -> None:
+            self.pods.pop(key, None)
+            on_done()
+
+        runner.stop(grace, stopped)
+        return True
+
+    def stop_all(self, why: str, grace: int | None = None) -> None:
+        if not self.stopping:
+            print(f"minipod: {why}; stopping pods", file=sys.stderr, flush=True)
+        self.stopping = True
+        for key in list(self.pods):
+            self.delete_pod(key, grace, lambda: None)
+
+    def run(self) -> None:
+        """Serve until every pod is gone."""
+        self.loop.run_until(lambda: not self.pods)
+
+    # -- the control socket -----------------------------------------------------------
+    def _listen(self) -> None:
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+        old_umask = os.umask(0o177)  # the socket is root's alone (and so is its directory)
+        try:
+            server.bind(str(self.socket_path))
+        finally:
+            os.umask(old_umask)
+        server.listen(16)
+        server.setblocking(False)
+        self._server = server
+        self.loop.register(server.fileno(), self._on_connect)
+
+    def _on_connect(self, _events: int) -> None:
+        assert self._server is not None
+        try:
+            conn, _ = self._server.accept()
+        except BlockingIOError:
+            return
+        Connection(self, conn)
+
+    def handle_request(self, request: dict[str, Any], reply: Callable[[dict[str, Any]], None]
+                       ) -> None:
+        op = request.get("op")
+        if op == "delete":
+            key = f"{request.get('namespace', 'default')}/{request.get('name')}"
+            grace = request.get("grace")
+            if not self.delete_pod(key, grace, lambda: reply({"ok": True})):
+                reply({"ok": False, "error": f"pod {key} not found"})
+        elif op == "ping":
+            reply({"ok": True, "pods": sorted(self.pods)})
+        else:
+            reply({"ok": False, "error": f"unknown op {op!r}"})
+
+
+class Connection:
+    """One client of the control socket: a JSON request line, a JSON reply line."""
+
+    MAX_REQUEST = 64 * 1024
+
+    def __init__(self, sup: Supervisor, conn: socket.socket) -> None:
+        self.sup, self.conn, self.buffer = sup, conn, b""
+        conn.setblocking(False)
+        sup.loop.register(conn.fileno(), self._on_readable)
+
+    def _on_readable(self, _events: int) -> None:
+        try:
+            data = self.conn.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        self.buffer += data
+        if not data or b"\n" in self.buffer or len(self.buffer) > self.MAX_REQUEST:
+            self.sup.loop.unregister(self.conn.fileno())
+            self._dispatch()
+
+    def _dispatch(self) -> None:
+        line = self.buffer.split(b"\n", 1)[0]
+        try:
+            request = json.loads(line)
+            if not isinstance(request, dict):
+                raise ValueError("not an object")
+        except ValueError as e:
+            self.reply({"ok": False, "error": f"bad request: {e}"})
+            return
+        self.sup.handle_request(request, self.reply)
+
+    def reply(self, answer: dict[str, Any]) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.setblocking(True)
+            self.conn.settimeout(1.0)
+            self.conn.sendall(json.dumps(answer).encode() + b"\n")
+        self.conn.close()
+
+
+def request(socket_path: Path, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Client side: send one request, wait for the reply."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as conn:
+        conn.settimeout(timeout)
+        conn.connect(str(socket_path))
+        conn.sendall(json.dumps(message).encode() + b"\n")
+        data = b""
+        while b"\n" not in data:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    if not data:
+        raise MinipodError(f"supervisor at {socket_path} closed the connection")
+    answer: dict[str, Any] = json.loads(data)
+    return answer

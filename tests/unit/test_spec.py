@@ -1,0 +1,717 @@
+"""minipod.spec: loading Pod manifests, defaults, and strict validation."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from minipod.errors import FieldError, SpecError
+from minipod.spec import (
+    ContainerPort,
+    EnvVar,
+    ExecAction,
+    GRPCAction,
+    HTTPGetAction,
+    HTTPHeader,
+    Pod,
+    TCPSocketAction,
+    Volume,
+    VolumeMount,
+    load_pods,
+    parse_pods,
+)
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+
+RICH = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  labels:
+    app: web
+    example.com/tier: front
+  annotations:
+    example.com/owner: "team a"
+  uid: 0d1c2a8e-ignored
+status:
+  phase: Running
+spec:
+  hostname: www
+  shareProcessNamespace: true
+  securityContext:
+    runAsUser: 1000
+    runAsGroup: 1000
+  volumes:
+  - name: shared
+    emptyDir: {}
+  - name: cache
+    emptyDir:
+      medium: Memory
+      sizeLimit: 64Mi
+  - name: logs
+    hostPath:
+      path: /var/log/web
+      type: DirectoryOrCreate
+  initContainers:
+  - name: setup
+    image: busybox
+    command: [sh, -c, "echo ready > /shared/flag"]
+    volumeMounts:
+    - {name: shared, mountPath: /shared}
+  - name: proxy
+    image: envoy:local
+    restartPolicy: Always
+    ports:
+    - {containerPort: 9901, name: admin}
+    startupProbe:
+      tcpSocket: {port: admin}
+    livenessProbe:
+      grpc: {port: 9901}
+  containers:
+  - name: app
+    image: web:1.0
+    imagePullPolicy: Always
+    args: []
+    workingDir: /srv
+    env:
+    - {name: MODE, value: prod}
+    - {name: EMPTY}
+    - {name: MODE, value: again}
+    ports:
+    - {containerPort: 8080, name: http}
+    - {containerPort: 8080, protocol: UDP}
+    volumeMounts:
+    - {name: shared, mountPath: /shared, readOnly: true}
+    - {name: cache, mountPath: /cache}
+    - {name: logs, mountPath: /logs}
+    livenessProbe:
+      httpGet:
+        port: http
+        path: /healthz
+        scheme: HTTPS
+        httpHeaders:
+        - {name: X-Probe, value: "1"}
+      initialDelaySeconds: 5
+      terminationGracePeriodSeconds: 3
+    readinessProbe:
+      exec:
+        command: [cat, /tmp/ready]
+      periodSeconds: 0
+      successThreshold: 2
+    startupProbe:
+      httpGet: {port: 8080}
+      failureThreshold: 30
+      periodSeconds: 2
+    lifecycle:
+      postStart:
+        exec: {command: [touch, /tmp/started]}
+      preStop:
+        sleep: {seconds: 5}
+    securityContext:
+      runAsUser: 0
+  - name: worker
+    image: busybox
+    command: [sleep, infinity]
+"""
+
+
+def rich_pod() -> Pod:
+    (pod,) = parse_pods(RICH, "rich.yaml")
+    return pod
+
+
+def base() -> dict[str, Any]:
+    """The smallest interesting valid Pod, as a mapping the bad cases edit."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "web"},
+        "spec": {
+            "volumes": [{"name": "data", "emptyDir": {}}],
+            "containers": [
+                {
+                    "name": "app",
+                    "image": "busybox",
+                    "ports": [{"containerPort": 8080, "name": "http"}],
+                    "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                }
+            ],
+        },
+    }
+
+
+def container(name: str, **fields: Any) -> dict[str, Any]:
+    return {"name": name, "image": "busybox", **fields}
+
+
+DELETE = object()
+_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def edit(path: str, value: Any) -> str:
+    """base() with the field at ``path`` (API-server style) set or DELETEd, as YAML."""
+    doc = base()
+    steps: list[str | int] = [
+        key if key else int(index) for key, index in _STEP.findall(path)
+    ]
+    parent: Any = doc
+    for step in steps[:-1]:
+        parent = parent[step]
+    last = steps[-1]
+    if value is DELETE:
+        del parent[last]
+    elif isinstance(parent, list) and last == len(parent):
+        parent.append(copy.deepcopy(value))
+    else:
+        parent[last] = copy.deepcopy(value)
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def errors_of(text: str) -> list[FieldError]:
+    with pytest.raises(SpecError) as info:
+        parse_pods(text, "pod.yaml")
+    assert info.value.source == "pod.yaml"
+    return info.value.errors
+
+
+def describe(errors: list[FieldError]) -> str:
+    return "\n".join(f"  {e.path!r}: {e.message}" for e in errors)
+
+
+# ---------------------------------------------------------------------------
+# a valid manifest, with defaults
+# ---------------------------------------------------------------------------
+
+
+def test_rich_manifest_metadata_and_pod_defaults() -> None:
+    pod = rich_pod()
+    assert pod.name == "web"
+    assert pod.namespace == "default"
+    assert pod.labels == {"app": "web", "example.com/tier": "front"}
+    assert pod.annotations == {"example.com/owner": "team a"}
+    assert pod.source == "rich.yaml"
+    spec = pod.spec
+    assert spec.restart_policy == "Always"
+    assert spec.termination_grace_period_seconds == 30
+    assert spec.hostname == "www"
+    assert spec.subdomain is None
+    assert spec.share_process_namespace is True
+    assert spec.security_context is not None
+    assert (spec.security_context.run_as_user, spec.security_context.run_as_group) == (1000, 1000)
+    assert [c.name for c in spec.containers] == ["app", "worker"]
+    assert [c.name for c in spec.init_containers] == ["setup", "proxy"]
+
+
+def test_rich_manifest_volumes() -> None:
+    assert rich_pod().spec.volumes == (
+        Volume("shared", empty_dir=True),
+        Volume("cache", empty_dir=True, empty_dir_medium="Memory", empty_dir_size_limit=64 << 20),
+        Volume("logs", host_path="/var/log/web", host_path_type="DirectoryOrCreate"),
+    )
+
+
+def test_rich_manifest_container_fields() -> None:
+    app, worker = rich_pod().spec.containers
+    assert app.image == "web:1.0"
+    assert app.image_pull_policy == "Always"
+    assert worker.image_pull_policy == "IfNotPresent"
+    assert app.command is None  # the image's ENTRYPOINT
+    assert app.args == ()  # explicitly empty: not the image's CMD
+    assert worker.command == ("sleep", "infinity")
+    assert worker.args is None
+    assert app.working_dir == "/srv"
+    # duplicates are kept, in order; a missing value is ""
+    assert app.env == (EnvVar("MODE", "prod"), EnvVar("EMPTY", ""), EnvVar("MODE", "again"))
+    assert app.ports == (ContainerPort(8080, "http", "TCP"), ContainerPort(8080, None, "UDP"))
+    assert app.volume_mounts == (
+        VolumeMount("shared", "/shared", read_only=True),
+        VolumeMount("cache", "/cache"),
+        VolumeMount("logs", "/logs"),
+    )
+    assert app.security_context is not None
+    assert app.security_context.run_as_user == 0
+    assert app.restart_policy is None
+
+
+def test_rich_manifest_probes_and_defaults() -> None:
+    app = rich_pod().spec.containers[0]
+    liveness = app.liveness_probe
+    assert liveness is not None
+    assert liveness.handler == HTTPGetAction(
+        port="http", path="/healthz", scheme="HTTPS", http_headers=(HTTPHeader("X-Probe", "1"),)
+    )
+    assert liveness.initial_delay_seconds == 5
+    assert liveness.period_seconds == 10
+    assert liveness.timeout_seconds == 1
+    assert liveness.success_threshold == 1
+    assert liveness.failure_threshold == 3
+    assert liveness.termination_grace_period_seconds == 3
+    readiness = app.readiness_probe
+    assert readiness is not None
+    assert readiness.handler == ExecAction(("cat", "/tmp/ready"))
+    assert readiness.period_seconds == 10  # 0 is defaulted, as SetDefaults_Probe does
+    assert readiness.success_threshold == 2
+    assert readiness.termination_grace_period_seconds is None
+    startup = app.startup_probe
+    assert startup is not None
+    assert startup.handler == HTTPGetAction(port=8080, path="/", host=None, scheme="HTTP")
+    assert (startup.period_seconds, startup.failure_threshold) == (2, 30)
+
+
+def test_rich_manifest_lifecycle_and_sidecar() -> None:
+    spec = rich_pod().spec
+    lifecycle = spec.containers[0].lifecycle
+    assert lifecycle is not None
+    assert lifecycle.post_start is not None
+    assert lifecycle.post_start.exec == ExecAction(("touch", "/tmp/started"))
+    assert lifecycle.pre_stop is not None
+    assert lifecycle.pre_stop.sleep_seconds == 5
+    setup, proxy = spec.init_containers
+    assert setup.restart_policy is None
+    assert proxy.restart_policy == "Always"
+    assert proxy.startup_probe is not None
+    assert proxy.startup_probe.handler == TCPSocketAction(port="admin")
+    assert proxy.liveness_probe is not None
+    assert proxy.liveness_probe.handler == GRPCAction(port=9901, service="")
+
+
+def test_minimal_manifest_defaults() -> None:
+    (pod,) = parse_pods(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n"
+        "  containers: [{name: c, image: busybox}]\n"
+    )
+    assert pod.namespace == "default"
+    assert pod.labels == {} and pod.annotations == {}
+    assert pod.source == "<manifest>"
+    assert pod.spec.restart_policy == "Always"
+    assert pod.spec.termination_grace_period_seconds == 30
+    assert pod.spec.volumes == () and pod.spec.init_containers == ()
+    assert pod.spec.security_context is None
+    (app,) = pod.spec.containers
+    assert app.image_pull_policy == "IfNotPresent"
+    assert app.command is None and app.args is None
+    assert app.liveness_probe is None and app.lifecycle is None
+
+
+def test_null_fields_count_as_absent() -> None:
+    doc = base()
+    doc["spec"]["containers"][0]["command"] = None
+    doc["spec"]["restartPolicy"] = None
+    (pod,) = parse_pods(yaml.safe_dump(doc))
+    assert pod.spec.containers[0].command is None
+    assert pod.spec.restart_policy == "Always"
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        ("64Mi", 64 * 2**20),
+        ("1Gi", 2**30),
+        ("1.5Gi", 3 * 2**29),
+        ("500M", 500 * 10**6),
+        ("2k", 2000),
+        ("1e3", 1000),
+        ("1E", 10**18),
+        (4096, 4096),
+        ("4096", 4096),
+        ("1000m", 1),
+    ],
+)
+def test_size_limit_quantities(size: object, expected: int) -> None:
+    (pod,) = parse_pods(edit("spec.volumes[0].emptyDir", {"sizeLimit": size}))
+    assert pod.spec.volumes[0].empty_dir_size_limit == expected
+
+
+# ---------------------------------------------------------------------------
+# documents and formats
+# ---------------------------------------------------------------------------
+
+
+def test_multi_document_yaml_numbers_sources() -> None:
+    second = edit("metadata.name", "db")
+    text = f"---\n{edit('metadata.name', 'web')}---\n{second}---\n"
+    pods = parse_pods(text, "pods.yaml")
+    assert [(p.name, p.source) for p in pods] == [("web", "pods.yaml#0"), ("db", "pods.yaml#1")]
+
+
+def test_single_document_source_is_the_file() -> None:
+    (pod,) = parse_pods(f"# a comment\n---\n{edit('metadata.name', 'web')}---\n", "pod.yaml")
+    assert pod.source == "pod.yaml"
+
+
+def test_flow_style_yaml_loads() -> None:
+    text = (
+        "{apiVersion: v1, kind: Pod, metadata: {name: flow, namespace: team-a},"
+        " spec: {containers: [{name: c, image: busybox, command: [sleep, '1']}]}}"
+    )
+    (pod,) = parse_pods(text)
+    assert (pod.name, pod.namespace) == ("flow", "team-a")
+    assert pod.spec.containers[0].command == ("sleep", "1")
+
+
+def test_json_loads() -> None:
+    (pod,) = parse_pods(json.dumps(base(), indent=2))
+    assert pod.name == "web"
+    assert pod.spec.containers[0].ports == (ContainerPort(8080, "http"),)
+
+
+def test_load_pods_reads_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "pod.yaml"
+    path.write_text(RICH)
+    (pod,) = load_pods(str(path))
+    assert pod.source == str(path)
+
+
+def test_load_pods_unreadable_file(tmp_path: Path) -> None:
+    path = str(tmp_path / "missing.yaml")
+    with pytest.raises(SpecError) as info:
+        load_pods(path)
+    assert info.value.source == path
+    assert "No such file or directory" in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_errors_in_a_multi_document_file_name_the_document() -> None:
+    text = f"{edit('metadata.name', 'ok')}---\n{edit('spec.containers[0].image', DELETE)}"
+    errors = errors_of(text)
+    assert errors == [FieldError("doc[1].spec.containers[0].image", "Required value")]
+
+
+def test_all_errors_are_reported() -> None:
+    doc = base()
+    spec = doc["spec"]
+    spec["hostNetwork"] = True
+    spec["restartPolicy"] = "Sometimes"
+    spec["containers"][0]["image"] = ""
+    spec["containers"][0]["livenessProve"] = {"exec": {"command": ["true"]}}
+    spec["containers"][0]["ports"][0]["containerPort"] = 0
+    spec["containers"].append(container("app", readinessProbe={"periodSeconds": -1}))
+    errors = errors_of(yaml.safe_dump(doc))
+    assert {e.path for e in errors} == {
+        "spec.hostNetwork",
+        "spec.restartPolicy",
+        "spec.containers[0].image",
+        "spec.containers[0].livenessProve",
+        "spec.containers[0].ports[0].containerPort",
+        "spec.containers[1].name",
+        "spec.containers[1].readinessProbe",
+        "spec.containers[1].readinessProbe.periodSeconds",
+    }, describe(errors)
+    assert len(errors) == 8, describe(errors)
+
+
+def test_spec_error_message_names_the_source() -> None:
+    with pytest.raises(SpecError) as info:
+        parse_pods(edit("spec.hostNetwork", True), "pod.yaml")
+    assert str(info.value) == "pod.yaml: spec.hostNetwork: not supported by minipod"
+
+
+# ---------------------------------------------------------------------------
+# bad manifests: (text, exact path, part of the message)
+# ---------------------------------------------------------------------------
+
+TWO_WEBS = f"{edit('metadata.name', 'web')}---\n{edit('metadata.name', 'web')}"
+LIVENESS = "spec.containers[0].livenessProbe"
+EXEC_TRUE = {"exec": {"command": ["true"]}}
+VOLUME0 = "spec.volumes[0]"
+
+
+def probe(**fields: Any) -> dict[str, Any]:
+    return {"exec": {"command": ["true"]}, **fields}
+
+
+BAD: list[tuple[str, str, str, str]] = [
+    # --- the document itself
+    ("kind Deployment", edit("kind", "Deployment"), "kind",
+     '"Deployment" is not supported (supported: Pod)'),
+    ("kind missing", edit("kind", DELETE), "kind", "Required value"),
+    ("apiVersion apps/v1", edit("apiVersion", "apps/v1"), "apiVersion",
+     '"apps/v1" is not supported (supported: v1)'),
+    ("yaml syntax", "apiVersion: v1\nkind: Pod\nmetadata: {name: [web\n", "",
+     "invalid YAML at line 4, column 1"),
+    ("yaml duplicate key", "apiVersion: v1\nkind: Pod\nkind: Pod\n", "",
+     'line 3, column 1: found duplicate key "kind"'),
+    ("empty file", "# nothing\n", "", "no Pod found"),
+    ("not a mapping", "- a\n- b\n", "", "must be a mapping"),
+    ("unknown top-level key", edit("spek", {}), "spek",
+     'unknown field "spek"; did you mean "spec"?'),
+    ("unknown key, small level", edit("zzz", 1), "zzz",
+     'unknown field "zzz" (allowed: apiVersion, kind, metadata, spec)'),
+    ("duplicate pod names", TWO_WEBS, "doc[1].metadata.name", 'Duplicate value: "web"'),
+    ("spec missing", edit("spec", DELETE), "spec", "Required value"),
+    # --- metadata
+    ("name missing", edit("metadata.name", DELETE), "metadata.name", "Required value"),
+    ("name not DNS", edit("metadata.name", "My_Pod"), "metadata.name",
+     'Invalid value: "My_Pod": a lowercase RFC 1123 subdomain'),
+    ("name too long", edit("metadata.name", "a" * 254), "metadata.name",
+     "must be no more than 253 characters"),
+    ("name an int", edit("metadata.name", 42), "metadata.name",
+     "must be a string (got number 42)"),
+    ("generateName", edit("metadata.generateName", "web-"), "metadata.generateName",
+     "not supported by minipod"),
+    ("namespace not a label", edit("metadata.namespace", "team.a"), "metadata.namespace",
+     "RFC 1123 label"),
+    ("label value", edit("metadata.labels", {"app": "-web-"}), "metadata.labels",
+     'Invalid value: "-web-": a valid label must be an empty string'),
+    ("label value too long", edit("metadata.labels", {"app": "a" * 64}), "metadata.labels",
+     "must be no more than 63 characters"),
+    ("label value an int", edit("metadata.labels", {"version": 2}), "metadata.labels",
+     'value of "version" must be a string (got number 2)'),
+    ("label key", edit("metadata.labels", {"a/b/c": "x"}), "metadata.labels",
+     "at most one '/'"),
+    ("label key prefix", edit("metadata.labels", {"Example.com/x": "y"}), "metadata.labels",
+     "prefix part a lowercase RFC 1123 subdomain"),
+    ("annotations too big", edit("metadata.annotations", {"a": "x" * 262144}),
+     "metadata.annotations", "must have at most 262144 bytes"),
+    # --- pod spec
+    ("hostNetwork", edit("spec.hostNetwork", True), "spec.hostNetwork",
+     "not supported by minipod"),
+    ("nodeSelector", edit("spec.nodeSelector", {"a": "b"}), "spec.nodeSelector",
+     "not supported by minipod"),
+    ("pod resources", edit("spec.resources", {}), "spec.resources", "not supported by minipod"),
+    ("typo in spec", edit("spec.restartPolicyy", "Never"), "spec.restartPolicyy",
+     'did you mean "restartPolicy"?'),
+    ("no containers", edit("spec.containers", []), "spec.containers", "Required value"),
+    ("containers not a list", edit("spec.containers", {"name": "app"}), "spec.containers",
+     "must be a list (got a mapping)"),
+    ("bad restartPolicy", edit("spec.restartPolicy", "Sometimes"), "spec.restartPolicy",
+     'Unsupported value: "Sometimes": supported values: "Always", "OnFailure", "Never"'),
+    ("negative grace", edit("spec.terminationGracePeriodSeconds", -1),
+     "spec.terminationGracePeriodSeconds", "must be >= 0"),
+    ("string for int", edit("spec.terminationGracePeriodSeconds", "5"),
+     "spec.terminationGracePeriodSeconds", 'must be an integer (got string "5")'),
+    ("float for int", edit("spec.terminationGracePeriodSeconds", 1.5),
+     "spec.terminationGracePeriodSeconds", "must be an integer"),
+    ("string for bool", edit("spec.shareProcessNamespace", "true"),
+     "spec.shareProcessNamespace", "must be a boolean"),
+    ("hostname", edit("spec.hostname", "my.host"), "spec.hostname", "RFC 1123 label"),
+    ("pod fsGroup", edit("spec.securityContext", {"fsGroup": 1}), "spec.securityContext.fsGroup",
+     "not supported by minipod"),
+    ("runAsUser negative", edit("spec.securityContext", {"runAsUser": -1}),
+     "spec.securityContext.runAsUser", "must be between 0 and 2147483647, inclusive"),
+    # --- containers
+    ("duplicate name init/app",
+     edit("spec.initContainers", [container("setup"), container("app")]),
+     "spec.initContainers[1].name", 'Duplicate value: "app"'),
+    ("duplicate name app/app", edit("spec.containers[1]", container("app")),
+     "spec.containers[1].name", 'Duplicate value: "app"'),
+    ("container name", edit("spec.containers[0].name", "App"), "spec.containers[0].name",
+     "RFC 1123 label"),
+    ("image missing", edit("spec.containers[0].image", DELETE), "spec.containers[0].image",
+     "Required value"),
+    ("image whitespace", edit("spec.containers[0].image", " busybox"),
+     "spec.containers[0].image", "must not have leading or trailing whitespace"),
+    ("bad pull policy", edit("spec.containers[0].imagePullPolicy", "Sometimes"),
+     "spec.containers[0].imagePullPolicy", 'Unsupported value: "Sometimes"'),
+    ("command not a list", edit("spec.containers[0].command", "sleep 1"),
+     "spec.containers[0].command", "must be a list"),
+    ("args item an int", edit("spec.containers[0].args", ["sleep", 1]),
+     "spec.containers[0].args[1]", "must be a string (got number 1)"),
+    ("relative workingDir", edit("spec.containers[0].workingDir", "srv"),
+     "spec.containers[0].workingDir", "must be an absolute path"),
+    ("container resources", edit("spec.containers[0].resources", {}),
+     "spec.containers[0].resources", "not supported by minipod"),
+    ("tty", edit("spec.containers[0].tty", True), "spec.containers[0].tty",
+     "not supported by minipod"),
+    ("restartPolicy on app container", edit("spec.containers[0].restartPolicy", "Always"),
+     "spec.containers[0].restartPolicy", "not supported by minipod"),
+    ("init restartPolicy Never",
+     edit("spec.initContainers", [container("setup", restartPolicy="Never")]),
+     "spec.initContainers[0].restartPolicy", 'supported values: "Always"'),
+    ("privileged", edit("spec.containers[0].securityContext", {"privileged": True}),
+     "spec.containers[0].securityContext.privileged", "not supported by minipod"),
+    # --- env
+    ("env valueFrom",
+     edit("spec.containers[0].env", [{"name": "A", "valueFrom": {"fieldRef": {}}}]),
+     "spec.containers[0].env[0].valueFrom", "not supported by minipod"),
+    ("env bad name", edit("spec.containers[0].env", [{"name": "1A", "value": "x"}]),
+     "spec.containers[0].env[0].name", "a valid environment variable name"),
+    ("env value an int", edit("spec.containers[0].env", [{"name": "A", "value": 5}]),
+     "spec.containers[0].env[0].value", "must be a string"),
+    ("env name missing", edit("spec.containers[0].env", [{"value": "x"}]),
+     "spec.containers[0].env[0].name", "Required value"),
+    # --- ports
+    ("port out of range", edit("spec.containers[0].ports[0].containerPort", 70000),
+     "spec.containers[0].ports[0].containerPort", "must be between 1 and 65535, inclusive"),
+    ("port missing", edit("spec.containers[0].ports[0].containerPort", DELETE),
+     "spec.containers[0].ports[0].containerPort", "Required value"),
+    ("boolean for int", edit("spec.containers[0].ports[0].containerPort", True),
+     "spec.containers[0].ports[0].containerPort", "must be an integer (got boolean true)"),
+    ("duplicate port name",
+     edit("spec.containers[0].ports[1]", {"containerPort": 8081, "name": "http"}),
+     "spec.containers[0].ports[1].name", 'Duplicate value: "http"'),
+    ("bad port name", edit("spec.containers[0].ports[0].name", "Web_1"),
+     "spec.containers[0].ports[0].name", "must contain only alpha-numeric characters"),
+    ("port name too long", edit("spec.containers[0].ports[0].name", "a" * 16),
+     "spec.containers[0].ports[0].name", "must be no more than 15 characters"),
+    ("port name no letter", edit("spec.containers[0].ports[0].name", "8080"),
+     "spec.containers[0].ports[0].name", "must contain at least one letter"),
+    ("duplicate port/protocol", edit("spec.containers[0].ports[1]", {"containerPort": 8080}),
+     "spec.containers[0].ports[1].containerPort", 'Duplicate value: "8080/TCP"'),
+    ("bad protocol", edit("spec.containers[0].ports[0].protocol", "tcp"),
+     "spec.containers[0].ports[0].protocol", 'Unsupported value: "tcp"'),
+    ("hostPort", edit("spec.containers[0].ports[0].hostPort", 80),
+     "spec.containers[0].ports[0].hostPort", "not supported by minipod"),
+    # --- volume mounts
+    ("mount of unknown volume", edit("spec.containers[0].volumeMounts[0].name", "nope"),
+     "spec.containers[0].volumeMounts[0].name", 'Not found: "nope"'),
+    ("relative mountPath", edit("spec.containers[0].volumeMounts[0].mountPath", "data"),
+     "spec.containers[0].volumeMounts[0].mountPath", "must be an absolute path"),
+    ("mountPath with colon", edit("spec.containers[0].volumeMounts[0].mountPath", "/a:b"),
+     "spec.containers[0].volumeMounts[0].mountPath", "must not contain ':'"),
+    ("duplicate mountPath",
+     edit("spec.containers[0].volumeMounts[1]", {"name": "data", "mountPath": "/data"}),
+     "spec.containers[0].volumeMounts[1].mountPath", "must be unique"),
+    ("subPath", edit("spec.containers[0].volumeMounts[0].subPath", "x"),
+     "spec.containers[0].volumeMounts[0].subPath", "not supported by minipod"),
+    ("readOnly not bool", edit("spec.containers[0].volumeMounts[0].readOnly", "yes please"),
+     "spec.containers[0].volumeMounts[0].readOnly", "must be a boolean"),
+    # --- volumes
+    ("configMap volume", edit(VOLUME0, {"name": "data", "configMap": {"name": "cm"}}),
+     f"{VOLUME0}.configMap", "not supported by minipod (supported: emptyDir, hostPath)"),
+    ("no volume type", edit(VOLUME0, {"name": "data"}), VOLUME0,
+     "must specify a volume type"),
+    ("two volume types", edit(f"{VOLUME0}.hostPath", {"path": "/srv"}), f"{VOLUME0}.hostPath",
+     "may not specify more than 1 volume type"),
+    ("duplicate volume name", edit("spec.volumes[1]", {"name": "data", "emptyDir": {}}),
+     "spec.volumes[1].name", 'Duplicate value: "data"'),
+    ("volume name", edit(f"{VOLUME0}.name", "Data"), f"{VOLUME0}.name", "RFC 1123 label"),
+    ("emptyDir medium", edit(f"{VOLUME0}.emptyDir", {"medium": "HugePages"}),
+     f"{VOLUME0}.emptyDir.medium", 'Unsupported value: "HugePages": supported values: "", '),
+    ("sizeLimit not a quantity", edit(f"{VOLUME0}.emptyDir", {"sizeLimit": "lots"}),
+     f"{VOLUME0}.emptyDir.sizeLimit", 'Invalid value: "lots": must be a quantity'),
+    ("sizeLimit fractional", edit(f"{VOLUME0}.emptyDir", {"sizeLimit": "500m"}),
+     f"{VOLUME0}.emptyDir.sizeLimit", "must be a whole number of bytes"),
+    ("sizeLimit zero", edit(f"{VOLUME0}.emptyDir", {"sizeLimit": 0}),
+     f"{VOLUME0}.emptyDir.sizeLimit", "must be greater than 0"),
+    ("relative hostPath", edit(VOLUME0, {"name": "data", "hostPath": {"path": "srv"}}),
+     f"{VOLUME0}.hostPath.path", "must be an absolute path"),
+    ("hostPath backsteps", edit(VOLUME0, {"name": "data", "hostPath": {"path": "/a/../b"}}),
+     f"{VOLUME0}.hostPath.path", "must not contain '..'"),
+    ("bad hostPath type",
+     edit(VOLUME0, {"name": "data", "hostPath": {"path": "/srv", "type": "Dir"}}),
+     f"{VOLUME0}.hostPath.type", 'Unsupported value: "Dir": supported values: "", '),
+    # --- probes
+    ("unknown field with suggestion",
+     edit("spec.containers[0].livenessProve", EXEC_TRUE),
+     "spec.containers[0].livenessProve", 'unknown field "livenessProve"; did you mean '
+     '"livenessProbe"?'),
+    ("periodSeconds -5", edit(LIVENESS, probe(periodSeconds=-5)), f"{LIVENESS}.periodSeconds",
+     "must be >= 1"),
+    ("timeoutSeconds -1", edit(LIVENESS, probe(timeoutSeconds=-1)),
+     f"{LIVENESS}.timeoutSeconds", "must be >= 1"),
+    ("initialDelaySeconds -1", edit(LIVENESS, probe(initialDelaySeconds=-1)),
+     f"{LIVENESS}.initialDelaySeconds", "must be >= 0"),
+    ("periodSeconds as string", edit(LIVENESS, probe(periodSeconds="5")),
+     f"{LIVENESS}.periodSeconds", "must be an integer"),
+    ("liveness successThreshold 2", edit(LIVENESS, probe(successThreshold=2)),
+     f"{LIVENESS}.successThreshold", "must be 1"),
+    ("startup successThreshold 3",
+     edit("spec.containers[0].startupProbe", probe(successThreshold=3)),
+     "spec.containers[0].startupProbe.successThreshold", "must be 1"),
+    ("probe grace 0", edit(LIVENESS, probe(terminationGracePeriodSeconds=0)),
+     f"{LIVENESS}.terminationGracePeriodSeconds", "must be >= 1"),
+    ("readiness grace",
+     edit("spec.containers[0].readinessProbe", probe(terminationGracePeriodSeconds=5)),
+     "spec.containers[0].readinessProbe.terminationGracePeriodSeconds",
+     "must not be set for readinessProbes"),
+    ("two handlers", edit(LIVENESS, probe(tcpSocket={"port": 8080})), f"{LIVENESS}.tcpSocket",
+     "may not specify more than 1 handler type"),
+    ("no handler", edit(LIVENESS, {"periodSeconds": 5}), LIVENESS,
+     "must specify a handler type (one of: exec, httpGet, tcpSocket, grpc)"),
+    ("empty exec command", edit(LIVENESS, {"exec": {"command": []}}),
+     f"{LIVENESS}.exec.command", "Required value"),
+    ("named probe port not found", edit(LIVENESS, {"httpGet": {"port": "metrics"}}),
+     f"{LIVENESS}.httpGet.port", 'port name "metrics" not found in container ports'),
+    ("probe port out of range", edit(LIVENESS, {"tcpSocket": {"port": 0}}),
+     f"{LIVENESS}.tcpSocket.port", "must be between 1 and 65535"),
+    ("httpGet port missing", edit(LIVENESS, {"httpGet": {"path": "/"}}),
+     f"{LIVENESS}.httpGet.port", "Required value"),
+    ("grpc port name", edit(LIVENESS, {"grpc": {"port": "http"}}), f"{LIVENESS}.grpc.port",
+     "must be an integer"),
+    ("bad scheme", edit(LIVENESS, {"httpGet": {"port": 8080, "scheme": "http"}}),
+     f"{LIVENESS}.httpGet.scheme", 'Unsupported value: "http"'),
+    ("bad header name",
+     edit(LIVENESS, {"httpGet": {"port": 8080, "httpHeaders": [{"name": "X Y"}]}}),
+     f"{LIVENESS}.httpGet.httpHeaders[0].name", "a valid HTTP header"),
+    ("exec not a mapping", edit(LIVENESS, {"exec": ["true"]}), f"{LIVENESS}.exec",
+     "must be a mapping (got a list)"),
+    ("liveness on a regular init container",
+     edit("spec.initContainers", [container("setup", livenessProbe=EXEC_TRUE)]),
+     "spec.initContainers[0].livenessProbe", "may not be set for init containers"),
+    ("lifecycle on a regular init container",
+     edit("spec.initContainers", [container("setup", lifecycle={})]),
+     "spec.initContainers[0].lifecycle", "may not be set for init containers"),
+    # --- lifecycle
+    ("lifecycle tcpSocket",
+     edit("spec.containers[0].lifecycle", {"preStop": {"tcpSocket": {"port": 80}}}),
+     "spec.containers[0].lifecycle.preStop.tcpSocket",
+     "not supported (deprecated in Kubernetes)"),
+    ("lifecycle two handlers",
+     edit("spec.containers[0].lifecycle", {"preStop": {**EXEC_TRUE, "sleep": {"seconds": 1}}}),
+     "spec.containers[0].lifecycle.preStop.sleep", "may not specify more than 1 handler type"),
+    ("lifecycle no handler", edit("spec.containers[0].lifecycle", {"postStart": {}}),
+     "spec.containers[0].lifecycle.postStart", "must specify a handler type"),
+    ("negative sleep",
+     edit("spec.containers[0].lifecycle", {"preStop": {"sleep": {"seconds": -1}}}),
+     "spec.containers[0].lifecycle.preStop.sleep.seconds", "must be >= 0"),
+    ("stopSignal", edit("spec.containers[0].lifecycle", {"stopSignal": "SIGUSR1"}),
+     "spec.containers[0].lifecycle.stopSignal", "not supported by minipod"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "path", "message"), [c[1:] for c in BAD], ids=[c[0] for c in BAD])
+def test_bad_manifest(text: str, path: str, message: str) -> None:
+    errors = errors_of(text)
+    assert any(e.path == path and message in e.message for e in errors), (
+        f"expected {path!r}: ...{message}...; got\n{describe(errors)}"
+    )
+
+
+def test_bad_table_is_big_enough() -> None:
+    assert len(BAD) >= 30
+
+
+def test_kind_error_stops_before_the_body() -> None:
+    # A Deployment's fields (replicas, template...) are not "unknown Pod fields".
+    doc = base()
+    doc.update(kind="Deployment", apiVersion="apps/v1")
+    doc["spec"] = {"replicas": 2, "template": {}}
+    errors = errors_of(yaml.safe_dump(doc))
+    assert [e.path for e in errors] == ["kind", "apiVersion"]
+
+
+def test_sidecar_may_have_probes_and_lifecycle() -> None:
+    sidecar = container(
+        "proxy",
+        restartPolicy="Always",
+        livenessProbe=EXEC_TRUE,
+        readinessProbe=EXEC_TRUE,
+        startupProbe=EXEC_TRUE,
+        lifecycle={"preStop": EXEC_TRUE},
+    )
+    (pod,) = parse_pods(edit("spec.initContainers", [sidecar]))
+    assert pod.spec.init_containers[0].restart_policy == "Always"
+
+
+def test_unknown_field_without_a_close_match_in_a_big_level() -> None:
+    errors = errors_of(edit("spec.containers[0].zzzzzz", 1))
+    assert errors == [FieldError("spec.containers[0].zzzzzz", 'unknown field "zzzzzz"')]
+
+
+def test_server_set_metadata_and_status_are_ignored() -> None:
+    doc = base()
+    doc["metadata"].update(uid="x", resourceVersion="1", creationTimestamp=None, generation=3)
+    doc["status"] = {"phase": "Running", "podIP": "10.0.0.2"}
+    (pod,) = parse_pods(yaml.safe_dump(doc))
+    assert pod.name == "web"
+

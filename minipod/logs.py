@@ -64,6 +64,18 @@ class LogPipe:
             return
         self._consume(self._pending + data)
 
+    def _drain(self) -> None:
+        """Read what the pipe still holds: an exit can be noticed before the
+        last output is read, and that output belongs in the log."""
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except (BlockingIOError, OSError):
+                return
+            if not data:
+                return
+            self._consume(self._pending + data)
+
     def _consume(self, data: bytes) -> None:
         *lines, self._pending = data.split(b"\n")
         for line in lines:
@@ -83,6 +95,7 @@ class LogPipe:
     def close(self) -> None:
         if self.fd < 0:
             return
+        self._drain()
         if self._pending:
             self._emit(self._pending)
             self._pending = b""

@@ -192,7 +192,9 @@ class Pod:
 def parse_pods(text: str, source: str = "<manifest>") -> list[Pod]:
     """Parse every document in ``text`` (YAML, flow-style YAML or JSON).
 
-    Raises SpecError carrying every FieldError found, in document order.
+    Every document must be a v1 Pod; empty documents are skipped, and a text
+    with no document at all is an error. Raises SpecError (with ``source``)
+    carrying every FieldError found, in document order.
     """
     documents, syntax_error = _load_documents(text)
     # Documents are numbered from 0, counting only non-empty ones (a trailing
@@ -441,6 +443,7 @@ def _unknown_field(key: str, keys: _Keys) -> str:
 
 _REQUIRED = "Required value"
 _INT32_MAX = 2**31 - 1
+_SHOWN_MAX = 40  # characters of a wrong-typed string quoted back in a message
 
 
 def _join(path: str, key: str) -> str:
@@ -453,12 +456,16 @@ def _is_int(value: object) -> TypeGuard[int]:
 
 
 def _describe(value: object) -> str:
+    """A value the way the manifest spelled it, for "must be X (got Y)"."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return f"boolean {str(value).lower()}"
     if isinstance(value, int | float):
         return f"number {value}"
     if isinstance(value, str):
-        return f'string "{value[:40]}"' + ("..." if len(value) > 40 else "")
+        shown = value if len(value) <= _SHOWN_MAX else value[:_SHOWN_MAX] + "..."
+        return f'string "{shown}"'
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
@@ -718,13 +725,20 @@ def _get_count(
     return value
 
 
-def _one_of(obj: _Obj, names: tuple[str, ...], what: str, refused: Iterable[str]) -> str | None:
+def _one_of(
+    obj: _Obj,
+    names: tuple[str, ...],
+    what: str,
+    refused: Iterable[str],
+    null_is_set: Iterable[str] = (),
+) -> str | None:
     """The single field of ``names`` that ``obj`` sets (a handler or volume source).
 
     ``refused`` are real alternatives minipod does not implement; they have
     been reported already, so their presence is not "must specify" too.
+    ``null_is_set`` are fields that count as set even with a null value.
     """
-    present = [name for name in names if obj.has(name)]
+    present = [n for n in names if obj.has(n) or (n in null_is_set and n in obj.data)]
     if not present:
         if not any(name in obj.data for name in refused):
             obj.fail_here(f"must specify a {what} (one of: {', '.join(names)})")
@@ -739,8 +753,8 @@ def _one_of(obj: _Obj, names: tuple[str, ...], what: str, refused: Iterable[str]
 # ---------------------------------------------------------------------------
 
 _QUANTITY_RE = re.compile(
-    r"(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+))"
-    r"(?P<suffix>[KMGTPE]i|[eE][+-]?\d+|[numkMGTPE])?"
+    r"(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
+    r"(?P<suffix>[KMGTPE]i|[eE][+-]?[0-9]{1,4}|[numkMGTPE])?"
 )
 _BINARY_POWERS = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
 _DECIMAL_EXPONENTS = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12}
@@ -789,10 +803,10 @@ def _parse_document(document: object, source: str, errors: list[FieldError]) -> 
     if not isinstance(document, dict):
         errors.append(FieldError("", _wrong_type("must be a mapping (a Pod object)", document)))
         return None
-    if not _is_pod(document, errors):
+    top = _Obj(document, "", errors)
+    if not _is_pod(top):
         return None
-    top = _wrap(document, "", errors, _POD_KEYS)
-    assert top is not None  # a dict, checked above
+    errors.extend(_key_errors(document, "", _POD_KEYS))
     name, namespace, labels, annotations = _parse_metadata(top)
     spec = top.get_mapping("spec", _POD_SPEC_KEYS, required=True)
     return Pod(
@@ -805,17 +819,18 @@ def _parse_document(document: object, source: str, errors: list[FieldError]) -> 
     )
 
 
-def _is_pod(document: dict[Any, Any], errors: list[FieldError]) -> bool:
-    """Check apiVersion and kind; False when the rest is not worth reading."""
-    found: list[FieldError] = []
-    top = _Obj(document, "", found)
+def _is_pod(top: _Obj) -> bool:
+    """Check apiVersion and kind; False when the rest is not worth reading.
+
+    A Deployment's replicas or template are not "unknown Pod fields", so
+    another kind is reported once, by name, and nothing else is checked.
+    """
     kind = top.get_str("kind", required=True)
     if kind is not None and kind != "Pod":
         top.fail("kind", f'"{kind}" is not supported (supported: Pod)')
     api_version = top.get_str("apiVersion", required=True)
     if api_version is not None and api_version != "v1":
         top.fail("apiVersion", f'"{api_version}" is not supported (supported: v1)')
-    errors.extend(found)
     return kind == "Pod"
 
 
@@ -946,7 +961,11 @@ def _parse_volumes(spec: _Obj) -> tuple[Volume, ...]:
         if name is not None:
             _check(obj, "name", name, _dns_label_errors(name))
             _check_unique(obj, "name", name, names)
-        source = _one_of(obj, _VOLUME_SOURCES, "volume type", _VOLUME_KEYS.unsupported)
+        # "emptyDir:" with no value is a common spelling of "emptyDir: {}" (the
+        # API server even defaults a volume with no source to emptyDir).
+        source = _one_of(
+            obj, _VOLUME_SOURCES, "volume type", _VOLUME_KEYS.unsupported, ("emptyDir",)
+        )
         if source == "emptyDir":
             volumes.append(_parse_empty_dir(obj, name or ""))
         elif source == "hostPath":

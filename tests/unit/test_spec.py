@@ -160,9 +160,7 @@ _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 def edit(path: str, value: Any) -> str:
     """base() with the field at ``path`` (API-server style) set or DELETEd, as YAML."""
     doc = base()
-    steps: list[str | int] = [
-        key if key else int(index) for key, index in _STEP.findall(path)
-    ]
+    steps: list[str | int] = [key if key else int(index) for key, index in _STEP.findall(path)]
     parent: Any = doc
     for step in steps[:-1]:
         parent = parent[step]
@@ -309,6 +307,11 @@ def test_null_fields_count_as_absent() -> None:
     (pod,) = parse_pods(yaml.safe_dump(doc))
     assert pod.spec.containers[0].command is None
     assert pod.spec.restart_policy == "Always"
+
+
+def test_empty_dir_without_a_value() -> None:
+    (pod,) = parse_pods(edit("spec.volumes[0].emptyDir", None))
+    assert pod.spec.volumes[0] == Volume("data", empty_dir=True)
 
 
 @pytest.mark.parametrize(
@@ -466,6 +469,8 @@ BAD: list[tuple[str, str, str, str]] = [
      "must be no more than 63 characters"),
     ("label value an int", edit("metadata.labels", {"version": 2}), "metadata.labels",
      'value of "version" must be a string (got number 2)'),
+    ("label value null", edit("metadata.labels", {"app": None}), "metadata.labels",
+     'value of "app" must be a string (got null)'),
     ("label key", edit("metadata.labels", {"a/b/c": "x"}), "metadata.labels",
      "at most one '/'"),
     ("label key prefix", edit("metadata.labels", {"Example.com/x": "y"}), "metadata.labels",
@@ -582,6 +587,8 @@ BAD: list[tuple[str, str, str, str]] = [
      "must specify a volume type"),
     ("two volume types", edit(f"{VOLUME0}.hostPath", {"path": "/srv"}), f"{VOLUME0}.hostPath",
      "may not specify more than 1 volume type"),
+    ("hostPath without a value", edit(VOLUME0, {"name": "data", "hostPath": None}), VOLUME0,
+     "must specify a volume type"),
     ("duplicate volume name", edit("spec.volumes[1]", {"name": "data", "emptyDir": {}}),
      "spec.volumes[1].name", 'Duplicate value: "data"'),
     ("volume name", edit(f"{VOLUME0}.name", "Data"), f"{VOLUME0}.name", "RFC 1123 label"),
@@ -714,4 +721,3 @@ def test_server_set_metadata_and_status_are_ignored() -> None:
     doc["status"] = {"phase": "Running", "podIP": "10.0.0.2"}
     (pod,) = parse_pods(yaml.safe_dump(doc))
     assert pod.name == "web"
-

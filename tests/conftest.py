@@ -1,0 +1,34 @@
+"""Markers and the root gate.
+
+A test marked `root` needs euid 0 and real namespaces. It skips where it
+cannot run, unless MINIPOD_TESTS_MUST_RUN=1 (set by CI and `make test`): then
+it fails instead, so a machine that cannot run it never passes silently
+(bubblewrap's BWRAP_MUST_WORK).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+MUST_RUN = os.environ.get("MINIPOD_TESTS_MUST_RUN") == "1"
+
+
+def cannot_run_as_root() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root"
+    if not os.path.exists("/proc/self/ns/pid_for_children"):
+        return "the kernel has no pid namespaces"
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if "root" not in item.keywords:
+        return
+    reason = cannot_run_as_root()
+    if reason is None:
+        return
+    if MUST_RUN:
+        pytest.fail(f"MINIPOD_TESTS_MUST_RUN=1 but this kernel test cannot run: {reason}")
+    pytest.skip(reason)

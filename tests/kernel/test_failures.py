@@ -1,0 +1,99 @@
+"""Every failure half-way through `up` rolls back everything it created."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.kernel.conftest import Minipod, unique_name
+
+pytestmark = pytest.mark.root
+
+
+def pod(name: str, body: str) -> str:
+    return f"apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n{body}"
+
+
+def run_up(mp: Minipod, text: str) -> tuple[int, str]:
+    proc = mp.up(mp.manifest(text))
+    out, _ = proc.communicate(timeout=60)
+    return proc.returncode, out
+
+
+def test_init_container_that_cannot_exec(minipod: Minipod) -> None:
+    name = unique_name("noexec")
+    code, out = run_up(minipod, pod(name, """
+  initContainers:
+  - {name: broken, image: busybox, command: ["/no/such/binary"]}
+  containers:
+  - {name: app, image: busybox, command: ["sleep", "60"]}
+"""))
+    assert code == 1
+    assert "start container broken: exec /no/such/binary: No such file or directory" in out
+    assert "(ENOENT)" in out
+    assert "Started container app" not in out
+
+
+def test_missing_host_path_after_other_pod_started(minipod: Minipod) -> None:
+    first, second = unique_name("ok"), unique_name("badmount")
+    code, out = run_up(minipod, pod(first, """
+  containers:
+  - {name: app, image: busybox, command: ["sleep", "60"]}
+""") + "---\n" + pod(second, f"""
+  containers:
+  - name: app
+    image: busybox
+    command: ["sleep", "60"]
+    volumeMounts: [{{name: data, mountPath: /data}}]
+  volumes:
+  - name: data
+    hostPath: {{path: {minipod.workdir}/does-not-exist, type: Directory}}
+"""))
+    assert code == 1
+    assert "does-not-exist" in out and "(ENOENT)" in out
+    assert f"Started container app" in out  # the first pod was running, then rolled back
+
+
+def test_init_container_that_fails(minipod: Minipod) -> None:
+    name = unique_name("initfail")
+    code, out = run_up(minipod, pod(name, """
+  restartPolicy: Never
+  initContainers:
+  - {name: check, image: busybox, command: ["sh", "-c", "exit 3"]}
+  containers:
+  - {name: app, image: busybox, command: ["sleep", "60"]}
+"""))
+    assert code == 1
+    assert "init container check exited with code 3" in out
+    assert "Started container app" not in out
+
+
+def test_unknown_image_creates_nothing(minipod: Minipod) -> None:
+    name = unique_name("noimage")
+    code, out = run_up(minipod, pod(name, """
+  containers:
+  - {name: app, image: "nginx:1.27"}
+"""))
+    assert code == 2
+    assert "spec.containers[0].image: image 'nginx:1.27' not found" in out
+    assert "busybox:latest" in out  # what is stored is listed
+    assert not (minipod.root / "pods").exists() or not any((minipod.root / "pods").iterdir())
+
+
+@pytest.mark.parametrize(("body", "path", "message"), [
+    ("  containers:\n  - {name: App, image: busybox}\n", "spec.containers[0].name", "RFC 1123 label"),
+    ("  containers:\n  - {name: a, image: busybox, livenessProve: {}}\n",
+     "spec.containers[0].livenessProve", 'did you mean "livenessProbe"'),
+    ("  hostNetwork: true\n  containers:\n  - {name: a, image: busybox}\n",
+     "spec.hostNetwork", "not supported"),
+    ("  containers:\n  - name: a\n    image: busybox\n    livenessProbe:\n"
+     "      exec: {command: [true]}\n      periodSeconds: -5\n",
+     "spec.containers[0].livenessProbe.periodSeconds", "must be >= 1"),
+])
+def test_bad_manifest_exits_2_and_creates_nothing(minipod: Minipod, body: str, path: str,
+                                                  message: str) -> None:
+    manifest = minipod.manifest(pod(unique_name("bad"), body))
+    for verb in ("validate", "up"):
+        result = minipod.run(verb, str(manifest))
+        assert result.returncode == 2, (verb, result.stderr)
+        assert path in result.stderr and message in result.stderr, result.stderr
+    assert not (minipod.root / "pods").exists() or not any((minipod.root / "pods").iterdir())

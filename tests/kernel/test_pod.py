@@ -1,0 +1,217 @@
+"""Pods on the real kernel: namespaces, rootfs, init order, reaping, cleanup."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+import pytest
+
+from tests.kernel.conftest import Minipod, unique_name, wait_for
+
+pytestmark = pytest.mark.root
+
+
+def two_containers(name: str) -> str:
+    return f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: server
+    image: busybox
+    command: ["sh", "-c", "echo from-a > /dev/shm/note; echo layer-a > /written; while true; do echo pong | nc -l -p 7777; done"]
+  - name: client
+    image: busybox
+    command: ["sleep", "3600"]
+"""
+
+
+def ns(pid: int, name: str) -> int:
+    return os.stat(f"/proc/{pid}/ns/{name}").st_ino
+
+
+def stop(mp: Minipod, proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    return out
+
+
+def test_containers_share_pod_namespaces_but_not_mounts(minipod: Minipod) -> None:
+    name = unique_name("share")
+    proc = minipod.up(minipod.manifest(two_containers(name)))
+    record = minipod.wait_running(name, ["server", "client"])
+    pause = record["pause"]["pid"]
+    a, b = (record["containers"][c]["pid"] for c in ("server", "client"))
+    for kind in ("net", "ipc", "uts"):
+        assert ns(a, kind) == ns(b, kind) == ns(pause, kind), kind
+        assert ns(pause, kind) != ns(os.getpid(), kind), f"{kind} is the host's"
+    assert ns(a, "mnt") != ns(b, "mnt") != ns(os.getpid(), "mnt")
+    assert ns(a, "pid") != ns(b, "pid")  # no shareProcessNamespace: one each
+    assert minipod.exec_in(b, "hostname").strip() == name
+    # a TCP server in one container answers on 127.0.0.1 in the other
+    reply = wait_for(lambda: minipod.exec_in(b, "sh", "-c", "echo ping | nc 127.0.0.1 7777 || true")
+                     .strip(), what="nc reply")
+    assert reply == "pong"
+    # POSIX shm (/dev/shm) made in one is seen in the other
+    wait_for(lambda: minipod.exec_in(b, "sh", "-c", "cat /dev/shm/note 2>/dev/null || true")
+             .strip() == "from-a", what="shm note")
+    stop(minipod, proc)
+
+
+def test_rootfs_is_the_image_and_layers_are_private(minipod: Minipod) -> None:
+    name = unique_name("layers")
+    marker = minipod.workdir / "host-only-marker"
+    marker.write_text("host")
+    proc = minipod.up(minipod.manifest(two_containers(name)))
+    record = minipod.wait_running(name, ["server", "client"])
+    a, b = (record["containers"][c]["pid"] for c in ("server", "client"))
+    wait_for(lambda: minipod.exec_in(a, "cat", "/written").strip() == "layer-a", what="write")
+    assert minipod.exec_in(b, "sh", "-c", "cat /written 2>&1 || true").strip().endswith(
+        "No such file or directory")
+    assert not (minipod.images / "busybox/latest/rootfs/written").exists()
+    assert minipod.exec_in(b, "sh", "-c", f"ls {marker} 2>&1 || true").strip().endswith(
+        "No such file or directory")
+    assert minipod.exec_in(b, "readlink", "/bin/sh").strip() == "/bin/busybox"
+    mounts = minipod.exec_in(b, "cat", "/proc/mounts")
+    assert "overlay / overlay" in mounts
+    assert " /sys sysfs ro," in mounts
+    assert "mqueue /dev/mqueue" in mounts
+    stop(minipod, proc)
+    assert not (minipod.images / "busybox/latest/rootfs/written").exists()
+
+
+def test_pause_is_pid1_and_reaps_orphans_with_shared_pid_namespace(minipod: Minipod) -> None:
+    name = unique_name("reap")
+    manifest = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  shareProcessNamespace: true
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: orphans
+    image: busybox
+    # each round leaves an orphan that exits at once: without a reaper it would stay a zombie
+    command: ["sh", "-c", "for i in 1 2 3 4 5; do (true &) ; done; sleep 3600"]
+  - name: other
+    image: busybox
+    command: ["sleep", "3600"]
+"""
+    proc = minipod.up(minipod.manifest(manifest))
+    record = minipod.wait_running(name, ["orphans", "other"])
+    other = record["containers"]["other"]["pid"]
+    pause = record["pause"]["pid"]
+    assert ns(other, "pid") == ns(pause, "pid")
+    ps = minipod.exec_in(other, "ps", "-o", "pid,stat,comm")
+    first = ps.splitlines()[1].split()
+    assert first[0] == "1" and first[2] == "minipod-pause", ps
+
+    def no_zombies() -> bool:
+        return "Z" not in [line.split()[1] for line in
+                           minipod.exec_in(other, "ps", "-o", "pid,stat").splitlines()[1:]]
+
+    wait_for(no_zombies, what="pause to reap the orphans")
+    stop(minipod, proc)
+
+
+def test_init_containers_run_in_order_before_the_app(minipod: Minipod) -> None:
+    name = unique_name("init")
+    manifest = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  restartPolicy: Never
+  initContainers:
+  - name: first
+    image: busybox
+    command: ["sh", "-c", "test ! -e /work/log && echo first >> /work/log"]
+    volumeMounts: [{{name: work, mountPath: /work}}]
+  - name: second
+    image: busybox
+    command: ["sh", "-c", "grep -q first /work/log && echo second >> /work/log"]
+    volumeMounts: [{{name: work, mountPath: /work}}]
+  containers:
+  - name: app
+    image: busybox
+    command: ["sh", "-c", "xargs < /work/log"]  # joins the lines with spaces
+    volumeMounts: [{{name: work, mountPath: /work, readOnly: true}}]
+  volumes:
+  - name: work
+    emptyDir: {{}}
+"""
+    proc = minipod.up(minipod.manifest(manifest))
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert f"{name}/app | first second" in out
+    assert out.index("Started container first") < out.index("Started container second") \
+        < out.index("Started container app")
+
+
+def test_down_from_another_terminal_stops_gracefully(minipod: Minipod) -> None:
+    name = unique_name("down")
+    manifest = minipod.manifest(f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  terminationGracePeriodSeconds: 20
+  containers:
+  - name: app
+    image: busybox
+    command: ["sh", "-c", "trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done"]
+""")
+    proc = minipod.up(manifest)
+    minipod.wait_running(name, ["app"])
+    down = minipod.run("down", str(manifest))
+    assert down.returncode == 0, down.stderr
+    assert f'pod "{name}" deleted' in down.stdout
+    out, _ = proc.communicate(timeout=30)
+    assert f"{name}/app | bye" in out  # it got SIGTERM, not SIGKILL
+    assert "Container app exited (exit code 0)" in out
+    assert proc.returncode == 0
+
+
+def test_sigkill_after_grace_period(minipod: Minipod) -> None:
+    name = unique_name("grace")
+    proc = minipod.up(minipod.manifest(f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: stubborn
+    image: busybox
+    command: ["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"]
+"""))
+    minipod.wait_running(name, ["stubborn"])
+    out = stop(minipod, proc)
+    assert "Container stubborn exited (signal 9, exit code 137)" in out
+
+
+def test_delete_pod_by_name_when_supervisor_is_gone(minipod: Minipod) -> None:
+    name = unique_name("orphaned")
+    proc = minipod.up(minipod.manifest(f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: busybox
+    command: ["sleep", "3600"]
+"""))
+    minipod.wait_running(name, ["app"])
+    proc.kill()  # SIGKILL: the supervisor gets no chance to clean up
+    proc.wait()
+    result = minipod.run("delete", "pod", name)
+    assert result.returncode == 0, result.stderr
+    assert "supervisor was gone" in result.stdout

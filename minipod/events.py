@@ -18,7 +18,7 @@ class Event:
 
     def line(self) -> str:
         clock = time.strftime("%H:%M:%S", time.localtime(self.timestamp))
-        return f"{clock}  {self.type:<7}  {self.reason:<10}  {self.obj}  {self.message}"
+        return f"{clock}  {self.type:<7}  {self.reason:<13}  {self.obj}  {self.message}"
 
 
 Sink = Callable[[Event], None]

@@ -126,6 +126,9 @@ class PodRunner:
         run_dir = sandbox.dir / "containers" / run.name / str(run.attempt)
         for sub in ("upper", "work", "merged"):
             ensure_dir(run_dir / sub)
+        # The overlay's root takes the upper dir's mode: 0755, or a container
+        # running as non-root could not even resolve /bin.
+        (run_dir / "upper").chmod(0o755)
         plan = launch_plan(run.spec, run.image, sandbox.hostname, self.pod.spec.security_context)
         rootfs = RootfsPlan(str(run.image.rootfs), str(run_dir / "upper"), str(run_dir / "work"),
                             str(run_dir / "merged"), str(sandbox.dir / "shm"),

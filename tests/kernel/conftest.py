@@ -1,119 +1,16 @@
-"""Fixtures for kernel tests: a private state and image directory per test,
-a `minipod` runner, and a leak check that looks at the host itself."""
+"""The `minipod` fixture: private state and image directories, and a leak
+check against the host after every test."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-
-SESSION_IMAGES: Path | None = None
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def unique_name(prefix: str = "t") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-@dataclass
-class Minipod:
-    root: Path
-    images: Path
-    workdir: Path
-    ups: list[subprocess.Popen[str]] = field(default_factory=list)
-    seen_pids: set[int] = field(default_factory=set)
-    seen_netns: set[int] = field(default_factory=set)
-
-    @property
-    def env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(MINIPOD_ROOT=str(self.root), MINIPOD_IMAGES=str(self.images))
-        return env
-
-    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        # cwd is the test's directory, so `-m minipod` finds the installed
-        # package, never the source tree (which has no built extension).
-        return subprocess.run([sys.executable, "-m", "minipod", *args], cwd=self.workdir,
-                              env=self.env, capture_output=True, text=True, timeout=timeout)
-
-    def manifest(self, text: str, name: str = "pod.yaml") -> Path:
-        path = self.workdir / name
-        path.write_text(text)
-        return path
-
-    def up(self, manifest: Path) -> subprocess.Popen[str]:
-        proc = subprocess.Popen([sys.executable, "-m", "minipod", "up", str(manifest)],
-                                cwd=self.workdir, env=self.env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
-        self.ups.append(proc)
-        return proc
-
-    def pod_record(self, name: str, namespace: str = "default") -> dict[str, Any] | None:
-        path = self.root / "pods" / f"{namespace}_{name}" / "pod.json"
-        try:
-            return json.loads(path.read_text())  # type: ignore[no-any-return]
-        except (OSError, ValueError):
-            return None
-
-    def wait_running(self, name: str, containers: list[str], timeout: float = 15) -> dict[str, Any]:
-        def ready() -> dict[str, Any] | None:
-            record = self.pod_record(name)
-            if record and all(record["containers"].get(c, {}).get("state") == "running"
-                              for c in containers):
-                return record
-            return None
-
-        record: dict[str, Any] = wait_for(ready, timeout, f"pod {name} running")
-        self.remember(record)
-        return record
-
-    def remember(self, record: dict[str, Any]) -> None:
-        """Note the pod's processes and netns, so the leak check can look for them."""
-        pause = record["pause"]["pid"]
-        self.seen_pids.add(pause)
-        self.seen_pids.update(c["pid"] for c in record["containers"].values() if "pid" in c)
-        try:
-            self.seen_netns.add(os.stat(f"/proc/{pause}/ns/net").st_ino)
-        except OSError:
-            pass
-
-    def exec_in(self, pid: int, *argv: str) -> str:
-        """Run a command inside a container's namespaces (nsenter, util-linux)."""
-        out = subprocess.run(["nsenter", "-t", str(pid), "-a", *argv], capture_output=True,
-                             text=True, timeout=20)
-        assert out.returncode == 0, out.stderr
-        return out.stdout
-
-
-def busybox_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    global SESSION_IMAGES
-    if SESSION_IMAGES is None:
-        images = tmp_path_factory.mktemp("images")
-        out = subprocess.run([sys.executable, "-m", "minipod", "image", "build-busybox"],
-                             env=dict(os.environ, MINIPOD_IMAGES=str(images)), cwd=images,
-                             capture_output=True, text=True)
-        assert out.returncode == 0, out.stderr
-        SESSION_IMAGES = images
-    return SESSION_IMAGES
+from podtest import Minipod, assert_nothing_left, busybox_images
 
 
 @pytest.fixture
@@ -135,44 +32,3 @@ def minipod(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             proc.stdout.close()
     assert_nothing_left(mp)
 
-
-def host_mounts_under(path: Path) -> list[str]:
-    prefix = str(path)
-    with open("/proc/self/mountinfo") as f:
-        return [line.split()[4] for line in f if line.split()[4].startswith(prefix)]
-
-
-def live_pids(pids: set[int]) -> list[int]:
-    """Pids that still exist and are not zombies."""
-    alive = []
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            alive.append(pid)
-    return alive
-
-
-def processes_in_netns(inodes: set[int]) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.stat(f"/proc/{entry}/ns/net").st_ino in inodes:
-                    found.append(int(entry))
-            except OSError:
-                continue
-    return found
-
-
-def assert_nothing_left(mp: Minipod) -> None:
-    """Look at the host, not at our own records."""
-    assert host_mounts_under(mp.workdir) == [], "mounts left behind"
-    assert live_pids(mp.seen_pids) == [], "processes left behind"
-    assert processes_in_netns(mp.seen_netns) == [], "a pod network namespace is still held"
-    pods = mp.root / "pods"
-    left = sorted(p.name for p in pods.iterdir()) if pods.exists() else []
-    assert left == [], f"pod state left behind: {left}"

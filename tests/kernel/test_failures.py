@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.kernel.conftest import Minipod, unique_name
+from podtest import Minipod, unique_name
 
 pytestmark = pytest.mark.root
 

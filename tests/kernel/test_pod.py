@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.kernel.conftest import Minipod, unique_name, wait_for
+from podtest import Minipod, unique_name, wait_for
 
 pytestmark = pytest.mark.root
 

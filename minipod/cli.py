@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handler(args)
     except SpecError as e:
-        print(f"error: {e}", file=sys.stderr)
+        for line in str(e).splitlines():  # one line per field error
+            print(f"error: {line}", file=sys.stderr)
         return EXIT_USAGE
     except (MinipodError, OSError) as e:
         if args.debug:

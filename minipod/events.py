@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TextIO
 
 
 @dataclass(frozen=True)
@@ -24,9 +25,10 @@ class Event:
 Sink = Callable[[Event], None]
 
 
-def print_sink(stream: object = None) -> Sink:
+def print_sink(stream: TextIO | None = None) -> Sink:
     def sink(event: Event) -> None:
         out = stream or sys.stdout
-        print(event.line(), file=out, flush=True)  # type: ignore[call-overload]
+        out.write(event.line() + "\n")
+        out.flush()
 
     return sink

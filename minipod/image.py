@@ -46,7 +46,7 @@ def parse_reference(ref: str) -> tuple[str, str]:
     'localhost') and Docker Hub's 'library/' are dropped: images are local, so
     only the repository and tag identify them.
     """
-    name, _, digest = ref.partition("@")
+    name = ref.partition("@")[0]  # a digest cannot be checked locally; resolve() warns
     tag = "latest"
     last_slash = name.rfind("/")
     colon = name.rfind(":")
@@ -72,14 +72,15 @@ def list_images() -> list[tuple[str, str]]:
 
 def _load(ref: str, name: str, directory: Path, warnings: tuple[str, ...] = ()) -> Image:
     config = json.loads((directory / "config.json").read_text())
-    env = tuple(tuple(e.split("=", 1)) for e in config.get("Env") or [] if "=" in e)
+    pairs = (e.split("=", 1) for e in config.get("Env") or [] if "=" in e)
+    env = tuple((name, value) for name, value in pairs)
     return Image(
         ref=ref,
         name=name,
         rootfs=directory / "rootfs",
         entrypoint=tuple(config.get("Entrypoint") or ()),
         cmd=tuple(config.get("Cmd") or ()),
-        env=env,  # type: ignore[arg-type]
+        env=env,
         working_dir=config.get("WorkingDir") or "/",
         warnings=warnings,
     )
@@ -100,8 +101,10 @@ def resolve(ref: str, field_path: str = "image") -> Image:
         what = "digest" if "@" in ref else f"tag {tag!r}"
         note = f"{ref}: {what} is not stored; using {repo}:latest"
         return _load(ref, f"{repo}:latest", base / "latest", (note,))
-    stored = ", ".join(f"{r}:{t}" for r, t in list_images()) or "none (run: minipod image build-busybox)"
-    raise ImageError(f"{field_path}: image {ref!r} not found in {images_dir()}; stored images: {stored}")
+    stored = ", ".join(f"{r}:{t}" for r, t in list_images())
+    stored = stored or "none (run: minipod image build-busybox)"
+    raise ImageError(f"{field_path}: image {ref!r} not found in {images_dir()}; "
+                     f"stored images: {stored}")
 
 
 def _resolve_path(path: str, field_path: str) -> Image:
@@ -117,7 +120,11 @@ def _resolve_path(path: str, field_path: str) -> Image:
 
 # -- building the busybox image -------------------------------------------------
 
-_PASSWD = "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
+_PASSWD = (
+    "root:x:0:0:root:/root:/bin/sh\n"
+    "daemon:x:1:1:daemon:/usr/sbin:/bin/false\n"
+    "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
+)
 _GROUP = "root:x:0:\ndaemon:x:1:\ntty:x:5:\nnogroup:x:65534:\n"
 
 
@@ -128,7 +135,8 @@ def find_busybox() -> Path:
     found = shutil.which("busybox")
     if found:
         return Path(found)
-    raise MinipodError("no busybox found on this host (Debian/Ubuntu: apt-get install busybox-static)")
+    raise MinipodError("no busybox found on this host "
+                       "(Debian/Ubuntu: apt-get install busybox-static)")
 
 
 def _check_static(busybox: Path) -> None:

@@ -125,7 +125,8 @@ class Loop:
         self._wakeup_r, self._wakeup_w = socket.socketpair()
         for sock in (self._wakeup_r, self._wakeup_w):
             sock.setblocking(False)
-        self._old_wakeup_fd = signal.set_wakeup_fd(self._wakeup_w.fileno(), warn_on_full_buffer=False)
+        self._old_wakeup_fd = signal.set_wakeup_fd(self._wakeup_w.fileno(),
+                                                   warn_on_full_buffer=False)
         self.register(self._wakeup_r.fileno(), self._on_wakeup)
 
     def _on_wakeup(self, _events: int) -> None:

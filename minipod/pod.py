@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from minipod.container import container_main, launch_plan
-from minipod.errors import StartError
 from minipod.events import Event
 from minipod.image import Image
 from minipod.logs import LogFile, LogPipe
@@ -102,7 +101,8 @@ class PodRunner:
         """Create the sandbox and the first container; StartError rolls back this pod."""
         self.sandbox = create_sandbox(self.pod)
         self.sup.watch(self.sandbox.pause, self._on_pause_exit)
-        self.event("Normal", "SandboxReady", f"pod sandbox created (pause pid {self.sandbox.pause.pid})")
+        self.event("Normal", "SandboxReady",
+                   f"pod sandbox created (pause pid {self.sandbox.pause.pid})")
         self.save()
         self._advance()
 
@@ -237,9 +237,7 @@ class PodRunner:
             if run.state == "running" and run.child is not None:
                 self.event("Normal", "Killing", f"Stopping container {run.name}")
                 signal_child(run.child, signal.SIGTERM if grace > 0 else signal.SIGKILL)
-                child = run.child
-                run.kill_deadline = self.sup.loop.call_later(
-                    grace, lambda c=child: signal_child(c, signal.SIGKILL))
+                run.kill_deadline = self.sup.loop.call_later(grace, _sigkill_later(run.child))
         self._maybe_finish_stop()
 
     def _maybe_finish_stop(self) -> None:
@@ -292,6 +290,10 @@ class PodRunner:
         if run.status is not None:
             entry["exitCode"] = run.status.exit_code
         return entry
+
+
+def _sigkill_later(child: Child) -> Callable[[], None]:
+    return lambda: signal_child(child, signal.SIGKILL)
 
 
 def process_identity(pid: int) -> dict[str, Any]:

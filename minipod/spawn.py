@@ -81,7 +81,7 @@ def _run_child(child_main: ChildMain, errfd: int) -> NoReturn:  # pragma: no cov
     try:
         detach_wakeup_fd_in_child()
         child_main(steps, errfd)
-    except BaseException as e:  # noqa: BLE001 - everything is reported, nothing escapes
+    except BaseException as e:  # everything is reported; nothing escapes the child
         _report(errfd, steps.now, e)
     finally:
         os._exit(EXIT_SETUP_FAILED)

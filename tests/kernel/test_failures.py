@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from podtest import Minipod, unique_name
 
 pytestmark = pytest.mark.root
@@ -50,7 +49,7 @@ def test_missing_host_path_after_other_pod_started(minipod: Minipod) -> None:
 """))
     assert code == 1
     assert "does-not-exist" in out and "(ENOENT)" in out
-    assert f"Started container app" in out  # the first pod was running, then rolled back
+    assert "Started container app" in out  # the first pod was running, then rolled back
 
 
 def test_init_container_that_fails(minipod: Minipod) -> None:

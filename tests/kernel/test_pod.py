@@ -7,7 +7,6 @@ import signal
 import subprocess
 
 import pytest
-
 from podtest import Minipod, unique_name, wait_for
 
 pytestmark = pytest.mark.root

@@ -15,7 +15,7 @@ from typing import NoReturn
 import prctl
 
 from minipod.errors import StartError
-from minipod.expand import build_env, expand
+from minipod.expand import build_env, container_env, expand
 from minipod.image import DEFAULT_PATH, Image
 from minipod.ns import NsFds
 from minipod.rootfs import RootfsPlan, build_rootfs
@@ -42,20 +42,23 @@ class LaunchPlan:
 def launch_plan(container: Container, image: Image, hostname: str,
                 pod_security: SecurityContext | None) -> LaunchPlan:
     defaults = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname}
-    env = build_env(image.env, tuple((e.name, e.value) for e in container.env), defaults)
-    argv = resolve_argv(container, image, env)
+    own_env = container_env(tuple((e.name, e.value) for e in container.env))
+    env = build_env(image.env, own_env, defaults)
+    argv = resolve_argv(container, image, own_env)
     user, group = _identity(container.security_context, pod_security)
     return LaunchPlan(argv, env, container.working_dir or image.working_dir, user, group)
 
 
 def resolve_argv(container: Container, image: Image, env: dict[str, str]) -> tuple[str, ...]:
-    """Kubernetes' rules: command replaces ENTRYPOINT and drops CMD; args replace CMD."""
-    if container.command is not None:
-        entrypoint, args = container.command, container.args or ()
-    else:
-        entrypoint = image.entrypoint
-        args = container.args if container.args is not None else image.cmd
-    argv = tuple(expand(a, env) for a in (*entrypoint, *args))
+    """Kubernetes' rules: command replaces ENTRYPOINT and drops CMD; args replace CMD.
+
+    Only the manifest's command and args are $(VAR)-expanded (the kubelet's
+    ExpandContainerCommandAndArgs); the image's are used as they are. An empty
+    list counts as unset, as containerd checks the length, not nil.
+    """
+    command = tuple(expand(a, env) for a in container.command or ())
+    args = tuple(expand(a, env) for a in container.args or ())
+    argv = command + args if command else (*image.entrypoint, *(args or image.cmd))
     if not argv:
         raise StartError(f"container {container.name}", 0,
                          "no command specified (the image has no ENTRYPOINT or CMD)")

@@ -26,9 +26,12 @@ def expand(text: str, env: Mapping[str, str]) -> str:
             i += 2
         elif nxt == "(":
             close = text.find(")", i + 2)
-            if close < 0:  # unterminated: kept as written
-                out.append(text[i:])
-                break
+            if close < 0:
+                # Unterminated: k8s emits "$(" and goes on scanning after it,
+                # so a later "$$" is still an escape.
+                out.append("$(")
+                i += 2
+                continue
             name = text[i + 2 : close]
             out.append(env[name] if name in env else text[i : close + 1])
             i = close + 1
@@ -38,15 +41,22 @@ def expand(text: str, env: Mapping[str, str]) -> str:
     return "".join(out)
 
 
-def build_env(image_env: tuple[tuple[str, str], ...], container_env: tuple[tuple[str, str], ...],
-              defaults: Mapping[str, str]) -> dict[str, str]:
-    """The process environment: defaults, then the image's, then the container's.
+def container_env(entries: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """The manifest's env, each value expanded against the entries before it.
 
-    Each container value may refer to variables defined before it (k8s
-    expands env in order, against what is defined so far).
+    Only the container's own earlier entries count, as in the kubelet: the
+    image's env and the runtime's PATH/HOSTNAME are not visible to $(VAR).
     """
+    env: dict[str, str] = {}
+    for name, value in entries:
+        env[name] = expand(value, env)
+    return env
+
+
+def build_env(image_env: tuple[tuple[str, str], ...], container: Mapping[str, str],
+              defaults: Mapping[str, str]) -> dict[str, str]:
+    """The process environment: defaults, then the image's, then the container's."""
     env = dict(defaults)
     env.update(image_env)
-    for name, value in container_env:
-        env[name] = expand(value, env)
+    env.update(container)
     return env

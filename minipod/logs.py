@@ -81,16 +81,19 @@ class LogPipe:
         for line in lines:
             self._emit(line)
         while len(self._pending) > MAX_LINE:
-            self.log.write(self.stream, self._pending[:MAX_LINE], "P")
+            self._write(self._pending[:MAX_LINE], "P")
             self._pending = self._pending[MAX_LINE:]
 
     def _emit(self, line: bytes) -> None:
         while len(line) > MAX_LINE:
-            self.log.write(self.stream, line[:MAX_LINE], "P")
+            self._write(line[:MAX_LINE], "P")
             line = line[MAX_LINE:]
-        self.log.write(self.stream, line, "F")
+        self._write(line, "F")
+
+    def _write(self, text: bytes, tag: str) -> None:
+        self.log.write(self.stream, text, tag)
         if self.echo is not None:
-            self.echo(self.stream, line.decode(errors="replace"))
+            self.echo(self.stream, text.decode(errors="replace"))
 
     def close(self) -> None:
         if self.fd < 0:

@@ -96,3 +96,27 @@ def test_bad_manifest_exits_2_and_creates_nothing(minipod: Minipod, body: str, p
         assert result.returncode == 2, (verb, result.stderr)
         assert path in result.stderr and message in result.stderr, result.stderr
     assert not (minipod.root / "pods").exists() or not any((minipod.root / "pods").iterdir())
+
+
+def _unit_bad_cases() -> list[tuple[str, str, str, str]]:
+    """The validator's table of bad manifests (tests/unit/test_spec.py), reused."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "unit" / "test_spec.py"
+    spec = importlib.util.spec_from_file_location("_bad_manifest_table", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cases: list[tuple[str, str, str, str]] = module.BAD
+    return cases[::4]  # a fourth of them (~28) is plenty through the CLI
+
+
+@pytest.mark.parametrize(("case", "text", "path", "message"), _unit_bad_cases(),
+                         ids=[c[0] for c in _unit_bad_cases()])
+def test_bad_manifest_table_through_up(minipod: Minipod, case: str, text: str, path: str,
+                                       message: str) -> None:
+    result = minipod.run("up", str(minipod.manifest(text)))
+    assert result.returncode == 2, (case, result.stdout, result.stderr)
+    assert f"{path}: " in result.stderr and message in result.stderr, result.stderr
+    assert not (minipod.root / "pods").exists() or not any((minipod.root / "pods").iterdir())

@@ -214,3 +214,30 @@ spec:
     result = minipod.run("delete", "pod", name)
     assert result.returncode == 0, result.stderr
     assert "supervisor was gone" in result.stdout
+
+
+def test_pods_of_two_ups_coexist(minipod: Minipod) -> None:
+    first, second = unique_name("one"), unique_name("two")
+    body = """
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {{name: app, image: busybox, command: ["sleep", "3600"]}}
+"""
+    proc1 = minipod.up(minipod.manifest(body.format(name=first), "one.yaml"))
+    proc2 = minipod.up(minipod.manifest(body.format(name=second), "two.yaml"))
+    rec1 = minipod.wait_running(first, ["app"])
+    rec2 = minipod.wait_running(second, ["app"])
+    assert rec1["supervisor"]["pid"] != rec2["supervisor"]["pid"]
+    assert ns(rec1["pause"]["pid"], "net") != ns(rec2["pause"]["pid"], "net")
+    again = minipod.run("up", str(minipod.workdir / "one.yaml"))
+    assert again.returncode == 1 and "exists already" in again.stderr
+    deleted = minipod.run("delete", "pod", first, "--grace-period", "1")
+    assert deleted.returncode == 0, deleted.stderr
+    proc1.communicate(timeout=30)
+    assert proc1.returncode == 0
+    assert minipod.pod_record(second)["containers"]["app"]["state"] == "running"  # type: ignore[index]
+    stop(minipod, proc2)

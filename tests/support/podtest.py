@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 SESSION_IMAGES: Path | None = None
@@ -39,8 +40,10 @@ class Minipod:
     images: Path
     workdir: Path
     ups: list[subprocess.Popen[str]] = field(default_factory=list)
-    seen_pids: set[int] = field(default_factory=set)
-    seen_netns: set[int] = field(default_factory=set)
+    # pid -> start time, netns inode -> when we saw it in use: pids and nsfs
+    # inodes are reused quickly, so identity needs the time too.
+    seen_pids: dict[int, float] = field(default_factory=dict)
+    seen_netns: dict[int, float] = field(default_factory=dict)
 
     @property
     def env(self) -> dict[str, str]:
@@ -87,11 +90,12 @@ class Minipod:
 
     def remember(self, record: dict[str, Any]) -> None:
         """Note the pod's processes and netns, so the leak check can look for them."""
-        pause = record["pause"]["pid"]
-        self.seen_pids.add(pause)
-        self.seen_pids.update(c["pid"] for c in record["containers"].values() if "pid" in c)
+        pause = record["pause"]
+        for proc in [pause, *record["containers"].values()]:
+            if proc.get("pid") and proc.get("startTime") is not None:
+                self.seen_pids[proc["pid"]] = proc["startTime"]
         try:
-            self.seen_netns.add(os.stat(f"/proc/{pause}/ns/net").st_ino)
+            self.seen_netns[os.stat(f"/proc/{pause['pid']}/ns/net").st_ino] = time.time()
         except OSError:
             pass
 
@@ -122,29 +126,31 @@ def host_mounts_under(path: Path) -> list[str]:
         return [line.split()[4] for line in f if line.split()[4].startswith(prefix)]
 
 
-def live_pids(pids: set[int]) -> list[int]:
-    """Pids that still exist and are not zombies."""
+def live_pids(pids: dict[int, float]) -> list[int]:
+    """Our processes (same pid *and* start time) that still exist and are not zombies."""
     alive = []
-    for pid in pids:
+    for pid, started in pids.items():
         try:
-            with open(f"/proc/{pid}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
+            proc = psutil.Process(pid)
+            if abs(proc.create_time() - started) < 0.05 and proc.status() != "zombie":
+                alive.append(pid)
+        except psutil.Error:
             continue
-        if state != "Z":
-            alive.append(pid)
     return alive
 
 
-def processes_in_netns(inodes: set[int]) -> list[int]:
+def processes_in_netns(inodes: dict[int, float]) -> list[int]:
+    """Processes in one of our pods' network namespaces. A process that started
+    after we last saw the namespace in use may be in a new namespace that got
+    the freed inode number, so only older ones count."""
     found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.stat(f"/proc/{entry}/ns/net").st_ino in inodes:
-                    found.append(int(entry))
-            except OSError:
-                continue
+    for proc in psutil.process_iter():
+        try:
+            seen_at = inodes.get(os.stat(f"/proc/{proc.pid}/ns/net").st_ino)
+            if seen_at is not None and proc.create_time() <= seen_at:
+                found.append(proc.pid)
+        except (OSError, psutil.Error):
+            continue
     return found
 
 

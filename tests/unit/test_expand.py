@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from minipod.expand import build_env, expand
+from minipod.expand import build_env, container_env, expand
 
 ENV = {
     "VAR_A": "A",
@@ -102,22 +102,35 @@ def test_escape_after_unterminated_reference_is_still_an_escape(text: str, expec
 # ---------------------------------------------------------------------------
 
 
+def env_of(image: tuple[tuple[str, str], ...], entries: tuple[tuple[str, str], ...],
+           defaults: dict[str, str]) -> dict[str, str]:
+    return build_env(image, container_env(entries), defaults)
+
+
+def test_only_earlier_container_entries_are_visible_to_expansion() -> None:
+    # the kubelet expands against the container's own env, not the image's
+    # env nor the runtime's PATH/HOSTNAME
+    env = env_of((("IMG", "i"),), (("A", "$(IMG)"), ("B", "$(PATH)"), ("C", "$(HOSTNAME)")),
+                 {"PATH": "/bin", "HOSTNAME": "web"})
+    assert (env["A"], env["B"], env["C"]) == ("$(IMG)", "$(PATH)", "$(HOSTNAME)")
+
+
 def test_build_env_precedence_defaults_image_container() -> None:
-    env = build_env(
-        image_env=(("PATH", "/image/bin"), ("IMG", "i")),
-        container_env=(("IMG", "c"), ("OWN", "o")),
-        defaults={"PATH": "/default/bin", "HOSTNAME": "web"},
+    env = env_of(
+        (("PATH", "/image/bin"), ("IMG", "i")),
+        (("IMG", "c"), ("OWN", "o")),
+        {"PATH": "/default/bin", "HOSTNAME": "web"},
     )
     assert env == {"PATH": "/image/bin", "HOSTNAME": "web", "IMG": "c", "OWN": "o"}
 
 
 def test_build_env_keeps_declaration_order() -> None:
-    env = build_env((("I", "1"),), (("Z", "z"), ("A", "a")), {"D": "d"})
+    env = env_of((("I", "1"),), (("Z", "z"), ("A", "a")), {"D": "d"})
     assert list(env) == ["D", "I", "Z", "A"]
 
 
 def test_container_env_refers_to_earlier_container_env() -> None:
-    env = build_env(
+    env = env_of(
         (),
         (("FOO", "bar"), ("ZOO", "$(FOO)-1"), ("BLU", "$(ZOO)-2")),
         {},
@@ -127,22 +140,22 @@ def test_container_env_refers_to_earlier_container_env() -> None:
 
 
 def test_reference_to_a_later_container_env_stays_literal() -> None:
-    env = build_env((), (("FIRST", "$(SECOND)/x"), ("SECOND", "two")), {})
+    env = env_of((), (("FIRST", "$(SECOND)/x"), ("SECOND", "two")), {})
     assert env["FIRST"] == "$(SECOND)/x"
     assert env["SECOND"] == "two"
 
 
 def test_container_env_self_reference_sees_the_previous_value() -> None:
-    env = build_env((), (("X", "one"), ("X", "$(X)-two")), {})
+    env = env_of((), (("X", "one"), ("X", "$(X)-two")), {})
     assert env["X"] == "one-two"
 
 
 def test_container_env_escape_is_unescaped_once() -> None:
-    env = build_env((), (("A", "a"), ("LIT", "$$(A)")), {})
+    env = env_of((), (("A", "a"), ("LIT", "$$(A)")), {})
     assert env["LIT"] == "$(A)"
 
 
 def test_image_env_is_not_expanded() -> None:
     # only values from the manifest go through $(VAR) expansion
-    env = build_env((("IMG", "$$(x)"),), (), {})
+    env = env_of((("IMG", "$$(x)"),), (), {})
     assert env["IMG"] == "$$(x)"

@@ -135,7 +135,7 @@ def test_resolve_unknown_repository_lists_stored_images(store: Path) -> None:
 
 def test_resolve_unknown_tag_without_latest_is_an_error(store: Path) -> None:
     _store_image(store, "busybox", "1.36")
-    with pytest.raises(ImageError, match="busybox:1.36"):
+    with pytest.raises(ImageError, match=r"busybox:1\.36"):
         resolve("busybox:1.35")
 
 

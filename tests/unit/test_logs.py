@@ -1,0 +1,302 @@
+"""minipod.logs: CRI log records from container pipes."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from minipod.clock import MonotonicClock
+from minipod.logs import MAX_LINE, LogFile, LogPipe, cri_timestamp
+from minipod.loop import Loop
+
+TIMESTAMP_RE = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z"
+RECORD_RE = re.compile(rb"(" + TIMESTAMP_RE.encode() + rb") (stdout|stderr) ([PF]) (.*)")
+
+
+def _records(path: Path) -> list[tuple[str, str, bytes]]:
+    """(stream, tag, text) of every record; fails on a malformed one."""
+    out = []
+    for line in path.read_bytes().split(b"\n")[:-1]:
+        match = RECORD_RE.fullmatch(line)
+        assert match is not None, line[:100]
+        out.append((match[2].decode(), match[3].decode(), match[4]))
+    return out
+
+
+@pytest.fixture
+def loop() -> Iterator[Loop]:
+    loop = Loop(MonotonicClock())
+    yield loop
+    loop.close()
+
+
+@pytest.fixture
+def log_path(tmp_path: Path) -> Path:
+    return tmp_path / "logs" / "app" / "0.log"
+
+
+class Writer:
+    """The container's end of a pipe; closed at teardown if the test did not."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def write(self, data: bytes) -> None:
+        assert os.write(self.fd, data) == len(data)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+@pytest.fixture
+def stdout_pipe(
+    loop: Loop, log_path: Path
+) -> Iterator[tuple[LogPipe, Writer, list[tuple[str, str]]]]:
+    r, w = os.pipe()
+    echoed: list[tuple[str, str]] = []
+    log = LogFile(log_path)
+    pipe = LogPipe(loop, r, "stdout", log, lambda stream, line: echoed.append((stream, line)))
+    writer = Writer(w)
+    yield pipe, writer, echoed
+    writer.close()
+    pipe.close()
+
+
+def _run_until_closed(loop: Loop, pipe: LogPipe) -> None:
+    for _ in range(100):
+        if pipe.fd < 0:
+            return
+        loop.run_once(max_wait=1.0)
+    raise AssertionError("the pipe never reached EOF")
+
+
+# ---------------------------------------------------------------------------
+# timestamps
+# ---------------------------------------------------------------------------
+
+
+def test_cri_timestamp_of_a_given_time() -> None:
+    when = datetime.datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=datetime.UTC)
+    assert cri_timestamp(when) == "2024-01-02T03:04:05.123456000Z"
+
+
+def test_cri_timestamp_keeps_nine_digits_for_whole_seconds() -> None:
+    when = datetime.datetime(2024, 12, 31, 23, 59, 59, 0, tzinfo=datetime.UTC)
+    assert cri_timestamp(when) == "2024-12-31T23:59:59.000000000Z"
+
+
+def test_cri_timestamp_now_is_rfc3339_utc() -> None:
+    before = datetime.datetime.now(datetime.UTC)
+    stamp = cri_timestamp()
+    after = datetime.datetime.now(datetime.UTC)
+    assert re.fullmatch(TIMESTAMP_RE, stamp)
+    parsed = datetime.datetime.strptime(stamp[:-4], "%Y-%m-%dT%H:%M:%S.%f").replace(
+        tzinfo=datetime.UTC
+    )
+    assert before.replace(microsecond=0) <= parsed <= after
+
+
+# ---------------------------------------------------------------------------
+# LogFile
+# ---------------------------------------------------------------------------
+
+
+def test_log_file_is_private_and_closes_after_the_last_stream(log_path: Path) -> None:
+    log = LogFile(log_path)
+    assert stat.S_IMODE(log_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(log_path.parent.stat().st_mode) == 0o700
+    log.open_streams = 2
+    log.write("stderr", b"oops", "F")
+    log.release()
+    log.write("stdout", b"still open", "F")
+    log.release()
+    with pytest.raises(OSError):
+        log.write("stdout", b"closed", "F")
+    assert _records(log_path) == [("stderr", "F", b"oops"), ("stdout", "F", b"still open")]
+
+
+def test_log_file_appends(log_path: Path) -> None:
+    first = LogFile(log_path)
+    first.write("stdout", b"one", "F")
+    first.release()
+    second = LogFile(log_path)
+    second.write("stdout", b"two", "F")
+    second.release()
+    assert [text for _, _, text in _records(log_path)] == [b"one", b"two"]
+
+
+# ---------------------------------------------------------------------------
+# LogPipe
+# ---------------------------------------------------------------------------
+
+
+def test_lines_become_full_records(
+    loop: Loop, log_path: Path, stdout_pipe: tuple[LogPipe, Writer, list[tuple[str, str]]]
+) -> None:
+    pipe, writer, echoed = stdout_pipe
+    writer.write(b"hello\nworld\n")
+    loop.run_once(max_wait=1.0)
+    writer.write(b"\n")  # an empty line is a record too
+    writer.close()
+    _run_until_closed(loop, pipe)
+
+    assert _records(log_path) == [
+        ("stdout", "F", b"hello"),
+        ("stdout", "F", b"world"),
+        ("stdout", "F", b""),
+    ]
+    assert echoed == [("stdout", "hello"), ("stdout", "world"), ("stdout", "")]
+
+
+def test_record_line_format(
+    loop: Loop, log_path: Path, stdout_pipe: tuple[LogPipe, Writer, list[tuple[str, str]]]
+) -> None:
+    pipe, writer, _ = stdout_pipe
+    writer.write(b"a b  c\n")
+    writer.close()
+    _run_until_closed(loop, pipe)
+    content = log_path.read_bytes()
+    assert re.fullmatch(rb"\S+ stdout F a b  c\n", content)
+
+
+def test_line_split_across_reads_is_one_record(
+    loop: Loop, log_path: Path, stdout_pipe: tuple[LogPipe, Writer, list[tuple[str, str]]]
+) -> None:
+    _, writer, _ = stdout_pipe
+    writer.write(b"hel")
+    loop.run_once(max_wait=1.0)
+    assert _records(log_path) == []  # nothing until the line ends
+    writer.write(b"lo\n")
+    loop.run_once(max_wait=1.0)
+    assert _records(log_path) == [("stdout", "F", b"hello")]
+
+
+def test_partial_last_line_is_flushed_as_full_at_eof(
+    loop: Loop, log_path: Path, stdout_pipe: tuple[LogPipe, Writer, list[tuple[str, str]]]
+) -> None:
+    pipe, writer, echoed = stdout_pipe
+    writer.write(b"done\nno newline")
+    writer.close()
+    _run_until_closed(loop, pipe)
+    assert _records(log_path) == [("stdout", "F", b"done"), ("stdout", "F", b"no newline")]
+    assert echoed[-1] == ("stdout", "no newline")
+
+
+def test_long_line_is_split_into_partial_records(
+    loop: Loop, log_path: Path, stdout_pipe: tuple[LogPipe, Writer, list[tuple[str, str]]]
+) -> None:
+    pipe, writer, _ = stdout_pipe
+    line = b"a" * MAX_LINE + b"b" * MAX_LINE + b"c" * 10
+    writer.write(line + b"\nnext\n")
+    writer.close()
+    _run_until_closed(loop, pipe)
+    assert _records(log_path) == [
+        ("stdout", "P", b"a" * MAX_LINE),
+        ("stdout", "P", b"b" * MAX_LINE),
+        ("stdout", "F", b"c" * 10),
+        ("stdout", "F", b"next"),
+    ]
+
+
+def test_line_of_exactly_max_line_is_one_full_record(
+    loop: Loop, log_path: Path, stdout_pipe: tuple[LogPipe, Writer, list[tuple[str, str]]]
+) -> None:
+    pipe, writer, _ = stdout_pipe
+    writer.write(b"x" * MAX_LINE + b"\n")
+    writer.close()
+    _run_until_closed(loop, pipe)
+    assert _records(log_path) == [("stdout", "F", b"x" * MAX_LINE)]
+
+
+def test_long_unfinished_line_is_written_out_before_it_ends(
+    loop: Loop, log_path: Path, stdout_pipe: tuple[LogPipe, Writer, list[tuple[str, str]]]
+) -> None:
+    _, writer, _ = stdout_pipe
+    writer.write(b"a" * MAX_LINE + b"bbb")
+    loop.run_once(max_wait=1.0)
+    # the first MAX_LINE bytes cannot wait for a newline that may never come
+    assert _records(log_path) == [("stdout", "P", b"a" * MAX_LINE)]
+    writer.write(b"ccc\n")
+    loop.run_once(max_wait=1.0)
+    assert _records(log_path)[1:] == [("stdout", "F", b"bbbccc")]
+
+
+def test_close_drains_what_is_still_in_the_pipe(
+    loop: Loop, log_path: Path, stdout_pipe: tuple[LogPipe, Writer, list[tuple[str, str]]]
+) -> None:
+    pipe, writer, echoed = stdout_pipe
+    writer.write(b"one\ntwo\nthree")
+    pipe.close()  # the loop never ran: the data is only in the pipe
+    assert _records(log_path) == [
+        ("stdout", "F", b"one"),
+        ("stdout", "F", b"two"),
+        ("stdout", "F", b"three"),
+    ]
+    assert [line for _, line in echoed] == ["one", "two", "three"]
+    assert pipe.fd == -1
+    pipe.close()  # idempotent
+    assert len(_records(log_path)) == 3
+
+
+def test_close_unregisters_and_releases(
+    loop: Loop, log_path: Path, stdout_pipe: tuple[LogPipe, Writer, list[tuple[str, str]]]
+) -> None:
+    pipe, writer, _ = stdout_pipe
+    pipe.close()
+    with pytest.raises(BrokenPipeError):
+        writer.write(b"late\n")  # the read end is closed
+    loop.run_once(max_wait=0)
+    assert _records(log_path) == []
+    assert pipe.log.open_streams == 0
+    with pytest.raises(OSError):
+        pipe.log.write("stdout", b"x", "F")  # the file is closed
+
+
+def test_stdout_and_stderr_share_one_file(loop: Loop, log_path: Path) -> None:
+    log = LogFile(log_path)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    out = LogPipe(loop, out_r, "stdout", log, None)
+    err = LogPipe(loop, err_r, "stderr", log, None)
+    assert log.open_streams == 2
+    os.write(out_w, b"to out\n")
+    os.close(out_w)
+    _run_until_closed(loop, out)
+    os.write(err_w, b"to err\n")  # the file is still open for stderr
+    os.close(err_w)
+    _run_until_closed(loop, err)
+    assert _records(log_path) == [("stdout", "F", b"to out"), ("stderr", "F", b"to err")]
+    assert log.open_streams == 0
+
+
+def test_invalid_utf8_is_logged_raw_and_echoed_replaced(
+    loop: Loop, log_path: Path, stdout_pipe: tuple[LogPipe, Writer, list[tuple[str, str]]]
+) -> None:
+    pipe, writer, echoed = stdout_pipe
+    writer.write(b"caf\xe9\n")
+    writer.close()
+    _run_until_closed(loop, pipe)
+    assert _records(log_path) == [("stdout", "F", b"caf\xe9")]
+    assert echoed == [("stdout", "caf\ufffd")]
+
+
+def test_echo_of_a_long_line_loses_nothing(
+    loop: Loop, log_path: Path, stdout_pipe: tuple[LogPipe, Writer, list[tuple[str, str]]]
+) -> None:
+    pipe, writer, echoed = stdout_pipe
+    line = "a" * MAX_LINE + "b" * 10
+    writer.write(line.encode() + b"\n")
+    writer.close()
+    _run_until_closed(loop, pipe)
+    assert [r[1] for r in _records(log_path)] == ["P", "F"]  # the file has all of it
+    echoed_text = "".join(text for _, text in echoed)
+    assert len(echoed_text) == len(line)  # the whole line, not only its last chunk
+    assert echoed_text == line

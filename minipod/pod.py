@@ -261,8 +261,6 @@ class PodRunner:
         if self.sandbox is not None:
             if self.sandbox.pause.pidfd >= 0:
                 self.sup.unwatch(self.sandbox.pause)
-            else:  # pause is gone already; only the rest needs undoing
-                self.sandbox.pause.pidfd = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
             self.sandbox.teardown()
             self.sandbox = None
             self.event("Normal", "Deleted", "pod sandbox removed")

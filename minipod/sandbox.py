@@ -227,6 +227,8 @@ def _pause_main(binary: str, hostname: str, log_fd: int):  # type: ignore[no-unt
 
 def stop_pause(pause: Child, timeout: float = 2.0) -> None:
     """SIGTERM (pause exits 0 on it), SIGKILL after ``timeout``, then reap."""
+    if pause.pidfd < 0:
+        return  # it died and was reaped already (the supervisor closed its pidfd)
     signal_child(pause, signal.SIGTERM)
     if not wait_readable(pause.pidfd, timeout):
         signal_child(pause, signal.SIGKILL)

@@ -120,3 +120,22 @@ def test_bad_manifest_table_through_up(minipod: Minipod, case: str, text: str, p
     assert result.returncode == 2, (case, result.stdout, result.stderr)
     assert f"{path}: " in result.stderr and message in result.stderr, result.stderr
     assert not (minipod.root / "pods").exists() or not any((minipod.root / "pods").iterdir())
+
+
+def test_pause_killed_from_outside_fails_the_pod_and_cleans_up(minipod: Minipod) -> None:
+    import os
+    import signal
+
+    name = unique_name("nopause")
+    proc = minipod.up(minipod.manifest(pod(name, """
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: app, image: busybox, command: ["sleep", "3600"]}
+""")))
+    record = minipod.wait_running(name, ["app"])
+    pidfd = os.pidfd_open(record["pause"]["pid"])
+    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    os.close(pidfd)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 1, out
+    assert "pause process exited" in out and "pod sandbox died" in out

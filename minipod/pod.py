@@ -11,7 +11,6 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psutil
@@ -299,7 +298,3 @@ def process_identity(pid: int) -> dict[str, Any]:
     with contextlib.suppress(psutil.Error):
         return {"pid": pid, "startTime": psutil.Process(pid).create_time()}
     return {"pid": pid, "startTime": None}
-
-
-def log_dir(sandbox_dir: Path, container: str) -> Path:
-    return sandbox_dir / "logs" / container

@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="run every pod of a manifest, in the foreground")
     up.add_argument("file")
     up.add_argument("--no-logs", action="store_true", help="do not echo container output")
+    up.add_argument("--backoff", type=_backoff, default=None, metavar="INITIAL:MAX",
+                    help="CrashLoopBackOff delays (default 10s:300s, as the kubelet); 0:0 is off")
     up.set_defaults(handler=cmd_up)
 
     down = sub.add_parser("down", help="delete every pod of a manifest")
@@ -74,6 +76,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _backoff(text: str) -> object:
+    from minipod.backoff import BackoffPolicy
+
+    try:
+        return BackoffPolicy.parse(text)
+    except SpecError as e:
+        raise argparse.ArgumentTypeError(e.errors[0].message) from None
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from minipod.spec import load_pods
 
@@ -87,7 +98,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     from minipod.up import up
 
-    return up(args.file, echo_logs=not args.no_logs)
+    return up(args.file, echo_logs=not args.no_logs, backoff=args.backoff)
 
 
 def cmd_down(args: argparse.Namespace) -> int:

@@ -18,8 +18,14 @@ class Event:
     message: str
 
     def line(self) -> str:
-        clock = time.strftime("%H:%M:%S", time.localtime(self.timestamp))
-        return f"{clock}  {self.type:<7}  {self.reason:<13}  {self.obj}  {self.message}"
+        return f"{clock(self.timestamp)}  {self.type:<7}  {self.reason:<13}  {self.obj}  " \
+            f"{self.message}"
+
+
+def clock(timestamp: float) -> str:
+    """Local time of day with milliseconds: restarts are milliseconds apart."""
+    millis = int(timestamp * 1000) % 1000
+    return time.strftime("%H:%M:%S", time.localtime(timestamp)) + f".{millis:03d}"
 
 
 Sink = Callable[[Event], None]

@@ -1,6 +1,20 @@
-"""One pod's life in the supervisor: sandbox, init containers in order, app
-containers, and a graceful stop. Event-driven: every method returns at once;
-exits arrive through Supervisor.reap(), timers through the loop.
+"""One pod's life in the supervisor, with the kubelet's rules.
+
+Event-driven: every method returns at once; exits arrive through
+Supervisor.reap(), timers and probe results through the loop. The flow:
+
+- start: the sandbox (pause), then init containers one at a time (sidecars,
+  restartPolicy Always, stay running and only have to be *started*), then
+  every app container.
+- an exit: restartPolicy decides (init containers treat Always as OnFailure,
+  sidecars always restart); a restart waits out CrashLoopBackOff.
+- probes: startup gates liveness and readiness; readiness sets READY; a
+  liveness (or startup) failure kills the container, which then restarts by
+  the same rules as any exit.
+- pause dies: every container is killed, a new pause made, and the pod
+  starts again from its first init container.
+- stop: preStop hooks, SIGTERM, SIGKILL after the grace period; app
+  containers in parallel, then sidecars in reverse order.
 """
 
 from __future__ import annotations
@@ -15,24 +29,33 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from minipod.container import container_main, launch_plan
+from minipod.backoff import Backoff, BackoffPolicy
+from minipod.container import LaunchPlan, container_main, launch_plan
+from minipod.errors import StartError
 from minipod.events import Event
+from minipod.expand import container_env
 from minipod.image import Image
 from minipod.logs import LogFile, LogPipe
 from minipod.loop import Deadline
 from minipod.ns import pid_namespace_for_children
+from minipod.probe import FAILURE, SUCCESS, WARNING, InFlight, Outcome, ProbeWorker
 from minipod.rootfs import BindMount, RootfsPlan
 from minipod.sandbox import Sandbox, create_sandbox, kill_and_reap, signal_child
 from minipod.spawn import Child, spawn
-from minipod.spec import Container, Pod
+from minipod.spec import Container, ExecAction, LifecycleHandler, Pod
 from minipod.state import ensure_dir, write_json_atomic
+from minipod.status import ContainerStatus, PodRow, State, pod_phase, pod_row
 
 if TYPE_CHECKING:
+    from minipod import handlers
+    from minipod.execprobe import ExecTarget
     from minipod.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
 ETC_FILES = ("hosts", "hostname", "resolv.conf")
+MIN_KILL_GRACE = 2  # minimumGracePeriodInSeconds, for kills the kubelet decides on
+START_ERROR_EXIT = 128  # containerd's exit code for a container that could not start
 
 
 @dataclass
@@ -53,47 +76,98 @@ class ExitStatus:
 
 @dataclass
 class ContainerRun:
+    """One container of the pod, across all its runs (attempts)."""
+
     spec: Container
     image: Image
     init: bool
-    state: str = "waiting"  # waiting, running, terminated
-    reason: str = "ContainerCreating"
-    attempt: int = 0
+    backoff: Backoff
+    state: State = field(default_factory=lambda: State("waiting", "ContainerCreating"))
+    last_state: State | None = None
+    attempt: int = -1  # index of the current (or last) run; -1: never created
+    started: bool = False  # running, postStart done, startupProbe passed
+    ready: bool = False
     child: Child | None = None
-    started_at: float | None = None
-    finished_at: float | None = None
-    status: ExitStatus | None = None
+    finished_mono: float | None = None  # the last exit, on the monotonic clock
     log: LogFile | None = None
     pipes: list[LogPipe] = field(default_factory=list)
-    kill_deadline: Deadline | None = None
+    plan: LaunchPlan | None = None
+    target: ExecTarget | None = None
+    probes: dict[str, ProbeWorker] = field(default_factory=dict)
+    hook: InFlight | None = None  # postStart or preStop in flight
+    post_start_done: bool = False
+    restart_timer: Deadline | None = None  # CrashLoopBackOff wait
+    kill_timer: Deadline | None = None
+    killing: bool = False
 
     @property
     def name(self) -> str:
         return self.spec.name
 
+    @property
+    def sidecar(self) -> bool:
+        return self.init and self.spec.restart_policy == "Always"
+
+    @property
+    def running(self) -> bool:
+        return self.state.kind == "running"
+
+    @property
+    def restart_count(self) -> int:
+        return max(0, self.attempt)
+
+    def status(self) -> ContainerStatus:
+        return ContainerStatus(self.name, self.state, self.ready, self.started,
+                               self.restart_count, self.last_state, self.sidecar)
+
+
+def should_restart(policy: str, exit_code: int) -> bool:
+    """ShouldContainerBeRestarted for a container that exited."""
+    return policy == "Always" or (policy == "OnFailure" and exit_code != 0)
+
 
 class PodRunner:
-    def __init__(self, supervisor: Supervisor, pod: Pod, images: dict[str, Image]) -> None:
+    def __init__(self, supervisor: Supervisor, pod: Pod, images: dict[str, Image],
+                 backoff: BackoffPolicy | None = None) -> None:
         self.sup = supervisor
+        self.loop = supervisor.loop
         self.pod = pod
+        self.policy = backoff or BackoffPolicy()
         self.sandbox: Sandbox | None = None
-        self.inits = [ContainerRun(c, images[c.name], True) for c in pod.spec.init_containers]
-        self.apps = [ContainerRun(c, images[c.name], False) for c in pod.spec.containers]
-        if self.inits:
-            for run in self.apps:
-                run.reason = "PodInitializing"
+        self.inits = [self._run(c, images, True) for c in pod.spec.init_containers]
+        self.apps = [self._run(c, images, False) for c in pod.spec.containers]
+        self.initialized = False
         self.terminating = False
+        self.recreating = False  # pause died: killing everything to start over
+        self.final_phase: str | None = None  # Succeeded or Failed, once and for all
         self.failed_reason: str | None = None
+        self.started_at = self.loop.clock.wall()
+        self._stop_deadline = 0.0
         self._on_stopped: list[Callable[[], None]] = []
+
+    def _run(self, container: Container, images: dict[str, Image], init: bool) -> ContainerRun:
+        run = ContainerRun(container, images[container.name], init, Backoff(self.policy))
+        if self.pod.spec.init_containers:
+            # the kubelet's default waiting reason in a pod with init containers
+            run.state = State("waiting", "PodInitializing")
+        return run
 
     @property
     def key(self) -> str:
         return f"{self.pod.namespace}/{self.pod.name}"
 
+    @property
+    def runs(self) -> list[ContainerRun]:
+        return self.inits + self.apps
+
     # -- events ------------------------------------------------------------
     def event(self, type_: str, reason: str, message: str) -> None:
-        self.sup.emit(Event(self.sup.loop.clock.wall(), type_, reason, f"pod/{self.pod.name}",
+        self.sup.emit(Event(self.loop.clock.wall(), type_, reason, f"pod/{self.pod.name}",
                             message))
+
+    def _pod_ref(self) -> str:
+        uid = self.sandbox.uid if self.sandbox else ""
+        return f"{self.pod.name}_{self.pod.namespace}({uid})"
 
     # -- starting ------------------------------------------------------------
     def start(self) -> None:
@@ -106,20 +180,75 @@ class PodRunner:
         self._advance()
 
     def _advance(self) -> None:
-        """Start the next init container, or every app container once all inits succeeded."""
-        if self.terminating:
+        """Start what may start now: the next init container, or the app containers."""
+        if self.terminating or self.recreating or self.final_phase:
             return
-        for run in self.inits:
-            if run.state == "terminated" and run.status and run.status.exit_code == 0:
-                continue
-            if run.state == "waiting":
-                self._start_container(run)
-            return
+        if not self.initialized:
+            for run in self.inits:
+                if run.sidecar and run.running and run.started:
+                    continue
+                if not run.sidecar and run.state.kind == "terminated" \
+                        and run.state.exit_code == 0:
+                    continue
+                if run.state.kind == "waiting" and run.restart_timer is None:
+                    self._launch(run)
+                return
+            self.initialized = True
         for run in self.apps:
-            if run.state == "waiting":
-                self._start_container(run)
+            if run.state.kind == "waiting" and run.restart_timer is None \
+                    and not self.terminating:
+                self._launch(run)
+
+    def _launch(self, run: ContainerRun) -> None:
+        """Start ``run`` now, or once its CrashLoopBackOff has passed."""
+        run.restart_timer = None
+        if run.finished_mono is not None:
+            now = self.loop.clock.now()
+            wait = run.backoff.wait(run.finished_mono, now)
+            if wait > 0:
+                self._back_off(run, wait)
+                return
+            run.backoff.restarted(run.finished_mono, now)
+        self._start_container(run)
+
+    def _back_off(self, run: ContainerRun, wait: float) -> None:
+        delay = run.backoff.delay or wait
+        run.state = State("waiting", "CrashLoopBackOff",
+                          f"back-off {_seconds(delay)} restarting failed "
+                          f"container={run.name} pod={self._pod_ref()}")
+        self.event("Warning", "BackOff",
+                   f"Back-off restarting failed container {run.name} in pod {self._pod_ref()}")
+        run.restart_timer = self.loop.call_later(wait, lambda: self._retry(run))
+        self._changed()
+
+    def _retry(self, run: ContainerRun) -> None:
+        run.restart_timer = None
+        if self.terminating or self.recreating or self.final_phase:
+            return
+        self._launch(run)
 
     def _start_container(self, run: ContainerRun) -> None:
+        assert self.sandbox is not None
+        if run.state.kind == "terminated":
+            run.last_state = run.state
+        run.attempt += 1
+        run.started = run.ready = run.post_start_done = run.killing = False
+        try:
+            child = self._spawn(run)
+        except StartError as e:
+            self._start_failed(run, e)
+            return
+        run.child = child
+        run.state = State("running", started_at=self.loop.clock.wall())
+        self.event("Normal", "Created", f"Created container {run.name}")
+        self.sup.watch(child, lambda status: self._on_container_exit(run, status))
+        self.event("Normal", "Started", f"Started container {run.name} (pid {child.pid})")
+        self._open_target(run)
+        self._start_probes(run)
+        self._post_start(run)
+        self._changed()
+
+    def _spawn(self, run: ContainerRun) -> Child:
         assert self.sandbox is not None
         sandbox = self.sandbox
         run_dir = sandbox.dir / "containers" / run.name / str(run.attempt)
@@ -128,7 +257,8 @@ class PodRunner:
         # The overlay's root takes the upper dir's mode: 0755, or a container
         # running as non-root could not even resolve /bin.
         (run_dir / "upper").chmod(0o755)
-        plan = launch_plan(run.spec, run.image, sandbox.hostname, self.pod.spec.security_context)
+        plan = run.plan = launch_plan(run.spec, run.image, sandbox.hostname,
+                                      self.pod.spec.security_context)
         rootfs = RootfsPlan(str(run.image.rootfs), str(run_dir / "upper"), str(run_dir / "work"),
                             str(run_dir / "merged"), str(sandbox.dir / "shm"),
                             self._binds(run.spec))
@@ -147,15 +277,21 @@ class PodRunner:
         finally:
             os.close(out_w)
             os.close(err_w)
-        self.event("Normal", "Created", f"Created container {run.name}")
-        run.child, run.state, run.reason = child, "running", ""
-        run.started_at = self.sup.loop.clock.wall()
         echo = self.sup.echo_for(self.pod.name, run.name)
-        run.pipes = [LogPipe(self.sup.loop, out_r, "stdout", run.log, echo),
-                     LogPipe(self.sup.loop, err_r, "stderr", run.log, echo)]
-        self.sup.watch(child, lambda status: self._on_container_exit(run, status))
-        self.event("Normal", "Started", f"Started container {run.name} (pid {child.pid})")
-        self.save()
+        run.pipes = [LogPipe(self.loop, out_r, "stdout", run.log, echo),
+                     LogPipe(self.loop, err_r, "stderr", run.log, echo)]
+        return child
+
+    def _start_failed(self, run: ContainerRun, error: StartError) -> None:
+        """containerd's StartError: a terminated container with exit code 128,
+        restarted by the same rules as any other exit."""
+        now = self.loop.clock.wall()
+        run.state = State("terminated", "StartError", str(error), START_ERROR_EXIT,
+                          started_at=now, finished_at=now)
+        run.finished_mono = self.loop.clock.now()
+        self.event("Warning", "Failed", f"Error: {error}")
+        # Decide from the loop, not from inside whoever started it.
+        self.loop.call_later(0, lambda: self._after_exit(run))
 
     def _binds(self, container: Container) -> tuple[BindMount, ...]:
         assert self.sandbox is not None
@@ -170,90 +306,354 @@ class PodRunner:
                                    is_file=not os.path.isdir(source)))
         return tuple(binds)
 
+    # -- handlers: probes and hooks ------------------------------------------------
+    def _needs_target(self, spec: Container) -> bool:
+        hooks = spec.lifecycle
+        handlers_ = [p.handler for p in (spec.liveness_probe, spec.readiness_probe,
+                                         spec.startup_probe) if p is not None]
+        if hooks is not None:
+            handlers_ += [h.exec for h in (hooks.post_start, hooks.pre_stop)
+                          if h is not None and h.exec is not None]
+        return any(isinstance(h, ExecAction) for h in handlers_)
+
+    def _open_target(self, run: ContainerRun) -> None:
+        assert run.child is not None and run.plan is not None and self.sandbox is not None
+        if not self._needs_target(run.spec):
+            return
+        from minipod.execprobe import open_exec_target
+
+        plan = run.plan
+        try:
+            run.target = open_exec_target(run.child.pid, self.sandbox.ns, plan.env,
+                                          plan.working_dir, plan.run_as_user, plan.run_as_group)
+        except OSError as e:  # it died already; its exit is on the way
+            log.debug("container %s: no exec target: %s", run.name, e)
+
+    def _context(self, run: ContainerRun) -> handlers.HandlerContext:
+        from minipod import handlers
+
+        assert self.sandbox is not None
+        ports = {p.name: p.container_port for p in run.spec.ports if p.name}
+        env = container_env(tuple((e.name, e.value) for e in run.spec.env))
+        return handlers.HandlerContext(self.loop, self.sup.watch, run.target,
+                                       self.sandbox.ns.fds["net"], ports, env)
+
+    def _start_probes(self, run: ContainerRun) -> None:
+        anchor = self.loop.clock.now()
+        spec = run.spec
+        for kind, probe in (("startup", spec.startup_probe), ("liveness", spec.liveness_probe),
+                            ("readiness", spec.readiness_probe)):
+            if probe is None:
+                continue
+
+            def prober(done: Callable[[Outcome], None], probe: Any = probe) -> InFlight:
+                from minipod import handlers
+
+                return handlers.start_handler(self._context(run), probe.handler,
+                                              probe.timeout_seconds, done)
+
+            gate = (lambda: True) if kind == "startup" else (lambda: run.started)
+            worker = ProbeWorker(self.loop, kind, probe, prober,
+                                 on_outcome=lambda w, o: self._on_probe(run, w, o),
+                                 on_result=lambda w, r: self._on_probe_result(run, w, r),
+                                 gate=gate)
+            run.probes[kind] = worker
+            worker.start(anchor)
+
+    def _stop_probes(self, run: ContainerRun) -> None:
+        for worker in run.probes.values():
+            worker.stop()
+        run.probes = {}
+
+    def _on_probe(self, run: ContainerRun, worker: ProbeWorker, outcome: Outcome) -> None:
+        if outcome.result == FAILURE:
+            self.event("Warning", "Unhealthy", f"{worker.label} probe failed: "
+                       f"{outcome.message.strip()}")
+        elif outcome.result == WARNING:
+            self.event("Warning", "ProbeWarning", f"{worker.label} probe warning: "
+                       f"{outcome.message.strip()}")
+        elif outcome.result not in (SUCCESS,):
+            self.event("Warning", "Unhealthy", f"{worker.label} probe errored: "
+                       f"{outcome.message.strip()}")
+
+    def _on_probe_result(self, run: ContainerRun, worker: ProbeWorker, result: str) -> None:
+        if not run.running or run.killing:
+            return
+        if worker.kind == "readiness":
+            run.ready = run.started and result == SUCCESS
+            self._changed()
+        elif worker.kind == "startup" and result == SUCCESS:
+            self._maybe_started(run)
+        elif result == FAILURE:  # liveness, or startup out of attempts
+            self._kill_for_probe(run, worker)
+
+    def _kill_for_probe(self, run: ContainerRun, worker: ProbeWorker) -> None:
+        restarts = run.sidecar or self.pod.spec.restart_policy != "Never"
+        message = f"Container {run.name} failed {worker.kind} probe"
+        if restarts:
+            message += ", will be restarted"
+        grace = worker.probe.termination_grace_period_seconds
+        if grace is None:
+            grace = self.pod.spec.termination_grace_period_seconds
+        self._kill(run, max(grace, MIN_KILL_GRACE), message)
+
+    def _post_start(self, run: ContainerRun) -> None:
+        hook = run.spec.lifecycle.post_start if run.spec.lifecycle else None
+        if hook is None:
+            run.post_start_done = True
+            self._maybe_started(run)
+            return
+        run.hook = self._start_hook(run, hook, None, lambda o: self._post_start_done(run, o))
+
+    def _post_start_done(self, run: ContainerRun, outcome: Outcome) -> None:
+        run.hook = None
+        if not run.running or run.killing:
+            return
+        if outcome.result in (SUCCESS, WARNING):
+            run.post_start_done = True
+            self._maybe_started(run)
+            return
+        self.event("Warning", "FailedPostStartHook",
+                   f"PostStartHook failed for container {run.name}: {outcome.message.strip()}")
+        grace = self.pod.spec.termination_grace_period_seconds
+        self._kill(run, max(grace, MIN_KILL_GRACE),
+                   f"FailedPostStartHook: container {run.name}")
+
+    def _start_hook(self, run: ContainerRun, hook: LifecycleHandler, timeout: float | None,
+                    done: Callable[[Outcome], None]) -> InFlight:
+        from minipod import handlers
+
+        if hook.sleep_seconds is not None:
+            return handlers.start_sleep(self.loop, hook.sleep_seconds, done)
+        action = hook.exec or hook.http_get
+        assert action is not None
+        return handlers.start_handler(self._context(run), action, timeout, done)
+
+    def _maybe_started(self, run: ContainerRun) -> None:
+        startup = run.probes.get("startup")
+        if not run.running or not run.post_start_done or run.started:
+            return
+        if startup is not None and startup.result != SUCCESS:
+            return
+        run.started = True
+        readiness = run.probes.get("readiness")
+        run.ready = readiness is None or readiness.result == SUCCESS
+        self._changed()
+        if run.sidecar and not self.initialized:
+            self._advance()
+
     # -- exits -----------------------------------------------------------------
     def _on_container_exit(self, run: ContainerRun, status: ExitStatus) -> None:
         assert run.child is not None
         os.close(run.child.pidfd)
         run.child.pidfd = -1
-        if run.kill_deadline is not None:
-            run.kill_deadline.cancel()
-        run.state, run.status, run.reason = "terminated", status, status.reason
-        run.finished_at = self.sup.loop.clock.wall()
+        if run.kill_timer is not None:
+            run.kill_timer.cancel()
+            run.kill_timer = None
+        self._release(run)
+        started_at = run.state.started_at
+        run.state = State("terminated", status.reason, "", status.exit_code, status.signal or 0,
+                          started_at, self.loop.clock.wall())
+        run.finished_mono = self.loop.clock.now()
+        run.started = run.ready = False
         how = f"signal {status.signal}, " if status.signal else ""
         message = f"Container {run.name} exited ({how}exit code {status.exit_code})"
-        self.event("Normal" if status.exit_code == 0 else "Warning",
-                   "Completed" if status.exit_code == 0 else "Failed", message)
-        self.save()
+        ok = status.exit_code == 0
+        self.event("Normal" if ok else "Warning", "Completed" if ok else "Failed", message)
+        self._after_exit(run)
+
+    def _release(self, run: ContainerRun) -> None:
+        """What a run holds besides its process: probes, hooks, exec target."""
+        self._stop_probes(run)
+        if run.hook is not None:
+            run.hook.cancel()
+            run.hook = None
+        if run.target is not None:
+            run.target.close()
+            run.target = None
+
+    def _after_exit(self, run: ContainerRun) -> None:
+        self._changed()  # the exit itself shows (Error, Init:Error) before any restart
         if self.terminating:
-            self._maybe_finish_stop()
-        elif run.init and status.exit_code != 0:
-            # Retries with back-off come with the supervision issue; until then
-            # a failed init container fails the pod (what restartPolicy Never does).
-            self.fail(f"init container {run.name} exited with code {status.exit_code}")
-        else:
-            self._advance()
-            self.sup.pod_changed(self)
+            self._continue_stop()
+        elif self.recreating:
+            self._maybe_recreate()
+        elif self.final_phase is None:
+            self._decide(run)
+        self._changed()
+
+    def _decide(self, run: ContainerRun) -> None:
+        code = run.state.exit_code
+        policy = self.pod.spec.restart_policy
+        if run.sidecar:
+            self._launch(run)
+        elif run.init:
+            if code == 0:
+                self._advance()
+            elif policy == "Never":
+                self.fail(f"init container {run.name} exited with code {code}"
+                          + (f": {run.state.message}" if run.state.message else ""))
+            else:
+                self._launch(run)
+        elif should_restart(policy, code):
+            self._launch(run)
+        elif all(r.state.kind == "terminated" for r in self.apps):
+            # Every app container is done for good: the pod is finished (its
+            # sidecars do not keep it alive).
+            self.final_phase = self.phase()
+            self.sup.pod_finished(self)
 
     def _on_pause_exit(self, status: ExitStatus) -> None:
         assert self.sandbox is not None
         os.close(self.sandbox.pause.pidfd)
         self.sandbox.pause.pidfd = -1
-        self.event("Warning", "SandboxChanged",
-                   f"pause process exited (exit code {status.exit_code}); stopping the pod")
-        self.fail("pod sandbox died")
+        self.sup.unwatch(self.sandbox.pause)
+        if self.terminating or self.final_phase:
+            self._continue_stop()
+            return
+        self.event("Normal", "SandboxChanged",
+                   f"Pod sandbox changed, it will be killed and re-created "
+                   f"(pause exited with code {status.exit_code}).")
+        if self.pod.spec.restart_policy == "Never":
+            self.fail("pod sandbox died")
+            return
+        self.recreating = True
+        for run in self.runs:
+            if run.restart_timer is not None:
+                run.restart_timer.cancel()
+                run.restart_timer = None
+            self._kill(run, self.pod.spec.termination_grace_period_seconds,
+                       f"Stopping container {run.name}")
+        self._maybe_recreate()
+
+    def _maybe_recreate(self) -> None:
+        if any(r.running for r in self.runs):
+            return
+        assert self.sandbox is not None
+        self.recreating = False
+        try:
+            self.sandbox.replace_pause()
+        except StartError as e:
+            self.fail(f"could not re-create the pod sandbox: {e}")
+            return
+        self.sup.watch(self.sandbox.pause, self._on_pause_exit)
+        self.event("Normal", "SandboxReady",
+                   f"pod sandbox re-created (pause pid {self.sandbox.pause.pid})")
+        self.initialized = False
+        for run in self.runs:
+            reason = "PodInitializing" if self.inits else "ContainerCreating"
+            if run.state.kind == "terminated":
+                run.last_state = run.state
+            run.state = State("waiting", reason)
+        self._advance()
 
     def fail(self, reason: str) -> None:
+        """The pod is Failed for good: stop whatever still runs and remove it."""
         if self.failed_reason is None:
             self.failed_reason = reason
-        self.sup.pod_failed(self, reason)
+        self.final_phase = "Failed"
+        self.event("Warning", "Failed", f"pod failed: {reason}")
+        self.sup.pod_finished(self)
 
-    # -- phase -------------------------------------------------------------------
+    # -- status ------------------------------------------------------------------
     def phase(self) -> str:
-        """Pod phase by the kubelet's getPhase rules (without restarts yet)."""
-        if self.failed_reason is not None:
-            return "Failed"
-        if any(r.state != "terminated" for r in self.inits) or any(
-                r.state == "waiting" for r in self.apps):
-            return "Pending"
-        if any(r.state == "running" for r in self.apps):
-            return "Running"
-        if self.pod.spec.restart_policy == "Always":
-            return "Running"  # the containers would be restarted
-        if all(r.status and r.status.exit_code == 0 for r in self.apps):
-            return "Succeeded"
-        return "Failed" if self.pod.spec.restart_policy == "Never" else "Running"
+        if self.final_phase is not None:
+            return self.final_phase
+        return pod_phase([r.status() for r in self.inits], [r.status() for r in self.apps],
+                         self.pod.spec.restart_policy)
+
+    def row(self) -> PodRow:
+        return pod_row(self.phase(), [r.status() for r in self.inits],
+                       [r.status() for r in self.apps], self.terminating)
+
+    def _changed(self) -> None:
+        self.save()
+        self.sup.pod_changed(self)
 
     # -- stopping ----------------------------------------------------------------
     def stop(self, grace: int | None, on_stopped: Callable[[], None]) -> None:
-        """SIGTERM every running container, SIGKILL after the grace period, then
-        the sandbox. All containers are stopped in parallel, as the kubelet does."""
+        """Stop every container, then remove the sandbox: app (and running init)
+        containers in parallel, then sidecars one by one in reverse order, all
+        within one grace period, as the kubelet's termination ordering does."""
         self._on_stopped.append(on_stopped)
         if self.terminating:
             return
         self.terminating = True
         grace = self.pod.spec.termination_grace_period_seconds if grace is None else grace
-        for run in self.inits + self.apps:
-            if run.state == "running" and run.child is not None:
-                self.event("Normal", "Killing", f"Stopping container {run.name}")
-                signal_child(run.child, signal.SIGTERM if grace > 0 else signal.SIGKILL)
-                run.kill_deadline = self.sup.loop.call_later(grace, _sigkill_later(run.child))
-        self._maybe_finish_stop()
+        self._stop_deadline = self.loop.clock.now() + grace
+        for run in self.runs:
+            if run.restart_timer is not None:
+                run.restart_timer.cancel()
+                run.restart_timer = None
+            if not run.sidecar:
+                self._kill(run, grace, f"Stopping container {run.name}")
+        self._continue_stop()
 
-    def _maybe_finish_stop(self) -> None:
-        if any(r.state == "running" for r in self.inits + self.apps):
+    def _continue_stop(self) -> None:
+        if not self.terminating:
             return
+        if any(r.running and not r.sidecar for r in self.runs):
+            return
+        for run in reversed(self.inits):
+            if run.sidecar and run.running:
+                remaining = max(0, round(self._stop_deadline - self.loop.clock.now()))
+                self._kill(run, remaining, f"Stopping container {run.name}")
+                return  # the next one waits for this one (termination ordering)
         self.teardown()
         callbacks, self._on_stopped = self._on_stopped, []
         for callback in callbacks:
             callback()
 
+    def _kill(self, run: ContainerRun, grace: int, message: str) -> None:
+        """killContainer: preStop (within the grace period), SIGTERM, SIGKILL at the end."""
+        if not run.running or run.killing or run.child is None:
+            return
+        run.killing = True
+        self.event("Normal", "Killing", message)
+        self._stop_probes(run)
+        if run.hook is not None:  # a postStart still running
+            run.hook.cancel()
+            run.hook = None
+        pre_stop = run.spec.lifecycle.pre_stop if run.spec.lifecycle else None
+        if pre_stop is None or grace <= 0:
+            self._terminate(run, grace)
+            return
+        began = self.loop.clock.now()
+
+        def after_pre_stop(outcome: Outcome) -> None:
+            run.hook = None
+            if outcome.result not in (SUCCESS, WARNING):
+                self.event("Warning", "FailedPreStopHook",
+                           f"PreStopHook failed for container {run.name}: "
+                           f"{outcome.message.strip()}")
+            left = grace - (self.loop.clock.now() - began)
+            self._terminate(run, max(left, MIN_KILL_GRACE))
+
+        run.hook = self._start_hook(run, pre_stop, grace, after_pre_stop)
+
+    def _terminate(self, run: ContainerRun, grace: float) -> None:
+        if not run.running or run.child is None:
+            return
+        child = run.child
+        signal_child(child, signal.SIGTERM if grace > 0 else signal.SIGKILL)
+        if grace > 0:
+            run.kill_timer = self.loop.call_later(grace, lambda: signal_child(child,
+                                                                               signal.SIGKILL))
+
     def teardown(self) -> None:
         """Stop the sandbox and remove everything of this pod (idempotent)."""
-        for run in self.inits + self.apps:
-            if run.state == "running" and run.child is not None:  # rollback path
+        for run in self.runs:
+            if run.restart_timer is not None:
+                run.restart_timer.cancel()
+                run.restart_timer = None
+            if run.kill_timer is not None:
+                run.kill_timer.cancel()
+                run.kill_timer = None
+            self._release(run)
+            if run.running and run.child is not None and run.child.pidfd >= 0:  # rollback
                 self.sup.unwatch(run.child)
                 kill_and_reap(run.child)
-                run.state = "terminated"
+                run.state = State("terminated", "Error", exit_code=137, signal=9)
             for pipe in run.pipes:
                 pipe.close()
             run.pipes = []
@@ -272,25 +672,43 @@ class PodRunner:
 
     def record(self) -> dict[str, Any]:
         assert self.sandbox is not None
+        row = self.row()
         return {
             "name": self.pod.name, "namespace": self.pod.namespace, "uid": self.sandbox.uid,
             "created": self.sandbox.created,
             "supervisor": process_identity(os.getpid()) | {"socket": str(self.sup.socket_path)},
-            "pause": process_identity(self.sandbox.pause.pid),
-            "containers": {r.name: self._container_record(r) for r in self.inits + self.apps},
+            "pause": process_identity(self.sandbox.pause.pid) if self.sandbox.pause.pidfd >= 0
+            else {"pid": None, "startTime": None},
+            "sandboxAttempt": self.sandbox.attempt,
+            "phase": self.phase(), "ready": row.ready, "status": row.status,
+            "restarts": row.restarts, "lastRestart": row.last_restart,
+            "containers": {r.name: self._container_record(r) for r in self.runs},
+            "initContainerStatuses": [r.status().to_api() for r in self.inits],
+            "containerStatuses": [r.status().to_api() for r in self.apps],
         }
 
     def _container_record(self, run: ContainerRun) -> dict[str, Any]:
-        entry: dict[str, Any] = {"state": run.state, "attempt": run.attempt, "init": run.init}
-        if run.state == "running" and run.child is not None:
+        entry: dict[str, Any] = {
+            "state": run.state.kind, "reason": run.state.reason, "attempt": run.attempt,
+            "restartCount": run.restart_count, "init": run.init, "sidecar": run.sidecar,
+            "started": run.started, "ready": run.ready,
+        }
+        if run.running and run.child is not None:
             entry.update(process_identity(run.child.pid))
-        if run.status is not None:
-            entry["exitCode"] = run.status.exit_code
+        if run.state.kind == "terminated":
+            entry["exitCode"] = run.state.exit_code
+        if run.last_state is not None:
+            entry["lastExitCode"] = run.last_state.exit_code
         return entry
 
 
-def _sigkill_later(child: Child) -> Callable[[], None]:
-    return lambda: signal_child(child, signal.SIGKILL)
+def _seconds(delay: float) -> str:
+    """Go's time.Duration text for whole seconds (10s, 5m0s)."""
+    total = int(delay)
+    if total < 60:
+        return f"{delay:g}s"
+    minutes, secs = divmod(total, 60)
+    return f"{minutes}m{secs}s"
 
 
 def process_identity(pid: int) -> dict[str, Any]:

@@ -50,7 +50,9 @@ class Sandbox:
     pause: Child
     ns: NsFds
     created: float
-    teardown_stack: contextlib.ExitStack = field(repr=False)
+    teardown_stack: contextlib.ExitStack = field(repr=False)  # the pod dir and volumes
+    pause_stack: contextlib.ExitStack = field(repr=False)  # pause and its namespace fds
+    attempt: int = 0  # how many times the pause process was replaced
 
     @property
     def pidns_fd(self) -> int | None:
@@ -59,7 +61,16 @@ class Sandbox:
     def volume_dir(self, name: str) -> Path:
         return self.dir / "volumes" / name
 
+    def replace_pause(self) -> None:
+        """A new pause process and new pod namespaces, in the same pod directory:
+        volumes and logs outlive a sandbox, as they do under the kubelet."""
+        self.pause_stack.close()
+        self.pause, self.ns, self.pause_stack = _start_pod_namespaces(self.pod, self.dir,
+                                                                      self.hostname)
+        self.attempt += 1
+
     def teardown(self) -> None:
+        self.pause_stack.close()
         self.teardown_stack.close()
 
 
@@ -86,14 +97,21 @@ def create_sandbox(pod: Pod) -> Sandbox:
         ensure_dir(directory / "shm").chmod(0o1777)
         for index, volume in enumerate(pod.spec.volumes):
             _make_volume(directory, volume, index, stack)
+        pause, ns, pause_stack = _start_pod_namespaces(pod, directory, hostname)
+        return Sandbox(pod, directory, str(uuid.uuid4()), hostname, pause, ns,
+                       time.time(), stack.pop_all(), pause_stack)
+    raise AssertionError("unreachable")  # pragma: no cover - `with` re-raises
+
+
+def _start_pod_namespaces(pod: Pod, directory: Path, hostname: str
+                          ) -> tuple[Child, NsFds, contextlib.ExitStack]:
+    with contextlib.ExitStack() as stack:
         pause = _start_pause(pod, directory, hostname)
         stack.callback(stop_pause, pause)
         names = POD_NAMESPACE_NAMES + (("pid",) if pod.spec.share_process_namespace else ())
         ns = NsFds.open(pause.pid, names)
         stack.callback(ns.close)
-        sandbox = Sandbox(pod, directory, str(uuid.uuid4()), hostname, pause, ns,
-                          time.time(), stack.pop_all())
-        return sandbox
+        return pause, ns, stack.pop_all()
     raise AssertionError("unreachable")  # pragma: no cover - `with` re-raises
 
 

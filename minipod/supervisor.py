@@ -21,8 +21,9 @@ from typing import Any
 
 import prctl
 
+from minipod.backoff import BackoffPolicy
 from minipod.errors import MinipodError
-from minipod.events import Event, Sink
+from minipod.events import Event, Sink, clock
 from minipod.image import Image
 from minipod.loop import Loop
 from minipod.pod import ExitStatus, PodRunner
@@ -36,14 +37,19 @@ ExitHandler = Callable[[ExitStatus], None]
 
 
 class Supervisor:
-    def __init__(self, loop: Loop, sink: Sink, echo_logs: bool = True) -> None:
+    def __init__(self, loop: Loop, sink: Sink, echo_logs: bool = True,
+                 backoff: BackoffPolicy | None = None,
+                 status_sink: Callable[[str], None] | None = None) -> None:
         self.loop = loop
+        self.status_sink = status_sink
+        self._shown: dict[str, tuple[str, str, int]] = {}
         self.sink = sink
         self.echo_logs = echo_logs
+        self.backoff = backoff or BackoffPolicy()
         self.pods: dict[str, PodRunner] = {}
         self.events: dict[str, list[Event]] = {}
         self._watched: dict[int, tuple[Child, ExitHandler]] = {}
-        self.failure: str | None = None
+        self.failures: list[str] = []  # pods that ended Failed
         self.stopping = False
         self.socket_path = supervisors_dir() / f"{os.getpid()}.sock"
         self._server: socket.socket | None = None
@@ -109,7 +115,7 @@ class Supervisor:
     def start_pods(self, pods: list[Pod], images: dict[str, dict[str, Image]]) -> None:
         """Start every pod; on the first failure, roll back all of them and raise."""
         for pod in pods:
-            runner = PodRunner(self, pod, images[f"{pod.namespace}/{pod.name}"])
+            runner = PodRunner(self, pod, images[f"{pod.namespace}/{pod.name}"], self.backoff)
             try:
                 runner.start()
             except BaseException:
@@ -123,16 +129,28 @@ class Supervisor:
             runner.teardown()
         self.pods.clear()
 
-    def pod_failed(self, runner: PodRunner, reason: str) -> None:
-        """A pod could not be brought up: the whole `up` fails and everything goes."""
-        if self.failure is None:
-            self.failure = f"pod {runner.key}: {reason}"
-        self.stop_all("failed", grace=0)
+    def pod_finished(self, runner: PodRunner) -> None:
+        """The pod reached Succeeded or Failed: stop what still runs (sidecars)
+        and remove it. The other pods of this `up` go on."""
+        phase = runner.phase()
+        if phase == "Failed":
+            detail = runner.failed_reason or _failed_containers(runner)
+            self.failures.append(f"pod {runner.key} failed: {detail}")
+        runner.event("Normal", "PodCompleted", f"pod phase {phase}")
+        self.delete_pod(runner.key, None, lambda: None)
 
     def pod_changed(self, runner: PodRunner) -> None:
-        if runner.phase() in ("Succeeded", "Failed") and not runner.terminating:
-            runner.event("Normal", "PodCompleted", f"pod phase {runner.phase()}")
-            self.delete_pod(runner.key, None, lambda: None)
+        """A container or probe changed the pod: print its kubectl columns when
+        they change, as `kubectl get pods -w` would."""
+        if self.status_sink is None:
+            return
+        row = runner.row()
+        shown = (row.status, row.ready, row.restarts)
+        if self._shown.get(runner.key) != shown:
+            self._shown[runner.key] = shown
+            self.status_sink(f"{clock(self.loop.clock.wall())}  {'Status':<7}  "
+                             f"{row.status:<13}  pod/{runner.pod.name}  ready {row.ready}, "
+                             f"restarts {row.restarts}")
 
     def delete_pod(self, key: str, grace: int | None, on_done: Callable[[], None]) -> bool:
         runner = self.pods.get(key)
@@ -192,6 +210,12 @@ class Supervisor:
             reply({"ok": True, "pods": sorted(self.pods)})
         else:
             reply({"ok": False, "error": f"unknown op {op!r}"})
+
+
+def _failed_containers(runner: PodRunner) -> str:
+    failed = [f"container {r.name} exited with code {r.state.exit_code}"
+              for r in runner.apps if r.state.kind == "terminated" and r.state.exit_code]
+    return "; ".join(failed) or "failed"
 
 
 class Connection:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
+from minipod.backoff import BackoffPolicy
 from minipod.errors import FieldError, ImageError, MinipodError, SpecError
 from minipod.events import print_sink
 from minipod.image import Image, resolve
@@ -33,7 +34,7 @@ def resolve_images(pods: list[Pod], source: str) -> dict[str, dict[str, Image]]:
     return images
 
 
-def up(path: str, echo_logs: bool = True) -> int:
+def up(path: str, echo_logs: bool = True, backoff: BackoffPolicy | None = None) -> int:
     pods = load_pods(path)
     images = resolve_images(pods, path)
     for found in images.values():
@@ -42,7 +43,8 @@ def up(path: str, echo_logs: bool = True) -> int:
                 print(f"warning: {warning}", file=sys.stderr)
     if os.geteuid() != 0:
         raise MinipodError("minipod up needs root (namespaces, mounts): run it with sudo")
-    supervisor = Supervisor(Loop(), print_sink(), echo_logs=echo_logs)
+    supervisor = Supervisor(Loop(), print_sink(), echo_logs=echo_logs, backoff=backoff,
+                            status_sink=lambda line: print(line, flush=True))
     supervisor.open()
     try:
         supervisor.start_pods(pods, images)
@@ -50,8 +52,8 @@ def up(path: str, echo_logs: bool = True) -> int:
     finally:
         supervisor.rollback()
         supervisor.close()
-    if supervisor.failure:
-        raise MinipodError(supervisor.failure)
+    if supervisor.failures:
+        raise MinipodError("; ".join(supervisor.failures))
     return 0
 
 

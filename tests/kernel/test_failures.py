@@ -19,8 +19,11 @@ def run_up(mp: Minipod, text: str) -> tuple[int, str]:
 
 
 def test_init_container_that_cannot_exec(minipod: Minipod) -> None:
+    # A container that cannot start is containerd's StartError (exit 128);
+    # under restartPolicy Never that fails the pod, and the pod is removed.
     name = unique_name("noexec")
     code, out = run_up(minipod, pod(name, """
+  restartPolicy: Never
   initContainers:
   - {name: broken, image: busybox, command: ["/no/such/binary"]}
   containers:
@@ -29,6 +32,7 @@ def test_init_container_that_cannot_exec(minipod: Minipod) -> None:
     assert code == 1
     assert "start container broken: exec /no/such/binary: No such file or directory" in out
     assert "(ENOENT)" in out
+    assert f"pod default/{name} failed: init container broken exited with code 128" in out
     assert "Started container app" not in out
 
 
@@ -122,12 +126,13 @@ def test_bad_manifest_table_through_up(minipod: Minipod, case: str, text: str, p
     assert not (minipod.root / "pods").exists() or not any((minipod.root / "pods").iterdir())
 
 
-def test_pause_killed_from_outside_fails_the_pod_and_cleans_up(minipod: Minipod) -> None:
+def test_pause_killed_under_restart_policy_never_fails_the_pod(minipod: Minipod) -> None:
     import os
     import signal
 
     name = unique_name("nopause")
     proc = minipod.up(minipod.manifest(pod(name, """
+  restartPolicy: Never
   terminationGracePeriodSeconds: 1
   containers:
   - {name: app, image: busybox, command: ["sleep", "3600"]}
@@ -138,4 +143,4 @@ def test_pause_killed_from_outside_fails_the_pod_and_cleans_up(minipod: Minipod)
     os.close(pidfd)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 1, out
-    assert "pause process exited" in out and "pod sandbox died" in out
+    assert "Pod sandbox changed" in out and "pod sandbox died" in out

@@ -62,8 +62,8 @@ class Minipod:
         path.write_text(text)
         return path
 
-    def up(self, manifest: Path) -> subprocess.Popen[str]:
-        proc = subprocess.Popen([sys.executable, "-m", "minipod", "up", str(manifest)],
+    def up(self, manifest: Path, *options: str) -> subprocess.Popen[str]:
+        proc = subprocess.Popen([sys.executable, "-m", "minipod", "up", *options, str(manifest)],
                                 cwd=self.workdir, env=self.env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
         self.ups.append(proc)

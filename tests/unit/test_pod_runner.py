@@ -1,0 +1,388 @@
+"""PodRunner's state machine on a fake clock: restart policy, CrashLoopBackOff,
+init containers, sidecars, sandbox re-creation and stop ordering.
+
+Nothing here starts a process: the sandbox and spawn are replaced by fakes,
+exits are delivered by hand, and the loop's FakeClock jumps from deadline to
+deadline, so a 300 s back-off takes no time.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from minipod import pod as podmod
+from minipod.backoff import BackoffPolicy
+from minipod.clock import FakeClock
+from minipod.errors import StartError
+from minipod.events import Event
+from minipod.image import Image
+from minipod.loop import Loop
+from minipod.pod import ContainerRun, ExitStatus, PodRunner
+from minipod.spawn import Child
+from minipod.spec import Container, Pod, PodSpec
+
+IMAGE = Image(ref="busybox", name="busybox:latest", rootfs=Path("/nonexistent"), cmd=("sh",))
+
+
+class FakeSandbox:
+    def __init__(self, directory: Path) -> None:
+        self.dir, self.uid, self.hostname, self.created = directory, "uid-1", "p", 0.0
+        self.pause = Child(1000, os.open("/dev/null", os.O_RDONLY))
+        self.ns = SimpleNamespace(fds={"net": -1})
+        self.pidns_fd = None
+        self.attempt = 0
+        self.torn_down = False
+
+    def replace_pause(self) -> None:
+        self.attempt += 1
+        self.pause = Child(1000 + self.attempt, os.open("/dev/null", os.O_RDONLY))
+
+    def teardown(self) -> None:
+        self.torn_down = True
+        if self.pause.pidfd >= 0:
+            os.close(self.pause.pidfd)
+
+
+class FakeSupervisor:
+    def __init__(self, tmp: Path) -> None:
+        self.loop = Loop(FakeClock())
+        self.events: list[Event] = []
+        self.watched: dict[int, Any] = {}
+        self.finished: list[str] = []
+        self.socket_path = tmp / "sup.sock"
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    def watch(self, child: Child, on_exit: Any) -> None:
+        self.watched[child.pid] = on_exit
+
+    def unwatch(self, child: Child) -> None:
+        self.watched.pop(child.pid, None)
+
+    def echo_for(self, _pod: str, _container: str) -> None:
+        return None
+
+    def pod_changed(self, runner: PodRunner) -> None:
+        pass
+
+    def pod_finished(self, runner: PodRunner) -> None:
+        self.finished.append(runner.phase())
+        runner.stop(None, lambda: None)
+
+
+class Runner(PodRunner):
+    """PodRunner with spawn and signals recorded instead of done."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.next_pid = 2000
+        self.spawned: list[str] = []
+        self.signals: list[tuple[str, int]] = []
+        self.fail_spawn: set[str] = set()
+
+    def _spawn(self, run: ContainerRun) -> Child:
+        if run.name in self.fail_spawn:
+            raise StartError(f"start container {run.name}: exec /nope", 2)
+        self.next_pid += 1
+        self.spawned.append(run.name)
+        return Child(self.next_pid, os.open("/dev/null", os.O_RDONLY))
+
+    def _open_target(self, run: ContainerRun) -> None:
+        pass
+
+    def _terminate(self, run: ContainerRun, grace: float) -> None:
+        self.signals.append((run.name, signal.SIGTERM if grace > 0 else signal.SIGKILL))
+        if grace > 0:
+            run.kill_timer = self.loop.call_later(
+                grace, lambda: self.signals.append((run.name, signal.SIGKILL)))
+
+
+@pytest.fixture(autouse=True)
+def fake_kernel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(podmod, "create_sandbox", lambda pod: FakeSandbox(tmp_path))
+    monkeypatch.setattr(podmod, "kill_and_reap", lambda child: os.close(child.pidfd))
+
+
+def make(tmp_path: Path, policy: str = "Always", apps: tuple[str, ...] = ("app",),
+         inits: tuple[str, ...] = (), sidecars: tuple[str, ...] = (),
+         backoff: BackoffPolicy | None = None, grace: int = 30) -> tuple[Runner, FakeSupervisor]:
+    init_specs = [Container(n, "busybox", restart_policy="Always" if n in sidecars else None)
+                  for n in inits]
+    spec = PodSpec(containers=tuple(Container(n, "busybox") for n in apps),
+                   init_containers=tuple(init_specs), restart_policy=policy,  # type: ignore[arg-type]
+                   termination_grace_period_seconds=grace)
+    sup = FakeSupervisor(tmp_path)
+    runner = Runner(sup, Pod(name="p", spec=spec), dict.fromkeys((*inits, *apps), IMAGE),
+                    backoff)  # type: ignore[arg-type]
+    return runner, sup
+
+
+def run_of(runner: PodRunner, name: str) -> ContainerRun:
+    return next(r for r in runner.runs if r.name == name)
+
+
+def exit_(runner: Runner, sup: FakeSupervisor, name: str, code: int = 0,
+          signo: int | None = None) -> None:
+    run = run_of(runner, name)
+    assert run.child is not None and run.running, f"{name} is not running"
+    sup.watched.pop(run.child.pid)(ExitStatus(code, signo))
+
+
+def settle(sup: FakeSupervisor, seconds: float) -> None:
+    """Let the fake clock run ``seconds`` forward, firing every deadline on the way."""
+    end = sup.loop.clock.now() + seconds
+    while True:
+        nxt = sup.loop.deadlines.next_deadline()
+        if nxt is None or nxt > end:
+            break
+        sup.loop.run_once()
+    sup.loop.clock.jump_to(end)  # type: ignore[attr-defined]
+
+
+def reasons(sup: FakeSupervisor) -> list[str]:
+    return [e.reason for e in sup.events]
+
+
+# -- restart policy and back-off ----------------------------------------------------------
+
+
+def test_always_restarts_at_once_then_backs_off_doubling(tmp_path: Path) -> None:
+    runner, sup = make(tmp_path)
+    runner.start()
+    app = run_of(runner, "app")
+    exit_(runner, sup, "app", 1)
+    assert app.running and app.restart_count == 1  # the first restart is immediate
+    assert app.last_state is not None and app.last_state.exit_code == 1
+    waits, messages = [], []
+    for _ in range(7):
+        exit_(runner, sup, "app", 1)
+        assert app.state.kind == "waiting" and app.state.reason == "CrashLoopBackOff"
+        messages.append(app.state.message.split()[1])
+        assert runner.row().status == "CrashLoopBackOff"
+        assert runner.phase() == "Running"
+        began = sup.loop.clock.now()
+        while not app.running:
+            sup.loop.run_once()
+        waits.append(sup.loop.clock.now() - began)
+    assert waits == [10, 20, 40, 80, 160, 300, 300]
+    assert app.restart_count == 8
+    assert messages == ["10s", "20s", "40s", "1m20s", "2m40s", "5m0s", "5m0s"]
+    assert reasons(sup).count("BackOff") == 7
+
+
+def test_back_off_message_names_the_delay(tmp_path: Path) -> None:
+    runner, sup = make(tmp_path)
+    runner.start()
+    exit_(runner, sup, "app", 1)
+    exit_(runner, sup, "app", 1)
+    app = run_of(runner, "app")
+    assert app.state.message == "back-off 10s restarting failed container=app pod=p_default(uid-1)"
+    backoff = [e for e in sup.events if e.reason == "BackOff"]
+    assert backoff[-1].type == "Warning"
+    assert backoff[-1].message == \
+        "Back-off restarting failed container app in pod p_default(uid-1)"
+
+
+def test_back_off_resets_after_ten_minutes_of_running(tmp_path: Path) -> None:
+    runner, sup = make(tmp_path)
+    runner.start()
+    app = run_of(runner, "app")
+    exit_(runner, sup, "app", 1)  # restarted at once
+    exit_(runner, sup, "app", 1)  # 10 s
+    settle(sup, 10)
+    exit_(runner, sup, "app", 1)  # 20 s
+    settle(sup, 20)
+    assert app.running
+    settle(sup, 601)  # a long healthy run
+    exit_(runner, sup, "app", 1)
+    assert app.running  # at once again
+    exit_(runner, sup, "app", 1)
+    assert app.state.reason == "CrashLoopBackOff"
+    settle(sup, 9.9)
+    assert not app.running
+    settle(sup, 0.1)
+    assert app.running  # and back to 10 s
+
+
+def test_custom_back_off_and_off(tmp_path: Path) -> None:
+    runner, sup = make(tmp_path, backoff=BackoffPolicy.parse("1s:2s"))
+    runner.start()
+    app = run_of(runner, "app")
+    exit_(runner, sup, "app", 1)
+    exit_(runner, sup, "app", 1)
+    settle(sup, 1)
+    assert app.running
+    exit_(runner, sup, "app", 1)
+    settle(sup, 1.9)
+    assert not app.running
+    settle(sup, 0.1)
+    assert app.running
+    runner, sup = make(tmp_path, backoff=BackoffPolicy.parse("0:0"))
+    runner.start()
+    for count in range(1, 20):
+        exit_(runner, sup, "app", 1)
+        assert run_of(runner, "app").restart_count == count
+    assert "BackOff" not in reasons(sup)
+
+
+def test_on_failure_restarts_only_failures(tmp_path: Path) -> None:
+    runner, sup = make(tmp_path, "OnFailure")
+    runner.start()
+    exit_(runner, sup, "app", 2)
+    assert run_of(runner, "app").restart_count == 1
+    exit_(runner, sup, "app", 0)
+    assert sup.finished == ["Succeeded"]
+    assert run_of(runner, "app").state.reason == "Completed"
+
+
+def test_never_fails_the_pod(tmp_path: Path) -> None:
+    runner, sup = make(tmp_path, "Never", apps=("a", "b"))
+    runner.start()
+    exit_(runner, sup, "a", 0)
+    assert sup.finished == []  # b still runs
+    # kubectl: "Completed" with a container still running, but the pod not Ready
+    assert runner.row().status == "NotReady" and runner.row().ready == "1/2"
+    exit_(runner, sup, "b", 137, signal.SIGKILL)
+    assert sup.finished == ["Failed"]
+    assert runner.row().status == "Completed"  # the first container in spec order wins
+
+
+def test_start_error_is_a_container_failure_with_back_off(tmp_path: Path) -> None:
+    runner, sup = make(tmp_path)
+    runner.fail_spawn.add("app")
+    runner.start()
+    app = run_of(runner, "app")
+    assert app.state.kind == "terminated" and app.state.reason == "StartError"
+    assert app.state.exit_code == 128
+    sup.loop.run_once()  # the decision comes from the loop
+    sup.loop.run_once()  # retried at once, failed again
+    assert app.restart_count == 1
+    settle(sup, 0)
+    assert app.state.reason == "CrashLoopBackOff"
+    runner.fail_spawn.clear()
+    settle(sup, 10)
+    assert app.running and app.restart_count == 2
+
+
+# -- init containers and sidecars ----------------------------------------------------------
+
+
+def test_init_containers_in_order_and_the_status_column(tmp_path: Path) -> None:
+    runner, sup = make(tmp_path, inits=("i1", "i2"))
+    runner.start()
+    assert runner.spawned == ["i1"] and runner.row().status == "Init:0/2"
+    exit_(runner, sup, "i1", 0)
+    assert runner.spawned == ["i1", "i2"] and runner.row().status == "Init:1/2"
+    exit_(runner, sup, "i2", 0)
+    assert runner.spawned == ["i1", "i2", "app"]
+    assert runner.row().status == "Running" and runner.row().ready == "1/1"
+    assert runner.phase() == "Running"
+
+
+def test_failing_init_container_is_retried_and_the_app_waits(tmp_path: Path) -> None:
+    runner, sup = make(tmp_path, inits=("check",))
+    seen: list[str] = []
+    sup.pod_changed = lambda r: seen.append(r.row().status)  # type: ignore[method-assign]
+    runner.start()
+    exit_(runner, sup, "check", 1)
+    exit_(runner, sup, "check", 1)
+    assert runner.row().status == "Init:CrashLoopBackOff"
+    assert runner.phase() == "Pending"
+    assert "Init:Error" in seen and seen.index("Init:Error") < seen.index("Init:CrashLoopBackOff")
+    settle(sup, 10)
+    exit_(runner, sup, "check", 0)
+    assert runner.spawned[-1] == "app" and "app" not in runner.spawned[:-1]
+    assert runner.row().restarts == 0  # after init, only apps and sidecars count
+
+
+def test_failing_init_container_under_never_fails_the_pod(tmp_path: Path) -> None:
+    runner, sup = make(tmp_path, "Never", inits=("check",))
+    runner.start()
+    exit_(runner, sup, "check", 3)
+    assert sup.finished == ["Failed"]
+    assert runner.failed_reason == "init container check exited with code 3"
+    assert "app" not in runner.spawned
+
+
+def test_sidecar_gates_the_next_container_then_restarts_on_its_own(tmp_path: Path) -> None:
+    runner, sup = make(tmp_path, "Never", inits=("proxy", "setup"), sidecars=("proxy",))
+    runner.start()
+    assert runner.spawned == ["proxy", "setup"]  # started, so the next one goes
+    exit_(runner, sup, "setup", 0)
+    assert runner.spawned[-1] == "app"
+    row = runner.row()
+    assert row.ready == "2/2" and row.status == "Running"
+    exit_(runner, sup, "proxy", 1)  # a sidecar restarts whatever the pod's policy
+    assert run_of(runner, "proxy").running and run_of(runner, "proxy").restart_count == 1
+    assert runner.spawned.count("app") == 1 and runner.spawned.count("setup") == 1
+    exit_(runner, sup, "app", 0)  # the pod is done; the sidecar does not keep it alive
+    assert sup.finished == ["Succeeded"]
+    assert runner.signals == [("proxy", signal.SIGTERM)]
+
+
+def test_stop_kills_apps_first_then_sidecars_in_reverse(tmp_path: Path) -> None:
+    runner, sup = make(tmp_path, inits=("s1", "s2"), sidecars=("s1", "s2"),
+                       apps=("a", "b"), grace=5)
+    runner.start()
+    stopped: list[bool] = []
+    runner.stop(None, lambda: stopped.append(True))
+    assert sorted(runner.signals) == [("a", signal.SIGTERM), ("b", signal.SIGTERM)]
+    exit_(runner, sup, "a", 143, signal.SIGTERM)
+    exit_(runner, sup, "b", 143, signal.SIGTERM)
+    assert runner.signals[-1] == ("s2", signal.SIGTERM)
+    exit_(runner, sup, "s2", 0)
+    assert runner.signals[-1] == ("s1", signal.SIGTERM)
+    settle(sup, 5)
+    assert runner.signals[-1] == ("s1", signal.SIGKILL)  # out of the one grace period
+    exit_(runner, sup, "s1", 137, signal.SIGKILL)
+    assert stopped == [True]
+    assert runner.sandbox is None
+
+
+def test_no_restart_while_terminating(tmp_path: Path) -> None:
+    runner, sup = make(tmp_path)
+    runner.start()
+    runner.stop(1, lambda: None)
+    exit_(runner, sup, "app", 143, signal.SIGTERM)
+    assert runner.spawned == ["app"]
+
+
+# -- the sandbox ---------------------------------------------------------------------------
+
+
+def test_pause_death_kills_everything_and_starts_over(tmp_path: Path) -> None:
+    runner, sup = make(tmp_path, inits=("init",), grace=3)
+    runner.start()
+    exit_(runner, sup, "init", 0)
+    sandbox = runner.sandbox
+    assert isinstance(sandbox, FakeSandbox)
+    sup.watched.pop(sandbox.pause.pid)(ExitStatus(137, 9))
+    assert ("app", signal.SIGTERM) in runner.signals
+    assert "SandboxChanged" in reasons(sup)
+    exit_(runner, sup, "app", 143, signal.SIGTERM)
+    assert sandbox.attempt == 1
+    assert runner.spawned == ["init", "app", "init"]  # from the first init container
+    assert run_of(runner, "init").restart_count == 1
+    exit_(runner, sup, "init", 0)
+    assert runner.spawned[-1] == "app" and run_of(runner, "app").restart_count == 1
+
+
+def test_pause_death_under_never_fails_the_pod(tmp_path: Path) -> None:
+    runner, sup = make(tmp_path, "Never")
+    runner.start()
+    assert runner.sandbox is not None
+    sup.watched.pop(runner.sandbox.pause.pid)(ExitStatus(137, 9))
+    assert sup.finished == ["Failed"] and runner.failed_reason == "pod sandbox died"
+
+
+def test_exit_status_reason() -> None:
+    assert ExitStatus(0).reason == "Completed"
+    assert ExitStatus(1).reason == "Error"
+    assert ExitStatus(137, 9).reason == "Error"

@@ -9,6 +9,7 @@ them are collected and raised together as one SpecError.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -1244,7 +1245,7 @@ def _parse_http_get(parent: _Obj, port_names: frozenset[str]) -> HTTPGetAction |
     action = HTTPGetAction(
         port=port or 0,
         path=obj.get_str("path") or "/",  # SetDefaults_HTTPGetAction
-        host=obj.get_str("host") or None,
+        host=_get_probe_host(obj),
         scheme=_get_enum(obj, "scheme", ("HTTP", "HTTPS"), "HTTP"),
         http_headers=_parse_http_headers(obj),
     )
@@ -1267,8 +1268,23 @@ def _parse_tcp_socket(parent: _Obj, port_names: frozenset[str]) -> TCPSocketActi
     if obj is None:
         return None
     port = _get_port(obj, port_names)
-    host = obj.get_str("host") or None
+    host = _get_probe_host(obj)
     return TCPSocketAction(port, host) if port is not None else None
+
+
+def _get_probe_host(obj: _Obj) -> str | None:
+    """An IP address or "localhost": the supervisor resolves no names, since a
+    DNS lookup would block its loop (and there is no cluster DNS to ask)."""
+    host = obj.get_str("host") or None
+    if host is None or host == "localhost":
+        return host
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        obj.fail("host", f'Invalid value: "{host}": {_NOT_SUPPORTED}: '
+                 "use an IP address or localhost (minipod resolves no host names)")
+        return None
+    return host
 
 
 def _parse_grpc(parent: _Obj) -> GRPCAction | None:

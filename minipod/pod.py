@@ -366,6 +366,8 @@ class PodRunner:
         run.probes = {}
 
     def _on_probe(self, run: ContainerRun, worker: ProbeWorker, outcome: Outcome) -> None:
+        if outcome.result != SUCCESS:
+            self.loop.call_later(0, self.save)  # after the worker counted it
         if outcome.result == FAILURE:
             self.event("Warning", "Unhealthy", f"{worker.label} probe failed: "
                        f"{outcome.message.strip()}")
@@ -427,7 +429,7 @@ class PodRunner:
             return handlers.start_sleep(self.loop, hook.sleep_seconds, done)
         action = hook.exec or hook.http_get
         assert action is not None
-        return handlers.start_handler(self._context(run), action, timeout, done)
+        return handlers.start_handler(self._context(run), action, timeout, done, hook=True)
 
     def _maybe_started(self, run: ContainerRun) -> None:
         startup = run.probes.get("startup")
@@ -498,9 +500,12 @@ class PodRunner:
         elif should_restart(policy, code):
             self._launch(run)
         elif all(r.state.kind == "terminated" for r in self.apps):
-            # Every app container is done for good: the pod is finished (its
-            # sidecars do not keep it alive).
-            self.final_phase = self.phase()
+            # Every app container is done for good: the pod is finished. Its
+            # sidecars do not keep it alive: they are stopped, and the phase is
+            # the one it will have once they are gone.
+            self.final_phase = pod_phase([r.status() for r in self.inits if not r.sidecar],
+                                         [r.status() for r in self.apps],
+                                         self.pod.spec.restart_policy)
             self.sup.pod_finished(self)
 
     def _on_pause_exit(self, status: ExitStatus) -> None:
@@ -699,6 +704,10 @@ class PodRunner:
             entry["exitCode"] = run.state.exit_code
         if run.last_state is not None:
             entry["lastExitCode"] = run.last_state.exit_code
+        if run.probes:
+            entry["probes"] = {kind: {"result": w.result, "probes": w.probes,
+                                      "failures": w.failures, "skipped": w.skipped}
+                               for kind, w in run.probes.items()}
         return entry
 
 

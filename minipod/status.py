@@ -77,9 +77,13 @@ def pod_phase(inits: Sequence[ContainerStatus], apps: Sequence[ContainerStatus],
     pending_init, failed_init = _regular_init_counts(inits)
     pending_sidecars = sum(1 for s in inits if s.sidecar and _sidecar_pending(s))
     running, waiting, stopped, succeeded = _app_counts(apps)
+    apps_ran = running + stopped
+    # A running sidecar counts as running: the pod stays Running until its
+    # sidecars have stopped (pod.py computes the final phase without them).
+    running += sum(1 for s in inits if s.sidecar and s.state.kind == "running")
     if failed_init and restart_policy == "Never":
         return "Failed"
-    if pending_init or (pending_sidecars and running + stopped == 0) or waiting:
+    if pending_init or (pending_sidecars and apps_ran == 0) or waiting:
         return "Pending"
     if running:
         return "Running"
@@ -150,18 +154,25 @@ class PodRow:
 def pod_row(phase: str, inits: Sequence[ContainerStatus], apps: Sequence[ContainerStatus],
             terminating: bool = False, reason: str = "") -> PodRow:
     total = len(apps) + sum(1 for s in inits if s.sidecar)
-    init_status, ready = _init_column(inits)
-    if init_status is not None:  # still initialising: every init container counts
+    init_status, ready, seen = _init_column(inits)
+    # kubectl counts only the init containers its walk reached (up to the first
+    # incomplete one), and switches to the app containers once the pod is
+    # Initialized. The kubelet keeps that condition True once any app container
+    # has run (HasAnyRegularContainerStarted), so a sidecar restarting later
+    # shows Init:... while READY and RESTARTS count the app containers.
+    reached = inits[:seen]
+    initialized = any(s.state.kind in ("running", "terminated") for s in apps)
+    if init_status is not None and not initialized:  # every init container counts
         status = init_status
-        restarts = sum(s.restart_count for s in inits)
-        last = _latest(inits)
+        restarts = sum(s.restart_count for s in reached)
+        last = _latest(reached)
     else:
-        sidecars = [s for s in inits if s.sidecar]
+        sidecars = [s for s in reached if s.sidecar]
         restarts = sum(s.restart_count for s in [*sidecars, *apps])
         last = _latest([*sidecars, *apps])
         app_status, running_ready = _app_column(apps)
         ready += running_ready
-        status = app_status or reason or phase
+        status = app_status or init_status or reason or phase
         if status == "Completed" and running_ready:
             status = "Running" if ready == total else "NotReady"
     if terminating and phase not in ("Succeeded", "Failed"):
@@ -169,9 +180,10 @@ def pod_row(phase: str, inits: Sequence[ContainerStatus], apps: Sequence[Contain
     return PodRow(f"{ready}/{total}", status, restarts, last)
 
 
-def _init_column(inits: Sequence[ContainerStatus]) -> tuple[str | None, int]:
+def _init_column(inits: Sequence[ContainerStatus]) -> tuple[str | None, int, int]:
     """The Init:... status of a pod still initialising (None once it is not),
-    and how many started sidecars before that point are ready."""
+    how many started sidecars before that point are ready, and how many init
+    containers the walk reached (the incomplete one included)."""
     ready = 0
     for index, s in enumerate(inits):
         if s.state.kind == "terminated" and s.state.exit_code == 0:
@@ -180,11 +192,13 @@ def _init_column(inits: Sequence[ContainerStatus]) -> tuple[str | None, int]:
             ready += s.ready
             continue
         if s.state.kind == "terminated":
-            return "Init:" + (s.state.reason or _exit_text(s.state)), ready
-        if s.state.kind == "waiting" and s.state.reason not in ("", "PodInitializing"):
-            return "Init:" + s.state.reason, ready
-        return f"Init:{index}/{len(inits)}", ready
-    return None, ready
+            status = "Init:" + (s.state.reason or _exit_text(s.state))
+        elif s.state.kind == "waiting" and s.state.reason not in ("", "PodInitializing"):
+            status = "Init:" + s.state.reason
+        else:
+            status = f"Init:{index}/{len(inits)}"
+        return status, ready, index + 1
+    return None, ready, len(inits)
 
 
 def _app_column(apps: Sequence[ContainerStatus]) -> tuple[str | None, int]:
@@ -214,7 +228,11 @@ def _latest(statuses: Sequence[ContainerStatus]) -> float | None:
 
 def human_age(seconds: float) -> str:
     """kubectl's short duration (duration.HumanDuration): 42s, 5m10s, 3h, 12d."""
-    s = max(0, int(seconds))
+    s = int(seconds)  # truncated toward zero, as Go's int(d.Seconds())
+    if s < -1:
+        return "<invalid>"
+    if s < 0:  # up to 2 s in the future is clock skew: "almost now"
+        return "0s"
     if s < 120:
         return f"{s}s"
     minutes = s // 60
@@ -235,5 +253,5 @@ def human_age(seconds: float) -> str:
         return f"{days}d{rest}h" if rest else f"{days}d"
     if days < 365 * 2:
         return f"{days}d"
-    years = days // 365
-    return f"{years}y{days % 365}d" if days < 365 * 8 else f"{years}y"
+    years, rest = divmod(days, 365)
+    return f"{years}y{rest}d" if rest and days < 365 * 8 else f"{years}y"

@@ -3,6 +3,7 @@ sidecars and sandbox re-creation, observed from the host."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
@@ -115,7 +116,7 @@ def test_crash_loop_back_off_doubles(minipod: Minipod) -> None:
     wait_container(minipod, name, "app", "four restarts", restartCount=4)
     out = stop(minipod, proc)
     started = [float(t) for t in re.findall(r"(\d+\.\d+)\s+Normal\s+Started", _seconds(out))]
-    gaps = [b - a for a, b in zip(started, started[1:], strict=False)][:4]
+    gaps = [b - a for a, b in itertools.pairwise(started)][:4]
     # 0 (the first restart is at once), then 0.5 s, 1 s, and 1 s (the maximum)
     assert gaps[0] < 0.4, gaps
     assert 0.45 <= gaps[1] < 0.9, gaps

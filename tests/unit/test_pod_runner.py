@@ -110,7 +110,7 @@ def fake_kernel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(podmod, "kill_and_reap", lambda child: os.close(child.pidfd))
 
 
-def make(tmp_path: Path, policy: str = "Always", apps: tuple[str, ...] = ("app",),
+def make(tmp_path: Path, policy: str = "Always", *, apps: tuple[str, ...] = ("app",),
          inits: tuple[str, ...] = (), sidecars: tuple[str, ...] = (),
          backoff: BackoffPolicy | None = None, grace: int = 30) -> tuple[Runner, FakeSupervisor]:
     init_specs = [Container(n, "busybox", restart_policy="Always" if n in sidecars else None)

@@ -1,0 +1,1012 @@
+"""Network probes (tcpSocket, httpGet, grpc), made by the supervisor itself.
+
+The kubelet dials probes from the node to the pod IP. A minipod pod has no
+address the host can reach, so the supervisor dials from inside the pod's
+network namespace instead: the socket is created there (setns, socket(),
+setns back) and stays bound to that namespace for its whole life, while the
+connect, the reads and the writes run on the supervisor's own epoll loop.
+
+Every probe is sans-IO over one non-blocking socket: h11 speaks HTTP/1.1, h2
+speaks HTTP/2 for gRPC, and an ssl MemoryBIO pair does TLS without touching
+the socket. One loop deadline per probe (timeoutSeconds) bounds connect,
+handshake, request and response together. Nothing blocks and nothing polls:
+a host that is not an IP literal or "localhost" is refused, because a DNS
+lookup would stall the loop for every pod.
+
+Sockets are closed with SO_LINGER {1, 0}: close() then sends RST, so neither
+end keeps a TIME-WAIT entry per probe (a busy host makes thousands a minute).
+
+The messages copy the kubelet's (Go's net and net/http errors, grpc-go's
+status text, pkg/probe/{tcp,http,grpc}), because they end up in events that
+people compare with what a cluster prints.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import os
+import random
+import re
+import select
+import socket
+import ssl
+import struct
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.exceptions
+import h11
+
+from minipod.loop import Deadline, Loop
+from minipod.probe import FAILURE, SUCCESS, WARNING, Outcome
+
+# Outcome and the result names are the probe workers' (probe.py): one type for
+# every handler. WARNING is the kubelet's probe.Warning: it counts as success and
+# makes a ProbeWarning event.
+
+USER_AGENT = "kube-probe/1.34"
+MAX_BODY = 10 * 1024  # the kubelet's maxRespBodyLength
+MAX_REDIRECTS = 10  # Go's default, kept by the kubelet's RedirectChecker
+
+_LINGER_RST = struct.pack("ii", 1, 0)  # struct linger {l_onoff 1, l_linger 0}
+_RECV_SIZE = 65536
+
+
+Done = Callable[[Outcome], None]
+
+
+# -- the pod's network namespace ---------------------------------------------
+
+class NetnsStuckError(RuntimeError):
+    """The supervisor could not return to its own network namespace."""
+
+
+_home_netns: int | None = None
+
+
+def _home_netns_fd() -> int:
+    # Opened once, and always before the first setns: once the thread has
+    # left, /proc/self/ns/net would name the pod's namespace, not ours.
+    global _home_netns
+    if _home_netns is None:
+        _home_netns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    return _home_netns
+
+
+def socket_in_netns(netns_fd: int | None, family: int) -> socket.socket:
+    """A non-blocking TCP socket created in the network namespace behind ``netns_fd``.
+
+    None means the caller's own namespace. setns(CLONE_NEWNET) moves only the
+    calling thread, and the thread goes back before this returns, so this is
+    safe in the single-threaded supervisor and must not be raced by another
+    thread that makes sockets.
+    """
+    kind = socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
+    if netns_fd is None:
+        return socket.socket(family, kind)
+    # Imported here: the host's own namespace needs no setns, and so no
+    # cffi extension (unit tests run from a source tree without one).
+    from minipod import sys as mpsys
+
+    home = _home_netns_fd()
+    mpsys.setns(netns_fd, mpsys.CLONE_NEWNET, "pod network namespace")
+    try:
+        return socket.socket(family, kind)
+    finally:
+        _return_home(home)
+
+
+def _return_home(home: int) -> None:
+    from minipod import sys as mpsys
+
+    try:
+        mpsys.setns(home, mpsys.CLONE_NEWNET, "/proc/self/ns/net")
+    except OSError as exc:
+        # Staying would make every later socket and netlink call of the
+        # supervisor act on one pod's namespace, silently: stop instead.
+        raise NetnsStuckError(f"cannot return to the supervisor's network namespace: "
+                              f"{exc.strerror}") from exc
+
+
+# -- addresses and Go's words -------------------------------------------------
+
+class _NetError(Exception):
+    """A failure, worded as Go words it (without the probe kind's prefix).
+
+    ``permanent`` marks what trying again cannot fix (a host name, a closed
+    netns fd), so gRPC does not redial it.
+    """
+
+    def __init__(self, text: str, *, permanent: bool = False) -> None:
+        super().__init__(text)
+        self.text = text
+        self.permanent = permanent
+
+
+class _BodyError(_NetError):
+    """A failure while reading an HTTP body: Go reports it without the URL."""
+
+
+@dataclass(frozen=True)
+class _Peer:
+    family: int
+    sockaddr: tuple[Any, ...]
+    text: str  # Go's host:port, e.g. 127.0.0.1:8080 or [::1]:8080
+
+
+def _join_host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _resolve(host: str, port: int) -> _Peer:
+    """The address of an IP literal or of localhost; never a DNS query."""
+    if not 0 < port < 65536:
+        raise _NetError(f"dial tcp: address {port}: invalid port", permanent=True)
+    literal = "127.0.0.1" if host == "localhost" else host
+    try:
+        infos = socket.getaddrinfo(literal, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV)
+    except socket.gaierror:
+        raise _NetError(f"dial tcp: lookup {host}: not an IP address "
+                        "(minipod probes resolve no host names but localhost)",
+                        permanent=True) from None
+    family, _, _, _, sockaddr = infos[0]
+    return _Peer(family, tuple(sockaddr), _join_host_port(str(sockaddr[0]), port))
+
+
+def _errno_text(err: int) -> str:
+    # Go's syscall.Errno strings are glibc's strerror with a lower-case start.
+    text = os.strerror(err)
+    return text[:1].lower() + text[1:]
+
+
+def go_duration(seconds: float) -> str:
+    """A duration as Go's time.Duration prints it: 1s, 1.5s, 500ms, 1m30s."""
+    ns = round(seconds * 1e9)
+    if ns == 0:
+        return "0s"
+    if ns < 1_000_000_000:
+        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+            if ns >= size:
+                return _trim(ns / size) + unit
+    hours, ns = divmod(ns, 3600 * 10**9)
+    minutes, ns = divmod(ns, 60 * 10**9)
+    text = _trim(ns / 1e9) + "s"
+    if hours:
+        return f"{hours}h{minutes}m{text}"
+    return f"{minutes}m{text}" if minutes else text
+
+
+def _trim(value: float) -> str:
+    return f"{value:.9f}".rstrip("0").rstrip(".")
+
+
+# -- the probe in flight: one socket at a time ---------------------------------
+
+_IDLE, _DIALING, _HANDSHAKE, _OPEN = "idle", "dialing", "handshake", "open"
+
+
+class NetProbe:
+    """A probe in flight: at most one socket at a time, one deadline, one `done`.
+
+    The kinds of probe fill in the _start/_on_open/_on_data/_on_eof hooks and
+    word their own failures; this class owns the socket, TLS and the timers.
+    """
+
+    def __init__(self, loop: Loop, netns_fd: int | None, timeout: float, done: Done) -> None:
+        self._loop = loop
+        self._netns_fd = netns_fd
+        self._timeout = timeout
+        self._done = done
+        self._finished = False
+        self._sock: socket.socket | None = None
+        self._peer: _Peer | None = None
+        self._state = _IDLE
+        self._mask = 0
+        self._out = bytearray()
+        self._tls: ssl.SSLObject | None = None
+        self._tls_in = ssl.MemoryBIO()
+        self._tls_out = ssl.MemoryBIO()
+        self._deadline = loop.call_later(timeout, self._expire)
+        # Start from the loop, not from the caller: `done` never runs inside
+        # tcp_probe() and friends, even for a probe that fails at once.
+        self._later: Deadline | None = loop.call_later(0, lambda: self._run(self._start))
+
+    def cancel(self) -> None:
+        """Stop the probe and close its socket; `done` is then never called."""
+        self._stop()
+
+    # -- hooks of the probe kinds ------------------------------------------
+    def _start(self) -> None:
+        raise NotImplementedError
+
+    def _on_open(self) -> None:
+        """The connection (and TLS, if any) is up."""
+
+    def _on_data(self, data: bytes) -> None:
+        """Bytes from the peer (plaintext after TLS)."""
+
+    def _on_eof(self) -> None:
+        raise _NetError("EOF")
+
+    def _on_error(self, exc: _NetError) -> None:
+        self._finish(FAILURE, exc.text)
+
+    def _timeout_message(self) -> str:
+        raise NotImplementedError
+
+    # -- ending ----------------------------------------------------------------
+    def _finish(self, result: str, message: str) -> None:
+        if self._finished:
+            return
+        self._stop()
+        self._done(Outcome(result, message))
+
+    def _stop(self) -> None:
+        self._finished = True
+        self._deadline.cancel()
+        if self._later is not None:
+            self._later.cancel()
+        self._close()
+
+    def _expire(self) -> None:
+        self._finish(FAILURE, self._timeout_message())
+
+    def _run(self, step: Callable[[], None]) -> None:
+        """Run one step from the loop; a network error ends the way the probe words it."""
+        if self._finished:
+            return
+        try:
+            step()
+        except _NetError as exc:
+            if not self._finished:
+                self._on_error(exc)
+
+    # -- the connection ------------------------------------------------------
+    def _connect(self, peer: _Peer, tls_server_name: str | None = None,
+                 tls: bool = False) -> None:
+        """Start a non-blocking connect; _on_open() follows once it (and TLS) is up."""
+        self._close()
+        self._peer = peer
+        try:
+            sock = socket_in_netns(self._netns_fd, peer.family)
+        except OSError as exc:
+            step = "setns" if (exc.strerror or "").startswith("setns") else "socket"
+            text = _errno_text(exc.errno) if exc.errno else str(exc)
+            raise _NetError(f"dial tcp {peer.text}: {step}: {text}", permanent=True) from exc
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
+        self._sock = sock
+        self._tls = None
+        if tls:
+            self._tls_in, self._tls_out = ssl.MemoryBIO(), ssl.MemoryBIO()
+            self._tls = _tls_client(self._tls_in, self._tls_out, tls_server_name)
+        self._state = _DIALING
+        err = sock.connect_ex(peer.sockaddr)
+        if err not in (0, errno.EINPROGRESS):
+            raise self._dial_error(err)
+        self._watch(select.EPOLLOUT)  # writable = the handshake finished, one way or the other
+
+    def _close(self) -> None:
+        sock, self._sock = self._sock, None
+        self._state = _IDLE
+        self._out.clear()
+        self._tls = None
+        if sock is not None:
+            self._loop.unregister(sock.fileno())  # always before close (loop.py)
+            self._mask = 0
+            sock.close()  # SO_LINGER {1, 0}: RST, no TIME-WAIT
+
+    def _watch(self, mask: int) -> None:
+        assert self._sock is not None
+        if mask != self._mask:
+            self._loop.register(self._sock.fileno(), self._on_events, mask)
+            self._mask = mask
+
+    def _on_events(self, events: int) -> None:
+        self._run(lambda: self._step(events))
+
+    def _step(self, events: int) -> None:
+        if self._sock is None:
+            return  # between connections (a gRPC redial): nothing of ours is watched
+        if self._state == _DIALING:
+            self._connected()
+            return
+        if events & select.EPOLLOUT:
+            self._flush()
+        if events & (select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR):
+            self._receive()
+
+    def _connected(self) -> None:
+        assert self._sock is not None
+        err = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            raise self._dial_error(err)
+        try:
+            self._sock.getpeername()
+        except OSError:
+            # Not connected yet: a stale event for an earlier socket that had
+            # this fd number, delivered in the same epoll batch. Keep waiting.
+            return
+        if self._tls is None:
+            self._opened()
+        else:
+            self._state = _HANDSHAKE
+            self._handshake()
+
+    def _opened(self) -> None:
+        self._state = _OPEN
+        self._watch(select.EPOLLIN | (select.EPOLLOUT if self._out else 0))
+        self._on_open()
+
+    def _send(self, data: bytes) -> None:
+        if self._tls is not None:
+            self._tls.write(data)
+            data = self._tls_out.read()
+        self._out += data
+        self._flush()
+
+    def _flush(self) -> None:
+        assert self._sock is not None
+        while self._out:
+            try:
+                sent = self._sock.send(self._out)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                raise self._io_error("write", exc.errno) from exc
+            del self._out[:sent]
+        self._watch(select.EPOLLIN | (select.EPOLLOUT if self._out else 0))
+
+    def _receive(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        try:
+            data = sock.recv(_RECV_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            raise self._io_error("read", exc.errno) from exc
+        eof = not data
+        if self._tls is not None:
+            if eof:
+                self._tls_in.write_eof()
+            else:
+                self._tls_in.write(data)
+            if self._state == _HANDSHAKE:
+                self._handshake()
+                return
+            data, eof = self._tls_read()
+        if data:
+            self._on_data(data)
+        # The hook may have finished the probe, or redialled (a redirect):
+        # then this EOF belonged to a connection that is gone.
+        if eof and self._sock is sock and not self._finished:
+            self._on_eof()
+
+    # -- TLS in memory ---------------------------------------------------------
+    def _handshake(self) -> None:
+        assert self._tls is not None
+        try:
+            self._tls.do_handshake()
+        except ssl.SSLWantReadError:
+            self._out += self._tls_out.read()
+            self._flush()
+            if self._tls_in.eof:
+                raise _NetError("EOF") from None
+            return
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
+            raise _NetError("EOF") from exc
+        except ssl.SSLError as exc:
+            raise _NetError(_tls_error_text(exc)) from exc
+        self._out += self._tls_out.read()
+        self._flush()
+        self._opened()
+        if self._sock is not None and self._tls_in.pending and not self._finished:
+            data, _ = self._tls_read()  # application data that came with the last flight
+            if data:
+                self._on_data(data)
+
+    def _tls_read(self) -> tuple[bytes, bool]:
+        assert self._tls is not None
+        chunks: list[bytes] = []
+        eof = False
+        while True:
+            try:
+                chunk = self._tls.read(_RECV_SIZE)
+            except ssl.SSLWantReadError:
+                break
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                eof = True
+                break
+            except ssl.SSLError as exc:
+                raise _NetError(_tls_error_text(exc)) from exc
+            if not chunk:
+                eof = True
+                break
+            chunks.append(chunk)
+        self._out += self._tls_out.read()  # post-handshake messages, if any
+        if self._out:
+            self._flush()
+        return b"".join(chunks), eof
+
+    # -- Go's wording ----------------------------------------------------------
+    def _dial_error(self, err: int) -> _NetError:
+        assert self._peer is not None
+        return _NetError(f"dial tcp {self._peer.text}: connect: {_errno_text(err)}")
+
+    def _io_error(self, op: str, err: int | None) -> _NetError:
+        assert self._peer is not None
+        local = ""
+        if self._sock is not None:
+            try:
+                name = self._sock.getsockname()
+                local = _join_host_port(str(name[0]), int(name[1])) + "->"
+            except OSError:
+                pass  # the socket is already gone: Go would then omit it too
+        reason = _errno_text(err) if err else "unknown error"
+        return _NetError(f"{op} tcp {local}{self._peer.text}: {op}: {reason}")
+
+    def _dial_text(self, host: str, port: int) -> str:
+        return self._peer.text if self._peer is not None else _join_host_port(host, port)
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # One context for every probe: building one costs far more than a handshake.
+    # The kubelet's prober sets InsecureSkipVerify: a probe checks health, not
+    # identity, and pods mostly serve self-signed certificates.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.TLSv1_2  # Go's client default
+    return context
+
+
+def _tls_client(incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO,
+                server_name: str | None) -> ssl.SSLObject:
+    return _tls_context().wrap_bio(incoming, outgoing, server_side=False,
+                                   server_hostname=server_name)
+
+
+def _tls_error_text(exc: ssl.SSLError) -> str:
+    if exc.reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"):
+        return "tls: first record does not look like a TLS handshake"  # Go's words
+    return f"tls: {(exc.reason or str(exc)).lower().replace('_', ' ')}"
+
+
+# -- tcpSocket ------------------------------------------------------------------
+
+class _TCPProbe(NetProbe):
+    """Success when the TCP handshake completes (pkg/probe/tcp)."""
+
+    def __init__(self, loop: Loop, netns_fd: int | None, *, host: str, port: int,
+                 timeout: float, done: Done) -> None:
+        self._host, self._port = host, port
+        super().__init__(loop, netns_fd, timeout, done)
+
+    def _start(self) -> None:
+        self._connect(_resolve(self._host, self._port))
+
+    def _on_open(self) -> None:
+        self._finish(SUCCESS, "")
+
+    def _timeout_message(self) -> str:
+        return f"dial tcp {self._dial_text(self._host, self._port)}: i/o timeout"
+
+
+# The three constructors keep the positional order the supervisor calls them with.
+def tcp_probe(loop: Loop, netns_fd: int | None, host: str, port: int,  # noqa: PLR0917
+              timeout: float, done: Done) -> NetProbe:
+    """Connect to host:port from the pod's netns; `done` gets the outcome."""
+    return _TCPProbe(loop, netns_fd, host=host, port=port, timeout=timeout, done=done)
+
+
+# -- httpGet --------------------------------------------------------------------
+
+_REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# Request fields Go writes itself, never from the header map (reqWriteExcludeHeader),
+# plus Connection, which the kubelet's DisableKeepAlives pins to "close".
+_OWN_HEADERS = frozenset({"Host", "User-Agent", "Content-Length", "Transfer-Encoding",
+                          "Trailer", "Connection"})
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_URL_SAFE = "/!$&'()*+,;=:@-._~%"
+
+
+@dataclass(frozen=True)
+class _URL:
+    scheme: str
+    netloc: str  # host[:port] as written: what Go sends as Host
+    host: str  # without brackets: what the redirect check compares
+    port: int
+    target: str  # path?query, escaped for the request line
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.netloc}{self.target}"
+
+    @classmethod
+    def for_probe(cls, scheme: str, host: str, port: int, path: str) -> _URL:
+        # The kubelet's formatURL: the path is parsed as a URL, then its
+        # scheme and host are replaced by the probe's own.
+        parts = urllib.parse.urlsplit(path)
+        netloc = _join_host_port(host, port)
+        return cls(scheme, netloc, host, port, _target(parts.path, parts.query))
+
+    @classmethod
+    def parse(cls, text: str) -> _URL:
+        parts = urllib.parse.urlsplit(text)
+        netloc = parts.netloc.rpartition("@")[2]
+        host, port_text = _split_netloc(netloc)
+        if port_text and not port_text.isdigit():
+            raise ValueError(f'invalid port ":{port_text}" after host')
+        port = int(port_text) if port_text else _DEFAULT_PORTS.get(parts.scheme, 0)
+        return cls(parts.scheme, netloc, host, port, _target(parts.path, parts.query))
+
+
+def _split_netloc(netloc: str) -> tuple[str, str]:
+    if netloc.startswith("["):
+        host, _, rest = netloc[1:].partition("]")
+        return host, rest.removeprefix(":")
+    host, _, port = netloc.partition(":")
+    return host, port
+
+
+def _target(path: str, query: str) -> str:
+    path = urllib.parse.quote(path, safe=_URL_SAFE)
+    if not path.startswith("/"):
+        path = "/" + path  # Go's URL.String adds it when there is a host
+    return path + ("?" + urllib.parse.quote(query, safe=_URL_SAFE + "?") if query else "")
+
+
+def _canonical(name: str) -> str:
+    """Go's CanonicalMIMEHeaderKey: x-custom-header -> X-Custom-Header."""
+    if not _TOKEN.fullmatch(name):
+        return name  # Go leaves invalid keys alone (and later refuses them)
+    return "-".join(word[:1].upper() + word[1:].lower() for word in name.split("-"))
+
+
+def _check_headers(headers: list[tuple[str, str]]) -> None:
+    for name, value in headers:
+        if not _TOKEN.fullmatch(name):
+            raise _NetError(f'net/http: invalid header field name "{name}"', permanent=True)
+        if _BAD_VALUE.search(value):
+            raise _NetError(f'net/http: invalid header field value for "{name}"',
+                            permanent=True)
+
+
+def _request_headers(url: _URL, user: tuple[tuple[str, str], ...], host: str | None,
+                     referer: str | None) -> list[tuple[str, str]]:
+    """The header block Go writes for the kubelet's probe request (request.go)."""
+    # Go trims the blanks around what it writes (Header.writeSubset); a control
+    # character inside a value survives this and fails _check_headers.
+    fields = [(_canonical(name), value.strip(" \t")) for name, value in user]
+    first: dict[str, str] = {}
+    for name, value in fields:
+        first.setdefault(name, value)
+    extra = [(name, value) for name, value in fields if name not in _OWN_HEADERS]
+    if "Accept" not in first:
+        extra.append(("Accept", "*/*"))
+    elif first["Accept"] == "":
+        extra = [(name, value) for name, value in extra if name != "Accept"]  # empty removes
+    if referer is not None:
+        extra = [(name, value) for name, value in extra if name != "Referer"]
+        extra.append(("Referer", referer))
+    extra.sort(key=lambda field: field[0])  # Go writes the map sorted; stable keeps order
+    block = [("Host", host or url.netloc)]
+    user_agent = first.get("User-Agent", USER_AGENT)
+    if user_agent:  # a user-given empty User-Agent means none at all
+        block.append(("User-Agent", user_agent))
+    return [*block, *extra, ("Connection", "close")]
+
+
+class _HTTPProbe(NetProbe):
+    """GET with Go's client rules: same-host redirects, 10 KiB of body (pkg/probe/http)."""
+
+    def __init__(self, loop: Loop, netns_fd: int | None, *, url: _URL,
+                 headers: tuple[tuple[str, str], ...], timeout: float, done: Done) -> None:
+        self._first = url
+        self._url = url
+        self._user_headers = headers
+        # The kubelet sets req.Host from the first user Host value, if not
+        # empty; Go keeps it across a redirect only when the Location is relative.
+        user_host = next((value.strip(" \t") for name, value in headers
+                          if _canonical(name) == "Host"), "")
+        self._host: str | None = user_host or None
+        self._referer: str | None = None
+        self._sent = 0
+        self._h11 = h11.Connection(h11.CLIENT)
+        self._h11_request: h11.Request | None = None
+        self._response: h11.Response | None = None
+        self._body = bytearray()
+        super().__init__(loop, netns_fd, timeout, done)
+
+    def _start(self) -> None:
+        self._request(self._url)
+
+    def _request(self, url: _URL) -> None:
+        self._url = url
+        if url.scheme not in _DEFAULT_PORTS:
+            raise _NetError(f'unsupported protocol scheme "{url.scheme}"', permanent=True)
+        self._h11_request = self._build_request(url)
+        self._sent += 1
+        self._h11 = h11.Connection(h11.CLIENT)
+        self._response = None
+        self._body.clear()
+        peer = _resolve(url.host, url.port)
+        tls = url.scheme == "https"
+        self._connect(peer, tls=tls, tls_server_name=url.host if tls and _is_name(url.host)
+                      else None)
+
+    def _build_request(self, url: _URL) -> h11.Request:
+        headers = _request_headers(url, self._user_headers, self._host, self._referer)
+        _check_headers(headers)
+        try:
+            return h11.Request(method="GET", target=url.target, headers=headers)
+        except h11.LocalProtocolError as exc:
+            raise _NetError(f"net/http: {exc}", permanent=True) from exc
+
+    def _on_open(self) -> None:
+        assert self._h11_request is not None
+        request = self._h11.send(self._h11_request) or b""
+        self._send(request + (self._h11.send(h11.EndOfMessage()) or b""))
+
+    def _on_data(self, data: bytes) -> None:
+        self._h11.receive_data(data)
+        self._pump()
+
+    def _on_eof(self) -> None:
+        if self._response is None:
+            raise _NetError("EOF")  # closed before a status line: Go's words
+        self._h11.receive_data(b"")
+        self._pump()
+
+    def _pump(self) -> None:
+        h11_conn = self._h11
+        while not self._finished and self._h11 is h11_conn:
+            try:
+                event = h11_conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise self._protocol_error(exc) from exc
+            if event is h11.NEED_DATA:
+                return
+            if isinstance(event, h11.Response):
+                self._on_response(event)
+            elif isinstance(event, h11.Data):
+                self._on_body(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                self._judge()
+
+    def _protocol_error(self, exc: h11.RemoteProtocolError) -> _NetError:
+        if self._response is None:
+            return _NetError(f"net/http: HTTP/1.x transport connection broken: {exc}")
+        if "peer closed" in str(exc):
+            return _BodyError("unexpected EOF")
+        return _BodyError(str(exc))
+
+    def _on_response(self, response: h11.Response) -> None:
+        self._response = response
+        status = response.status_code
+        location = _header(response.headers, b"location")
+        if status in _REDIRECT_CODES and location:
+            self._redirect(location.decode("latin-1"))
+        elif not 200 <= status < 400:
+            self._judge()  # the body is left out of a failure message: no need to read it
+
+    def _redirect(self, location: str) -> None:
+        try:
+            target = _URL.parse(urllib.parse.urljoin(str(self._url), location))
+        except ValueError as exc:
+            raise _NetError(f'failed to parse Location header "{location}": {exc}') from exc
+        if target.host != self._first.host:
+            return  # http.ErrUseLastResponse: this 3xx is the answer (a Warning)
+        if self._sent >= MAX_REDIRECTS:
+            # Go's url.Error names the Location here, not the request.
+            self._finish(FAILURE, f'Get "{location}": stopped after {MAX_REDIRECTS} redirects')
+            return
+        relative = not urllib.parse.urlsplit(location).scheme
+        if not (relative and self._host is not None and self._host != self._url.netloc):
+            self._host = None
+        if not (self._url.scheme == "https" and target.scheme == "http"):
+            self._referer = str(self._url)
+        self._request(target)
+
+    def _on_body(self, data: bytes) -> None:
+        self._body += data[:MAX_BODY - len(self._body)]
+        if len(self._body) >= MAX_BODY:
+            self._judge()  # truncation is not an error; the rest is never read
+
+    def _judge(self) -> None:
+        assert self._response is not None
+        status = self._response.status_code
+        body = self._body.decode("utf-8", "replace")
+        if 200 <= status < 300:
+            self._finish(SUCCESS, body)
+        elif 300 <= status < 400:
+            self._finish(WARNING, f"Probe terminated redirects, Response body: {body}")
+        else:
+            self._finish(FAILURE, f"HTTP probe failed with statuscode: {status}")
+
+    def _on_error(self, exc: _NetError) -> None:
+        if isinstance(exc, _BodyError):
+            self._finish(FAILURE, exc.text)
+        else:
+            self._finish(FAILURE, f'Get "{self._url}": {exc.text}')
+
+    def _timeout_message(self) -> str:
+        if self._state in (_IDLE, _DIALING):
+            dial = self._dial_text(self._url.host, self._url.port)
+            return (f'Get "{self._url}": dial tcp {dial}: i/o timeout '
+                    "(Client.Timeout exceeded while awaiting headers)")
+        if self._response is None:
+            return (f'Get "{self._url}": context deadline exceeded '
+                    "(Client.Timeout exceeded while awaiting headers)")
+        return ("context deadline exceeded "
+                "(Client.Timeout or context cancellation while reading body)")
+
+
+def _header(headers: Any, name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _is_name(host: str) -> bool:
+    try:
+        socket.getaddrinfo(host, None, flags=socket.AI_NUMERICHOST)
+    except socket.gaierror:
+        return True
+    return False
+
+
+def http_probe(loop: Loop, netns_fd: int | None, scheme: str,  # noqa: PLR0917
+               host: str, port: int, path: str, headers: tuple[tuple[str, str], ...],
+               timeout: float, done: Done) -> NetProbe:
+    """GET scheme://host:port/path from the pod's netns; `done` gets the outcome.
+
+    ``headers`` are the probe's httpHeaders, in order (a name may repeat).
+    """
+    url = _URL.for_probe(scheme.lower() or "http", host, port, path)
+    return _HTTPProbe(loop, netns_fd, url=url, headers=headers, timeout=timeout, done=done)
+
+
+# -- grpc -----------------------------------------------------------------------
+
+_CHECK_PATH = b"/grpc.health.v1.Health/Check"
+_SERVING_NAMES = {0: "UNKNOWN", 1: "SERVING", 2: "NOT_SERVING", 3: "SERVICE_UNKNOWN"}
+_SERVING = 1
+_CODE_NAMES = ("OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded", "NotFound",
+               "AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+               "Aborted", "OutOfRange", "Unimplemented", "Internal", "Unavailable", "DataLoss",
+               "Unauthenticated")
+_UNKNOWN, _DEADLINE_EXCEEDED, _UNIMPLEMENTED, _INTERNAL, _UNAVAILABLE = 2, 4, 12, 13, 14
+# grpc-go's mapping of a non-200 HTTP status (HTTP status codes, gRPC doc).
+_HTTP_TO_GRPC = {400: _INTERNAL, 401: 16, 403: 7, 404: _UNIMPLEMENTED, 429: _UNAVAILABLE,
+                 502: _UNAVAILABLE, 503: _UNAVAILABLE, 504: _UNAVAILABLE}
+# grpc-go's mapping of RST_STREAM error codes.
+_RST_TO_GRPC = {8: 1, 7: _UNAVAILABLE, 11: 8, 12: 7}
+# grpc-go's reconnect backoff (connection-backoff.md): 1 s, x1.6, +-20 %, at most 120 s.
+_BACKOFF_BASE, _BACKOFF_FACTOR, _BACKOFF_JITTER, _BACKOFF_MAX = 1.0, 1.6, 0.2, 120.0
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, value = value & 0x7F, value >> 7
+        out.append(low | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _health_request(service: str) -> bytes:
+    """A length-prefixed HealthCheckRequest{service}, protobuf by hand (field 1, bytes)."""
+    raw = service.encode()
+    message = b"\x0a" + _varint(len(raw)) + raw if raw else b""  # proto3 omits ""
+    return b"\x00" + len(message).to_bytes(4, "big") + message
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise ValueError("truncated varint")
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        pos, shift = pos + 1, shift + 7
+        if not byte & 0x80:
+            return value, pos
+
+
+def _health_status(payload: bytes) -> int:
+    """HealthCheckResponse.status (field 1, varint) from one gRPC message."""
+    if len(payload) < 5 or payload[0] != 0:
+        raise ValueError("not one uncompressed gRPC message")
+    message = payload[5:5 + int.from_bytes(payload[1:5], "big")]
+    status, pos = 0, 0
+    while pos < len(message):
+        key, pos = _read_varint(message, pos)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _read_varint(message, pos)
+            if field == 1:
+                status = value
+        elif wire == 2:
+            size, pos = _read_varint(message, pos)
+            pos += size
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+        else:
+            raise ValueError(f"wire type {wire}")
+    return status
+
+
+class _GRPCProbe(NetProbe):
+    """grpc.health.v1.Health/Check over plaintext HTTP/2 (pkg/probe/grpc).
+
+    Like grpc-go's blocking dial, a connection that fails before the server's
+    SETTINGS arrive is retried with backoff until the deadline; the RPC is sent
+    only once the connection is ready.
+    """
+
+    def __init__(self, loop: Loop, netns_fd: int | None, *, host: str, port: int,
+                 service: str, timeout: float, done: Done) -> None:
+        self._host, self._port, self._service = host, port, service
+        self._addr = _join_host_port(host, port)
+        self._ready = False
+        self._backoff = _BACKOFF_BASE
+        self._h2 = self._new_h2()
+        self._stream_id = 0
+        self._headers: dict[bytes, bytes] = {}
+        self._payload = bytearray()
+        super().__init__(loop, netns_fd, timeout, done)
+
+    @staticmethod
+    def _new_h2() -> h2.connection.H2Connection:
+        config = h2.config.H2Configuration(client_side=True, header_encoding=None)
+        return h2.connection.H2Connection(config=config)
+
+    def _start(self) -> None:
+        self._h2 = self._new_h2()
+        self._connect(_resolve(self._host, self._port))
+
+    def _on_open(self) -> None:
+        self._h2.initiate_connection()  # the client preface and our SETTINGS
+        self._send(self._h2.data_to_send())
+
+    def _on_data(self, data: bytes) -> None:
+        try:
+            events = self._h2.receive_data(data)
+        except h2.exceptions.ProtocolError as exc:
+            raise _NetError(f"http2: {exc}") from exc
+        for event in events:
+            self._on_h2_event(event)
+            if self._finished or self._sock is None:
+                return
+        self._send(self._h2.data_to_send())
+
+    def _on_h2_event(self, event: h2.events.Event) -> None:
+        if isinstance(event, h2.events.RemoteSettingsChanged) and not self._ready:
+            self._ready = True  # grpc-go's READY: the server preface arrived
+            self._send_check()
+        elif isinstance(event, h2.events.ResponseReceived | h2.events.TrailersReceived):
+            self._headers.update((bytes(k), bytes(v)) for k, v in event.headers or ())
+        elif isinstance(event, h2.events.DataReceived) and event.data:
+            self._payload += event.data
+            self._h2.acknowledge_received_data(event.flow_controlled_length, self._stream_id)
+        elif isinstance(event, h2.events.StreamEnded) and event.stream_id == self._stream_id:
+            self._judge()
+        elif isinstance(event, h2.events.StreamReset) and event.stream_id == self._stream_id:
+            code = int(event.error_code or 0)
+            self._rpc_failed(_RST_TO_GRPC.get(code, _INTERNAL),
+                             f"stream terminated by RST_STREAM with error code: {_h2_error(code)}")
+        elif isinstance(event, h2.events.ConnectionTerminated):
+            raise _NetError("the connection is draining (GOAWAY)")
+
+    def _send_check(self) -> None:
+        self._stream_id = self._h2.get_next_available_stream_id()
+        remaining = max(0.001, self._deadline.when - self._loop.clock.now())
+        headers = [
+            (b":method", b"POST"), (b":scheme", b"http"), (b":path", _CHECK_PATH),
+            (b":authority", self._addr.encode()), (b"content-type", b"application/grpc"),
+            (b"user-agent", USER_AGENT.encode()), (b"te", b"trailers"),
+            (b"grpc-timeout", f"{max(1, int(remaining * 1000))}m".encode()),
+        ]
+        self._h2.send_headers(self._stream_id, headers)
+        self._h2.send_data(self._stream_id, _health_request(self._service), end_stream=True)
+
+    def _judge(self) -> None:
+        http_status = self._headers.get(b":status", b"")
+        if http_status != b"200":
+            code = int(http_status) if http_status.isdigit() else 0
+            phrase = _http_phrase(code)
+            self._rpc_failed(_HTTP_TO_GRPC.get(code, _UNKNOWN), "unexpected HTTP status code "
+                             f"received from server: {code} ({phrase})")
+            return
+        grpc_status = self._headers.get(b"grpc-status")
+        if grpc_status is None or not grpc_status.isdigit():
+            self._rpc_failed(_INTERNAL, "server closed the stream without sending trailers")
+            return
+        if int(grpc_status) != 0:
+            message = urllib.parse.unquote(self._headers.get(b"grpc-message", b"").decode())
+            self._rpc_failed(int(grpc_status), message)
+            return
+        self._judge_health()
+
+    def _judge_health(self) -> None:
+        try:
+            status = _health_status(bytes(self._payload))
+        except ValueError as exc:
+            self._rpc_failed(_INTERNAL, f"grpc: failed to unmarshal the received message: {exc}")
+            return
+        if status == _SERVING:
+            self._finish(SUCCESS, "service healthy")
+        else:
+            name = _SERVING_NAMES.get(status, str(status))
+            self._finish(FAILURE, f'service unhealthy (responded with "{name}")')
+
+    def _rpc_failed(self, code: int, message: str) -> None:
+        if code == _UNIMPLEMENTED:
+            self._finish(FAILURE, "error: this server does not implement the grpc health "
+                         f"protocol (grpc.health.v1.Health): {message}")
+        elif code == _DEADLINE_EXCEEDED:
+            self._finish(FAILURE, "timeout: health rpc did not complete within "
+                         f"{go_duration(self._timeout)}")
+        else:
+            name = _CODE_NAMES[code] if 0 <= code < len(_CODE_NAMES) else f"Code({code})"
+            self._finish(FAILURE, "error: health rpc probe failed: rpc error: "
+                         f"code = {name} desc = {message}")
+
+    def _on_error(self, exc: _NetError) -> None:
+        if self._ready:
+            self._rpc_failed(_UNAVAILABLE, f"error reading from server: {exc.text}")
+        elif exc.permanent:
+            self._finish(FAILURE, f'error: failed to connect service at "{self._addr}": {exc.text}')
+        else:
+            self._redial_later()
+
+    def _redial_later(self) -> None:
+        self._close()
+        jitter = random.uniform(1 - _BACKOFF_JITTER, 1 + _BACKOFF_JITTER)
+        delay, self._backoff = (self._backoff * jitter,
+                                min(self._backoff * _BACKOFF_FACTOR, _BACKOFF_MAX))
+        self._later = self._loop.call_later(delay, lambda: self._run(self._start))
+
+    def _timeout_message(self) -> str:
+        if not self._ready:
+            return (f'timeout: failed to connect service "{self._addr}" within '
+                    f"{go_duration(self._timeout)}: context deadline exceeded")
+        return f"timeout: health rpc did not complete within {go_duration(self._timeout)}"
+
+
+def _http_phrase(code: int) -> str:
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return ""
+
+
+def _h2_error(code: int) -> str:
+    try:
+        return h2.errors.ErrorCodes(code).name
+    except ValueError:
+        return f"unknown error code {code:#x}"
+
+
+def grpc_probe(loop: Loop, netns_fd: int | None, host: str, port: int,  # noqa: PLR0917
+               service: str, timeout: float, done: Done) -> NetProbe:
+    """grpc.health.v1.Health/Check(service) on host:port from the pod's netns."""
+    return _GRPCProbe(loop, netns_fd, host=host, port=port, service=service,
+                      timeout=timeout, done=done)
+
+
+__all__ = ["FAILURE", "SUCCESS", "WARNING", "NetProbe", "NetnsStuckError", "Outcome",
+           "go_duration", "grpc_probe", "http_probe", "socket_in_netns", "tcp_probe"]

@@ -88,6 +88,9 @@ def container_main(plan: LaunchPlan, rootfs: RootfsPlan, pod_ns: NsFds,
         os.makedirs(plan.working_dir, exist_ok=True)  # k8s creates a missing workingDir
         os.chdir(plan.working_dir)
         steps("set up stdio")
+        # A session of its own: a Ctrl-C on the terminal of `minipod up` goes to
+        # the supervisor's process group, never straight into a container.
+        os.setsid()
         _set_stdio(stdout_fd, stderr_fd)
         close_fds_except((errfd,))
         steps("drop capabilities")

@@ -230,6 +230,7 @@ def _pause_main(binary: str, hostname: str, log_fd: int):  # type: ignore[no-unt
         steps("bring up loopback")
         net.loopback_up()
         steps("set up stdio")
+        os.setsid()  # out of the terminal's process group: Ctrl-C would end pause
         devnull = os.open("/dev/null", os.O_RDWR)
         os.dup2(devnull, 0)
         os.dup2(devnull, 1)

@@ -201,3 +201,35 @@ def test_pause_killed_recreates_the_sandbox(minipod: Minipod) -> None:
     out = stop(minipod, proc)
     assert out.count(f"{name}/init | init ran") == 2
     assert "Pod sandbox changed, it will be killed and re-created" in out
+
+
+def test_ctrl_c_reaches_the_supervisor_not_the_containers(minipod: Minipod) -> None:
+    # A terminal's Ctrl-C goes to the whole foreground process group. Pause
+    # and the containers have sessions of their own, so only the supervisor
+    # sees it, and stops the pod gracefully (SIGTERM), pause last.
+    name = unique_name("ctrlc")
+    manifest = minipod.manifest(pod(name, """
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: app
+    image: busybox
+    command: [sh, -c, "trap 'echo got INT' INT; trap 'echo got TERM; exit 0' TERM; while true; do sleep 0.1; done"]
+"""))
+    proc = subprocess.Popen([*minipod_command(), "up", str(manifest)], cwd=minipod.workdir,
+                            env=minipod.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    minipod.ups.append(proc)
+    record = minipod.wait_running(name, ["app"])
+    assert os.getsid(record["containers"]["app"]["pid"]) != os.getsid(proc.pid)
+    assert os.getsid(record["pause"]["pid"]) != os.getsid(proc.pid)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert f"{name}/app | got TERM" in out and "got INT" not in out
+    assert "SandboxChanged" not in out
+
+
+def minipod_command() -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "minipod"]

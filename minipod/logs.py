@@ -64,7 +64,7 @@ class LogPipe:
             return
         self._consume(self._pending + data)
 
-    def _drain(self) -> None:
+    def drain(self) -> None:
         """Read what the pipe still holds: an exit can be noticed before the
         last output is read, and that output belongs in the log."""
         while True:
@@ -98,7 +98,7 @@ class LogPipe:
     def close(self) -> None:
         if self.fd < 0:
             return
-        self._drain()
+        self.drain()
         if self._pending:
             self._emit(self._pending)
             self._pending = b""

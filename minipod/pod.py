@@ -453,6 +453,8 @@ class PodRunner:
             run.kill_timer.cancel()
             run.kill_timer = None
         self._release(run)
+        for pipe in run.pipes:  # its last words before the news of its exit
+            pipe.drain()
         started_at = run.state.started_at
         run.state = State("terminated", status.reason, "", status.exit_code, status.signal or 0,
                           started_at, self.loop.clock.wall())

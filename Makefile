@@ -49,7 +49,7 @@ lint:
 	$(BIN)/ruff check minipod tests benchmarks
 	$(BIN)/mypy minipod
 	gcc -fsyntax-only -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-	    -Wmissing-prototypes -Wformat=2 csrc/pause.c csrc/mp_sys.c
+	    -Wmissing-prototypes -Wformat=2 csrc/pause.c csrc/mp_sys.c csrc/mp_exec.c
 
 bench: setup
 	$(BIN)/python benchmarks/run.py --output BENCHMARKS.md

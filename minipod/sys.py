@@ -7,6 +7,8 @@ carrying the path or namespace it concerned, so messages stay concrete.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from minipod import _native  # type: ignore[attr-defined]
 
@@ -35,6 +37,25 @@ MS_RELATIME: int = _lib.MS_RELATIME
 
 MNT_DETACH: int = _lib.MNT_DETACH
 MNT_FORCE: int = _lib.MNT_FORCE
+
+# where mp_exec_start failed (csrc/mp_exec.h)
+EXEC_OK: int = _lib.MP_EXEC_OK
+EXEC_STEP_POD_NS: int = _lib.MP_EXEC_STEP_POD_NS
+EXEC_STEP_MNT_NS: int = _lib.MP_EXEC_STEP_MNT_NS
+EXEC_STEP_CHDIR: int = _lib.MP_EXEC_STEP_CHDIR
+EXEC_STEP_UNSHARE_PID: int = _lib.MP_EXEC_STEP_UNSHARE_PID
+EXEC_STEP_CAPBSET: int = _lib.MP_EXEC_STEP_CAPBSET
+EXEC_STEP_CAPS: int = _lib.MP_EXEC_STEP_CAPS
+EXEC_STEP_SETGROUPS: int = _lib.MP_EXEC_STEP_SETGROUPS
+EXEC_STEP_SETGID: int = _lib.MP_EXEC_STEP_SETGID
+EXEC_STEP_SETUID: int = _lib.MP_EXEC_STEP_SETUID
+EXEC_STEP_CLONE: int = _lib.MP_EXEC_STEP_CLONE
+EXEC_STEP_DEVNULL: int = _lib.MP_EXEC_STEP_DEVNULL
+EXEC_STEP_STDIO: int = _lib.MP_EXEC_STEP_STDIO
+EXEC_STEP_CLOSE_RANGE: int = _lib.MP_EXEC_STEP_CLOSE_RANGE
+EXEC_STEP_EXEC: int = _lib.MP_EXEC_STEP_EXEC
+EXEC_STEP_KILLED: int = _lib.MP_EXEC_STEP_KILLED
+EXEC_MAX_NS: int = _lib.MP_EXEC_MAX_NS
 
 
 def _check(ret: int, what: str, path: str | None = None) -> int:
@@ -69,3 +90,51 @@ def umount2(target: str, flags: int = 0) -> None:
 
 def pivot_root(new_root: str, put_old: str) -> None:
     _check(_lib.mp_pivot_root(new_root.encode(), put_old.encode()), "pivot_root", new_root)
+
+
+@dataclass(frozen=True)
+class ExecStart:
+    """What mp_exec_start reports. The intermediate process is reaped already.
+
+    ``pidfd`` is the command's (CLOEXEC, ours to close), or -1 if it never
+    existed. ``step`` is EXEC_OK, or where it failed with ``errno``; a failure
+    from EXEC_STEP_DEVNULL on happened in the command's process, which then
+    exited 127 (still to be reaped, through ``pidfd``).
+    """
+
+    pidfd: int
+    step: int
+    step_arg: int
+    errno: int
+
+
+def exec_start(argv: Sequence[str], env: Mapping[str, str], path: str, *,
+               pod_ns: Sequence[tuple[int, int]], mnt_fd: int, cwd: str, out_fd: int,
+               keep_caps: int, uid: int | None, gid: int | None) -> ExecStart:
+    """Start ``argv`` in a running container (csrc/mp_exec.c; minipod/execprobe.py).
+
+    Call it with pid_for_children set to the container's pid namespace.
+    ``pod_ns`` is (fd, CLONE_NEW*) in join order; ``argv[0]`` is searched in
+    ``path`` (the new environment's PATH) when it has no slash. Raises
+    OSError only when the intermediate process cannot be created.
+    """
+    if len(pod_ns) > EXEC_MAX_NS:
+        raise ValueError(f"at most {EXEC_MAX_NS} pod namespaces")
+    spec = _ffi.new("struct mp_exec_spec *")
+    for i, (fd, nstype) in enumerate(pod_ns):
+        spec.ns_fds[i], spec.ns_types[i] = fd, nstype
+    spec.n_ns = len(pod_ns)
+    spec.mnt_fd = mnt_fd
+    keep = [_ffi.new("char[]", os.fsencode(cwd)), _ffi.new("char[]", os.fsencode(path))]
+    spec.cwd, spec.path = keep
+    spec.out_fd = out_fd
+    spec.keep_caps = keep_caps
+    spec.uid = -1 if uid is None else uid
+    spec.gid = -1 if gid is None else gid
+    args = [_ffi.new("char[]", os.fsencode(a)) for a in argv]
+    envs = [_ffi.new("char[]", os.fsencode(f"{k}={v}")) for k, v in env.items()]
+    c_argv = _ffi.new("char *[]", [*args, _ffi.NULL])
+    c_envp = _ffi.new("char *[]", [*envs, _ffi.NULL])
+    spec.file, spec.argv, spec.envp = args[0], c_argv, c_envp
+    _check(_lib.mp_exec_start(spec), "clone", argv[0])
+    return ExecStart(spec.pidfd, spec.step, spec.step_arg, spec.err)

@@ -1,0 +1,347 @@
+/* Start a command inside a running container: see mp_exec.h.
+
+   supervisor (pid_for_children already set to the container's pid ns)
+     --clone(CLONE_VM | CLONE_VFORK | CLONE_FILES)--> I
+   I   joins the pod's namespaces and the container's mount namespace (setns
+       makes root and cwd the container's), chdirs, unshare(CLONE_NEWPID),
+       drops capabilities, sets gid/uid, and
+     --clone(CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD)--> P
+   P   a child of the supervisor and PID 1 of the new pid namespace: resets
+       signals, sets up stdio in its own fd table, marks every other fd
+       close-on-exec, and execs. If anything fails it records why and exits.
+   I   exits once P has exec'd (or died); the supervisor reaps I before
+       returning, so I never outlives this call.
+
+   Both children share the supervisor's memory until they exit or exec, as
+   posix_spawn's child does: nothing is copied, which is what makes this
+   cheap for a large interpreter (a fork of it costs milliseconds). Rules that
+   follow from sharing memory:
+   - the caller blocks every signal around the call, so no handler of the
+     interpreter ever runs in a child; P restores default dispositions before
+     it unblocks;
+   - credentials change through raw system calls (glibc's setuid would signal
+     the caller's other threads to follow), and nothing allocates;
+   - each child runs on its own stack, carved from this function's frame
+     (the caller is suspended until both children are done with it);
+   - failures are written into the spec, which all three processes share;
+   - the shared memory is marked non-dumpable for the whole call (runc's
+     nsexec does the same): once I has dropped to the container's
+     capabilities or uid, a process of the container could otherwise ptrace
+     I or P, or open their /proc fd links, and so reach the supervisor's
+     memory and fds. A uid change makes the memory non-dumpable anyway, and
+     that would stick to the supervisor; the caller's setting is restored.
+   I also shares the caller's fd table (CLONE_FILES), so the pidfd clone
+   creates for P is the caller's at once, with no fd passing. I opens nothing
+   there but, briefly, the container's /etc/passwd; P works on its own copy. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mp_exec.h"
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+#define CHILD_STACK (64 * 1024)
+
+struct exec_ctx
+{
+  struct mp_exec_spec *spec;
+  char *command_stack;  /* top of P's stack */
+};
+
+static int
+fail (struct mp_exec_spec *s, int step, int arg)
+{
+  s->err = errno;
+  s->step = step;
+  s->step_arg = arg;
+  return 1;
+}
+
+/* execvpe(3) with the PATH of the new environment, not of the caller (glibc
+   searches getenv("PATH")). Returns the errno to report: EACCES if some
+   candidate was not executable, else the last error (ENOENT: not found). */
+static int
+exec_search (const char *file, char *const argv[], char *const envp[],
+             const char *path)
+{
+  char buf[PATH_MAX];
+  size_t flen = strlen (file);
+  int err = ENOENT, eacces = 0;
+
+  if (flen == 0)
+    return ENOENT;
+  if (strchr (file, '/') != NULL)
+    {
+      execve (file, argv, envp);
+      return errno;
+    }
+  for (const char *dir = path;; dir++)
+    {
+      const char *end = strchrnul (dir, ':');
+      size_t dlen = (size_t) (end - dir);
+
+      if (dlen == 0)  /* an empty entry is the working directory */
+        {
+          dir = ".";
+          dlen = 1;
+        }
+      if (dlen + 1 + flen < sizeof buf)
+        {
+          memcpy (buf, dir, dlen);
+          buf[dlen] = '/';
+          memcpy (buf + dlen + 1, file, flen + 1);
+          execve (buf, argv, envp);
+          err = errno;
+          if (err == EACCES)
+            eacces = 1;
+          else if (err != ENOENT && err != ENOTDIR)
+            return err;  /* found, but it cannot run (ENOEXEC, E2BIG...) */
+        }
+      if (*end == '\0')
+        break;
+      dir = end;
+    }
+  return eacces ? EACCES : err;
+}
+
+/* P cannot go on: record why and exit as a shell does when exec fails. */
+static void __attribute__ ((noreturn))
+command_failed (struct mp_exec_spec *s, int step)
+{
+  fail (s, step, 0);
+  _exit (127);
+}
+
+/* fds 0-2 are about to be replaced: keep what we need above them. */
+static int
+above_stdio (int fd)
+{
+  return fd > 2 ? fd : fcntl (fd, F_DUPFD_CLOEXEC, 3);
+}
+
+/* P: PID 1 of the new pid namespace, a child of the supervisor. */
+static int
+command_main (void *arg)
+{
+  struct mp_exec_spec *s = arg;
+  struct sigaction dfl;
+  sigset_t none;
+  int devnull, out;
+
+  memset (&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int signo = 1; signo < NSIG; signo++)
+    if (signo != SIGKILL && signo != SIGSTOP)
+      sigaction (signo, &dfl, NULL);  /* glibc refuses its own two: fine */
+  sigemptyset (&none);
+  sigprocmask (SIG_SETMASK, &none, NULL);
+  prctl (PR_SET_PDEATHSIG, SIGKILL);  /* the parent is the supervisor */
+
+  devnull = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (devnull < 0)
+    command_failed (s, MP_EXEC_STEP_DEVNULL);
+  devnull = above_stdio (devnull);
+  out = above_stdio (s->out_fd);
+  if (devnull < 0 || out < 0 || dup2 (devnull, 0) < 0 || dup2 (out, 1) < 0
+      || dup2 (out, 2) < 0)
+    command_failed (s, MP_EXEC_STEP_STDIO);
+  if (syscall (SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+    command_failed (s, MP_EXEC_STEP_CLOSE_RANGE);
+
+  errno = exec_search (s->file, s->argv, s->envp, s->path);
+  command_failed (s, MP_EXEC_STEP_EXEC);
+}
+
+static int
+drop_capabilities (struct mp_exec_spec *s)
+{
+  struct __user_cap_header_struct header;
+  struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+  for (int cap = 0; cap < 64; cap++)
+    if (!(s->keep_caps & (1ULL << cap))
+        && prctl (PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+      {
+        if (errno == EINVAL)
+          break;  /* past the kernel's last capability */
+        return fail (s, MP_EXEC_STEP_CAPBSET, cap);
+      }
+  memset (&header, 0, sizeof header);
+  header.version = _LINUX_CAPABILITY_VERSION_3;
+  if (syscall (SYS_capget, &header, data) < 0)
+    return fail (s, MP_EXEC_STEP_CAPS, 0);
+  for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
+    {
+      uint32_t keep = (uint32_t) (s->keep_caps >> (32 * i));
+      /* effective must stay within permitted, so both are cut alike */
+      data[i].effective &= keep;
+      data[i].permitted &= keep;
+      data[i].inheritable = 0;  /* which also clears the ambient set */
+    }
+  if (syscall (SYS_capset, &header, data) < 0)
+    return fail (s, MP_EXEC_STEP_CAPS, 0);
+  return 0;
+}
+
+/* The group of ``uid`` in the container's /etc/passwd, else 0 (containerd's
+   rule, as container._primary_group). Parsed as a stream: no line buffer. */
+static gid_t
+primary_group (uid_t uid)
+{
+  char buf[4096];
+  long long value = 0, fields[4] = { -1, -1, -1, -1 };
+  int field = 0, digits = 0, bad = 0;
+  gid_t found = 0;
+  int done = 0;
+  ssize_t n;
+  int fd = open ("/etc/passwd", O_RDONLY | O_CLOEXEC);
+
+  if (fd < 0)
+    return 0;
+  while (!done)
+    {
+      n = read (fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)  /* end of file: end the last line too */
+        {
+          buf[0] = '\n';
+          n = 1;
+          done = 1;
+        }
+      for (ssize_t i = 0; i < n; i++)
+        {
+          char c = buf[i];
+          if (c == ':' || c == '\n')
+            {
+              if (field < 4)
+                fields[field] = (digits > 0 && !bad) ? value : -1;
+              field++;
+              value = digits = bad = 0;
+              if (c != '\n')
+                continue;
+              if (field >= 4 && fields[2] == (long long) uid && fields[3] >= 0)
+                {
+                  found = (gid_t) fields[3];
+                  done = 1;
+                  break;
+                }
+              field = 0;
+              fields[2] = fields[3] = -1;
+            }
+          else if (c >= '0' && c <= '9' && value < (1LL << 32))
+            {
+              value = value * 10 + (c - '0');
+              digits++;
+            }
+          else
+            bad = 1;
+        }
+    }
+  close (fd);
+  return found;
+}
+
+static int
+set_identity (struct mp_exec_spec *s)
+{
+  gid_t gid;
+
+  if (s->uid < 0 && s->gid < 0)
+    return 0;
+  gid = s->gid >= 0 ? (gid_t) s->gid : primary_group ((uid_t) s->uid);
+  /* raw system calls: they change this task only (see the top) */
+  if (syscall (SYS_setgroups, 1, &gid) < 0)
+    return fail (s, MP_EXEC_STEP_SETGROUPS, 0);
+  if (syscall (SYS_setresgid, gid, gid, gid) < 0)
+    return fail (s, MP_EXEC_STEP_SETGID, 0);
+  if (s->uid >= 0 && syscall (SYS_setresuid, s->uid, s->uid, s->uid) < 0)
+    return fail (s, MP_EXEC_STEP_SETUID, 0);
+  return 0;
+}
+
+/* I: a member of the container's pid namespace, so it may create a new one
+   below it (the kernel refuses unshare(CLONE_NEWPID) to a process whose
+   pid_for_children is not its own pid namespace, as the supervisor's is). */
+static int
+intermediate_main (void *arg)
+{
+  struct exec_ctx *ctx = arg;
+  struct mp_exec_spec *s = ctx->spec;
+
+  for (int i = 0; i < s->n_ns; i++)
+    if (setns (s->ns_fds[i], s->ns_types[i]) < 0)
+      return fail (s, MP_EXEC_STEP_POD_NS, i);
+  if (setns (s->mnt_fd, CLONE_NEWNS) < 0)
+    return fail (s, MP_EXEC_STEP_MNT_NS, 0);
+  if (chdir (s->cwd) < 0)
+    return fail (s, MP_EXEC_STEP_CHDIR, 0);
+  if (unshare (CLONE_NEWPID) < 0)
+    return fail (s, MP_EXEC_STEP_UNSHARE_PID, 0);
+  if (drop_capabilities (s) != 0 || set_identity (s) != 0)
+    return 1;
+  /* CLONE_PARENT: P becomes the supervisor's child (allowed: I is no
+     namespace init), so P's exit reaches the supervisor's pidfd/waitid path
+     and nobody in between has to wait for it. Its exit signal is I's own. */
+  if (clone (command_main, ctx->command_stack,
+             CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD, s,
+             &s->pidfd) < 0)
+    return fail (s, MP_EXEC_STEP_CLONE, 0);
+  return s->step == MP_EXEC_OK ? 0 : 1;
+}
+
+int
+mp_exec_start (struct mp_exec_spec *spec)
+{
+  /* Stacks of I and P, used only while this frame is suspended in clone
+     (they grow down: each child starts at the top of its own). */
+  char stacks[2][CHILD_STACK] __attribute__ ((aligned (16)));
+  struct exec_ctx ctx = { spec, stacks[1] + CHILD_STACK };
+  sigset_t all, old;
+  int pid, status = 0, ret = 0;
+  int dumpable = prctl (PR_GET_DUMPABLE, 0, 0, 0, 0);
+
+  spec->pidfd = -1;
+  spec->step = MP_EXEC_OK;
+  spec->step_arg = spec->err = 0;
+  if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+    return -errno;
+  sigfillset (&all);
+  sigprocmask (SIG_SETMASK, &all, &old);
+  pid = clone (intermediate_main, stacks[0] + CHILD_STACK,
+               CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &ctx);
+  if (pid < 0)
+    ret = -errno;
+  else
+    {
+      /* I is done with our memory; reap it (it exits right after). */
+      while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+        ;
+      if (WIFSIGNALED (status) && spec->step == MP_EXEC_OK)
+        {
+          spec->step = MP_EXEC_STEP_KILLED;
+          spec->step_arg = WTERMSIG (status);
+        }
+    }
+  sigprocmask (SIG_SETMASK, &old, NULL);
+  if (dumpable == 1)  /* the only other value prctl accepts back */
+    prctl (PR_SET_DUMPABLE, 1, 0, 0, 0);
+  return ret;
+}

@@ -116,6 +116,12 @@ class ContainerRun:
     def restart_count(self) -> int:
         return max(0, self.attempt)
 
+    def cancel_timers(self) -> None:
+        for timer in (self.restart_timer, self.kill_timer):
+            if timer is not None:
+                timer.cancel()
+        self.restart_timer = self.kill_timer = None
+
     def status(self) -> ContainerStatus:
         return ContainerStatus(self.name, self.state, self.ready, self.started,
                                self.restart_count, self.last_state, self.sidecar)
@@ -449,9 +455,7 @@ class PodRunner:
         assert run.child is not None
         os.close(run.child.pidfd)
         run.child.pidfd = -1
-        if run.kill_timer is not None:
-            run.kill_timer.cancel()
-            run.kill_timer = None
+        run.cancel_timers()
         self._release(run)
         for pipe in run.pipes:  # its last words before the news of its exit
             pipe.drain()
@@ -526,9 +530,7 @@ class PodRunner:
             return
         self.recreating = True
         for run in self.runs:
-            if run.restart_timer is not None:
-                run.restart_timer.cancel()
-                run.restart_timer = None
+            run.cancel_timers()
             self._kill(run, self.pod.spec.termination_grace_period_seconds,
                        f"Stopping container {run.name}")
         self._maybe_recreate()
@@ -589,9 +591,7 @@ class PodRunner:
         grace = self.pod.spec.termination_grace_period_seconds if grace is None else grace
         self._stop_deadline = self.loop.clock.now() + grace
         for run in self.runs:
-            if run.restart_timer is not None:
-                run.restart_timer.cancel()
-                run.restart_timer = None
+            run.cancel_timers()
             if not run.sidecar:
                 self._kill(run, grace, f"Stopping container {run.name}")
         self._continue_stop()
@@ -650,12 +650,7 @@ class PodRunner:
     def teardown(self) -> None:
         """Stop the sandbox and remove everything of this pod (idempotent)."""
         for run in self.runs:
-            if run.restart_timer is not None:
-                run.restart_timer.cancel()
-                run.restart_timer = None
-            if run.kill_timer is not None:
-                run.kill_timer.cancel()
-                run.kill_timer = None
+            run.cancel_timers()
             self._release(run)
             if run.running and run.child is not None and run.child.pidfd >= 0:  # rollback
                 self.sup.unwatch(run.child)

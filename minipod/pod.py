@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -257,6 +258,7 @@ class PodRunner:
     def _spawn(self, run: ContainerRun) -> Child:
         assert self.sandbox is not None
         sandbox = self.sandbox
+        self._remove_old_attempt(run)
         run_dir = sandbox.dir / "containers" / run.name / str(run.attempt)
         for sub in ("upper", "work", "merged"):
             ensure_dir(run_dir / sub)
@@ -287,6 +289,18 @@ class PodRunner:
         run.pipes = [LogPipe(self.loop, out_r, "stdout", run.log, echo),
                      LogPipe(self.loop, err_r, "stderr", run.log, echo)]
         return child
+
+    def _remove_old_attempt(self, run: ContainerRun) -> None:
+        """Keep the current run and the previous one (its log is `logs
+        --previous`), as the kubelet's container GC keeps one dead container:
+        a container in a crash loop must not fill the disk with layers."""
+        assert self.sandbox is not None
+        old = run.attempt - 2
+        if old < 0:
+            return
+        shutil.rmtree(self.sandbox.dir / "containers" / run.name / str(old), ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            (self.sandbox.dir / "logs" / run.name / f"{old}.log").unlink()
 
     def _start_failed(self, run: ContainerRun, error: StartError) -> None:
         """containerd's StartError: a terminated container with exit code 128,

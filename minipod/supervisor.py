@@ -8,6 +8,7 @@ one place, reap(), which hands each status to whoever watches that pid.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
@@ -34,6 +35,7 @@ from minipod.state import supervisors_dir
 log = logging.getLogger(__name__)
 
 ExitHandler = Callable[[ExitStatus], None]
+MAX_EVENTS = 1000
 
 
 class Supervisor:
@@ -47,7 +49,9 @@ class Supervisor:
         self.echo_logs = echo_logs
         self.backoff = backoff or BackoffPolicy()
         self.pods: dict[str, PodRunner] = {}
-        self.events: dict[str, list[Event]] = {}
+        # per pod, the latest MAX_EVENTS: a pod in CrashLoopBackOff for a week
+        # must not grow the supervisor without bound
+        self.events: dict[str, collections.deque[Event]] = {}
         self._watched: dict[int, tuple[Child, ExitHandler]] = {}
         self.failures: list[str] = []  # pods that ended Failed
         self.stopping = False
@@ -100,7 +104,10 @@ class Supervisor:
 
     # -- pods ----------------------------------------------------------------------
     def emit(self, event: Event) -> None:
-        self.events.setdefault(event.obj.split("/")[1], []).append(event)
+        pod = event.obj.split("/")[1]
+        if pod not in self.events:
+            self.events[pod] = collections.deque(maxlen=MAX_EVENTS)
+        self.events[pod].append(event)
         self.sink(event)
 
     def echo_for(self, pod: str, container: str) -> Callable[[str, str], None] | None:

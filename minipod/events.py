@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 
 
@@ -38,3 +41,33 @@ def print_sink(stream: TextIO | None = None) -> Sink:
         out.flush()
 
     return sink
+
+
+MAX_EVENTS_FILE = 256 * 1024  # bytes; a crash-looping pod must not fill the disk
+
+
+def append_event(path: Path, event: Event) -> None:
+    """One JSON line per event; past MAX_EVENTS_FILE the older half is dropped."""
+    line = json.dumps(dataclasses.asdict(event)) + "\n"
+    try:
+        if path.stat().st_size > MAX_EVENTS_FILE:
+            lines = path.read_text().splitlines(keepends=True)
+            path.write_text("".join(lines[len(lines) // 2:]))
+    except FileNotFoundError:
+        pass
+    with open(path, "a") as f:
+        f.write(line)
+
+
+def read_events(path: Path) -> list[Event]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    events = []
+    for line in text.splitlines():
+        try:
+            events.append(Event(**json.loads(line)))
+        except (ValueError, TypeError):
+            continue  # a line cut short by a crash
+    return events

@@ -33,7 +33,7 @@ import psutil
 from minipod.backoff import Backoff, BackoffPolicy
 from minipod.container import LaunchPlan, container_main, launch_plan
 from minipod.errors import StartError
-from minipod.events import Event
+from minipod.events import Event, append_event
 from minipod.expand import container_env
 from minipod.image import Image
 from minipod.logs import LogFile, LogPipe
@@ -45,7 +45,7 @@ from minipod.sandbox import Sandbox, create_sandbox, kill_and_reap, signal_child
 from minipod.spawn import Child, spawn
 from minipod.spec import Container, ExecAction, LifecycleHandler, Pod
 from minipod.state import ensure_dir, write_json_atomic
-from minipod.status import ContainerStatus, PodRow, State, pod_phase, pod_row
+from minipod.status import ContainerStatus, PodRow, State, pod_phase, pod_row, rfc3339
 
 if TYPE_CHECKING:
     from minipod import handlers
@@ -169,8 +169,10 @@ class PodRunner:
 
     # -- events ------------------------------------------------------------
     def event(self, type_: str, reason: str, message: str) -> None:
-        self.sup.emit(Event(self.loop.clock.wall(), type_, reason, f"pod/{self.pod.name}",
-                            message))
+        event = Event(self.loop.clock.wall(), type_, reason, f"pod/{self.pod.name}", message)
+        self.sup.emit(event)
+        if self.sandbox is not None:  # kept with the pod, for `describe`
+            append_event(self.sandbox.dir / "events.jsonl", event)
 
     def _pod_ref(self) -> str:
         uid = self.sandbox.uid if self.sandbox else ""
@@ -690,11 +692,13 @@ class PodRunner:
         assert self.sandbox is not None
         row = self.row()
         return {
+            "object": self.api_object(),
             "name": self.pod.name, "namespace": self.pod.namespace, "uid": self.sandbox.uid,
             "created": self.sandbox.created,
             "supervisor": process_identity(os.getpid()) | {"socket": str(self.sup.socket_path)},
-            "pause": process_identity(self.sandbox.pause.pid) if self.sandbox.pause.pidfd >= 0
-            else {"pid": None, "startTime": None},
+            "pause": (process_identity(self.sandbox.pause.pid)
+                      | {"namespaces": namespace_inodes(self.sandbox.pause.pid)})
+            if self.sandbox.pause.pidfd >= 0 else {"pid": None, "startTime": None},
             "sandboxAttempt": self.sandbox.attempt,
             "phase": self.phase(), "ready": row.ready, "status": row.status,
             "restarts": row.restarts, "lastRestart": row.last_restart,
@@ -703,14 +707,74 @@ class PodRunner:
             "containerStatuses": [r.status().to_api() for r in self.apps],
         }
 
+    def api_object(self) -> dict[str, Any]:
+        """The Pod as the API server would return it (`get -o yaml`)."""
+        assert self.sandbox is not None
+        meta: dict[str, Any] = {
+            "name": self.pod.name, "namespace": self.pod.namespace, "uid": self.sandbox.uid,
+            "creationTimestamp": rfc3339(self.sandbox.created),
+        }
+        if self.pod.labels:
+            meta["labels"] = dict(self.pod.labels)
+        if self.pod.annotations:
+            meta["annotations"] = dict(self.pod.annotations)
+        if self.terminating:
+            meta["deletionTimestamp"] = rfc3339(self.loop.clock.wall())
+        inits = [self._api_status(r) for r in self.inits]
+        status: dict[str, Any] = {
+            "phase": self.phase(), "conditions": self._conditions(), "podIPs": [],
+            "startTime": rfc3339(self.started_at),
+            "containerStatuses": [self._api_status(r) for r in self.apps],
+        }
+        if inits:
+            status["initContainerStatuses"] = inits
+        if self.failed_reason:
+            status["message"] = self.failed_reason
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
+                "spec": self.pod.manifest_spec, "status": status}
+
+    def _api_status(self, run: ContainerRun) -> dict[str, Any]:
+        entry = run.status().to_api()
+        entry["image"] = run.spec.image
+        entry["imageID"] = str(run.image.rootfs)
+        if run.attempt >= 0:
+            entry["containerID"] = f"minipod://{self.container_id(run)}"
+        return entry
+
+    def container_id(self, run: ContainerRun) -> str:
+        """One id per container run, as CRI gives (pod uid, name, attempt)."""
+        assert self.sandbox is not None
+        return f"{self.sandbox.uid[:8]}-{run.name}-{max(run.attempt, 0)}"
+
+    def _conditions(self) -> list[dict[str, Any]]:
+        apps_ready = all(r.ready for r in self.apps) and all(
+            r.ready for r in self.inits if r.sidecar)
+        initialized = self.initialized or all(
+            r.state.kind == "terminated" and r.state.exit_code == 0
+            for r in self.inits if not r.sidecar)
+        values = {
+            "PodReadyToStartContainers": self.sandbox is not None
+            and self.sandbox.pause.pidfd >= 0,
+            "Initialized": initialized, "Ready": apps_ready,
+            "ContainersReady": apps_ready, "PodScheduled": True,
+        }
+        return [{"type": kind, "status": "True" if ok else "False"}
+                for kind, ok in values.items()]
+
     def _container_record(self, run: ContainerRun) -> dict[str, Any]:
+        assert self.sandbox is not None
         entry: dict[str, Any] = {
+            "id": self.container_id(run), "image": run.spec.image,
+            "log": str(self.sandbox.dir / "logs" / run.name / f"{max(run.attempt, 0)}.log"),
+            "rootfs": str(self.sandbox.dir / "containers" / run.name / str(max(run.attempt, 0))
+                          / "merged"),
             "state": run.state.kind, "reason": run.state.reason, "attempt": run.attempt,
             "restartCount": run.restart_count, "init": run.init, "sidecar": run.sidecar,
             "started": run.started, "ready": run.ready,
         }
         if run.running and run.child is not None:
             entry.update(process_identity(run.child.pid))
+            entry["namespaces"] = namespace_inodes(run.child.pid)
         if run.state.kind == "terminated":
             entry["exitCode"] = run.state.exit_code
         if run.last_state is not None:
@@ -729,6 +793,15 @@ def _seconds(delay: float) -> str:
         return f"{delay:g}s"
     minutes, secs = divmod(total, 60)
     return f"{minutes}m{secs}s"
+
+
+def namespace_inodes(pid: int) -> dict[str, int]:
+    """Inode of each namespace of ``pid``: equal numbers are one shared namespace."""
+    found = {}
+    for name in ("net", "ipc", "uts", "pid", "mnt", "cgroup", "user"):
+        with contextlib.suppress(OSError):
+            found[name] = os.stat(f"/proc/{pid}/ns/{name}").st_ino
+    return found
 
 
 def process_identity(pid: int) -> dict[str, Any]:

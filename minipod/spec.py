@@ -183,6 +183,8 @@ class Pod:
     annotations: dict[str, str] = field(default_factory=dict)
     # where it came from, for messages: "pod.yaml" document 0
     source: str = ""
+    # the spec as written (JSON-like), for `get -o yaml`; not compared
+    manifest_spec: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 # ---------------------------------------------------------------------------
@@ -817,6 +819,7 @@ def _parse_document(document: object, source: str, errors: list[FieldError]) -> 
         labels=labels,
         annotations=annotations,
         source=source,
+        manifest_spec=dict(spec.data) if spec is not None else {},
     )
 
 

@@ -30,9 +30,9 @@ class State:
                 body["message"] = self.message
             return {"waiting": body}
         if self.kind == "running":
-            return {"running": {"startedAt": _rfc3339(self.started_at)}}
+            return {"running": {"startedAt": rfc3339(self.started_at)}}
         body = {"exitCode": self.exit_code, "reason": self.reason,
-                "startedAt": _rfc3339(self.started_at), "finishedAt": _rfc3339(self.finished_at)}
+                "startedAt": rfc3339(self.started_at), "finishedAt": rfc3339(self.finished_at)}
         if self.signal:
             body["signal"] = self.signal
         if self.message:
@@ -60,7 +60,7 @@ class ContainerStatus:
         }
 
 
-def _rfc3339(when: float | None) -> str | None:
+def rfc3339(when: float | None) -> str | None:
     if when is None:
         return None
     import time

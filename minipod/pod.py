@@ -117,11 +117,18 @@ class ContainerRun:
     def restart_count(self) -> int:
         return max(0, self.attempt)
 
+    def cancel_restart(self) -> None:
+        if self.restart_timer is not None:
+            self.restart_timer.cancel()
+            self.restart_timer = None
+
     def cancel_timers(self) -> None:
-        for timer in (self.restart_timer, self.kill_timer):
-            if timer is not None:
-                timer.cancel()
-        self.restart_timer = self.kill_timer = None
+        """Both timers; only for a run that is gone (a kill in progress needs
+        its SIGKILL timer)."""
+        self.cancel_restart()
+        if self.kill_timer is not None:
+            self.kill_timer.cancel()
+            self.kill_timer = None
 
     def status(self) -> ContainerStatus:
         return ContainerStatus(self.name, self.state, self.ready, self.started,
@@ -546,7 +553,7 @@ class PodRunner:
             return
         self.recreating = True
         for run in self.runs:
-            run.cancel_timers()
+            run.cancel_restart()
             self._kill(run, self.pod.spec.termination_grace_period_seconds,
                        f"Stopping container {run.name}")
         self._maybe_recreate()
@@ -607,7 +614,7 @@ class PodRunner:
         grace = self.pod.spec.termination_grace_period_seconds if grace is None else grace
         self._stop_deadline = self.loop.clock.now() + grace
         for run in self.runs:
-            run.cancel_timers()
+            run.cancel_restart()
             if not run.sidecar:
                 self._kill(run, grace, f"Stopping container {run.name}")
         self._continue_stop()

@@ -386,3 +386,19 @@ def test_exit_status_reason() -> None:
     assert ExitStatus(0).reason == "Completed"
     assert ExitStatus(1).reason == "Error"
     assert ExitStatus(137, 9).reason == "Error"
+
+
+def test_stop_during_a_probe_kill_keeps_its_sigkill(tmp_path: Path) -> None:
+    # A liveness kill is under way (SIGTERM sent, SIGKILL due) when the pod is
+    # deleted: the stop must not cancel that SIGKILL, or a process that ignores
+    # SIGTERM would keep the pod from ever stopping.
+    runner, sup = make(tmp_path, grace=30)
+    runner.start()
+    app = run_of(runner, "app")
+    runner._kill(app, 2, "Container app failed liveness probe, will be restarted")
+    stopped: list[bool] = []
+    runner.stop(None, lambda: stopped.append(True))
+    settle(sup, 2)
+    assert runner.signals == [("app", signal.SIGTERM), ("app", signal.SIGKILL)]
+    exit_(runner, sup, "app", 137, signal.SIGKILL)
+    assert stopped == [True]

@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,19 @@ detach_from_environment (void)
     close (fd);
 }
 
+/* Every argument is a FIFO that carries a container's stdout or stderr. pause
+   keeps each open for reading and writing, and never reads: while the
+   supervisor is gone (killed, restarting), a container's writes then fill
+   the pipe and wait instead of dying of SIGPIPE, and the next supervisor
+   reads on where the last one stopped. */
+static void
+hold_fifos (int argc, char **argv)
+{
+  for (int i = 1; i < argc; i++)
+    if (open (argv[i], O_RDWR | O_CLOEXEC) < 0)
+      say (argv[i], strerror (errno)); /* logs suffer, the pod does not */
+}
+
 /* SIGCHLDs coalesce: reap until nothing is left. */
 static void
 reap_zombies (void)
@@ -88,6 +102,7 @@ main (int argc, char **argv)
       }
 
   detach_from_environment ();
+  hold_fifos (argc, argv);
 
   sigset_t set;
   sigemptyset (&set);

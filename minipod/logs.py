@@ -44,15 +44,42 @@ class LogFile:
 
 
 class LogPipe:
-    """The read end of one stream's pipe, registered with the loop until EOF."""
+    """The read end of one stream of one container, for the sandbox's life.
 
-    def __init__(self, loop: Loop, fd: int, stream: str, log: LogFile,
+    The stream is a FIFO in the pod directory that the pause process also
+    holds open (so a container never gets SIGPIPE while no supervisor reads).
+    Hence no EOF between runs: each run attaches its LogFile, and at its exit
+    the pipe is drained and the run's last partial line written out.
+    """
+
+    def __init__(self, loop: Loop, fd: int, stream: str, log: LogFile | None,
                  echo: EchoFn | None) -> None:
-        self.loop, self.fd, self.stream, self.log, self.echo = loop, fd, stream, log, echo
+        self.loop, self.fd, self.stream, self.echo = loop, fd, stream, echo
+        self.log: LogFile | None = None
         self._pending = b""
         os.set_blocking(fd, False)
-        log.open_streams += 1
+        if log is not None:
+            self.attach(log)
         loop.register(fd, self._on_readable)
+
+    @property
+    def open(self) -> bool:
+        return self.fd >= 0
+
+    def attach(self, log: LogFile) -> None:
+        log.open_streams += 1
+        self.log = log
+
+    def end_run(self) -> None:
+        """The run exited: everything it wrote goes to its log, then the log is let go."""
+        if self.fd >= 0:
+            self.drain()
+        if self._pending:
+            self._emit(self._pending)
+            self._pending = b""
+        if self.log is not None:
+            self.log.release()
+            self.log = None
 
     def _on_readable(self, _events: int) -> None:
         try:
@@ -60,7 +87,7 @@ class LogPipe:
         except BlockingIOError:
             return
         if not data:
-            self.close()
+            self.close()  # every writer, pause included, is gone
             return
         self._consume(self._pending + data)
 
@@ -91,18 +118,15 @@ class LogPipe:
         self._write(line, "F")
 
     def _write(self, text: bytes, tag: str) -> None:
-        self.log.write(self.stream, text, tag)
+        if self.log is not None:
+            self.log.write(self.stream, text, tag)
         if self.echo is not None:
             self.echo(self.stream, text.decode(errors="replace"))
 
     def close(self) -> None:
         if self.fd < 0:
             return
-        self.drain()
-        if self._pending:
-            self._emit(self._pending)
-            self._pending = b""
+        self.end_run()
         self.loop.unregister(self.fd)
         os.close(self.fd)
         self.fd = -1
-        self.log.release()

@@ -41,7 +41,7 @@ from minipod.loop import Deadline
 from minipod.ns import pid_namespace_for_children
 from minipod.probe import FAILURE, SUCCESS, WARNING, InFlight, Outcome, ProbeWorker
 from minipod.rootfs import BindMount, RootfsPlan
-from minipod.sandbox import Sandbox, create_sandbox, kill_and_reap, signal_child
+from minipod.sandbox import STREAMS, Sandbox, create_sandbox, kill_and_reap, signal_child
 from minipod.spawn import Child, spawn
 from minipod.spec import Container, ExecAction, LifecycleHandler, Pod
 from minipod.state import ensure_dir, write_json_atomic
@@ -279,25 +279,44 @@ class PodRunner:
         rootfs = RootfsPlan(str(run.image.rootfs), str(run_dir / "upper"), str(run_dir / "work"),
                             str(run_dir / "merged"), str(sandbox.dir / "shm"),
                             self._binds(run.spec))
+        self._open_streams(run)
         run.log = LogFile(sandbox.dir / "logs" / run.name / f"{run.attempt}.log")
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        for pipe in run.pipes:
+            pipe.attach(run.log)
+        writers = [self._stream_writer(run, stream) for stream in STREAMS]
         try:
-            main = container_main(plan, rootfs, sandbox.ns, out_w, err_w)
+            main = container_main(plan, rootfs, sandbox.ns, writers[0], writers[1])
             with pid_namespace_for_children(sandbox.pidns_fd):  # None: a new one
                 child = spawn(main, f"start container {run.name}")
         except BaseException:
-            for fd in (out_r, err_r):
-                os.close(fd)
-            run.log.release()
+            for pipe in run.pipes:
+                pipe.end_run()
             raise
         finally:
-            os.close(out_w)
-            os.close(err_w)
-        echo = self.sup.echo_for(self.pod.name, run.name)
-        run.pipes = [LogPipe(self.loop, out_r, "stdout", run.log, echo),
-                     LogPipe(self.loop, err_r, "stderr", run.log, echo)]
+            for fd in writers:
+                os.close(fd)
         return child
+
+    def _open_streams(self, run: ContainerRun) -> None:
+        """Our read ends of the container's FIFOs, kept for the sandbox's life."""
+        assert self.sandbox is not None
+        if run.pipes and all(pipe.open for pipe in run.pipes):
+            return
+        for pipe in run.pipes:
+            pipe.close()
+        echo = self.sup.echo_for(self.pod.name, run.name)
+        run.pipes = [LogPipe(self.loop, os.open(self.sandbox.fifo(run.name, stream),
+                                                os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC),
+                             stream, None, echo) for stream in STREAMS]
+
+    def _stream_writer(self, run: ContainerRun, stream: str) -> int:
+        assert self.sandbox is not None
+        # O_NONBLOCK only so the open cannot wait for a reader (ours exists);
+        # the container gets an ordinary blocking stdout.
+        fd = os.open(self.sandbox.fifo(run.name, stream),
+                     os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        os.set_blocking(fd, True)
+        return fd
 
     def _remove_old_attempt(self, run: ContainerRun) -> None:
         """Keep the current run and the previous one (its log is `logs
@@ -481,7 +500,7 @@ class PodRunner:
         run.cancel_timers()
         self._release(run)
         for pipe in run.pipes:  # its last words before the news of its exit
-            pipe.drain()
+            pipe.end_run()
         started_at = run.state.started_at
         run.state = State("terminated", status.reason, "", status.exit_code, status.signal or 0,
                           started_at, self.loop.clock.wall())

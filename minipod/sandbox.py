@@ -61,6 +61,9 @@ class Sandbox:
     def volume_dir(self, name: str) -> Path:
         return self.dir / "volumes" / name
 
+    def fifo(self, container: str, stream: str) -> Path:
+        return fifo_path(self.dir, container, stream)
+
     def replace_pause(self) -> None:
         """A new pause process and new pod namespaces, in the same pod directory:
         volumes and logs outlive a sandbox, as they do under the kubelet."""
@@ -95,6 +98,7 @@ def create_sandbox(pod: Pod) -> Sandbox:
         hostname = pod_hostname(pod)
         _write_etc_files(directory, hostname)
         ensure_dir(directory / "shm").chmod(0o1777)
+        _make_fifos(pod, directory)
         for index, volume in enumerate(pod.spec.volumes):
             _make_volume(directory, volume, index, stack)
         pause, ns, pause_stack = _start_pod_namespaces(pod, directory, hostname)
@@ -127,6 +131,26 @@ def _make_pod_dir(pod: Pod, stack: contextlib.ExitStack) -> Path:
     for sub in ("etc", "volumes", "containers", "logs"):
         ensure_dir(directory / sub)
     return directory
+
+
+STREAMS = ("stdout", "stderr")
+
+
+def fifo_path(directory: Path, container: str, stream: str) -> Path:
+    return directory / "fifo" / f"{container}.{stream}"
+
+
+def _make_fifos(pod: Pod, directory: Path) -> None:
+    """A FIFO per container and stream: what its stdout and stderr are (see pause.c)."""
+    ensure_dir(directory / "fifo")
+    for container in (*pod.spec.init_containers, *pod.spec.containers):
+        for stream in STREAMS:
+            os.mkfifo(fifo_path(directory, container.name, stream), 0o600)
+
+
+def _fifos(pod: Pod, directory: Path) -> list[str]:
+    return [str(fifo_path(directory, c.name, stream))
+            for c in (*pod.spec.init_containers, *pod.spec.containers) for stream in STREAMS]
 
 
 def remove_pod_dir(directory: Path) -> None:
@@ -212,7 +236,7 @@ def _start_pause(pod: Pod, directory: Path, hostname: str) -> Child:
     log_fd = os.open(directory / "logs" / "pause.log",
                      os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     try:
-        main = _pause_main(binary, hostname, log_fd)
+        main = _pause_main([binary, *_fifos(pod, directory)], hostname, log_fd)
         if pod.spec.share_process_namespace:
             with pid_namespace_for_children(None):  # pause becomes PID 1
                 return spawn(main, "start pause")
@@ -221,7 +245,9 @@ def _start_pause(pod: Pod, directory: Path, hostname: str) -> Child:
         os.close(log_fd)
 
 
-def _pause_main(binary: str, hostname: str, log_fd: int):  # type: ignore[no-untyped-def]
+def _pause_main(argv: list[str], hostname: str, log_fd: int):  # type: ignore[no-untyped-def]
+    binary = argv[0]
+
     def main(steps: Steps, errfd: int) -> NoReturn:
         steps("unshare uts, ipc and net namespaces")
         msys.unshare(msys.CLONE_NEWUTS | msys.CLONE_NEWIPC | msys.CLONE_NEWNET)
@@ -239,7 +265,7 @@ def _pause_main(binary: str, hostname: str, log_fd: int):  # type: ignore[no-unt
         close_fds_except((errfd,))
         reset_signals()
         steps(f"exec {binary}")
-        os.execv(binary, [binary])
+        os.execv(binary, argv)
 
     return main
 

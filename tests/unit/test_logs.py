@@ -250,14 +250,34 @@ def test_close_unregisters_and_releases(
     loop: Loop, log_path: Path, stdout_pipe: tuple[LogPipe, Writer, list[tuple[str, str]]]
 ) -> None:
     pipe, writer, _ = stdout_pipe
+    log = pipe.log
+    assert log is not None
     pipe.close()
     with pytest.raises(BrokenPipeError):
         writer.write(b"late\n")  # the read end is closed
     loop.run_once(max_wait=0)
     assert _records(log_path) == []
-    assert pipe.log.open_streams == 0
+    assert pipe.log is None and log.open_streams == 0
     with pytest.raises(OSError):
-        pipe.log.write("stdout", b"x", "F")  # the file is closed
+        log.write("stdout", b"x", "F")  # the file is closed
+
+
+def test_a_run_ends_without_closing_the_stream(
+    loop: Loop, log_path: Path, stdout_pipe: tuple[LogPipe, Writer, list[tuple[str, str]]]
+) -> None:
+    # A container's FIFO outlives its runs: end_run() writes out the run's
+    # partial last line and lets its log go; the next run attaches its own.
+    pipe, writer, _ = stdout_pipe
+    writer.write(b"first run, no newline")
+    pipe.end_run()
+    assert _records(log_path) == [("stdout", "F", b"first run, no newline")]
+    assert pipe.open and pipe.log is None
+    second = LogFile(log_path.with_name("1.log"))
+    pipe.attach(second)
+    writer.write(b"second run\n")
+    loop.run_once(max_wait=0)
+    assert _records(log_path.with_name("1.log")) == [("stdout", "F", b"second run")]
+    assert len(_records(log_path)) == 1
 
 
 def test_stdout_and_stderr_share_one_file(loop: Loop, log_path: Path) -> None:

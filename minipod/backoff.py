@@ -88,6 +88,13 @@ class Backoff:
             self.delay = min(self.delay * 2, self.policy.maximum)
         self._last_update = now
 
+    def snapshot(self) -> list[float | None]:
+        return [self.delay, self._last_update]
+
+    def restore(self, snapshot: list[float | None]) -> None:
+        self.delay, last = snapshot
+        self._last_update = last or 0.0
+
     def _expired(self, finished_at: float) -> bool:
         return finished_at - self._last_update > self.policy.reset_after
 

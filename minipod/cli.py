@@ -48,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--no-logs", action="store_true", help="do not echo container output")
     up.add_argument("--backoff", type=_backoff, default=None, metavar="INITIAL:MAX",
                     help="CrashLoopBackOff delays (default 10s:300s, as the kubelet); 0:0 is off")
+    up.add_argument("-d", "--detach", action="store_true",
+                    help="return once the pods are created; a background supervisor serves them")
+
+    recover = sub.add_parser("recover", help="start the background supervisor, which "
+                             "adopts the pods of any supervisor that died")
+    recover.set_defaults(handler=cmd_recover)
     up.set_defaults(handler=cmd_up)
 
     down = sub.add_parser("down", help="delete every pod of a manifest")
@@ -106,9 +112,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    if args.detach:
+        from minipod.daemon import up_detached
+
+        backoff = args.backoff
+        return up_detached(args.file, f"{backoff.initial}s:{backoff.maximum}s"
+                           if backoff is not None else None)
     from minipod.up import up
 
     return up(args.file, echo_logs=not args.no_logs, backoff=args.backoff)
+
+
+def cmd_recover(_args: argparse.Namespace) -> int:
+    from minipod.daemon import recover
+
+    return recover()
 
 
 def cmd_down(args: argparse.Namespace) -> int:

@@ -15,11 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from minipod.errors import StateError
 from minipod.sandbox import remove_pod_dir
-from minipod.state import pod_dir, read_json
+from minipod.state import pod_dir, read_json, same_process
 from minipod.supervisor import request
 
 
@@ -50,13 +48,7 @@ def _grace_of(grace: int | None) -> int:
 
 
 def _is_same_process(identity: dict[str, Any]) -> bool:
-    pid, start = identity.get("pid"), identity.get("startTime")
-    if not pid or start is None:
-        return False
-    try:
-        return bool(abs(psutil.Process(pid).create_time() - start) < 0.05)
-    except psutil.Error:
-        return False
+    return same_process(identity)
 
 
 def _open_if_same(identity: dict[str, Any]) -> int | None:

@@ -20,6 +20,7 @@ Supervisor.reap(), timers and probe results through the loop. The flow:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -63,6 +64,7 @@ START_ERROR_EXIT = 128  # containerd's exit code for a container that could not 
 class ExitStatus:
     exit_code: int
     signal: int | None = None
+    unknown: bool = False  # an adopted process that vanished before we saw its status
 
     @classmethod
     def from_waitid(cls, result: Any) -> ExitStatus:
@@ -72,6 +74,8 @@ class ExitStatus:
 
     @property
     def reason(self) -> str:
+        if self.unknown:
+            return "ContainerStatusUnknown"
         return "Completed" if self.exit_code == 0 else "Error"
 
 
@@ -90,6 +94,7 @@ class ContainerRun:
     ready: bool = False
     child: Child | None = None
     finished_mono: float | None = None  # the last exit, on the monotonic clock
+    started_mono: float | None = None  # the current run's start (probes count from it)
     log: LogFile | None = None
     pipes: list[LogPipe] = field(default_factory=list)
     plan: LaunchPlan | None = None
@@ -256,6 +261,7 @@ class PodRunner:
             return
         run.child = child
         run.state = State("running", started_at=self.loop.clock.wall())
+        run.started_mono = self.loop.clock.now()
         self.event("Normal", "Created", f"Created container {run.name}")
         self.sup.watch(child, lambda status: self._on_container_exit(run, status))
         self.event("Normal", "Started", f"Started container {run.name} (pid {child.pid})")
@@ -387,7 +393,7 @@ class PodRunner:
                                        self.sandbox.ns.fds["net"], ports, env)
 
     def _start_probes(self, run: ContainerRun) -> None:
-        anchor = self.loop.clock.now()
+        anchor = run.started_mono if run.started_mono is not None else self.loop.clock.now()
         spec = run.spec
         for kind, probe in (("startup", spec.startup_probe), ("liveness", spec.liveness_probe),
                             ("readiness", spec.readiness_probe)):
@@ -561,12 +567,14 @@ class PodRunner:
         os.close(self.sandbox.pause.pidfd)
         self.sandbox.pause.pidfd = -1
         self.sup.unwatch(self.sandbox.pause)
+        self.sandbox_lost(f"pause exited with code {status.exit_code}")
+
+    def sandbox_lost(self, why: str) -> None:
         if self.terminating or self.final_phase:
             self._continue_stop()
             return
         self.event("Normal", "SandboxChanged",
-                   f"Pod sandbox changed, it will be killed and re-created "
-                   f"(pause exited with code {status.exit_code}).")
+                   f"Pod sandbox changed, it will be killed and re-created ({why}).")
         if self.pod.spec.restart_policy == "Never":
             self.fail("pod sandbox died")
             return
@@ -725,7 +733,9 @@ class PodRunner:
             "pause": (process_identity(self.sandbox.pause.pid)
                       | {"namespaces": namespace_inodes(self.sandbox.pause.pid)})
             if self.sandbox.pause.pidfd >= 0 else {"pid": None, "startTime": None},
-            "sandboxAttempt": self.sandbox.attempt,
+            "sandboxAttempt": self.sandbox.attempt, "initialized": self.initialized,
+            "backoff": [self.policy.initial, self.policy.maximum],
+            "startedAt": self.started_at,
             "phase": self.phase(), "ready": row.ready, "status": row.status,
             "restarts": row.restarts, "lastRestart": row.last_restart,
             "containers": {r.name: self._container_record(r) for r in self.runs},
@@ -805,6 +815,14 @@ class PodRunner:
             entry["exitCode"] = run.state.exit_code
         if run.last_state is not None:
             entry["lastExitCode"] = run.last_state.exit_code
+        # what a new supervisor needs to carry on where this one stopped
+        # (CLOCK_MONOTONIC is the same for every process of one boot)
+        entry["resume"] = {
+            "state": dataclasses.asdict(run.state),
+            "lastState": dataclasses.asdict(run.last_state) if run.last_state else None,
+            "finishedMono": run.finished_mono, "startedMono": run.started_mono,
+            "backoff": run.backoff.snapshot(), "postStartDone": run.post_start_done,
+        }
         if run.probes:
             entry["probes"] = {kind: {"result": w.result, "probes": w.probes,
                                       "failures": w.failures, "skipped": w.skipped}

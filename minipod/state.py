@@ -19,6 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 DEFAULT_ROOT = "/run/minipod"
 
 
@@ -69,3 +71,16 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
+
+
+def same_process(identity: dict[str, Any]) -> bool:
+    pid, start = identity.get("pid"), identity.get("startTime")
+    if not pid or start is None:
+        return False
+    try:
+        process = psutil.Process(pid)
+        # a zombie is dead: a SIGKILLed supervisor whose parent does not reap
+        return bool(abs(process.create_time() - start) < 0.05
+                    and process.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False

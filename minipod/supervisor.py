@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import prctl
+import psutil
 
 from minipod.backoff import BackoffPolicy
 from minipod.errors import MinipodError
@@ -39,9 +40,10 @@ MAX_EVENTS = 1000
 
 
 class Supervisor:
-    def __init__(self, loop: Loop, sink: Sink, echo_logs: bool = True,
+    def __init__(self, loop: Loop, sink: Sink, *, echo_logs: bool = True,
                  backoff: BackoffPolicy | None = None,
-                 status_sink: Callable[[str], None] | None = None) -> None:
+                 status_sink: Callable[[str], None] | None = None,
+                 socket_path: Path | None = None) -> None:
         self.loop = loop
         self.status_sink = status_sink
         self._shown: dict[str, tuple[str, str, int]] = {}
@@ -55,7 +57,7 @@ class Supervisor:
         self._watched: dict[int, tuple[Child, ExitHandler]] = {}
         self.failures: list[str] = []  # pods that ended Failed
         self.stopping = False
-        self.socket_path = supervisors_dir() / f"{os.getpid()}.sock"
+        self.socket_path = socket_path or supervisors_dir() / f"{os.getpid()}.sock"
         self._server: socket.socket | None = None
 
     # -- set-up --------------------------------------------------------------
@@ -79,6 +81,16 @@ class Supervisor:
     def watch(self, child: Child, on_exit: ExitHandler) -> None:
         self._watched[child.pid] = (child, on_exit)
         self.loop.register(child.pidfd, lambda _events: self.reap())
+
+    def watch_foreign(self, child: Child, start_time: float, on_exit: ExitHandler) -> None:
+        """Watch a process that is not our child (adopted from a dead supervisor):
+        its pidfd says when it exits, and its exit code is read from the zombie's
+        /proc stat, since only its parent could waitid() it."""
+        def exited(_events: int) -> None:
+            self.loop.unregister(child.pidfd)
+            on_exit(foreign_exit_status(child.pid, start_time))
+
+        self.loop.register(child.pidfd, exited)
 
     def unwatch(self, child: Child) -> None:
         if self._watched.pop(child.pid, None) is not None and child.pidfd >= 0:
@@ -119,17 +131,25 @@ class Supervisor:
 
         return echo
 
-    def start_pods(self, pods: list[Pod], images: dict[str, dict[str, Image]]) -> None:
-        """Start every pod; on the first failure, roll back all of them and raise."""
+    def start_pods(self, pods: list[Pod], images: dict[str, dict[str, Image]],
+                   backoff: BackoffPolicy | None = None) -> list[PodRunner]:
+        """Start every pod; on the first failure, roll back the ones this call
+        started (and only those) and raise."""
+        started: list[PodRunner] = []
         for pod in pods:
-            runner = PodRunner(self, pod, images[f"{pod.namespace}/{pod.name}"], self.backoff)
+            runner = PodRunner(self, pod, images[f"{pod.namespace}/{pod.name}"],
+                               backoff or self.backoff)
             try:
                 runner.start()
             except BaseException:
                 runner.teardown()
-                self.rollback()
+                for done in started:
+                    done.teardown()
+                    self.pods.pop(done.key, None)
                 raise
             self.pods[runner.key] = runner
+            started.append(runner)
+        return started
 
     def rollback(self) -> None:
         for runner in list(self.pods.values()):
@@ -182,6 +202,21 @@ class Supervisor:
         """Serve until every pod is gone."""
         self.loop.run_until(lambda: not self.pods)
 
+    def run_daemon(self, idle: float) -> None:
+        """Serve until there has been no pod for ``idle`` seconds."""
+        while self._serve_while_idle(idle):
+            self.loop.run_until(lambda: not self.pods)
+
+    def _serve_while_idle(self, idle: float) -> bool:
+        """False once ``idle`` seconds passed with no pod; True when one came."""
+        if self.pods:
+            return True
+        expired: list[bool] = []
+        timer = self.loop.call_later(idle, lambda: expired.append(True))
+        self.loop.run_until(lambda: bool(self.pods) or bool(expired))
+        timer.cancel()
+        return bool(self.pods)
+
     # -- the control socket -----------------------------------------------------------
     def _listen(self) -> None:
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -214,9 +249,32 @@ class Supervisor:
             if not self.delete_pod(key, grace, lambda: reply({"ok": True})):
                 reply({"ok": False, "error": f"pod {key} not found"})
         elif op == "ping":
-            reply({"ok": True, "pods": sorted(self.pods)})
+            reply({"ok": True, "pid": os.getpid(), "pods": sorted(self.pods)})
+        elif op == "apply":
+            from minipod.daemon import apply
+
+            reply(apply(self, request))
         else:
             reply({"ok": False, "error": f"unknown op {op!r}"})
+
+
+def foreign_exit_status(pid: int, start_time: float) -> ExitStatus:
+    """The exit status of a zombie we are not the parent of (/proc/PID/stat
+    field 52), if it is still the process we knew; the kubelet's
+    ContainerStatusUnknown (137) when it is gone already."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2:].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        started = psutil.boot_time() + int(fields[19]) / ticks
+        if abs(started - start_time) < 0.05:
+            status = int(fields[49])
+            if os.WIFSIGNALED(status):
+                return ExitStatus(128 + os.WTERMSIG(status), os.WTERMSIG(status))
+            return ExitStatus(os.WEXITSTATUS(status))
+    except (OSError, ValueError, IndexError):
+        pass
+    return ExitStatus(137, None, unknown=True)
 
 
 def _failed_containers(runner: PodRunner) -> str:

@@ -34,7 +34,8 @@ def resolve_images(pods: list[Pod], source: str) -> dict[str, dict[str, Image]]:
     return images
 
 
-def up(path: str, echo_logs: bool = True, backoff: BackoffPolicy | None = None) -> int:
+def check_manifest(path: str) -> tuple[list[Pod], dict[str, dict[str, Image]]]:
+    """Everything that makes bad input exit 2 before anything starts."""
     pods = load_pods(path)
     images = resolve_images(pods, path)
     for found in images.values():
@@ -43,6 +44,11 @@ def up(path: str, echo_logs: bool = True, backoff: BackoffPolicy | None = None) 
                 print(f"warning: {warning}", file=sys.stderr)
     if os.geteuid() != 0:
         raise MinipodError("minipod up needs root (namespaces, mounts): run it with sudo")
+    return pods, images
+
+
+def up(path: str, echo_logs: bool = True, backoff: BackoffPolicy | None = None) -> int:
+    pods, images = check_manifest(path)
     supervisor = Supervisor(Loop(), print_sink(), echo_logs=echo_logs, backoff=backoff,
                             status_sink=lambda line: print(line, flush=True))
     supervisor.open()

@@ -30,5 +30,6 @@ def minipod(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                 proc.wait()
         if proc.stdout:
             proc.stdout.close()
+    mp.delete_leftover_pods()  # of `up -d` tests that failed half-way
     assert_nothing_left(mp)
 

@@ -99,6 +99,12 @@ class Minipod:
         except OSError:
             pass
 
+    def delete_leftover_pods(self) -> None:
+        pods = self.root / "pods"
+        for directory in sorted(pods.iterdir()) if pods.exists() else []:
+            namespace, name = directory.name.split("_", 1)
+            self.run("delete", "pod", name, "-n", namespace, "--grace-period", "0")
+
     def exec_in(self, pid: int, *argv: str) -> str:
         """Run a command inside a container's namespaces (nsenter, util-linux)."""
         out = subprocess.run(["nsenter", "-t", str(pid), "-a", *argv], capture_output=True,

@@ -14,6 +14,7 @@ containers' FIFOs meanwhile; reading goes on into the same log file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -33,7 +34,7 @@ from minipod.sandbox import (
     stop_pause,
 )
 from minipod.spawn import Child
-from minipod.spec import parse_pods
+from minipod.spec import OwnerReference, parse_pods
 from minipod.state import pods_dir, read_json, same_process
 from minipod.status import State
 
@@ -56,15 +57,33 @@ def orphaned_pods() -> list[tuple[Path, dict[str, Any]]]:
     return found
 
 
+def orphaned_workloads() -> list[dict[str, Any]]:
+    """Workload records whose supervisor is no longer running."""
+    from minipod.workloads import records_dir
+
+    found = []
+    for path in sorted(records_dir().glob("*.json")) if records_dir().exists() else []:
+        try:
+            record: dict[str, Any] = read_json(path)
+        except (OSError, ValueError):
+            continue
+        if not same_process(record.get("supervisor", {})):
+            found.append(record)
+    return found
+
+
 def adopt_pod(sup: Supervisor, directory: Path, record: dict[str, Any]) -> PodRunner:
     from minipod.up import resolve_images
 
     meta = record["object"]["metadata"]
-    doc = {"apiVersion": "v1", "kind": "Pod", "spec": record["object"]["spec"],
+    spec = {k: v for k, v in record["object"]["spec"].items() if k != "nodeName"}
+    doc = {"apiVersion": "v1", "kind": "Pod", "spec": spec,
            "metadata": {k: meta[k] for k in ("name", "namespace", "labels", "annotations")
                         if k in meta}}
     source = str(directory / "pod.json")
     [pod] = parse_pods(json.dumps(doc), source)
+    if record.get("owner"):  # a replica of a Deployment or ReplicaSet
+        pod = dataclasses.replace(pod, owner=OwnerReference(**record["owner"]))
     images = resolve_images([pod], source)[f"{pod.namespace}/{pod.name}"]
     initial, maximum = record.get("backoff", [10.0, 300.0])
     runner = PodRunner(sup, pod, images, BackoffPolicy(initial, maximum))

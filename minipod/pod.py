@@ -157,6 +157,7 @@ class PodRunner:
         self.apps = [self._run(c, images, False) for c in pod.spec.containers]
         self.initialized = False
         self.terminating = False
+        self.deletion_time: float | None = None
         self.recreating = False  # pause died: killing everything to start over
         self.final_phase: str | None = None  # Succeeded or Failed, once and for all
         self.failed_reason: str | None = None
@@ -233,6 +234,8 @@ class PodRunner:
         self._start_container(run)
 
     def _back_off(self, run: ContainerRun, wait: float) -> None:
+        if run.state.kind == "terminated":
+            run.last_state = run.state  # the exit stays visible as lastState
         delay = run.backoff.delay or wait
         run.state = State("waiting", "CrashLoopBackOff",
                           f"back-off {_seconds(delay)} restarting failed "
@@ -638,6 +641,7 @@ class PodRunner:
         if self.terminating:
             return
         self.terminating = True
+        self.deletion_time = self.loop.clock.wall()
         grace = self.pod.spec.termination_grace_period_seconds if grace is None else grace
         self._stop_deadline = self.loop.clock.now() + grace
         for run in self.runs:
@@ -734,6 +738,7 @@ class PodRunner:
                       | {"namespaces": namespace_inodes(self.sandbox.pause.pid)})
             if self.sandbox.pause.pidfd >= 0 else {"pid": None, "startTime": None},
             "sandboxAttempt": self.sandbox.attempt, "initialized": self.initialized,
+            "owner": dataclasses.asdict(self.pod.owner) if self.pod.owner else None,
             "backoff": [self.policy.initial, self.policy.maximum],
             "startedAt": self.started_at,
             "phase": self.phase(), "ready": row.ready, "status": row.status,
@@ -754,8 +759,10 @@ class PodRunner:
             meta["labels"] = dict(self.pod.labels)
         if self.pod.annotations:
             meta["annotations"] = dict(self.pod.annotations)
-        if self.terminating:
-            meta["deletionTimestamp"] = rfc3339(self.loop.clock.wall())
+        if self.pod.owner is not None:
+            meta["ownerReferences"] = [self.pod.owner.to_api()]
+        if self.deletion_time is not None:
+            meta["deletionTimestamp"] = rfc3339(self.deletion_time)
         inits = [self._api_status(r) for r in self.inits]
         status: dict[str, Any] = {
             "phase": self.phase(), "conditions": self._conditions(), "podIPs": [],
@@ -766,8 +773,9 @@ class PodRunner:
             status["initContainerStatuses"] = inits
         if self.failed_reason:
             status["message"] = self.failed_reason
-        return {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
-                "spec": self.pod.manifest_spec, "status": status}
+        spec = {**self.pod.manifest_spec, "nodeName": os.uname().nodename}
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec,
+                "status": status}
 
     def _api_status(self, run: ContainerRun) -> dict[str, Any]:
         entry = run.status().to_api()
@@ -807,6 +815,7 @@ class PodRunner:
             "state": run.state.kind, "reason": run.state.reason, "attempt": run.attempt,
             "restartCount": run.restart_count, "init": run.init, "sidecar": run.sidecar,
             "started": run.started, "ready": run.ready,
+            "startedAt": run.state.started_at, "finishedAt": run.state.finished_at,
         }
         if run.running and run.child is not None:
             entry.update(process_identity(run.child.pid))

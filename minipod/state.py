@@ -19,8 +19,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 DEFAULT_ROOT = "/run/minipod"
 
 
@@ -77,6 +75,8 @@ def same_process(identity: dict[str, Any]) -> bool:
     pid, start = identity.get("pid"), identity.get("startTime")
     if not pid or start is None:
         return False
+    import psutil  # not at the top: every `minipod` command imports this module
+
     try:
         process = psutil.Process(pid)
         # a zombie is dead: a SIGKILLed supervisor whose parent does not reap

@@ -61,8 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     down.add_argument("--grace-period", type=int, default=None, metavar="SECONDS")
     down.set_defaults(handler=cmd_down)
 
-    delete = sub.add_parser("delete", help="delete a pod: minipod delete pod NAME")
-    delete.add_argument("kind", choices=["pod", "pods", "po"])
+    delete = sub.add_parser("delete", help="delete a pod: minipod delete pod NAME "
+                            "(or deployment NAME, replicaset NAME)")
+    delete.add_argument("kind", choices=["pod", "pods", "po", *WORKLOAD_KINDS])
     delete.add_argument("names", nargs="+", metavar="NAME")
     delete.add_argument("-n", "--namespace", default="default")
     delete.add_argument("--grace-period", type=int, default=None, metavar="SECONDS")
@@ -130,15 +131,40 @@ def cmd_recover(_args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from minipod.spec import load_pods
+    from minipod.spec import load_objects
 
-    pods = load_pods(args.file)
-    return _delete_all([(p.namespace, p.name) for p in pods], args.grace_period)
+    manifest = load_objects(args.file)
+    status = _delete_workloads([(w.namespace, w.kind, w.name) for w in manifest.workloads])
+    pods = [(p.namespace, p.name) for p in manifest.pods]
+    return max(status, _delete_all(pods, args.grace_period))
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
     grace = 1 if args.now else args.grace_period
+    kind = WORKLOAD_KINDS.get(args.kind)
+    if kind is not None:
+        return _delete_workloads([(args.namespace, kind, name) for name in args.names])
     return _delete_all([(args.namespace, name) for name in args.names], grace)
+
+
+# kubectl's spellings of the two workload kinds minipod runs
+WORKLOAD_KINDS = {name: kind for kind, names in (
+    ("Deployment", ("deployment", "deployments", "deploy")),
+    ("ReplicaSet", ("replicaset", "replicasets", "rs"))) for name in names}
+
+
+def _delete_workloads(targets: list[tuple[str, str, str]]) -> int:
+    from minipod.delete import delete_workload
+
+    status = 0
+    for namespace, kind, name in targets:
+        try:
+            delete_workload(namespace, kind, name)
+            print(f'{kind.lower()}.apps "{name}" deleted')
+        except MinipodError as e:
+            print(f"error: {e}", file=sys.stderr)
+            status = EXIT_FAILURE
+    return status
 
 
 def _delete_all(pods: list[tuple[str, str]], grace: int | None) -> int:

@@ -49,8 +49,8 @@ def up_detached(path: str, backoff: str | None) -> int:
         if answer.get("code") == 2:
             raise SpecError(error)
         raise MinipodError(error)
-    for name in answer.get("created", []):
-        print(f"pod/{name} created")
+    for line in answer.get("said", []):
+        print(line)
     return 0
 
 
@@ -122,7 +122,8 @@ def _become_daemon(ready_w: int) -> None:  # pragma: no cover - runs in the chil
 
 
 def serve(ready_w: int) -> int:
-    from minipod.adopt import adopt_pod, orphaned_pods
+    from minipod.adopt import adopt_pod, orphaned_pods, orphaned_workloads
+    from minipod.controller import controller_from_record
     from minipod.events import print_sink
     from minipod.loop import Loop
     from minipod.supervisor import Supervisor
@@ -143,6 +144,11 @@ def serve(ready_w: int) -> int:
                 adopt_pod(sup, directory, record)
             except Exception:  # one broken record must not keep the others down
                 log.exception("could not adopt %s", directory)
+        for record in orphaned_workloads():
+            try:
+                sup.adopt_controller(controller_from_record(sup, record))
+            except Exception:
+                log.exception("could not adopt workload %s", record.get("metadata"))
         os.write(ready_w, b"ready")
         os.close(ready_w)
         sup.run_daemon(IDLE_EXIT)
@@ -154,21 +160,37 @@ def serve(ready_w: int) -> int:
 def apply(sup: Any, request: dict[str, Any]) -> dict[str, Any]:
     """The daemon's side of `up -d`: validate again, resolve, start all or nothing."""
     from minipod.backoff import BackoffPolicy
-    from minipod.spec import parse_pods
-    from minipod.up import resolve_images
+    from minipod.spec import parse_objects
+    from minipod.up import resolve_images, template_pod
 
     source = str(request.get("source", "<manifest>"))
     try:
-        pods = parse_pods(str(request.get("text", "")), source)
-        images = resolve_images(pods, source)
+        manifest = parse_objects(str(request.get("text", "")), source)
+        pods = manifest.pods
+        images = resolve_images([*pods, *map(template_pod, manifest.workloads)], source)
         backoff = BackoffPolicy.parse(request["backoff"]) if request.get("backoff") else None
+        for workload in manifest.workloads:
+            check_workload_update(sup, workload)
     except SpecError as e:
         return {"ok": False, "code": 2, "error": str(e)}
     try:
         started = sup.start_pods(pods, images, backoff)
+        said = sup.apply_workloads(manifest.workloads, backoff)
+    except SpecError as e:
+        return {"ok": False, "code": 2, "error": str(e)}
     except MinipodError as e:
         return {"ok": False, "code": 1, "error": str(e)}
-    return {"ok": True, "created": [runner.pod.name for runner in started]}
+    return {"ok": True, "said": [f"pod/{r.pod.name} created" for r in started] + said}
+
+
+def check_workload_update(sup: Any, workload: Any) -> None:
+    from minipod.workloads import check_update
+
+    key = f"{workload.namespace}/{workload.kind.lower()}/{workload.name}"
+    if key in sup.controllers:
+        errors = check_update(sup.controllers[key].workload, workload)
+        if errors:
+            raise SpecError(errors)
 
 
 __all__ = ["ensure_daemon", "recover", "root_dir", "serve", "up_detached"]

@@ -91,3 +91,46 @@ def _terminate(pidfds: list[int], grace: int) -> None:
             signal.pidfd_send_signal(fd, signal.SIGKILL)
     for fd in pidfds:
         os.close(fd)
+
+
+def delete_workload(namespace: str, kind: str, name: str) -> None:
+    """Ask the workload's supervisor to delete it and its pods; if that
+    supervisor is gone, delete its pods here and forget its record."""
+    from minipod.workloads import record_path
+
+    path = record_path(namespace, kind, name)
+    try:
+        record: dict[str, Any] = read_json(path)
+    except (OSError, ValueError):
+        raise StateError(f'{kind.lower()}s.apps "{name}" not found') from None
+    supervisor = record.get("supervisor", {})
+    if _is_same_process(supervisor):
+        answer = request(Path(supervisor["socket"]), {"op": "delete-workload", "kind": kind,
+                                                      "namespace": namespace, "name": name},
+                         timeout=30)
+        if not answer.get("ok"):
+            raise StateError(answer.get("error", "the supervisor refused"))
+        return
+    for pod in _pods_of(namespace, kind, name):
+        delete_pod(namespace, pod, None)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def _pods_of(namespace: str, kind: str, name: str) -> list[str]:
+    from minipod.state import pods_dir
+
+    found = []
+    for directory in pods_dir().glob(f"{namespace}_*"):
+        try:
+            record = read_json(directory / "pod.json")
+        except (OSError, ValueError):
+            continue
+        owner = record.get("owner") or {}
+        labels = record.get("object", {}).get("metadata", {}).get("labels", {})
+        replica_set = name if kind == "ReplicaSet" else \
+            f"{name}-{labels.get('pod-template-hash')}"
+        owned = owner.get("name") == replica_set
+        if owned:
+            found.append(directory.name.split("_", 1)[1])
+    return found

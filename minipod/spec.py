@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, DecimalException, localcontext
 from typing import Any, Literal, TypeGuard, cast
@@ -29,17 +30,26 @@ __all__ = [
     "GRPCAction",
     "HTTPGetAction",
     "HTTPHeader",
+    "LabelSelector",
+    "LabelSelectorRequirement",
     "Lifecycle",
     "LifecycleHandler",
+    "Manifest",
+    "OwnerReference",
     "Pod",
     "PodSpec",
+    "PodTemplate",
     "Probe",
+    "RollingUpdate",
     "SecurityContext",
     "SpecError",
     "TCPSocketAction",
     "Volume",
     "VolumeMount",
+    "Workload",
+    "load_objects",
     "load_pods",
+    "parse_objects",
     "parse_pods",
 ]
 
@@ -175,6 +185,23 @@ class PodSpec:
 
 
 @dataclass(frozen=True)
+class OwnerReference:
+    """The controller of a pod a workload made (metadata.ownerReferences[0]).
+
+    As in Kubernetes, a Deployment's pods are owned by its ReplicaSet
+    (``<deployment>-<template hash>``), not by the Deployment itself.
+    """
+
+    kind: str  # "ReplicaSet"
+    name: str
+    api_version: str = "apps/v1"
+
+    def to_api(self) -> dict[str, Any]:
+        return {"apiVersion": self.api_version, "kind": self.kind, "name": self.name,
+                "controller": True, "blockOwnerDeletion": True}
+
+
+@dataclass(frozen=True)
 class Pod:
     name: str
     spec: PodSpec
@@ -185,6 +212,110 @@ class Pod:
     source: str = ""
     # the spec as written (JSON-like), for `get -o yaml`; not compared
     manifest_spec: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # set on the pods a Deployment or ReplicaSet makes (minipod.workloads.build_pod)
+    owner: OwnerReference | None = None
+
+
+# ---------------------------------------------------------------------------
+# Workloads: apps/v1 Deployment and ReplicaSet
+# ---------------------------------------------------------------------------
+
+WorkloadKind = Literal["Deployment", "ReplicaSet"]
+StrategyType = Literal["RollingUpdate", "Recreate"]
+SelectorOperator = Literal["In", "NotIn", "Exists", "DoesNotExist"]
+
+
+@dataclass(frozen=True)
+class LabelSelectorRequirement:
+    key: str
+    operator: SelectorOperator
+    values: tuple[str, ...] = ()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        if self.operator == "In":
+            return labels.get(self.key) in self.values
+        if self.operator == "NotIn":  # an absent label is "not in" (labels.Requirement)
+            return labels.get(self.key) not in self.values
+        if self.operator == "Exists":
+            return self.key in labels
+        return self.key not in labels
+
+
+@dataclass(frozen=True)
+class LabelSelector:
+    """A metav1.LabelSelector: every matchLabels pair and every expression must hold."""
+
+    match_labels: dict[str, str] = field(default_factory=dict)
+    match_expressions: tuple[LabelSelectorRequirement, ...] = ()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return all(labels.get(k) == v for k, v in self.match_labels.items()) and all(
+            r.matches(labels) for r in self.match_expressions
+        )
+
+    def to_api(self) -> dict[str, Any]:
+        api: dict[str, Any] = {}
+        if self.match_labels:
+            api["matchLabels"] = dict(self.match_labels)
+        if self.match_expressions:
+            api["matchExpressions"] = [
+                {"key": r.key, "operator": r.operator, **({"values": list(r.values)}
+                                                          if r.values else {})}
+                for r in self.match_expressions
+            ]
+        return api
+
+
+@dataclass(frozen=True)
+class PodTemplate:
+    """spec.template of a workload: the pods' labels, annotations and PodSpec."""
+
+    spec: PodSpec
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    # the template object as written (metadata and spec), for the template hash
+    manifest: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class RollingUpdate:
+    """An IntOrString each: a count (3) or a percentage of replicas ("25%")."""
+
+    max_surge: int | str = "25%"
+    max_unavailable: int | str = "25%"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """An apps/v1 Deployment or ReplicaSet.
+
+    ``strategy``, ``rolling_update``, ``revision_history_limit`` and
+    ``progress_deadline_seconds`` only mean something for a Deployment.
+    """
+
+    kind: WorkloadKind
+    name: str
+    selector: LabelSelector
+    template: PodTemplate
+    replicas: int = 1
+    namespace: str = "default"
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    strategy: StrategyType = "RollingUpdate"
+    rolling_update: RollingUpdate | None = RollingUpdate()  # None with Recreate
+    min_ready_seconds: int = 0
+    revision_history_limit: int | None = None  # Deployment default 10
+    progress_deadline_seconds: int | None = None  # Deployment default 600
+    source: str = ""
+    manifest_spec: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Every object of a manifest file, by kind, each list in document order."""
+
+    pods: list[Pod] = field(default_factory=list)
+    workloads: list[Workload] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------
@@ -199,42 +330,70 @@ def parse_pods(text: str, source: str = "<manifest>") -> list[Pod]:
     with no document at all is an error. Raises SpecError (with ``source``)
     carrying every FieldError found, in document order.
     """
-    documents, syntax_error = _load_documents(text)
-    # Documents are numbered from 0, counting only non-empty ones (a trailing
-    # "---" is not a document). Only a file with several of them gets numbers:
-    # each Pod.source becomes "<source>#N" and each error path gets a "doc[N]."
-    # prefix, so FieldError.path stays a plain field path for single-Pod files.
-    numbered = len(documents) > 1 or (syntax_error is not None and bool(documents))
-    errors: list[FieldError] = []
-    pods: list[Pod] = []
-    seen: set[tuple[str, str]] = set()
-    for index, document in enumerate(documents):
-        found: list[FieldError] = []
-        pod = _parse_document(document, f"{source}#{index}" if numbered else source, found)
-        if pod is not None:
-            _check_unique_pod(pod, seen, found)
-            pods.append(pod)
-        errors.extend(_numbered(found, index) if numbered else found)
-    if syntax_error is not None:
-        errors.append(syntax_error)
-    if not documents and not errors:
-        errors.append(FieldError("", "no Pod found: the manifest has no documents"))
-    if errors:
-        raise SpecError(errors, source=source)
-    return pods
+    objects = _parse_text(text, source, _parse_document, "Pod")
+    return [obj for obj in objects if isinstance(obj, Pod)]
+
+
+def parse_objects(text: str, source: str = "<manifest>") -> Manifest:
+    """Like parse_pods, but each document may also be an apps/v1 Deployment or
+    ReplicaSet. Names are unique per kind and namespace, as in the API server."""
+    objects = _parse_text(text, source, _parse_object, "Pod, Deployment or ReplicaSet")
+    return Manifest(
+        pods=[obj for obj in objects if isinstance(obj, Pod)],
+        workloads=[obj for obj in objects if isinstance(obj, Workload)],
+    )
 
 
 def load_pods(path: str) -> list[Pod]:
     """Read ``path`` and parse_pods() it; an unreadable file is a SpecError too."""
+    return parse_pods(_read_manifest(path), source=path)
+
+
+def load_objects(path: str) -> Manifest:
+    """Read ``path`` and parse_objects() it; an unreadable file is a SpecError too."""
+    return parse_objects(_read_manifest(path), source=path)
+
+
+def _read_manifest(path: str) -> str:
     try:
         with open(path, encoding="utf-8") as stream:
-            text = stream.read()
+            return stream.read()
     except OSError as exc:
         raise SpecError(f"cannot read manifest: {exc.strerror or exc}", source=path) from exc
     except UnicodeDecodeError as exc:
         message = f"cannot read manifest: not UTF-8 text ({exc.reason} at byte {exc.start})"
         raise SpecError(message, source=path) from exc
-    return parse_pods(text, source=path)
+
+
+_Object = Pod | Workload
+_DocumentParser = Callable[[object, str, list[FieldError]], _Object | None]
+
+
+def _parse_text(text: str, source: str, parse: _DocumentParser, what: str) -> list[_Object]:
+    documents, syntax_error = _load_documents(text)
+    # Documents are numbered from 0, counting only non-empty ones (a trailing
+    # "---" is not a document). Only a file with several of them gets numbers:
+    # each object's source becomes "<source>#N" and each error path gets a
+    # "doc[N]." prefix, so FieldError.path stays a plain field path for
+    # single-object files.
+    numbered = len(documents) > 1 or (syntax_error is not None and bool(documents))
+    errors: list[FieldError] = []
+    objects: list[_Object] = []
+    seen: set[tuple[str, str, str]] = set()
+    for index, document in enumerate(documents):
+        found: list[FieldError] = []
+        obj = parse(document, f"{source}#{index}" if numbered else source, found)
+        if obj is not None:
+            _check_unique_name(obj, seen, found)
+            objects.append(obj)
+        errors.extend(_numbered(found, index) if numbered else found)
+    if syntax_error is not None:
+        errors.append(syntax_error)
+    if not documents and not errors:
+        errors.append(FieldError("", f"no {what} found: the manifest has no documents"))
+    if errors:
+        raise SpecError(errors, source=source)
+    return objects
 
 
 def _numbered(errors: list[FieldError], index: int) -> list[FieldError]:
@@ -242,13 +401,14 @@ def _numbered(errors: list[FieldError], index: int) -> list[FieldError]:
     return [FieldError(f"{prefix}.{e.path}" if e.path else prefix, e.message) for e in errors]
 
 
-def _check_unique_pod(pod: Pod, seen: set[tuple[str, str]], errors: list[FieldError]) -> None:
-    # Pod names are unique per namespace, as in the API server (AlreadyExists).
-    if not pod.name:
+def _check_unique_name(obj: _Object, seen: set[tuple[str, str, str]],
+                       errors: list[FieldError]) -> None:
+    # Names are unique per kind and namespace, as in the API server (AlreadyExists).
+    if not obj.name:
         return
-    key = (pod.namespace, pod.name)
+    key = ("Pod" if isinstance(obj, Pod) else obj.kind, obj.namespace, obj.name)
     if key in seen:
-        errors.append(FieldError("metadata.name", f'Duplicate value: "{pod.name}"'))
+        errors.append(FieldError("metadata.name", f'Duplicate value: "{obj.name}"'))
     seen.add(key)
 
 
@@ -797,19 +957,42 @@ def _quantity_bytes(text: str) -> int:
 # ---------------------------------------------------------------------------
 
 
+_POD_KIND = {"Pod": "v1"}
+_OBJECT_KINDS = {"Pod": "v1", "Deployment": "apps/v1", "ReplicaSet": "apps/v1"}
+
+
 def _parse_document(document: object, source: str, errors: list[FieldError]) -> Pod | None:
     """The Pod in one document, or None when it is not a Pod at all.
 
     The Pod comes back even when ``errors`` grew, so the caller can still check
     names across documents; it is only used when there were no errors.
     """
+    top = _top(document, errors, "a Pod object")
+    if top is None or _check_kind(top, _POD_KIND) is None:
+        return None
+    return _parse_pod(top, source)
+
+
+def _parse_object(document: object, source: str, errors: list[FieldError]) -> _Object | None:
+    """The Pod, Deployment or ReplicaSet in one document (see _parse_document)."""
+    top = _top(document, errors, "a Kubernetes object")
+    kind = _check_kind(top, _OBJECT_KINDS) if top is not None else None
+    if top is None or kind is None:
+        return None
+    if kind == "Pod":
+        return _parse_pod(top, source)
+    return _parse_workload(top, cast(WorkloadKind, kind), source)
+
+
+def _top(document: object, errors: list[FieldError], what: str) -> _Obj | None:
     if not isinstance(document, dict):
-        errors.append(FieldError("", _wrong_type("must be a mapping (a Pod object)", document)))
+        errors.append(FieldError("", _wrong_type(f"must be a mapping ({what})", document)))
         return None
-    top = _Obj(document, "", errors)
-    if not _is_pod(top):
-        return None
-    errors.extend(_key_errors(document, "", _POD_KEYS))
+    return _Obj(document, "", errors)
+
+
+def _parse_pod(top: _Obj, source: str) -> Pod:
+    top.errors.extend(_key_errors(top.data, "", _POD_KEYS))
     name, namespace, labels, annotations = _parse_metadata(top)
     spec = top.get_mapping("spec", _POD_SPEC_KEYS, required=True)
     return Pod(
@@ -823,19 +1006,23 @@ def _parse_document(document: object, source: str, errors: list[FieldError]) -> 
     )
 
 
-def _is_pod(top: _Obj) -> bool:
-    """Check apiVersion and kind; False when the rest is not worth reading.
+def _check_kind(top: _Obj, kinds: Mapping[str, str]) -> str | None:
+    """Check kind and apiVersion against ``kinds`` (kind -> apiVersion).
 
-    A Deployment's replicas or template are not "unknown Pod fields", so
-    another kind is reported once, by name, and nothing else is checked.
+    Returns the kind when its body is worth reading: a Deployment's replicas
+    or template are not "unknown Pod fields", so a kind that is not supported
+    is reported once, by name, and nothing else is checked.
     """
     kind = top.get_str("kind", required=True)
-    if kind is not None and kind != "Pod":
-        top.fail("kind", f'"{kind}" is not supported (supported: Pod)')
+    if kind is not None and kind not in kinds:
+        top.fail("kind", f'"{kind}" is not supported (supported: {", ".join(kinds)})')
     api_version = top.get_str("apiVersion", required=True)
-    if api_version is not None and api_version != "v1":
-        top.fail("apiVersion", f'"{api_version}" is not supported (supported: v1)')
-    return kind == "Pod"
+    expected = kinds.get(kind or "")
+    allowed = [expected] if expected else sorted(set(kinds.values()), key=len)
+    if api_version is not None and api_version not in allowed:
+        listed = ", ".join(allowed)
+        top.fail("apiVersion", f'"{api_version}" is not supported (supported: {listed})')
+    return kind if expected else None
 
 
 def _parse_metadata(top: _Obj) -> tuple[str, str, dict[str, str], dict[str, str]]:
@@ -866,11 +1053,11 @@ def _get_string_map(meta: _Obj, key: str) -> dict[str, str]:
     return result
 
 
-def _parse_labels(meta: _Obj) -> dict[str, str]:
-    labels = _get_string_map(meta, "labels")
-    for key, value in labels.items():
-        _check(meta, "labels", key, _qualified_name_errors(key))
-        _check(meta, "labels", value, _label_value_errors(value))
+def _parse_labels(meta: _Obj, key: str = "labels") -> dict[str, str]:
+    labels = _get_string_map(meta, key)
+    for name, value in labels.items():
+        _check(meta, key, name, _qualified_name_errors(name))
+        _check(meta, key, value, _label_value_errors(value))
     return labels
 
 
@@ -1359,3 +1546,222 @@ def _get_sleep_seconds(handler: _Obj) -> int | None:
         obj.fail("seconds", "must be >= 0")
         return None
     return seconds
+
+
+# ---------------------------------------------------------------------------
+# Workloads: apps/v1 Deployment and ReplicaSet (pkg/apis/apps/validation)
+# ---------------------------------------------------------------------------
+
+_WORKLOAD_KEYS = _keys("apiVersion kind metadata spec", ignored="status")
+_REPLICA_SET_SPEC_KEYS = _keys("replicas selector template minReadySeconds")
+_DEPLOYMENT_SPEC_KEYS = _keys(
+    "replicas selector template strategy minReadySeconds revisionHistoryLimit"
+    " progressDeadlineSeconds paused"
+)
+_SELECTOR_KEYS = _keys("matchLabels matchExpressions")
+_REQUIREMENT_KEYS = _keys("key operator values")
+_SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+_TEMPLATE_KEYS = _keys("metadata spec")
+# The controller names the pods and puts them in its own namespace, so a
+# template's name and namespace are ignored, as by GetPodFromTemplate.
+_TEMPLATE_METADATA_KEYS = _Keys(
+    ("labels", "annotations"), {}, _METADATA_KEYS.ignored | {"name", "namespace", "generateName"}
+)
+_STRATEGY_KEYS = _keys("type rollingUpdate")
+_STRATEGY_TYPES = ("Recreate", "RollingUpdate")
+_ROLLING_UPDATE_KEYS = _keys("maxSurge maxUnavailable")
+_NONNEGATIVE = "must be greater than or equal to 0"  # ValidateNonnegativeField
+_PERCENT_RE = re.compile(r"[0-9]+%")
+_PERCENT_MSG = (
+    "a valid percent string must be a numeric string followed by an ending '%'"
+    " (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')"
+)
+_DEFAULT_PROGRESS_DEADLINE = 600  # SetDefaults_Deployment
+_DEFAULT_REVISION_HISTORY = 10
+
+
+def _parse_workload(top: _Obj, kind: WorkloadKind, source: str) -> Workload:
+    """A Deployment or ReplicaSet; returned even with errors (see _parse_document)."""
+    top.errors.extend(_key_errors(top.data, "", _WORKLOAD_KEYS))
+    name, namespace, labels, annotations = _parse_metadata(top)
+    deployment = kind == "Deployment"
+    keys = _DEPLOYMENT_SPEC_KEYS if deployment else _REPLICA_SET_SPEC_KEYS
+    spec = top.get_mapping("spec", keys, required=True)
+    if spec is None:
+        empty = PodTemplate(PodSpec(containers=()))
+        return Workload(kind, name, LabelSelector(), empty, namespace=namespace, source=source)
+    replicas = _get_nonnegative(spec, "replicas", 1)
+    selector = _parse_selector(spec)
+    template = _parse_template(spec, selector)
+    min_ready = _get_nonnegative(spec, "minReadySeconds", 0)
+    strategy, rolling_update = _parse_strategy(spec) if deployment else ("RollingUpdate", None)
+    if deployment:
+        _refuse_paused(spec)
+    return Workload(
+        kind=kind,
+        name=name,
+        selector=selector or LabelSelector(),
+        template=template,
+        replicas=replicas,
+        namespace=namespace,
+        labels=labels,
+        annotations=annotations,
+        strategy=strategy,
+        rolling_update=rolling_update,
+        min_ready_seconds=min_ready,
+        revision_history_limit=(
+            _get_nonnegative(spec, "revisionHistoryLimit", _DEFAULT_REVISION_HISTORY)
+            if deployment else None
+        ),
+        progress_deadline_seconds=_get_progress_deadline(spec, min_ready) if deployment else None,
+        source=source,
+        manifest_spec=dict(spec.data),
+    )
+
+
+def _get_nonnegative(obj: _Obj, key: str, default: int) -> int:
+    value = obj.get_int(key)
+    if value is None:
+        return default
+    if value < 0:
+        obj.fail(key, f"Invalid value: {value}: {_NONNEGATIVE}")
+        return default
+    if value > _INT32_MAX:
+        obj.fail(key, f"must be <= {_INT32_MAX}")
+        return default
+    return value
+
+
+def _get_progress_deadline(spec: _Obj, min_ready: int) -> int:
+    # Checked after defaulting, as by the API server: a minReadySeconds of
+    # 600 or more needs a longer progressDeadlineSeconds written out.
+    key = "progressDeadlineSeconds"
+    value = _get_nonnegative(spec, key, _DEFAULT_PROGRESS_DEADLINE)
+    if value <= min_ready:
+        spec.fail(key, f"Invalid value: {value}: must be greater than minReadySeconds")
+    return value
+
+
+def _refuse_paused(spec: _Obj) -> None:
+    # A paused Deployment scales the ReplicaSets of older templates; minipod
+    # keeps only the current template, so it cannot.
+    if spec.get_bool("paused"):
+        spec.fail("paused", f"Invalid value: true: {_NOT_SUPPORTED}"
+                  " (a changed template is rolled out at once)")
+
+
+def _parse_selector(spec: _Obj) -> LabelSelector | None:
+    """spec.selector, or None when it is missing or invalid (nothing to match)."""
+    obj = spec.get_mapping("selector", _SELECTOR_KEYS, required=True)
+    if obj is None:
+        return None
+    errors_before = len(obj.errors)
+    match_labels = _parse_labels(obj, "matchLabels")
+    requirements = [_parse_requirement(r)
+                    for r in obj.get_mappings("matchExpressions", _REQUIREMENT_KEYS)]
+    if not obj.data.get("matchLabels") and not obj.data.get("matchExpressions"):
+        # The Go value printed as JSON, as API servers from v1.34 do.
+        obj.fail_here("Invalid value: {}: empty selector is invalid for deployment")
+    if len(obj.errors) > errors_before:
+        return None
+    expressions = tuple(r for r in requirements if r is not None)
+    return LabelSelector(match_labels, expressions)
+
+
+def _parse_requirement(obj: _Obj) -> LabelSelectorRequirement | None:
+    key = obj.get_str("key", required=True)
+    if key is not None:
+        _check(obj, "key", key, _qualified_name_errors(key))
+    operator = obj.get_str("operator", required=True)
+    values = obj.get_strings("values") or ()
+    for index, value in enumerate(values):
+        for message in _label_value_errors(value):
+            obj.errors.append(
+                FieldError(f"{obj.at('values')}[{index}]", f'Invalid value: "{value}": {message}')
+            )
+    if operator in ("In", "NotIn"):
+        if not values:
+            obj.fail("values", f"{_REQUIRED}: must be specified when `operator` is 'In' or 'NotIn'")
+    elif operator in ("Exists", "DoesNotExist"):
+        if values:
+            obj.fail("values", "Forbidden: may not be specified when `operator` is"
+                     " 'Exists' or 'DoesNotExist'")
+    elif operator is not None:
+        obj.fail("operator", f'Invalid value: "{operator}": not a valid selector operator'
+                 f" (supported: {', '.join(_SELECTOR_OPERATORS)})")
+        return None
+    if key is None or operator is None:
+        return None
+    return LabelSelectorRequirement(key, cast(SelectorOperator, operator), values)
+
+
+def _parse_template(spec: _Obj, selector: LabelSelector | None) -> PodTemplate:
+    """spec.template: a PodTemplateSpec, its spec checked as any Pod's spec is."""
+    obj = spec.get_mapping("template", _TEMPLATE_KEYS, required=True)
+    if obj is None:
+        return PodTemplate(PodSpec(containers=()))
+    meta = obj.get_mapping("metadata", _TEMPLATE_METADATA_KEYS)
+    labels = _parse_labels(meta) if meta is not None else {}
+    annotations = _parse_annotations(meta) if meta is not None else {}
+    # ValidatePodTemplateSpecForReplicaSet
+    if selector is not None and not selector.matches(labels):
+        shown = json.dumps(labels, sort_keys=True, separators=(",", ":"))
+        obj.errors.append(FieldError(
+            obj.at("metadata.labels"),
+            f"Invalid value: {shown}: `selector` does not match template `labels`",
+        ))
+    pod_spec_obj = obj.get_mapping("spec", _POD_SPEC_KEYS, required=True)
+    if pod_spec_obj is None:
+        return PodTemplate(PodSpec(containers=()), labels, annotations, dict(obj.data))
+    pod_spec = _parse_pod_spec(pod_spec_obj)
+    if pod_spec.restart_policy != "Always":  # a controller's pods never finish on purpose
+        pod_spec_obj.fail("restartPolicy", _unsupported_value(pod_spec.restart_policy, ("Always",)))
+    return PodTemplate(pod_spec, labels, annotations, dict(obj.data))
+
+
+def _parse_strategy(spec: _Obj) -> tuple[StrategyType, RollingUpdate | None]:
+    obj = spec.get_mapping("strategy", _STRATEGY_KEYS)
+    if obj is None:
+        return "RollingUpdate", RollingUpdate()
+    if _get_enum(obj, "type", _STRATEGY_TYPES, "RollingUpdate") == "Recreate":
+        if obj.has("rollingUpdate"):
+            obj.fail("rollingUpdate",
+                     "Forbidden: may not be specified when strategy `type` is 'Recreate'")
+        return "Recreate", None
+    rolling = obj.get_mapping("rollingUpdate", _ROLLING_UPDATE_KEYS)
+    if rolling is None:
+        return "RollingUpdate", RollingUpdate()
+    surge = _get_int_or_percent(rolling, "maxSurge")
+    unavailable = _get_int_or_percent(rolling, "maxUnavailable")
+    if surge is None or unavailable is None:
+        return "RollingUpdate", RollingUpdate()
+    if _int_or_percent_value(surge) == 0 and _int_or_percent_value(unavailable) == 0:
+        rolling.fail("maxUnavailable",
+                     f"Invalid value: {json.dumps(unavailable)}: may not be 0 when `maxSurge` is 0")
+    elif isinstance(unavailable, str) and _int_or_percent_value(unavailable) > 100:
+        rolling.fail("maxUnavailable",
+                     f'Invalid value: "{unavailable}": must not be greater than 100%')
+    return "RollingUpdate", RollingUpdate(surge, unavailable)
+
+
+def _get_int_or_percent(obj: _Obj, key: str) -> int | str | None:
+    """An IntOrString of a rolling update: absent is "25%"; None when invalid."""
+    value = obj.data.get(key)
+    if value is None:
+        return "25%"  # SetDefaults_Deployment
+    if _is_int(value):
+        if value < 0:
+            obj.fail(key, f"Invalid value: {value}: {_NONNEGATIVE}")
+            return None
+        return value
+    if not isinstance(value, str):
+        obj.fail(key, _wrong_type("must be an integer or a percentage such as 25%", value))
+        return None
+    if not _PERCENT_RE.fullmatch(value):
+        obj.fail(key, f'Invalid value: "{value}": {_PERCENT_MSG}')
+        return None
+    return value
+
+
+def _int_or_percent_value(value: int | str) -> int:
+    return int(value[:-1]) if isinstance(value, str) else value

@@ -18,20 +18,23 @@ import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import prctl
 import psutil
 
 from minipod.backoff import BackoffPolicy
-from minipod.errors import MinipodError
+from minipod.errors import MinipodError, SpecError
 from minipod.events import Event, Sink, clock
 from minipod.image import Image
 from minipod.loop import Loop
 from minipod.pod import ExitStatus, PodRunner
 from minipod.spawn import Child
-from minipod.spec import Pod
+from minipod.spec import Pod, Workload
 from minipod.state import supervisors_dir
+
+if TYPE_CHECKING:
+    from minipod.controller import WorkloadController
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,7 @@ class Supervisor:
         self.echo_logs = echo_logs
         self.backoff = backoff or BackoffPolicy()
         self.pods: dict[str, PodRunner] = {}
+        self.controllers: dict[str, WorkloadController] = {}  # Deployments, ReplicaSets
         # per pod, the latest MAX_EVENTS: a pod in CrashLoopBackOff for a week
         # must not grow the supervisor without bound
         self.events: dict[str, collections.deque[Event]] = {}
@@ -166,9 +170,19 @@ class Supervisor:
         runner.event("Normal", "PodCompleted", f"pod phase {phase}")
         self.delete_pod(runner.key, None, lambda: None)
 
+    def identity(self) -> dict[str, Any]:
+        from minipod.pod import process_identity
+
+        return process_identity(os.getpid()) | {"socket": str(self.socket_path)}
+
+    def _controllers_of(self, runner: PodRunner) -> list[WorkloadController]:
+        return [c for c in self.controllers.values() if c.owns(runner)]
+
     def pod_changed(self, runner: PodRunner) -> None:
-        """A container or probe changed the pod: print its kubectl columns when
-        they change, as `kubectl get pods -w` would."""
+        """A container or probe changed the pod: its controller looks again, and
+        its kubectl columns are printed when they change (`get pods -w`)."""
+        for controller in self._controllers_of(runner):
+            controller.poke()
         if self.status_sink is None:
             return
         row = runner.row()
@@ -184,8 +198,12 @@ class Supervisor:
         if runner is None:
             return False
 
+        owners = self._controllers_of(runner)
+
         def stopped() -> None:
             self.pods.pop(key, None)
+            for controller in owners:  # a replica is gone: make a new one
+                controller.poke()
             on_done()
 
         runner.stop(grace, stopped)
@@ -195,27 +213,88 @@ class Supervisor:
         if not self.stopping:
             print(f"minipod: {why}; stopping pods", file=sys.stderr, flush=True)
         self.stopping = True
+        for controller in list(self.controllers.values()):
+            controller.delete()
+        self.controllers.clear()
         for key in list(self.pods):
             self.delete_pod(key, grace, lambda: None)
 
     def run(self) -> None:
         """Serve until every pod is gone."""
-        self.loop.run_until(lambda: not self.pods)
+        self.loop.run_until(lambda: not self.pods and not self.controllers)
 
     def run_daemon(self, idle: float) -> None:
         """Serve until there has been no pod for ``idle`` seconds."""
         while self._serve_while_idle(idle):
-            self.loop.run_until(lambda: not self.pods)
+            self.loop.run_until(lambda: not self.pods and not self.controllers)
 
     def _serve_while_idle(self, idle: float) -> bool:
         """False once ``idle`` seconds passed with no pod; True when one came."""
-        if self.pods:
+        def busy() -> bool:
+            return bool(self.pods) or bool(self.controllers)
+
+        if busy():
             return True
         expired: list[bool] = []
         timer = self.loop.call_later(idle, lambda: expired.append(True))
-        self.loop.run_until(lambda: bool(self.pods) or bool(expired))
+        self.loop.run_until(lambda: busy() or bool(expired))
         timer.cancel()
-        return bool(self.pods)
+        return busy()
+
+    # -- workloads --------------------------------------------------------------------
+    def apply_workloads(self, found: list[Workload], backoff: BackoffPolicy | None
+                        ) -> list[str]:
+        """Start controlling each workload, or update one already controlled
+        (a changed template rolls its pods). Returns kubectl's lines."""
+        from minipod.controller import WorkloadController
+        from minipod.workloads import check_update
+
+        errors = [e for w in found if (c := self.controllers.get(_workload_key(w)))
+                  for e in check_update(c.workload, w)]
+        if errors:
+            raise SpecError(errors)
+        said = []
+        for workload in found:
+            key = _workload_key(workload)
+            what = f"{workload.kind.lower()}.apps/{workload.name}"
+            if key in self.controllers:
+                self.controllers[key].update(workload)
+                said.append(f"{what} configured")
+            else:
+                self.controllers[key] = WorkloadController(self, workload, backoff=backoff)
+                self.controllers[key].poke()
+                said.append(f"{what} created")
+        return said
+
+    def adopt_controller(self, controller: WorkloadController) -> None:
+        self.controllers[controller.key] = controller
+        controller.poke()
+
+    def _workload(self, request: dict[str, Any]) -> WorkloadController | None:
+        kind = str(request.get("kind", "")).lower().removesuffix(".apps").rstrip("s")
+        kind = {"deploy": "deployment", "r": "replicaset"}.get(kind, kind)
+        return self.controllers.get(f"{request.get('namespace', 'default')}/{kind}/"
+                                    f"{request.get('name')}")
+
+    def _scale(self, request: dict[str, Any]) -> dict[str, Any]:
+        controller = self._workload(request)
+        replicas = request.get("replicas")
+        if controller is None:
+            return {"ok": False, "error": f"{request.get('kind')} {request.get('name')!r} "
+                    "not found"}
+        if not isinstance(replicas, int) or replicas < 0:
+            return {"ok": False, "error": "replicas must be an integer >= 0"}
+        controller.scale(replicas)
+        return {"ok": True}
+
+    def _delete_workload(self, request: dict[str, Any]) -> dict[str, Any]:
+        controller = self._workload(request)
+        if controller is None:
+            return {"ok": False, "error": f"{request.get('kind')} {request.get('name')!r} "
+                    "not found"}
+        controller.delete()
+        self.controllers.pop(controller.key, None)
+        return {"ok": True}
 
     # -- the control socket -----------------------------------------------------------
     def _listen(self) -> None:
@@ -254,8 +333,16 @@ class Supervisor:
             from minipod.daemon import apply
 
             reply(apply(self, request))
+        elif op == "scale":
+            reply(self._scale(request))
+        elif op == "delete-workload":
+            reply(self._delete_workload(request))
         else:
             reply({"ok": False, "error": f"unknown op {op!r}"})
+
+
+def _workload_key(workload: Workload) -> str:
+    return f"{workload.namespace}/{workload.kind.lower()}/{workload.name}"
 
 
 def foreign_exit_status(pid: int, start_time: float) -> ExitStatus:

@@ -11,7 +11,7 @@ from minipod.errors import FieldError, ImageError, MinipodError, SpecError
 from minipod.events import print_sink
 from minipod.image import Image, resolve
 from minipod.loop import Loop
-from minipod.spec import Pod, load_pods
+from minipod.spec import Manifest, Pod, Workload, load_objects
 from minipod.supervisor import Supervisor
 
 
@@ -34,26 +34,37 @@ def resolve_images(pods: list[Pod], source: str) -> dict[str, dict[str, Image]]:
     return images
 
 
-def check_manifest(path: str) -> tuple[list[Pod], dict[str, dict[str, Image]]]:
-    """Everything that makes bad input exit 2 before anything starts."""
-    pods = load_pods(path)
-    images = resolve_images(pods, path)
+def check_manifest(path: str) -> tuple[Manifest, dict[str, dict[str, Image]]]:
+    """Everything that makes bad input exit 2 before anything starts: the
+    manifest, and the images of its pods and of its workloads' templates."""
+    manifest = load_objects(path)
+    images = resolve_images([*manifest.pods, *map(template_pod, manifest.workloads)], path)
     for found in images.values():
         for image in found.values():
             for warning in image.warnings:
                 print(f"warning: {warning}", file=sys.stderr)
     if os.geteuid() != 0:
         raise MinipodError("minipod up needs root (namespaces, mounts): run it with sudo")
-    return pods, images
+    return manifest, images
+
+
+def template_pod(workload: Workload) -> Pod:
+    """A stand-in pod of a workload's template, to resolve its images early."""
+    from minipod.workloads import build_pod
+
+    return build_pod(workload, f"{workload.name}-template")
 
 
 def up(path: str, echo_logs: bool = True, backoff: BackoffPolicy | None = None) -> int:
-    pods, images = check_manifest(path)
+    manifest, images = check_manifest(path)
+    pods = manifest.pods
     supervisor = Supervisor(Loop(), print_sink(), echo_logs=echo_logs, backoff=backoff,
                             status_sink=lambda line: print(line, flush=True))
     supervisor.open()
     try:
         supervisor.start_pods(pods, images)
+        for line in supervisor.apply_workloads(manifest.workloads, backoff):
+            print(line, flush=True)
         supervisor.run()
     finally:
         supervisor.rollback()

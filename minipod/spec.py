@@ -1,4 +1,6 @@
-"""Pod manifests: parsing and strict validation, with Kubernetes' rules.
+"""Manifests (v1 Pods, apps/v1 Deployments and ReplicaSets): parsing and strict
+validation, with Kubernetes' rules. parse_pods takes Pods only; parse_objects
+takes all three, a workload's pod template checked by the Pod spec parser.
 
 Pure: no syscalls, no filesystem access beyond reading the manifest text.
 Every problem becomes a FieldError naming the field path (the way the API

@@ -103,12 +103,15 @@ def _backoff(text: str) -> object:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from minipod.spec import load_pods
+    from minipod.spec import load_objects
 
-    pods = load_pods(args.file)
-    for pod in pods:
+    manifest = load_objects(args.file)
+    for pod in manifest.pods:
         print(f"pod/{pod.name} valid (namespace {pod.namespace}, "
               f"{len(pod.spec.init_containers)} init, {len(pod.spec.containers)} containers)")
+    for workload in manifest.workloads:
+        print(f"{workload.kind.lower()}.apps/{workload.name} valid (namespace "
+              f"{workload.namespace}, {workload.replicas} replicas)")
     return 0
 
 

@@ -113,6 +113,9 @@ def _unit_bad_cases() -> list[tuple[str, str, str, str]]:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     cases: list[tuple[str, str, str, str]] = module.BAD
+    # `up` reads Deployments and ReplicaSets too, so a bad kind or apiVersion is
+    # reported differently there than by parse_pods (the table's subject).
+    cases = [c for c in cases if not c[0].startswith(("kind ", "apiVersion "))]
     return cases[::4]  # a fourth of them (~28) is plenty through the CLI
 
 

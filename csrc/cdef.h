@@ -47,6 +47,12 @@ int mp_pivot_root (const char *new_root, const char *put_old);
 #define MP_EXEC_STEP_CLOSE_RANGE ...
 #define MP_EXEC_STEP_EXEC ...
 #define MP_EXEC_STEP_KILLED ...
+#define MP_EXEC_STEP_SETSID ...
+#define MP_EXEC_STEP_CTTY ...
+#define MP_EXEC_STEP_PTY ...
+#define MP_EXEC_SAME_PID_NS ...
+#define MP_EXEC_NEW_SESSION ...
+#define MP_EXEC_PTY ...
 #define MP_EXEC_MAX_NS ...
 
 struct mp_exec_spec
@@ -56,15 +62,23 @@ struct mp_exec_spec
   int n_ns;
   int mnt_fd;
   const char *cwd;
+  int in_fd;
   int out_fd;
+  int err_fd;
+  int flags;
   uint64_t keep_caps;
   int uid;
   int gid;
+  int n_groups;
+  const uint32_t *groups;
+  uint16_t pty_rows;
+  uint16_t pty_cols;
   const char *file;
   char *const *argv;
   char *const *envp;
   const char *path;
   int pidfd;
+  int pty_master;
   int step;
   int step_arg;
   int err;

@@ -12,6 +12,15 @@
    I   exits once P has exec'd (or died); the supervisor reaps I before
        returning, so I never outlives this call.
 
+   With MP_EXEC_SAME_PID_NS (`minipod exec`, like runc exec) I skips the
+   unshare, so P is a plain member of the container's pid namespace, and the
+   caller is whatever process called (the CLI client, not a supervisor).
+   MP_EXEC_NEW_SESSION and MP_EXEC_PTY give P a session of its own. With
+   MP_EXEC_PTY, I opens a new pty in the container's own devpts (after
+   joining its mount namespace, as runc does: a pty of the host's devpts
+   would have no name inside, and `tty` would say "not a tty"); its slave
+   becomes P's stdio and controlling terminal, its master is the caller's.
+
    Both children share the supervisor's memory until they exit or exec, as
    posix_spawn's child does: nothing is copied, which is what makes this
    cheap for a large interpreter (a fork of it costs milliseconds). Rules that
@@ -32,7 +41,9 @@
      that would stick to the supervisor; the caller's setting is restored.
    I also shares the caller's fd table (CLONE_FILES), so the pidfd clone
    creates for P is the caller's at once, with no fd passing. I opens nothing
-   there but, briefly, the container's /etc/passwd; P works on its own copy. */
+   there but, briefly, the container's /etc/passwd, and with MP_EXEC_PTY the
+   pty (whose master is meant for the caller, and whose slave the caller
+   closes once I is reaped); P works on its own copy. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -43,6 +54,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -56,13 +68,19 @@
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO ('T', 0x41)
+#endif
 
 #define CHILD_STACK (64 * 1024)
+
+_Static_assert (sizeof (gid_t) == sizeof (uint32_t), "mp_exec_spec.groups");
 
 struct exec_ctx
 {
   struct mp_exec_spec *spec;
   char *command_stack;  /* top of P's stack */
+  int pty_slave;        /* MP_EXEC_PTY: in the caller's fd table, or -1 */
 };
 
 static int
@@ -136,14 +154,15 @@ above_stdio (int fd)
   return fd > 2 ? fd : fcntl (fd, F_DUPFD_CLOEXEC, 3);
 }
 
-/* P: PID 1 of the new pid namespace, a child of the supervisor. */
+/* P: PID 1 of the new pid namespace (or, with MP_EXEC_SAME_PID_NS, a member
+   of the container's), a child of the caller. */
 static int
 command_main (void *arg)
 {
   struct mp_exec_spec *s = arg;
   struct sigaction dfl;
   sigset_t none;
-  int devnull, out;
+  int in, out, err;
 
   memset (&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;
@@ -152,18 +171,29 @@ command_main (void *arg)
       sigaction (signo, &dfl, NULL);  /* glibc refuses its own two: fine */
   sigemptyset (&none);
   sigprocmask (SIG_SETMASK, &none, NULL);
-  prctl (PR_SET_PDEATHSIG, SIGKILL);  /* the parent is the supervisor */
+  prctl (PR_SET_PDEATHSIG, SIGKILL);  /* the parent is the caller */
 
-  devnull = open ("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (devnull < 0)
-    command_failed (s, MP_EXEC_STEP_DEVNULL);
-  devnull = above_stdio (devnull);
+  in = s->in_fd;
+  if (in < 0)
+    {
+      in = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (in < 0)
+        command_failed (s, MP_EXEC_STEP_DEVNULL);
+    }
+  /* every source above 2 first, so no dup2 below overwrites a later one */
+  in = above_stdio (in);
   out = above_stdio (s->out_fd);
-  if (devnull < 0 || out < 0 || dup2 (devnull, 0) < 0 || dup2 (out, 1) < 0
-      || dup2 (out, 2) < 0)
+  err = s->err_fd < 0 ? out : above_stdio (s->err_fd);
+  if (in < 0 || out < 0 || err < 0 || dup2 (in, 0) < 0 || dup2 (out, 1) < 0
+      || dup2 (err, 2) < 0)
     command_failed (s, MP_EXEC_STEP_STDIO);
   if (syscall (SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
     command_failed (s, MP_EXEC_STEP_CLOSE_RANGE);
+  /* P is no process group leader (its pgid is the caller's), so setsid works */
+  if ((s->flags & (MP_EXEC_NEW_SESSION | MP_EXEC_PTY)) && setsid () < 0)
+    command_failed (s, MP_EXEC_STEP_SETSID);
+  if ((s->flags & MP_EXEC_PTY) && ioctl (0, TIOCSCTTY, 0) < 0)
+    command_failed (s, MP_EXEC_STEP_CTTY);
 
   errno = exec_search (s->file, s->argv, s->envp, s->path);
   command_failed (s, MP_EXEC_STEP_EXEC);
@@ -268,12 +298,47 @@ set_identity (struct mp_exec_spec *s)
     return 0;
   gid = s->gid >= 0 ? (gid_t) s->gid : primary_group ((uid_t) s->uid);
   /* raw system calls: they change this task only (see the top) */
-  if (syscall (SYS_setgroups, 1, &gid) < 0)
+  if ((s->n_groups >= 0 ? syscall (SYS_setgroups, s->n_groups, s->groups)
+                         : syscall (SYS_setgroups, 1, &gid)) < 0)
     return fail (s, MP_EXEC_STEP_SETGROUPS, 0);
   if (syscall (SYS_setresgid, gid, gid, gid) < 0)
     return fail (s, MP_EXEC_STEP_SETGID, 0);
   if (s->uid >= 0 && syscall (SYS_setresuid, s->uid, s->uid, s->uid) < 0)
     return fail (s, MP_EXEC_STEP_SETUID, 0);
+  return 0;
+}
+
+/* I, in the container's mount namespace: a new pty of the container's devpts.
+   pts/ptmx, not /dev/ptmx: a process of the container can replace the
+   /dev/ptmx symlink on its tmpfs, but not the node inside the devpts mount
+   (it lacks CAP_SYS_ADMIN). The slave is the command's user's, as runc
+   gives it (the group stays the devpts gid=, tty). */
+static int
+open_pty (struct exec_ctx *ctx)
+{
+  struct mp_exec_spec *s = ctx->spec;
+  struct winsize size;
+  int unlock = 0;
+
+  s->pty_master = open ("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (s->pty_master < 0)
+    return fail (s, MP_EXEC_STEP_PTY, 0);
+  if (ioctl (s->pty_master, TIOCSPTLCK, &unlock) < 0)
+    return fail (s, MP_EXEC_STEP_PTY, 1);
+  ctx->pty_slave = ioctl (s->pty_master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (ctx->pty_slave < 0)
+    return fail (s, MP_EXEC_STEP_PTY, 2);
+  if (s->pty_rows > 0 || s->pty_cols > 0)
+    {
+      memset (&size, 0, sizeof size);
+      size.ws_row = s->pty_rows;
+      size.ws_col = s->pty_cols;
+      if (ioctl (ctx->pty_slave, TIOCSWINSZ, &size) < 0)
+        return fail (s, MP_EXEC_STEP_PTY, 3);
+    }
+  if (s->uid >= 0 && fchown (ctx->pty_slave, (uid_t) s->uid, (gid_t) -1) < 0)
+    return fail (s, MP_EXEC_STEP_PTY, 4);
+  s->in_fd = s->out_fd = s->err_fd = ctx->pty_slave;
   return 0;
 }
 
@@ -293,7 +358,9 @@ intermediate_main (void *arg)
     return fail (s, MP_EXEC_STEP_MNT_NS, 0);
   if (chdir (s->cwd) < 0)
     return fail (s, MP_EXEC_STEP_CHDIR, 0);
-  if (unshare (CLONE_NEWPID) < 0)
+  if ((s->flags & MP_EXEC_PTY) && open_pty (ctx) != 0)
+    return 1;
+  if (!(s->flags & MP_EXEC_SAME_PID_NS) && unshare (CLONE_NEWPID) < 0)
     return fail (s, MP_EXEC_STEP_UNSHARE_PID, 0);
   if (drop_capabilities (s) != 0 || set_identity (s) != 0)
     return 1;
@@ -313,12 +380,12 @@ mp_exec_start (struct mp_exec_spec *spec)
   /* Stacks of I and P, used only while this frame is suspended in clone
      (they grow down: each child starts at the top of its own). */
   char stacks[2][CHILD_STACK] __attribute__ ((aligned (16)));
-  struct exec_ctx ctx = { spec, stacks[1] + CHILD_STACK };
+  struct exec_ctx ctx = { spec, stacks[1] + CHILD_STACK, -1 };
   sigset_t all, old;
   int pid, status = 0, ret = 0;
   int dumpable = prctl (PR_GET_DUMPABLE, 0, 0, 0, 0);
 
-  spec->pidfd = -1;
+  spec->pidfd = spec->pty_master = -1;
   spec->step = MP_EXEC_OK;
   spec->step_arg = spec->err = 0;
   if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
@@ -339,6 +406,14 @@ mp_exec_start (struct mp_exec_spec *spec)
           spec->step = MP_EXEC_STEP_KILLED;
           spec->step_arg = WTERMSIG (status);
         }
+    }
+  /* P has its own copy of the pty slave (or never needs it): the caller's goes */
+  if (ctx.pty_slave >= 0)
+    close (ctx.pty_slave);
+  if (spec->step != MP_EXEC_OK && spec->pty_master >= 0)
+    {
+      close (spec->pty_master);
+      spec->pty_master = -1;
     }
   sigprocmask (SIG_SETMASK, &old, NULL);
   if (dumpable == 1)  /* the only other value prctl accepts back */

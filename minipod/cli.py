@@ -82,14 +82,10 @@ def _parser() -> argparse.ArgumentParser:
     image_sub.add_parser("ls", help="list stored images").set_defaults(handler=cmd_image_ls)
     # The kubectl-like verbs live in their own modules, each with register(sub);
     # the modules import nothing heavy at the top, so `minipod` starts fast.
-    import importlib
+    from minipod import cli_exec, cli_views, cli_workloads
 
-    for module in ("minipod.cli_views", "minipod.cli_exec", "minipod.cli_workloads"):
-        try:
-            importlib.import_module(module).register(sub)
-        except ModuleNotFoundError as e:  # TODO(issue 4): until each module has landed
-            if e.name != module:
-                raise
+    for module in (cli_views, cli_exec, cli_workloads):
+        module.register(sub)
     return parser
 
 

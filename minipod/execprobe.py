@@ -35,6 +35,15 @@ Why C: I and P share the supervisor's memory until they exec or exit (as
 posix_spawn's child does). A fork of the interpreter copies its page tables,
 which costs milliseconds for a supervisor of a few tens of MB; this does not.
 
+``minipod exec`` (start_attached, start_with_pty) uses the same launcher
+with three differences: the command is a plain member of the container's pid
+namespace (as under runc exec: the container's ``ps`` shows it; no nested
+namespace, so no unshare in I), it runs on fds the caller hands over instead
+of /dev/null and one pipe, or on a new pty that I opens in the container's
+own devpts, and it gets a session of its own (the pty as its controlling
+terminal). The caller is the CLI client, whose child it is; nobody else
+watches it.
+
 Errors: anything that fails before the command runs (a setup step, the fork,
 the exec itself) is reported through ``done`` with ``error`` set and
 ``exit_code`` None, like any result: exec_in itself never raises for them,
@@ -89,6 +98,10 @@ class ExecTarget:
     working_dir: str
     run_as_user: int | None
     run_as_group: int | None
+    # None: the container default set (DEFAULT_CAPABILITIES), as a bit mask
+    keep_caps: int | None = None
+    # None: just the group, when run_as_user or run_as_group is set
+    groups: tuple[int, ...] | None = None
 
     def close(self) -> None:
         for fd in (self.mnt_fd, self.pid_fd):
@@ -242,45 +255,115 @@ def exec_in(  # noqa: PLR0917 - the signature agreed with pod.py
 
 def _start(target: ExecTarget, argv: tuple[str, ...]) -> tuple[Child, int]:
     """Start P (see the top); return it with the read end of its output pipe."""
-    pod_ns = [(target.pod_ns.fds[name], flag) for name, flag in POD_NAMESPACES
-              if name in target.pod_ns.fds]
-    env = target.env
     try:
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
     except OSError as e:  # EMFILE, ENFILE
         raise StartError(f"{_WHAT}: make the output pipe", e.errno or 0) from None
     try:
+        child, _ = _launch(target, argv, _Stdio(-1, out_w, -1), nested_pid_ns=True)
+    except BaseException:
+        os.close(out_r)
+        raise
+    finally:
+        os.close(out_w)
+    return child, out_r
+
+
+@dataclass(frozen=True)
+class _Stdio:
+    stdin: int  # -1: /dev/null
+    stdout: int
+    stderr: int  # -1: stdout
+    new_session: bool = False
+    pty: bool = False  # a new pty instead of the three fds
+    pty_size: tuple[int, int] = (0, 0)
+
+
+def _launch(target: ExecTarget, argv: tuple[str, ...], stdio: _Stdio, *,
+            nested_pid_ns: bool) -> tuple[Child, int]:
+    """Start the command; raise StartError (P reaped) if it did not get to
+    run. Returns it with the pty master (-1 without ``stdio.pty``)."""
+    pod_ns = [(target.pod_ns.fds[name], flag) for name, flag in POD_NAMESPACES
+              if name in target.pod_ns.fds]
+    env = target.env
+    try:
         with pid_namespace_for_children(target.pid_fd):
             try:
                 started = msys.exec_start(
                     argv, env, env.get("PATH", DEFAULT_PATH), pod_ns=pod_ns,
-                    mnt_fd=target.mnt_fd, cwd=target.working_dir, out_fd=out_w,
-                    keep_caps=_KEEP_CAPS, uid=target.run_as_user, gid=target.run_as_group)
+                    mnt_fd=target.mnt_fd, cwd=target.working_dir, out_fd=stdio.stdout,
+                    keep_caps=_KEEP_CAPS if target.keep_caps is None else target.keep_caps,
+                    uid=target.run_as_user, gid=target.run_as_group, in_fd=stdio.stdin,
+                    err_fd=stdio.stderr, groups=target.groups, nested_pid_ns=nested_pid_ns,
+                    new_session=stdio.new_session, pty=stdio.pty, pty_size=stdio.pty_size)
             except OSError as e:
                 raise _clone_error(e) from None
     except StartError:
-        os.close(out_r)
         raise
     except OSError as e:  # setns into (or back out of) the container's pid namespace
-        os.close(out_r)
         raise StartError(f"{_WHAT}: join the container's pid namespace", e.errno or 0) from None
-    finally:
-        os.close(out_w)
-    if started.step != msys.EXEC_OK:
+    if started.step != msys.EXEC_OK:  # (mp_exec_start closed the pty already)
         if started.pidfd >= 0:  # P exists but could not exec: reap it here
             _kill(started.pidfd)
             os.waitid(os.P_PIDFD, started.pidfd, os.WEXITED)
             os.close(started.pidfd)
-        os.close(out_r)
         raise _step_error(started, target, argv[0])
     try:
-        return Child(_pidfd_pid(started.pidfd), started.pidfd), out_r
+        return Child(_pidfd_pid(started.pidfd), started.pidfd), started.pty_master
     except BaseException:
         _kill(started.pidfd)
         os.waitid(os.P_PIDFD, started.pidfd, os.WEXITED)
         os.close(started.pidfd)
-        os.close(out_r)
+        if started.pty_master >= 0:
+            os.close(started.pty_master)
         raise
+
+
+def _check_attached(target: ExecTarget, argv: tuple[str, ...]) -> None:
+    if not argv or not argv[0]:
+        raise StartError(_WHAT, 0, "no command given")
+    if any("\0" in a for a in argv) or any("\0" in k + v for k, v in target.env.items()):
+        raise StartError(_WHAT, 0, "a NUL byte in the command or the environment")
+
+
+def start_attached(target: ExecTarget, argv: tuple[str, ...], *, stdin: int, stdout: int,
+                   stderr: int) -> Child:
+    """Start ``argv`` in the container as ``minipod exec`` does (runc exec's
+    way): a plain member of the container's pid namespace (no nested one), a
+    child of the caller, on the caller's own fds (``stdin`` -1: /dev/null).
+
+    It gets a session of its own, so it never shares the caller's
+    controlling terminal: a terminal it is handed cannot be used to push
+    input into the caller's shell (TIOCSTI needs the terminal to be the
+    caller's controlling one, or CAP_SYS_ADMIN).
+
+    The caller reaps it (waitid on ``Child.pidfd``) and closes the pidfd.
+    Raises StartError when it did not get to run (nothing is left to reap
+    then); ExecFailed when the exec itself failed.
+    """
+    _check_attached(target, argv)
+    stdio = _Stdio(stdin, stdout, stderr, new_session=True)
+    return _launch(target, argv, stdio, nested_pid_ns=False)[0]
+
+
+def start_with_pty(target: ExecTarget, argv: tuple[str, ...], *,
+                   size: tuple[int, int] = (0, 0)) -> tuple[Child, int]:
+    """As start_attached, but on a new pty of the container's own devpts
+    (rows, columns: ``size``), its controlling terminal and stdio; returns the
+    command and the pty's master (CLOEXEC, the caller's to close)."""
+    _check_attached(target, argv)
+    stdio = _Stdio(-1, -1, -1, new_session=True, pty=True, pty_size=size)
+    return _launch(target, argv, stdio, nested_pid_ns=False)
+
+
+class ExecFailed(StartError):
+    """The command's process was made but could not exec ``argv0``. A shell's
+    answer would be ``exit_code``: 127 when it was not found, else 126."""
+
+    def __init__(self, step: str, errno_: int, detail: str, argv0: str) -> None:
+        super().__init__(step, errno_, detail)
+        self.argv0 = argv0
+        self.exit_code = 127 if errno_ == errno.ENOENT else 126
 
 
 def _clone_error(e: OSError) -> StartError:
@@ -301,7 +384,11 @@ _STEPS = {
     msys.EXEC_STEP_DEVNULL: "open /dev/null",
     msys.EXEC_STEP_STDIO: "set up stdio",
     msys.EXEC_STEP_CLOSE_RANGE: "mark inherited fds close-on-exec",
+    msys.EXEC_STEP_SETSID: "start a new session",
+    msys.EXEC_STEP_CTTY: "set the controlling terminal",
 }
+_PTY_STEPS = ("open /dev/pts/ptmx", "unlock the pty", "open the pty slave",
+              "set the pty window size", "give the pty to the user")
 
 
 def _step_error(started: msys.ExecStart, target: ExecTarget, argv0: str) -> StartError:
@@ -309,7 +396,7 @@ def _step_error(started: msys.ExecStart, target: ExecTarget, argv0: str) -> Star
     if step == msys.EXEC_STEP_EXEC:
         detail = ("executable file not found in $PATH"
                   if err == errno.ENOENT and "/" not in argv0 else os.strerror(err))
-        return StartError(f'{_WHAT}: exec "{argv0}"', err, detail)
+        return ExecFailed(f'{_WHAT}: exec "{argv0}"', err, detail, argv0)
     if step == msys.EXEC_STEP_KILLED:
         return StartError(_WHAT, 0, f"the setup process was killed by signal {arg}")
     if step == msys.EXEC_STEP_POD_NS:
@@ -319,6 +406,8 @@ def _step_error(started: msys.ExecStart, target: ExecTarget, argv0: str) -> Star
         what = f"working directory {target.working_dir}"
     elif step == msys.EXEC_STEP_CAPBSET:
         what = f"drop capability {arg} from the bounding set"
+    elif step == msys.EXEC_STEP_PTY:
+        what = _PTY_STEPS[arg] if 0 <= arg < len(_PTY_STEPS) else "make the pty"
     else:
         what = _STEPS.get(step, f"step {step}")
     return StartError(f"{_WHAT}: {what}", err)
@@ -352,5 +441,5 @@ def _kill(pidfd: int) -> None:
         signal.pidfd_send_signal(pidfd, signal.SIGKILL)
 
 
-__all__ = ["MAX_OUTPUT", "ExecResult", "ExecRun", "ExecTarget", "Watch", "exec_in",
-           "open_exec_target"]
+__all__ = ["MAX_OUTPUT", "ExecFailed", "ExecResult", "ExecRun", "ExecTarget", "Watch",
+           "exec_in", "open_exec_target", "start_attached", "start_with_pty"]

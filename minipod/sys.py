@@ -55,6 +55,9 @@ EXEC_STEP_STDIO: int = _lib.MP_EXEC_STEP_STDIO
 EXEC_STEP_CLOSE_RANGE: int = _lib.MP_EXEC_STEP_CLOSE_RANGE
 EXEC_STEP_EXEC: int = _lib.MP_EXEC_STEP_EXEC
 EXEC_STEP_KILLED: int = _lib.MP_EXEC_STEP_KILLED
+EXEC_STEP_SETSID: int = _lib.MP_EXEC_STEP_SETSID
+EXEC_STEP_CTTY: int = _lib.MP_EXEC_STEP_CTTY
+EXEC_STEP_PTY: int = _lib.MP_EXEC_STEP_PTY
 EXEC_MAX_NS: int = _lib.MP_EXEC_MAX_NS
 
 
@@ -99,24 +102,38 @@ class ExecStart:
     ``pidfd`` is the command's (CLOEXEC, ours to close), or -1 if it never
     existed. ``step`` is EXEC_OK, or where it failed with ``errno``; a failure
     from EXEC_STEP_DEVNULL on happened in the command's process, which then
-    exited 127 (still to be reaped, through ``pidfd``).
+    exited 127 (still to be reaped, through ``pidfd``). ``pty_master`` (with
+    ``pty``, when it started) is the master of the command's terminal,
+    CLOEXEC and ours to close.
     """
 
     pidfd: int
     step: int
     step_arg: int
     errno: int
+    pty_master: int = -1
 
 
 def exec_start(argv: Sequence[str], env: Mapping[str, str], path: str, *,
                pod_ns: Sequence[tuple[int, int]], mnt_fd: int, cwd: str, out_fd: int,
-               keep_caps: int, uid: int | None, gid: int | None) -> ExecStart:
+               keep_caps: int, uid: int | None, gid: int | None,
+               in_fd: int = -1, err_fd: int = -1, groups: Sequence[int] | None = None,
+               nested_pid_ns: bool = True, new_session: bool = False, pty: bool = False,
+               pty_size: tuple[int, int] = (0, 0)) -> ExecStart:
     """Start ``argv`` in a running container (csrc/mp_exec.c; minipod/execprobe.py).
 
     Call it with pid_for_children set to the container's pid namespace.
     ``pod_ns`` is (fd, CLONE_NEW*) in join order; ``argv[0]`` is searched in
     ``path`` (the new environment's PATH) when it has no slash. Raises
     OSError only when the intermediate process cannot be created.
+
+    stdin is ``in_fd`` (-1: /dev/null), stdout ``out_fd``, stderr ``err_fd``
+    (-1: ``out_fd``). ``groups`` replaces the supplementary groups (None: just
+    the gid, when an identity is set). ``nested_pid_ns`` False runs the command
+    as a member of the container's pid namespace; ``new_session`` gives it a
+    session of its own. ``pty`` gives it a new pty of the container's devpts
+    (``pty_size``: rows, columns) as session, controlling terminal and stdio
+    instead of the three fds.
     """
     if len(pod_ns) > EXEC_MAX_NS:
         raise ValueError(f"at most {EXEC_MAX_NS} pod namespaces")
@@ -127,14 +144,21 @@ def exec_start(argv: Sequence[str], env: Mapping[str, str], path: str, *,
     spec.mnt_fd = mnt_fd
     keep = [_ffi.new("char[]", os.fsencode(cwd)), _ffi.new("char[]", os.fsencode(path))]
     spec.cwd, spec.path = keep
-    spec.out_fd = out_fd
+    spec.in_fd, spec.out_fd, spec.err_fd = in_fd, out_fd, err_fd
+    spec.flags = ((0 if nested_pid_ns else _lib.MP_EXEC_SAME_PID_NS)
+                  | (_lib.MP_EXEC_NEW_SESSION if new_session else 0)
+                  | (_lib.MP_EXEC_PTY if pty else 0))
+    spec.pty_rows, spec.pty_cols = pty_size
     spec.keep_caps = keep_caps
     spec.uid = -1 if uid is None else uid
     spec.gid = -1 if gid is None else gid
+    c_groups = _ffi.new("uint32_t[]", list(groups) if groups is not None else [])
+    spec.n_groups = -1 if groups is None else len(groups)
+    spec.groups = c_groups
     args = [_ffi.new("char[]", os.fsencode(a)) for a in argv]
     envs = [_ffi.new("char[]", os.fsencode(f"{k}={v}")) for k, v in env.items()]
     c_argv = _ffi.new("char *[]", [*args, _ffi.NULL])
     c_envp = _ffi.new("char *[]", [*envs, _ffi.NULL])
     spec.file, spec.argv, spec.envp = args[0], c_argv, c_envp
     _check(_lib.mp_exec_start(spec), "clone", argv[0])
-    return ExecStart(spec.pidfd, spec.step, spec.step_arg, spec.err)
+    return ExecStart(spec.pidfd, spec.step, spec.step_arg, spec.err, spec.pty_master)

@@ -38,6 +38,8 @@ def delete_pod(namespace: str, name: str, grace: int | None) -> str:
         if not answer.get("ok"):
             raise StateError(answer.get("error", "the supervisor refused"))
         return "deleted"
+    if grace is None:  # the pod's own terminationGracePeriodSeconds, as its supervisor would
+        grace = record.get("object", {}).get("spec", {}).get("terminationGracePeriodSeconds")
     _stop_orphaned_pod(record, _grace_of(grace))
     remove_pod_dir(directory)
     return "deleted (its supervisor was gone; processes stopped here)"

@@ -164,6 +164,8 @@ class PodRunner:
         self.started_at = self.loop.clock.wall()
         self._stop_deadline = 0.0
         self._on_stopped: list[Callable[[], None]] = []
+        self._save_pending: Deadline | None = None
+        self._identities: dict[int, dict[str, Any]] = {}  # pid -> identity, while it lives
 
     def _run(self, container: Container, images: dict[str, Image], init: bool) -> ContainerRun:
         run = ContainerRun(container, images[container.name], init, Backoff(self.policy))
@@ -629,8 +631,19 @@ class PodRunner:
                        [r.status() for r in self.apps], self.terminating)
 
     def _changed(self) -> None:
-        self.save()
+        self._save_soon()
         self.sup.pod_changed(self)
+
+    def _save_soon(self) -> None:
+        """One pod.json write per turn of the loop, after the work of the turn:
+        a restart changes the pod three or four times in a row, and the write
+        should not stand between a container's exit and its new exec."""
+        if self._save_pending is None:
+            self._save_pending = self.loop.call_later(0, self._flush)
+
+    def _flush(self) -> None:
+        self._save_pending = None
+        self.save()
 
     # -- stopping ----------------------------------------------------------------
     def stop(self, grace: int | None, on_stopped: Callable[[], None]) -> None:
@@ -703,6 +716,9 @@ class PodRunner:
 
     def teardown(self) -> None:
         """Stop the sandbox and remove everything of this pod (idempotent)."""
+        if self._save_pending is not None:
+            self._save_pending.cancel()
+            self._save_pending = None
         for run in self.runs:
             run.cancel_timers()
             self._release(run)
@@ -733,8 +749,8 @@ class PodRunner:
             "object": self.api_object(),
             "name": self.pod.name, "namespace": self.pod.namespace, "uid": self.sandbox.uid,
             "created": self.sandbox.created,
-            "supervisor": process_identity(os.getpid()) | {"socket": str(self.sup.socket_path)},
-            "pause": (process_identity(self.sandbox.pause.pid)
+            "supervisor": self.sup.identity(),
+            "pause": (self._identity(self.sandbox.pause.pid)
                       | {"namespaces": namespace_inodes(self.sandbox.pause.pid)})
             if self.sandbox.pause.pidfd >= 0 else {"pid": None, "startTime": None},
             "sandboxAttempt": self.sandbox.attempt, "initialized": self.initialized,
@@ -747,6 +763,15 @@ class PodRunner:
             "initContainerStatuses": [r.status().to_api() for r in self.inits],
             "containerStatuses": [r.status().to_api() for r in self.apps],
         }
+
+    def _identity(self, pid: int) -> dict[str, Any]:
+        """process_identity, read once per process (a pid's start time never
+        changes while we hold its pidfd)."""
+        if pid not in self._identities:
+            if len(self._identities) > 64:  # only the current processes matter
+                self._identities.clear()
+            self._identities[pid] = process_identity(pid)
+        return self._identities[pid]
 
     def api_object(self) -> dict[str, Any]:
         """The Pod as the API server would return it (`get -o yaml`)."""
@@ -818,7 +843,7 @@ class PodRunner:
             "startedAt": run.state.started_at, "finishedAt": run.state.finished_at,
         }
         if run.running and run.child is not None:
-            entry.update(process_identity(run.child.pid))
+            entry.update(self._identity(run.child.pid))
             entry["namespaces"] = namespace_inodes(run.child.pid)
         if run.state.kind == "terminated":
             entry["exitCode"] = run.state.exit_code

@@ -63,6 +63,7 @@ class Supervisor:
         self.stopping = False
         self.socket_path = socket_path or supervisors_dir() / f"{os.getpid()}.sock"
         self._server: socket.socket | None = None
+        self._identity: dict[str, Any] | None = None
 
     # -- set-up --------------------------------------------------------------
     def open(self) -> None:
@@ -171,9 +172,11 @@ class Supervisor:
         self.delete_pod(runner.key, None, lambda: None)
 
     def identity(self) -> dict[str, Any]:
-        from minipod.pod import process_identity
+        if self._identity is None:
+            from minipod.pod import process_identity
 
-        return process_identity(os.getpid()) | {"socket": str(self.socket_path)}
+            self._identity = process_identity(os.getpid()) | {"socket": str(self.socket_path)}
+        return self._identity
 
     def _controllers_of(self, runner: PodRunner) -> list[WorkloadController]:
         return [c for c in self.controllers.values() if c.owns(runner)]

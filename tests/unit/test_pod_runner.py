@@ -60,6 +60,9 @@ class FakeSupervisor:
     def emit(self, event: Event) -> None:
         self.events.append(event)
 
+    def identity(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "startTime": 0.0, "socket": str(self.socket_path)}
+
     def watch(self, child: Child, on_exit: Any) -> None:
         self.watched[child.pid] = on_exit
 

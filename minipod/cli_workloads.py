@@ -88,7 +88,7 @@ def _plural(kind: str) -> str:
 
 
 def cmd_scale(args: argparse.Namespace) -> int:
-    from minipod.supervisor import request
+    from minipod.client import request
     from minipod.workloads import record_path
 
     kind, name = _target(args.type, args.name)

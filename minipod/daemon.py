@@ -36,7 +36,7 @@ def socket_path() -> Path:
 
 
 def up_detached(path: str, backoff: str | None) -> int:
-    from minipod.supervisor import request
+    from minipod.client import request
     from minipod.up import check_manifest
 
     check_manifest(path)  # exit 2 here, before any daemon is bothered
@@ -56,7 +56,7 @@ def up_detached(path: str, backoff: str | None) -> int:
 
 def recover() -> int:
     """Start the daemon if it is not running; starting, it adopts orphaned pods."""
-    from minipod.supervisor import request
+    from minipod.client import request
 
     ensure_daemon()
     answer = request(socket_path(), {"op": "ping"}, timeout=10)
@@ -90,7 +90,7 @@ def ensure_daemon(timeout: float = 20.0) -> None:
 
 
 def _answers() -> bool:
-    from minipod.supervisor import request
+    from minipod.client import request
 
     try:
         return bool(request(socket_path(), {"op": "ping"}, timeout=5).get("ok"))

@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from minipod.client import request
 from minipod.errors import StateError
 from minipod.sandbox import remove_pod_dir
 from minipod.state import pod_dir, read_json, same_process
-from minipod.supervisor import request
 
 
 def delete_pod(namespace: str, name: str, grace: int | None) -> str:

@@ -24,7 +24,7 @@ import prctl
 import psutil
 
 from minipod.backoff import BackoffPolicy
-from minipod.errors import MinipodError, SpecError
+from minipod.errors import SpecError
 from minipod.events import Event, Sink, clock
 from minipod.image import Image
 from minipod.loop import Loop
@@ -412,21 +412,3 @@ class Connection:
             self.conn.settimeout(1.0)
             self.conn.sendall(json.dumps(answer).encode() + b"\n")
         self.conn.close()
-
-
-def request(socket_path: Path, message: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """Client side: send one request, wait for the reply."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as conn:
-        conn.settimeout(timeout)
-        conn.connect(str(socket_path))
-        conn.sendall(json.dumps(message).encode() + b"\n")
-        data = b""
-        while b"\n" not in data:
-            chunk = conn.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    if not data:
-        raise MinipodError(f"supervisor at {socket_path} closed the connection")
-    answer: dict[str, Any] = json.loads(data)
-    return answer

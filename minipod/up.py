@@ -8,11 +8,8 @@ import sys
 
 from minipod.backoff import BackoffPolicy
 from minipod.errors import FieldError, ImageError, MinipodError, SpecError
-from minipod.events import print_sink
 from minipod.image import Image, resolve
-from minipod.loop import Loop
 from minipod.spec import Manifest, Pod, Workload, load_objects
-from minipod.supervisor import Supervisor
 
 
 def resolve_images(pods: list[Pod], source: str) -> dict[str, dict[str, Image]]:
@@ -56,6 +53,10 @@ def template_pod(workload: Workload) -> Pod:
 
 
 def up(path: str, echo_logs: bool = True, backoff: BackoffPolicy | None = None) -> int:
+    from minipod.events import print_sink
+    from minipod.loop import Loop
+    from minipod.supervisor import Supervisor
+
     manifest, images = check_manifest(path)
     pods = manifest.pods
     supervisor = Supervisor(Loop(), print_sink(), echo_logs=echo_logs, backoff=backoff,

@@ -661,6 +661,7 @@ class PodRunner:
             run.cancel_restart()
             if not run.sidecar:
                 self._kill(run, grace, f"Stopping container {run.name}")
+        self._changed()  # Terminating shows at once, as a deletionTimestamp does
         self._continue_stop()
 
     def _continue_stop(self) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import shutil
@@ -278,7 +279,8 @@ class PodRunner:
     def _spawn(self, run: ContainerRun) -> Child:
         assert self.sandbox is not None
         sandbox = self.sandbox
-        self._remove_old_attempt(run)
+        # Not now: removing a layer takes milliseconds, and a restart waits.
+        self.loop.call_later(0, functools.partial(self._remove_old_attempt, run, run.attempt))
         run_dir = sandbox.dir / "containers" / run.name / str(run.attempt)
         for sub in ("upper", "work", "merged"):
             ensure_dir(run_dir / sub)
@@ -329,13 +331,12 @@ class PodRunner:
         os.set_blocking(fd, True)
         return fd
 
-    def _remove_old_attempt(self, run: ContainerRun) -> None:
+    def _remove_old_attempt(self, run: ContainerRun, attempt: int) -> None:
         """Keep the current run and the previous one (its log is `logs
         --previous`), as the kubelet's container GC keeps one dead container:
         a container in a crash loop must not fill the disk with layers."""
-        assert self.sandbox is not None
-        old = run.attempt - 2
-        if old < 0:
+        old = attempt - 2
+        if old < 0 or self.sandbox is None:
             return
         shutil.rmtree(self.sandbox.dir / "containers" / run.name / str(old), ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):

@@ -4,29 +4,30 @@
 PYTHON  ?= python3
 VENV    ?= /opt/minipod/venv
 BIN     := $(VENV)/bin
-APT_PACKAGES := python3 python3-venv python3-dev gcc libc6-dev musl-tools make \
-                libcap-dev busybox-static util-linux procps
+VAGRANT ?= vagrant
+# where vagrant/Vagrantfile puts the repository in the VM
+VAGRANT_REPO := /home/vagrant/minipod
+SETUP_HOST := VENV=$(VENV) PYTHON=$(PYTHON) bash scripts/setup-host.sh
 
-.PHONY: setup deps install image demo test test-unit test-kernel lint bench clean
+.PHONY: setup deps install lint-deps image demo test test-unit test-kernel lint bench clean \
+        vagrant-up vagrant-test vagrant-demo
 
-setup: deps install
+# Debian packages, a venv with minipod built into it, `minipod` on root's
+# PATH: scripts/setup-host.sh, which also provisions the Vagrant VM.
+setup:
+	$(SETUP_HOST) deps install
 
-# Debian packages the build and the tests need (python-prctl builds against
-# libcap; busybox-static makes the image; musl-tools makes pause tiny).
+# Only the Debian packages the build and the tests need (as root).
 deps:
-	@test "$$(id -u)" = 0 || { echo "run as root: sudo make $@"; exit 1; }
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
+	$(SETUP_HOST) deps
 
-# A virtual environment (Debian 12 and Ubuntu 24.04 refuse system-wide pip,
-# PEP 668), the package built into it, and `minipod` on root's PATH.
+# Only the venv, `pip install '.[test]'` and the /usr/local/bin link.
 install:
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q '.[test]'
-	ln -sf $(BIN)/minipod /usr/local/bin/minipod
+	$(SETUP_HOST) install
+
+# shellcheck and vagrant, for `make lint` (as root; CI runs it).
+lint-deps:
+	$(SETUP_HOST) lint-deps
 
 image: setup
 	$(BIN)/minipod image build-busybox
@@ -50,10 +51,36 @@ lint:
 	$(BIN)/mypy minipod
 	gcc -fsyntax-only -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	    -Wmissing-prototypes -Wformat=2 csrc/pause.c csrc/mp_sys.c csrc/mp_exec.c
+	@command -v shellcheck >/dev/null && command -v $(VAGRANT) >/dev/null || \
+	  { echo "lint needs shellcheck and vagrant: sudo make lint-deps"; exit 1; }
+	shellcheck scripts/setup-host.sh .ci/run
+# Without a hypervisor no provider is usable, so the provider blocks are
+# not validated (--ignore-provider); the rest of the Vagrantfile is.
+	cd vagrant && VAGRANT_CHECKPOINT_DISABLE=1 $(VAGRANT) validate --ignore-provider
 
+# BENCHMARKS.md and BENCHMARKS.json (benchmarks/run.py; --smoke for a quick check)
 bench: setup
-	$(BIN)/python benchmarks/run.py --output BENCHMARKS.md
+	$(BIN)/python -P benchmarks/run.py --output BENCHMARKS.md
+
+# the same, beside podman kube play (Debian's podman and runc; private storage and config)
+.PHONY: bench-peers
+bench-peers: setup
+	@command -v podman >/dev/null && command -v runc >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc; }
+	$(BIN)/python -P benchmarks/run.py --peers --output BENCHMARKS.md
 
 clean:
 	rm -rf build dist *.egg-info minipod/_native* minipod/libexec .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# The Vagrant VM (vagrant/README.md): a Debian 12 VM provisioned by
+# scripts/setup-host.sh. vagrant-test and vagrant-demo copy the current tree
+# into it first (rsync), then run the README's commands there.
+vagrant-up:
+	cd vagrant && $(VAGRANT) up
+
+vagrant-test: vagrant-up
+	cd vagrant && $(VAGRANT) rsync && $(VAGRANT) ssh -c 'cd $(VAGRANT_REPO) && sudo make test'
+
+vagrant-demo: vagrant-up
+	cd vagrant && $(VAGRANT) rsync && $(VAGRANT) ssh -c 'cd $(VAGRANT_REPO) && sudo make demo'

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Sets up a Debian 12 / Ubuntu 24.04 host for minipod. `make setup` runs it,
+# and so does the provisioning of the Vagrant VM (vagrant/Vagrantfile): a VM
+# is set up exactly as the README's `sudo make setup` sets up a host.
+#
+#   setup-host.sh [STEP...]    (no STEP: deps install)
+#
+#   deps       the Debian packages the build and the tests need (as root)
+#   install    a virtual environment in $VENV (Debian 12 and Ubuntu 24.04
+#              refuse system-wide pip, PEP 668), minipod built into it with
+#              `pip install '.[test]'`, and `minipod` linked on root's PATH
+#   lint-deps  what `make lint` needs besides the venv: shellcheck, and
+#              vagrant for `vagrant validate` (CI installs them; the VM and
+#              `make setup` do not)
+#
+# Environment: VENV (default /opt/minipod/venv), PYTHON (default python3).
+set -euo pipefail
+
+# python-prctl builds against libcap; busybox-static makes the image;
+# musl-tools makes pause tiny.
+APT_PACKAGES=(python3 python3-venv python3-dev gcc libc6-dev musl-tools make
+              libcap-dev busybox-static util-linux procps)
+LINT_PACKAGES=(shellcheck vagrant)
+
+VENV=${VENV:-/opt/minipod/venv}
+PYTHON=${PYTHON:-python3}
+export DEBIAN_FRONTEND=noninteractive
+
+cd "$(dirname "$0")/.."    # the repository, which `pip install .` builds
+
+need_root() {
+    if [ "$(id -u)" != 0 ]; then
+        echo "setup-host.sh $1: run as root (sudo make setup)" >&2
+        exit 1
+    fi
+}
+
+# Shows a command, as make would, then runs it.
+run() {
+    echo "$*"
+    "$@"
+}
+
+# Prints those of the packages "$@" that are not installed.
+missing() {
+    local pkg
+    for pkg in "$@"; do
+        if [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" != "install ok installed" ]; then
+            echo "$pkg"
+        fi
+    done
+}
+
+# apt-get runs only when a package is missing, so a set-up host needs no
+# network.
+deps() {
+    need_root deps
+    local todo
+    mapfile -t todo < <(missing "${APT_PACKAGES[@]}")
+    if [ ${#todo[@]} -gt 0 ]; then
+        run apt-get update -qq
+        run apt-get install -y -qq "${todo[@]}"
+    fi
+}
+
+lint_deps() {
+    need_root lint-deps
+    local todo
+    mapfile -t todo < <(missing "${LINT_PACKAGES[@]}")
+    if [ ${#todo[@]} -gt 0 ]; then
+        # vagrant recommends a provider plugin and a hypervisor;
+        # `vagrant validate` needs neither.
+        run apt-get update -qq
+        run apt-get install -y -qq --no-install-recommends "${todo[@]}"
+    fi
+}
+
+install_minipod() {
+    if [ ! -x "$VENV/bin/python" ]; then
+        run "$PYTHON" -m venv "$VENV"
+    fi
+    run "$VENV/bin/pip" install -q --upgrade pip
+    run "$VENV/bin/pip" install -q '.[test]'
+    run ln -sf "$VENV/bin/minipod" /usr/local/bin/minipod
+}
+
+if [ $# -eq 0 ]; then
+    set -- deps install
+fi
+for step in "$@"; do
+    case $step in
+        deps) deps ;;
+        install) install_minipod ;;
+        lint-deps) lint_deps ;;
+        *) echo "setup-host.sh: unknown step '$step' (deps, install, lint-deps)" >&2; exit 2 ;;
+    esac
+done

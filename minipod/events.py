@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -36,11 +37,25 @@ Sink = Callable[[Event], None]
 
 def print_sink(stream: TextIO | None = None) -> Sink:
     def sink(event: Event) -> None:
-        out = stream or sys.stdout
-        out.write(event.line() + "\n")
-        out.flush()
+        say(event.line(), stream)
 
     return sink
+
+
+def say(line: str, stream: TextIO | None = None) -> None:
+    """Print a line of `up`'s output. A reader that went away (`up | head`)
+    must not break the supervisor: the rest of the output is dropped, and the
+    pods are served (and stopped) as they would be otherwise."""
+    out = stream or sys.stdout
+    if out.closed:
+        return
+    try:
+        out.write(line + "\n")
+        out.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())  # further writes, and the flush at exit, go nowhere
+        os.close(devnull)
 
 
 MAX_EVENTS_FILE = 256 * 1024  # bytes; a crash-looping pod must not fill the disk

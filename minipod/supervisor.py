@@ -25,7 +25,7 @@ import psutil
 
 from minipod.backoff import BackoffPolicy
 from minipod.errors import SpecError
-from minipod.events import Event, Sink, clock
+from minipod.events import Event, Sink, clock, say
 from minipod.image import Image
 from minipod.loop import Loop
 from minipod.pod import ExitStatus, PodRunner
@@ -132,7 +132,7 @@ class Supervisor:
             return None
 
         def echo(_stream: str, line: str) -> None:
-            print(f"{pod}/{container} | {line}", flush=True)
+            say(f"{pod}/{container} | {line}")
 
         return echo
 
@@ -214,7 +214,7 @@ class Supervisor:
 
     def stop_all(self, why: str, grace: int | None = None) -> None:
         if not self.stopping:
-            print(f"minipod: {why}; stopping pods", file=sys.stderr, flush=True)
+            say(f"minipod: {why}; stopping pods", sys.stderr)
         self.stopping = True
         for controller in list(self.controllers.values()):
             controller.delete()

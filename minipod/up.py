@@ -53,19 +53,19 @@ def template_pod(workload: Workload) -> Pod:
 
 
 def up(path: str, echo_logs: bool = True, backoff: BackoffPolicy | None = None) -> int:
-    from minipod.events import print_sink
+    from minipod.events import print_sink, say
     from minipod.loop import Loop
     from minipod.supervisor import Supervisor
 
     manifest, images = check_manifest(path)
     pods = manifest.pods
     supervisor = Supervisor(Loop(), print_sink(), echo_logs=echo_logs, backoff=backoff,
-                            status_sink=lambda line: print(line, flush=True))
+                            status_sink=say)
     supervisor.open()
     try:
         supervisor.start_pods(pods, images)
         for line in supervisor.apply_workloads(manifest.workloads, backoff):
-            print(line, flush=True)
+            say(line)
         supervisor.run()
     finally:
         supervisor.rollback()

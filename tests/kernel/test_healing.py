@@ -237,3 +237,26 @@ def minipod_command() -> list[str]:
     import sys
 
     return [sys.executable, "-m", "minipod"]
+
+
+def test_a_reader_that_goes_away_does_not_break_up(minipod: Minipod) -> None:
+    # `minipod up FILE | head -1`: the pipe closes under the supervisor, which
+    # keeps serving (and healing) its pods, stops them on SIGTERM, and leaves
+    # no socket or state behind.
+    name = unique_name("headless")
+    proc = minipod.up(minipod.manifest(pod(name, """
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: app, image: busybox, command: [sh, -c, "while true; do echo chatter; sleep 0.05; done"]}
+""")))
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # the reader is gone
+    first = minipod.wait_running(name, ["app"])["containers"]["app"]
+    kill9(first["pid"])
+    wait_container(minipod, name, "app", "healed with nobody reading", state="running",
+                   restartCount=1)
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    assert list((minipod.root / "supervisors").iterdir()) == []

@@ -1,4 +1,4 @@
-"""The examples of the tour (docs/tour.md), run as they are: each test runs
+"""The examples of the tour (README.md, "The tour"), run as they are: each test runs
 one manifest of examples/ and checks the outcome the tour shows. The slow
 ones are left out: liveness.yaml takes over a minute by design (the
 Kubernetes docs' timings), and deployment.yaml's healing is the seed

@@ -1,5 +1,5 @@
 """Every manifest in examples/ passes `minipod validate`, so the tour
-(docs/tour.md) never points at a file that no longer loads. No root: validate
+(README.md, "The tour") never points at a file that no longer loads. No root: validate
 reads the file and checks it by Kubernetes' rules, it starts nothing."""
 
 from __future__ import annotations

@@ -50,7 +50,8 @@ lint:
 	$(BIN)/ruff check minipod tests benchmarks
 	$(BIN)/mypy minipod
 	gcc -fsyntax-only -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-	    -Wmissing-prototypes -Wformat=2 csrc/pause.c csrc/mp_sys.c csrc/mp_exec.c
+	    -Wmissing-prototypes -Wformat=2 csrc/pause.c csrc/mp_sys.c csrc/mp_exec.c \
+	    csrc/mp_start.c
 	@command -v shellcheck >/dev/null && command -v $(VAGRANT) >/dev/null || \
 	  { echo "lint needs shellcheck and vagrant: sudo make lint-deps"; exit 1; }
 	shellcheck scripts/setup-host.sh .ci/run

@@ -95,8 +95,8 @@ fail (struct mp_exec_spec *s, int step, int arg)
 /* execvpe(3) with the PATH of the new environment, not of the caller (glibc
    searches getenv("PATH")). Returns the errno to report: EACCES if some
    candidate was not executable, else the last error (ENOENT: not found). */
-static int
-exec_search (const char *file, char *const argv[], char *const envp[],
+int
+mp_exec_search (const char *file, char *const argv[], char *const envp[],
              const char *path)
 {
   char buf[PATH_MAX];
@@ -195,45 +195,56 @@ command_main (void *arg)
   if ((s->flags & MP_EXEC_PTY) && ioctl (0, TIOCSCTTY, 0) < 0)
     command_failed (s, MP_EXEC_STEP_CTTY);
 
-  errno = exec_search (s->file, s->argv, s->envp, s->path);
+  errno = mp_exec_search (s->file, s->argv, s->envp, s->path);
   command_failed (s, MP_EXEC_STEP_EXEC);
 }
 
-static int
-drop_capabilities (struct mp_exec_spec *s)
+/* Also used by mp_start.c: 0, or -1 with errno and *cap the capability whose
+   bounding-set drop failed (-1: capget/capset failed). */
+int
+mp_drop_caps (uint64_t keep_caps, int *cap)
 {
   struct __user_cap_header_struct header;
   struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
 
-  for (int cap = 0; cap < 64; cap++)
-    if (!(s->keep_caps & (1ULL << cap))
-        && prctl (PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+  *cap = -1;
+  for (int c = 0; c < 64; c++)
+    if (!(keep_caps & (1ULL << c)) && prctl (PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
       {
         if (errno == EINVAL)
           break;  /* past the kernel's last capability */
-        return fail (s, MP_EXEC_STEP_CAPBSET, cap);
+        *cap = c;
+        return -1;
       }
   memset (&header, 0, sizeof header);
   header.version = _LINUX_CAPABILITY_VERSION_3;
   if (syscall (SYS_capget, &header, data) < 0)
-    return fail (s, MP_EXEC_STEP_CAPS, 0);
+    return -1;
   for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
     {
-      uint32_t keep = (uint32_t) (s->keep_caps >> (32 * i));
+      uint32_t keep = (uint32_t) (keep_caps >> (32 * i));
       /* effective must stay within permitted, so both are cut alike */
       data[i].effective &= keep;
       data[i].permitted &= keep;
       data[i].inheritable = 0;  /* which also clears the ambient set */
     }
-  if (syscall (SYS_capset, &header, data) < 0)
-    return fail (s, MP_EXEC_STEP_CAPS, 0);
-  return 0;
+  return syscall (SYS_capset, &header, data) < 0 ? -1 : 0;
+}
+
+static int
+drop_capabilities (struct mp_exec_spec *s)
+{
+  int cap;
+
+  if (mp_drop_caps (s->keep_caps, &cap) == 0)
+    return 0;
+  return cap >= 0 ? fail (s, MP_EXEC_STEP_CAPBSET, cap) : fail (s, MP_EXEC_STEP_CAPS, 0);
 }
 
 /* The group of ``uid`` in the container's /etc/passwd, else 0 (containerd's
    rule, as container._primary_group). Parsed as a stream: no line buffer. */
-static gid_t
-primary_group (uid_t uid)
+gid_t
+mp_primary_group (uid_t uid)
 {
   char buf[4096];
   long long value = 0, fields[4] = { -1, -1, -1, -1 };
@@ -296,7 +307,7 @@ set_identity (struct mp_exec_spec *s)
 
   if (s->uid < 0 && s->gid < 0)
     return 0;
-  gid = s->gid >= 0 ? (gid_t) s->gid : primary_group ((uid_t) s->uid);
+  gid = s->gid >= 0 ? (gid_t) s->gid : mp_primary_group ((uid_t) s->uid);
   /* raw system calls: they change this task only (see the top) */
   if ((s->n_groups >= 0 ? syscall (SYS_setgroups, s->n_groups, s->groups)
                          : syscall (SYS_setgroups, 1, &gid)) < 0)

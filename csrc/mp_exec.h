@@ -74,4 +74,11 @@ struct mp_exec_spec
 
 int mp_exec_start (struct mp_exec_spec *spec);
 
+/* Shared with mp_start.c (not for cffi): safe in a CLONE_VM child. */
+#include <sys/types.h>
+int mp_exec_search (const char *file, char *const argv[], char *const envp[],
+                    const char *path);
+int mp_drop_caps (uint64_t keep_caps, int *cap);
+gid_t mp_primary_group (uid_t uid);
+
 #endif

@@ -33,18 +33,18 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from minipod.backoff import Backoff, BackoffPolicy
-from minipod.container import LaunchPlan, container_main, launch_plan
+from minipod.container import LaunchPlan, launch_plan
+from minipod.cstart import start_container
 from minipod.errors import StartError
 from minipod.events import Event, append_event
 from minipod.expand import container_env
 from minipod.image import Image
 from minipod.logs import LogFile, LogPipe
 from minipod.loop import Deadline
-from minipod.ns import pid_namespace_for_children
 from minipod.probe import FAILURE, SUCCESS, WARNING, InFlight, Outcome, ProbeWorker
 from minipod.rootfs import BindMount, RootfsPlan
 from minipod.sandbox import STREAMS, Sandbox, create_sandbox, kill_and_reap, signal_child
-from minipod.spawn import Child, spawn
+from minipod.spawn import Child
 from minipod.spec import Container, ExecAction, LifecycleHandler, Pod
 from minipod.state import ensure_dir, write_json_atomic
 from minipod.status import ContainerStatus, PodRow, State, pod_phase, pod_row, rfc3339
@@ -298,9 +298,10 @@ class PodRunner:
             pipe.attach(run.log)
         writers = [self._stream_writer(run, stream) for stream in STREAMS]
         try:
-            main = container_main(plan, rootfs, sandbox.ns, writers[0], writers[1])
-            with pid_namespace_for_children(sandbox.pidns_fd):  # None: a new one
-                child = spawn(main, f"start container {run.name}")
+            # The C launcher (csrc/mp_start.c): the recipe of container_main,
+            # from a vfork-style clone instead of a fork of this process.
+            child = start_container(plan, rootfs, sandbox.ns, sandbox.pidns_fd, writers[0],
+                                    writers[1], f"start container {run.name}")
         except BaseException:
             for pipe in run.pipes:
                 pipe.end_run()

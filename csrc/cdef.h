@@ -29,6 +29,7 @@ int mp_mount (const char *source, const char *target, const char *fstype,
               unsigned long flags, const char *data);
 int mp_umount2 (const char *target, int flags);
 int mp_pivot_root (const char *new_root, const char *put_old);
+int mp_default_signals (void);
 
 /* mp_exec.h */
 #define MP_EXEC_OK ...

@@ -61,6 +61,7 @@
 #include <unistd.h>
 
 #include "mp_exec.h"
+#include "mp_sys.h"
 
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
@@ -160,15 +161,10 @@ static int
 command_main (void *arg)
 {
   struct mp_exec_spec *s = arg;
-  struct sigaction dfl;
   sigset_t none;
   int in, out, err;
 
-  memset (&dfl, 0, sizeof dfl);
-  dfl.sa_handler = SIG_DFL;
-  for (int signo = 1; signo < NSIG; signo++)
-    if (signo != SIGKILL && signo != SIGSTOP)
-      sigaction (signo, &dfl, NULL);  /* glibc refuses its own two: fine */
+  mp_default_signals ();  /* all of them, glibc's own two included */
   sigemptyset (&none);
   sigprocmask (SIG_SETMASK, &none, NULL);
   prctl (PR_SET_PDEATHSIG, SIGKILL);  /* the parent is the caller */

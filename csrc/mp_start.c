@@ -32,6 +32,7 @@
 
 #include "mp_exec.h"
 #include "mp_start.h"
+#include "mp_sys.h"
 
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
@@ -259,7 +260,6 @@ static int
 child_main (void *arg)
 {
   struct mp_start_spec *s = arg;
-  struct sigaction dfl;
   sigset_t none;
   int in, out, err, cap;
   gid_t gid;
@@ -301,11 +301,7 @@ child_main (void *arg)
     }
 
   /* spawn.reset_signals: exec keeps ignored dispositions and the mask */
-  memset (&dfl, 0, sizeof dfl);
-  dfl.sa_handler = SIG_DFL;
-  for (int signo = 1; signo < NSIG; signo++)
-    if (signo != SIGKILL && signo != SIGSTOP)
-      sigaction (signo, &dfl, NULL);  /* glibc refuses its own two: fine */
+  mp_default_signals ();  /* all of them, glibc's own two included */
   sigemptyset (&none);
   sigprocmask (SIG_SETMASK, &none, NULL);
 

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <signal.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
@@ -52,4 +53,19 @@ mp_pivot_root (const char *new_root, const char *put_old)
 {
   /* glibc has no wrapper for pivot_root */
   RETURN_SYSCALL (syscall (SYS_pivot_root, new_root, put_old));
+}
+
+/* Every signal back to SIG_DFL, glibc's own two real-time ones included
+   (its sigaction refuses 32 and 33, so an ignored one would survive exec).
+   A zeroed kernel sigaction is SIG_DFL with no flags on every 64-bit
+   layout, with or without sa_restorer; the kernel sigset is 8 bytes. */
+int
+mp_default_signals (void)
+{
+  unsigned long act[4] = { 0, 0, 0, 0 };
+
+  for (int signo = 1; signo < NSIG; signo++)
+    if (signo != SIGKILL && signo != SIGSTOP)
+      syscall (SYS_rt_sigaction, signo, act, NULL, 8);
+  return 0;
 }

@@ -9,6 +9,7 @@ int mp_unshare (int flags);
 int mp_mount (const char *source, const char *target, const char *fstype,
               unsigned long flags, const char *data);
 int mp_umount2 (const char *target, int flags);
+int mp_default_signals (void);
 int mp_pivot_root (const char *new_root, const char *put_old);
 
 #endif

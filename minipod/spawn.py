@@ -114,7 +114,10 @@ def reset_signals() -> None:
         try:
             signal.signal(signo, signal.SIG_DFL)
         except (OSError, ValueError):
-            pass  # real-time signals glibc reserves for itself
+            pass  # real-time signals glibc reserves for itself: below
+    from minipod import sys as msys
+
+    msys.default_signals()  # those two as well, with the raw syscall
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 

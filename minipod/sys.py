@@ -91,6 +91,12 @@ def umount2(target: str, flags: int = 0) -> None:
     _check(_lib.mp_umount2(target.encode(), flags), "umount", target)
 
 
+def default_signals() -> None:
+    """Every signal to SIG_DFL, the two glibc keeps for itself included (a child
+    about to exec: an ignored signal would survive the exec)."""
+    _lib.mp_default_signals()
+
+
 def pivot_root(new_root: str, put_old: str) -> None:
     _check(_lib.mp_pivot_root(new_root.encode(), put_old.encode()), "pivot_root", new_root)
 

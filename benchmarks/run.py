@@ -1,262 +1,294 @@
-"""`make bench`: a first set of figures, written to BENCHMARKS.md with the machine.
+"""`make bench`: minipod's figures beside the kernel's limits (and, with
+`make bench-peers`, podman's), written to BENCHMARKS.md and BENCHMARKS.json.
 
-Issue 5 grows this into the full side-by-side suite; these figures are the
-ones issues 2 and 3 ask to watch (pause RSS, restart after kill -9, exec
-probes) plus a whole pod's lifetime and the kernel's own baselines, measured
-in the same run. The supervisor figures run a Supervisor inside this process,
-so they time the supervisor's own work, not the start of a Python interpreter.
+    sudo python -P benchmarks/run.py [--smoke] [--peers] [--output BENCHMARKS.md]
+
+Run as root. Everything runs in a private MINIPOD_ROOT and MINIPOD_IMAGES
+(and, for podman, private storage and configuration) under a temporary
+directory, and everything started is stopped and removed at the end.
+--smoke runs every figure with tiny N and a few runs (well under a minute),
+so CI keeps the suite from rotting; its figures mean nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import os
-import platform
 import resource
-import shutil
-import signal
-import statistics
-import subprocess
+import shlex
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-import minipod.sandbox
+if __package__ in (None, ""):  # run as a file: make the package importable. Appended,
+    # so that `minipod` stays the installed package, never the source tree beside it.
+    sys.path.append(str(Path(__file__).resolve().parents[1]))
 
-RUNS = 15
+from benchmarks import figures as fg
+from benchmarks.config import Config, config_for
+from benchmarks.execwatch import ExecWatcher
+from benchmarks.harness import BenchError, Minipod, Process
+from benchmarks.limits import LIMITS
+from benchmarks.report import from_json, machine, write_report
+from benchmarks.results import Comparison, Figure
 
+if TYPE_CHECKING:
+    from benchmarks.peers import Podman
 
-def timed(fn: Callable[[], object], runs: int = RUNS) -> list[float]:
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return samples
-
-
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for {pid}")
-
-
-def pause_rss() -> list[float]:
-    samples = []
-    for _ in range(5):
-        proc = subprocess.Popen([str(minipod.sandbox.PAUSE_BINARY)])
-        time.sleep(0.1)  # let it reach its signalfd loop
-        samples.append(float(rss_kb(proc.pid)))
-        proc.terminate()
-        proc.wait()
-    return samples
+GROUPS = ("cold", "scale", "start", "restart", "capacity", "inprocess", "cli", "kernel")
+# what a pod costs at most, to decide whether N pods fit (measured: well below)
+POD_MEMORY_KB = 4096
 
 
-def minipod_env(work: Path) -> dict[str, str]:
-    return dict(os.environ, MINIPOD_ROOT=str(work / "state"), MINIPOD_IMAGES=str(work / "images"))
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny N, few runs (CI)")
+    parser.add_argument("--peers", action="store_true", help="also measure podman kube play")
+    parser.add_argument("--output", default="BENCHMARKS.md", type=Path)
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a field of the configuration (benchmarks/config.py), "
+                             "e.g. probe_pods=100,500 or runs=30")
+    parser.add_argument("--render", type=Path, metavar="JSON",
+                        help="measure nothing: write the report again from a BENCHMARKS.json")
+    parser.add_argument("--only", default=",".join(GROUPS),
+                        help=f"comma-separated figure groups: {','.join(GROUPS)}")
+    args = parser.parse_args(argv)
+    args.groups = [g for g in args.only.split(",") if g]
+    unknown = set(args.groups) - set(GROUPS)
+    if unknown:
+        parser.error(f"unknown groups: {', '.join(sorted(unknown))}")
+    return args
 
 
-def pod_lifetime(work: Path) -> list[float]:
-    """`minipod up` of a one-container pod running `true`: process start to exit,
-    through sandbox, container, exit and teardown."""
-    manifest = work / "true.yaml"
-    manifest.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: bench}\nspec:\n"
-                        "  restartPolicy: Never\n  containers:\n"
-                        "  - {name: app, image: busybox, command: ['true']}\n")
-    cmd = [sys.executable, "-m", "minipod", "up", "--no-logs", str(manifest)]
-    env = minipod_env(work)
-
-    def once() -> None:
-        subprocess.run(cmd, env=env, cwd=work, check=True, stdout=subprocess.DEVNULL)
-
-    return timed(once)
-
-
-def supervisor_rss(work: Path) -> list[float]:
-    manifest = work / "sleep.yaml"
-    manifest.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: rss}\nspec:\n"
-                        "  terminationGracePeriodSeconds: 1\n  containers:\n"
-                        "  - {name: app, image: busybox, command: [sleep, '60']}\n")
-    proc = subprocess.Popen([sys.executable, "-m", "minipod", "up", "--no-logs", str(manifest)],
-                            env=minipod_env(work), cwd=work, stdout=subprocess.DEVNULL)
-    record = work / "state/pods/default_rss/pod.json"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if record.exists() and json.loads(record.read_text())["containers"]["app"].get("pid"):
-            break
-        time.sleep(0.05)
-    value = float(rss_kb(proc.pid))
-    proc.terminate()
-    proc.wait(timeout=30)
-    return [value]
+def parse_overrides(items: list[str]) -> dict[str, object]:
+    fields = {f.name: f.type for f in dataclasses.fields(Config)}
+    found: dict[str, object] = {}
+    for item in items:
+        name, _, text = item.partition("=")
+        kind = str(fields.get(name, ""))
+        if not kind or name == "name":
+            raise SystemExit(f"--set: no field {name!r} (one of {', '.join(fields)})")
+        if kind.startswith("tuple"):
+            found[name] = tuple(int(v) for v in text.split(",") if v)
+        else:
+            found[name] = float(text) if kind == "float" else int(text)
+    return found
 
 
-SUPERVISED = """apiVersion: v1
-kind: Pod
-metadata: {name: supervised}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - {name: victim, image: busybox, command: [sleep, "3600"]}
-  - {name: target, image: busybox, command: [sleep, "3600"]}
-"""
-
-
-def supervisor_figures(work: Path, kills: int = 100, probes: int = 200
-                       ) -> dict[str, list[float]]:
-    """Restart after kill -9 (kill to the new process's exec), and exec probes
-    (wall and CPU of the supervisor plus its children), in one supervisor."""
-    os.environ.update(minipod_env(work))
-    from minipod.backoff import BackoffPolicy
-    from minipod.loop import Loop
-    from minipod.spec import parse_pods
-    from minipod.supervisor import Supervisor
-    from minipod.up import resolve_images
-
-    started: list[float] = []
-
-    def sink(event: object) -> None:
-        if getattr(event, "reason", "") == "Started":
-            started.append(time.perf_counter())
-
-    sup = Supervisor(Loop(), sink, echo_logs=False, backoff=BackoffPolicy.parse("0:0"))
-    sup.open()
-    try:
-        pods = parse_pods(SUPERVISED, "bench")
-        sup.start_pods(pods, resolve_images(pods, "bench"))
-        runner = sup.pods["default/supervised"]
-        figures = {"restart after kill -9, to exec (ms)": _restarts(sup, runner, started, kills)}
-        figures.update(_exec_probes(sup, runner, probes))
-        sup.stop_all("benchmark done", grace=0)
-        sup.run()
-    finally:
-        sup.rollback()
-        sup.close()
-    return figures
-
-
-def _restarts(sup: Any, runner: Any, started: list[float], kills: int) -> list[float]:
-    samples = []
-    for _ in range(kills):
-        victim = runner.apps[0]
-        seen = len(started)
-        begin = time.perf_counter()
-        signal.pidfd_send_signal(victim.child.pidfd, signal.SIGKILL)
-        while len(started) == seen:
-            sup.loop.run_once()
-        samples.append((started[-1] - begin) * 1000)
-    return samples
-
-
-def _exec_probes(sup: Any, runner: Any, probes: int) -> dict[str, list[float]]:
-    from minipod.execprobe import exec_in, open_exec_target
-
-    target_run = runner.apps[1]
-    plan = target_run.plan
-    target = open_exec_target(target_run.child.pid, runner.sandbox.ns, plan.env,
-                              plan.working_dir, plan.run_as_user, plan.run_as_group)
-    wall, cpu = [], []
-    try:
-        for _ in range(probes):
-            results: list[object] = []
-            before, begin = _cpu_seconds(), time.perf_counter()
-            exec_in(sup.loop, sup.watch, target, ("true",), 1.0, results.append)
-            while not results:
-                sup.loop.run_once()
-            wall.append((time.perf_counter() - begin) * 1000)
-            cpu.append((_cpu_seconds() - before) * 1000)
-    finally:
-        target.close()
-    return {"exec probe of `true`, wall (ms)": wall,
-            "exec probe of `true`, CPU of supervisor + children (ms)": cpu}
-
-
-def _cpu_seconds() -> float:
-    """User + system CPU of this process and its reaped children (getrusage
-    reads the scheduler's exact runtimes; os.times() has 10 ms ticks)."""
-    own, children = (resource.getrusage(who) for who in
-                     (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
-def kernel_baselines() -> dict[str, list[float]]:
-    busybox = shutil.which("busybox") or "/bin/busybox"
-    return {
-        "fork+exec of busybox true (ms)": timed(
-            lambda: subprocess.run([busybox, "true"], check=True)),
-        "unshare --net --ipc --uts --pid --mount --fork busybox true (ms)": timed(
-            lambda: subprocess.run(["unshare", "--net", "--ipc", "--uts", "--pid", "--mount",
-                                    "--fork", busybox, "true"], check=True)),
-    }
-
-
-def summary(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return {"median": statistics.median(ordered), "p99": p99, "min": ordered[0],
-            "max": ordered[-1], "n": len(ordered)}
-
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               platform.processor())
-    mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
-    return (f"{platform.node()}: Linux {platform.release()}, {os.cpu_count()} cpus ({cpu}), "
-            f"{int(mem) // 1024 // 1024} GiB, Python {platform.python_version()}")
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--output", default="BENCHMARKS.md")
-    args = parser.parse_args()
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.render is not None:
+        figures, meta = from_json(json.loads(args.render.read_text()))
+        write_report(args.output, figures, meta, LIMITS)
+        return 0
     if os.geteuid() != 0:
-        print("make bench needs root", file=sys.stderr)
+        print("the benchmarks need root (namespaces, mounts)", file=sys.stderr)
         return 1
+    cfg = config_for(args.smoke, **parse_overrides(args.set))
+    started, load_start, busy_start = time.monotonic(), os.getloadavg(), cpu_busy()
+    notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="minipod-bench-") as tmp:
-        work = Path(tmp)
-        subprocess.run([sys.executable, "-m", "minipod", "image", "build-busybox"],
-                       env=minipod_env(work), cwd=work, check=True, stdout=subprocess.DEVNULL)
-        figures = {
-            "pause RSS (kB)": pause_rss(),
-            "supervisor RSS, 1 pod (kB)": supervisor_rss(work),
-            "`minipod up` whole lifetime of a 1-container pod (ms)": pod_lifetime(work),
-            **supervisor_figures(work),
-            **kernel_baselines(),
-        }
-    results = {name: summary(samples) for name, samples in figures.items()}
-    write_report(Path(args.output), results, figures)
-    print(Path(args.output).read_text())
+        mp = Minipod(Path(tmp))
+        mp.build_image()
+        peer = start_peer(mp, notes) if args.peers else None
+        try:
+            with ExecWatcher() as watcher:
+                figures = run_suite(mp, watcher, cfg, args.groups, peer)
+                if watcher.overruns:
+                    notes.append(f"The exec event socket overran {watcher.overruns} times.")
+        finally:
+            with contextlib.suppress(BenchError):
+                mp.stop_daemon()
+            if peer is not None:
+                notes += [f"podman clean-up: {p}" for p in peer.close()]
+    meta = {
+        "machine": machine(), "mode": cfg.name, "peers": args.peers,
+        "command": "python -P benchmarks/run.py " + shlex.join(argv or sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"), "seconds": time.monotonic() - started,
+        "load_start": list(load_start), "load_end": list(os.getloadavg()),
+        "config": cfg.__dict__, "notes": notes + run_notes(cfg),
+    }
+    busy_end = cpu_busy()
+    busy = 100 * (busy_end[0] - busy_start[0]) / max(1, busy_end[1] - busy_start[1])
+    meta["cpu_busy_percent"] = busy
+    meta["notes"].insert(0, f"The machine's CPUs were {busy:.0f}% busy over the run (this "
+                            "suite included; other people's tests share this machine).")
+    write_report(args.output, figures, meta, LIMITS)
+    print(args.output.read_text())
     return 0
 
 
-def write_report(path: Path, results: dict[str, dict[str, float]],
-                 raw: dict[str, list[float]]) -> None:
-    lines = ["# minipod benchmarks", "", f"Machine: {machine()}", "",
-             f"Run: {time.strftime('%Y-%m-%d %H:%M')}; written by `make bench` "
-             "(benchmarks/run.py). Raw samples in BENCHMARKS.json.", "",
-             "| figure | median | p99 | min | max | n |", "|---|---|---|---|---|---|"]
-    for name, r in results.items():
-        lines.append(f"| {name} | {r['median']:.1f} | {r['p99']:.1f} | {r['min']:.1f} | "
-                     f"{r['max']:.1f} | {r['n']:.0f} |")
-    lines += ["", "What limits these figures: the `up` lifetime includes starting the Python",
-              "interpreter and importing pyroute2 (~0.2 s, needed to bring up the pod's",
-              "loopback); the pod work itself is a few milliseconds. Issue 5 measures the",
-              "start-to-exec time separately and against podman.",
-              "",
-              "A restart is: the pidfd wakes the loop, waitid, the record written, then a",
-              "fork of the (Python) supervisor that joins the pod's namespaces, mounts an",
-              "overlay, pivots and execs; the fork of a ~40 MB process and the mounts are",
-              "most of it. An exec probe is a vfork-style clone from C (no fork of the",
-              "Python process), the namespace joins, and the exec of the command.", ""]
-    path.write_text("\n".join(lines))
-    path.with_suffix(".json").write_text(json.dumps({"machine": machine(), "samples": raw},
-                                                    indent=1) + "\n")
+def start_peer(mp: Minipod, notes: list[str]) -> Podman | None:
+    from benchmarks.peers import Podman, podman_missing
+
+    missing = podman_missing()
+    if missing:
+        notes.append(f"No peer figures: {missing}.")
+        return None
+    peer = Podman(mp.work / "podman")
+    try:
+        peer.import_image(mp.images / "busybox" / "latest" / "rootfs")
+    except BaseException:
+        peer.close()
+        raise
+    return peer
+
+
+def run_suite(mp: Minipod, watcher: ExecWatcher, cfg: Config, groups: list[str],
+              peer: Podman | None) -> list[Figure]:
+    out: list[Figure] = []
+    if "cold" in groups:
+        out += fg.guard("start.cold", "Pod start, cold", "ms",
+                        lambda: [fg.cold_start(mp, watcher, cfg)])
+    if any(g in groups for g in ("scale", "start", "restart", "capacity")):
+        keeper = fg.start_keeper(mp, watcher)
+        if "scale" in groups:
+            watcher.forget()  # what a group collected is not needed by the next
+            out += fg.guard("scale", "Scale, idle and memory", "ms",
+                            lambda: fg.scale_idle_memory(mp, watcher, cfg, keeper))
+        if "start" in groups:
+            watcher.forget()
+            out += fg.guard("start", "Pod start and stop", "ms",
+                            lambda: fg.start_stop(mp, watcher, cfg, peer))
+        if "restart" in groups:
+            out += fg.guard("restart.e2e", "Restart after kill -9", "ms",
+                            lambda: fg.restart_e2e(mp, watcher, cfg, peer))
+        if "capacity" in groups:
+            for n in cfg.probe_pods:
+                watcher.forget()
+                out += capacity(mp, watcher, cfg, n, keeper=keeper, done=out)
+        mp.stop_daemon()
+    if "inprocess" in groups:
+        out += fg.guard("inprocess", "In-process supervisor", "ms",
+                        lambda: fg.in_process(mp, cfg))
+    if "cli" in groups:
+        out += fg.cli_startup(mp, cfg)
+    if "kernel" in groups:
+        out += fg.baseline_figures(cfg)
+    if peer is not None:
+        attach_peer_only(out, peer, watcher, cfg)
+    return out
+
+
+def capacity(mp: Minipod, watcher: ExecWatcher, cfg: Config, n: int, *, keeper: Process,
+             done: list[Figure]) -> list[Figure]:
+    titles = [(f"capacity.{n}.cpu", f"{n} pods, 1 s httpGet liveness: supervisor CPU",
+               "% of a core"),
+              (f"capacity.{n}.late", f"{n} pods, 1 s httpGet liveness: probe lateness", "ms")]
+    reason = does_not_fit(n, keeper, done)
+    if reason is None:
+        found = fg.guard(titles[0][0], titles[0][1], titles[0][2],
+                         lambda: fg.probe_capacity(mp, watcher, cfg, n, keeper))
+        if len(found) > 1:
+            return found
+        reason = found[0].error
+    return [Figure(key, title, unit, error=reason) for key, title, unit in titles]
+
+
+def does_not_fit(n: int, keeper: Process, done: list[Figure]) -> str | None:
+    """Why n more pods would not fit (memory, or the supervisor's open files)."""
+    available = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text()
+                     .splitlines() if line.startswith("MemAvailable:"))
+    if n * POD_MEMORY_KB * 3 // 2 > available:
+        return (f"skipped: {n} pods need about {n * POD_MEMORY_KB // 1024} MB, "
+                f"{available // 1024} MB available")
+    fds_per_pod = next((f.extra.get("fds_per_pod") for f in done
+                        if f.key == "scale.start" and f.extra.get("fds_per_pod")), None)
+    if fds_per_pod:
+        soft = _soft_nofile(keeper.pid)
+        in_use = len(os.listdir(f"/proc/{keeper.pid}/fd"))
+        if soft and in_use + n * fds_per_pod > soft:
+            return (f"skipped: {n} pods need about {int(n * fds_per_pod)} open files in the "
+                    f"supervisor ({fds_per_pod:.1f} per pod), its limit is {soft}")
+    return None
+
+
+def _soft_nofile(pid: int) -> int | None:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            value = line.split()[3]
+            return None if value == "unlimited" else int(value)
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def attach_peer_only(out: list[Figure], peer: Podman, watcher: ExecWatcher, cfg: Config
+                     ) -> None:
+    """The peer's figures that are not paired run by run with minipod's."""
+    by_key = {f.key: f for f in out}
+
+    def attach(key: str, comparison: Comparison) -> None:
+        if key in by_key and by_key[key].peer is None:
+            by_key[key].peer = comparison
+
+    try:
+        wall, cpu = peer.healthchecks(cfg.peer_runs)
+        attach("probe.exec.wall", Comparison(f"{peer.label}: podman healthcheck run", wall))
+        attach("probe.exec.cpu", Comparison(f"{peer.label}: podman healthcheck run", cpu))
+    except Exception as e:
+        for key in ("probe.exec.wall", "probe.exec.cpu"):
+            attach(key, Comparison(peer.label, error=str(e)))
+    try:
+        error = peer.probe_error()
+    except Exception as e:
+        error = str(e)
+    for key in by_key:
+        if key.startswith("capacity."):
+            attach(key, Comparison(peer.label, error=error))
+    try:
+        for key, comparison in peer.scale(cfg.peer_pods, watcher, cfg.peer_window).items():
+            attach(key, comparison)
+    except Exception as e:
+        for key in ("scale.start", "scale.stop", "memory.marginal", "idle.cpu",
+                    "idle.wakeups"):
+            attach(key, Comparison(peer.label, error=str(e)))
+
+
+def cpu_busy() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+METHOD_NOTES = [
+    "Exec times come from the kernel's process events connector (netlink, "
+    "PROC_EVENT_EXEC and _FORK, CLOCK_MONOTONIC ns): nothing runs inside the containers "
+    "and nothing polls (benchmarks/execwatch.py).",
+    "Each figure's pods run in a private MINIPOD_ROOT and MINIPOD_IMAGES under a temporary "
+    "directory (on this machine the same ext4 file system as /run, so pod.json's fsyncs cost "
+    "what they would in /run/minipod; where /run is a tmpfs they cost nothing).",
+    "A \"keeper\" pod keeps the background supervisor running between figures; start.cold "
+    "is the only figure that includes starting it.",
+    "The probe-capacity pods only sleep: the suite listens in each pod's network namespace "
+    "on the probe's port (benchmarks/probeserver.py) and answers 200, all through the pods' "
+    "start and deletion, and the kernel stamps each request's arrival (SO_TIMESTAMPNS).",
+    "The init-container variant says restartPolicy OnFailure: with Always, podman 4.3 "
+    "restarts each init container every time it exits 0, and `kube play` then takes 20 to "
+    "40 s; for Kubernetes the two mean the same here.",
+    "podman runs with private --root, --runroot, --tmpdir, containers.conf (runtime runc, "
+    "ulimits nofile=20000:20000, nproc=32768:32768, cgroupfs, no events), storage.conf and "
+    "registries.conf; the fixed paths it writes anyway (/var/lib/containers, "
+    "/var/cache/containers, /run/containers, /run/runc, /var/tmp) are tmpfs mounts in a "
+    "private mount namespace all its commands run in; the libpod_parent cgroups it makes are "
+    "removed at the end (benchmarks/peers.py). Its scale, idle and memory figures are for "
+    "fewer pods (see the configuration): the ratios there compare unlike N.",
+]
+
+
+def run_notes(cfg: Config) -> list[str]:
+    return [*METHOD_NOTES,
+        f"Configuration ({cfg.name}): {cfg.runs} runs per start/stop variant, "
+        f"{cfg.kills} kills, {cfg.exec_probes} exec probes, probe capacity with "
+        f"{', '.join(map(str, cfg.probe_pods))} pods over {cfg.probe_window:g} s, idle "
+        f"{cfg.scale_pods} pods over {cfg.idle_window:g} s, scale {cfg.scale_pods} pods x "
+        f"{cfg.scale_runs}; the peer {cfg.peer_runs} runs, {cfg.peer_kills} kills, "
+        f"{cfg.peer_pods} pods.",
+    ]
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""minipod's benchmark suite (issue 5): `make bench`, `make bench-peers`."""

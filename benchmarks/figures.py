@@ -1,0 +1,613 @@
+"""The figures of issue 5, each measured on the busybox image.
+
+Clocks: every duration is CLOCK_MONOTONIC, and "the container's process has
+exec'd" is the kernel's own time of the exec (execwatch.py), so a figure never
+includes the time this harness takes to notice.
+
+The background supervisor serves every figure but the in-process ones; a
+"keeper" pod keeps it running between figures, so a start is not also a
+supervisor start (the cold start is a figure of its own).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from benchmarks import manifests as mf
+from benchmarks import stats
+from benchmarks.config import Config
+from benchmarks.execwatch import ExecWatcher, netns_inode
+from benchmarks.harness import (
+    CLOCK_TICKS,
+    BenchError,
+    Minipod,
+    Process,
+    children_of,
+    cpu_ticks,
+    rss_kb,
+    wait_until,
+    wakeups,
+)
+from benchmarks.results import Comparison, Figure
+
+BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+UNSHARE_ARGV = ["unshare", "--net", "--ipc", "--uts", "--pid", "--mount", "--fork",
+                BUSYBOX, "true"]
+UNSHARE_LABEL = "unshare --net --ipc --uts --pid --mount --fork busybox true"
+FORK_EXEC_LABEL = "fork+exec of busybox true"
+KEEPER = "bench-keeper"
+
+
+# -- kernel baselines --------------------------------------------------------------
+def run_ms(argv: list[str]) -> float:
+    begin = time.monotonic()
+    subprocess.run(argv, check=True)
+    return (time.monotonic() - begin) * 1000
+
+
+def unshare_ms() -> float:
+    return run_ms(UNSHARE_ARGV)
+
+
+def fork_exec_ms() -> float:
+    return run_ms([BUSYBOX, "true"])
+
+
+def baseline_figures(cfg: Config) -> list[Figure]:
+    """The two kernel limits on their own (they are also paired, run by run,
+    with the figures they bound)."""
+    return [
+        Figure("kernel.unshare", f"kernel: {UNSHARE_LABEL}", "ms",
+               [unshare_ms() for _ in range(max(cfg.runs, 15))],
+               how="wall time of the command, from Python's subprocess.run"),
+        Figure("kernel.fork_exec", f"kernel: {FORK_EXEC_LABEL}", "ms",
+               [fork_exec_ms() for _ in range(max(cfg.runs, 15))],
+               how="wall time of the command, from Python's subprocess.run"),
+    ]
+
+
+# -- helpers -------------------------------------------------------------------------
+def exec_times(watcher: ExecWatcher, pids: dict[str, int], after: float) -> float:
+    """The kernel time by which every one of ``pids`` had exec'd."""
+    return max(watcher.wait_exec(pid, after) for pid in pids.values())
+
+
+def trap_ready(pids: dict[str, int]) -> bool:
+    """mf.TERM_EXITS has set its trap once it has forked its sleep."""
+    return all(children_of(pid) for pid in pids.values())
+
+
+def all_traps_ready(pods: dict[str, dict[str, int]]) -> bool:
+    return all(trap_ready(pids) for pids in pods.values())
+
+
+def shows_pid(mp: Minipod, name: str, pid: int) -> bool:
+    return mp.running_pids(name, ["app"]) == {"app": pid}
+
+
+def start_pods(mp: Minipod, watcher: ExecWatcher, path: Path, pods: list[dict[str, Any]],
+               *options: str) -> tuple[float, float, float, dict[str, dict[str, int]]]:
+    """`up -d` then wait for every app to exec: (begin, cli end, last exec, pids)."""
+    begin, end = mp.timed_cli("up", "-d", *options, str(path))
+    pids = {}
+    for manifest in pods:
+        name = manifest["metadata"]["name"]
+        pids[name] = watcher.wait_for(
+            functools.partial(mp.running_pids, name, mf.app_names(manifest)), timeout=60)
+    last = max(exec_times(watcher, p, begin) for p in pids.values())
+    return begin, end, last, pids
+
+
+def delete_pod(mp: Minipod, name: str) -> float:
+    begin, end = mp.timed_cli("delete", "pod", name)
+    if mp.pod_dir(name).exists():
+        raise BenchError(f"pod {name} still has state after `delete pod` returned")
+    return (end - begin) * 1000
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def ms(seconds: float) -> float:
+    return seconds * 1000
+
+
+# -- 1 and 2: pod start and stop ---------------------------------------------------------
+def start_keeper(mp: Minipod, watcher: ExecWatcher) -> Process:
+    manifest = mf.pod(KEEPER)
+    path = mp.write("keeper.yaml", mf.documents(manifest))
+    start_pods(mp, watcher, path, [manifest])
+    return mp.supervisor(KEEPER)
+
+
+def cold_start(mp: Minipod, watcher: ExecWatcher, cfg: Config) -> Figure:
+    """`up -d` with no supervisor running: it forks one, which starts the pod."""
+    samples = []
+    for i in range(cfg.cold_runs):
+        name = f"cold-{i}"
+        manifest = mf.pod(name)
+        path = mp.write(f"{name}.yaml", mf.documents(manifest))
+        begin, _end, last, pids = start_pods(mp, watcher, path, [manifest])
+        samples.append(ms(last - begin))
+        mp.supervisor(name)
+        wait_until(functools.partial(trap_ready, pids[name]), 10, "the trap")
+        delete_pod(mp, name)
+        mp.stop_daemon()
+    return Figure("start.cold", "Pod start, 1 container, no supervisor running", "ms", samples,
+                  how="from the start of `minipod up -d` (which then forks the background "
+                      "supervisor) to the kernel's exec event of the app")
+
+
+def start_stop(mp: Minipod, watcher: ExecWatcher, cfg: Config, peer: Any | None
+               ) -> list[Figure]:
+    """Figures 1 and 2, the variants taking turns, each run next to its
+    kernel baseline (and the peer's run, when asked)."""
+    start: dict[str, list[float]] = {v[0]: [] for v in mf.START_VARIANTS}
+    cli: dict[str, list[float]] = {v[0]: [] for v in mf.START_VARIANTS}
+    stop: dict[str, list[float]] = {v[0]: [] for v in mf.START_VARIANTS}
+    kernel: list[float] = []
+    to_sandbox: list[float] = []  # the "one" variant, cut in two at the pause's exec
+    to_exec: list[float] = []
+    app_fork_to_exec: list[float] = []
+    theirs: dict[str, dict[str, list[float]]] = {v[0]: {"start": [], "stop": []}
+                                                 for v in mf.START_VARIANTS}
+    errors: dict[str, str] = {}
+    for i in range(cfg.runs):
+        for key, _title, apps, inits, restart in mf.START_VARIANTS:
+            name = f"start-{key}-{i}"
+            manifest = mf.pod(name, apps=apps, inits=inits, restart=restart)
+            path = mp.write(f"{name}.yaml", mf.documents(manifest))
+            begin, end, last, pids = start_pods(mp, watcher, path, [manifest])
+            start[key].append(ms(last - begin))
+            cli[key].append(ms(end - begin))
+            if key == "one":
+                pause = sandbox_exec(mp, watcher, name, begin)
+                to_sandbox.append(ms(pause - begin))
+                to_exec.append(ms(last - pause))
+                fork = watcher.fork_time(pids[name]["app"])
+                if fork is not None:
+                    app_fork_to_exec.append(ms(last - fork))
+            wait_until(functools.partial(trap_ready, pids[name]), 10, "the trap")
+            stop[key].append(delete_pod(mp, name))
+            if peer is not None and key not in errors and i < cfg.peer_runs:
+                try:
+                    started, stopped = peer.start_stop(manifest, watcher)
+                    theirs[key]["start"].append(started)
+                    theirs[key]["stop"].append(stopped)
+                except Exception as e:  # reported as the peer's figure
+                    errors[key] = str(e)
+        kernel.append(unshare_ms())
+    breakdown = [
+        Figure("start.one.to_pause", "Pod start, 1 container: `up -d` to the pause's exec",
+               "ms", to_sandbox, how="from the start of `minipod up -d` to the kernel's exec "
+               "event of the pod's pause process: the CLI, the request, the supervisor's "
+               "validation, the pod directory and the pause's namespaces"),
+        Figure("start.one.pause_to_exec", "Pod start, 1 container: pause's exec to the app's",
+               "ms", to_exec, how="between the two exec events: the pause's exec returning "
+               "to the supervisor, the container's fork, rootfs and exec"),
+        Figure("start.one.fork_to_exec", "Pod start, 1 container: the app's fork to its exec",
+               "ms", app_fork_to_exec, how="the container's child between the supervisor's "
+               "fork and the exec (namespaces, overlay and mounts, pivot_root, exec)"),
+    ]
+    figures: list[Figure] = []
+    for key, title, *_ in mf.START_VARIANTS:
+        peer_start = peer_stop = None
+        if peer is not None:
+            peer_start = Comparison(peer.label, theirs[key]["start"], errors.get(key),
+                                    paired=True)
+            peer_stop = Comparison(peer.label + " / kube down", theirs[key]["stop"],
+                                   errors.get(key), paired=True)
+        figures.append(Figure(
+            f"start.{key}", f"Pod start, {title}", "ms", start[key], peer=peer_start,
+            baseline=Comparison(UNSHARE_LABEL, kernel, paired=True) if key == "one" else None,
+            how="from the start of `minipod up -d` to the kernel's exec event of the last "
+                "app container (supervisor already running)"))
+        figures.append(Figure(
+            f"start.{key}.cli", f"`up -d` returns, {title}", "ms", cli[key],
+            how="wall time of `minipod up -d` (it returns once the pod is created)"))
+        figures.append(Figure(
+            f"stop.{key}", f"Pod stop, {title}", "ms", stop[key], peer=peer_stop,
+            how="wall time of `minipod delete pod`; the apps exit on SIGTERM"))
+    figures[1:1] = breakdown  # right after start.one
+    return figures
+
+
+def sandbox_exec(mp: Minipod, watcher: ExecWatcher, name: str, after: float) -> float:
+    record = mp.record(name)
+    if record is None or not record["pause"].get("pid"):
+        raise BenchError(f"no pause pid recorded for {name}")
+    return watcher.wait_exec(int(record["pause"]["pid"]), after)
+
+
+# -- 3: restart after kill -9 -----------------------------------------------------------
+def exec_in_netns(watcher: ExecWatcher, netns: int, old_pid: int, after: float
+                  ) -> tuple[int, float] | None:
+    for pid, times in watcher.execs.items():
+        if pid != old_pid and times[-1] >= after and netns_inode(pid) == netns:
+            return pid, times[-1]
+    return None
+
+
+def restart_e2e(mp: Minipod, watcher: ExecWatcher, cfg: Config, peer: Any | None
+                ) -> list[Figure]:
+    name = "restart"
+    manifest = mf.pod(name, command=mf.SLEEPS, grace=0)
+    path = mp.write("restart.yaml", mf.documents(manifest))
+    _b, _e, _l, pids = start_pods(mp, watcher, path, [manifest], "--backoff", "0:0")
+    record = mp.record(name)
+    assert record is not None
+    netns = int(record["pause"]["namespaces"]["net"])
+    pid = pids[name]["app"]
+    samples, kernel, to_fork, fork_to_exec = [], [], [], []
+    for _ in range(cfg.kills):
+        victim = Process(pid)
+        try:
+            watcher.forget()
+            begin = time.monotonic()
+            victim.signal(signal.SIGKILL)
+            found = watcher.wait_for(
+                functools.partial(exec_in_netns, watcher, netns, pid, begin),
+                timeout=30)
+        finally:
+            victim.close()
+        new_pid, exec_time = found
+        samples.append(ms(exec_time - begin))
+        fork = watcher.fork_time(new_pid)
+        if fork is not None:
+            to_fork.append(ms(fork - begin))
+            fork_to_exec.append(ms(exec_time - fork))
+        # let the supervisor finish with the restart (its record) before the next kill
+        wait_until(functools.partial(shows_pid, mp, name, new_pid), 10,
+                   "the record of the restart")
+        pid = new_pid
+        kernel.append(unshare_ms())
+    delete_pod(mp, name)
+    peer_figure = None
+    if peer is not None:
+        try:
+            peer_figure = Comparison(peer.label, peer.restarts(cfg.peer_kills, watcher))
+        except Exception as e:
+            peer_figure = Comparison(peer.label, error=str(e))
+    return [
+        Figure("restart.e2e", "Restart after kill -9, background supervisor", "ms", samples,
+               baseline=Comparison(UNSHARE_LABEL, kernel, paired=True), peer=peer_figure,
+               how="SIGKILL (pidfd) to the kernel's exec event of the new process; "
+                   "`up -d --backoff 0:0`; the next kill waits for pod.json to show it",
+               extra={"kills": cfg.kills}),
+        Figure("restart.e2e.to_fork", "Restart after kill -9: kill to the supervisor's fork",
+               "ms", to_fork, how="SIGKILL to the kernel's fork event of the new process: "
+               "the supervisor's wake-up, reaping, event and record, and its decision"),
+        Figure("restart.e2e.fork_to_exec", "Restart after kill -9: fork to exec", "ms",
+               fork_to_exec, how="the child between fork and exec: joining the pod's "
+               "namespaces, the overlay and mounts, pivot_root, capabilities, exec"),
+    ]
+
+
+# -- 5: probe capacity -------------------------------------------------------------------------
+def probe_capacity(mp: Minipod, watcher: ExecWatcher, cfg: Config, n: int,
+                   keeper: Process) -> list[Figure]:
+    """N pods with a 1 s httpGet liveness probe each, answered by ProbeServer.
+
+    The server answers all the time, also while pods are being started and
+    deleted: a probe left unanswered fails, and every failure costs the
+    supervisor an event and a pod.json write, which would slow it for all.
+    """
+    from benchmarks.probeserver import ProbeServer
+
+    names = [f"probe-{n}-{i}" for i in range(n)]
+    pods = [mf.pod(name, probe=mf.http_probe()) for name in names]
+    paths = []
+    server = ProbeServer()
+    records: dict[str, dict[str, Any]] = {}
+    batches: list[float] = []
+    try:
+        for first in range(0, n, BATCH):
+            batch = names[first:first + BATCH]
+            paths.append(mp.write(f"probe-{n}-{first}.yaml",
+                                  mf.documents(*pods[first:first + BATCH])))
+            begin, _ = run_serving(server, mp, "up", "-d", str(paths[-1]))
+            for name in batch:
+                serve_until_true(server, functools.partial(mp.running_pids, name, ["app"]), 120)
+                record = mp.record(name)
+                assert record is not None
+                records[name] = record
+                server.listen_in(name, int(record["pause"]["pid"]), mf.PROBE_PORT)
+            batches.append(time.monotonic() - begin)
+        server.serve_until(time.monotonic() + 2.0)  # the refused probes of the start end
+        begin = time.monotonic()
+        ticks0 = cpu_ticks(keeper.pid)
+        slices = []
+        for k in range(1, int(cfg.probe_window) + 1):
+            before = cpu_ticks(keeper.pid)
+            slice_start = time.monotonic()
+            server.serve_until(begin + k)
+            slices.append(stats.cpu_percent(before, cpu_ticks(keeper.pid), CLOCK_TICKS,
+                                            time.monotonic() - slice_start))
+        end = time.monotonic()
+        total_cpu = stats.cpu_percent(ticks0, cpu_ticks(keeper.pid), CLOCK_TICKS, end - begin)
+        server.serve_until(end + 1.2)  # the probes due before `end` arrive
+        late, due, answered, anchored = [], 0, 0, True
+        for name in names:
+            resume = records[name]["containers"]["app"].get("resume", {})
+            first_due = resume.get("startedMono")
+            arrivals = server.arrivals[name]
+            if first_due is None:  # no anchor recorded: phase from the earliest arrival
+                anchored = False
+                first_due = min(arrivals) if arrivals else begin
+            result = stats.probe_lateness(arrivals, float(first_due), 1.0, start=begin, end=end)
+            late += result.late_ms
+            due += result.due
+            answered += result.answered
+    finally:
+        try:
+            for path in paths:
+                with contextlib.suppress(BenchError):
+                    run_serving(server, mp, "down", str(path))
+        finally:
+            server.close()
+    extra = {"pods": n, "window_s": end - begin, "due": due, "answered": answered,
+             "missing": due - answered, "cpu_percent_whole_window": total_cpu,
+             "anchored": anchored, "start_batches_s": [round(b, 3) for b in batches]}
+    return [
+        Figure(f"capacity.{n}.cpu", f"{n} pods, 1 s httpGet liveness: supervisor CPU",
+               "% of a core", slices, extra=extra,
+               how="utime+stime of the supervisor (/proc/PID/stat) per 1 s slice of the window"),
+        Figure(f"capacity.{n}.cpu_per_probe", f"{n} pods, 1 s httpGet liveness: "
+               "supervisor CPU per probe", "ms", [pct * 10 / n for pct in slices], extra=extra,
+               how="each 1 s slice's supervisor CPU divided by the probes due in a second (N)"),
+        Figure(f"capacity.{n}.late", f"{n} pods, 1 s httpGet liveness: probe lateness", "ms",
+               late, extra=extra,
+               how="kernel receive time of each request (SO_TIMESTAMPNS, in the pod's netns) "
+                   "minus its due time, container start + k s (pod.json startedMono)"),
+    ]
+
+
+BATCH = 100
+
+
+def run_serving(server: Any, mp: Minipod, *args: str) -> tuple[float, float]:
+    """Run a minipod command while the probe server keeps answering."""
+    begin = time.monotonic()
+    proc = subprocess.Popen(mp.command(*args), cwd=mp.work, env=mp.env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while proc.poll() is None:
+        server.serve_until(time.monotonic() + 0.02)
+    err = proc.stderr.read() if proc.stderr else ""
+    if proc.stderr:
+        proc.stderr.close()
+    if proc.returncode != 0:
+        raise BenchError(f"minipod {' '.join(args)}: exit {proc.returncode}: {err[-500:]}")
+    return begin, time.monotonic()
+
+
+def serve_until_true(server: Any, predicate: Callable[[], object], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise BenchError(f"timed out after {timeout:g} s")
+        server.serve_until(time.monotonic() + 0.01)
+
+
+# -- 6, 7, 8: scale, idle, memory -------------------------------------------------------------
+def scale_idle_memory(mp: Minipod, watcher: ExecWatcher, cfg: Config, keeper: Process
+                      ) -> list[Figure]:
+    n = cfg.scale_pods
+    time.sleep(0.5)
+    one_pod_rss = [float(rss_kb(keeper.pid))]  # the supervisor with the keeper only
+    up_ms, up_cli_ms, down_ms, full_rss, marginal, pause_rss = [], [], [], [], [], []
+    idle: list[Figure] = []
+    extra: dict[str, Any] = {"pods": n}
+    for run in range(cfg.scale_runs):
+        pods = [mf.pod(f"scale-{run}-{i}") for i in range(n)]
+        path = mp.write(f"scale-{run}.yaml", mf.documents(*pods))
+        base_rss, base_fds = rss_kb(keeper.pid), open_fds(keeper.pid)
+        begin, end, last, pids = start_pods(mp, watcher, path, pods)
+        up_ms.append(ms(last - begin))
+        up_cli_ms.append(ms(end - begin))
+        wait_until(functools.partial(all_traps_ready, pids), 30, "traps")
+        if run == 0:
+            idle = idle_cost(mp, cfg, keeper, [p["metadata"]["name"] for p in pods])
+        time.sleep(0.2)
+        rss = rss_kb(keeper.pid)
+        full_rss.append(float(rss))
+        if run == 0:  # later runs reuse the heap the first one grew
+            marginal.append((rss - base_rss) / n)
+            extra["fds_per_pod"] = (open_fds(keeper.pid) - base_fds) / n
+        else:
+            extra.setdefault("marginal_kb_later_runs", []).append((rss - base_rss) / n)
+        for manifest in pods:
+            record = mp.record(manifest["metadata"]["name"])
+            if record is not None:
+                pause_rss.append(float(rss_kb(int(record["pause"]["pid"]))))
+        begin, end = mp.timed_cli("down", str(path))
+        down_ms.append(ms(end - begin))
+    return [
+        Figure("scale.start", f"Start {n} pods (one manifest)", "ms", up_ms, extra=extra,
+               how="from the start of `up -d` to the kernel's exec event of the last app"),
+        Figure("scale.start.cli", f"`up -d` of {n} pods returns", "ms", up_cli_ms,
+               how="wall time of `minipod up -d`"),
+        Figure("scale.stop", f"Stop {n} pods (`down`)", "ms", down_ms,
+               how="wall time of `minipod down` of the manifest; apps exit on SIGTERM"),
+        *idle,
+        Figure("memory.supervisor.1", "Supervisor RSS, 1 pod", "kB", one_pod_rss,
+               how="VmRSS of the background supervisor serving the keeper pod only"),
+        Figure(f"memory.supervisor.{n + 1}", f"Supervisor RSS, {n + 1} pods", "kB", full_rss,
+               how=f"VmRSS with the keeper and {n} more pods"),
+        Figure("memory.marginal", "Supervisor RSS per extra pod", "kB", marginal,
+               how=f"(RSS with {n} more pods - RSS before them) / {n}, first scale run"),
+        Figure("memory.pause", "pause process RSS", "kB", pause_rss,
+               how="VmRSS of each running pod's pause process"),
+    ]
+
+
+def idle_cost(mp: Minipod, cfg: Config, keeper: Process, names: list[str]) -> list[Figure]:
+    time.sleep(1.0)  # the start's last writes and events settle
+    pauses = []
+    for name in names:
+        record = mp.record(name)
+        if record is not None:
+            pauses.append(int(record["pause"]["pid"]))
+    cpu, wake, pause_wake = [], [], []
+    slice_s = min(1.0, cfg.idle_window)
+    end = time.monotonic() + cfg.idle_window
+    while time.monotonic() < end - 1e-3:
+        t0, ticks0, wake0 = time.monotonic(), cpu_ticks(keeper.pid), wakeups(keeper.pid)
+        pause0 = sum(wakeups(p) for p in pauses)
+        time.sleep(slice_s)
+        t1 = time.monotonic()
+        cpu.append(stats.cpu_percent(ticks0, cpu_ticks(keeper.pid), CLOCK_TICKS, t1 - t0))
+        wake.append(stats.per_second(wake0, wakeups(keeper.pid), t1 - t0))
+        pause_wake.append(stats.per_second(pause0, sum(wakeups(p) for p in pauses), t1 - t0))
+    n = len(names) + 1
+    return [
+        Figure("idle.cpu", f"Idle, {n} pods, no probes: supervisor CPU", "% of a core", cpu,
+               how=f"utime+stime per {slice_s:g} s slice over {cfg.idle_window:g} s"),
+        Figure("idle.wakeups", f"Idle, {n} pods: supervisor wake-ups", "/s", wake,
+               how="voluntary + involuntary context switches (/proc/PID/status) per second"),
+        Figure("idle.pause_wakeups", f"Idle, {n} pods: wake-ups of all pause processes", "/s",
+               pause_wake, how="the same, summed over every pause process"),
+    ]
+
+
+# -- 3 and 4, in process: a Supervisor in this process -------------------------------------
+SUPERVISED = mf.documents({
+    "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "supervised"},
+    "spec": {"terminationGracePeriodSeconds": 1, "containers": [
+        mf.container("victim", mf.SLEEPS), mf.container("target", mf.SLEEPS)]}})
+
+
+@contextlib.contextmanager
+def environment(**values: str) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def in_process(mp: Minipod, cfg: Config) -> list[Figure]:
+    """Restart after kill -9 (kill to the Started event, which comes once the
+    new process has exec'd) and exec probes, with a Supervisor in this process:
+    the supervisor's own work, with no CLI and no socket in between."""
+    with environment(MINIPOD_ROOT=str(mp.work / "state-inproc"),
+                     MINIPOD_IMAGES=str(mp.images)):
+        from minipod.backoff import BackoffPolicy
+        from minipod.loop import Loop
+        from minipod.spec import parse_pods
+        from minipod.supervisor import Supervisor
+        from minipod.up import resolve_images
+
+        started: list[float] = []
+
+        def sink(event: object) -> None:
+            if getattr(event, "reason", "") == "Started":
+                started.append(time.monotonic())
+
+        sup = Supervisor(Loop(), sink, echo_logs=False, backoff=BackoffPolicy.parse("0:0"))
+        sup.open()
+        try:
+            pods = parse_pods(SUPERVISED, "bench")
+            sup.start_pods(pods, resolve_images(pods, "bench"))
+            runner = sup.pods["default/supervised"]
+            restarts = _restarts(sup, runner, started, cfg.inproc_kills)
+            wall, cpu, kernel = _exec_probes(sup, runner, cfg.exec_probes)
+            sup.stop_all("benchmark done", grace=0)
+            sup.run()
+        finally:
+            sup.rollback()
+            sup.close()
+    return [
+        Figure("restart.inproc", "Restart after kill -9, in-process supervisor", "ms", restarts,
+               how="SIGKILL (pidfd) to the Started event (spawn returns after the exec)"),
+        Figure("probe.exec.wall", "Exec probe of `true`, wall", "ms", wall,
+               baseline=Comparison(FORK_EXEC_LABEL, kernel, paired=True),
+               how="exec_in() to its result, on the supervisor's loop"),
+        Figure("probe.exec.cpu", "Exec probe of `true`, CPU of supervisor + children", "ms",
+               cpu, how="getrusage(SELF) + getrusage(CHILDREN) around each probe"),
+    ]
+
+
+def _restarts(sup: Any, runner: Any, started: list[float], kills: int) -> list[float]:
+    samples = []
+    for _ in range(kills):
+        victim = runner.apps[0]
+        seen = len(started)
+        begin = time.monotonic()
+        signal.pidfd_send_signal(victim.child.pidfd, signal.SIGKILL)
+        while len(started) == seen:
+            sup.loop.run_once()
+        samples.append(ms(started[-1] - begin))
+    return samples
+
+
+def _exec_probes(sup: Any, runner: Any, probes: int
+                 ) -> tuple[list[float], list[float], list[float]]:
+    from minipod.execprobe import exec_in, open_exec_target
+
+    target_run = runner.apps[1]
+    plan = target_run.plan
+    target = open_exec_target(target_run.child.pid, runner.sandbox.ns, plan.env,
+                              plan.working_dir, plan.run_as_user, plan.run_as_group)
+    wall, cpu, kernel = [], [], []
+    try:
+        for _ in range(probes):
+            results: list[object] = []
+            before, begin = _cpu_seconds(), time.monotonic()
+            exec_in(sup.loop, sup.watch, target, ("true",), 1.0, results.append)
+            while not results:
+                sup.loop.run_once()
+            wall.append(ms(time.monotonic() - begin))
+            cpu.append(ms(_cpu_seconds() - before))
+            kernel.append(fork_exec_ms())
+    finally:
+        target.close()
+    return wall, cpu, kernel
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU of this process and its reaped children (getrusage
+    reads the scheduler's exact runtimes; os.times() has 10 ms ticks)."""
+    own, children = (resource.getrusage(who) for who in
+                     (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+# -- what the CLI costs before it does anything -----------------------------------------
+def cli_startup(mp: Minipod, cfg: Config) -> list[Figure]:
+    python = [mp.python, "-P"]
+    bare, help_ = [], []
+    for _ in range(max(cfg.runs, 5)):
+        bare.append(run_ms([*python, "-c", "pass"]))
+        begin = time.monotonic()
+        subprocess.run(mp.command("--help"), env=mp.env, stdout=subprocess.DEVNULL, check=True)
+        help_.append(ms(time.monotonic() - begin))
+    return [
+        Figure("cli.python", "Python interpreter start (`python -P -c pass`)", "ms", bare,
+               how="wall time"),
+        Figure("cli.help", "`minipod --help` (interpreter + CLI imports)", "ms", help_,
+               how="wall time"),
+    ]
+
+
+def guard(key: str, title: str, unit: str, fn: Callable[[], list[Figure]]) -> list[Figure]:
+    """Run a figure; a failure becomes the figure's error, the suite goes on."""
+    try:
+        return fn()
+    except Exception as e:
+        return [Figure(key, title, unit, error=f"{type(e).__name__}: {e}")]

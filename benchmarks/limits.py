@@ -14,19 +14,19 @@ LIMITS: dict[str, str] = {
         "(start.one.pause_to_exec), is ~10 ms. A thin client (no imports but the socket, "
         "validation in the supervisor) is the change that can reach 25 ms."),
     "start.one.pause_to_exec": (
-        "the pause spawn returning (the forked Python child unshares uts/ipc/net and brings "
-        "loopback up through pyroute2 before it execs), the pod's namespace fds, and then the "
-        "container's own fork to exec (start.one.fork_to_exec)."),
+        "the pause is still a fork of the ~36 MB Python supervisor (the child unshares "
+        "uts/ipc/net and brings loopback up through pyroute2 before it execs); then the pod's "
+        "namespace fds, and the container's C launcher (start.one.fork_to_exec)."),
     "start.one.fork_to_exec": (
-        "the container child is a fork of the ~36 MB Python supervisor running Python: "
-        "copy-on-write faults on every page it touches, ~16 mounts (overlay, proc, sys, "
-        "/dev and its binds, mqueue, /etc files), 27 capability drops, 64 sigactions and an "
-        "execvpe that tries 5 PATH entries before /bin (strace of one restart). A small C "
-        "helper doing join/mount/pivot/exec after a vfork-style clone would leave ~1 ms."),
+        "the C launcher (csrc/mp_start.c, a CLONE_VM|CLONE_VFORK child, no Python between "
+        "clone and exec): 3 setns, 17 mounts (the overlay, proc, sys, /dev and its binds, "
+        "devpts, mqueue, the /etc files), 17 mkdir, pivot_root, 28 capability prctls, 16 "
+        "sigactions and an execvpe that tries 5 PATH entries before /bin (strace of one "
+        "restart); the kernel baseline, which makes five namespaces, is of the same order."),
     "start.inits": (
-        "as start.one, plus two more container forks and the loop turn between each init "
+        "as start.one, plus two more container starts and the loop turn between each init "
         "container's exit and the next start."),
-    "start.two": "as start.one, plus a second container fork.",
+    "start.two": "as start.one, plus a second container start.",
     "start.cold": (
         "as start.one, plus forking the background supervisor from the CLI and its imports "
         "(pyroute2 alone ~100 ms, h11/h2, psutil) before it can serve the request."),
@@ -35,16 +35,16 @@ LIMITS: dict[str, str] = {
         "(minipod.delete imports sandbox, which imports spec and yaml) to send one request; "
         "the supervisor's side (SIGTERM, the exit, pause stop, rmtree) is ~5 ms."),
     "restart.e2e": (
-        "split by the fork event into restart.e2e.to_fork and restart.e2e.fork_to_exec. "
-        "Before the fork the supervisor writes the exit's event (events.jsonl, daemon.log) "
-        "and rewrites pod.json (the record rebuilt through psutil, then fsync of the file "
-        "and of the directory) *before* it decides to restart, makes the run's directories "
-        "and log, and forks a ~36 MB process (clone ~1-2 ms for the page tables); after the "
-        "fork, the Python child's setup as in start.one.fork_to_exec. Deferring the record "
-        "until after the spawn and a C spawn path are what p50 ≤ 3 ms needs."),
+        "split by the fork event. Before the fork (restart.e2e.to_fork, ~2 ms) it is the "
+        "supervisor's Python: the pidfd wake-up and waitid, the exit's event written to "
+        "daemon.log and events.jsonl, the new run's directories, log file and FIFO ends, "
+        "the launch plan (pod.json, with its two fsyncs, is now written after the spawn); "
+        "after it (restart.e2e.fork_to_exec, ~1.5 ms) the C launcher as in "
+        "start.one.fork_to_exec. The p99 is the loop's other work and the machine's "
+        "other load."),
     "restart.inproc": (
-        "the same path as restart.e2e, in this (bigger) benchmark process: its fork copies "
-        "more page tables, so it is no faster than the background supervisor."),
+        "the same path as restart.e2e, in this benchmark process, which is bigger and also "
+        "runs the measuring; it is noisier for that."),
     "probe.exec": (
         "a vfork-style clone from C, the namespace joins and the exec of `true` in the "
         "container; the wall time is close to a plain fork+exec (the kernel baseline). The "
@@ -73,10 +73,10 @@ LIMITS: dict[str, str] = {
         "later scale runs grow less, as the heap the first one grew is reused."),
     "memory.pause": "a static musl binary that only waits on a signalfd.",
     "scale.start": (
-        "one loop starts the pods one after the other, ~33 ms each: pod directory and /etc "
-        "files, FIFOs, the pause fork (unshare, loopback), the container fork and mounts, "
-        "and 3-4 pod.json writes with two fsyncs each; nothing overlaps, and the CLI client "
-        "adds its ~120 ms once."),
+        "one loop starts the pods one after the other, ~30 ms each: pod directory and /etc "
+        "files, FIFOs, the pause (a fork of the Python supervisor: unshare, loopback), the "
+        "container's C launcher, events, and pod.json writes with two fsyncs each; nothing "
+        "overlaps, and the CLI client adds its ~120 ms once."),
     "scale.stop": (
         "`minipod down` sends one delete per pod and waits for each (SIGTERM, exit, "
         "teardown, ~5-8 ms); the client's start-up is paid once."),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import resource
@@ -22,6 +23,7 @@ import shlex
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from benchmarks.peers import Podman
 
 GROUPS = ("cold", "scale", "start", "restart", "capacity", "inprocess", "cli", "kernel")
+LOCK = Path(tempfile.gettempdir()) / "minipod-bench.lock"  # one suite at a time
 # what a pod costs at most, to decide whether N pods fit (measured: well below)
 POD_MEMORY_KB = 4096
 
@@ -90,6 +93,35 @@ def main(argv: list[str] | None = None) -> int:
         print("the benchmarks need root (namespaces, mounts)", file=sys.stderr)
         return 1
     cfg = config_for(args.smoke, **parse_overrides(args.set))
+    with exclusive_run():
+        return measure(args, cfg, argv)
+
+
+@contextlib.contextmanager
+def exclusive_run(timeout: float = 900) -> Iterator[None]:
+    """One suite at a time on a host: two would skew each other's figures (and
+    podman's cgroups would outlive the run that made them). Wait for the other."""
+    fd = os.open(LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"another benchmark run still holds {LOCK}") from None
+                if not told:
+                    print(f"waiting for another benchmark run ({LOCK})", file=sys.stderr)
+                    told = True
+                time.sleep(1)
+        yield
+    finally:
+        os.close(fd)
+
+
+def measure(args: argparse.Namespace, cfg: Config, argv: list[str] | None) -> int:
     started, load_start, busy_start = time.monotonic(), os.getloadavg(), cpu_busy()
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="minipod-bench-") as tmp:

@@ -38,9 +38,11 @@ def bench_leftovers() -> list[str]:
 def test_smoke_suite_measures_every_figure(tmp_path: Path) -> None:
     before = set(bench_leftovers())
     out = tmp_path / "BENCH.md"
-    # -P and cwd outside the tree: the installed minipod, never the source tree
+    # -P and cwd outside the tree: the installed minipod, never the source tree. The
+    # suite waits for any other run to end (benchmarks/run.py exclusive_run), so the
+    # timeout covers a full `make bench` ahead of it.
     proc = subprocess.run([sys.executable, "-P", str(BENCH), "--smoke", "--output", str(out)],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+                          cwd=tmp_path, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-4000:]
     data = json.loads(out.with_suffix(".json").read_text())
     figures = data["figures"]

@@ -7,9 +7,9 @@ prefixes of them; the report prints those that this run measured."""
 LIMITS: dict[str, str] = {
     "start.one": (
         "the `minipod up -d` client. start.one.to_pause is almost all of it: a Python "
-        "interpreter (cli.python) plus ~100 ms of imports before the request is even sent "
-        "(minipod.spec alone ~30 ms with its ~50 dataclasses, yaml ~10 ms, and up_detached "
-        "imports minipod.supervisor, pod and container just to call request()); the "
+        "interpreter (cli.python) plus 80 to 100 ms of imports before the request is sent "
+        "(minipod.spec alone ~30 ms with its ~50 dataclasses, yaml ~10 ms; the client "
+        "talks to the supervisor through minipod.client only); the "
         "supervisor's own part, from its pause fork to the app's exec "
         "(start.one.pause_to_exec), is ~10 ms. A thin client (no imports but the socket, "
         "validation in the supervisor) is the change that can reach 25 ms."),
@@ -55,8 +55,8 @@ LIMITS: dict[str, str] = {
         "at larger N, where one loop turn serves several), all Python: about half in h11 "
         "(building the request, parsing the response), the rest in making the socket inside "
         "the pod's netns (two setns), a getaddrinfo of the literal host, connect, SO_LINGER "
-        "close and the loop's dispatch; so 1000 pods at 1 s take about half a core, and only "
-        "100 pods stay within 10%. The median lateness (~1 ms) is the loop's turn; the tail "
+        "close and the loop's dispatch; so 1000 pods at 1 s take a third to half a core, and "
+        "only 100 pods stay within 10%. The median lateness (~1 ms) is the loop's turn; the tail "
         "is loop stalls: every probe leaves cyclic garbage (the supervisor's RSS grows "
         "~1 kB per probe between collections: 47.8 to 55.6 MB over 7000 probes of 200 pods) "
         "and generation-2 collections stop the loop for tens to hundreds of ms (py-spy "
@@ -73,7 +73,7 @@ LIMITS: dict[str, str] = {
         "later scale runs grow less, as the heap the first one grew is reused."),
     "memory.pause": "a static musl binary that only waits on a signalfd.",
     "scale.start": (
-        "one loop starts the pods one after the other, ~30 ms each: pod directory and /etc "
+        "one loop starts the pods one after the other, ~20 ms each: pod directory and /etc "
         "files, FIFOs, the pause (a fork of the Python supervisor: unshare, loopback), the "
         "container's C launcher, events, and pod.json writes with two fsyncs each; nothing "
         "overlaps, and the CLI client adds its ~120 ms once."),

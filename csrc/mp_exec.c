@@ -63,12 +63,6 @@
 #include "mp_exec.h"
 #include "mp_sys.h"
 
-#ifndef CLONE_PIDFD
-#define CLONE_PIDFD 0x00001000
-#endif
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO ('T', 0x41)
 #endif

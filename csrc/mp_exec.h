@@ -8,6 +8,14 @@
 
 #include <stdint.h>
 
+/* Older libc headers lack these; both launchers need them. */
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
 /* Where a start failed (mp_exec_spec.step). */
 #define MP_EXEC_OK 0
 #define MP_EXEC_STEP_POD_NS 1        /* step_arg: index into ns_fds */

@@ -34,12 +34,6 @@
 #include "mp_start.h"
 #include "mp_sys.h"
 
-#ifndef CLONE_PIDFD
-#define CLONE_PIDFD 0x00001000
-#endif
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 
 #define CHILD_STACK (64 * 1024)
 #define OLD_ROOT "/.minipod-oldroot"

@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Callable
 
+from minipod.cli_workloads import WORKLOAD_TYPES, workload_kind
 from minipod.errors import MinipodError, SpecError
 
 EXIT_FAILURE = 1
@@ -63,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
 
     delete = sub.add_parser("delete", help="delete a pod: minipod delete pod NAME "
                             "(or deployment NAME, replicaset NAME)")
-    delete.add_argument("kind", choices=["pod", "pods", "po", *WORKLOAD_KINDS])
+    delete.add_argument("kind", choices=["pod", "pods", "po", *sorted(WORKLOAD_TYPES)])
     delete.add_argument("names", nargs="+", metavar="NAME")
     delete.add_argument("-n", "--namespace", default="default")
     delete.add_argument("--grace-period", type=int, default=None, metavar="SECONDS")
@@ -140,16 +141,12 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def cmd_delete(args: argparse.Namespace) -> int:
     grace = 1 if args.now else args.grace_period
-    kind = WORKLOAD_KINDS.get(args.kind)
-    if kind is not None:
+    if args.kind in WORKLOAD_TYPES:
+        kind = workload_kind(args.kind)
         return _delete_workloads([(args.namespace, kind, name) for name in args.names])
     return _delete_all([(args.namespace, name) for name in args.names], grace)
 
 
-# kubectl's spellings of the two workload kinds minipod runs
-WORKLOAD_KINDS = {name: kind for kind, names in (
-    ("Deployment", ("deployment", "deployments", "deploy")),
-    ("ReplicaSet", ("replicaset", "replicasets", "rs"))) for name in names}
 
 
 def _delete_workloads(targets: list[tuple[str, str, str]]) -> int:

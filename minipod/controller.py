@@ -46,8 +46,9 @@ class WorkloadController:
 
     @property
     def key(self) -> str:
-        w = self.workload
-        return f"{w.namespace}/{w.kind.lower()}/{w.name}"
+        from minipod.supervisor import workload_key
+
+        return workload_key(self.workload)
 
     # -- which pods are ours ------------------------------------------------------
     def owns(self, runner: PodRunner) -> bool:

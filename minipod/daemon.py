@@ -169,8 +169,7 @@ def apply(sup: Any, request: dict[str, Any]) -> dict[str, Any]:
         pods = manifest.pods
         images = resolve_images([*pods, *map(template_pod, manifest.workloads)], source)
         backoff = BackoffPolicy.parse(request["backoff"]) if request.get("backoff") else None
-        for workload in manifest.workloads:
-            check_workload_update(sup, workload)
+        sup.check_workload_updates(manifest.workloads)  # before any pod starts
     except SpecError as e:
         return {"ok": False, "code": 2, "error": str(e)}
     try:
@@ -181,16 +180,6 @@ def apply(sup: Any, request: dict[str, Any]) -> dict[str, Any]:
     except MinipodError as e:
         return {"ok": False, "code": 1, "error": str(e)}
     return {"ok": True, "said": [f"pod/{r.pod.name} created" for r in started] + said}
-
-
-def check_workload_update(sup: Any, workload: Any) -> None:
-    from minipod.workloads import check_update
-
-    key = f"{workload.namespace}/{workload.kind.lower()}/{workload.name}"
-    if key in sup.controllers:
-        errors = check_update(sup.controllers[key].workload, workload)
-        if errors:
-            raise SpecError(errors)
 
 
 __all__ = ["ensure_daemon", "recover", "root_dir", "serve", "up_detached"]

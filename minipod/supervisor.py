@@ -250,15 +250,10 @@ class Supervisor:
         """Start controlling each workload, or update one already controlled
         (a changed template rolls its pods). Returns kubectl's lines."""
         from minipod.controller import WorkloadController
-        from minipod.workloads import check_update
-
-        errors = [e for w in found if (c := self.controllers.get(_workload_key(w)))
-                  for e in check_update(c.workload, w)]
-        if errors:
-            raise SpecError(errors)
+        self.check_workload_updates(found)
         said = []
         for workload in found:
-            key = _workload_key(workload)
+            key = workload_key(workload)
             what = f"{workload.kind.lower()}.apps/{workload.name}"
             if key in self.controllers:
                 self.controllers[key].update(workload)
@@ -269,14 +264,28 @@ class Supervisor:
                 said.append(f"{what} created")
         return said
 
+    def check_workload_updates(self, found: list[Workload]) -> None:
+        """SpecError for what the API server refuses in a re-applied workload
+        (its selector is immutable); nothing is changed."""
+        from minipod.workloads import check_update
+
+        errors = [e for w in found if (c := self.controllers.get(workload_key(w)))
+                  for e in check_update(c.workload, w)]
+        if errors:
+            raise SpecError(errors)
+
     def adopt_controller(self, controller: WorkloadController) -> None:
         self.controllers[controller.key] = controller
         controller.poke()
 
     def _workload(self, request: dict[str, Any]) -> WorkloadController | None:
-        kind = str(request.get("kind", "")).lower().removesuffix(".apps").rstrip("s")
-        kind = {"deploy": "deployment", "r": "replicaset"}.get(kind, kind)
-        return self.controllers.get(f"{request.get('namespace', 'default')}/{kind}/"
+        from minipod.cli_workloads import workload_kind
+
+        try:
+            kind = workload_kind(str(request.get("kind", "")))  # any kubectl spelling
+        except SpecError:
+            return None
+        return self.controllers.get(f"{request.get('namespace', 'default')}/{kind.lower()}/"
                                     f"{request.get('name')}")
 
     def _scale(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -344,7 +353,8 @@ class Supervisor:
             reply({"ok": False, "error": f"unknown op {op!r}"})
 
 
-def _workload_key(workload: Workload) -> str:
+def workload_key(workload: Workload) -> str:
+    """namespace/kind/name, the key of a workload's controller."""
     return f"{workload.namespace}/{workload.kind.lower()}/{workload.name}"
 
 

@@ -59,6 +59,7 @@ class Supervisor:
         # must not grow the supervisor without bound
         self.events: dict[str, collections.deque[Event]] = {}
         self._watched: dict[int, tuple[Child, ExitHandler]] = {}
+        self._foreign: dict[int, Child] = {}  # adopted processes, watched by pidfd alone
         self.failures: list[str] = []  # pods that ended Failed
         self.stopping = False
         self.socket_path = socket_path or supervisors_dir() / f"{os.getpid()}.sock"
@@ -92,13 +93,19 @@ class Supervisor:
         its pidfd says when it exits, and its exit code is read from the zombie's
         /proc stat, since only its parent could waitid() it."""
         def exited(_events: int) -> None:
+            self._foreign.pop(child.pid, None)
             self.loop.unregister(child.pidfd)
             on_exit(foreign_exit_status(child.pid, start_time))
 
+        self._foreign[child.pid] = child
         self.loop.register(child.pidfd, exited)
 
     def unwatch(self, child: Child) -> None:
-        if self._watched.pop(child.pid, None) is not None and child.pidfd >= 0:
+        """Before a watched pidfd is closed: a closed fd leaves epoll by itself,
+        but the loop would still hold its number, and the next fd to get that
+        number (a client's connection) could not be registered."""
+        watched = self._watched.pop(child.pid, None) or self._foreign.pop(child.pid, None)
+        if watched is not None and child.pidfd >= 0:
             self.loop.unregister(child.pidfd)
 
     def reap(self) -> None:

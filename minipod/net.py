@@ -1,7 +1,9 @@
 """Netlink, through pyroute2: the only module that imports it.
 
-pyroute2 takes ~0.2 s to import, so it is imported once, lazily, in the
-parent before sandboxes are forked; the children then find it loaded.
+pause brings a pod's loopback up itself (csrc/pause.c: one ioctl, no Python
+on the pod's start path); this reads a namespace's links back over netlink,
+which is how the tests check what pause did. pyroute2 takes ~0.2 s to
+import, so nothing on a start, stop or probe path may import this module.
 """
 
 from __future__ import annotations
@@ -9,21 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 
-def preload() -> None:
-    import pyroute2  # noqa: F401
-
-
-def loopback_up() -> None:
-    """Bring up lo in the network namespace the calling process is in."""
-    from pyroute2 import IPRoute
-
-    ipr: Any
-    with IPRoute() as ipr:
-        index = ipr.link_lookup(ifname="lo")[0]  # a list, even for one match
-        ipr.link("set", index=index, state="up")
-
-
 def link_is_up(name: str = "lo") -> bool:
+    """Whether link ``name`` of the caller's network namespace is up."""
     from pyroute2 import IPRoute
 
     ipr: Any

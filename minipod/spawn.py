@@ -49,6 +49,11 @@ def spawn(child_main: ChildMain, what: str) -> Child:
         os.close(r)
         _run_child(child_main, w)
     os.close(w)
+    return _await_report(pid, r, what)
+
+
+def _await_report(pid: int, r: int, what: str) -> Child:
+    """Read the child's report pipe to EOF (closes ``r``): empty is success."""
     try:
         pidfd = os.pidfd_open(pid)
         report = _read_all(r)
@@ -59,6 +64,36 @@ def spawn(child_main: ChildMain, what: str) -> Child:
         os.close(pidfd)
         raise _start_error(report, what)
     return Child(pid, pidfd)
+
+
+# Signals that may be ignored or handled here and must not stay so in a program
+# we start (exec keeps SIG_IGN); glibc's own real-time signals are not settable.
+_STANDARD_SIGNALS = frozenset(range(1, 32)) - {signal.SIGKILL, signal.SIGSTOP}
+
+
+def spawn_program(argv: list[str], stdio: tuple[int, int, int], what: str,
+                  report_flag: str = "--report") -> Child:
+    """posix_spawn a program that sets itself up and reports like a forked
+    child does: ``report_flag FD`` names a pipe it writes {step, errno,
+    message} to on failure, and closes once it is ready. No fork of this
+    process (glibc clones with CLONE_VM|CLONE_VFORK), in a session of its own,
+    default signals, empty mask, stdio as given."""
+    r, w = os.pipe2(os.O_CLOEXEC)
+    try:
+        os.set_inheritable(w, True)  # this thread spawns nothing else meanwhile
+        actions = [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(stdio)]
+        try:
+            pid = os.posix_spawn(argv[0], [*argv[:1], report_flag, str(w), *argv[1:]], {},
+                                 file_actions=actions, setsid=True, setsigmask=(),
+                                 setsigdef=_STANDARD_SIGNALS)
+        except OSError as e:
+            raise StartError(f"{what}: exec {argv[0]}", e.errno or 0) from e
+    except BaseException:
+        os.close(r)
+        raise
+    finally:
+        os.close(w)
+    return _await_report(pid, r, what)
 
 
 def _read_all(fd: int) -> bytes:

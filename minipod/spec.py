@@ -419,7 +419,12 @@ def _check_unique_name(obj: _Object, seen: set[tuple[str, str, str]],
 # ---------------------------------------------------------------------------
 
 
-class _StrictLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML has it (Debian's and PyPI's wheels do): a
+# manifest parses ten times faster, which is a fifth of a pod's start.
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictLoader(_SafeLoader):  # type: ignore[misc]
     """SafeLoader that refuses duplicate keys in a mapping.
 
     PyYAML silently keeps the last one; the API server's strict decoding
@@ -440,7 +445,8 @@ class _StrictLoader(yaml.SafeLoader):
                     key_node.start_mark,
                 )
             seen.add(key_node.value)
-        return super().construct_mapping(node, deep)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep)
+        return mapping
 
 
 _YAML_MERGE_TAG = "tag:yaml.org,2002:merge"

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 import minipod.sandbox
+from minipod.errors import StartError
+from minipod.sandbox import stop_pause
+from minipod.spawn import Child, spawn_program
 
 pytestmark = pytest.mark.root
 
@@ -95,3 +100,45 @@ def _started_after(pid: int, seconds: float) -> bool:
     start = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]) / ticks
     uptime = float(Path("/proc/uptime").read_text().split()[0])
     return uptime - start > seconds
+
+
+def _spawn_sandbox(hostname: str) -> Child:
+    with open("/dev/null", "r+b") as null:
+        fd = null.fileno()
+        return spawn_program([PAUSE, "--sandbox", hostname], (fd, fd, fd), "start pause")
+
+
+def test_sandbox_makes_named_namespaces_with_loopback_up() -> None:
+    """--sandbox: new uts, ipc and net namespaces, the hostname set and lo up,
+    all done when spawn_program returns (pause closed its report pipe)."""
+    hostname = f"sandbox-{os.getpid()}"
+    child = _spawn_sandbox(hostname)
+    try:
+        for ns in ("uts", "ipc", "net"):
+            assert os.stat(f"/proc/{child.pid}/ns/{ns}").st_ino != os.stat(f"/proc/self/ns/{ns}").st_ino
+        inside = ["nsenter", f"--net=/proc/{child.pid}/ns/net", f"--uts=/proc/{child.pid}/ns/uts"]
+        out = subprocess.run([*inside, "hostname"], capture_output=True, text=True, timeout=10)
+        assert out.stdout.strip() == hostname
+        # lo read back over netlink (pyroute2), in pause's network namespace
+        check = "from minipod.net import link_is_up; print(link_is_up('lo'))"
+        out = subprocess.run([*inside, sys.executable, "-P", "-c", check],
+                             capture_output=True, text=True, timeout=30)
+        assert out.stdout.strip() == "True", out.stderr
+        assert os.getsid(child.pid) == child.pid  # out of our session: Ctrl-C misses it
+    finally:
+        stop_pause(child)
+
+
+def test_sandbox_failure_reports_the_step_and_errno() -> None:
+    """A hostname the kernel refuses (> 64 bytes): pause reports on its pipe
+    and exits 4; the caller gets a StartError naming the step, nothing runs."""
+    with pytest.raises(StartError) as caught:
+        _spawn_sandbox("h" * 100)
+    assert "set hostname" in str(caught.value)
+    assert caught.value.errno == errno.EINVAL
+
+
+def test_missing_program_is_a_start_error(tmp_path: Path) -> None:
+    with pytest.raises(StartError) as caught:
+        spawn_program([str(tmp_path / "none")], (0, 1, 2), "start pause")
+    assert caught.value.errno == errno.ENOENT

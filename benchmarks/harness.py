@@ -107,7 +107,13 @@ class Minipod:
         return dict(os.environ, MINIPOD_ROOT=str(self.root), MINIPOD_IMAGES=str(self.images))
 
     def command(self, *args: str) -> list[str]:
-        # -P: never import the source tree (it has no built extension)
+        """The `minipod` script installed beside the interpreter, as a user runs
+        it (run through that interpreter: a copied venv's shebang points
+        elsewhere); `-m minipod` where there is none (-P: never the source
+        tree, which has no built extension)."""
+        script = Path(self.python).parent / "minipod"
+        if script.is_file():
+            return [self.python, str(script), *args]
         return [self.python, "-P", "-m", "minipod", *args]
 
     def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

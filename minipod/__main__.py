@@ -1,5 +1,5 @@
 import sys
 
-from minipod.cli import main
+from minipod.quick import main
 
 sys.exit(main())

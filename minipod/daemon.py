@@ -160,10 +160,15 @@ def serve(ready_w: int) -> int:
 def apply(sup: Any, request: dict[str, Any]) -> dict[str, Any]:
     """The daemon's side of `up -d`: validate again, resolve, start all or nothing."""
     from minipod.backoff import BackoffPolicy
+    from minipod.image import images_dir
     from minipod.spec import parse_objects
     from minipod.up import resolve_images, template_pod
 
     source = str(request.get("source", "<manifest>"))
+    if "images" in request and Path(str(request["images"])) != images_dir():
+        # minipod.quick's request, from a shell whose MINIPOD_IMAGES is not
+        # ours: the full CLI resolves its images there first
+        return {"ok": False, "full": True, "error": "another image store"}
     try:
         manifest = parse_objects(str(request.get("text", "")), source)
         pods = manifest.pods
@@ -179,7 +184,10 @@ def apply(sup: Any, request: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "code": 2, "error": str(e)}
     except MinipodError as e:
         return {"ok": False, "code": 1, "error": str(e)}
-    return {"ok": True, "said": [f"pod/{r.pod.name} created" for r in started] + said}
+    warnings = [w for found in images.values() for image in found.values()
+                for w in image.warnings]
+    return {"ok": True, "said": [f"pod/{r.pod.name} created" for r in started] + said,
+            "warnings": warnings}
 
 
 __all__ = ["ensure_daemon", "recover", "root_dir", "serve", "up_detached"]

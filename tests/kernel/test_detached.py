@@ -94,6 +94,39 @@ def test_bad_manifest_with_detach_exits_2_and_starts_nothing(minipod: Minipod) -
     assert not (minipod.root / "supervisors" / "daemon.sock").exists()
 
 
+def test_fast_path_with_a_running_supervisor_says_what_the_full_cli_says(minipod: Minipod
+                                                                        ) -> None:
+    """With the background supervisor up, `up -d FILE` and `delete pod NAME`
+    are one request each (minipod.quick). Bad input is still exit 2 with the
+    field path and nothing started; an unknown pod among known ones is the
+    full CLI's error; the answers read as the full CLI's."""
+    keeper, name = unique_name("keep"), unique_name("fast")
+    assert minipod.run("up", "-d", str(minipod.manifest(pod(keeper, TICKER)))).returncode == 0
+    socket_path = minipod.root / "supervisors" / "daemon.sock"
+    assert socket_path.exists()
+    bad = minipod.manifest(pod(unique_name("bad"), "  containers:\n  - {name: A, image: busybox}\n"
+                               "  - {name: B, image: busybox}\n"), "bad.yaml")
+    result = minipod.run("up", bad.name, "--detach")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: ") and "spec.containers[0].name" in result.stderr
+    assert "spec.containers[1].name" in result.stderr.splitlines()[1]  # one line each
+    assert sorted(p.name for p in (minipod.root / "pods").iterdir()) == [f"default_{keeper}"]
+
+    result = minipod.run("up", "-d", str(minipod.manifest(pod(name, TICKER), "fast.yaml")))
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"pod/{name} created\n", "")
+    record_where(minipod, name, "running", lambda r: r["containers"]["app"].get("pid"))
+    again = minipod.run("up", "-d", "fast.yaml")
+    assert again.returncode == 1 and "exists already" in again.stderr
+
+    missing = unique_name("missing")
+    result = minipod.run("delete", "pod", name, missing)
+    assert result.returncode == 1
+    assert result.stdout == f'pod "{name}" deleted\n'
+    assert result.stderr == f'error: pod "{missing}" not found in namespace "default"\n'
+    assert not (minipod.root / "pods" / f"default_{name}").exists()
+    delete(minipod, keeper)
+
+
 def test_supervisor_sigkilled_then_adopted_without_restarting_anything(minipod: Minipod) -> None:
     name = unique_name("adopt")
     assert minipod.run("up", "-d", str(minipod.manifest(pod(name, TICKER)))).returncode == 0

@@ -1,0 +1,213 @@
+"""minipod.quick: which command lines take the fast path, what goes over the
+socket, and how the answers are printed, against a stand-in supervisor."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from minipod import quick
+
+
+class FakeSupervisor:
+    """Answers each connection on daemon.sock with the next canned reply and
+    keeps the requests it got."""
+
+    def __init__(self, root: Path, replies: list[dict[str, Any]]) -> None:
+        (root / "supervisors").mkdir(parents=True)
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(root / "supervisors" / "daemon.sock"))
+        self.server.listen(8)
+        self.replies = replies
+        self.requests: list[dict[str, Any]] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        for reply in self.replies:
+            conn, _ = self.server.accept()
+            with conn, conn.makefile("rb") as lines:
+                self.requests.append(json.loads(lines.readline()))
+                conn.sendall(json.dumps(reply).encode() + b"\n")
+
+    def close(self) -> None:
+        self.server.close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MINIPOD_ROOT", str(tmp_path / "state"))
+    monkeypatch.setenv("MINIPOD_IMAGES", str(tmp_path / "images"))
+    monkeypatch.setattr(quick.os, "geteuid", lambda: 0)
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def manifest(tmp_path: Path) -> Path:
+    path = tmp_path / "pod.yaml"
+    path.write_text('kind: Pod\nmetadata: {name: "caf\u00e9 \\"q\\""}\n')
+    return path
+
+
+@pytest.fixture
+def supervisor(root: Path, request: pytest.FixtureRequest) -> Iterator[FakeSupervisor]:
+    fake = FakeSupervisor(root, request.param)
+    yield fake
+    fake.close()
+
+
+@pytest.mark.parametrize("value", [
+    "plain", "caf\u00e9\n\t\"quoted\" \\ \x00 \U0001f600", None, True, False, 0, -7,
+    {"op": "apply", "nested": {"a": None, "b": {"c": "d"}}},
+])
+def test_encode_is_json(value: Any) -> None:
+    assert json.loads(quick.encode(value)) == value
+
+
+def test_encode_refuses_what_it_does_not_know() -> None:
+    with pytest.raises(TypeError):
+        quick.encode(1.5)
+
+
+@pytest.mark.parametrize("text", [
+    '{"ok": true, "said": ["pod/a created"], "code": 2, "x": null, "f": 1.5e3}\n',
+    ' {"error": "caf\\u00e9 \\"q\\"", "list": [1, [2, {}]]} ',
+])
+def test_decode_is_json(text: str) -> None:
+    assert quick.decode(text) == json.loads(text)
+
+
+@pytest.mark.parametrize("text", ["", "{", '{"a": 1} x', "nope"])
+def test_decode_refuses_what_is_not_json(text: str) -> None:
+    with pytest.raises(ValueError):
+        quick.decode(text)
+
+
+@pytest.mark.parametrize("argv", [
+    ["up", "pod.yaml"],  # foreground
+    ["up", "-d", "--backoff", "1s:2s", "pod.yaml"],
+    ["up", "-d", "-d", "pod.yaml"],
+    ["up", "-d", "--no-logs"],
+    ["up", "-d", "pod.yaml", "--debug"],
+    ["delete", "pod", "a", "-n", "other"],
+    ["delete", "pod", "a", "--now"],
+    ["delete", "deployment", "a"],
+    ["delete", "pod"],
+    ["get", "pods"],
+    ["up", "-h"],
+])
+def test_other_command_lines_go_to_the_full_cli(root: Path, argv: list[str]) -> None:
+    assert quick.fast(argv) is None
+
+
+def test_not_root_goes_to_the_full_cli(root: Path, manifest: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(quick.os, "geteuid", lambda: 1000)
+    assert quick.fast(["up", "-d", str(manifest)]) is None
+
+
+def test_no_supervisor_goes_to_the_full_cli(root: Path, manifest: Path) -> None:
+    """No daemon.sock: the full CLI starts the background supervisor."""
+    assert quick.fast(["up", "-d", str(manifest)]) is None
+    assert quick.fast(["delete", "pod", "a"]) is None
+
+
+def test_unreadable_file_goes_to_the_full_cli(root: Path, tmp_path: Path) -> None:
+    assert quick.fast(["up", "-d", str(tmp_path / "none.yaml")]) is None
+
+
+@pytest.mark.parametrize("supervisor", [[{"ok": True, "said": ["pod/x created"],
+                                          "warnings": ["busybox:1.0: using latest"]}]],
+                         indirect=True)
+def test_up_detached_sends_the_text_and_prints_the_answer(
+        supervisor: FakeSupervisor, manifest: Path, root: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert quick.fast(["up", str(manifest), "--detach"]) == 0
+    assert supervisor.requests == [{
+        "op": "apply", "text": manifest.read_text(), "source": str(manifest),
+        "backoff": None, "images": str(root.parent / "images")}]
+    out = capsys.readouterr()
+    assert out.out == "pod/x created\n"
+    assert out.err == "warning: busybox:1.0: using latest\n"
+
+
+@pytest.mark.parametrize("supervisor", [[{"ok": False, "code": 2,
+                                          "error": "f.yaml: a: bad\nf.yaml: b: worse"}]],
+                         indirect=True)
+def test_bad_input_is_exit_2_one_line_per_error(
+        supervisor: FakeSupervisor, manifest: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert quick.fast(["up", "-d", str(manifest)]) == 2
+    assert capsys.readouterr().err == "error: f.yaml: a: bad\nerror: f.yaml: b: worse\n"
+
+
+@pytest.mark.parametrize("supervisor", [[{"ok": False, "code": 1, "error": "exists already"}]],
+                         indirect=True)
+def test_runtime_failure_is_exit_1(supervisor: FakeSupervisor, manifest: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert quick.fast(["up", "-d", str(manifest)]) == 1
+    assert capsys.readouterr().err == "error: exists already\n"
+
+
+@pytest.mark.parametrize("supervisor", [[{"ok": False, "full": True}]], indirect=True)
+def test_another_image_store_goes_to_the_full_cli(supervisor: FakeSupervisor,
+                                                  manifest: Path) -> None:
+    assert quick.fast(["up", "-d", str(manifest)]) is None
+
+
+@pytest.mark.parametrize("supervisor", [[{"ok": True}, {"ok": True}]], indirect=True)
+def test_delete_pods_one_request_each(supervisor: FakeSupervisor,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert quick.fast(["delete", "po", "a", "b"]) == 0
+    assert [r["name"] for r in supervisor.requests] == ["a", "b"]
+    assert all(r == {"op": "delete", "namespace": "default", "name": r["name"], "grace": None}
+               for r in supervisor.requests)
+    assert capsys.readouterr().out == 'pod "a" deleted\npod "b" deleted\n'
+
+
+@pytest.mark.parametrize("supervisor", [[{"ok": False, "error": "pod default/a not found"}]],
+                         indirect=True)
+def test_delete_of_a_pod_the_supervisor_does_not_serve_goes_to_the_full_cli(
+        supervisor: FakeSupervisor) -> None:
+    assert quick.fast(["delete", "pod", "a"]) is None
+
+
+@pytest.mark.parametrize("supervisor", [[{"ok": True}, {"ok": False, "error": "not found"}]],
+                         indirect=True)
+def test_delete_hands_the_rest_to_the_full_cli(supervisor: FakeSupervisor,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    handed: list[list[str]] = []
+
+    def full(argv: list[str]) -> int:
+        handed.append(argv)
+        return 1
+
+    import minipod.cli
+
+    monkeypatch.setattr(minipod.cli, "main", full)
+    assert quick.fast(["delete", "pod", "a", "b", "c"]) == 1
+    assert handed == [["delete", "pod", "b", "c"]]
+    assert capsys.readouterr().out == 'pod "a" deleted\n'
+
+
+def test_the_fast_path_imports_nothing_heavy(tmp_path: Path) -> None:
+    """What makes it fast: not a timing test, the list of modules loaded.
+    `socket` and `json` (with `re`, `enum`, `selectors`) would double the
+    interpreter's start; minipod.cli pulls in argparse, yaml and the spec."""
+    import subprocess
+    import sys
+
+    code = ("import sys, minipod.quick\n"
+            "print(sorted(m for m in ('socket', 'json', 're', 'enum', 'typing', 'argparse', 'yaml',"
+            " 'minipod.cli', 'minipod.spec') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "[]\n"

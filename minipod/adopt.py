@@ -30,7 +30,7 @@ from minipod.sandbox import (
     POD_NAMESPACE_NAMES,
     Sandbox,
     pod_hostname,
-    remove_pod_dir,
+    retire_pod_dir,
     stop_pause,
 )
 from minipod.spawn import Child
@@ -119,7 +119,7 @@ def _adopt_sandbox(runner: PodRunner, directory: Path, record: dict[str, Any]) -
         names = POD_NAMESPACE_NAMES + (("pid",) if pod.spec.share_process_namespace else ())
         ns = NsFds.open(pid, names)
     teardown = contextlib.ExitStack()
-    teardown.callback(remove_pod_dir, directory)
+    teardown.callback(retire_pod_dir, directory)
     pause_stack = contextlib.ExitStack()
     pause_stack.callback(stop_pause, pause)
     pause_stack.callback(ns.close)

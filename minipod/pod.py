@@ -201,8 +201,14 @@ class PodRunner:
         self.sup.watch(self.sandbox.pause, self._on_pause_exit)
         self.event("Normal", "SandboxReady",
                    f"pod sandbox created (pause pid {self.sandbox.pause.pid})")
-        self.save()
         self._advance()
+        self._flush()  # after the first container's exec, before `up -d` answers
+
+    def _flush(self) -> None:
+        if self._save_pending is not None:
+            self._save_pending.cancel()
+            self._save_pending = None
+        self.save()
 
     def _advance(self) -> None:
         """Start what may start now: the next init container, or the app containers."""
@@ -643,10 +649,6 @@ class PodRunner:
         if self._save_pending is None:
             self._save_pending = self.loop.call_later(0, self._flush)
 
-    def _flush(self) -> None:
-        self._save_pending = None
-        self.save()
-
     # -- stopping ----------------------------------------------------------------
     def stop(self, grace: int | None, on_stopped: Callable[[], None]) -> None:
         """Stop every container, then remove the sandbox: app (and running init)
@@ -737,6 +739,7 @@ class PodRunner:
                 self.sup.unwatch(self.sandbox.pause)
             self.sandbox.teardown()
             self.sandbox = None
+            self.sup.empty_trash_soon()
             self.event("Normal", "Deleted", "pod sandbox removed")
 
     # -- the on-disk record --------------------------------------------------------

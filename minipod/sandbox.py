@@ -11,21 +11,18 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import stat
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
 
-from minipod import net
 from minipod import sys as msys
 from minipod.errors import StartError, StateError
 from minipod.ns import NsFds, pid_namespace_for_children
-from minipod.spawn import Child, Steps, close_fds_except, reset_signals, spawn
+from minipod.spawn import Child, spawn_program
 from minipod.spec import Pod, Volume
-from minipod.state import ensure_dir, pod_dir
+from minipod.state import ensure_dir, pod_dir, root_dir
 
 PAUSE_BINARY = Path(__file__).parent / "libexec" / "minipod-pause"
 POD_NAMESPACE_NAMES = ("uts", "ipc", "net")
@@ -92,6 +89,14 @@ def pause_binary() -> str:
 
 
 def create_sandbox(pod: Pod) -> Sandbox:
+    try:
+        return _create_sandbox(pod)
+    except BaseException:
+        empty_trash()  # a rollback leaves nothing behind, not even in trash/
+        raise
+
+
+def _create_sandbox(pod: Pod) -> Sandbox:
     stack = contextlib.ExitStack()
     with stack:
         directory = _make_pod_dir(pod, stack)
@@ -127,7 +132,7 @@ def _make_pod_dir(pod: Pod, stack: contextlib.ExitStack) -> Path:
         raise StateError(
             f"pod {pod.namespace}/{pod.name} exists already "
             f"(run: minipod delete pod {pod.name} -n {pod.namespace})") from None
-    stack.callback(remove_pod_dir, directory)
+    stack.callback(retire_pod_dir, directory)  # emptied by the caller
     for sub in ("etc", "volumes", "containers", "logs"):
         ensure_dir(directory / sub)
     return directory
@@ -155,10 +160,40 @@ def _fifos(pod: Pod, directory: Path) -> list[str]:
 
 def remove_pod_dir(directory: Path) -> None:
     """Unmount whatever is still mounted below the pod directory, then delete it."""
+    retire_pod_dir(directory)
+    empty_trash()
+
+
+def retire_pod_dir(directory: Path) -> None:
+    """Unmount whatever is still mounted below the pod directory and move it
+    into trash/: one rename, and the pod is gone for every reader. Deleting a
+    dozen directories takes milliseconds on a disk, so a supervisor does it
+    after it has answered (empty_trash)."""
     for mountpoint in sorted(mounts_under(directory), reverse=True):
         with contextlib.suppress(OSError):
             msys.umount2(mountpoint, msys.MNT_DETACH)
-    shutil.rmtree(directory, ignore_errors=True)
+    try:
+        os.rename(directory, ensure_dir(trash_dir()) / f"{directory.name}.{uuid.uuid4().hex}")
+    except FileNotFoundError:
+        return
+    except OSError:  # not on the same filesystem as the root, say: delete it here
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def trash_dir() -> Path:
+    return root_dir() / "trash"
+
+
+def empty_trash() -> None:
+    """Delete the retired pod directories (also those a crashed supervisor left)."""
+    try:
+        entries = list(os.scandir(trash_dir()))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if mounts_under(Path(entry.path)):  # never delete through a mount
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def mounts_under(directory: Path) -> list[str]:
@@ -231,43 +266,20 @@ def check_host_path(volume: Volume, path: str) -> None:
 
 
 def _start_pause(pod: Pod, directory: Path, hostname: str) -> Child:
-    binary = pause_binary()
-    net.preload()
-    log_fd = os.open(directory / "logs" / "pause.log",
-                     os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-    try:
-        main = _pause_main([binary, *_fifos(pod, directory)], hostname, log_fd)
+    """pause makes the pod's uts, ipc and net namespaces itself (csrc/pause.c
+    --sandbox), spawned without a fork of this process."""
+    argv = [pause_binary(), "--sandbox", hostname, "--", *_fifos(pod, directory)]
+    with contextlib.ExitStack() as fds:
+        log = os.open(directory / "logs" / "pause.log",
+                      os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        fds.callback(os.close, log)
+        null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+        fds.callback(os.close, null)
         if pod.spec.share_process_namespace:
             with pid_namespace_for_children(None):  # pause becomes PID 1
-                return spawn(main, "start pause")
-        return spawn(main, "start pause")
-    finally:
-        os.close(log_fd)
-
-
-def _pause_main(argv: list[str], hostname: str, log_fd: int):  # type: ignore[no-untyped-def]
-    binary = argv[0]
-
-    def main(steps: Steps, errfd: int) -> NoReturn:
-        steps("unshare uts, ipc and net namespaces")
-        msys.unshare(msys.CLONE_NEWUTS | msys.CLONE_NEWIPC | msys.CLONE_NEWNET)
-        steps("set hostname")
-        socket.sethostname(hostname)
-        steps("bring up loopback")
-        net.loopback_up()
-        steps("set up stdio")
-        os.setsid()  # out of the terminal's process group: Ctrl-C would end pause
-        devnull = os.open("/dev/null", os.O_RDWR)
-        os.dup2(devnull, 0)
-        os.dup2(devnull, 1)
-        os.dup2(log_fd, 2)
-        os.chdir("/")
-        close_fds_except((errfd,))
-        reset_signals()
-        steps(f"exec {binary}")
-        os.execv(binary, argv)
-
-    return main
+                return spawn_program(argv, (null, null, log), "start pause")
+        return spawn_program(argv, (null, null, log), "start pause")
+    raise AssertionError("unreachable")  # pragma: no cover - `with` re-raises
 
 
 def stop_pause(pause: Child, timeout: float = 2.0) -> None:

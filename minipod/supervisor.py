@@ -27,8 +27,9 @@ from minipod.backoff import BackoffPolicy
 from minipod.errors import SpecError
 from minipod.events import Event, Sink, clock, say
 from minipod.image import Image
-from minipod.loop import Loop
+from minipod.loop import Deadline, Loop
 from minipod.pod import ExitStatus, PodRunner
+from minipod.sandbox import empty_trash
 from minipod.spawn import Child
 from minipod.spec import Pod, Workload
 from minipod.state import supervisors_dir
@@ -65,6 +66,7 @@ class Supervisor:
         self.socket_path = socket_path or supervisors_dir() / f"{os.getpid()}.sock"
         self._server: socket.socket | None = None
         self._identity: dict[str, Any] | None = None
+        self._sweep: Deadline | None = None
 
     # -- set-up --------------------------------------------------------------
     def open(self) -> None:
@@ -73,8 +75,13 @@ class Supervisor:
         self.loop.add_signal_handler(signal.SIGINT, lambda: self.stop_all("interrupted"))
         self.loop.add_signal_handler(signal.SIGTERM, lambda: self.stop_all("terminated"))
         self._listen()
+        empty_trash()  # what a supervisor that crashed left there
 
     def close(self) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        empty_trash()
         if self._server is not None:
             self.loop.unregister(self._server.fileno())
             self._server.close()
@@ -82,6 +89,16 @@ class Supervisor:
             with contextlib.suppress(FileNotFoundError):
                 self.socket_path.unlink()
         self.loop.close()
+
+    def empty_trash_soon(self) -> None:
+        """Delete retired pod directories once this turn's work is done, after
+        the replies it owes (sandbox.retire_pod_dir)."""
+        if self._sweep is None:
+            self._sweep = self.loop.call_later(0, self._empty_trash)
+
+    def _empty_trash(self) -> None:
+        self._sweep = None
+        empty_trash()
 
     # -- processes ---------------------------------------------------------------
     def watch(self, child: Child, on_exit: ExitHandler) -> None:

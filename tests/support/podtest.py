@@ -168,3 +168,6 @@ def assert_nothing_left(mp: Minipod) -> None:
     pods = mp.root / "pods"
     left = sorted(p.name for p in pods.iterdir()) if pods.exists() else []
     assert left == [], f"pod state left behind: {left}"
+    # a supervisor deletes retired pod directories right after it answered
+    trash = mp.root / "trash"
+    wait_for(lambda: not trash.exists() or not any(trash.iterdir()), 10, "trash/ to be emptied")

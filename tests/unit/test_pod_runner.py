@@ -72,6 +72,9 @@ class FakeSupervisor:
     def echo_for(self, _pod: str, _container: str) -> None:
         return None
 
+    def empty_trash_soon(self) -> None:
+        pass
+
     def pod_changed(self, runner: PodRunner) -> None:
         pass
 

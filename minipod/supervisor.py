@@ -410,27 +410,28 @@ def _failed_containers(runner: PodRunner) -> str:
 class Connection:
     """One client of the control socket: a JSON request line, a JSON reply line."""
 
-    MAX_REQUEST = 64 * 1024
+    # `up -d` sends the whole manifest: a few hundred pods are megabytes
+    MAX_REQUEST = 16 * 1024 * 1024
 
     def __init__(self, sup: Supervisor, conn: socket.socket) -> None:
-        self.sup, self.conn, self.buffer = sup, conn, b""
+        self.sup, self.conn, self.buffer = sup, conn, bytearray()
         conn.setblocking(False)
         sup.loop.register(conn.fileno(), self._on_readable)
 
     def _on_readable(self, _events: int) -> None:
         try:
-            data = self.conn.recv(4096)
+            data = self.conn.recv(1 << 16)
         except BlockingIOError:
             return
         except OSError:
             data = b""
-        self.buffer += data
-        if not data or b"\n" in self.buffer or len(self.buffer) > self.MAX_REQUEST:
+        self.buffer += data  # a bytearray: appending stays linear for megabytes
+        if not data or b"\n" in data or len(self.buffer) > self.MAX_REQUEST:
             self.sup.loop.unregister(self.conn.fileno())
             self._dispatch()
 
     def _dispatch(self) -> None:
-        line = self.buffer.split(b"\n", 1)[0]
+        line = bytes(self.buffer.split(b"\n", 1)[0])
         try:
             request = json.loads(line)
             if not isinstance(request, dict):

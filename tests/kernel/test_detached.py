@@ -127,6 +127,23 @@ def test_fast_path_with_a_running_supervisor_says_what_the_full_cli_says(minipod
     delete(minipod, keeper)
 
 
+def test_a_manifest_of_megabytes_goes_over_the_socket(minipod: Minipod) -> None:
+    """`up -d` sends the whole text: 200 kB of annotations (the API allows
+    256 kB) must reach the supervisor whole, through both the fast path (a
+    supervisor runs) and the full CLI (none runs yet)."""
+    names = [unique_name("big"), unique_name("big2")]
+    for i, name in enumerate(names):
+        note = "x" * 200_000
+        text = pod(name, TICKER).replace(f"metadata: {{name: {name}}}",
+                                         f"metadata: {{name: {name}, annotations: {{note: {note}}}}}")
+        result = minipod.run("up", "-d", str(minipod.manifest(text, f"big{i}.yaml")))
+        assert (result.returncode, result.stdout) == (0, f"pod/{name} created\n"), result.stderr
+        record = record_where(minipod, name, "running", lambda r: r["containers"]["app"].get("pid"))
+        assert record["object"]["metadata"]["annotations"]["note"] == note
+    for name in names:
+        delete(minipod, name)
+
+
 def test_supervisor_sigkilled_then_adopted_without_restarting_anything(minipod: Minipod) -> None:
     name = unique_name("adopt")
     assert minipod.run("up", "-d", str(minipod.manifest(pod(name, TICKER)))).returncode == 0

@@ -6,17 +6,16 @@ prefixes of them; the report prints those that this run measured."""
 
 LIMITS: dict[str, str] = {
     "start.one": (
-        "the `minipod up -d` client. start.one.to_pause is almost all of it: a Python "
-        "interpreter (cli.python) plus 80 to 100 ms of imports before the request is sent "
-        "(minipod.spec alone ~30 ms with its ~50 dataclasses, yaml ~10 ms; the client "
-        "talks to the supervisor through minipod.client only); the "
-        "supervisor's own part, from its pause fork to the app's exec "
-        "(start.one.pause_to_exec), is ~10 ms. A thin client (no imports but the socket, "
-        "validation in the supervisor) is the change that can reach 25 ms."),
+        "mostly the Python interpreter of the `minipod up -d` client (~10 ms, cli.python): "
+        "with the supervisor running, the command is one request on its socket from "
+        "minipod/quick.py, which imports only _socket and _json. start.one.to_pause is that "
+        "plus the supervisor's share: libyaml's parse, validation, the image lookup, the pod "
+        "directory, /etc files and FIFOs, and the posix_spawn of pause."),
     "start.one.pause_to_exec": (
-        "the pause is still a fork of the ~36 MB Python supervisor (the child unshares "
-        "uts/ipc/net and brings loopback up through pyroute2 before it execs); then the pod's "
-        "namespace fds, and the container's C launcher (start.one.fork_to_exec)."),
+        "pause makes the pod's uts, ipc and net namespaces itself (csrc/pause.c --sandbox: "
+        "unshare, hostname, lo up by ioctl; the net namespace is most of it) and the "
+        "supervisor waits for its report pipe to close; then the pod's namespace fds, the "
+        "container's directories, log and FIFOs, and the C launcher (start.one.fork_to_exec)."),
     "start.one.fork_to_exec": (
         "the C launcher (csrc/mp_start.c, a CLONE_VM|CLONE_VFORK child, no Python between "
         "clone and exec): 3 setns, 17 mounts (the overlay, proc, sys, /dev and its binds, "
@@ -28,18 +27,21 @@ LIMITS: dict[str, str] = {
         "container's exit and the next start."),
     "start.two": "as start.one, plus a second container start.",
     "start.cold": (
-        "as start.one, plus forking the background supervisor from the CLI and its imports "
-        "(pyroute2 alone ~100 ms, h11/h2, psutil) before it can serve the request."),
+        "as start.one, but with no supervisor to ask the full CLI runs: argparse, the spec "
+        "and yaml (~80 ms of imports) to validate in the client, then it forks the "
+        "background supervisor, which imports h11/h2, psutil and cffi before it can serve "
+        "the request."),
     "stop": (
-        "the `minipod delete pod` client: `python -m minipod` plus ~100 ms of imports "
-        "(minipod.delete imports sandbox, which imports spec and yaml) to send one request; "
-        "the supervisor's side (SIGTERM, the exit, pause stop, rmtree) is ~5 ms."),
+        "the client's interpreter (~10 ms) and one request (minipod/quick.py); the "
+        "supervisor's side is ~5 ms: SIGTERM, the app's exit, pause's SIGTERM and reap, the "
+        "unmounts, and one rename of the pod directory into trash/ (the dozen rmdirs that "
+        "take milliseconds on a disk come after the answer)."),
     "restart.e2e": (
-        "split by the fork event. Before the fork (restart.e2e.to_fork, ~2 ms) it is the "
+        "split by the fork event. Before the fork (restart.e2e.to_fork) it is the "
         "supervisor's Python: the pidfd wake-up and waitid, the exit's event written to "
         "daemon.log and events.jsonl, the new run's directories, log file and FIFO ends, "
-        "the launch plan (pod.json, with its two fsyncs, is now written after the spawn); "
-        "after it (restart.e2e.fork_to_exec, ~1.5 ms) the C launcher as in "
+        "the launch plan (pod.json is written once per loop turn, after the spawn, without "
+        "fsync); after it (restart.e2e.fork_to_exec) the C launcher as in "
         "start.one.fork_to_exec. The p99 is the loop's other work and the machine's "
         "other load."),
     "restart.inproc": (
@@ -66,20 +68,20 @@ LIMITS: dict[str, str] = {
         "nothing: with no probes and no timers due the supervisor sleeps in epoll_wait "
         "and the pause processes in a signalfd read, so no wake-up at all."),
     "memory.supervisor": (
-        "the interpreter and its imports (pyroute2, h11, h2, yaml, psutil, cffi) make the "
-        "~35 MB a supervisor costs with one pod."),
+        "the interpreter and its imports (h11, h2, yaml, psutil, cffi) make the "
+        "MBs a supervisor costs with one pod."),
     "memory.marginal": (
         "a pod's Python objects (runner, container runs, FIFO readers, the cached record); "
         "later scale runs grow less, as the heap the first one grew is reused."),
     "memory.pause": "a static musl binary that only waits on a signalfd.",
     "scale.start": (
-        "one loop starts the pods one after the other, ~20 ms each: pod directory and /etc "
-        "files, FIFOs, the pause (a fork of the Python supervisor: unshare, loopback), the "
-        "container's C launcher, events, and pod.json writes with two fsyncs each; nothing "
-        "overlaps, and the CLI client adds its ~120 ms once."),
+        "one loop starts the pods one after the other, a few ms each: the pod directory and "
+        "/etc files, FIFOs, the pause's posix_spawn and its namespaces, the container's C "
+        "launcher, events and pod.json; nothing overlaps, and the client's interpreter is "
+        "paid once."),
     "scale.stop": (
-        "`minipod down` sends one delete per pod and waits for each (SIGTERM, exit, "
-        "teardown, ~5-8 ms); the client's start-up is paid once."),
+        "`minipod down` (the full CLI) sends one delete per pod and waits for each "
+        "(SIGTERM, exit, teardown, a few ms); the client's start-up is paid once."),
     "kernel": (
         "the kernel's own cost: creating (and tearing down) five namespaces, mostly the "
         "network namespace, for unshare; a fork and an exec for fork+exec."),

@@ -41,10 +41,44 @@ def fast(argv: list[str]) -> int | None:
     if len(argv) == 3 and argv[0] == "up" and sum(a in DETACH for a in argv[1:]) == 1:
         path = argv[2] if argv[1] in DETACH else argv[1]
         return None if path.startswith("-") else up_detached(path)
-    if len(argv) >= 3 and argv[0] == "delete" and argv[1] in POD \
-            and not any(a.startswith("-") for a in argv[2:]):
-        return delete_pods(argv[2:])
+    if len(argv) >= 3 and argv[0] == "delete" and argv[1] in POD:
+        parsed = delete_options(argv[2:])
+        return None if parsed is None else delete_pods(*parsed)
     return None
+
+
+def delete_options(args: list[str]) -> tuple[list[str], str, int | None] | None:
+    """(names, namespace, grace) of `delete pod` as minipod.cli reads them
+    (-n/--namespace, --grace-period, --now), or None for anything else."""
+    names: list[str] = []
+    namespace, grace, now = "default", None, False
+    i = 0
+    while i < len(args):
+        arg, value = args[i], None
+        if "=" in arg and arg.startswith("--"):
+            arg, value = arg.split("=", 1)
+        if arg in ("-n", "--namespace", "--grace-period"):
+            if value is None:
+                i += 1
+                if i == len(args):
+                    return None
+                value = args[i]
+            if arg == "--grace-period":
+                if not value.lstrip("-").isdigit():
+                    return None  # argparse says what is wrong with it
+                grace = int(value)
+            else:
+                namespace = value
+        elif arg == "--now" and value is None:
+            now = True
+        elif arg.startswith("-") or value is not None:
+            return None
+        else:
+            names.append(arg)
+        i += 1
+    if not names or namespace.startswith("-"):
+        return None
+    return names, namespace, 1 if now else grace
 
 
 def up_detached(path: str) -> int | None:
@@ -72,20 +106,22 @@ def up_detached(path: str) -> int | None:
     return 1
 
 
-def delete_pods(names: list[str]) -> int | None:
+def delete_pods(names: list[str], namespace: str = "default", grace: int | None = None
+                ) -> int | None:
     """Each pod the background supervisor serves is deleted by it; from the
     first one it does not know, the full CLI takes over (it finds the pod's own
     supervisor, or stops an orphan, or says it is not found)."""
     for i, name in enumerate(names):
-        answer = request({"op": "delete", "namespace": "default", "name": name,
-                          "grace": None})
+        answer = request({"op": "delete", "namespace": namespace, "name": name,
+                          "grace": grace})
         if answer is None or not answer.get("ok"):
             if i == 0:
                 return None
             sys.stdout.flush()
             from minipod.cli import main as full
 
-            return full(["delete", "pod", *names[i:]])
+            rest = ["-n", namespace] + ([] if grace is None else [f"--grace-period={grace}"])
+            return full(["delete", "pod", *names[i:], *rest])
         print(f'pod "{name}" deleted')
     return 0
 

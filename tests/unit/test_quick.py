@@ -96,8 +96,11 @@ def test_decode_refuses_what_is_not_json(text: str) -> None:
     ["up", "-d", "-d", "pod.yaml"],
     ["up", "-d", "--no-logs"],
     ["up", "-d", "pod.yaml", "--debug"],
-    ["delete", "pod", "a", "-n", "other"],
-    ["delete", "pod", "a", "--now"],
+    ["delete", "pod", "a", "-x"],
+    ["delete", "pod", "a", "-n"],
+    ["delete", "pod", "-n", "ns"],
+    ["delete", "pod", "a", "--grace-period", "soon"],
+    ["delete", "pod", "a", "--now=1"],
     ["delete", "deployment", "a"],
     ["delete", "pod"],
     ["get", "pods"],
@@ -193,7 +196,7 @@ def test_delete_hands_the_rest_to_the_full_cli(supervisor: FakeSupervisor,
 
     monkeypatch.setattr(minipod.cli, "main", full)
     assert quick.fast(["delete", "pod", "a", "b", "c"]) == 1
-    assert handed == [["delete", "pod", "b", "c"]]
+    assert handed == [["delete", "pod", "b", "c", "-n", "default"]]
     assert capsys.readouterr().out == 'pod "a" deleted\n'
 
 
@@ -211,3 +214,34 @@ def test_the_fast_path_imports_nothing_heavy(tmp_path: Path) -> None:
                          cwd=tmp_path, timeout=30)
     assert out.returncode == 0, out.stderr
     assert out.stdout == "[]\n"
+
+
+@pytest.mark.parametrize(("args", "parsed"), [
+    (["a"], (["a"], "default", None)),
+    (["a", "b", "-n", "ns"], (["a", "b"], "ns", None)),
+    (["--namespace=ns", "a", "--grace-period", "0"], (["a"], "ns", 0)),
+    (["a", "--grace-period=5", "--now"], (["a"], "default", 1)),
+    (["--now", "a"], (["a"], "default", 1)),
+    (["a", "--grace-period", "-1"], (["a"], "default", -1)),
+])
+def test_delete_options_read_as_the_full_cli_reads_them(
+        args: list[str], parsed: tuple[list[str], str, int | None]) -> None:
+    assert quick.delete_options(args) == parsed
+    import minipod.cli
+
+    full = minipod.cli._parser().parse_args(["delete", "pod", *args])
+    assert (full.names, full.namespace, 1 if full.now else full.grace_period) == parsed
+
+
+@pytest.mark.parametrize("supervisor", [[{"ok": True}, {"ok": False, "error": "not found"}]],
+                         indirect=True)
+def test_delete_with_options_sends_them_and_hands_them_on(
+        supervisor: FakeSupervisor, monkeypatch: pytest.MonkeyPatch) -> None:
+    handed: list[list[str]] = []
+    import minipod.cli
+
+    monkeypatch.setattr(minipod.cli, "main", lambda argv: handed.append(argv) or 0)
+    assert quick.fast(["delete", "pod", "a", "b", "-n", "ns", "--now"]) == 0
+    assert supervisor.requests[0] == {"op": "delete", "namespace": "ns", "name": "a",
+                                      "grace": 1}
+    assert handed == [["delete", "pod", "b", "-n", "ns", "--grace-period=1"]]

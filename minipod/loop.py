@@ -21,7 +21,6 @@ import select
 import signal
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from minipod.clock import Clock, FakeClock, MonotonicClock
 
@@ -30,50 +29,89 @@ log = logging.getLogger(__name__)
 FdCallback = Callable[[int], None]  # called with the epoll event mask
 
 
-@dataclass(order=True)
+def _noop() -> None:
+    pass
+
+
 class Deadline:
-    when: float
-    seq: int
-    callback: Callable[[], None] = field(compare=False)
-    cancelled: bool = field(default=False, compare=False)
+    """One timer. cancel() drops the callback at once, so whatever it closed
+    over (a probe, its socket, its parser) is freed now by reference counting,
+    not when the cancelled entry would have surfaced from the heap."""
+
+    __slots__ = ("_heap", "callback", "cancelled", "seq", "when")
+
+    def __init__(self, when: float, seq: int, callback: Callable[[], None],
+                 heap: Deadlines | None = None) -> None:
+        self.when = when
+        self.seq = seq
+        self.callback = callback
+        self.cancelled = False
+        self._heap = heap  # None once popped or cancelled: counted out of len()
 
     def cancel(self) -> None:
         self.cancelled = True
+        self.callback = _noop
+        heap, self._heap = self._heap, None
+        if heap is not None:
+            heap._cancelled_one()
+
+    def __repr__(self) -> str:
+        return f"Deadline(when={self.when}, seq={self.seq}, cancelled={self.cancelled})"
 
 
 class Deadlines:
-    """A heap with lazy deletion: cancelled entries are skipped when they surface."""
+    """A heap with lazy deletion: cancelled entries are skipped when they surface.
+
+    Entries are (when, seq, Deadline) tuples, so heapq compares them in C; seq
+    keeps insertion order among equal times. When cancelled entries outnumber
+    live ones (every finished probe leaves its timeout behind), the heap is
+    rebuilt without them, so it stays the size of what is really pending.
+    """
+
+    _COMPACT_MIN = 64
 
     def __init__(self) -> None:
-        self._heap: list[Deadline] = []
+        self._heap: list[tuple[float, int, Deadline]] = []
         self._seq = itertools.count()
-        self._cancelled = 0
+        self._live = 0
 
     def add(self, when: float, callback: Callable[[], None]) -> Deadline:
-        deadline = Deadline(when, next(self._seq), callback)
-        heapq.heappush(self._heap, deadline)
+        seq = next(self._seq)
+        deadline = Deadline(when, seq, callback, self)
+        heapq.heappush(self._heap, (when, seq, deadline))
+        self._live += 1
         return deadline
 
+    def _cancelled_one(self) -> None:
+        self._live -= 1
+        heap = self._heap
+        if len(heap) > self._COMPACT_MIN and len(heap) > 2 * self._live + self._COMPACT_MIN:
+            heap[:] = [entry for entry in heap if not entry[2].cancelled]
+            heapq.heapify(heap)
+
     def _drop_cancelled_head(self) -> None:
-        while self._heap and self._heap[0].cancelled:
-            heapq.heappop(self._heap)
+        heap = self._heap
+        while heap and heap[0][2].cancelled:
+            heapq.heappop(heap)
 
     def next_deadline(self) -> float | None:
         self._drop_cancelled_head()
-        return self._heap[0].when if self._heap else None
+        return self._heap[0][0] if self._heap else None
 
     def pop_due(self, now: float) -> list[Deadline]:
         due = []
-        self._drop_cancelled_head()
-        while self._heap and self._heap[0].when <= now:
-            deadline = heapq.heappop(self._heap)
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            deadline = heapq.heappop(heap)[2]
             if not deadline.cancelled:
+                deadline._heap = None
+                self._live -= 1
                 due.append(deadline)
-            self._drop_cancelled_head()
+        self._drop_cancelled_head()
         return due
 
     def __len__(self) -> int:
-        return sum(1 for d in self._heap if not d.cancelled)
+        return self._live
 
 
 class Loop:

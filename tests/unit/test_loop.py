@@ -7,6 +7,7 @@ import select
 import signal
 import socket
 import time
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -127,6 +128,45 @@ def test_next_deadline_is_none_when_everything_is_cancelled() -> None:
     assert len(heap) == 0
     assert heap.next_deadline() is None
     assert heap.pop_due(100.0) == []
+
+
+def test_cancel_lets_go_of_what_the_callback_holds() -> None:
+    # A finished probe cancels its timeout; the probe (socket, parser) must
+    # be freed then, not when the stale entry reaches the top of the heap.
+    class Probe:
+        def expire(self) -> None:
+            pass
+
+    heap = Deadlines()
+    probe = Probe()
+    ref = weakref.ref(probe)
+    heap.add(100.0, probe.expire).cancel()
+    del probe
+    assert ref() is None
+
+
+def test_many_cancelled_entries_are_compacted_in_order() -> None:
+    heap = Deadlines()
+    fired: list[int] = []
+    kept = [heap.add(float(i), lambda i=i: fired.append(i)) for i in range(0, 1000, 100)]
+    for i in range(5000):
+        heap.add(5000.0 + i, _noop).cancel()
+    assert len(heap) == len(kept)
+    assert len(heap._heap) < 200, "cancelled entries are dropped, not kept for hours"
+    for deadline in heap.pop_due(1e9):
+        deadline.callback()
+    assert fired == list(range(0, 1000, 100))
+
+
+def test_a_deadline_cancelled_by_an_earlier_one_of_its_turn_does_not_run(
+        fake_loop: Loop) -> None:
+    fired: list[str] = []
+    second = fake_loop.call_later(1, lambda: fired.append("second"))
+    fake_loop.call_later(0.5, second.cancel)
+    fake_loop.clock.advance(2)  # type: ignore[attr-defined]
+    fake_loop.run_once(max_wait=0)
+    assert fired == []
+    assert len(fake_loop.deadlines) == 0
 
 
 # ---------------------------------------------------------------------------

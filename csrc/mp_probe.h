@@ -1,0 +1,22 @@
+/* The network probes' dial: a TCP socket made inside a pod's network
+ * namespace and connected, in one call (minipod/netprobe.py). Contract as
+ * mp_sys.h: an fd on success, -errno on failure, and where it failed. */
+#ifndef MP_PROBE_H
+#define MP_PROBE_H
+
+#include <stdint.h>
+
+/* out[0] on success: how far the non-blocking connect got */
+#define MP_PROBE_IN_PROGRESS 0
+#define MP_PROBE_CONNECTED 1
+
+/* out[0] on failure: the step that failed */
+#define MP_PROBE_STEP_SETNS 1   /* joining the pod's netns */
+#define MP_PROBE_STEP_SOCKET 2
+#define MP_PROBE_STEP_HOME 3    /* returning to the caller's netns: stuck */
+#define MP_PROBE_STEP_CONNECT 4 /* refused, unreachable, ...: -errno is why */
+
+int mp_probe_dial (int netns_fd, int home_fd, int family, const char *addr,
+                   int port, uint32_t scope_id, int *out);
+
+#endif

@@ -6,12 +6,24 @@ network namespace instead: the socket is created there (setns, socket(),
 setns back) and stays bound to that namespace for its whole life, while the
 connect, the reads and the writes run on the supervisor's own epoll loop.
 
-Every probe is sans-IO over one non-blocking socket: h11 speaks HTTP/1.1, h2
-speaks HTTP/2 for gRPC, and an ssl MemoryBIO pair does TLS without touching
-the socket. One loop deadline per probe (timeoutSeconds) bounds connect,
-handshake, request and response together. Nothing blocks and nothing polls:
-a host that is not an IP literal or "localhost" is refused, because a DNS
-lookup would stall the loop for every pod.
+One supervisor probes every pod (issue 5: 1000 pods with a 1 s httpGet
+probe each), so the common path is kept short:
+
+- csrc/mp_probe.c makes the socket in the pod's netns and connects it in one
+  call, and says whether the loopback handshake is already done; then the
+  request goes out at once and epoll only waits for the answer;
+- what does not change between two probes of one container (the URL, the
+  address, the request's bytes) is worked out once: prepare_http() and
+  prepare_tcp() give a starter, which the probe worker calls every period;
+- the response is read by minipod/http1.py (status line, fields, a body up
+  to 10 KiB), not by a general HTTP library; h2 still speaks HTTP/2 for
+  gRPC, and an ssl MemoryBIO pair does TLS without touching the socket.
+
+One loop deadline per probe (timeoutSeconds) bounds connect, handshake,
+request and response together. Nothing blocks and nothing polls: a host that
+is not an IP literal or "localhost" is refused, because a DNS lookup would
+stall the loop for every pod. `done` is never called from inside the call
+that starts a probe (a failure found at once is reported from the loop).
 
 Sockets are closed with SO_LINGER {1, 0}: close() then sends RST, so neither
 end keeps a TIME-WAIT entry per probe (a busy host makes thousands a minute).
@@ -23,7 +35,6 @@ people compare with what a cluster prints.
 
 from __future__ import annotations
 
-import errno
 import functools
 import os
 import random
@@ -43,8 +54,8 @@ import h2.connection
 import h2.errors
 import h2.events
 import h2.exceptions
-import h11
 
+from minipod import http1
 from minipod.loop import Deadline, Loop
 from minipod.probe import FAILURE, SUCCESS, WARNING, Outcome
 
@@ -58,6 +69,9 @@ MAX_REDIRECTS = 10  # Go's default, kept by the kubelet's RedirectChecker
 
 _LINGER_RST = struct.pack("ii", 1, 0)  # struct linger {l_onoff 1, l_linger 0}
 _RECV_SIZE = 65536
+_EPOLLIN, _EPOLLOUT = select.EPOLLIN, select.EPOLLOUT
+_EPOLL_READ = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR
+_NONBLOCKING_STREAM = socket.SOCK_STREAM | socket.SOCK_NONBLOCK
 
 
 Done = Callable[[Outcome], None]
@@ -87,13 +101,13 @@ def socket_in_netns(netns_fd: int | None, family: int) -> socket.socket:
     None means the caller's own namespace. setns(CLONE_NEWNET) moves only the
     calling thread, and the thread goes back before this returns, so this is
     safe in the single-threaded supervisor and must not be raced by another
-    thread that makes sockets.
+    thread that makes sockets. (The probes themselves dial with _dial.)
     """
     kind = socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
     if netns_fd is None:
         return socket.socket(family, kind)
     # Imported here: the host's own namespace needs no setns, and so no
-    # cffi extension (unit tests run from a source tree without one).
+    # cffi extension.
     from minipod import sys as mpsys
 
     home = _home_netns_fd()
@@ -101,19 +115,53 @@ def socket_in_netns(netns_fd: int | None, family: int) -> socket.socket:
     try:
         return socket.socket(family, kind)
     finally:
-        _return_home(home)
+        try:
+            mpsys.setns(home, mpsys.CLONE_NEWNET, "/proc/self/ns/net")
+        except OSError as exc:
+            raise _stuck(exc.errno or 0) from exc
 
 
-def _return_home(home: int) -> None:
+def _stuck(err: int) -> NetnsStuckError:
+    # Staying would make every later socket and netlink call of the
+    # supervisor act on one pod's namespace, silently: stop instead.
+    return NetnsStuckError("cannot return to the supervisor's network namespace: "
+                           f"{os.strerror(err)}")
+
+
+@functools.cache
+def _dialer() -> tuple[Callable[..., tuple[int, int]], int, int]:
+    """mp_probe_dial and its two step codes the callers tell apart (minipod/sys.py).
+
+    Imported on first use: unit tests of the words and of the parser need no
+    cffi extension."""
     from minipod import sys as mpsys
 
-    try:
-        mpsys.setns(home, mpsys.CLONE_NEWNET, "/proc/self/ns/net")
-    except OSError as exc:
-        # Staying would make every later socket and netlink call of the
-        # supervisor act on one pod's namespace, silently: stop instead.
-        raise NetnsStuckError(f"cannot return to the supervisor's network namespace: "
-                              f"{exc.strerror}") from exc
+    return mpsys.probe_dial, mpsys.PROBE_CONNECTED, mpsys.PROBE_STEP_SETNS
+
+
+def _dial(netns_fd: int | None, peer: _Peer) -> tuple[socket.socket, bool]:
+    """A socket made in the pod's netns and connecting to ``peer``; True if connected.
+
+    A connect the kernel refused at once raises the _NetError Go would give;
+    setns or socket() failing raises a permanent one.
+    """
+    probe_dial, connected, step_setns = _dialer()
+    if netns_fd is None:
+        fd, how = probe_dial(-1, -1, peer.family, peer.packed, peer.port, peer.scope_id)
+    else:
+        fd, how = probe_dial(netns_fd, _home_netns_fd(), peer.family, peer.packed, peer.port,
+                             peer.scope_id)
+    if fd < 0:
+        from minipod import sys as mpsys
+
+        err = -fd
+        if how == mpsys.PROBE_STEP_CONNECT:
+            raise _NetError(f"dial tcp {peer.text}: connect: {_errno_text(err)}")
+        if how == mpsys.PROBE_STEP_HOME:
+            raise _stuck(err)
+        step = "setns" if how == step_setns else "socket"
+        raise _NetError(f"dial tcp {peer.text}: {step}: {_errno_text(err)}", permanent=True)
+    return socket.socket(peer.family, _NONBLOCKING_STREAM, 0, fd), how == connected
 
 
 # -- addresses and Go's words -------------------------------------------------
@@ -140,6 +188,9 @@ class _Peer:
     family: int
     sockaddr: tuple[Any, ...]
     text: str  # Go's host:port, e.g. 127.0.0.1:8080 or [::1]:8080
+    packed: bytes  # the address, as mp_probe_dial takes it
+    port: int
+    scope_id: int = 0
 
 
 def _join_host_port(host: str, port: int) -> str:
@@ -159,7 +210,10 @@ def _resolve(host: str, port: int) -> _Peer:
                         "(minipod probes resolve no host names but localhost)",
                         permanent=True) from None
     family, _, _, _, sockaddr = infos[0]
-    return _Peer(family, tuple(sockaddr), _join_host_port(str(sockaddr[0]), port))
+    address = str(sockaddr[0]).partition("%")[0]
+    scope_id = int(sockaddr[3]) if len(sockaddr) == 4 else 0  # IPv6: (host, port, flow, scope)
+    return _Peer(family, tuple(sockaddr), _join_host_port(str(sockaddr[0]), port),
+                 socket.inet_pton(family, address), port, scope_id)
 
 
 def _errno_text(err: int) -> str:
@@ -199,6 +253,10 @@ class NetProbe:
 
     The kinds of probe fill in the _start/_on_open/_on_data/_on_eof hooks and
     word their own failures; this class owns the socket, TLS and the timers.
+
+    The probe starts inside the constructor (the socket, and on the loopback
+    the whole handshake, happen there); an outcome known before the
+    constructor returns is handed to `done` from the loop, in the next turn.
     """
 
     def __init__(self, loop: Loop, netns_fd: int | None, timeout: float, done: Done) -> None:
@@ -213,12 +271,15 @@ class NetProbe:
         self._mask = 0
         self._out = bytearray()
         self._tls: ssl.SSLObject | None = None
-        self._tls_in = ssl.MemoryBIO()
-        self._tls_out = ssl.MemoryBIO()
+        self._tls_in: ssl.MemoryBIO | None = None
+        self._tls_out: ssl.MemoryBIO | None = None
+        self._later: Deadline | None = None
         self._deadline = loop.call_later(timeout, self._expire)
-        # Start from the loop, not from the caller: `done` never runs inside
-        # tcp_probe() and friends, even for a probe that fails at once.
-        self._later: Deadline | None = loop.call_later(0, lambda: self._run(self._start))
+        self._starting = True
+        try:
+            self._run(self._start)
+        finally:
+            self._starting = False
 
     def cancel(self) -> None:
         """Stop the probe and close its socket; `done` is then never called."""
@@ -248,7 +309,11 @@ class NetProbe:
         if self._finished:
             return
         self._stop()
-        self._done(Outcome(result, message))
+        outcome = Outcome(result, message)
+        if self._starting:
+            self._later = self._loop.call_later(0, functools.partial(self._done, outcome))
+        else:
+            self._done(outcome)
 
     def _stop(self) -> None:
         self._finished = True
@@ -273,35 +338,32 @@ class NetProbe:
     # -- the connection ------------------------------------------------------
     def _connect(self, peer: _Peer, tls_server_name: str | None = None,
                  tls: bool = False) -> None:
-        """Start a non-blocking connect; _on_open() follows once it (and TLS) is up."""
+        """Start a non-blocking connect; _on_open() follows once it (and TLS) is up,
+        at once if the kernel finished the handshake inside connect()."""
         self._close()
         self._peer = peer
-        try:
-            sock = socket_in_netns(self._netns_fd, peer.family)
-        except OSError as exc:
-            step = "setns" if (exc.strerror or "").startswith("setns") else "socket"
-            text = _errno_text(exc.errno) if exc.errno else str(exc)
-            raise _NetError(f"dial tcp {peer.text}: {step}: {text}", permanent=True) from exc
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
+        self._state = _DIALING
+        sock, connected = _dial(self._netns_fd, peer)
         self._sock = sock
         self._tls = None
         if tls:
             self._tls_in, self._tls_out = ssl.MemoryBIO(), ssl.MemoryBIO()
             self._tls = _tls_client(self._tls_in, self._tls_out, tls_server_name)
-        self._state = _DIALING
-        err = sock.connect_ex(peer.sockaddr)
-        if err not in (0, errno.EINPROGRESS):
-            raise self._dial_error(err)
-        self._watch(select.EPOLLOUT)  # writable = the handshake finished, one way or the other
+        if connected:
+            self._connection_up()
+        else:
+            self._watch(_EPOLLOUT)  # writable = the handshake finished, one way or the other
 
     def _close(self) -> None:
         sock, self._sock = self._sock, None
         self._state = _IDLE
-        self._out.clear()
+        if self._out:
+            self._out.clear()
         self._tls = None
         if sock is not None:
-            self._loop.unregister(sock.fileno())  # always before close (loop.py)
-            self._mask = 0
+            if self._mask:
+                self._loop.unregister(sock.fileno())  # always before close (loop.py)
+                self._mask = 0
             sock.close()  # SO_LINGER {1, 0}: RST, no TIME-WAIT
 
     def _watch(self, mask: int) -> None:
@@ -311,18 +373,19 @@ class NetProbe:
             self._mask = mask
 
     def _on_events(self, events: int) -> None:
-        self._run(lambda: self._step(events))
-
-    def _step(self, events: int) -> None:
-        if self._sock is None:
+        if self._finished or self._sock is None:
             return  # between connections (a gRPC redial): nothing of ours is watched
-        if self._state == _DIALING:
-            self._connected()
-            return
-        if events & select.EPOLLOUT:
-            self._flush()
-        if events & (select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR):
-            self._receive()
+        try:
+            if self._state == _DIALING:
+                self._connected()
+                return
+            if events & _EPOLLOUT:
+                self._flush()
+            if events & _EPOLL_READ:
+                self._receive()
+        except _NetError as exc:
+            if not self._finished:
+                self._on_error(exc)
 
     def _connected(self) -> None:
         assert self._sock is not None
@@ -335,6 +398,9 @@ class NetProbe:
             # Not connected yet: a stale event for an earlier socket that had
             # this fd number, delivered in the same epoll batch. Keep waiting.
             return
+        self._connection_up()
+
+    def _connection_up(self) -> None:
         if self._tls is None:
             self._opened()
         else:
@@ -343,27 +409,31 @@ class NetProbe:
 
     def _opened(self) -> None:
         self._state = _OPEN
-        self._watch(select.EPOLLIN | (select.EPOLLOUT if self._out else 0))
         self._on_open()
+        if self._sock is not None and not self._finished:
+            self._watch(_EPOLLIN | (_EPOLLOUT if self._out else 0))
 
     def _send(self, data: bytes) -> None:
         if self._tls is not None:
+            assert self._tls_out is not None
             self._tls.write(data)
             data = self._tls_out.read()
         self._out += data
         self._flush()
 
     def _flush(self) -> None:
-        assert self._sock is not None
-        while self._out:
+        sock = self._sock
+        assert sock is not None
+        out = self._out
+        while out:
             try:
-                sent = self._sock.send(self._out)
+                sent = sock.send(out)
             except BlockingIOError:
                 break
             except OSError as exc:
                 raise self._io_error("write", exc.errno) from exc
-            del self._out[:sent]
-        self._watch(select.EPOLLIN | (select.EPOLLOUT if self._out else 0))
+            del out[:sent]
+        self._watch(_EPOLLIN | (_EPOLLOUT if out else 0))
 
     def _receive(self) -> None:
         sock = self._sock
@@ -376,6 +446,7 @@ class NetProbe:
             raise self._io_error("read", exc.errno) from exc
         eof = not data
         if self._tls is not None:
+            assert self._tls_in is not None
             if eof:
                 self._tls_in.write_eof()
             else:
@@ -393,7 +464,7 @@ class NetProbe:
 
     # -- TLS in memory ---------------------------------------------------------
     def _handshake(self) -> None:
-        assert self._tls is not None
+        assert self._tls is not None and self._tls_in is not None and self._tls_out is not None
         try:
             self._tls.do_handshake()
         except ssl.SSLWantReadError:
@@ -415,7 +486,7 @@ class NetProbe:
                 self._on_data(data)
 
     def _tls_read(self) -> tuple[bytes, bool]:
-        assert self._tls is not None
+        assert self._tls is not None and self._tls_out is not None
         chunks: list[bytes] = []
         eof = False
         while True:
@@ -482,18 +553,39 @@ def _tls_error_text(exc: ssl.SSLError) -> str:
     return f"tls: {(exc.reason or str(exc)).lower().replace('_', ' ')}"
 
 
+Starter = Callable[[Loop, float, Done], NetProbe]  # (loop, timeout, done): a probe in flight
+
+
+class _Resolved:
+    """An address worked out once for every probe of a container, or why there is none."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.peer: _Peer | None = None
+        self.error: _NetError | None = None
+        try:
+            self.peer = _resolve(host, port)
+        except _NetError as exc:
+            self.error = exc
+
+    def get(self) -> _Peer:
+        if self.error is not None:
+            raise _NetError(self.error.text, permanent=self.error.permanent)
+        assert self.peer is not None
+        return self.peer
+
+
 # -- tcpSocket ------------------------------------------------------------------
 
 class _TCPProbe(NetProbe):
     """Success when the TCP handshake completes (pkg/probe/tcp)."""
 
     def __init__(self, loop: Loop, netns_fd: int | None, *, host: str, port: int,
-                 timeout: float, done: Done) -> None:
-        self._host, self._port = host, port
+                 address: _Resolved, timeout: float, done: Done) -> None:
+        self._host, self._port, self._address = host, port, address
         super().__init__(loop, netns_fd, timeout, done)
 
     def _start(self) -> None:
-        self._connect(_resolve(self._host, self._port))
+        self._connect(self._address.get())
 
     def _on_open(self) -> None:
         self._finish(SUCCESS, "")
@@ -502,11 +594,21 @@ class _TCPProbe(NetProbe):
         return f"dial tcp {self._dial_text(self._host, self._port)}: i/o timeout"
 
 
+def prepare_tcp(netns_fd: int | None, host: str, port: int) -> Starter:
+    """A starter of tcpSocket probes of host:port from the pod's netns."""
+    address = _Resolved(host, port)
+
+    def start(loop: Loop, timeout: float, done: Done) -> NetProbe:
+        return _TCPProbe(loop, netns_fd, host=host, port=port, address=address,
+                         timeout=timeout, done=done)
+    return start
+
+
 # The three constructors keep the positional order the supervisor calls them with.
 def tcp_probe(loop: Loop, netns_fd: int | None, host: str, port: int,  # noqa: PLR0917
               timeout: float, done: Done) -> NetProbe:
     """Connect to host:port from the pod's netns; `done` gets the outcome."""
-    return _TCPProbe(loop, netns_fd, host=host, port=port, timeout=timeout, done=done)
+    return prepare_tcp(netns_fd, host, port)(loop, timeout, done)
 
 
 # -- httpGet --------------------------------------------------------------------
@@ -519,6 +621,7 @@ _OWN_HEADERS = frozenset({"Host", "User-Agent", "Content-Length", "Transfer-Enco
                           "Trailer", "Connection"})
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
 _URL_SAFE = "/!$&'()*+,;=:@-._~%"
 
 
@@ -608,126 +711,159 @@ def _request_headers(url: _URL, user: tuple[tuple[str, str], ...], host: str | N
     return [*block, *extra, ("Connection", "close")]
 
 
-class _HTTPProbe(NetProbe):
-    """GET with Go's client rules: same-host redirects, 10 KiB of body (pkg/probe/http)."""
+def _request_bytes(url: _URL, user: tuple[tuple[str, str], ...], host: str | None,
+                   referer: str | None) -> bytes:
+    """GET url's target, with the header block Go writes (_request_headers), as bytes."""
+    headers = _request_headers(url, user, host, referer)
+    _check_headers(headers)
+    if _BAD_TARGET.search(url.target):  # _target escapes them: a last guard
+        raise _NetError(f'net/http: invalid request target "{url.target}"', permanent=True)
+    lines = [f"GET {url.target} HTTP/1.1"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    # Go writes a string's bytes as they are: UTF-8.
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
-    def __init__(self, loop: Loop, netns_fd: int | None, *, url: _URL,
-                 headers: tuple[tuple[str, str], ...], timeout: float, done: Done) -> None:
-        self._first = url
-        self._url = url
-        self._user_headers = headers
+
+class HTTPGet:
+    """An httpGet handler made ready once per container: its URL, its address and
+    the bytes of its first request (or the failure each probe will report)."""
+
+    def __init__(self, netns_fd: int | None, scheme: str, host: str,  # noqa: PLR0917
+                 port: int, path: str, headers: tuple[tuple[str, str], ...]) -> None:
+        self.netns_fd = netns_fd
+        self.url = _URL.for_probe(scheme.lower() or "http", host, port, path)
+        self.headers = headers  # the probe's httpHeaders, in order (a name may repeat)
         # The kubelet sets req.Host from the first user Host value, if not
         # empty; Go keeps it across a redirect only when the Location is relative.
         user_host = next((value.strip(" \t") for name, value in headers
                           if _canonical(name) == "Host"), "")
-        self._host: str | None = user_host or None
-        self._referer: str | None = None
-        self._sent = 0
-        self._h11 = h11.Connection(h11.CLIENT)
-        self._h11_request: h11.Request | None = None
-        self._response: h11.Response | None = None
-        self._body = bytearray()
-        super().__init__(loop, netns_fd, timeout, done)
+        self.user_host: str | None = user_host or None
+        self.request = b""
+        self.peer: _Peer | None = None
+        self.error: _NetError | None = None
+        try:
+            self.request, self.peer = self.dial_plan(self.url, self.user_host, None)
+        except _NetError as exc:
+            self.error = exc
 
-    def _start(self) -> None:
-        self._request(self._url)
-
-    def _request(self, url: _URL) -> None:
-        self._url = url
+    def dial_plan(self, url: _URL, host: str | None, referer: str | None
+                  ) -> tuple[bytes, _Peer]:
+        """What a request to ``url`` sends, and where."""
         if url.scheme not in _DEFAULT_PORTS:
             raise _NetError(f'unsupported protocol scheme "{url.scheme}"', permanent=True)
-        self._h11_request = self._build_request(url)
+        return _request_bytes(url, self.headers, host, referer), _resolve(url.host, url.port)
+
+    def start(self, loop: Loop, timeout: float, done: Done) -> NetProbe:
+        return _HTTPProbe(loop, self, timeout, done)
+
+
+def prepare_http(netns_fd: int | None, scheme: str, host: str, port: int,  # noqa: PLR0917
+                 path: str, headers: tuple[tuple[str, str], ...]) -> Starter:
+    """A starter of httpGet probes of scheme://host:port/path from the pod's netns."""
+    return HTTPGet(netns_fd, scheme, host, port, path, headers).start
+
+
+class _HTTPProbe(NetProbe):
+    """GET with Go's client rules: same-host redirects, 10 KiB of body (pkg/probe/http)."""
+
+    def __init__(self, loop: Loop, get: HTTPGet, timeout: float, done: Done) -> None:
+        self._get = get
+        self._first = get.url
+        self._url = get.url
+        self._host = get.user_host
+        self._referer: str | None = None
+        self._sent = 0
+        self._request = b""
+        self._reader = http1.ResponseReader(MAX_BODY)
+        self._head = False  # the current response's head was looked at
+        super().__init__(loop, get.netns_fd, timeout, done)
+
+    def _start(self) -> None:
+        get = self._get
+        if get.error is not None:
+            raise _NetError(get.error.text, permanent=True)
+        assert get.peer is not None
+        self._dial(get.url, get.request, get.peer)
+
+    def _dial(self, url: _URL, request: bytes, peer: _Peer) -> None:
+        self._url = url
+        self._request = request
         self._sent += 1
-        self._h11 = h11.Connection(h11.CLIENT)
-        self._response = None
-        self._body.clear()
-        peer = _resolve(url.host, url.port)
+        if self._sent > 1:
+            self._reader = http1.ResponseReader(MAX_BODY)
+            self._head = False
         tls = url.scheme == "https"
         self._connect(peer, tls=tls, tls_server_name=url.host if tls and _is_name(url.host)
                       else None)
 
-    def _build_request(self, url: _URL) -> h11.Request:
-        headers = _request_headers(url, self._user_headers, self._host, self._referer)
-        _check_headers(headers)
-        try:
-            return h11.Request(method="GET", target=url.target, headers=headers)
-        except h11.LocalProtocolError as exc:
-            raise _NetError(f"net/http: {exc}", permanent=True) from exc
-
     def _on_open(self) -> None:
-        assert self._h11_request is not None
-        request = self._h11.send(self._h11_request) or b""
-        self._send(request + (self._h11.send(h11.EndOfMessage()) or b""))
+        self._send(self._request)
 
     def _on_data(self, data: bytes) -> None:
-        self._h11.receive_data(data)
-        self._pump()
+        reader = self._reader
+        try:
+            complete = reader.feed(data)
+        except http1.HeadError as exc:
+            raise _NetError(f"net/http: HTTP/1.x transport connection broken: {exc}") from exc
+        except http1.BodyError as exc:
+            raise _BodyError(str(exc)) from exc
+        if reader.status and not self._head:
+            self._head = True
+            if self._on_response() or self._finished:
+                return
+        if complete:
+            self._judge()
 
     def _on_eof(self) -> None:
-        if self._response is None:
-            raise _NetError("EOF")  # closed before a status line: Go's words
-        self._h11.receive_data(b"")
-        self._pump()
+        reader = self._reader
+        try:
+            reader.feed_eof()
+        except http1.NoResponse:
+            raise _NetError("EOF") from None  # closed before a status line: Go's words
+        except http1.HeadError as exc:
+            raise _NetError(f"net/http: HTTP/1.x transport connection broken: {exc}") from exc
+        except http1.BodyError as exc:
+            raise _BodyError(str(exc)) from exc
+        self._judge()
 
-    def _pump(self) -> None:
-        h11_conn = self._h11
-        while not self._finished and self._h11 is h11_conn:
-            try:
-                event = h11_conn.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise self._protocol_error(exc) from exc
-            if event is h11.NEED_DATA:
-                return
-            if isinstance(event, h11.Response):
-                self._on_response(event)
-            elif isinstance(event, h11.Data):
-                self._on_body(bytes(event.data))
-            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                self._judge()
-
-    def _protocol_error(self, exc: h11.RemoteProtocolError) -> _NetError:
-        if self._response is None:
-            return _NetError(f"net/http: HTTP/1.x transport connection broken: {exc}")
-        if "peer closed" in str(exc):
-            return _BodyError("unexpected EOF")
-        return _BodyError(str(exc))
-
-    def _on_response(self, response: h11.Response) -> None:
-        self._response = response
-        status = response.status_code
-        location = _header(response.headers, b"location")
-        if status in _REDIRECT_CODES and location:
-            self._redirect(location.decode("latin-1"))
+    def _on_response(self) -> bool:
+        """The head is in: True if that decided the probe (or started a redirect)."""
+        reader = self._reader
+        status = reader.status
+        if status in _REDIRECT_CODES:
+            location = reader.header(b"location")
+            if location:
+                return self._redirect(location.decode("latin-1"))
         elif not 200 <= status < 400:
             self._judge()  # the body is left out of a failure message: no need to read it
+            return True
+        return False
 
-    def _redirect(self, location: str) -> None:
+    def _redirect(self, location: str) -> bool:
         try:
             target = _URL.parse(urllib.parse.urljoin(str(self._url), location))
         except ValueError as exc:
             raise _NetError(f'failed to parse Location header "{location}": {exc}') from exc
         if target.host != self._first.host:
-            return  # http.ErrUseLastResponse: this 3xx is the answer (a Warning)
+            return False  # http.ErrUseLastResponse: this 3xx is the answer (a Warning)
         if self._sent >= MAX_REDIRECTS:
             # Go's url.Error names the Location here, not the request.
             self._finish(FAILURE, f'Get "{location}": stopped after {MAX_REDIRECTS} redirects')
-            return
+            return True
         relative = not urllib.parse.urlsplit(location).scheme
         if not (relative and self._host is not None and self._host != self._url.netloc):
             self._host = None
         if not (self._url.scheme == "https" and target.scheme == "http"):
             self._referer = str(self._url)
-        self._request(target)
-
-    def _on_body(self, data: bytes) -> None:
-        self._body += data[:MAX_BODY - len(self._body)]
-        if len(self._body) >= MAX_BODY:
-            self._judge()  # truncation is not an error; the rest is never read
+        self._url = target  # the URL Go names in a failure from here on
+        request, peer = self._get.dial_plan(target, self._host, self._referer)
+        self._dial(target, request, peer)
+        return True
 
     def _judge(self) -> None:
-        assert self._response is not None
-        status = self._response.status_code
-        body = self._body.decode("utf-8", "replace")
+        reader = self._reader
+        status = reader.status
+        body = reader.body.decode("utf-8", "replace")
         if 200 <= status < 300:
             self._finish(SUCCESS, body)
         elif 300 <= status < 400:
@@ -746,18 +882,11 @@ class _HTTPProbe(NetProbe):
             dial = self._dial_text(self._url.host, self._url.port)
             return (f'Get "{self._url}": dial tcp {dial}: i/o timeout '
                     "(Client.Timeout exceeded while awaiting headers)")
-        if self._response is None:
+        if not self._reader.status:
             return (f'Get "{self._url}": context deadline exceeded '
                     "(Client.Timeout exceeded while awaiting headers)")
         return ("context deadline exceeded "
                 "(Client.Timeout or context cancellation while reading body)")
-
-
-def _header(headers: Any, name: bytes) -> bytes | None:
-    for key, value in headers:
-        if key == name:
-            return bytes(value)
-    return None
 
 
 def _is_name(host: str) -> bool:
@@ -775,8 +904,7 @@ def http_probe(loop: Loop, netns_fd: int | None, scheme: str,  # noqa: PLR0917
 
     ``headers`` are the probe's httpHeaders, in order (a name may repeat).
     """
-    url = _URL.for_probe(scheme.lower() or "http", host, port, path)
-    return _HTTPProbe(loop, netns_fd, url=url, headers=headers, timeout=timeout, done=done)
+    return prepare_http(netns_fd, scheme, host, port, path, headers)(loop, timeout, done)
 
 
 # -- grpc -----------------------------------------------------------------------
@@ -1008,5 +1136,6 @@ def grpc_probe(loop: Loop, netns_fd: int | None, host: str, port: int,  # noqa: 
                       timeout=timeout, done=done)
 
 
-__all__ = ["FAILURE", "SUCCESS", "WARNING", "NetProbe", "NetnsStuckError", "Outcome",
-           "go_duration", "grpc_probe", "http_probe", "socket_in_netns", "tcp_probe"]
+__all__ = ["FAILURE", "SUCCESS", "WARNING", "HTTPGet", "NetProbe", "NetnsStuckError", "Outcome",
+           "Starter", "go_duration", "grpc_probe", "http_probe", "prepare_http", "prepare_tcp",
+           "socket_in_netns", "tcp_probe"]

@@ -289,6 +289,39 @@ def test_http_malformed_response(loop: Loop) -> None:
                                       "transport connection broken: ")
 
 
+def test_http_chunked_and_interim_responses(loop: Loop) -> None:
+    reply = (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+             b"\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+    with probeservers.scripted_server(reply, then_close=False) as port:
+        assert http(loop, port, "/") == Outcome(SUCCESS, "abcde")
+
+
+def test_a_prepared_probe_starts_fresh_each_time(
+        loop: Loop, server: probeservers.ProbeHTTPServer) -> None:
+    # What is worked out once (URL, address, request) is shared; what one
+    # probe reads and where its redirects led is its own.
+    start = netprobe.prepare_http(None, "http", "127.0.0.1", port_of(server), "/redirect",
+                                  (("X-Probe", "1"),))
+    for _ in range(3):
+        assert run(loop, lambda done: start(loop, 1.0, done)) == Outcome(SUCCESS, "ok")
+    assert [path for path, _ in server.requests] == ["/redirect", "/ok"] * 3
+    assert [dict(headers).get("Referer") for _, headers in server.requests] == [
+        None, f"http://127.0.0.1:{port_of(server)}/redirect"] * 3
+
+
+def test_a_prepared_probe_that_cannot_run_fails_every_time(
+        loop: Loop, server: probeservers.ProbeHTTPServer) -> None:
+    start = netprobe.prepare_http(None, "http", "127.0.0.1", port_of(server), "/ok",
+                                  (("X-Bad", "a\nb"),))
+    tcp = netprobe.prepare_tcp(None, "example.com", 80)
+    for _ in range(2):
+        outcome = run(loop, lambda done: start(loop, 1.0, done))
+        assert outcome.message.endswith('net/http: invalid header field value for "X-Bad"')
+        assert run(loop, lambda done: tcp(loop, 1.0, done)).message.startswith(
+            "dial tcp: lookup example.com: not an IP address")
+    assert server.requests == []
+
+
 def test_unknown_scheme_fails(loop: Loop, server: probeservers.ProbeHTTPServer) -> None:
     outcome = http(loop, port_of(server), "/ok", scheme="ftp")
     assert outcome == Outcome(FAILURE, f'Get "ftp://127.0.0.1:{port_of(server)}/ok": '

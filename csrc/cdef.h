@@ -164,4 +164,5 @@ int mp_start (struct mp_start_spec *spec);
 #define MP_PROBE_STEP_CONNECT ...
 
 int mp_probe_dial (int netns_fd, int home_fd, int family, const char *addr,
-                   int port, uint32_t scope_id, int *out);
+                   int port, uint32_t scope_id, const char *data, int len,
+                   int *out);

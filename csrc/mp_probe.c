@@ -9,7 +9,9 @@
  * listener's SYN-ACK and our ACK are all processed in softirq before the
  * syscall returns), so a non-blocking connect is usually done, or refused,
  * by the time it says EINPROGRESS. TCP_INFO tells which, and the caller
- * then skips a trip through epoll to learn it. */
+ * then skips a trip through epoll to learn it. A connection that is up gets
+ * the request at once, too: the server, woken by the handshake, then finds
+ * it already there instead of going back to sleep for it. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -53,7 +55,8 @@ connect_state (int fd)
 
 int
 mp_probe_dial (int netns_fd, int home_fd, int family, const char *addr,
-               int port, uint32_t scope_id, int *out)
+               int port, uint32_t scope_id, const char *data, int len,
+               int *out)
 {
   /* close() then sends RST: no TIME-WAIT entry per probe on either end */
   static const struct linger rst = { 1, 0 };
@@ -110,5 +113,17 @@ mp_probe_dial (int netns_fd, int home_fd, int family, const char *addr,
       return fail (out, MP_PROBE_STEP_CONNECT, -state);
     }
   out[0] = state;
+  out[1] = 0;
+  if (state == MP_PROBE_CONNECTED && len > 0)
+    {
+      ssize_t sent;
+      do
+        sent = send (fd, data, (size_t) len, MSG_NOSIGNAL | MSG_DONTWAIT);
+      while (sent < 0 && errno == EINTR);
+      if (sent >= 0)
+        out[1] = (int) sent;
+      else if (errno != EAGAIN && errno != EWOULDBLOCK)
+        out[1] = -errno;
+    }
   return fd;
 }

@@ -6,7 +6,8 @@
 
 #include <stdint.h>
 
-/* out[0] on success: how far the non-blocking connect got */
+/* out[0] on success: how far the non-blocking connect got; a connect that is
+   done also sends data (a request, without waiting for a loop turn) */
 #define MP_PROBE_IN_PROGRESS 0
 #define MP_PROBE_CONNECTED 1
 
@@ -16,7 +17,10 @@
 #define MP_PROBE_STEP_HOME 3    /* returning to the caller's netns: stuck */
 #define MP_PROBE_STEP_CONNECT 4 /* refused, unreachable, ...: -errno is why */
 
+/* out[1] on success: how much of data went out with the connect (0 unless
+   connected), or -errno of that send */
 int mp_probe_dial (int netns_fd, int home_fd, int family, const char *addr,
-                   int port, uint32_t scope_id, int *out);
+                   int port, uint32_t scope_id, const char *data, int len,
+                   int *out);
 
 #endif

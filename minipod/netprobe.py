@@ -35,6 +35,7 @@ people compare with what a cluster prints.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import random
@@ -44,7 +45,7 @@ import socket
 import ssl
 import struct
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -71,7 +72,6 @@ _LINGER_RST = struct.pack("ii", 1, 0)  # struct linger {l_onoff 1, l_linger 0}
 _RECV_SIZE = 65536
 _EPOLLIN, _EPOLLOUT = select.EPOLLIN, select.EPOLLOUT
 _EPOLL_READ = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR
-_NONBLOCKING_STREAM = socket.SOCK_STREAM | socket.SOCK_NONBLOCK
 
 
 Done = Callable[[Outcome], None]
@@ -129,7 +129,7 @@ def _stuck(err: int) -> NetnsStuckError:
 
 
 @functools.cache
-def _dialer() -> tuple[Callable[..., tuple[int, int]], int, int]:
+def _dialer() -> tuple[Callable[..., tuple[int, int, int]], int, int]:
     """mp_probe_dial and its two step codes the callers tell apart (minipod/sys.py).
 
     Imported on first use: unit tests of the words and of the parser need no
@@ -139,18 +139,20 @@ def _dialer() -> tuple[Callable[..., tuple[int, int]], int, int]:
     return mpsys.probe_dial, mpsys.PROBE_CONNECTED, mpsys.PROBE_STEP_SETNS
 
 
-def _dial(netns_fd: int | None, peer: _Peer) -> tuple[socket.socket, bool]:
-    """A socket made in the pod's netns and connecting to ``peer``; True if connected.
+def _dial(netns_fd: int | None, peer: _Peer, data: bytes) -> tuple[int, bool, int]:
+    """A socket made in the pod's netns and connecting to ``peer``: (fd, connected,
+    how much of ``data`` went out with it, or -errno of that send).
 
     A connect the kernel refused at once raises the _NetError Go would give;
     setns or socket() failing raises a permanent one.
     """
     probe_dial, connected, step_setns = _dialer()
     if netns_fd is None:
-        fd, how = probe_dial(-1, -1, peer.family, peer.packed, peer.port, peer.scope_id)
+        fd, how, sent = probe_dial(-1, -1, peer.family, peer.packed, peer.port, peer.scope_id,
+                                   data)
     else:
-        fd, how = probe_dial(netns_fd, _home_netns_fd(), peer.family, peer.packed, peer.port,
-                             peer.scope_id)
+        fd, how, sent = probe_dial(netns_fd, _home_netns_fd(), peer.family, peer.packed,
+                                   peer.port, peer.scope_id, data)
     if fd < 0:
         from minipod import sys as mpsys
 
@@ -161,7 +163,7 @@ def _dial(netns_fd: int | None, peer: _Peer) -> tuple[socket.socket, bool]:
             raise _stuck(err)
         step = "setns" if how == step_setns else "socket"
         raise _NetError(f"dial tcp {peer.text}: {step}: {_errno_text(err)}", permanent=True)
-    return socket.socket(peer.family, _NONBLOCKING_STREAM, 0, fd), how == connected
+    return fd, how == connected, sent
 
 
 # -- addresses and Go's words -------------------------------------------------
@@ -257,6 +259,8 @@ class NetProbe:
     The probe starts inside the constructor (the socket, and on the loopback
     the whole handshake, happen there); an outcome known before the
     constructor returns is handed to `done` from the loop, in the next turn.
+    The socket is a bare fd (os.read, os.write): a socket object costs a
+    getsockname() and an object per probe, for nothing the probe needs.
     """
 
     def __init__(self, loop: Loop, netns_fd: int | None, timeout: float, done: Done) -> None:
@@ -265,11 +269,13 @@ class NetProbe:
         self._timeout = timeout
         self._done = done
         self._finished = False
-        self._sock: socket.socket | None = None
+        self._fd = -1
+        self._conn = 0  # counts connections: tells a redial from the socket that was
         self._peer: _Peer | None = None
         self._state = _IDLE
         self._mask = 0
         self._out = bytearray()
+        self._early = b""  # what goes out as soon as the connection is up
         self._tls: ssl.SSLObject | None = None
         self._tls_in: ssl.MemoryBIO | None = None
         self._tls_out: ssl.MemoryBIO | None = None
@@ -290,7 +296,7 @@ class NetProbe:
         raise NotImplementedError
 
     def _on_open(self) -> None:
-        """The connection (and TLS, if any) is up."""
+        """The connection (and TLS, if any) is up, and the first bytes are on their way."""
 
     def _on_data(self, data: bytes) -> None:
         """Bytes from the peer (plaintext after TLS)."""
@@ -337,43 +343,50 @@ class NetProbe:
 
     # -- the connection ------------------------------------------------------
     def _connect(self, peer: _Peer, tls_server_name: str | None = None,
-                 tls: bool = False) -> None:
+                 tls: bool = False, early: bytes = b"") -> None:
         """Start a non-blocking connect; _on_open() follows once it (and TLS) is up,
-        at once if the kernel finished the handshake inside connect()."""
+        at once if the kernel finished the handshake inside connect(). ``early``
+        (a request) is sent as soon as the connection is up; without TLS, by
+        the call that connects when it can."""
         self._close()
         self._peer = peer
         self._state = _DIALING
-        sock, connected = _dial(self._netns_fd, peer)
-        self._sock = sock
-        self._tls = None
+        self._conn += 1
+        fd, connected, sent = _dial(self._netns_fd, peer, b"" if tls else early)
+        self._fd = fd
+        self._early = early
         if tls:
             self._tls_in, self._tls_out = ssl.MemoryBIO(), ssl.MemoryBIO()
             self._tls = _tls_client(self._tls_in, self._tls_out, tls_server_name)
-        if connected:
-            self._connection_up()
-        else:
+        if not connected:
             self._watch(_EPOLLOUT)  # writable = the handshake finished, one way or the other
+            return
+        if sent < 0:
+            raise self._io_error("write", -sent)
+        if sent:
+            self._early = b""
+            self._out += early[sent:]
+        self._connection_up()
 
     def _close(self) -> None:
-        sock, self._sock = self._sock, None
+        fd, self._fd = self._fd, -1
         self._state = _IDLE
         if self._out:
             self._out.clear()
         self._tls = None
-        if sock is not None:
+        if fd >= 0:
             if self._mask:
-                self._loop.unregister(sock.fileno())  # always before close (loop.py)
+                self._loop.unregister(fd)  # always before close (loop.py)
                 self._mask = 0
-            sock.close()  # SO_LINGER {1, 0}: RST, no TIME-WAIT
+            os.close(fd)  # SO_LINGER {1, 0}: RST, no TIME-WAIT
 
     def _watch(self, mask: int) -> None:
-        assert self._sock is not None
         if mask != self._mask:
-            self._loop.register(self._sock.fileno(), self._on_events, mask)
+            self._loop.register(self._fd, self._on_events, mask)
             self._mask = mask
 
     def _on_events(self, events: int) -> None:
-        if self._finished or self._sock is None:
+        if self._finished or self._fd < 0:
             return  # between connections (a gRPC redial): nothing of ours is watched
         try:
             if self._state == _DIALING:
@@ -388,16 +401,16 @@ class NetProbe:
                 self._on_error(exc)
 
     def _connected(self) -> None:
-        assert self._sock is not None
-        err = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if err:
-            raise self._dial_error(err)
-        try:
-            self._sock.getpeername()
-        except OSError:
-            # Not connected yet: a stale event for an earlier socket that had
-            # this fd number, delivered in the same epoll batch. Keep waiting.
-            return
+        with _socket_of(self._fd) as sock:
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                raise self._dial_error(err)
+            try:
+                sock.getpeername()
+            except OSError:
+                # Not connected yet: a stale event for an earlier socket that had
+                # this fd number, delivered in the same epoll batch. Keep waiting.
+                return
         self._connection_up()
 
     def _connection_up(self) -> None:
@@ -409,8 +422,13 @@ class NetProbe:
 
     def _opened(self) -> None:
         self._state = _OPEN
+        if self._early:
+            early, self._early = self._early, b""
+            self._send(early)
+            if self._finished:
+                return
         self._on_open()
-        if self._sock is not None and not self._finished:
+        if self._fd >= 0 and not self._finished:
             self._watch(_EPOLLIN | (_EPOLLOUT if self._out else 0))
 
     def _send(self, data: bytes) -> None:
@@ -422,12 +440,11 @@ class NetProbe:
         self._flush()
 
     def _flush(self) -> None:
-        sock = self._sock
-        assert sock is not None
+        fd = self._fd
         out = self._out
         while out:
             try:
-                sent = sock.send(out)
+                sent = os.write(fd, out)
             except BlockingIOError:
                 break
             except OSError as exc:
@@ -436,10 +453,9 @@ class NetProbe:
         self._watch(_EPOLLIN | (_EPOLLOUT if out else 0))
 
     def _receive(self) -> None:
-        sock = self._sock
-        assert sock is not None
+        conn = self._conn
         try:
-            data = sock.recv(_RECV_SIZE)
+            data = os.read(self._fd, _RECV_SIZE)
         except BlockingIOError:
             return
         except OSError as exc:
@@ -459,7 +475,7 @@ class NetProbe:
             self._on_data(data)
         # The hook may have finished the probe, or redialled (a redirect):
         # then this EOF belonged to a connection that is gone.
-        if eof and self._sock is sock and not self._finished:
+        if eof and self._conn == conn and self._fd >= 0 and not self._finished:
             self._on_eof()
 
     # -- TLS in memory ---------------------------------------------------------
@@ -480,7 +496,7 @@ class NetProbe:
         self._out += self._tls_out.read()
         self._flush()
         self._opened()
-        if self._sock is not None and self._tls_in.pending and not self._finished:
+        if self._fd >= 0 and self._tls_in.pending and not self._finished:
             data, _ = self._tls_read()  # application data that came with the last flight
             if data:
                 self._on_data(data)
@@ -516,9 +532,10 @@ class NetProbe:
     def _io_error(self, op: str, err: int | None) -> _NetError:
         assert self._peer is not None
         local = ""
-        if self._sock is not None:
+        if self._fd >= 0:
             try:
-                name = self._sock.getsockname()
+                with _socket_of(self._fd) as sock:
+                    name = sock.getsockname()
                 local = _join_host_port(str(name[0]), int(name[1])) + "->"
             except OSError:
                 pass  # the socket is already gone: Go would then omit it too
@@ -551,6 +568,16 @@ def _tls_error_text(exc: ssl.SSLError) -> str:
     if exc.reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"):
         return "tls: first record does not look like a TLS handshake"  # Go's words
     return f"tls: {(exc.reason or str(exc)).lower().replace('_', ' ')}"
+
+
+@contextlib.contextmanager
+def _socket_of(fd: int) -> Iterator[socket.socket]:
+    """A socket object lent for ``fd`` (for getsockopt and friends), which stays ours."""
+    sock = socket.socket(fileno=fd)
+    try:
+        yield sock
+    finally:
+        sock.detach()
 
 
 Starter = Callable[[Loop, float, Done], NetProbe]  # (loop, timeout, done): a probe in flight
@@ -773,7 +800,6 @@ class _HTTPProbe(NetProbe):
         self._host = get.user_host
         self._referer: str | None = None
         self._sent = 0
-        self._request = b""
         self._reader = http1.ResponseReader(MAX_BODY)
         self._head = False  # the current response's head was looked at
         super().__init__(loop, get.netns_fd, timeout, done)
@@ -787,17 +813,13 @@ class _HTTPProbe(NetProbe):
 
     def _dial(self, url: _URL, request: bytes, peer: _Peer) -> None:
         self._url = url
-        self._request = request
         self._sent += 1
         if self._sent > 1:
             self._reader = http1.ResponseReader(MAX_BODY)
             self._head = False
         tls = url.scheme == "https"
         self._connect(peer, tls=tls, tls_server_name=url.host if tls and _is_name(url.host)
-                      else None)
-
-    def _on_open(self) -> None:
-        self._send(self._request)
+                      else None, early=request)
 
     def _on_data(self, data: bytes) -> None:
         reader = self._reader
@@ -1017,7 +1039,7 @@ class _GRPCProbe(NetProbe):
             raise _NetError(f"http2: {exc}") from exc
         for event in events:
             self._on_h2_event(event)
-            if self._finished or self._sock is None:
+            if self._finished or self._fd < 0:
                 return
         self._send(self._h2.data_to_send())
 

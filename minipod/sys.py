@@ -109,22 +109,24 @@ def pivot_root(new_root: str, put_old: str) -> None:
     _check(_lib.mp_pivot_root(new_root.encode(), put_old.encode()), "pivot_root", new_root)
 
 
-_probe_out = _ffi.new("int[1]")  # reused: the supervisor dials from one thread
+_probe_out = _ffi.new("int[2]")  # reused: the supervisor dials from one thread
 _probe_dial = _lib.mp_probe_dial
 
 
 def probe_dial(netns_fd: int, home_fd: int, family: int, addr: bytes,  # noqa: PLR0917
-               port: int, scope_id: int = 0) -> tuple[int, int]:
+               port: int, scope_id: int = 0, data: bytes = b"") -> tuple[int, int, int]:
     """A non-blocking TCP socket made in the netns behind ``netns_fd`` (-1: ours),
     with SO_LINGER {1, 0}, connecting to ``addr`` (packed, 4 or 16 bytes) and
     ``port`` (csrc/mp_probe.c). The thread is back in ``home_fd``'s netns on return.
 
-    Returns (fd, PROBE_CONNECTED or PROBE_IN_PROGRESS), or (-errno, the step
-    that failed); not an exception: a refused connect is a probe's everyday
-    failure, worded by the caller.
+    Returns (fd, PROBE_CONNECTED or PROBE_IN_PROGRESS, how much of ``data``
+    was sent: 0 unless connected, or -errno of that send), or (-errno, the
+    step that failed, 0); not an exception: a refused connect is a probe's
+    everyday failure, worded by the caller.
     """
-    ret = _probe_dial(netns_fd, home_fd, family, addr, port, scope_id, _probe_out)
-    return ret, _probe_out[0]
+    out = _probe_out
+    ret = _probe_dial(netns_fd, home_fd, family, addr, port, scope_id, data, len(data), out)
+    return ret, out[0], out[1]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ pod has no IP of its own, so the default host is the pod's loopback.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,8 +81,7 @@ def network_prober(ctx: HandlerContext, handler: Handler, timeout: float
     start = _network_starter(ctx, handler)
     if start is None:
         return None
-    loop = ctx.loop
-    return lambda done: start(loop, timeout, done)
+    return functools.partial(start, ctx.loop, timeout)
 
 
 def _network_starter(ctx: HandlerContext, handler: Handler) -> netprobe.Starter | None:

@@ -26,12 +26,20 @@ whatever comes after.
 
 from __future__ import annotations
 
+import re
+
 MAX_HEAD = 64 * 1024  # h11's limit was 16 KiB; Go's 10 MiB is more than a probe needs
 
 _NEED_HEAD, _BODY_LENGTH, _BODY_CHUNKED, _BODY_CLOSE, _DONE = range(5)
 _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILER = range(4)
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 _TOKEN = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# The common head, whole in the first read: a status line that is not 1xx and
+# plain "token: value" lines. What this does not match takes the general path
+# (_head_end, _read_head), which reads it the same way or words what is wrong.
+_QUICK_HEAD = re.compile(rb"HTTP/[0-9]\.[0-9] ([02-9][0-9]{2})(?: ([^\r\n]*))?\r?\n"
+                         rb"((?:[-!#$%&'*+.^_`|~0-9A-Za-z]+:[^\r\n]*\r?\n)*)\r?\n")
+_QUICK_FIELD = re.compile(rb"([-!#$%&'*+.^_`|~0-9A-Za-z]+):[ \t]*([^\r\n]*?)[ \t]*\r?\n")
 
 
 class HeadError(Exception):
@@ -88,6 +96,21 @@ class ResponseReader:
         if state == _DONE:
             return True
         if state == _NEED_HEAD:
+            if not self._buf:
+                quick = _QUICK_HEAD.match(data)
+                if quick is not None:
+                    self.status = int(quick[1])
+                    self.reason = _text(quick[2] or b"")
+                    self.headers = [(name.lower(), value)
+                                    for name, value in _QUICK_FIELD.findall(quick[3])]
+                    state = self._state = self._framing()
+                    end = quick.end()
+                    left = self._left
+                    if state == _BODY_LENGTH and left <= self._limit and len(data) - end >= left:
+                        self.body = data[end:end + left]  # the whole body came too
+                        self._state = _DONE
+                        return True
+                    return self._body(data[end:])
             buf = self._buf + data if self._buf else data
             end, skip = _head_end(buf)
             while end >= 0:
@@ -131,12 +154,17 @@ class ResponseReader:
         status = self.status
         if status < 200 or status in (204, 304):
             return _DONE
-        coding = self.header(b"transfer-encoding")
+        coding = None
+        lengths = []
+        for key, value in self.headers:
+            if key == b"content-length":
+                lengths.append(value)
+            elif key == b"transfer-encoding" and coding is None:
+                coding = value
         if coding is not None:
             if coding.lower() != b"chunked":
                 raise HeadError(f'unsupported transfer encoding: "{_text(coding)}"')
             return _BODY_CHUNKED
-        lengths = [value for key, value in self.headers if key == b"content-length"]
         if not lengths:
             return _BODY_CLOSE
         first = lengths[0].strip()

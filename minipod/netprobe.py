@@ -128,15 +128,19 @@ def _stuck(err: int) -> NetnsStuckError:
                            f"{os.strerror(err)}")
 
 
-@functools.cache
-def _dialer() -> tuple[Callable[..., tuple[int, int, int]], int, int]:
-    """mp_probe_dial and its two step codes the callers tell apart (minipod/sys.py).
+_probe_dial: Callable[..., tuple[int, int, int]] | None = None
+_PROBE_CONNECTED = 1
 
-    Imported on first use: unit tests of the words and of the parser need no
-    cffi extension."""
+
+def _load_dialer() -> Callable[..., tuple[int, int, int]]:
+    """mp_probe_dial (minipod/sys.py), imported on first use: unit tests of the
+    words and of the parser need no cffi extension."""
+    global _probe_dial, _PROBE_CONNECTED
     from minipod import sys as mpsys
 
-    return mpsys.probe_dial, mpsys.PROBE_CONNECTED, mpsys.PROBE_STEP_SETNS
+    _PROBE_CONNECTED = mpsys.PROBE_CONNECTED
+    _probe_dial = mpsys.probe_dial
+    return _probe_dial
 
 
 def _dial(netns_fd: int | None, peer: _Peer, data: bytes) -> tuple[int, bool, int]:
@@ -146,7 +150,7 @@ def _dial(netns_fd: int | None, peer: _Peer, data: bytes) -> tuple[int, bool, in
     A connect the kernel refused at once raises the _NetError Go would give;
     setns or socket() failing raises a permanent one.
     """
-    probe_dial, connected, step_setns = _dialer()
+    probe_dial = _probe_dial or _load_dialer()
     if netns_fd is None:
         fd, how, sent = probe_dial(-1, -1, peer.family, peer.packed, peer.port, peer.scope_id,
                                    data)
@@ -161,9 +165,9 @@ def _dial(netns_fd: int | None, peer: _Peer, data: bytes) -> tuple[int, bool, in
             raise _NetError(f"dial tcp {peer.text}: connect: {_errno_text(err)}")
         if how == mpsys.PROBE_STEP_HOME:
             raise _stuck(err)
-        step = "setns" if how == step_setns else "socket"
+        step = "setns" if how == mpsys.PROBE_STEP_SETNS else "socket"
         raise _NetError(f"dial tcp {peer.text}: {step}: {_errno_text(err)}", permanent=True)
-    return fd, how == connected, sent
+    return fd, how == _PROBE_CONNECTED, sent
 
 
 # -- addresses and Go's words -------------------------------------------------
@@ -261,7 +265,15 @@ class NetProbe:
     constructor returns is handed to `done` from the loop, in the next turn.
     The socket is a bare fd (os.read, os.write): a socket object costs a
     getsockname() and an object per probe, for nothing the probe needs.
+
+    A kind of probe that reads one short answer (_QUICK: plain httpGet)
+    waits for it through loop.poll_soon(), not epoll, once its request is out.
     """
+
+    _QUICK = False
+    __slots__ = ("_conn", "_deadline", "_done", "_early", "_fd", "_finished", "_later", "_loop",
+                 "_mask", "_netns_fd", "_out", "_peer", "_starting", "_state", "_timeout", "_tls",
+                 "_tls_in", "_tls_out")
 
     def __init__(self, loop: Loop, netns_fd: int | None, timeout: float, done: Done) -> None:
         self._loop = loop
@@ -283,7 +295,10 @@ class NetProbe:
         self._deadline = loop.call_later(timeout, self._expire)
         self._starting = True
         try:
-            self._run(self._start)
+            self._start()
+        except _NetError as exc:
+            if not self._finished:
+                self._on_error(exc)
         finally:
             self._starting = False
 
@@ -326,9 +341,22 @@ class NetProbe:
         self._deadline.cancel()
         if self._later is not None:
             self._later.cancel()
-        self._close()
+        fd = self._fd
+        if fd >= 0:  # _close(), inlined: every probe ends here
+            self._fd = -1
+            self._state = _IDLE
+            self._tls = None
+            if self._mask:
+                self._loop.unregister(fd)  # always before close (loop.py)
+                self._mask = 0
+            os.close(fd)  # SO_LINGER {1, 0}: RST, no TIME-WAIT
 
     def _expire(self) -> None:
+        if self._state == _OPEN and not self._mask and self._tls is None:
+            # An answer may be in, unread: poll_soon looks at it in a later turn.
+            self._run(self._receive)
+            if self._finished:
+                return
         self._finish(FAILURE, self._timeout_message())
 
     def _run(self, step: Callable[[], None]) -> None:
@@ -348,25 +376,70 @@ class NetProbe:
         at once if the kernel finished the handshake inside connect(). ``early``
         (a request) is sent as soon as the connection is up; without TLS, by
         the call that connects when it can."""
-        self._close()
+        if self._fd >= 0:
+            self._close()
         self._peer = peer
         self._state = _DIALING
         self._conn += 1
         fd, connected, sent = _dial(self._netns_fd, peer, b"" if tls else early)
         self._fd = fd
-        self._early = early
         if tls:
+            self._early = early
             self._tls_in, self._tls_out = ssl.MemoryBIO(), ssl.MemoryBIO()
             self._tls = _tls_client(self._tls_in, self._tls_out, tls_server_name)
         if not connected:
+            self._early = early
             self._watch(_EPOLLOUT)  # writable = the handshake finished, one way or the other
             return
+        if tls:
+            self._connection_up()
+            return
+        # The common case: plaintext, connected, and the request (if any) sent.
         if sent < 0:
             raise self._io_error("write", -sent)
-        if sent:
-            self._early = b""
+        if sent < len(early):
             self._out += early[sent:]
-        self._connection_up()
+        self._state = _OPEN
+        if self._QUICK:  # it only waits for its answer: no _on_open
+            if not self._out:
+                self._loop.poll_soon(functools.partial(self._attempt, self._conn))
+                return
+        else:
+            self._on_open()
+        if self._fd >= 0 and not self._finished:
+            self._await_reply()
+
+    def _await_reply(self) -> None:
+        if self._QUICK and not self._out:
+            self._loop.poll_soon(functools.partial(self._attempt, self._conn))
+        else:
+            self._watch(_EPOLLIN | (_EPOLLOUT if self._out else 0))
+
+    def _attempt(self, conn: int, late: bool) -> bool:
+        """One look at the socket for loop.poll_soon(); True once done looking."""
+        if self._finished or self._conn != conn:
+            return True
+        try:
+            data = os.read(self._fd, _RECV_SIZE)
+        except BlockingIOError:
+            if late:
+                self._watch(_EPOLLIN)
+                return True
+            return False
+        except OSError as exc:
+            self._on_error(self._io_error("read", exc.errno))
+            return True
+        try:
+            if data and self._tls is None:
+                self._on_data(data)
+            else:
+                self._got(data, conn)
+        except _NetError as exc:
+            if not self._finished:
+                self._on_error(exc)
+        if self._conn == conn and not self._finished and self._fd >= 0:
+            self._watch(_EPOLLIN)  # the rest of the answer comes through epoll
+        return True
 
     def _close(self) -> None:
         fd, self._fd = self._fd, -1
@@ -429,7 +502,7 @@ class NetProbe:
                 return
         self._on_open()
         if self._fd >= 0 and not self._finished:
-            self._watch(_EPOLLIN | (_EPOLLOUT if self._out else 0))
+            self._await_reply()
 
     def _send(self, data: bytes) -> None:
         if self._tls is not None:
@@ -460,6 +533,10 @@ class NetProbe:
             return
         except OSError as exc:
             raise self._io_error("read", exc.errno) from exc
+        self._got(data, conn)
+
+    def _got(self, data: bytes, conn: int) -> None:
+        """Bytes read from connection ``conn``; b"" is its EOF."""
         eof = not data
         if self._tls is not None:
             assert self._tls_in is not None
@@ -605,6 +682,8 @@ class _Resolved:
 
 class _TCPProbe(NetProbe):
     """Success when the TCP handshake completes (pkg/probe/tcp)."""
+
+    __slots__ = ("_address", "_host", "_port")
 
     def __init__(self, loop: Loop, netns_fd: int | None, *, host: str, port: int,
                  address: _Resolved, timeout: float, done: Done) -> None:
@@ -765,6 +844,8 @@ class HTTPGet:
         user_host = next((value.strip(" \t") for name, value in headers
                           if _canonical(name) == "Host"), "")
         self.user_host: str | None = user_host or None
+        self.tls = self.url.scheme == "https"
+        self.server_name = self.url.host if self.tls and _is_name(self.url.host) else None
         self.request = b""
         self.peer: _Peer | None = None
         self.error: _NetError | None = None
@@ -781,19 +862,23 @@ class HTTPGet:
         return _request_bytes(url, self.headers, host, referer), _resolve(url.host, url.port)
 
     def start(self, loop: Loop, timeout: float, done: Done) -> NetProbe:
-        return _HTTPProbe(loop, self, timeout, done)
+        return _HTTPProbe(self, loop, timeout, done)
 
 
 def prepare_http(netns_fd: int | None, scheme: str, host: str, port: int,  # noqa: PLR0917
                  path: str, headers: tuple[tuple[str, str], ...]) -> Starter:
     """A starter of httpGet probes of scheme://host:port/path from the pod's netns."""
-    return HTTPGet(netns_fd, scheme, host, port, path, headers).start
+    # The class itself, not HTTPGet.start: one Python call less per probe.
+    return functools.partial(_HTTPProbe, HTTPGet(netns_fd, scheme, host, port, path, headers))
 
 
 class _HTTPProbe(NetProbe):
     """GET with Go's client rules: same-host redirects, 10 KiB of body (pkg/probe/http)."""
 
-    def __init__(self, loop: Loop, get: HTTPGet, timeout: float, done: Done) -> None:
+    _QUICK = True  # one request, one short answer
+    __slots__ = ("_first", "_get", "_head", "_host", "_reader", "_referer", "_sent", "_url")
+
+    def __init__(self, get: HTTPGet, loop: Loop, timeout: float, done: Done) -> None:
         self._get = get
         self._first = get.url
         self._url = get.url
@@ -802,21 +887,22 @@ class _HTTPProbe(NetProbe):
         self._sent = 0
         self._reader = http1.ResponseReader(MAX_BODY)
         self._head = False  # the current response's head was looked at
-        super().__init__(loop, get.netns_fd, timeout, done)
+        NetProbe.__init__(self, loop, get.netns_fd, timeout, done)
 
     def _start(self) -> None:
         get = self._get
         if get.error is not None:
             raise _NetError(get.error.text, permanent=True)
         assert get.peer is not None
-        self._dial(get.url, get.request, get.peer)
+        self._sent = 1
+        self._connect(get.peer, tls=get.tls, tls_server_name=get.server_name, early=get.request)
 
     def _dial(self, url: _URL, request: bytes, peer: _Peer) -> None:
+        """The request of a redirect, on a new connection."""
         self._url = url
         self._sent += 1
-        if self._sent > 1:
-            self._reader = http1.ResponseReader(MAX_BODY)
-            self._head = False
+        self._reader = http1.ResponseReader(MAX_BODY)
+        self._head = False
         tls = url.scheme == "https"
         self._connect(peer, tls=tls, tls_server_name=url.host if tls and _is_name(url.host)
                       else None, early=request)
@@ -1006,6 +1092,9 @@ class _GRPCProbe(NetProbe):
     SETTINGS arrive is retried with backoff until the deadline; the RPC is sent
     only once the connection is ready.
     """
+
+    __slots__ = ("_addr", "_backoff", "_h2", "_headers", "_host", "_payload", "_port", "_ready",
+                 "_service", "_stream_id")
 
     def __init__(self, loop: Loop, netns_fd: int | None, *, host: str, port: int,
                  service: str, timeout: float, done: Done) -> None:

@@ -418,7 +418,7 @@ class PodRunner:
                                                probe.timeout_seconds)
             gate = (lambda: True) if kind == "startup" else (lambda: run.started)
             worker = ProbeWorker(self.loop, kind, probe, prepared or prober,
-                                 on_outcome=lambda w, o: self._on_probe(run, w, o),
+                                 on_outcome=functools.partial(self._on_probe, run),
                                  on_result=lambda w, r: self._on_probe_result(run, w, r),
                                  gate=gate)
             run.probes[kind] = worker

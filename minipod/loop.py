@@ -231,7 +231,7 @@ class Loop:
         if pending:
             now = self.clock.now()
             for entry in pending:
-                if not entry[1](now - entry[0] >= SOON):
+                if not entry[1](now - entry[0] >= SOON - 1e-6):  # 1 µs: float rounding
                     self._soon.append(entry)
         for deadline in self.deadlines.pop_due(self.clock.now()):
             deadline.callback()

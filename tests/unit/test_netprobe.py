@@ -275,6 +275,14 @@ def test_http_body_until_close(loop: Loop) -> None:
         assert http(loop, port, "/") == Outcome(SUCCESS, "read until the end")
 
 
+def test_http_answer_later_than_poll_soon_looks(loop: Loop) -> None:
+    # The probe looks for its answer for SOON (2 ms) without epoll, then
+    # hands over to epoll: a slow server is still heard.
+    with probeservers.scripted_server(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow",
+                                      then_close=True, delay=0.1) as port:
+        assert http(loop, port, "/") == Outcome(SUCCESS, "slow")
+
+
 def test_http_eof_before_a_response(loop: Loop) -> None:
     with probeservers.scripted_server(b"", then_close=True) as port:
         outcome = http(loop, port, "/")

@@ -165,4 +165,5 @@ int mp_start (struct mp_start_spec *spec);
 
 int mp_probe_dial (int netns_fd, int home_fd, int family, const char *addr,
                    int port, uint32_t scope_id, const char *data, int len,
-                   int *out);
+                   int reuse_fd, int *out);
+int mp_probe_disconnect (int fd);

@@ -11,7 +11,13 @@
  * by the time it says EINPROGRESS. TCP_INFO tells which, and the caller
  * then skips a trip through epoll to learn it. A connection that is up gets
  * the request at once, too: the server, woken by the handshake, then finds
- * it already there instead of going back to sleep for it. */
+ * it already there instead of going back to sleep for it.
+ *
+ * A socket need not die with its connection: connect() to AF_UNSPEC aborts
+ * the connection (RST, as close() with SO_LINGER {1, 0} would) and leaves
+ * the socket unconnected, still in the pod's netns, for the next probe of
+ * the same container. That saves the two setns, socket() and the socket's
+ * teardown per probe (about a quarter of the kernel's time per probe). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -56,7 +62,7 @@ connect_state (int fd)
 int
 mp_probe_dial (int netns_fd, int home_fd, int family, const char *addr,
                int port, uint32_t scope_id, const char *data, int len,
-               int *out)
+               int reuse_fd, int *out)
 {
   /* close() then sends RST: no TIME-WAIT entry per probe on either end */
   static const struct linger rst = { 1, 0 };
@@ -85,21 +91,26 @@ mp_probe_dial (int netns_fd, int home_fd, int family, const char *addr,
   else
     return fail (out, MP_PROBE_STEP_SOCKET, EAFNOSUPPORT);
 
-  if (netns_fd >= 0 && setns (netns_fd, CLONE_NEWNET) < 0)
-    return fail (out, MP_PROBE_STEP_SETNS, errno);
-  fd = socket (family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  err = fd < 0 ? errno : 0;
-  if (netns_fd >= 0 && setns (home_fd, CLONE_NEWNET) < 0)
+  if (reuse_fd >= 0)
+    fd = reuse_fd;
+  else
     {
-      int home_err = errno;
-      if (fd >= 0)
-        close (fd);
-      return fail (out, MP_PROBE_STEP_HOME, home_err);
+      if (netns_fd >= 0 && setns (netns_fd, CLONE_NEWNET) < 0)
+        return fail (out, MP_PROBE_STEP_SETNS, errno);
+      fd = socket (family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      err = fd < 0 ? errno : 0;
+      if (netns_fd >= 0 && setns (home_fd, CLONE_NEWNET) < 0)
+        {
+          int home_err = errno;
+          if (fd >= 0)
+            close (fd);
+          return fail (out, MP_PROBE_STEP_HOME, home_err);
+        }
+      if (fd < 0)
+        return fail (out, MP_PROBE_STEP_SOCKET, err);
+      /* best effort, as before: a socket without it still probes */
+      setsockopt (fd, SOL_SOCKET, SO_LINGER, &rst, sizeof rst);
     }
-  if (fd < 0)
-    return fail (out, MP_PROBE_STEP_SOCKET, err);
-  /* best effort, as before: a socket without it still probes */
-  setsockopt (fd, SOL_SOCKET, SO_LINGER, &rst, sizeof rst);
 
   if (connect (fd, (struct sockaddr *) &sa, sa_len) == 0)
     state = MP_PROBE_CONNECTED;
@@ -126,4 +137,22 @@ mp_probe_dial (int netns_fd, int home_fd, int family, const char *addr,
         out[1] = -errno;
     }
   return fd;
+}
+
+int
+mp_probe_disconnect (int fd)
+{
+  struct sockaddr unspec;
+  int err = 0;
+  socklen_t len = sizeof err;
+
+  memset (&unspec, 0, sizeof unspec);
+  unspec.sa_family = AF_UNSPEC;
+  if (connect (fd, &unspec, sizeof unspec) < 0)
+    return -errno;
+  /* The abort leaves ECONNRESET pending on the socket; read it away, or the
+     next connection's first send would report it. */
+  if (getsockopt (fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+    return -errno;
+  return 0;
 }

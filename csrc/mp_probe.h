@@ -18,9 +18,16 @@
 #define MP_PROBE_STEP_CONNECT 4 /* refused, unreachable, ...: -errno is why */
 
 /* out[1] on success: how much of data went out with the connect (0 unless
-   connected), or -errno of that send */
+   connected), or -errno of that send.
+   reuse_fd >= 0: connect that socket (one mp_probe_disconnect left ready)
+   instead of making one; it is closed if the connect fails. */
 int mp_probe_dial (int netns_fd, int home_fd, int family, const char *addr,
                    int port, uint32_t scope_id, const char *data, int len,
-                   int *out);
+                   int reuse_fd, int *out);
+
+/* End fd's connection with RST (connect to AF_UNSPEC: the ABORT of RFC 793,
+   no TIME-WAIT on either end) and leave the socket ready for the next
+   mp_probe_dial, in the netns it was made in. 0, or -errno: then close it. */
+int mp_probe_disconnect (int fd);
 
 #endif

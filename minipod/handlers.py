@@ -9,7 +9,6 @@ pod has no IP of its own, so the default host is the pod's loopback.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,34 +64,33 @@ def start_handler(ctx: HandlerContext, handler: Handler, timeout: float | None,
         argv = handler.command if hook else exec_argv(ctx, handler)
         return _start_exec(ctx, argv, timeout, done)
     limit = 3600.0 if timeout is None else timeout  # hooks have no timeout of their own
-    start = _network_starter(ctx, handler)
-    if start is not None:
-        return start(ctx.loop, limit, done)
-    assert isinstance(handler, GRPCAction)
+    if isinstance(handler, HTTPGetAction):
+        host = handler.host or POD_LOOPBACK
+        headers = tuple((h.name, h.value) for h in handler.http_headers)
+        return netprobe.http_probe(ctx.loop, ctx.netns_fd, handler.scheme.lower(), host,
+                                   _port(ctx, handler.port), handler.path, headers, limit, done)
+    if isinstance(handler, TCPSocketAction):
+        return netprobe.tcp_probe(ctx.loop, ctx.netns_fd, handler.host or POD_LOOPBACK,
+                                  _port(ctx, handler.port), limit, done)
     return netprobe.grpc_probe(ctx.loop, ctx.netns_fd, POD_LOOPBACK, handler.port,
                                handler.service, limit, done)
 
 
 def network_prober(ctx: HandlerContext, handler: Handler, timeout: float
-                   ) -> Callable[[Callable[[Outcome], None]], InFlight] | None:
+                   ) -> netprobe.Prepared | None:
     """A probe's httpGet or tcpSocket handler made ready once, for every probe
-    of one container run: the URL, the address, the request's bytes. None for
-    the others (exec needs the container's current target each time)."""
-    start = _network_starter(ctx, handler)
-    if start is None:
-        return None
-    return functools.partial(start, ctx.loop, timeout)
-
-
-def _network_starter(ctx: HandlerContext, handler: Handler) -> netprobe.Starter | None:
+    of one container run: the URL, the address, the request's bytes, and a
+    socket kept from one probe to the next (the worker closes it when it
+    stops). None for the others (exec needs the container's current target
+    each time)."""
     if isinstance(handler, HTTPGetAction):
         host = handler.host or POD_LOOPBACK
         headers = tuple((h.name, h.value) for h in handler.http_headers)
-        return netprobe.prepare_http(ctx.netns_fd, handler.scheme.lower(), host,
-                                     _port(ctx, handler.port), handler.path, headers)
+        return netprobe.prepare_http(ctx.loop, ctx.netns_fd, timeout, handler.scheme.lower(),
+                                     host, _port(ctx, handler.port), handler.path, headers)
     if isinstance(handler, TCPSocketAction):
-        return netprobe.prepare_tcp(ctx.netns_fd, handler.host or POD_LOOPBACK,
-                                    _port(ctx, handler.port))
+        return netprobe.prepare_tcp(ctx.loop, ctx.netns_fd, timeout,
+                                    handler.host or POD_LOOPBACK, _port(ctx, handler.port))
     return None
 
 

@@ -14,7 +14,10 @@ probe each), so the common path is kept short:
   request goes out at once and epoll only waits for the answer;
 - what does not change between two probes of one container (the URL, the
   address, the request's bytes) is worked out once: prepare_http() and
-  prepare_tcp() give a starter, which the probe worker calls every period;
+  prepare_tcp() give a Prepared, which the probe worker calls every period;
+  it also keeps the socket of one probe for the next: connect() to AF_UNSPEC
+  ends a connection with RST and leaves the socket in the pod's netns, ready
+  to connect again, so a probe makes no socket and no setns;
 - the response is read by minipod/http1.py (status line, fields, a body up
   to 10 KiB), not by a general HTTP library; h2 still speaks HTTP/2 for
   gRPC, and an ssl MemoryBIO pair does TLS without touching the socket.
@@ -143,9 +146,11 @@ def _load_dialer() -> Callable[..., tuple[int, int, int]]:
     return _probe_dial
 
 
-def _dial(netns_fd: int | None, peer: _Peer, data: bytes) -> tuple[int, bool, int]:
-    """A socket made in the pod's netns and connecting to ``peer``: (fd, connected,
-    how much of ``data`` went out with it, or -errno of that send).
+def _dial(netns_fd: int | None, peer: _Peer, data: bytes, reuse: int
+          ) -> tuple[int, bool, int]:
+    """A socket made in the pod's netns (or ``reuse``, a kept one) and connecting
+    to ``peer``: (fd, connected, how much of ``data`` went out with it, or -errno
+    of that send).
 
     A connect the kernel refused at once raises the _NetError Go would give;
     setns or socket() failing raises a permanent one.
@@ -153,10 +158,10 @@ def _dial(netns_fd: int | None, peer: _Peer, data: bytes) -> tuple[int, bool, in
     probe_dial = _probe_dial or _load_dialer()
     if netns_fd is None:
         fd, how, sent = probe_dial(-1, -1, peer.family, peer.packed, peer.port, peer.scope_id,
-                                   data)
+                                   data, reuse)
     else:
         fd, how, sent = probe_dial(netns_fd, _home_netns_fd(), peer.family, peer.packed,
-                                   peer.port, peer.scope_id, data)
+                                   peer.port, peer.scope_id, data, reuse)
     if fd < 0:
         from minipod import sys as mpsys
 
@@ -272,11 +277,13 @@ class NetProbe:
 
     _QUICK = False
     __slots__ = ("_conn", "_deadline", "_done", "_early", "_fd", "_finished", "_later", "_loop",
-                 "_mask", "_netns_fd", "_out", "_peer", "_starting", "_state", "_timeout", "_tls",
-                 "_tls_in", "_tls_out")
+                 "_mask", "_netns_fd", "_out", "_owner", "_peer", "_starting", "_state",
+                 "_timeout", "_tls", "_tls_in", "_tls_out")
 
-    def __init__(self, loop: Loop, netns_fd: int | None, timeout: float, done: Done) -> None:
+    def __init__(self, loop: Loop, netns_fd: int | None, timeout: float, done: Done,
+                 owner: Prepared | None = None) -> None:
         self._loop = loop
+        self._owner = owner  # keeps our socket for its next probe
         self._netns_fd = netns_fd
         self._timeout = timeout
         self._done = done
@@ -349,7 +356,9 @@ class NetProbe:
             if self._mask:
                 self._loop.unregister(fd)  # always before close (loop.py)
                 self._mask = 0
-            os.close(fd)  # SO_LINGER {1, 0}: RST, no TIME-WAIT
+            owner = self._owner
+            if owner is None or not owner.keep(fd, self._peer):
+                os.close(fd)  # SO_LINGER {1, 0}: RST, no TIME-WAIT
 
     def _expire(self) -> None:
         if self._state == _OPEN and not self._mask and self._tls is None:
@@ -381,7 +390,9 @@ class NetProbe:
         self._peer = peer
         self._state = _DIALING
         self._conn += 1
-        fd, connected, sent = _dial(self._netns_fd, peer, b"" if tls else early)
+        owner = self._owner
+        reuse = owner.take(peer) if owner is not None else -1
+        fd, connected, sent = _dial(self._netns_fd, peer, b"" if tls else early, reuse)
         self._fd = fd
         if tls:
             self._early = early
@@ -451,7 +462,9 @@ class NetProbe:
             if self._mask:
                 self._loop.unregister(fd)  # always before close (loop.py)
                 self._mask = 0
-            os.close(fd)  # SO_LINGER {1, 0}: RST, no TIME-WAIT
+            owner = self._owner
+            if owner is None or not owner.keep(fd, self._peer):
+                os.close(fd)  # SO_LINGER {1, 0}: RST, no TIME-WAIT
 
     def _watch(self, mask: int) -> None:
         if mask != self._mask:
@@ -657,7 +670,55 @@ def _socket_of(fd: int) -> Iterator[socket.socket]:
         sock.detach()
 
 
-Starter = Callable[[Loop, float, Done], NetProbe]  # (loop, timeout, done): a probe in flight
+class Prepared:
+    """A network handler made ready once, for every probe of one container run:
+    call it with `done` to start a probe (a ProbeWorker's prober); close() it
+    when those probes stop.
+
+    With ``keep_socket``, it keeps the socket of the probe that ended last,
+    disconnected (mp_probe_disconnect), for the next one: a probe then makes
+    no socket, and no setns. A kept socket pins the pod's netns: close().
+    """
+
+    def __init__(self, loop: Loop, netns_fd: int | None, timeout: float,
+                 keep_socket: bool) -> None:
+        self.loop = loop
+        self.netns_fd = netns_fd
+        self.timeout = timeout
+        self._keep_socket = keep_socket
+        self._spare = -1
+        self._spare_family = 0
+
+    def __call__(self, done: Done) -> NetProbe:
+        raise NotImplementedError
+
+    def take(self, peer: _Peer) -> int:
+        """The kept socket, if it suits ``peer``; -1 if a new one must be made."""
+        fd = self._spare
+        if fd >= 0 and self._spare_family == peer.family:
+            self._spare = -1
+            return fd
+        return -1
+
+    def keep(self, fd: int, peer: _Peer | None) -> bool:
+        """End fd's connection (RST) and keep the socket; False: close it."""
+        if not self._keep_socket or self._spare >= 0 or peer is None:
+            return False
+        from minipod import sys as mpsys
+
+        if mpsys.probe_disconnect(fd) < 0:
+            return False
+        self._spare, self._spare_family = fd, peer.family
+        return True
+
+    def close(self) -> None:
+        fd, self._spare = self._spare, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        if self._spare >= 0:  # only a Prepared nobody closed
+            self.close()
 
 
 class _Resolved:
@@ -685,10 +746,9 @@ class _TCPProbe(NetProbe):
 
     __slots__ = ("_address", "_host", "_port")
 
-    def __init__(self, loop: Loop, netns_fd: int | None, *, host: str, port: int,
-                 address: _Resolved, timeout: float, done: Done) -> None:
-        self._host, self._port, self._address = host, port, address
-        super().__init__(loop, netns_fd, timeout, done)
+    def __init__(self, get: TCPConnect, done: Done) -> None:
+        self._host, self._port, self._address = get.host, get.port, get.address
+        super().__init__(get.loop, get.netns_fd, get.timeout, done, get)
 
     def _start(self) -> None:
         self._connect(self._address.get())
@@ -700,21 +760,30 @@ class _TCPProbe(NetProbe):
         return f"dial tcp {self._dial_text(self._host, self._port)}: i/o timeout"
 
 
-def prepare_tcp(netns_fd: int | None, host: str, port: int) -> Starter:
-    """A starter of tcpSocket probes of host:port from the pod's netns."""
-    address = _Resolved(host, port)
+class TCPConnect(Prepared):
+    """A tcpSocket handler made ready: its address, worked out once."""
 
-    def start(loop: Loop, timeout: float, done: Done) -> NetProbe:
-        return _TCPProbe(loop, netns_fd, host=host, port=port, address=address,
-                         timeout=timeout, done=done)
-    return start
+    def __init__(self, loop: Loop, netns_fd: int | None, timeout: float,  # noqa: PLR0917
+                 host: str, port: int, keep_socket: bool) -> None:
+        super().__init__(loop, netns_fd, timeout, keep_socket)
+        self.host, self.port = host, port
+        self.address = _Resolved(host, port)
+
+    def __call__(self, done: Done) -> NetProbe:
+        return _TCPProbe(self, done)
+
+
+def prepare_tcp(loop: Loop, netns_fd: int | None, timeout: float,
+                host: str, port: int) -> TCPConnect:
+    """tcpSocket probes of host:port from the pod's netns, for a ProbeWorker."""
+    return TCPConnect(loop, netns_fd, timeout, host, port, keep_socket=True)
 
 
 # The three constructors keep the positional order the supervisor calls them with.
 def tcp_probe(loop: Loop, netns_fd: int | None, host: str, port: int,  # noqa: PLR0917
               timeout: float, done: Done) -> NetProbe:
     """Connect to host:port from the pod's netns; `done` gets the outcome."""
-    return prepare_tcp(netns_fd, host, port)(loop, timeout, done)
+    return TCPConnect(loop, netns_fd, timeout, host, port, keep_socket=False)(done)
 
 
 # -- httpGet --------------------------------------------------------------------
@@ -830,13 +899,14 @@ def _request_bytes(url: _URL, user: tuple[tuple[str, str], ...], host: str | Non
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-class HTTPGet:
-    """An httpGet handler made ready once per container: its URL, its address and
-    the bytes of its first request (or the failure each probe will report)."""
+class HTTPGet(Prepared):
+    """An httpGet handler made ready: its URL, its address and the bytes of its
+    first request (or the failure each probe will report), worked out once."""
 
-    def __init__(self, netns_fd: int | None, scheme: str, host: str,  # noqa: PLR0917
-                 port: int, path: str, headers: tuple[tuple[str, str], ...]) -> None:
-        self.netns_fd = netns_fd
+    def __init__(self, loop: Loop, netns_fd: int | None, timeout: float,  # noqa: PLR0917
+                 scheme: str, host: str, port: int, path: str,
+                 headers: tuple[tuple[str, str], ...], keep_socket: bool) -> None:
+        super().__init__(loop, netns_fd, timeout, keep_socket)
         self.url = _URL.for_probe(scheme.lower() or "http", host, port, path)
         self.headers = headers  # the probe's httpHeaders, in order (a name may repeat)
         # The kubelet sets req.Host from the first user Host value, if not
@@ -861,15 +931,15 @@ class HTTPGet:
             raise _NetError(f'unsupported protocol scheme "{url.scheme}"', permanent=True)
         return _request_bytes(url, self.headers, host, referer), _resolve(url.host, url.port)
 
-    def start(self, loop: Loop, timeout: float, done: Done) -> NetProbe:
-        return _HTTPProbe(self, loop, timeout, done)
+    def __call__(self, done: Done) -> NetProbe:
+        return _HTTPProbe(self, done)
 
 
-def prepare_http(netns_fd: int | None, scheme: str, host: str, port: int,  # noqa: PLR0917
-                 path: str, headers: tuple[tuple[str, str], ...]) -> Starter:
-    """A starter of httpGet probes of scheme://host:port/path from the pod's netns."""
-    # The class itself, not HTTPGet.start: one Python call less per probe.
-    return functools.partial(_HTTPProbe, HTTPGet(netns_fd, scheme, host, port, path, headers))
+def prepare_http(loop: Loop, netns_fd: int | None, timeout: float,  # noqa: PLR0917
+                 scheme: str, host: str, port: int, path: str,
+                 headers: tuple[tuple[str, str], ...]) -> HTTPGet:
+    """httpGet probes of scheme://host:port/path from the pod's netns, for a ProbeWorker."""
+    return HTTPGet(loop, netns_fd, timeout, scheme, host, port, path, headers, keep_socket=True)
 
 
 class _HTTPProbe(NetProbe):
@@ -878,7 +948,7 @@ class _HTTPProbe(NetProbe):
     _QUICK = True  # one request, one short answer
     __slots__ = ("_first", "_get", "_head", "_host", "_reader", "_referer", "_sent", "_url")
 
-    def __init__(self, get: HTTPGet, loop: Loop, timeout: float, done: Done) -> None:
+    def __init__(self, get: HTTPGet, done: Done) -> None:
         self._get = get
         self._first = get.url
         self._url = get.url
@@ -887,7 +957,7 @@ class _HTTPProbe(NetProbe):
         self._sent = 0
         self._reader = http1.ResponseReader(MAX_BODY)
         self._head = False  # the current response's head was looked at
-        NetProbe.__init__(self, loop, get.netns_fd, timeout, done)
+        NetProbe.__init__(self, get.loop, get.netns_fd, get.timeout, done, get)
 
     def _start(self) -> None:
         get = self._get
@@ -1012,7 +1082,8 @@ def http_probe(loop: Loop, netns_fd: int | None, scheme: str,  # noqa: PLR0917
 
     ``headers`` are the probe's httpHeaders, in order (a name may repeat).
     """
-    return prepare_http(netns_fd, scheme, host, port, path, headers)(loop, timeout, done)
+    return HTTPGet(loop, netns_fd, timeout, scheme, host, port, path, headers,
+                   keep_socket=False)(done)
 
 
 # -- grpc -----------------------------------------------------------------------
@@ -1248,5 +1319,5 @@ def grpc_probe(loop: Loop, netns_fd: int | None, host: str, port: int,  # noqa: 
 
 
 __all__ = ["FAILURE", "SUCCESS", "WARNING", "HTTPGet", "NetProbe", "NetnsStuckError", "Outcome",
-           "Starter", "go_duration", "grpc_probe", "http_probe", "prepare_http", "prepare_tcp",
-           "socket_in_netns", "tcp_probe"]
+           "Prepared", "TCPConnect", "go_duration", "grpc_probe", "http_probe", "prepare_http",
+           "prepare_tcp", "socket_in_netns", "tcp_probe"]

@@ -99,6 +99,9 @@ class ProbeWorker:
         if self._in_flight is not None:
             self._in_flight.cancel()
             self._in_flight = None
+        close = getattr(self._prober, "close", None)
+        if close is not None:  # a prepared network handler keeps a socket
+            close()
 
     def next_probe_at(self) -> float:
         return (self._anchor + self.probe.initial_delay_seconds

@@ -114,10 +114,13 @@ _probe_dial = _lib.mp_probe_dial
 
 
 def probe_dial(netns_fd: int, home_fd: int, family: int, addr: bytes,  # noqa: PLR0917
-               port: int, scope_id: int = 0, data: bytes = b"") -> tuple[int, int, int]:
+               port: int, scope_id: int = 0, data: bytes = b"",
+               reuse_fd: int = -1) -> tuple[int, int, int]:
     """A non-blocking TCP socket made in the netns behind ``netns_fd`` (-1: ours),
     with SO_LINGER {1, 0}, connecting to ``addr`` (packed, 4 or 16 bytes) and
     ``port`` (csrc/mp_probe.c). The thread is back in ``home_fd``'s netns on return.
+    ``reuse_fd``, a socket probe_disconnect() left ready, is connected instead
+    of a new one (and closed if that fails).
 
     Returns (fd, PROBE_CONNECTED or PROBE_IN_PROGRESS, how much of ``data``
     was sent: 0 unless connected, or -errno of that send), or (-errno, the
@@ -125,8 +128,15 @@ def probe_dial(netns_fd: int, home_fd: int, family: int, addr: bytes,  # noqa: P
     everyday failure, worded by the caller.
     """
     out = _probe_out
-    ret = _probe_dial(netns_fd, home_fd, family, addr, port, scope_id, data, len(data), out)
+    ret = _probe_dial(netns_fd, home_fd, family, addr, port, scope_id, data, len(data),
+                      reuse_fd, out)
     return ret, out[0], out[1]
+
+
+def probe_disconnect(fd: int) -> int:
+    """End fd's connection with RST and keep the socket for the next probe_dial:
+    0, or -errno (then close it)."""
+    return int(_lib.mp_probe_disconnect(fd))
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,14 @@ nothing else to do still wakes for it, SOON seconds later at the latest.
 
 from __future__ import annotations
 
+import collections
 import heapq
 import itertools
 import logging
 import select
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 from minipod.clock import Clock, FakeClock, MonotonicClock
 
@@ -40,6 +41,10 @@ SOON = 0.002  # how long poll_soon() looks before it hands over to epoll
 
 def _noop() -> None:
     pass
+
+
+def _when_seq(entry: tuple[float, int, Deadline]) -> tuple[float, int]:
+    return entry[0], entry[1]
 
 
 class Deadline:
@@ -78,20 +83,36 @@ class Deadlines:
     keeps insertion order among equal times. When cancelled entries outnumber
     live ones (every finished probe leaves its timeout behind), the heap is
     rebuilt without them, so it stays the size of what is really pending.
+
+    Lanes: timers that come in time order anyway (every probe timeout of one
+    length, every tick of one probe period) go to a FIFO of their own, named
+    by the caller, instead of the heap: O(1) in and out, where the heap costs
+    a sift of a dozen levels per pop (1000 probes a second made that 6% of
+    the supervisor's time). One that would come before its lane's last entry
+    goes to the heap; pop_due merges both by (when, seq).
     """
 
     _COMPACT_MIN = 64
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, Deadline]] = []
+        self._lanes: dict[Hashable, collections.deque[Deadline]] = {}
         self._seq = itertools.count()
         self._live = 0
 
-    def add(self, when: float, callback: Callable[[], None]) -> Deadline:
+    def add(self, when: float, callback: Callable[[], None],
+            lane: Hashable | None = None) -> Deadline:
         seq = next(self._seq)
         deadline = Deadline(when, seq, callback, self)
-        heapq.heappush(self._heap, (when, seq, deadline))
         self._live += 1
+        if lane is not None:
+            queue = self._lanes.get(lane)
+            if queue is None:
+                queue = self._lanes[lane] = collections.deque()
+            if not queue or queue[-1].when <= when:
+                queue.append(deadline)
+                return deadline
+        heapq.heappush(self._heap, (when, seq, deadline))
         return deadline
 
     def _compact(self) -> None:
@@ -105,20 +126,40 @@ class Deadlines:
             heapq.heappop(heap)
 
     def next_deadline(self) -> float | None:
-        self._drop_cancelled_head()
-        return self._heap[0][0] if self._heap else None
+        heap = self._heap
+        while heap and heap[0][2].cancelled:
+            heapq.heappop(heap)
+        best = heap[0][0] if heap else None
+        for queue in self._lanes.values():
+            while queue and queue[0].cancelled:
+                queue.popleft()
+            if queue and (best is None or queue[0].when < best):
+                best = queue[0].when
+        return best
 
     def pop_due(self, now: float) -> list[Deadline]:
-        due = []
+        due: list[tuple[float, int, Deadline]] = []
         heap = self._heap
         while heap and heap[0][0] <= now:
-            deadline = heapq.heappop(heap)[2]
-            if not deadline.cancelled:
-                deadline._heap = None
-                self._live -= 1
-                due.append(deadline)
+            entry = heapq.heappop(heap)
+            if not entry[2].cancelled:
+                due.append(entry)
+        merge = bool(due)
+        for queue in self._lanes.values():
+            if queue and queue[0].when <= now:
+                if due:
+                    merge = True
+                while queue and queue[0].when <= now:
+                    deadline = queue.popleft()
+                    if not deadline.cancelled:
+                        due.append((deadline.when, deadline.seq, deadline))
         self._drop_cancelled_head()
-        return due
+        if merge and len(due) > 1:
+            due.sort(key=_when_seq)
+        for entry in due:
+            entry[2]._heap = None
+        self._live -= len(due)
+        return [entry[2] for entry in due]
 
     def __len__(self) -> int:
         return self._live
@@ -163,11 +204,14 @@ class Loop:
         self._soon.append((self.clock.now(), attempt))
 
     # -- time --------------------------------------------------------------
-    def call_at(self, when: float, callback: Callable[[], None]) -> Deadline:
-        return self.deadlines.add(when, callback)
+    def call_at(self, when: float, callback: Callable[[], None],
+                lane: Hashable | None = None) -> Deadline:
+        """``lane``: a name for timers that come in time order (see Deadlines)."""
+        return self.deadlines.add(when, callback, lane)
 
-    def call_later(self, delay: float, callback: Callable[[], None]) -> Deadline:
-        return self.deadlines.add(self.clock.now() + delay, callback)
+    def call_later(self, delay: float, callback: Callable[[], None],
+                   lane: Hashable | None = None) -> Deadline:
+        return self.deadlines.add(self.clock.now() + delay, callback, lane)
 
     # -- signals -------------------------------------------------------------
     def add_signal_handler(self, signo: int, callback: Callable[[], None]) -> None:
@@ -203,11 +247,8 @@ class Loop:
 
     # -- running -------------------------------------------------------------
     def run_once(self, max_wait: float | None = None) -> None:
-        # next_deadline(), inlined: a busy supervisor turns once per probe or so.
-        heap = self.deadlines._heap
-        while heap and heap[0][2].cancelled:
-            heapq.heappop(heap)
-        timeout = None if not heap else max(0.0, heap[0][0] - self.clock.now())
+        next_due = self.deadlines.next_deadline()
+        timeout = None if next_due is None else max(0.0, next_due - self.clock.now())
         if max_wait is not None:
             timeout = max_wait if timeout is None else min(timeout, max_wait)
         pending = self._soon

@@ -135,6 +135,17 @@ _probe_dial: Callable[..., tuple[int, int, int]] | None = None
 _PROBE_CONNECTED = 1
 
 
+_probe_disconnect: Callable[[int], int] | None = None
+
+
+def _load_disconnect() -> Callable[[int], int]:
+    global _probe_disconnect
+    from minipod import sys as mpsys
+
+    _probe_disconnect = mpsys.probe_disconnect
+    return _probe_disconnect
+
+
 def _load_dialer() -> Callable[..., tuple[int, int, int]]:
     """mp_probe_dial (minipod/sys.py), imported on first use: unit tests of the
     words and of the parser need no cffi extension."""
@@ -299,7 +310,7 @@ class NetProbe:
         self._tls_in: ssl.MemoryBIO | None = None
         self._tls_out: ssl.MemoryBIO | None = None
         self._later: Deadline | None = None
-        self._deadline = loop.call_later(timeout, self._expire)
+        self._deadline = loop.call_later(timeout, self._expire, lane=("probe timeout", timeout))
         self._starting = True
         try:
             self._start()
@@ -704,9 +715,7 @@ class Prepared:
         """End fd's connection (RST) and keep the socket; False: close it."""
         if not self._keep_socket or self._spare >= 0 or peer is None:
             return False
-        from minipod import sys as mpsys
-
-        if mpsys.probe_disconnect(fd) < 0:
+        if (_probe_disconnect or _load_disconnect())(fd) < 0:
             return False
         self._spare, self._spare_family = fd, peer.family
         return True

@@ -108,7 +108,8 @@ class ProbeWorker:
                 + self._tick * self.probe.period_seconds)
 
     def _schedule(self) -> None:
-        self._timer = self.loop.call_at(self.next_probe_at(), self._on_tick)
+        self._timer = self.loop.call_at(self.next_probe_at(), self._on_tick,
+                                        lane=("probe period", self.probe.period_seconds))
 
     def _on_tick(self) -> None:
         # next_probe_at() and _schedule(), inlined: this runs for every probe.
@@ -129,7 +130,9 @@ class ProbeWorker:
             self.probes += 1
             self._in_flight = self._prober(self._done)
         if not self.on_hold:
-            self._timer = self.loop.call_at(first + tick * period, self._on_tick)
+            # Ticks of one period come due in order: a lane, not the heap (loop.py).
+            self._timer = self.loop.call_at(first + tick * period, self._on_tick,
+                                            lane=("probe period", period))
 
     def _done(self, outcome: Outcome) -> None:
         self._in_flight = None

@@ -130,6 +130,37 @@ def test_next_deadline_is_none_when_everything_is_cancelled() -> None:
     assert heap.pop_due(100.0) == []
 
 
+def test_lanes_and_the_heap_pop_in_time_then_insertion_order() -> None:
+    heap = Deadlines()
+    fired: list[str] = []
+    heap.add(2.0, lambda: fired.append("lane-a 2"), lane="a")
+    heap.add(1.5, lambda: fired.append("heap 1.5"))
+    heap.add(3.0, lambda: fired.append("lane-a 3"), lane="a")
+    heap.add(2.5, lambda: fired.append("lane-a 2.5 (out of order: heap)"), lane="a")
+    heap.add(2.0, lambda: fired.append("lane-b 2"), lane="b")
+    heap.add(1.0, lambda: fired.append("lane-b 1 (out of order: heap)"), lane="b")
+    assert len(heap) == 6
+    assert heap.next_deadline() == 1.0
+    assert [d.when for d in heap.pop_due(1.7)] == [1.0, 1.5]
+    for deadline in heap.pop_due(10.0):
+        deadline.callback()
+    assert fired == ["lane-a 2", "lane-b 2", "lane-a 2.5 (out of order: heap)", "lane-a 3"]
+    assert len(heap) == 0
+    assert heap.next_deadline() is None
+
+
+def test_cancelled_lane_entries_are_skipped() -> None:
+    heap = Deadlines()
+    first = heap.add(1.0, _noop, lane="t")
+    second = heap.add(2.0, _noop, lane="t")
+    first.cancel()
+    assert len(heap) == 1
+    assert heap.next_deadline() == 2.0
+    second.cancel()
+    assert heap.next_deadline() is None
+    assert heap.pop_due(5.0) == []
+
+
 def test_cancel_lets_go_of_what_the_callback_holds() -> None:
     # A finished probe cancels its timeout; the probe (socket, parser) must
     # be freed then, not when the stale entry reaches the top of the heap.

@@ -183,14 +183,23 @@ class Loop:
     # -- fds ---------------------------------------------------------------
     def register(self, fd: int, callback: FdCallback, events: int = select.EPOLLIN) -> None:
         if fd in self._fds:
-            self._epoll.modify(fd, events)
+            try:
+                self._epoll.modify(fd, events)
+            except FileNotFoundError:
+                # Someone closed the fd without unregister() and its number came
+                # back: epoll dropped the old registration, our entry is stale.
+                log.warning("fd %d was closed while registered; registering it anew", fd)
+                self._epoll.register(fd, events)
         else:
             self._epoll.register(fd, events)
         self._fds[fd] = callback
 
     def unregister(self, fd: int) -> None:
         if self._fds.pop(fd, None) is not None:
-            self._epoll.unregister(fd)
+            try:
+                self._epoll.unregister(fd)
+            except (FileNotFoundError, OSError) as exc:  # closed behind our back (see register)
+                log.warning("fd %d was closed while registered: %s", fd, exc)
 
     def poll_soon(self, attempt: Attempt) -> None:
         """Call ``attempt(late)`` once in each turn after this one until it returns True.

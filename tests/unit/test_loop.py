@@ -200,6 +200,30 @@ def test_a_deadline_cancelled_by_an_earlier_one_of_its_turn_does_not_run(
     assert len(fake_loop.deadlines) == 0
 
 
+def test_an_fd_closed_while_registered_and_reused_can_be_registered_again(
+        real_loop: Loop) -> None:
+    # Someone else's bug must not stop the loop: an fd closed without
+    # unregister() leaves a stale entry; its number's next owner still registers.
+    a, b = socket.socketpair()
+    stale = a.fileno()
+    real_loop.register(stale, lambda events: None)
+    os.close(a.detach())  # closed behind the loop's back
+    c, d = socket.socketpair()
+    try:
+        reused = c.fileno() if c.fileno() == stale else None
+        if reused is None:
+            pytest.skip("the fd number was not reused")
+        got: list[int] = []
+        real_loop.register(reused, got.append)
+        d.send(b"x")
+        real_loop.run_once(max_wait=1)
+        assert got and got[0] & select.EPOLLIN
+        real_loop.unregister(reused)
+    finally:
+        for sock in (b, c, d):
+            sock.close()
+
+
 # ---------------------------------------------------------------------------
 # Loop: poll_soon
 # ---------------------------------------------------------------------------

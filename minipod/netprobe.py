@@ -28,8 +28,9 @@ is not an IP literal or "localhost" is refused, because a DNS lookup would
 stall the loop for every pod. `done` is never called from inside the call
 that starts a probe (a failure found at once is reported from the loop).
 
-Sockets are closed with SO_LINGER {1, 0}: close() then sends RST, so neither
-end keeps a TIME-WAIT entry per probe (a busy host makes thousands a minute).
+A probe's connection ends with RST (connect() to AF_UNSPEC for a kept socket,
+close() with SO_LINGER {1, 0} for the others), so neither end keeps a
+TIME-WAIT entry per probe (a busy host makes thousands a minute).
 
 The messages copy the kubelet's (Go's net and net/http errors, grpc-go's
 status text, pkg/probe/{tcp,http,grpc}), because they end up in events that

@@ -76,6 +76,24 @@ def start_handler(ctx: HandlerContext, handler: Handler, timeout: float | None,
                                handler.service, limit, done)
 
 
+def network_prober(ctx: HandlerContext, handler: Handler, timeout: float
+                   ) -> netprobe.Prepared | None:
+    """A probe's httpGet or tcpSocket handler made ready once, for every probe
+    of one container run: the URL, the address, the request's bytes, and a
+    socket kept from one probe to the next (the worker closes it when it
+    stops). None for the others (exec needs the container's current target
+    each time)."""
+    if isinstance(handler, HTTPGetAction):
+        host = handler.host or POD_LOOPBACK
+        headers = tuple((h.name, h.value) for h in handler.http_headers)
+        return netprobe.prepare_http(ctx.loop, ctx.netns_fd, timeout, handler.scheme.lower(),
+                                     host, _port(ctx, handler.port), handler.path, headers)
+    if isinstance(handler, TCPSocketAction):
+        return netprobe.prepare_tcp(ctx.loop, ctx.netns_fd, timeout,
+                                    handler.host or POD_LOOPBACK, _port(ctx, handler.port))
+    return None
+
+
 def start_sleep(loop: Loop, seconds: float, done: Callable[[Outcome], None]) -> InFlight:
     return _Sleep(loop, seconds, done)
 
@@ -116,4 +134,4 @@ def _quoted(argv: tuple[str, ...]) -> str:
     return json.dumps(" ".join(argv))
 
 
-__all__ = ["HandlerContext", "exec_outcome", "start_handler", "start_sleep"]
+__all__ = ["HandlerContext", "exec_outcome", "network_prober", "start_handler", "start_sleep"]

@@ -6,15 +6,31 @@ network namespace instead: the socket is created there (setns, socket(),
 setns back) and stays bound to that namespace for its whole life, while the
 connect, the reads and the writes run on the supervisor's own epoll loop.
 
-Every probe is sans-IO over one non-blocking socket: h11 speaks HTTP/1.1, h2
-speaks HTTP/2 for gRPC, and an ssl MemoryBIO pair does TLS without touching
-the socket. One loop deadline per probe (timeoutSeconds) bounds connect,
-handshake, request and response together. Nothing blocks and nothing polls:
-a host that is not an IP literal or "localhost" is refused, because a DNS
-lookup would stall the loop for every pod.
+One supervisor probes every pod (issue 5: 1000 pods with a 1 s httpGet
+probe each), so the common path is kept short:
 
-Sockets are closed with SO_LINGER {1, 0}: close() then sends RST, so neither
-end keeps a TIME-WAIT entry per probe (a busy host makes thousands a minute).
+- csrc/mp_probe.c makes the socket in the pod's netns and connects it in one
+  call, and says whether the loopback handshake is already done; then the
+  request goes out at once and epoll only waits for the answer;
+- what does not change between two probes of one container (the URL, the
+  address, the request's bytes) is worked out once: prepare_http() and
+  prepare_tcp() give a Prepared, which the probe worker calls every period;
+  it also keeps the socket of one probe for the next: connect() to AF_UNSPEC
+  ends a connection with RST and leaves the socket in the pod's netns, ready
+  to connect again, so a probe makes no socket and no setns;
+- the response is read by minipod/http1.py (status line, fields, a body up
+  to 10 KiB), not by a general HTTP library; h2 still speaks HTTP/2 for
+  gRPC, and an ssl MemoryBIO pair does TLS without touching the socket.
+
+One loop deadline per probe (timeoutSeconds) bounds connect, handshake,
+request and response together. Nothing blocks and nothing polls: a host that
+is not an IP literal or "localhost" is refused, because a DNS lookup would
+stall the loop for every pod. `done` is never called from inside the call
+that starts a probe (a failure found at once is reported from the loop).
+
+A probe's connection ends with RST (connect() to AF_UNSPEC for a kept socket,
+close() with SO_LINGER {1, 0} for the others), so neither end keeps a
+TIME-WAIT entry per probe (a busy host makes thousands a minute).
 
 The messages copy the kubelet's (Go's net and net/http errors, grpc-go's
 status text, pkg/probe/{tcp,http,grpc}), because they end up in events that
@@ -23,7 +39,7 @@ people compare with what a cluster prints.
 
 from __future__ import annotations
 
-import errno
+import contextlib
 import functools
 import os
 import random
@@ -33,7 +49,7 @@ import socket
 import ssl
 import struct
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -43,8 +59,8 @@ import h2.connection
 import h2.errors
 import h2.events
 import h2.exceptions
-import h11
 
+from minipod import http1
 from minipod.loop import Deadline, Loop
 from minipod.probe import FAILURE, SUCCESS, WARNING, Outcome
 
@@ -58,6 +74,8 @@ MAX_REDIRECTS = 10  # Go's default, kept by the kubelet's RedirectChecker
 
 _LINGER_RST = struct.pack("ii", 1, 0)  # struct linger {l_onoff 1, l_linger 0}
 _RECV_SIZE = 65536
+_EPOLLIN, _EPOLLOUT = select.EPOLLIN, select.EPOLLOUT
+_EPOLL_READ = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR
 
 
 Done = Callable[[Outcome], None]
@@ -87,13 +105,13 @@ def socket_in_netns(netns_fd: int | None, family: int) -> socket.socket:
     None means the caller's own namespace. setns(CLONE_NEWNET) moves only the
     calling thread, and the thread goes back before this returns, so this is
     safe in the single-threaded supervisor and must not be raced by another
-    thread that makes sockets.
+    thread that makes sockets. (The probes themselves dial with _dial.)
     """
     kind = socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
     if netns_fd is None:
         return socket.socket(family, kind)
     # Imported here: the host's own namespace needs no setns, and so no
-    # cffi extension (unit tests run from a source tree without one).
+    # cffi extension.
     from minipod import sys as mpsys
 
     home = _home_netns_fd()
@@ -101,19 +119,72 @@ def socket_in_netns(netns_fd: int | None, family: int) -> socket.socket:
     try:
         return socket.socket(family, kind)
     finally:
-        _return_home(home)
+        try:
+            mpsys.setns(home, mpsys.CLONE_NEWNET, "/proc/self/ns/net")
+        except OSError as exc:
+            raise _stuck(exc.errno or 0) from exc
 
 
-def _return_home(home: int) -> None:
+def _stuck(err: int) -> NetnsStuckError:
+    # Staying would make every later socket and netlink call of the
+    # supervisor act on one pod's namespace, silently: stop instead.
+    return NetnsStuckError("cannot return to the supervisor's network namespace: "
+                           f"{os.strerror(err)}")
+
+
+_probe_dial: Callable[..., tuple[int, int, int]] | None = None
+_PROBE_CONNECTED = 1
+
+
+_probe_disconnect: Callable[[int], int] | None = None
+
+
+def _load_disconnect() -> Callable[[int], int]:
+    global _probe_disconnect
     from minipod import sys as mpsys
 
-    try:
-        mpsys.setns(home, mpsys.CLONE_NEWNET, "/proc/self/ns/net")
-    except OSError as exc:
-        # Staying would make every later socket and netlink call of the
-        # supervisor act on one pod's namespace, silently: stop instead.
-        raise NetnsStuckError(f"cannot return to the supervisor's network namespace: "
-                              f"{exc.strerror}") from exc
+    _probe_disconnect = mpsys.probe_disconnect
+    return _probe_disconnect
+
+
+def _load_dialer() -> Callable[..., tuple[int, int, int]]:
+    """mp_probe_dial (minipod/sys.py), imported on first use: unit tests of the
+    words and of the parser need no cffi extension."""
+    global _probe_dial, _PROBE_CONNECTED
+    from minipod import sys as mpsys
+
+    _PROBE_CONNECTED = mpsys.PROBE_CONNECTED
+    _probe_dial = mpsys.probe_dial
+    return _probe_dial
+
+
+def _dial(netns_fd: int | None, peer: _Peer, data: bytes, reuse: int
+          ) -> tuple[int, bool, int]:
+    """A socket made in the pod's netns (or ``reuse``, a kept one) and connecting
+    to ``peer``: (fd, connected, how much of ``data`` went out with it, or -errno
+    of that send).
+
+    A connect the kernel refused at once raises the _NetError Go would give;
+    setns or socket() failing raises a permanent one.
+    """
+    probe_dial = _probe_dial or _load_dialer()
+    if netns_fd is None:
+        fd, how, sent = probe_dial(-1, -1, peer.family, peer.packed, peer.port, peer.scope_id,
+                                   data, reuse)
+    else:
+        fd, how, sent = probe_dial(netns_fd, _home_netns_fd(), peer.family, peer.packed,
+                                   peer.port, peer.scope_id, data, reuse)
+    if fd < 0:
+        from minipod import sys as mpsys
+
+        err = -fd
+        if how == mpsys.PROBE_STEP_CONNECT:
+            raise _NetError(f"dial tcp {peer.text}: connect: {_errno_text(err)}")
+        if how == mpsys.PROBE_STEP_HOME:
+            raise _stuck(err)
+        step = "setns" if how == mpsys.PROBE_STEP_SETNS else "socket"
+        raise _NetError(f"dial tcp {peer.text}: {step}: {_errno_text(err)}", permanent=True)
+    return fd, how == _PROBE_CONNECTED, sent
 
 
 # -- addresses and Go's words -------------------------------------------------
@@ -140,6 +211,9 @@ class _Peer:
     family: int
     sockaddr: tuple[Any, ...]
     text: str  # Go's host:port, e.g. 127.0.0.1:8080 or [::1]:8080
+    packed: bytes  # the address, as mp_probe_dial takes it
+    port: int
+    scope_id: int = 0
 
 
 def _join_host_port(host: str, port: int) -> str:
@@ -159,7 +233,10 @@ def _resolve(host: str, port: int) -> _Peer:
                         "(minipod probes resolve no host names but localhost)",
                         permanent=True) from None
     family, _, _, _, sockaddr = infos[0]
-    return _Peer(family, tuple(sockaddr), _join_host_port(str(sockaddr[0]), port))
+    address = str(sockaddr[0]).partition("%")[0]
+    scope_id = int(sockaddr[3]) if len(sockaddr) == 4 else 0  # IPv6: (host, port, flow, scope)
+    return _Peer(family, tuple(sockaddr), _join_host_port(str(sockaddr[0]), port),
+                 socket.inet_pton(family, address), port, scope_id)
 
 
 def _errno_text(err: int) -> str:
@@ -199,26 +276,50 @@ class NetProbe:
 
     The kinds of probe fill in the _start/_on_open/_on_data/_on_eof hooks and
     word their own failures; this class owns the socket, TLS and the timers.
+
+    The probe starts inside the constructor (the socket, and on the loopback
+    the whole handshake, happen there); an outcome known before the
+    constructor returns is handed to `done` from the loop, in the next turn.
+    The socket is a bare fd (os.read, os.write): a socket object costs a
+    getsockname() and an object per probe, for nothing the probe needs.
+
+    A kind of probe that reads one short answer (_QUICK: plain httpGet)
+    waits for it through loop.poll_soon(), not epoll, once its request is out.
     """
 
-    def __init__(self, loop: Loop, netns_fd: int | None, timeout: float, done: Done) -> None:
+    _QUICK = False
+    __slots__ = ("_conn", "_deadline", "_done", "_early", "_fd", "_finished", "_later", "_loop",
+                 "_mask", "_netns_fd", "_out", "_owner", "_peer", "_starting", "_state",
+                 "_timeout", "_tls", "_tls_in", "_tls_out")
+
+    def __init__(self, loop: Loop, netns_fd: int | None, timeout: float, done: Done,
+                 owner: Prepared | None = None) -> None:
         self._loop = loop
+        self._owner = owner  # keeps our socket for its next probe
         self._netns_fd = netns_fd
         self._timeout = timeout
         self._done = done
         self._finished = False
-        self._sock: socket.socket | None = None
+        self._fd = -1
+        self._conn = 0  # counts connections: tells a redial from the socket that was
         self._peer: _Peer | None = None
         self._state = _IDLE
         self._mask = 0
         self._out = bytearray()
+        self._early = b""  # what goes out as soon as the connection is up
         self._tls: ssl.SSLObject | None = None
-        self._tls_in = ssl.MemoryBIO()
-        self._tls_out = ssl.MemoryBIO()
-        self._deadline = loop.call_later(timeout, self._expire)
-        # Start from the loop, not from the caller: `done` never runs inside
-        # tcp_probe() and friends, even for a probe that fails at once.
-        self._later: Deadline | None = loop.call_later(0, lambda: self._run(self._start))
+        self._tls_in: ssl.MemoryBIO | None = None
+        self._tls_out: ssl.MemoryBIO | None = None
+        self._later: Deadline | None = None
+        self._deadline = loop.call_later(timeout, self._expire, lane=("probe timeout", timeout))
+        self._starting = True
+        try:
+            self._start()
+        except _NetError as exc:
+            if not self._finished:
+                self._on_error(exc)
+        finally:
+            self._starting = False
 
     def cancel(self) -> None:
         """Stop the probe and close its socket; `done` is then never called."""
@@ -229,7 +330,7 @@ class NetProbe:
         raise NotImplementedError
 
     def _on_open(self) -> None:
-        """The connection (and TLS, if any) is up."""
+        """The connection (and TLS, if any) is up, and the first bytes are on their way."""
 
     def _on_data(self, data: bytes) -> None:
         """Bytes from the peer (plaintext after TLS)."""
@@ -248,16 +349,35 @@ class NetProbe:
         if self._finished:
             return
         self._stop()
-        self._done(Outcome(result, message))
+        outcome = Outcome(result, message)
+        if self._starting:
+            self._later = self._loop.call_later(0, functools.partial(self._done, outcome))
+        else:
+            self._done(outcome)
 
     def _stop(self) -> None:
         self._finished = True
         self._deadline.cancel()
         if self._later is not None:
             self._later.cancel()
-        self._close()
+        fd = self._fd
+        if fd >= 0:  # _close(), inlined: every probe ends here
+            self._fd = -1
+            self._state = _IDLE
+            self._tls = None
+            if self._mask:
+                self._loop.unregister(fd)  # always before close (loop.py)
+                self._mask = 0
+            owner = self._owner
+            if owner is None or not owner.keep(fd, self._peer):
+                os.close(fd)  # SO_LINGER {1, 0}: RST, no TIME-WAIT
 
     def _expire(self) -> None:
+        if self._state == _OPEN and not self._mask and self._tls is None:
+            # An answer may be in, unread: poll_soon looks at it in a later turn.
+            self._run(self._receive)
+            if self._finished:
+                return
         self._finish(FAILURE, self._timeout_message())
 
     def _run(self, step: Callable[[], None]) -> None:
@@ -272,69 +392,126 @@ class NetProbe:
 
     # -- the connection ------------------------------------------------------
     def _connect(self, peer: _Peer, tls_server_name: str | None = None,
-                 tls: bool = False) -> None:
-        """Start a non-blocking connect; _on_open() follows once it (and TLS) is up."""
-        self._close()
+                 tls: bool = False, early: bytes = b"") -> None:
+        """Start a non-blocking connect; _on_open() follows once it (and TLS) is up,
+        at once if the kernel finished the handshake inside connect(). ``early``
+        (a request) is sent as soon as the connection is up; without TLS, by
+        the call that connects when it can."""
+        if self._fd >= 0:
+            self._close()
         self._peer = peer
-        try:
-            sock = socket_in_netns(self._netns_fd, peer.family)
-        except OSError as exc:
-            step = "setns" if (exc.strerror or "").startswith("setns") else "socket"
-            text = _errno_text(exc.errno) if exc.errno else str(exc)
-            raise _NetError(f"dial tcp {peer.text}: {step}: {text}", permanent=True) from exc
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
-        self._sock = sock
-        self._tls = None
+        self._state = _DIALING
+        self._conn += 1
+        owner = self._owner
+        reuse = owner.take(peer) if owner is not None else -1
+        fd, connected, sent = _dial(self._netns_fd, peer, b"" if tls else early, reuse)
+        self._fd = fd
         if tls:
+            self._early = early
             self._tls_in, self._tls_out = ssl.MemoryBIO(), ssl.MemoryBIO()
             self._tls = _tls_client(self._tls_in, self._tls_out, tls_server_name)
-        self._state = _DIALING
-        err = sock.connect_ex(peer.sockaddr)
-        if err not in (0, errno.EINPROGRESS):
-            raise self._dial_error(err)
-        self._watch(select.EPOLLOUT)  # writable = the handshake finished, one way or the other
+        if not connected:
+            self._early = early
+            self._watch(_EPOLLOUT)  # writable = the handshake finished, one way or the other
+            return
+        if tls:
+            self._connection_up()
+            return
+        # The common case: plaintext, connected, and the request (if any) sent.
+        if sent < 0:
+            raise self._io_error("write", -sent)
+        if sent < len(early):
+            self._out += early[sent:]
+        self._state = _OPEN
+        if self._QUICK:  # it only waits for its answer: no _on_open
+            if not self._out:
+                self._loop.poll_soon(functools.partial(self._attempt, self._conn))
+                return
+        else:
+            self._on_open()
+        if self._fd >= 0 and not self._finished:
+            self._await_reply()
+
+    def _await_reply(self) -> None:
+        if self._QUICK and not self._out:
+            self._loop.poll_soon(functools.partial(self._attempt, self._conn))
+        else:
+            self._watch(_EPOLLIN | (_EPOLLOUT if self._out else 0))
+
+    def _attempt(self, conn: int, late: bool) -> bool:
+        """One look at the socket for loop.poll_soon(); True once done looking."""
+        if self._finished or self._conn != conn:
+            return True
+        try:
+            data = os.read(self._fd, _RECV_SIZE)
+        except BlockingIOError:
+            if late:
+                self._watch(_EPOLLIN)
+                return True
+            return False
+        except OSError as exc:
+            self._on_error(self._io_error("read", exc.errno))
+            return True
+        try:
+            if data and self._tls is None:
+                self._on_data(data)
+            else:
+                self._got(data, conn)
+        except _NetError as exc:
+            if not self._finished:
+                self._on_error(exc)
+        if self._conn == conn and not self._finished and self._fd >= 0:
+            self._watch(_EPOLLIN)  # the rest of the answer comes through epoll
+        return True
 
     def _close(self) -> None:
-        sock, self._sock = self._sock, None
+        fd, self._fd = self._fd, -1
         self._state = _IDLE
-        self._out.clear()
+        if self._out:
+            self._out.clear()
         self._tls = None
-        if sock is not None:
-            self._loop.unregister(sock.fileno())  # always before close (loop.py)
-            self._mask = 0
-            sock.close()  # SO_LINGER {1, 0}: RST, no TIME-WAIT
+        if fd >= 0:
+            if self._mask:
+                self._loop.unregister(fd)  # always before close (loop.py)
+                self._mask = 0
+            owner = self._owner
+            if owner is None or not owner.keep(fd, self._peer):
+                os.close(fd)  # SO_LINGER {1, 0}: RST, no TIME-WAIT
 
     def _watch(self, mask: int) -> None:
-        assert self._sock is not None
         if mask != self._mask:
-            self._loop.register(self._sock.fileno(), self._on_events, mask)
+            self._loop.register(self._fd, self._on_events, mask)
             self._mask = mask
 
     def _on_events(self, events: int) -> None:
-        self._run(lambda: self._step(events))
-
-    def _step(self, events: int) -> None:
-        if self._sock is None:
+        if self._finished or self._fd < 0:
             return  # between connections (a gRPC redial): nothing of ours is watched
-        if self._state == _DIALING:
-            self._connected()
-            return
-        if events & select.EPOLLOUT:
-            self._flush()
-        if events & (select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR):
-            self._receive()
+        try:
+            if self._state == _DIALING:
+                self._connected()
+                return
+            if events & _EPOLLOUT:
+                self._flush()
+            if events & _EPOLL_READ:
+                self._receive()
+        except _NetError as exc:
+            if not self._finished:
+                self._on_error(exc)
 
     def _connected(self) -> None:
-        assert self._sock is not None
-        err = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if err:
-            raise self._dial_error(err)
-        try:
-            self._sock.getpeername()
-        except OSError:
-            # Not connected yet: a stale event for an earlier socket that had
-            # this fd number, delivered in the same epoll batch. Keep waiting.
-            return
+        with _socket_of(self._fd) as sock:
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                raise self._dial_error(err)
+            try:
+                sock.getpeername()
+            except OSError:
+                # Not connected yet: a stale event for an earlier socket that had
+                # this fd number, delivered in the same epoll batch. Keep waiting.
+                return
+        self._connection_up()
+
+    def _connection_up(self) -> None:
         if self._tls is None:
             self._opened()
         else:
@@ -343,39 +520,51 @@ class NetProbe:
 
     def _opened(self) -> None:
         self._state = _OPEN
-        self._watch(select.EPOLLIN | (select.EPOLLOUT if self._out else 0))
+        if self._early:
+            early, self._early = self._early, b""
+            self._send(early)
+            if self._finished:
+                return
         self._on_open()
+        if self._fd >= 0 and not self._finished:
+            self._await_reply()
 
     def _send(self, data: bytes) -> None:
         if self._tls is not None:
+            assert self._tls_out is not None
             self._tls.write(data)
             data = self._tls_out.read()
         self._out += data
         self._flush()
 
     def _flush(self) -> None:
-        assert self._sock is not None
-        while self._out:
+        fd = self._fd
+        out = self._out
+        while out:
             try:
-                sent = self._sock.send(self._out)
+                sent = os.write(fd, out)
             except BlockingIOError:
                 break
             except OSError as exc:
                 raise self._io_error("write", exc.errno) from exc
-            del self._out[:sent]
-        self._watch(select.EPOLLIN | (select.EPOLLOUT if self._out else 0))
+            del out[:sent]
+        self._watch(_EPOLLIN | (_EPOLLOUT if out else 0))
 
     def _receive(self) -> None:
-        sock = self._sock
-        assert sock is not None
+        conn = self._conn
         try:
-            data = sock.recv(_RECV_SIZE)
+            data = os.read(self._fd, _RECV_SIZE)
         except BlockingIOError:
             return
         except OSError as exc:
             raise self._io_error("read", exc.errno) from exc
+        self._got(data, conn)
+
+    def _got(self, data: bytes, conn: int) -> None:
+        """Bytes read from connection ``conn``; b"" is its EOF."""
         eof = not data
         if self._tls is not None:
+            assert self._tls_in is not None
             if eof:
                 self._tls_in.write_eof()
             else:
@@ -388,12 +577,12 @@ class NetProbe:
             self._on_data(data)
         # The hook may have finished the probe, or redialled (a redirect):
         # then this EOF belonged to a connection that is gone.
-        if eof and self._sock is sock and not self._finished:
+        if eof and self._conn == conn and self._fd >= 0 and not self._finished:
             self._on_eof()
 
     # -- TLS in memory ---------------------------------------------------------
     def _handshake(self) -> None:
-        assert self._tls is not None
+        assert self._tls is not None and self._tls_in is not None and self._tls_out is not None
         try:
             self._tls.do_handshake()
         except ssl.SSLWantReadError:
@@ -409,13 +598,13 @@ class NetProbe:
         self._out += self._tls_out.read()
         self._flush()
         self._opened()
-        if self._sock is not None and self._tls_in.pending and not self._finished:
+        if self._fd >= 0 and self._tls_in.pending and not self._finished:
             data, _ = self._tls_read()  # application data that came with the last flight
             if data:
                 self._on_data(data)
 
     def _tls_read(self) -> tuple[bytes, bool]:
-        assert self._tls is not None
+        assert self._tls is not None and self._tls_out is not None
         chunks: list[bytes] = []
         eof = False
         while True:
@@ -445,9 +634,10 @@ class NetProbe:
     def _io_error(self, op: str, err: int | None) -> _NetError:
         assert self._peer is not None
         local = ""
-        if self._sock is not None:
+        if self._fd >= 0:
             try:
-                name = self._sock.getsockname()
+                with _socket_of(self._fd) as sock:
+                    name = sock.getsockname()
                 local = _join_host_port(str(name[0]), int(name[1])) + "->"
             except OSError:
                 pass  # the socket is already gone: Go would then omit it too
@@ -482,18 +672,96 @@ def _tls_error_text(exc: ssl.SSLError) -> str:
     return f"tls: {(exc.reason or str(exc)).lower().replace('_', ' ')}"
 
 
+@contextlib.contextmanager
+def _socket_of(fd: int) -> Iterator[socket.socket]:
+    """A socket object lent for ``fd`` (for getsockopt and friends), which stays ours."""
+    sock = socket.socket(fileno=fd)
+    try:
+        yield sock
+    finally:
+        sock.detach()
+
+
+class Prepared:
+    """A network handler made ready once, for every probe of one container run:
+    call it with `done` to start a probe (a ProbeWorker's prober); close() it
+    when those probes stop.
+
+    With ``keep_socket``, it keeps the socket of the probe that ended last,
+    disconnected (mp_probe_disconnect), for the next one: a probe then makes
+    no socket, and no setns. A kept socket pins the pod's netns: close().
+    """
+
+    def __init__(self, loop: Loop, netns_fd: int | None, timeout: float,
+                 keep_socket: bool) -> None:
+        self.loop = loop
+        self.netns_fd = netns_fd
+        self.timeout = timeout
+        self._keep_socket = keep_socket
+        self._spare = -1
+        self._spare_family = 0
+
+    def __call__(self, done: Done) -> NetProbe:
+        raise NotImplementedError
+
+    def take(self, peer: _Peer) -> int:
+        """The kept socket, if it suits ``peer``; -1 if a new one must be made."""
+        fd = self._spare
+        if fd >= 0 and self._spare_family == peer.family:
+            self._spare = -1
+            return fd
+        return -1
+
+    def keep(self, fd: int, peer: _Peer | None) -> bool:
+        """End fd's connection (RST) and keep the socket; False: close it."""
+        if not self._keep_socket or self._spare >= 0 or peer is None:
+            return False
+        if (_probe_disconnect or _load_disconnect())(fd) < 0:
+            return False
+        self._spare, self._spare_family = fd, peer.family
+        return True
+
+    def close(self) -> None:
+        fd, self._spare = self._spare, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        if self._spare >= 0:  # only a Prepared nobody closed
+            self.close()
+
+
+class _Resolved:
+    """An address worked out once for every probe of a container, or why there is none."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.peer: _Peer | None = None
+        self.error: _NetError | None = None
+        try:
+            self.peer = _resolve(host, port)
+        except _NetError as exc:
+            self.error = exc
+
+    def get(self) -> _Peer:
+        if self.error is not None:
+            raise _NetError(self.error.text, permanent=self.error.permanent)
+        assert self.peer is not None
+        return self.peer
+
+
 # -- tcpSocket ------------------------------------------------------------------
 
 class _TCPProbe(NetProbe):
     """Success when the TCP handshake completes (pkg/probe/tcp)."""
 
-    def __init__(self, loop: Loop, netns_fd: int | None, *, host: str, port: int,
-                 timeout: float, done: Done) -> None:
-        self._host, self._port = host, port
-        super().__init__(loop, netns_fd, timeout, done)
+    __slots__ = ("_address", "_host", "_port")
+
+    def __init__(self, get: TCPConnect, done: Done) -> None:
+        self._host, self._port, self._address = get.host, get.port, get.address
+        super().__init__(get.loop, get.netns_fd, get.timeout, done, get)
 
     def _start(self) -> None:
-        self._connect(_resolve(self._host, self._port))
+        self._connect(self._address.get())
 
     def _on_open(self) -> None:
         self._finish(SUCCESS, "")
@@ -502,11 +770,30 @@ class _TCPProbe(NetProbe):
         return f"dial tcp {self._dial_text(self._host, self._port)}: i/o timeout"
 
 
+class TCPConnect(Prepared):
+    """A tcpSocket handler made ready: its address, worked out once."""
+
+    def __init__(self, loop: Loop, netns_fd: int | None, timeout: float,  # noqa: PLR0917
+                 host: str, port: int, keep_socket: bool) -> None:
+        super().__init__(loop, netns_fd, timeout, keep_socket)
+        self.host, self.port = host, port
+        self.address = _Resolved(host, port)
+
+    def __call__(self, done: Done) -> NetProbe:
+        return _TCPProbe(self, done)
+
+
+def prepare_tcp(loop: Loop, netns_fd: int | None, timeout: float,
+                host: str, port: int) -> TCPConnect:
+    """tcpSocket probes of host:port from the pod's netns, for a ProbeWorker."""
+    return TCPConnect(loop, netns_fd, timeout, host, port, keep_socket=True)
+
+
 # The three constructors keep the positional order the supervisor calls them with.
 def tcp_probe(loop: Loop, netns_fd: int | None, host: str, port: int,  # noqa: PLR0917
               timeout: float, done: Done) -> NetProbe:
     """Connect to host:port from the pod's netns; `done` gets the outcome."""
-    return _TCPProbe(loop, netns_fd, host=host, port=port, timeout=timeout, done=done)
+    return TCPConnect(loop, netns_fd, timeout, host, port, keep_socket=False)(done)
 
 
 # -- httpGet --------------------------------------------------------------------
@@ -519,6 +806,7 @@ _OWN_HEADERS = frozenset({"Host", "User-Agent", "Content-Length", "Transfer-Enco
                           "Trailer", "Connection"})
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
 _URL_SAFE = "/!$&'()*+,;=:@-._~%"
 
 
@@ -608,126 +896,162 @@ def _request_headers(url: _URL, user: tuple[tuple[str, str], ...], host: str | N
     return [*block, *extra, ("Connection", "close")]
 
 
-class _HTTPProbe(NetProbe):
-    """GET with Go's client rules: same-host redirects, 10 KiB of body (pkg/probe/http)."""
+def _request_bytes(url: _URL, user: tuple[tuple[str, str], ...], host: str | None,
+                   referer: str | None) -> bytes:
+    """GET url's target, with the header block Go writes (_request_headers), as bytes."""
+    headers = _request_headers(url, user, host, referer)
+    _check_headers(headers)
+    if _BAD_TARGET.search(url.target):  # _target escapes them: a last guard
+        raise _NetError(f'net/http: invalid request target "{url.target}"', permanent=True)
+    lines = [f"GET {url.target} HTTP/1.1"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    # Go writes a string's bytes as they are: UTF-8.
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
-    def __init__(self, loop: Loop, netns_fd: int | None, *, url: _URL,
-                 headers: tuple[tuple[str, str], ...], timeout: float, done: Done) -> None:
-        self._first = url
-        self._url = url
-        self._user_headers = headers
+
+class HTTPGet(Prepared):
+    """An httpGet handler made ready: its URL, its address and the bytes of its
+    first request (or the failure each probe will report), worked out once."""
+
+    def __init__(self, loop: Loop, netns_fd: int | None, timeout: float,  # noqa: PLR0917
+                 scheme: str, host: str, port: int, path: str,
+                 headers: tuple[tuple[str, str], ...], keep_socket: bool) -> None:
+        super().__init__(loop, netns_fd, timeout, keep_socket)
+        self.url = _URL.for_probe(scheme.lower() or "http", host, port, path)
+        self.headers = headers  # the probe's httpHeaders, in order (a name may repeat)
         # The kubelet sets req.Host from the first user Host value, if not
         # empty; Go keeps it across a redirect only when the Location is relative.
         user_host = next((value.strip(" \t") for name, value in headers
                           if _canonical(name) == "Host"), "")
-        self._host: str | None = user_host or None
-        self._referer: str | None = None
-        self._sent = 0
-        self._h11 = h11.Connection(h11.CLIENT)
-        self._h11_request: h11.Request | None = None
-        self._response: h11.Response | None = None
-        self._body = bytearray()
-        super().__init__(loop, netns_fd, timeout, done)
+        self.user_host: str | None = user_host or None
+        self.tls = self.url.scheme == "https"
+        self.server_name = self.url.host if self.tls and _is_name(self.url.host) else None
+        self.request = b""
+        self.peer: _Peer | None = None
+        self.error: _NetError | None = None
+        try:
+            self.request, self.peer = self.dial_plan(self.url, self.user_host, None)
+        except _NetError as exc:
+            self.error = exc
 
-    def _start(self) -> None:
-        self._request(self._url)
-
-    def _request(self, url: _URL) -> None:
-        self._url = url
+    def dial_plan(self, url: _URL, host: str | None, referer: str | None
+                  ) -> tuple[bytes, _Peer]:
+        """What a request to ``url`` sends, and where."""
         if url.scheme not in _DEFAULT_PORTS:
             raise _NetError(f'unsupported protocol scheme "{url.scheme}"', permanent=True)
-        self._h11_request = self._build_request(url)
+        return _request_bytes(url, self.headers, host, referer), _resolve(url.host, url.port)
+
+    def __call__(self, done: Done) -> NetProbe:
+        return _HTTPProbe(self, done)
+
+
+def prepare_http(loop: Loop, netns_fd: int | None, timeout: float,  # noqa: PLR0917
+                 scheme: str, host: str, port: int, path: str,
+                 headers: tuple[tuple[str, str], ...]) -> HTTPGet:
+    """httpGet probes of scheme://host:port/path from the pod's netns, for a ProbeWorker."""
+    return HTTPGet(loop, netns_fd, timeout, scheme, host, port, path, headers, keep_socket=True)
+
+
+class _HTTPProbe(NetProbe):
+    """GET with Go's client rules: same-host redirects, 10 KiB of body (pkg/probe/http)."""
+
+    _QUICK = True  # one request, one short answer
+    __slots__ = ("_first", "_get", "_head", "_host", "_reader", "_referer", "_sent", "_url")
+
+    def __init__(self, get: HTTPGet, done: Done) -> None:
+        self._get = get
+        self._first = get.url
+        self._url = get.url
+        self._host = get.user_host
+        self._referer: str | None = None
+        self._sent = 0
+        self._reader = http1.ResponseReader(MAX_BODY)
+        self._head = False  # the current response's head was looked at
+        NetProbe.__init__(self, get.loop, get.netns_fd, get.timeout, done, get)
+
+    def _start(self) -> None:
+        get = self._get
+        if get.error is not None:
+            raise _NetError(get.error.text, permanent=True)
+        assert get.peer is not None
+        self._sent = 1
+        self._connect(get.peer, tls=get.tls, tls_server_name=get.server_name, early=get.request)
+
+    def _dial(self, url: _URL, request: bytes, peer: _Peer) -> None:
+        """The request of a redirect, on a new connection."""
+        self._url = url
         self._sent += 1
-        self._h11 = h11.Connection(h11.CLIENT)
-        self._response = None
-        self._body.clear()
-        peer = _resolve(url.host, url.port)
+        self._reader = http1.ResponseReader(MAX_BODY)
+        self._head = False
         tls = url.scheme == "https"
         self._connect(peer, tls=tls, tls_server_name=url.host if tls and _is_name(url.host)
-                      else None)
-
-    def _build_request(self, url: _URL) -> h11.Request:
-        headers = _request_headers(url, self._user_headers, self._host, self._referer)
-        _check_headers(headers)
-        try:
-            return h11.Request(method="GET", target=url.target, headers=headers)
-        except h11.LocalProtocolError as exc:
-            raise _NetError(f"net/http: {exc}", permanent=True) from exc
-
-    def _on_open(self) -> None:
-        assert self._h11_request is not None
-        request = self._h11.send(self._h11_request) or b""
-        self._send(request + (self._h11.send(h11.EndOfMessage()) or b""))
+                      else None, early=request)
 
     def _on_data(self, data: bytes) -> None:
-        self._h11.receive_data(data)
-        self._pump()
+        reader = self._reader
+        try:
+            complete = reader.feed(data)
+        except http1.HeadError as exc:
+            raise _NetError(f"net/http: HTTP/1.x transport connection broken: {exc}") from exc
+        except http1.BodyError as exc:
+            raise _BodyError(str(exc)) from exc
+        if reader.status and not self._head:
+            self._head = True
+            if self._on_response() or self._finished:
+                return
+        if complete:
+            self._judge()
 
     def _on_eof(self) -> None:
-        if self._response is None:
-            raise _NetError("EOF")  # closed before a status line: Go's words
-        self._h11.receive_data(b"")
-        self._pump()
+        reader = self._reader
+        try:
+            reader.feed_eof()
+        except http1.NoResponse:
+            raise _NetError("EOF") from None  # closed before a status line: Go's words
+        except http1.HeadError as exc:
+            raise _NetError(f"net/http: HTTP/1.x transport connection broken: {exc}") from exc
+        except http1.BodyError as exc:
+            raise _BodyError(str(exc)) from exc
+        self._judge()
 
-    def _pump(self) -> None:
-        h11_conn = self._h11
-        while not self._finished and self._h11 is h11_conn:
-            try:
-                event = h11_conn.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise self._protocol_error(exc) from exc
-            if event is h11.NEED_DATA:
-                return
-            if isinstance(event, h11.Response):
-                self._on_response(event)
-            elif isinstance(event, h11.Data):
-                self._on_body(bytes(event.data))
-            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                self._judge()
-
-    def _protocol_error(self, exc: h11.RemoteProtocolError) -> _NetError:
-        if self._response is None:
-            return _NetError(f"net/http: HTTP/1.x transport connection broken: {exc}")
-        if "peer closed" in str(exc):
-            return _BodyError("unexpected EOF")
-        return _BodyError(str(exc))
-
-    def _on_response(self, response: h11.Response) -> None:
-        self._response = response
-        status = response.status_code
-        location = _header(response.headers, b"location")
-        if status in _REDIRECT_CODES and location:
-            self._redirect(location.decode("latin-1"))
+    def _on_response(self) -> bool:
+        """The head is in: True if that decided the probe (or started a redirect)."""
+        reader = self._reader
+        status = reader.status
+        if status in _REDIRECT_CODES:
+            location = reader.header(b"location")
+            if location:
+                return self._redirect(location.decode("latin-1"))
         elif not 200 <= status < 400:
             self._judge()  # the body is left out of a failure message: no need to read it
+            return True
+        return False
 
-    def _redirect(self, location: str) -> None:
+    def _redirect(self, location: str) -> bool:
         try:
             target = _URL.parse(urllib.parse.urljoin(str(self._url), location))
         except ValueError as exc:
             raise _NetError(f'failed to parse Location header "{location}": {exc}') from exc
         if target.host != self._first.host:
-            return  # http.ErrUseLastResponse: this 3xx is the answer (a Warning)
+            return False  # http.ErrUseLastResponse: this 3xx is the answer (a Warning)
         if self._sent >= MAX_REDIRECTS:
             # Go's url.Error names the Location here, not the request.
             self._finish(FAILURE, f'Get "{location}": stopped after {MAX_REDIRECTS} redirects')
-            return
+            return True
         relative = not urllib.parse.urlsplit(location).scheme
         if not (relative and self._host is not None and self._host != self._url.netloc):
             self._host = None
         if not (self._url.scheme == "https" and target.scheme == "http"):
             self._referer = str(self._url)
-        self._request(target)
-
-    def _on_body(self, data: bytes) -> None:
-        self._body += data[:MAX_BODY - len(self._body)]
-        if len(self._body) >= MAX_BODY:
-            self._judge()  # truncation is not an error; the rest is never read
+        self._url = target  # the URL Go names in a failure from here on
+        request, peer = self._get.dial_plan(target, self._host, self._referer)
+        self._dial(target, request, peer)
+        return True
 
     def _judge(self) -> None:
-        assert self._response is not None
-        status = self._response.status_code
-        body = self._body.decode("utf-8", "replace")
+        reader = self._reader
+        status = reader.status
+        body = reader.body.decode("utf-8", "replace")
         if 200 <= status < 300:
             self._finish(SUCCESS, body)
         elif 300 <= status < 400:
@@ -746,18 +1070,11 @@ class _HTTPProbe(NetProbe):
             dial = self._dial_text(self._url.host, self._url.port)
             return (f'Get "{self._url}": dial tcp {dial}: i/o timeout '
                     "(Client.Timeout exceeded while awaiting headers)")
-        if self._response is None:
+        if not self._reader.status:
             return (f'Get "{self._url}": context deadline exceeded '
                     "(Client.Timeout exceeded while awaiting headers)")
         return ("context deadline exceeded "
                 "(Client.Timeout or context cancellation while reading body)")
-
-
-def _header(headers: Any, name: bytes) -> bytes | None:
-    for key, value in headers:
-        if key == name:
-            return bytes(value)
-    return None
 
 
 def _is_name(host: str) -> bool:
@@ -775,8 +1092,8 @@ def http_probe(loop: Loop, netns_fd: int | None, scheme: str,  # noqa: PLR0917
 
     ``headers`` are the probe's httpHeaders, in order (a name may repeat).
     """
-    url = _URL.for_probe(scheme.lower() or "http", host, port, path)
-    return _HTTPProbe(loop, netns_fd, url=url, headers=headers, timeout=timeout, done=done)
+    return HTTPGet(loop, netns_fd, timeout, scheme, host, port, path, headers,
+                   keep_socket=False)(done)
 
 
 # -- grpc -----------------------------------------------------------------------
@@ -857,6 +1174,9 @@ class _GRPCProbe(NetProbe):
     only once the connection is ready.
     """
 
+    __slots__ = ("_addr", "_backoff", "_h2", "_headers", "_host", "_payload", "_port", "_ready",
+                 "_service", "_stream_id")
+
     def __init__(self, loop: Loop, netns_fd: int | None, *, host: str, port: int,
                  service: str, timeout: float, done: Done) -> None:
         self._host, self._port, self._service = host, port, service
@@ -889,7 +1209,7 @@ class _GRPCProbe(NetProbe):
             raise _NetError(f"http2: {exc}") from exc
         for event in events:
             self._on_h2_event(event)
-            if self._finished or self._sock is None:
+            if self._finished or self._fd < 0:
                 return
         self._send(self._h2.data_to_send())
 
@@ -1008,5 +1328,6 @@ def grpc_probe(loop: Loop, netns_fd: int | None, host: str, port: int,  # noqa: 
                       timeout=timeout, done=done)
 
 
-__all__ = ["FAILURE", "SUCCESS", "WARNING", "NetProbe", "NetnsStuckError", "Outcome",
-           "go_duration", "grpc_probe", "http_probe", "socket_in_netns", "tcp_probe"]
+__all__ = ["FAILURE", "SUCCESS", "WARNING", "HTTPGet", "NetProbe", "NetnsStuckError", "Outcome",
+           "Prepared", "TCPConnect", "go_duration", "grpc_probe", "http_probe", "prepare_http",
+           "prepare_tcp", "socket_in_netns", "tcp_probe"]

@@ -406,6 +406,8 @@ class PodRunner:
                                        self.sandbox.ns.fds["net"], ports, env)
 
     def _start_probes(self, run: ContainerRun) -> None:
+        from minipod import handlers
+
         anchor = run.started_mono if run.started_mono is not None else self.loop.clock.now()
         spec = run.spec
         for kind, probe in (("startup", spec.startup_probe), ("liveness", spec.liveness_probe),
@@ -414,14 +416,15 @@ class PodRunner:
                 continue
 
             def prober(done: Callable[[Outcome], None], probe: Any = probe) -> InFlight:
-                from minipod import handlers
-
                 return handlers.start_handler(self._context(run), probe.handler,
                                               probe.timeout_seconds, done)
 
+            # httpGet and tcpSocket are worked out once per run, not per probe
+            prepared = handlers.network_prober(self._context(run), probe.handler,
+                                               probe.timeout_seconds)
             gate = (lambda: True) if kind == "startup" else (lambda: run.started)
-            worker = ProbeWorker(self.loop, kind, probe, prober,
-                                 on_outcome=lambda w, o: self._on_probe(run, w, o),
+            worker = ProbeWorker(self.loop, kind, probe, prepared or prober,
+                                 on_outcome=functools.partial(self._on_probe, run),
                                  on_result=lambda w, r: self._on_probe_result(run, w, r),
                                  gate=gate)
             run.probes[kind] = worker

@@ -60,6 +60,14 @@ EXEC_STEP_CTTY: int = _lib.MP_EXEC_STEP_CTTY
 EXEC_STEP_PTY: int = _lib.MP_EXEC_STEP_PTY
 EXEC_MAX_NS: int = _lib.MP_EXEC_MAX_NS
 
+# how far mp_probe_dial got (csrc/mp_probe.h)
+PROBE_IN_PROGRESS: int = _lib.MP_PROBE_IN_PROGRESS
+PROBE_CONNECTED: int = _lib.MP_PROBE_CONNECTED
+PROBE_STEP_SETNS: int = _lib.MP_PROBE_STEP_SETNS
+PROBE_STEP_SOCKET: int = _lib.MP_PROBE_STEP_SOCKET
+PROBE_STEP_HOME: int = _lib.MP_PROBE_STEP_HOME
+PROBE_STEP_CONNECT: int = _lib.MP_PROBE_STEP_CONNECT
+
 
 def _check(ret: int, what: str, path: str | None = None) -> int:
     if ret < 0:
@@ -99,6 +107,36 @@ def default_signals() -> None:
 
 def pivot_root(new_root: str, put_old: str) -> None:
     _check(_lib.mp_pivot_root(new_root.encode(), put_old.encode()), "pivot_root", new_root)
+
+
+_probe_out = _ffi.new("int[2]")  # reused: the supervisor dials from one thread
+_probe_dial = _lib.mp_probe_dial
+
+
+def probe_dial(netns_fd: int, home_fd: int, family: int, addr: bytes,  # noqa: PLR0917
+               port: int, scope_id: int = 0, data: bytes = b"",
+               reuse_fd: int = -1) -> tuple[int, int, int]:
+    """A non-blocking TCP socket made in the netns behind ``netns_fd`` (-1: ours),
+    with SO_LINGER {1, 0}, connecting to ``addr`` (packed, 4 or 16 bytes) and
+    ``port`` (csrc/mp_probe.c). The thread is back in ``home_fd``'s netns on return.
+    ``reuse_fd``, a socket probe_disconnect() left ready, is connected instead
+    of a new one (and closed if that fails).
+
+    Returns (fd, PROBE_CONNECTED or PROBE_IN_PROGRESS, how much of ``data``
+    was sent: 0 unless connected, or -errno of that send), or (-errno, the
+    step that failed, 0); not an exception: a refused connect is a probe's
+    everyday failure, worded by the caller.
+    """
+    out = _probe_out
+    ret = _probe_dial(netns_fd, home_fd, family, addr, port, scope_id, data, len(data),
+                      reuse_fd, out)
+    return ret, out[0], out[1]
+
+
+def probe_disconnect(fd: int) -> int:
+    """End fd's connection with RST and keep the socket for the next probe_dial:
+    0, or -errno (then close it)."""
+    return int(_lib.mp_probe_disconnect(fd))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -111,9 +112,10 @@ def http_server(tls: ssl.SSLContext | None = None, host: str = "127.0.0.1"
 
 
 @contextmanager
-def scripted_server(reply: bytes, then_close: bool) -> Iterator[int]:
-    """A server that reads each request, sends `reply` as it is, then closes
-    the connection (FIN: the request was read) or holds it open. Yields its port."""
+def scripted_server(reply: bytes, then_close: bool, delay: float = 0.0) -> Iterator[int]:
+    """A server that reads each request, sends `reply` as it is (``delay``
+    seconds later), then closes the connection (FIN: the request was read) or
+    holds it open. Yields its port."""
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.05)
     stopping = threading.Event()
@@ -133,6 +135,8 @@ def scripted_server(reply: bytes, then_close: bool) -> Iterator[int]:
                     if not chunk:
                         break
                     request += chunk
+                if delay:
+                    time.sleep(delay)
                 conn.sendall(reply)
             except OSError:
                 pass  # reset by the probe: it is done with us

@@ -7,12 +7,13 @@ import select
 import signal
 import socket
 import time
+import weakref
 from collections.abc import Iterator
 
 import pytest
 
 from minipod.clock import FakeClock, MonotonicClock
-from minipod.loop import Deadlines, Loop
+from minipod.loop import SOON, Deadlines, Loop
 
 
 def _noop() -> None:
@@ -127,6 +128,138 @@ def test_next_deadline_is_none_when_everything_is_cancelled() -> None:
     assert len(heap) == 0
     assert heap.next_deadline() is None
     assert heap.pop_due(100.0) == []
+
+
+def test_lanes_and_the_heap_pop_in_time_then_insertion_order() -> None:
+    heap = Deadlines()
+    fired: list[str] = []
+    heap.add(2.0, lambda: fired.append("lane-a 2"), lane="a")
+    heap.add(1.5, lambda: fired.append("heap 1.5"))
+    heap.add(3.0, lambda: fired.append("lane-a 3"), lane="a")
+    heap.add(2.5, lambda: fired.append("lane-a 2.5 (out of order: heap)"), lane="a")
+    heap.add(2.0, lambda: fired.append("lane-b 2"), lane="b")
+    heap.add(1.0, lambda: fired.append("lane-b 1 (out of order: heap)"), lane="b")
+    assert len(heap) == 6
+    assert heap.next_deadline() == 1.0
+    assert [d.when for d in heap.pop_due(1.7)] == [1.0, 1.5]
+    for deadline in heap.pop_due(10.0):
+        deadline.callback()
+    assert fired == ["lane-a 2", "lane-b 2", "lane-a 2.5 (out of order: heap)", "lane-a 3"]
+    assert len(heap) == 0
+    assert heap.next_deadline() is None
+
+
+def test_cancelled_lane_entries_are_skipped() -> None:
+    heap = Deadlines()
+    first = heap.add(1.0, _noop, lane="t")
+    second = heap.add(2.0, _noop, lane="t")
+    first.cancel()
+    assert len(heap) == 1
+    assert heap.next_deadline() == 2.0
+    second.cancel()
+    assert heap.next_deadline() is None
+    assert heap.pop_due(5.0) == []
+
+
+def test_cancel_lets_go_of_what_the_callback_holds() -> None:
+    # A finished probe cancels its timeout; the probe (socket, parser) must
+    # be freed then, not when the stale entry reaches the top of the heap.
+    class Probe:
+        def expire(self) -> None:
+            pass
+
+    heap = Deadlines()
+    probe = Probe()
+    ref = weakref.ref(probe)
+    heap.add(100.0, probe.expire).cancel()
+    del probe
+    assert ref() is None
+
+
+def test_many_cancelled_entries_are_compacted_in_order() -> None:
+    heap = Deadlines()
+    fired: list[int] = []
+    kept = [heap.add(float(i), lambda i=i: fired.append(i)) for i in range(0, 1000, 100)]
+    for i in range(5000):
+        heap.add(5000.0 + i, _noop).cancel()
+    assert len(heap) == len(kept)
+    assert len(heap._heap) < 200, "cancelled entries are dropped, not kept for hours"
+    for deadline in heap.pop_due(1e9):
+        deadline.callback()
+    assert fired == list(range(0, 1000, 100))
+
+
+def test_a_deadline_cancelled_by_an_earlier_one_of_its_turn_does_not_run(
+        fake_loop: Loop) -> None:
+    fired: list[str] = []
+    second = fake_loop.call_later(1, lambda: fired.append("second"))
+    fake_loop.call_later(0.5, second.cancel)
+    fake_loop.clock.advance(2)  # type: ignore[attr-defined]
+    fake_loop.run_once(max_wait=0)
+    assert fired == []
+    assert len(fake_loop.deadlines) == 0
+
+
+def test_an_fd_closed_while_registered_and_reused_can_be_registered_again(
+        real_loop: Loop) -> None:
+    # Someone else's bug must not stop the loop: an fd closed without
+    # unregister() leaves a stale entry; its number's next owner still registers.
+    a, b = socket.socketpair()
+    stale = a.fileno()
+    real_loop.register(stale, lambda events: None)
+    os.close(a.detach())  # closed behind the loop's back
+    c, d = socket.socketpair()
+    try:
+        reused = c.fileno() if c.fileno() == stale else None
+        if reused is None:
+            pytest.skip("the fd number was not reused")
+        got: list[int] = []
+        real_loop.register(reused, got.append)
+        d.send(b"x")
+        real_loop.run_once(max_wait=1)
+        assert got and got[0] & select.EPOLLIN
+        real_loop.unregister(reused)
+    finally:
+        for sock in (b, c, d):
+            sock.close()
+
+
+# ---------------------------------------------------------------------------
+# Loop: poll_soon
+# ---------------------------------------------------------------------------
+
+
+def test_poll_soon_looks_from_the_next_turn_until_done(fake_loop: Loop) -> None:
+    calls: list[bool] = []
+
+    def attempt(late: bool) -> bool:
+        calls.append(late)
+        return len(calls) == 3
+
+    fake_loop.poll_soon(attempt)
+    assert calls == [], "never from inside the call"
+    for _ in range(5):
+        fake_loop.run_once(max_wait=0)  # turns that take no time
+    assert calls == [False, False, False], "not late before SOON; none after done"
+
+
+def test_poll_soon_says_late_after_soon_and_wakes_an_idle_loop(fake_loop: Loop) -> None:
+    clock = fake_loop.clock
+    seen: list[tuple[bool, float]] = []
+    started = clock.now()
+    fake_loop.poll_soon(lambda late: seen.append((late, clock.now() - started)) or late)
+    fake_loop.run_once()  # nothing else is due: the turn comes SOON later at most
+    assert seen == [(True, pytest.approx(SOON))]
+    fake_loop.run_once(max_wait=0)
+    assert len(seen) == 1
+
+
+def test_poll_soon_runs_before_the_deadlines_of_its_turn(fake_loop: Loop) -> None:
+    order: list[str] = []
+    fake_loop.poll_soon(lambda late: order.append("attempt") or True)
+    fake_loop.call_later(0, lambda: order.append("deadline"))
+    fake_loop.run_once()
+    assert order == ["attempt", "deadline"], "an answer already in beats a timeout due now"
 
 
 # ---------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from probeservers import grpc_server, http_server, time_wait_on
 from minipod import netprobe
 from minipod.loop import Loop
 from minipod.netprobe import FAILURE, SUCCESS, WARNING, NetProbe, Outcome
+from minipod.probe import ProbeWorker
+from minipod.spec import Probe, TCPSocketAction
 
 UA = "kube-probe/1.34"
 Start = Callable[[Callable[[Outcome], None]], NetProbe]
@@ -275,6 +277,14 @@ def test_http_body_until_close(loop: Loop) -> None:
         assert http(loop, port, "/") == Outcome(SUCCESS, "read until the end")
 
 
+def test_http_answer_later_than_poll_soon_looks(loop: Loop) -> None:
+    # The probe looks for its answer for SOON (2 ms) without epoll, then
+    # hands over to epoll: a slow server is still heard.
+    with probeservers.scripted_server(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow",
+                                      then_close=True, delay=0.1) as port:
+        assert http(loop, port, "/") == Outcome(SUCCESS, "slow")
+
+
 def test_http_eof_before_a_response(loop: Loop) -> None:
     with probeservers.scripted_server(b"", then_close=True) as port:
         outcome = http(loop, port, "/")
@@ -287,6 +297,90 @@ def test_http_malformed_response(loop: Loop) -> None:
     assert outcome.result == FAILURE
     assert outcome.message.startswith(f'Get "http://127.0.0.1:{port}/": net/http: HTTP/1.x '
                                       "transport connection broken: ")
+
+
+def test_http_chunked_and_interim_responses(loop: Loop) -> None:
+    reply = (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+             b"\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+    with probeservers.scripted_server(reply, then_close=False) as port:
+        assert http(loop, port, "/") == Outcome(SUCCESS, "abcde")
+
+
+def test_a_prepared_probe_starts_fresh_each_time(
+        loop: Loop, server: probeservers.ProbeHTTPServer) -> None:
+    # What is worked out once (URL, address, request) is shared; what one
+    # probe reads and where its redirects led is its own.
+    prepared = netprobe.prepare_http(loop, None, 1.0, "http", "127.0.0.1", port_of(server),
+                                     "/redirect", (("X-Probe", "1"),))
+    for _ in range(3):
+        assert run(loop, prepared) == Outcome(SUCCESS, "ok")
+    prepared.close()
+    assert [path for path, _ in server.requests] == ["/redirect", "/ok"] * 3
+    assert [dict(headers).get("Referer") for _, headers in server.requests] == [
+        None, f"http://127.0.0.1:{port_of(server)}/redirect"] * 3
+
+
+def test_a_prepared_probe_that_cannot_run_fails_every_time(
+        loop: Loop, server: probeservers.ProbeHTTPServer) -> None:
+    prepared = netprobe.prepare_http(loop, None, 1.0, "http", "127.0.0.1", port_of(server),
+                                     "/ok", (("X-Bad", "a\nb"),))
+    tcp = netprobe.prepare_tcp(loop, None, 1.0, "example.com", 80)
+    for _ in range(2):
+        outcome = run(loop, prepared)
+        assert outcome.message.endswith('net/http: invalid header field value for "X-Bad"')
+        assert run(loop, tcp).message.startswith(
+            "dial tcp: lookup example.com: not an IP address")
+    assert server.requests == []
+
+
+def test_a_prepared_probe_keeps_one_socket_and_each_probe_a_new_connection(
+        loop: Loop) -> None:
+    # connect(AF_UNSPEC) ends a probe's connection with RST and keeps the
+    # socket for the next probe: one fd for all of them, a new connection
+    # (a new client port) each time, and no TIME-WAIT on either end.
+    with socket.create_server(("127.0.0.1", 0), backlog=16) as listener, \
+            probeservers.scripted_server(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+                                         then_close=True) as port:
+        tcp_port = listener.getsockname()[1]
+        before = open_fds()
+        http_get = netprobe.prepare_http(loop, None, 1.0, "http", "127.0.0.1", port, "/", ())
+        tcp = netprobe.prepare_tcp(loop, None, 1.0, "127.0.0.1", tcp_port)
+        for _ in range(4):
+            assert run(loop, http_get) == Outcome(SUCCESS, "ok")
+            assert run(loop, tcp) == Outcome(SUCCESS, "")
+            assert len(open_fds() - before) == 2, "one kept socket per prepared handler"
+        clients = set()
+        for _ in range(4):
+            conn, address = listener.accept()
+            clients.add(address[1])
+            with pytest.raises(ConnectionResetError):  # RST: the probe aborted it
+                conn.recv(1)
+            conn.close()
+        assert len(clients) == 4, "a new connection per probe"
+        http_get.close()
+        tcp.close()
+        assert open_fds() == before
+        time.sleep(0.2)
+        assert time_wait_on(port) == []
+        assert time_wait_on(tcp_port) == []
+
+
+def test_a_worker_that_stops_closes_its_kept_socket(loop: Loop) -> None:
+    outcomes: list[Outcome] = []
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        before = open_fds()
+        prepared = netprobe.prepare_tcp(loop, None, 1.0, "127.0.0.1", port)
+        worker = ProbeWorker(loop, "readiness",
+                             Probe(handler=TCPSocketAction(port=port), period_seconds=1),
+                             prepared, on_outcome=lambda w, o: outcomes.append(o),
+                             on_result=lambda w, r: None)
+        worker.start(loop.clock.now())
+        loop.run_until(lambda: bool(outcomes))
+        assert outcomes == [Outcome(SUCCESS, "")]
+        assert len(open_fds() - before) == 1, "the socket is kept between probes"
+        worker.stop()
+        assert open_fds() == before
 
 
 def test_unknown_scheme_fails(loop: Loop, server: probeservers.ProbeHTTPServer) -> None:

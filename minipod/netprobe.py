@@ -283,8 +283,8 @@ class NetProbe:
     The socket is a bare fd (os.read, os.write): a socket object costs a
     getsockname() and an object per probe, for nothing the probe needs.
 
-    A kind of probe that reads one short answer (_QUICK: plain httpGet)
-    waits for it through loop.poll_soon(), not epoll, once its request is out.
+    A kind of probe that reads one short answer (_QUICK: plain httpGet) has
+    no _on_open step: its request went out with the connect.
     """
 
     _QUICK = False
@@ -373,11 +373,6 @@ class NetProbe:
                 os.close(fd)  # SO_LINGER {1, 0}: RST, no TIME-WAIT
 
     def _expire(self) -> None:
-        if self._state == _OPEN and not self._mask and self._tls is None:
-            # An answer may be in, unread: poll_soon looks at it in a later turn.
-            self._run(self._receive)
-            if self._finished:
-                return
         self._finish(FAILURE, self._timeout_message())
 
     def _run(self, step: Callable[[], None]) -> None:
@@ -425,7 +420,7 @@ class NetProbe:
         self._state = _OPEN
         if self._QUICK:  # it only waits for its answer: no _on_open
             if not self._out:
-                self._loop.poll_soon(functools.partial(self._attempt, self._conn))
+                self._watch(_EPOLLIN)
                 return
         else:
             self._on_open()
@@ -434,35 +429,9 @@ class NetProbe:
 
     def _await_reply(self) -> None:
         if self._QUICK and not self._out:
-            self._loop.poll_soon(functools.partial(self._attempt, self._conn))
+            self._watch(_EPOLLIN)
         else:
             self._watch(_EPOLLIN | (_EPOLLOUT if self._out else 0))
-
-    def _attempt(self, conn: int, late: bool) -> bool:
-        """One look at the socket for loop.poll_soon(); True once done looking."""
-        if self._finished or self._conn != conn:
-            return True
-        try:
-            data = os.read(self._fd, _RECV_SIZE)
-        except BlockingIOError:
-            if late:
-                self._watch(_EPOLLIN)
-                return True
-            return False
-        except OSError as exc:
-            self._on_error(self._io_error("read", exc.errno))
-            return True
-        try:
-            if data and self._tls is None:
-                self._on_data(data)
-            else:
-                self._got(data, conn)
-        except _NetError as exc:
-            if not self._finished:
-                self._on_error(exc)
-        if self._conn == conn and not self._finished and self._fd >= 0:
-            self._watch(_EPOLLIN)  # the rest of the answer comes through epoll
-        return True
 
     def _close(self) -> None:
         fd, self._fd = self._fd, -1

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from minipod.clock import FakeClock, MonotonicClock
-from minipod.loop import SOON, Deadlines, Loop
+from minipod.loop import Deadlines, Loop
 
 
 def _noop() -> None:
@@ -222,44 +222,6 @@ def test_an_fd_closed_while_registered_and_reused_can_be_registered_again(
     finally:
         for sock in (b, c, d):
             sock.close()
-
-
-# ---------------------------------------------------------------------------
-# Loop: poll_soon
-# ---------------------------------------------------------------------------
-
-
-def test_poll_soon_looks_from_the_next_turn_until_done(fake_loop: Loop) -> None:
-    calls: list[bool] = []
-
-    def attempt(late: bool) -> bool:
-        calls.append(late)
-        return len(calls) == 3
-
-    fake_loop.poll_soon(attempt)
-    assert calls == [], "never from inside the call"
-    for _ in range(5):
-        fake_loop.run_once(max_wait=0)  # turns that take no time
-    assert calls == [False, False, False], "not late before SOON; none after done"
-
-
-def test_poll_soon_says_late_after_soon_and_wakes_an_idle_loop(fake_loop: Loop) -> None:
-    clock = fake_loop.clock
-    seen: list[tuple[bool, float]] = []
-    started = clock.now()
-    fake_loop.poll_soon(lambda late: seen.append((late, clock.now() - started)) or late)
-    fake_loop.run_once()  # nothing else is due: the turn comes SOON later at most
-    assert seen == [(True, pytest.approx(SOON))]
-    fake_loop.run_once(max_wait=0)
-    assert len(seen) == 1
-
-
-def test_poll_soon_runs_before_the_deadlines_of_its_turn(fake_loop: Loop) -> None:
-    order: list[str] = []
-    fake_loop.poll_soon(lambda late: order.append("attempt") or True)
-    fake_loop.call_later(0, lambda: order.append("deadline"))
-    fake_loop.run_once()
-    assert order == ["attempt", "deadline"], "an answer already in beats a timeout due now"
 
 
 # ---------------------------------------------------------------------------

@@ -170,7 +170,30 @@ class Podman:
             wait_until(lambda: all(children_of(p) for p in pids.values()), 10, "the trap")
         finally:
             down_begin, down_end, _ = self.timed("kube", "down", str(path))
+        self.settle()
         return (last - begin) * 1000, (down_end - down_begin) * 1000
+
+    def settle(self, timeout: float = 20) -> None:
+        """Wait until no podman process of ours runs: conmon runs `podman
+        container cleanup` after `kube down` has returned, and those would
+        share the CPUs with the next minipod run it is paired with."""
+        wait_until(lambda: not self.processes(), timeout, "podman's cleanup processes",
+                   interval=0.01)
+
+    def processes(self) -> list[int]:
+        """podman, conmon and cleanup processes: their command lines name our --root."""
+        root = str(self.dirs["root"]).encode()
+        found = []
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                    if root in f.read():
+                        found.append(int(entry.name))
+            except OSError:
+                continue
+        return found
 
     def restarts(self, kills: int, watcher: ExecWatcher) -> list[float]:
         import signal

@@ -144,6 +144,31 @@ def test_a_manifest_of_megabytes_goes_over_the_socket(minipod: Minipod) -> None:
         delete(minipod, name)
 
 
+def test_the_background_supervisor_lifts_a_low_soft_nofile_limit(minipod: Minipod) -> None:
+    """Started from a shell whose soft limit is 512, the supervisor runs with
+    the hard limit as its soft one (about ten fds a pod), as does its container."""
+    import resource
+    import subprocess
+
+    name = unique_name("nofile")
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "minipod", "up", "-d", str(minipod.manifest(pod(name, TICKER)))],
+        cwd=minipod.workdir, env=minipod.env, capture_output=True, text=True, timeout=60,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (512, hard)))
+    assert result.returncode == 0, result.stderr
+    record = record_where(minipod, name, "running", lambda r: r["containers"]["app"].get("pid"))
+
+    def soft_limit(pid: int) -> str:
+        line = next(line for line in Path(f"/proc/{pid}/limits").read_text().splitlines()
+                    if line.startswith("Max open files"))
+        return line.split()[3]
+
+    assert soft_limit(record["supervisor"]["pid"]) == soft_limit(os.getpid()) != "512"
+    assert soft_limit(record["containers"]["app"]["pid"]) != "512"
+    delete(minipod, name)
+
+
 def test_supervisor_sigkilled_then_adopted_without_restarting_anything(minipod: Minipod) -> None:
     name = unique_name("adopt")
     assert minipod.run("up", "-d", str(minipod.manifest(pod(name, TICKER)))).returncode == 0

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import socket
 import subprocess
+import sys
 
 import pytest
 
@@ -48,3 +50,20 @@ def test_unwatch_of_an_adopted_process_frees_its_fd_number(caplog: pytest.LogCap
         proc.kill()
         proc.wait()
         sup.loop.close()
+
+
+def test_the_supervisor_raises_its_soft_nofile_limit_to_the_hard_one() -> None:
+    """Ten fds a pod: a soft limit of 1024 (a stock host's) would stop a
+    supervisor near a hundred pods. Run in a child, so ours stays as it is."""
+    code = ("import resource\n"
+            "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+            "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
+            "from minipod.supervisor import raise_nofile_limit\n"
+            "raised = raise_nofile_limit()\n"
+            "print(raised, *resource.getrlimit(resource.RLIMIT_NOFILE), hard)\n")
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, out.stderr
+    raised, soft, hard, hard_before = (int(v) for v in out.stdout.split())
+    assert hard == hard_before  # the administrator's ceiling is left alone
+    assert raised == soft == (hard if hard != resource.RLIM_INFINITY else soft) and soft > 256

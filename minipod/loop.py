@@ -122,10 +122,8 @@ class Deadlines:
             heapq.heappop(heap)
 
     def next_deadline(self) -> float | None:
-        heap = self._heap
-        while heap and heap[0][2].cancelled:
-            heapq.heappop(heap)
-        best = heap[0][0] if heap else None
+        self._drop_cancelled_head()
+        best = self._heap[0][0] if self._heap else None
         for queue in self._lanes.values():
             while queue and queue[0].cancelled:
                 queue.popleft()
@@ -140,17 +138,13 @@ class Deadlines:
             entry = heapq.heappop(heap)
             if not entry[2].cancelled:
                 due.append(entry)
-        merge = bool(due)
         for queue in self._lanes.values():
-            if queue and queue[0].when <= now:
-                if due:
-                    merge = True
-                while queue and queue[0].when <= now:
-                    deadline = queue.popleft()
-                    if not deadline.cancelled:
-                        due.append((deadline.when, deadline.seq, deadline))
+            while queue and queue[0].when <= now:
+                deadline = queue.popleft()
+                if not deadline.cancelled:
+                    due.append((deadline.when, deadline.seq, deadline))
         self._drop_cancelled_head()
-        if merge and len(due) > 1:
+        if len(due) > 1:  # heap and lanes merged (sorting sorted runs is linear)
             due.sort(key=_when_seq)
         for entry in due:
             entry[2]._heap = None
@@ -193,7 +187,7 @@ class Loop:
         if self._fds.pop(fd, None) is not None:
             try:
                 self._epoll.unregister(fd)
-            except (FileNotFoundError, OSError) as exc:  # closed behind our back (see register)
+            except OSError as exc:  # closed behind our back (see register)
                 log.warning("fd %d was closed while registered: %s", fd, exc)
 
     # -- time --------------------------------------------------------------

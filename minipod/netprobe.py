@@ -99,32 +99,6 @@ def _home_netns_fd() -> int:
     return _home_netns
 
 
-def socket_in_netns(netns_fd: int | None, family: int) -> socket.socket:
-    """A non-blocking TCP socket created in the network namespace behind ``netns_fd``.
-
-    None means the caller's own namespace. setns(CLONE_NEWNET) moves only the
-    calling thread, and the thread goes back before this returns, so this is
-    safe in the single-threaded supervisor and must not be raced by another
-    thread that makes sockets. (The probes themselves dial with _dial.)
-    """
-    kind = socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
-    if netns_fd is None:
-        return socket.socket(family, kind)
-    # Imported here: the host's own namespace needs no setns, and so no
-    # cffi extension.
-    from minipod import sys as mpsys
-
-    home = _home_netns_fd()
-    mpsys.setns(netns_fd, mpsys.CLONE_NEWNET, "pod network namespace")
-    try:
-        return socket.socket(family, kind)
-    finally:
-        try:
-            mpsys.setns(home, mpsys.CLONE_NEWNET, "/proc/self/ns/net")
-        except OSError as exc:
-            raise _stuck(exc.errno or 0) from exc
-
-
 def _stuck(err: int) -> NetnsStuckError:
     # Staying would make every later socket and netlink call of the
     # supervisor act on one pod's namespace, silently: stop instead.
@@ -132,30 +106,18 @@ def _stuck(err: int) -> NetnsStuckError:
                            f"{os.strerror(err)}")
 
 
-_probe_dial: Callable[..., tuple[int, int, int]] | None = None
-_PROBE_CONNECTED = 1
+_native: Any = None
 
 
-_probe_disconnect: Callable[[int], int] | None = None
+def _mpsys() -> Any:
+    """minipod.sys (mp_probe_dial and friends), imported on first use: unit
+    tests of the words and of the parser need no cffi extension."""
+    global _native
+    if _native is None:
+        from minipod import sys as mpsys
 
-
-def _load_disconnect() -> Callable[[int], int]:
-    global _probe_disconnect
-    from minipod import sys as mpsys
-
-    _probe_disconnect = mpsys.probe_disconnect
-    return _probe_disconnect
-
-
-def _load_dialer() -> Callable[..., tuple[int, int, int]]:
-    """mp_probe_dial (minipod/sys.py), imported on first use: unit tests of the
-    words and of the parser need no cffi extension."""
-    global _probe_dial, _PROBE_CONNECTED
-    from minipod import sys as mpsys
-
-    _PROBE_CONNECTED = mpsys.PROBE_CONNECTED
-    _probe_dial = mpsys.probe_dial
-    return _probe_dial
+        _native = mpsys
+    return _native
 
 
 def _dial(netns_fd: int | None, peer: _Peer, data: bytes, reuse: int
@@ -167,16 +129,11 @@ def _dial(netns_fd: int | None, peer: _Peer, data: bytes, reuse: int
     A connect the kernel refused at once raises the _NetError Go would give;
     setns or socket() failing raises a permanent one.
     """
-    probe_dial = _probe_dial or _load_dialer()
-    if netns_fd is None:
-        fd, how, sent = probe_dial(-1, -1, peer.family, peer.packed, peer.port, peer.scope_id,
-                                   data, reuse)
-    else:
-        fd, how, sent = probe_dial(netns_fd, _home_netns_fd(), peer.family, peer.packed,
-                                   peer.port, peer.scope_id, data, reuse)
+    mpsys = _native or _mpsys()
+    netns, home = (-1, -1) if netns_fd is None else (netns_fd, _home_netns_fd())
+    fd, how, sent = mpsys.probe_dial(netns, home, peer.family, peer.packed, peer.port,
+                                     peer.scope_id, data, reuse)
     if fd < 0:
-        from minipod import sys as mpsys
-
         err = -fd
         if how == mpsys.PROBE_STEP_CONNECT:
             raise _NetError(f"dial tcp {peer.text}: connect: {_errno_text(err)}")
@@ -184,7 +141,7 @@ def _dial(netns_fd: int | None, peer: _Peer, data: bytes, reuse: int
             raise _stuck(err)
         step = "setns" if how == mpsys.PROBE_STEP_SETNS else "socket"
         raise _NetError(f"dial tcp {peer.text}: {step}: {_errno_text(err)}", permanent=True)
-    return fd, how == _PROBE_CONNECTED, sent
+    return fd, how == mpsys.PROBE_CONNECTED, sent
 
 
 # -- addresses and Go's words -------------------------------------------------
@@ -282,12 +239,8 @@ class NetProbe:
     constructor returns is handed to `done` from the loop, in the next turn.
     The socket is a bare fd (os.read, os.write): a socket object costs a
     getsockname() and an object per probe, for nothing the probe needs.
-
-    A kind of probe that reads one short answer (_QUICK: plain httpGet) has
-    no _on_open step: its request went out with the connect.
     """
 
-    _QUICK = False
     __slots__ = ("_conn", "_deadline", "_done", "_early", "_fd", "_finished", "_later", "_loop",
                  "_mask", "_netns_fd", "_out", "_owner", "_peer", "_starting", "_state",
                  "_timeout", "_tls", "_tls_in", "_tls_out")
@@ -360,17 +313,7 @@ class NetProbe:
         self._deadline.cancel()
         if self._later is not None:
             self._later.cancel()
-        fd = self._fd
-        if fd >= 0:  # _close(), inlined: every probe ends here
-            self._fd = -1
-            self._state = _IDLE
-            self._tls = None
-            if self._mask:
-                self._loop.unregister(fd)  # always before close (loop.py)
-                self._mask = 0
-            owner = self._owner
-            if owner is None or not owner.keep(fd, self._peer):
-                os.close(fd)  # SO_LINGER {1, 0}: RST, no TIME-WAIT
+        self._close()
 
     def _expire(self) -> None:
         self._finish(FAILURE, self._timeout_message())
@@ -412,26 +355,17 @@ class NetProbe:
         if tls:
             self._connection_up()
             return
-        # The common case: plaintext, connected, and the request (if any) sent.
+        # The common case: plaintext, connected, and the request (if any) sent
+        # with the connect; what the socket did not take waits in _out.
         if sent < 0:
             raise self._io_error("write", -sent)
         if sent < len(early):
             self._out += early[sent:]
-        self._state = _OPEN
-        if self._QUICK:  # it only waits for its answer: no _on_open
-            if not self._out:
-                self._watch(_EPOLLIN)
-                return
-        else:
-            self._on_open()
-        if self._fd >= 0 and not self._finished:
-            self._await_reply()
+        self._early = b""
+        self._opened()
 
     def _await_reply(self) -> None:
-        if self._QUICK and not self._out:
-            self._watch(_EPOLLIN)
-        else:
-            self._watch(_EPOLLIN | (_EPOLLOUT if self._out else 0))
+        self._watch(_EPOLLIN | (_EPOLLOUT if self._out else 0))
 
     def _close(self) -> None:
         fd, self._fd = self._fd, -1
@@ -685,7 +619,7 @@ class Prepared:
         """End fd's connection (RST) and keep the socket; False: close it."""
         if not self._keep_socket or self._spare >= 0 or peer is None:
             return False
-        if (_probe_disconnect or _load_disconnect())(fd) < 0:
+        if (_native or _mpsys()).probe_disconnect(fd) < 0:
             return False
         self._spare, self._spare_family = fd, peer.family
         return True
@@ -924,7 +858,6 @@ def prepare_http(loop: Loop, netns_fd: int | None, timeout: float,  # noqa: PLR0
 class _HTTPProbe(NetProbe):
     """GET with Go's client rules: same-host redirects, 10 KiB of body (pkg/probe/http)."""
 
-    _QUICK = True  # one request, one short answer
     __slots__ = ("_first", "_get", "_head", "_host", "_reader", "_referer", "_sent", "_url")
 
     def __init__(self, get: HTTPGet, done: Done) -> None:
@@ -1299,4 +1232,4 @@ def grpc_probe(loop: Loop, netns_fd: int | None, host: str, port: int,  # noqa: 
 
 __all__ = ["FAILURE", "SUCCESS", "WARNING", "HTTPGet", "NetProbe", "NetnsStuckError", "Outcome",
            "Prepared", "TCPConnect", "go_duration", "grpc_probe", "http_probe", "prepare_http",
-           "prepare_tcp", "socket_in_netns", "tcp_probe"]
+           "prepare_tcp", "tcp_probe"]

@@ -79,6 +79,7 @@ class ProbeWorker:
         self._tick = 0
         self._anchor = 0.0
         self._timer: Deadline | None = None
+        self._lane = ("probe period", probe.period_seconds)  # the loop's FIFO for our ticks
         self._in_flight: InFlight | None = None
         self.probes = self.skipped = self.failures = 0  # counters, for describe and tests
 
@@ -108,8 +109,8 @@ class ProbeWorker:
                 + self._tick * self.probe.period_seconds)
 
     def _schedule(self) -> None:
-        self._timer = self.loop.call_at(self.next_probe_at(), self._on_tick,
-                                        lane=("probe period", self.probe.period_seconds))
+        # Ticks of one period come due in order: a lane, not the heap (loop.py).
+        self._timer = self.loop.call_at(self.next_probe_at(), self._on_tick, lane=self._lane)
 
     def _on_tick(self) -> None:
         # next_probe_at() and _schedule(), inlined: this runs for every probe.
@@ -130,9 +131,8 @@ class ProbeWorker:
             self.probes += 1
             self._in_flight = self._prober(self._done)
         if not self.on_hold:
-            # Ticks of one period come due in order: a lane, not the heap (loop.py).
             self._timer = self.loop.call_at(first + tick * period, self._on_tick,
-                                            lane=("probe period", period))
+                                            lane=self._lane)
 
     def _done(self, outcome: Outcome) -> None:
         self._in_flight = None

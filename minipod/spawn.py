@@ -71,10 +71,9 @@ def _await_report(pid: int, r: int, what: str) -> Child:
 _STANDARD_SIGNALS = frozenset(range(1, 32)) - {signal.SIGKILL, signal.SIGSTOP}
 
 
-def spawn_program(argv: list[str], stdio: tuple[int, int, int], what: str,
-                  report_flag: str = "--report") -> Child:
+def spawn_program(argv: list[str], stdio: tuple[int, int, int], what: str) -> Child:
     """posix_spawn a program that sets itself up and reports like a forked
-    child does: ``report_flag FD`` names a pipe it writes {step, errno,
+    child does: ``--report FD`` names a pipe it writes {step, errno,
     message} to on failure, and closes once it is ready. No fork of this
     process (glibc clones with CLONE_VM|CLONE_VFORK), in a session of its own,
     default signals, empty mask, stdio as given."""
@@ -83,7 +82,7 @@ def spawn_program(argv: list[str], stdio: tuple[int, int, int], what: str,
         os.set_inheritable(w, True)  # this thread spawns nothing else meanwhile
         actions = [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(stdio)]
         try:
-            pid = os.posix_spawn(argv[0], [*argv[:1], report_flag, str(w), *argv[1:]], {},
+            pid = os.posix_spawn(argv[0], [*argv[:1], "--report", str(w), *argv[1:]], {},
                                  file_actions=actions, setsid=True, setsigmask=(),
                                  setsigdef=_STANDARD_SIGNALS)
         except OSError as e:

@@ -566,8 +566,3 @@ def test_many_probes_share_one_loop(loop: Loop, server: probeservers.ProbeHTTPSe
 def test_go_duration(seconds: float, text: str) -> None:
     assert netprobe.go_duration(seconds) == text
 
-
-def test_socket_in_netns_none_is_this_namespace() -> None:
-    with netprobe.socket_in_netns(None, socket.AF_INET) as sock:
-        assert sock.getblocking() is False
-        assert not os.get_inheritable(sock.fileno())

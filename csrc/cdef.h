@@ -167,3 +167,36 @@ int mp_probe_dial (int netns_fd, int home_fd, int family, const char *addr,
                    int port, uint32_t scope_id, const char *data, int len,
                    int reuse_fd, int *out);
 int mp_probe_disconnect (int fd);
+
+/* mp_prober.h */
+#define MP_PROBER_SUCCESS ...
+#define MP_PROBER_DIAL_FAILED ...
+#define MP_PROBER_CONNECTING ...
+#define MP_PROBER_SENT ...
+#define MP_PROBER_ANSWERED ...
+#define MP_PROBER_EXPIRED ...
+struct mp_prober_report
+{
+  int32_t id;
+  int32_t what;
+  int32_t fd;
+  int32_t err;
+  int32_t step;
+  int32_t sent;
+  int64_t deadline;
+};
+struct mp_prober;
+struct mp_prober *mp_prober_new (int home_fd);
+void mp_prober_free (struct mp_prober *pr);
+int mp_prober_fd (struct mp_prober *pr);
+int mp_prober_add (struct mp_prober *pr, int netns_fd, int family,
+                   const char *addr, int port, uint32_t scope_id,
+                   const char *request, int len, int64_t first,
+                   int64_t period, int64_t timeout, int64_t tick, int quiet,
+                   int reuse_fd);
+void mp_prober_remove (struct mp_prober *pr, int id);
+void mp_prober_quiet (struct mp_prober *pr, int id, int quiet);
+void mp_prober_give_back (struct mp_prober *pr, int id, int fd);
+int mp_prober_turn (struct mp_prober *pr, struct mp_prober_report *out,
+                    int cap);
+void mp_prober_counts (struct mp_prober *pr, int id, int64_t *counts);

@@ -169,6 +169,11 @@ class Loop:
         self._old_signal_handlers: dict[int, object] = {}
         self.stopped = False
 
+    @property
+    def fake_time(self) -> bool:
+        """The clock is a test's FakeClock, not CLOCK_MONOTONIC."""
+        return self._fake
+
     # -- fds ---------------------------------------------------------------
     def register(self, fd: int, callback: FdCallback, events: int = select.EPOLLIN) -> None:
         if fd in self._fds:

@@ -134,14 +134,32 @@ def _dial(netns_fd: int | None, peer: _Peer, data: bytes, reuse: int
     fd, how, sent = mpsys.probe_dial(netns, home, peer.family, peer.packed, peer.port,
                                      peer.scope_id, data, reuse)
     if fd < 0:
-        err = -fd
-        if how == mpsys.PROBE_STEP_CONNECT:
-            raise _NetError(f"dial tcp {peer.text}: connect: {_errno_text(err)}")
-        if how == mpsys.PROBE_STEP_HOME:
-            raise _stuck(err)
-        step = "setns" if how == mpsys.PROBE_STEP_SETNS else "socket"
-        raise _NetError(f"dial tcp {peer.text}: {step}: {_errno_text(err)}", permanent=True)
+        raise _dial_failure(-fd, how, peer)
     return fd, how == mpsys.PROBE_CONNECTED, sent
+
+
+def _dial_failure(err: int, step: int, peer: _Peer) -> Exception:
+    """What a dial that failed at ``step`` (csrc/mp_probe.h) raises."""
+    mpsys = _native or _mpsys()
+    if step == mpsys.PROBE_STEP_CONNECT:
+        return _NetError(f"dial tcp {peer.text}: connect: {_errno_text(err)}")
+    if step == mpsys.PROBE_STEP_HOME:
+        return _stuck(err)
+    name = "setns" if step == mpsys.PROBE_STEP_SETNS else "socket"
+    return _NetError(f"dial tcp {peer.text}: {name}: {_errno_text(err)}", permanent=True)
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where the engine (minipod/netengine.py) handed a probe over: one of
+    csrc/mp_prober.h's reports, ``deadline`` in the loop clock's seconds."""
+
+    what: int
+    fd: int
+    err: int
+    step: int
+    sent: int
+    deadline: float
 
 
 # -- addresses and Go's words -------------------------------------------------
@@ -246,7 +264,7 @@ class NetProbe:
                  "_timeout", "_tls", "_tls_in", "_tls_out")
 
     def __init__(self, loop: Loop, netns_fd: int | None, timeout: float, done: Done,
-                 owner: Prepared | None = None) -> None:
+                 owner: Prepared | None = None, *, resume: Resume | None = None) -> None:
         self._loop = loop
         self._owner = owner  # keeps our socket for its next probe
         self._netns_fd = netns_fd
@@ -264,7 +282,13 @@ class NetProbe:
         self._tls_in: ssl.MemoryBIO | None = None
         self._tls_out: ssl.MemoryBIO | None = None
         self._later: Deadline | None = None
-        self._deadline = loop.call_later(timeout, self._expire, lane=("probe timeout", timeout))
+        lane = ("probe timeout", timeout)
+        if resume is not None:  # the engine dialled; done may be called at once
+            self._deadline = loop.call_at(resume.deadline, self._expire, lane=lane)
+            self._starting = False
+            self._run(functools.partial(self._resume, resume))
+            return
+        self._deadline = loop.call_later(timeout, self._expire, lane=lane)
         self._starting = True
         try:
             self._start()
@@ -280,6 +304,10 @@ class NetProbe:
 
     # -- hooks of the probe kinds ------------------------------------------
     def _start(self) -> None:
+        raise NotImplementedError
+
+    def _first_dial(self) -> tuple[_Peer, bytes]:
+        """Where _start() connects, and the bytes it sends first (for _resume)."""
         raise NotImplementedError
 
     def _on_open(self) -> None:
@@ -355,6 +383,9 @@ class NetProbe:
         if tls:
             self._connection_up()
             return
+        self._sent_with_connect(early, sent)
+
+    def _sent_with_connect(self, early: bytes, sent: int) -> None:
         # The common case: plaintext, connected, and the request (if any) sent
         # with the connect; what the socket did not take waits in _out.
         if sent < 0:
@@ -363,6 +394,30 @@ class NetProbe:
             self._out += early[sent:]
         self._early = b""
         self._opened()
+
+    def _resume(self, resume: Resume) -> None:
+        """Go on from where the engine handed the probe over, as if _start()
+        had got there: the first connection, plaintext (csrc/mp_prober.h)."""
+        mpsys = _native or _mpsys()
+        peer, early = self._first_dial()
+        self._peer = peer
+        self._state = _DIALING
+        self._conn += 1
+        what = resume.what
+        if what == mpsys.PROBER_DIAL_FAILED:
+            raise _dial_failure(resume.err, resume.step, peer)
+        self._fd = resume.fd
+        if what == mpsys.PROBER_CONNECTING:
+            self._early = early
+            self._watch(_EPOLLOUT)
+        elif what == mpsys.PROBER_SENT:
+            self._sent_with_connect(early, resume.sent)
+        else:  # ANSWERED or EXPIRED: the request went out; the answer is unread
+            self._opened()
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
 
     def _await_reply(self) -> None:
         self._watch(_EPOLLIN | (_EPOLLOUT if self._out else 0))
@@ -607,6 +662,35 @@ class Prepared:
     def __call__(self, done: Done) -> NetProbe:
         raise NotImplementedError
 
+    def resume(self, done: Done, resume: Resume) -> NetProbe:
+        """A probe of this handler that goes on where the engine handed it over."""
+        raise NotImplementedError
+
+    def engine_plan(self) -> tuple[_Peer, bytes] | None:
+        """Where the engine connects and what it sends; None: Python probes."""
+        raise NotImplementedError
+
+    def schedule(self, first: float, period: float, tick: int, done: Done) -> Any:
+        """Hand a ProbeWorker's schedule, from tick ``tick`` on, to the engine
+        of our loop (minipod/netengine.py): a Schedule, or None where Python
+        probes (TLS; without a socket to keep)."""
+        # The engine keeps CLOCK_MONOTONIC time: a FakeClock's loop probes in Python.
+        plan = self.engine_plan() if self._keep_socket and not self.loop.fake_time else None
+        if plan is None:
+            return None
+        from minipod import netengine
+
+        return netengine.schedule(self, plan[0], plan[1], first=first, period=period, tick=tick,
+                                  done=done)
+
+    def take_spare(self, family: int) -> int:
+        """The kept socket, now the caller's, if it is of ``family``; else -1."""
+        fd, self._spare = self._spare, -1
+        if fd >= 0 and self._spare_family != family:
+            os.close(fd)
+            return -1
+        return fd
+
     def take(self, peer: _Peer) -> int:
         """The kept socket, if it suits ``peer``; -1 if a new one must be made."""
         fd = self._spare
@@ -659,12 +743,15 @@ class _TCPProbe(NetProbe):
 
     __slots__ = ("_address", "_host", "_port")
 
-    def __init__(self, get: TCPConnect, done: Done) -> None:
+    def __init__(self, get: TCPConnect, done: Done, resume: Resume | None = None) -> None:
         self._host, self._port, self._address = get.host, get.port, get.address
-        super().__init__(get.loop, get.netns_fd, get.timeout, done, get)
+        super().__init__(get.loop, get.netns_fd, get.timeout, done, get, resume=resume)
 
     def _start(self) -> None:
         self._connect(self._address.get())
+
+    def _first_dial(self) -> tuple[_Peer, bytes]:
+        return self._address.get(), b""
 
     def _on_open(self) -> None:
         self._finish(SUCCESS, "")
@@ -684,6 +771,13 @@ class TCPConnect(Prepared):
 
     def __call__(self, done: Done) -> NetProbe:
         return _TCPProbe(self, done)
+
+    def resume(self, done: Done, resume: Resume) -> NetProbe:
+        return _TCPProbe(self, done, resume)
+
+    def engine_plan(self) -> tuple[_Peer, bytes] | None:
+        peer = self.address.peer
+        return None if peer is None else (peer, b"")
 
 
 def prepare_tcp(loop: Loop, netns_fd: int | None, timeout: float,
@@ -847,6 +941,16 @@ class HTTPGet(Prepared):
     def __call__(self, done: Done) -> NetProbe:
         return _HTTPProbe(self, done)
 
+    def resume(self, done: Done, resume: Resume) -> NetProbe:
+        return _HTTPProbe(self, done, resume)
+
+    def engine_plan(self) -> tuple[_Peer, bytes] | None:
+        # https goes through Python's TLS; a request that cannot be made
+        # fails the same way every time, in Python
+        if self.tls or self.peer is None:
+            return None
+        return self.peer, self.request
+
 
 def prepare_http(loop: Loop, netns_fd: int | None, timeout: float,  # noqa: PLR0917
                  scheme: str, host: str, port: int, path: str,
@@ -860,7 +964,7 @@ class _HTTPProbe(NetProbe):
 
     __slots__ = ("_first", "_get", "_head", "_host", "_reader", "_referer", "_sent", "_url")
 
-    def __init__(self, get: HTTPGet, done: Done) -> None:
+    def __init__(self, get: HTTPGet, done: Done, resume: Resume | None = None) -> None:
         self._get = get
         self._first = get.url
         self._url = get.url
@@ -869,7 +973,7 @@ class _HTTPProbe(NetProbe):
         self._sent = 0
         self._reader = http1.ResponseReader(MAX_BODY)
         self._head = False  # the current response's head was looked at
-        NetProbe.__init__(self, get.loop, get.netns_fd, get.timeout, done, get)
+        NetProbe.__init__(self, get.loop, get.netns_fd, get.timeout, done, get, resume=resume)
 
     def _start(self) -> None:
         get = self._get
@@ -878,6 +982,12 @@ class _HTTPProbe(NetProbe):
         assert get.peer is not None
         self._sent = 1
         self._connect(get.peer, tls=get.tls, tls_server_name=get.server_name, early=get.request)
+
+    def _first_dial(self) -> tuple[_Peer, bytes]:
+        get = self._get
+        assert get.peer is not None and not get.tls
+        self._sent = 1
+        return get.peer, get.request
 
     def _dial(self, url: _URL, request: bytes, peer: _Peer) -> None:
         """The request of a redirect, on a new connection."""

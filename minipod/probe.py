@@ -56,6 +56,18 @@ class InFlight(Protocol):
     def cancel(self) -> None: ...
 
 
+class Schedule(Protocol):
+    """A worker's probes run elsewhere (netengine.py: httpGet and tcpSocket in C),
+    from the tick the worker handed over on; outcomes come to the worker's
+    done. quiet(True): successes need not be reported (the worker is settled)."""
+
+    def quiet(self, quiet: bool) -> None: ...
+
+    def counts(self) -> tuple[int, int]: ...
+
+    def stop(self) -> None: ...
+
+
 # Starts one probe; calls back exactly once from the loop, unless cancelled.
 Prober = Callable[[Callable[[Outcome], None]], InFlight]
 
@@ -69,7 +81,9 @@ class ProbeWorker:
         self.kind = kind  # liveness, readiness or startup
         self.probe = probe
         self._prober = prober
-        self._on_outcome = on_outcome  # every probe, for Unhealthy events
+        # every probe, for Unhealthy events; but a Schedule leaves out the
+        # successes of a settled worker (see _scheduled_done)
+        self._on_outcome = on_outcome
         self._on_result = on_result  # a newly published result
         self._gate = gate
         self.result = INITIAL_RESULT[kind]
@@ -81,7 +95,18 @@ class ProbeWorker:
         self._timer: Deadline | None = None
         self._lane = ("probe period", probe.period_seconds)  # the loop's FIFO for our ticks
         self._in_flight: InFlight | None = None
-        self.probes = self.skipped = self.failures = 0  # counters, for describe and tests
+        self._engine_run: Schedule | None = None  # the engine runs our ticks
+        self._may_hand_over = hasattr(prober, "schedule")
+        self._probes = self._skipped = 0  # ours; a Schedule counts its own
+        self.failures = 0  # counters, for describe and tests
+
+    @property
+    def probes(self) -> int:
+        return self._probes + (self._engine_run.counts()[0] if self._engine_run else 0)
+
+    @property
+    def skipped(self) -> int:
+        return self._skipped + (self._engine_run.counts()[1] if self._engine_run else 0)
 
     @property
     def label(self) -> str:
@@ -94,6 +119,12 @@ class ProbeWorker:
         self._schedule()
 
     def stop(self) -> None:
+        schedule, self._engine_run = self._engine_run, None
+        if schedule is not None:
+            probes, skipped = schedule.counts()
+            self._probes += probes
+            self._skipped += skipped
+            schedule.stop()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -118,7 +149,8 @@ class ProbeWorker:
         probe = self.probe
         first = self._anchor + probe.initial_delay_seconds
         period = probe.period_seconds
-        tick = self._tick + 1
+        current = self._tick
+        tick = current + 1
         # A tick the loop reached late (a long pause) is not made up for:
         # catch up to the first scheduled time still in the future.
         now = self.loop.clock.now()
@@ -126,13 +158,34 @@ class ProbeWorker:
             tick += 1
         self._tick = tick
         if self._in_flight is not None or not self._gate():
-            self.skipped += 1
+            self._skipped += 1
+        elif self._may_hand_over and self._hand_over(first, period, current):
+            return  # this tick's probe and every later one are the engine's
         else:
-            self.probes += 1
+            self._probes += 1
             self._in_flight = self._prober(self._done)
         if not self.on_hold:
             self._timer = self.loop.call_at(first + tick * period, self._on_tick,
                                             lane=self._lane)
+
+    def _hand_over(self, first: float, period: float, tick: int) -> bool:
+        """Let the prober run our schedule from ``tick`` (due now) on."""
+        schedule = self._prober.schedule(  # type: ignore[attr-defined]
+            first, period, tick, self._scheduled_done)
+        if schedule is None:  # this handler probes from Python
+            self._may_hand_over = False
+            return False
+        self._engine_run = schedule
+        return True
+
+    def _scheduled_done(self, outcome: Outcome) -> None:
+        self._done(outcome)
+        schedule = self._engine_run
+        if schedule is not None:
+            # Settled: another success adds to a run already at the threshold,
+            # with the result already success, so it would change nothing.
+            schedule.quiet(self._last == SUCCESS
+                           and self._run >= self.probe.success_threshold)
 
     def _done(self, outcome: Outcome) -> None:
         self._in_flight = None

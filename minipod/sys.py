@@ -139,6 +139,67 @@ def probe_disconnect(fd: int) -> int:
     return int(_lib.mp_probe_disconnect(fd))
 
 
+# what an mp_prober report says (csrc/mp_prober.h)
+PROBER_SUCCESS: int = _lib.MP_PROBER_SUCCESS
+PROBER_DIAL_FAILED: int = _lib.MP_PROBER_DIAL_FAILED
+PROBER_CONNECTING: int = _lib.MP_PROBER_CONNECTING
+PROBER_SENT: int = _lib.MP_PROBER_SENT
+PROBER_ANSWERED: int = _lib.MP_PROBER_ANSWERED
+PROBER_EXPIRED: int = _lib.MP_PROBER_EXPIRED
+
+
+class Prober:
+    """The network probes' engine (csrc/mp_prober.c; minipod/netengine.py).
+
+    turn() fills ``out`` (reused, one buffer per engine) and returns how many
+    reports it holds: fields id, what, fd, err, step, sent, deadline.
+    """
+
+    CAP = 64
+
+    def __init__(self, home_fd: int) -> None:
+        ptr = _lib.mp_prober_new(home_fd)
+        if ptr == _ffi.NULL:
+            err = _ffi.errno
+            raise OSError(err, f"mp_prober_new: {os.strerror(err)}")
+        self._ptr = ptr
+        self.fd: int = _lib.mp_prober_fd(ptr)
+        self.out = _ffi.new("struct mp_prober_report[]", self.CAP)
+        self._counts = _ffi.new("int64_t[2]")
+        self._turn = _lib.mp_prober_turn
+
+    def add(self, netns_fd: int, family: int, addr: bytes, port: int,  # noqa: PLR0917
+            scope_id: int, request: bytes, first: int, period: int, timeout: int,
+            tick: int, quiet: bool, reuse_fd: int) -> int:
+        """A probe scheduled from tick ``tick`` on (times: CLOCK_MONOTONIC ns); its id."""
+        return _check(_lib.mp_prober_add(self._ptr, netns_fd, family, addr, port, scope_id,
+                                         request, len(request), first, period, timeout, tick,
+                                         quiet, reuse_fd), "mp_prober_add")
+
+    def remove(self, probe_id: int) -> None:
+        _lib.mp_prober_remove(self._ptr, probe_id)
+
+    def quiet(self, probe_id: int, quiet: bool) -> None:
+        _lib.mp_prober_quiet(self._ptr, probe_id, quiet)
+
+    def give_back(self, probe_id: int, fd: int) -> None:
+        _lib.mp_prober_give_back(self._ptr, probe_id, fd)
+
+    def turn(self) -> int:
+        return int(self._turn(self._ptr, self.out, self.CAP))
+
+    def counts(self, probe_id: int) -> tuple[int, int]:
+        """(probes started, ticks skipped)."""
+        _lib.mp_prober_counts(self._ptr, probe_id, self._counts)
+        return int(self._counts[0]), int(self._counts[1])
+
+    def close(self) -> None:
+        """Free the engine: every socket it holds is closed."""
+        ptr, self._ptr = self._ptr, _ffi.NULL
+        if ptr != _ffi.NULL:
+            _lib.mp_prober_free(ptr)
+
+
 @dataclass(frozen=True)
 class ExecStart:
     """What mp_exec_start reports. The intermediate process is reaped already.

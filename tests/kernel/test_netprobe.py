@@ -4,18 +4,15 @@ the pod's netns, so it sees that namespace's loopback and not the host's."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import probeservers
 import pytest
 from podtest import wait_for
+from probeservers import Netns, netns_running
 
 from minipod import netprobe
 from minipod.loop import Loop
@@ -25,40 +22,6 @@ pytestmark = pytest.mark.root
 
 BUSYBOX = "/bin/busybox"
 SUPPORT = Path(__file__).resolve().parent.parent / "support"
-
-
-@dataclass
-class Netns:
-    """A process alone in a new network namespace (lo up), and an fd of that netns."""
-
-    proc: subprocess.Popen[bytes]
-    fd: int
-
-    def tcp(self) -> list[tuple[int, int, str]]:
-        return probeservers.tcp_sockets(self.proc.pid)
-
-
-@contextmanager
-def netns_running(argv: list[str], port: int) -> Iterator[Netns]:
-    """Run argv in a fresh network namespace and wait until it listens on port there."""
-    script = f'{BUSYBOX} ip link set lo up && exec "$@"'
-    proc = subprocess.Popen(["unshare", "--net", BUSYBOX, "sh", "-c", script, "sh", *argv],
-                            env={**os.environ, "PYTHONPATH": str(SUPPORT)})
-    fd = -1
-    try:
-        # /proc/PID/net/tcp is the table of PID's netns; the host never
-        # listens on `port` (the tests reserve it), so this sees the new one.
-        wait_for(lambda: proc.poll() is not None or probeservers.listening_on(port, proc.pid),
-                 what=f"{argv[0]} listening on {port} in its netns")
-        assert proc.poll() is None, f"{argv} exited with {proc.returncode}"
-        fd = os.open(f"/proc/{proc.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        assert os.fstat(fd).st_ino != os.stat("/proc/self/ns/net").st_ino
-        yield Netns(proc, fd)
-    finally:
-        if fd >= 0:
-            os.close(fd)
-        proc.send_signal(signal.SIGKILL)  # by its Popen handle only
-        proc.wait(10)
 
 
 @pytest.fixture

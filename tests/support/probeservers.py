@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -265,6 +267,48 @@ def serve_grpc_forever(mode: str, port: int) -> None:
     """Entry point for a server process inside a network namespace."""
     listener = socket.create_server(("127.0.0.1", port))
     GRPCHealthServer(mode, listener).serve()
+
+
+# -- a server alone in a network namespace (kernel tests) ----------------------
+
+BUSYBOX = "/bin/busybox"
+SUPPORT = Path(__file__).resolve().parent
+
+
+@dataclass
+class Netns:
+    """A process alone in a new network namespace (lo up), and an fd of that netns."""
+
+    proc: subprocess.Popen[bytes]
+    fd: int
+
+    def tcp(self) -> list[tuple[int, int, str]]:
+        return tcp_sockets(self.proc.pid)
+
+
+@contextmanager
+def netns_running(argv: list[str], port: int) -> Iterator[Netns]:
+    """Run argv in a fresh network namespace and wait until it listens on port there."""
+    from podtest import wait_for
+
+    script = f'{BUSYBOX} ip link set lo up && exec "$@"'
+    proc = subprocess.Popen(["unshare", "--net", BUSYBOX, "sh", "-c", script, "sh", *argv],
+                            env={**os.environ, "PYTHONPATH": str(SUPPORT)})
+    fd = -1
+    try:
+        # /proc/PID/net/tcp is the table of PID's netns; the host never
+        # listens on `port` (the tests reserve it), so this sees the new one.
+        wait_for(lambda: proc.poll() is not None or listening_on(port, proc.pid),
+                 what=f"{argv[0]} listening on {port} in its netns")
+        assert proc.poll() is None, f"{argv} exited with {proc.returncode}"
+        fd = os.open(f"/proc/{proc.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        assert os.fstat(fd).st_ino != os.stat("/proc/self/ns/net").st_ino
+        yield Netns(proc, fd)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        proc.send_signal(signal.SIGKILL)  # by its Popen handle only
+        proc.wait(10)
 
 
 # -- running one probe ----------------------------------------------------------

@@ -377,7 +377,9 @@ def test_a_worker_that_stops_closes_its_kept_socket(loop: Loop) -> None:
         worker.start(loop.clock.now())
         loop.run_until(lambda: bool(outcomes))
         assert outcomes == [Outcome(SUCCESS, "")]
-        assert len(open_fds() - before) == 1, "the socket is kept between probes"
+        # the socket, kept between probes, and the epoll and timerfd of the
+        # engine that runs them (minipod/netengine.py)
+        assert len(open_fds() - before) == 3
         worker.stop()
         assert open_fds() == before
 

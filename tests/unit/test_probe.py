@@ -392,3 +392,114 @@ def test_stop_between_probes_and_twice(loop: Loop) -> None:
     h.run_to(START + 10)
     assert len(h.prober.starts) == 2
     assert not any(p.cancelled for p in h.prober.probes)  # both had finished
+
+
+# -- a prober that runs the schedule itself (netengine.py) ----------------------
+
+@dataclass
+class FakeSchedule:
+    first: float
+    period: float
+    tick: int
+    done: Callable[[Outcome], None]
+    quiet_calls: list[bool] = field(default_factory=list)
+    stopped: bool = False
+    probes: int = 0
+    skipped: int = 0
+
+    def quiet(self, quiet: bool) -> None:
+        self.quiet_calls.append(quiet)
+
+    def counts(self) -> tuple[int, int]:
+        return self.probes, self.skipped
+
+    def stop(self) -> None:
+        assert not self.stopped
+        self.stopped = True
+
+
+@dataclass
+class SchedulingProber(FakeProber):
+    """A FakeProber that also takes over the schedule (or declines: None)."""
+
+    declines: bool = False
+    schedules: list[FakeSchedule] = field(default_factory=list)
+
+    def schedule(self, first: float, period: float, tick: int,
+                 done: Callable[[Outcome], None]) -> FakeSchedule | None:
+        if self.declines:
+            return None
+        self.schedules.append(FakeSchedule(first, period, tick, done))
+        return self.schedules[-1]
+
+
+def scheduling_worker(loop: Loop, prober: SchedulingProber, kind: str = "readiness",
+                      gate: Callable[[], bool] = lambda: True,
+                      **fields: int) -> tuple[ProbeWorker, list[str], list[str]]:
+    outcomes: list[str] = []
+    published: list[str] = []
+    worker = ProbeWorker(loop, kind, Probe(handler=ExecAction(command=("true",)), **fields),
+                         prober, on_outcome=lambda w, o: outcomes.append(o.result),
+                         on_result=lambda w, r: published.append(r), gate=gate)
+    worker.start(START)
+    return worker, outcomes, published
+
+
+def test_the_first_tick_that_may_probe_hands_the_schedule_over(loop: Loop) -> None:
+    prober = SchedulingProber(loop)
+    opened = [False]
+    worker, _, _ = scheduling_worker(loop, prober, gate=lambda: opened[0],
+                                     initial_delay_seconds=5, period_seconds=10)
+    h = Harness(loop, prober, worker, [], [])
+    h.run_to(at(25.5))  # ticks at 5, 15, 25: the gate is shut
+    assert (prober.schedules, worker.skipped) == ([], 3)
+    opened[0] = True
+    h.run_to(at(35.5))
+    assert len(prober.schedules) == 1 and prober.probes == []
+    schedule = prober.schedules[0]
+    # the tick at 35 s (index 3) is due now; the schedule runs it and the rest
+    assert (schedule.first, schedule.period, schedule.tick) == (at(5), 10, 3)
+    h.run_to(at(100))
+    assert len(prober.schedules) == 1, "the worker keeps no timer of its own"
+    schedule.probes, schedule.skipped = 7, 1
+    assert (worker.probes, worker.skipped) == (7, 4)
+    worker.stop()
+    assert schedule.stopped
+    assert (worker.probes, worker.skipped) == (7, 4), "the counts outlive the schedule"
+
+
+def test_a_schedule_is_told_when_successes_stop_mattering(loop: Loop) -> None:
+    prober = SchedulingProber(loop)
+    worker, outcomes, published = scheduling_worker(loop, prober, success_threshold=2,
+                                                    failure_threshold=1)
+    loop.run_once()
+    schedule = prober.schedules[0]
+    schedule.done(Outcome(SUCCESS))
+    schedule.done(Outcome(SUCCESS))  # the threshold: published, settled
+    schedule.done(Outcome(FAILURE, "boom"))
+    schedule.done(Outcome(SUCCESS))
+    schedule.done(Outcome(SUCCESS))
+    assert schedule.quiet_calls == [False, True, False, False, True]
+    assert outcomes == [SUCCESS, SUCCESS, FAILURE, SUCCESS, SUCCESS]
+    assert published == [SUCCESS, FAILURE, SUCCESS]
+    assert worker.result == SUCCESS
+
+
+def test_a_liveness_failure_stops_the_schedule(loop: Loop) -> None:
+    prober = SchedulingProber(loop)
+    worker, _, published = scheduling_worker(loop, prober, "liveness", failure_threshold=1)
+    loop.run_once()
+    schedule = prober.schedules[0]
+    schedule.done(Outcome(FAILURE, "down"))
+    assert published == [FAILURE] and worker.on_hold
+    assert schedule.stopped
+
+
+def test_a_prober_that_declines_keeps_the_worker_probing_itself(loop: Loop) -> None:
+    prober = SchedulingProber(loop, takes=0.1, declines=True)
+    worker, outcomes, _ = scheduling_worker(loop, prober, period_seconds=1)
+    h = Harness(loop, prober, worker, [], [])
+    h.run_to(at(2.5))
+    assert prober.starts == [at(0), at(1), at(2)]
+    assert outcomes == [SUCCESS] * 3
+    worker.stop()

@@ -1,0 +1,263 @@
+"""minipod.netengine (csrc/mp_prober.c): httpGet and tcpSocket probes run in C.
+
+The engine judges only the plain 2xx answer and hands everything else to
+netprobe's Python, which goes on from where the engine stopped. So the
+differential tests here send the same bytes through both and expect the same
+result and words; the worker tests check what Python hears (a settled
+worker's successes are counted, not reported) and that nothing is left.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterator
+
+import probeservers
+import pytest
+from probeservers import Netns, netns_running
+
+from minipod import netengine, netprobe
+from minipod.loop import Loop
+from minipod.probe import FAILURE, SUCCESS, Outcome, ProbeWorker
+from minipod.spec import HTTPGetAction, Probe, TCPSocketAction
+
+pytestmark = pytest.mark.root
+
+BUSYBOX = "/bin/busybox"
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
+
+
+@pytest.fixture
+def loop() -> Iterator[Loop]:
+    loop = Loop()
+    yield loop
+    loop.close()
+
+
+def open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def engine_probe(loop: Loop, prepared: netprobe.Prepared, limit: float = 5.0) -> Outcome:
+    """One probe through the engine: a schedule whose first tick is due now."""
+    outcomes: list[Outcome] = []
+    schedule = prepared.schedule(loop.clock.now(), 3600.0, 0, outcomes.append)
+    assert schedule is not None, "the engine took the probe"
+    give_up = loop.call_later(limit, lambda: outcomes.append(Outcome("test", "gave up")))
+    try:
+        loop.run_until(lambda: bool(outcomes))
+    finally:
+        give_up.cancel()
+        schedule.stop()
+        prepared.close()
+    assert len(outcomes) == 1, outcomes
+    return outcomes[0]
+
+
+def python_probe(loop: Loop, prepared: netprobe.Prepared) -> Outcome:
+    try:
+        return probeservers.run_probe(loop, prepared)
+    finally:
+        prepared.close()
+
+
+def http(loop: Loop, port: int, path: str = "/", timeout: float = 1.0) -> netprobe.HTTPGet:
+    return netprobe.prepare_http(loop, None, timeout, "http", "127.0.0.1", port, path, ())
+
+
+# -- the same bytes, judged by C and by Python -----------------------------------
+
+ANSWERS = {
+    "plain": OK,
+    "no reason": b"HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok",
+    "bare LF": b"HTTP/1.0 204 No Content\nServer: x\n\n",
+    "empty body": b"HTTP/1.1 299 Whatever\r\nContent-Length: 0\r\n\r\n",
+    "two equal lengths": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\ncontent-length:  2 \r\n\r\nok",
+    "extra bytes": OK + b"garbage after the body",
+    "folded field": b"HTTP/1.1 200 OK\r\nX-A: 1\r\n 2\r\nContent-Length: 2\r\n\r\nok",
+    "bad field name": b"HTTP/1.1 200 OK\r\nBad Name: 1\r\nContent-Length: 2\r\n\r\nok",
+    "two lengths": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!",
+    "bad length": b"HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\nok",
+    "short body": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nok",
+    "chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+    "gzip coding": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nok",
+    "to the close": b"HTTP/1.1 200 OK\r\n\r\nbody to the close",
+    "interim then 200": b"HTTP/1.1 100 Continue\r\n\r\n" + OK,
+    "redirect away": b"HTTP/1.1 302 Found\r\nLocation: http://elsewhere/\r\nContent-Length: 0\r\n\r\n",
+    "server error": b"HTTP/1.1 500 Oops\r\nContent-Length: 4\r\n\r\noops",
+    "not http": b"SSH-2.0-OpenSSH_9.2\r\n",
+    "bad version": b"HTTP/x.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "big body": b"HTTP/1.1 200 OK\r\nContent-Length: 20000\r\n\r\n" + b"x" * 20000,
+    "nothing": b"",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ANSWERS))
+def test_engine_and_python_agree(loop: Loop, name: str) -> None:
+    with probeservers.scripted_server(ANSWERS[name], then_close=True) as port:
+        by_python = python_probe(loop, http(loop, port))
+        by_engine = engine_probe(loop, http(loop, port))
+    assert by_engine.result == by_python.result, (by_engine, by_python)
+    if by_python.result != SUCCESS:  # a success's text (the body) is nowhere shown
+        assert by_engine.message == by_python.message
+
+
+def test_a_held_connection_is_judged_without_waiting_for_the_close(loop: Loop) -> None:
+    with probeservers.scripted_server(OK, then_close=False) as port:
+        assert engine_probe(loop, http(loop, port, timeout=30)) == Outcome(SUCCESS)
+
+
+def test_no_answer_expires_with_gos_words(loop: Loop) -> None:
+    with probeservers.scripted_server(OK, then_close=False, delay=3) as port:
+        outcome = engine_probe(loop, http(loop, port, "/slow", timeout=0.3))
+    assert outcome == Outcome(FAILURE, f'Get "http://127.0.0.1:{port}/slow": context deadline '
+                                       "exceeded (Client.Timeout exceeded while awaiting headers)")
+
+
+def test_a_refused_dial(loop: Loop) -> None:
+    with socket.socket() as reserved:
+        reserved.bind(("127.0.0.1", 0))  # nobody listens here
+        port = reserved.getsockname()[1]
+        outcome = engine_probe(loop, http(loop, port, "/x"))
+        tcp = engine_probe(loop, netprobe.prepare_tcp(loop, None, 1.0, "127.0.0.1", port))
+    assert outcome == Outcome(FAILURE, f'Get "http://127.0.0.1:{port}/x": dial tcp '
+                                       f"127.0.0.1:{port}: connect: connection refused")
+    assert tcp == Outcome(FAILURE, f"dial tcp 127.0.0.1:{port}: connect: connection refused")
+
+
+def test_https_stays_in_python(loop: Loop) -> None:
+    prepared = netprobe.prepare_http(loop, None, 1.0, "https", "127.0.0.1", 443, "/", ())
+    assert prepared.schedule(loop.clock.now(), 1.0, 0, lambda o: None) is None
+    prepared.close()
+
+
+# -- workers -------------------------------------------------------------------------
+
+def run_worker(loop: Loop, probe: Probe, prepared: netprobe.Prepared, probes: int,
+               kind: str = "readiness") -> tuple[ProbeWorker, list[Outcome]]:
+    """A worker whose prober is ``prepared``, run until it started ``probes`` probes
+    (and the last one had time to end)."""
+    outcomes: list[Outcome] = []
+    worker = ProbeWorker(loop, kind, probe, prepared,
+                         on_outcome=lambda w, o: outcomes.append(o),
+                         on_result=lambda w, r: None)
+    worker.start(loop.clock.now())
+    give_up = loop.call_later(probes * probe.period_seconds + 5, worker.stop)
+    loop.run_until(lambda: worker.probes >= probes or give_up.cancelled)
+    settled = loop.call_later(0.3, lambda: None)  # the last probe's answer comes
+    loop.run_until(lambda: settled.cancelled or loop.clock.now() >= settled.when)
+    give_up.cancel()
+    return worker, outcomes
+
+
+def test_a_settled_worker_hears_only_what_changes(loop: Loop) -> None:
+    before = open_fds()
+    with probeservers.scripted_server(OK, then_close=True) as port:
+        probe = Probe(handler=HTTPGetAction(port=port), period_seconds=1, success_threshold=2)
+        worker, outcomes = run_worker(loop, probe, http(loop, port), probes=4)
+        assert worker.result == SUCCESS
+        # two successes to reach the threshold; the next two change nothing
+        assert outcomes == [Outcome(SUCCESS)] * 2
+        assert (worker.probes, worker.skipped) == (4, 0)
+        worker.stop()
+    assert open_fds() == before, "the engine, its epoll and the kept socket are gone"
+    assert probeservers.time_wait_on(port) == []
+
+
+def test_every_failure_is_heard(loop: Loop) -> None:
+    answer = b"HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy"
+    with probeservers.scripted_server(answer, then_close=True) as port:
+        probe = Probe(handler=HTTPGetAction(port=port), period_seconds=1, failure_threshold=5)
+        worker, outcomes = run_worker(loop, probe, http(loop, port), probes=3, kind="liveness")
+        worker.stop()
+    assert outcomes == [Outcome(FAILURE, "HTTP probe failed with statuscode: 503")] * 3
+
+
+def test_a_tcp_worker(loop: Loop) -> None:
+    before = open_fds()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        prepared = netprobe.prepare_tcp(loop, None, 1.0, "127.0.0.1", port)
+        probe = Probe(handler=TCPSocketAction(port=port), period_seconds=1)
+        worker, outcomes = run_worker(loop, probe, prepared, probes=3, kind="liveness")
+        worker.stop()
+        assert outcomes == [Outcome(SUCCESS)]
+        assert worker.probes == 3
+    assert open_fds() == before
+
+
+def test_a_worker_stopped_while_python_holds_its_probe(loop: Loop) -> None:
+    before = open_fds()
+    with probeservers.scripted_server(b"HTTP/1.1 200 OK\r\n", then_close=False) as port:
+        outcomes: list[Outcome] = []
+        worker = ProbeWorker(loop, "readiness",
+                             Probe(handler=HTTPGetAction(port=port), period_seconds=1,
+                                   timeout_seconds=5),
+                             http(loop, port, timeout=5),
+                             on_outcome=lambda w, o: outcomes.append(o),
+                             on_result=lambda w, r: None)
+        worker.start(loop.clock.now())
+        # half a head: handed to Python, which waits for the rest
+        for _ in range(50):
+            loop.run_once(max_wait=0.02)
+        assert outcomes == []
+        assert worker.probes == 1
+        worker.stop()
+    assert outcomes == []
+    assert open_fds() == before
+
+
+# -- inside a network namespace ------------------------------------------------------
+
+@pytest.fixture
+def httpd_netns(tmp_path: os.PathLike[str]) -> Iterator[tuple[Netns, int]]:
+    with socket.socket() as reserved:  # nothing on the host listens on this port
+        reserved.bind(("127.0.0.1", 0))
+        port = reserved.getsockname()[1]
+        root = os.path.join(tmp_path, "www")
+        os.mkdir(root)
+        with open(os.path.join(root, "index.html"), "w") as page:
+            page.write("inside\n")
+        with netns_running([BUSYBOX, "httpd", "-f", "-p", f"127.0.0.1:{port}", "-h", root],
+                           port) as ns:
+            yield ns, port
+
+
+def test_the_engine_dials_inside_the_pods_netns(
+        loop: Loop, httpd_netns: tuple[Netns, int]) -> None:
+    ns, port = httpd_netns
+    own = os.readlink("/proc/thread-self/ns/net")
+    inside = netprobe.prepare_http(loop, ns.fd, 1.0, "http", "127.0.0.1", port,
+                                   "/index.html", ())
+    assert engine_probe(loop, inside).result == SUCCESS
+    assert os.readlink("/proc/thread-self/ns/net") == own, "the engine came home"
+    host = engine_probe(loop, http(loop, port, "/index.html"))
+    assert host.result == FAILURE and "connection refused" in host.message
+
+
+def test_engines_are_per_loop_and_go_with_their_last_probe(loop: Loop) -> None:
+    with probeservers.scripted_server(OK, then_close=True) as port:
+        first = http(loop, port)
+        done: Callable[[Outcome], None] = lambda o: None  # noqa: E731
+        one = first.schedule(loop.clock.now() + 60, 60.0, 0, done)
+        second = http(loop, port)
+        two = second.schedule(loop.clock.now() + 60, 60.0, 0, done)
+        assert one is not None and two is not None
+        assert one.engine is two.engine
+        assert netengine._engines.get(loop) is one.engine
+        other = Loop()
+        try:
+            third = http(other, port)
+            three = third.schedule(other.clock.now() + 60, 60.0, 0, done)
+            assert three is not None and three.engine is not one.engine
+            three.stop()
+            third.close()
+        finally:
+            other.close()
+        one.stop()
+        assert netengine._engines.get(loop) is two.engine
+        two.stop()
+        assert netengine._engines.get(loop) is None
+        first.close()
+        second.close()

@@ -1,7 +1,9 @@
 # minipod developer entry point. `sudo make demo` and `sudo make test` do all
 # set-up on a fresh Debian 12 / Ubuntu 24.04 host.
 
-PYTHON  ?= python3
+# the distribution's interpreter, the one deps installs venv and headers for
+# (scripts/setup-host.sh says why, and not a python3 found first in PATH)
+PYTHON  ?= /usr/bin/python3
 VENV    ?= /opt/minipod/venv
 BIN     := $(VENV)/bin
 VAGRANT ?= vagrant

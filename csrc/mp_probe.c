@@ -8,10 +8,10 @@
  * On the loopback the handshake runs inside connect() (the SYN, the
  * listener's SYN-ACK and our ACK are all processed in softirq before the
  * syscall returns), so a non-blocking connect is usually done, or refused,
- * by the time it says EINPROGRESS. TCP_INFO tells which, and the caller
- * then skips a trip through epoll to learn it. A connection that is up gets
- * the request at once, too: the server, woken by the handshake, then finds
- * it already there instead of going back to sleep for it.
+ * by the time it says EINPROGRESS. send() of the request tells which (and
+ * sends it: the server, woken by the handshake, then finds it already there
+ * instead of going back to sleep for it); without a request, TCP_INFO does.
+ * Either way the caller skips a trip through epoll to learn it.
  *
  * A socket need not die with its connection: connect() to AF_UNSPEC aborts
  * the connection (RST, as close() with SO_LINGER {1, 0} would) and leaves
@@ -57,6 +57,55 @@ connect_state (int fd)
   if (getsockopt (fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err == 0)
     return MP_PROBE_IN_PROGRESS; /* closed without a reason: let epoll say */
   return -err;
+}
+
+static ssize_t
+send_data (int fd, const char *data, int len)
+{
+  ssize_t sent;
+  do
+    sent = send (fd, data, (size_t) len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (sent < 0 && errno == EINTR);
+  return sent;
+}
+
+/* A connect said EINPROGRESS and there is a request: send it at once. On
+   the loopback the handshake is done by now, and send() tells where it got
+   in the same call: it sends, or (still SYN_SENT) EAGAIN, or it returns the
+   connect's failure. One syscall where TCP_INFO and then send() were two. */
+static int
+send_early (int fd, const char *data, int len, int *out)
+{
+  ssize_t sent = send_data (fd, data, len);
+  int err = errno, state;
+
+  if (sent >= 0)
+    {
+      out[0] = MP_PROBE_CONNECTED;
+      out[1] = (int) sent;
+      return fd;
+    }
+  if (err == EAGAIN || err == EWOULDBLOCK)
+    {
+      out[0] = MP_PROBE_IN_PROGRESS; /* epoll will tell */
+      return fd;
+    }
+  /* The connect failed (send reports its error and clears it), or,
+     seldom, a connected socket could not send: TCP_INFO tells which. */
+  state = connect_state (fd);
+  if (state == MP_PROBE_CONNECTED)
+    {
+      out[0] = state;
+      out[1] = -err;
+      return fd;
+    }
+  if (state == MP_PROBE_IN_PROGRESS && err == EPIPE)
+    {
+      out[0] = state;
+      return fd;
+    }
+  close (fd);
+  return fail (out, MP_PROBE_STEP_CONNECT, state < 0 ? -state : err);
 }
 
 int
@@ -112,8 +161,11 @@ mp_probe_dial (int netns_fd, int home_fd, int family, const char *addr,
       setsockopt (fd, SOL_SOCKET, SO_LINGER, &rst, sizeof rst);
     }
 
+  out[1] = 0;
   if (connect (fd, (struct sockaddr *) &sa, sa_len) == 0)
     state = MP_PROBE_CONNECTED;
+  else if ((errno == EINPROGRESS || errno == EINTR) && len > 0)
+    return send_early (fd, data, len, out);
   else if (errno == EINPROGRESS || errno == EINTR)
     state = connect_state (fd);
   else
@@ -124,13 +176,9 @@ mp_probe_dial (int netns_fd, int home_fd, int family, const char *addr,
       return fail (out, MP_PROBE_STEP_CONNECT, -state);
     }
   out[0] = state;
-  out[1] = 0;
   if (state == MP_PROBE_CONNECTED && len > 0)
     {
-      ssize_t sent;
-      do
-        sent = send (fd, data, (size_t) len, MSG_NOSIGNAL | MSG_DONTWAIT);
-      while (sent < 0 && errno == EINTR);
+      ssize_t sent = send_data (fd, data, len);
       if (sent >= 0)
         out[1] = (int) sent;
       else if (errno != EAGAIN && errno != EWOULDBLOCK)

@@ -555,12 +555,11 @@ def test_many_probes_share_one_loop(loop: Loop, server: probeservers.ProbeHTTPSe
         for _ in range(50):
             netprobe.http_probe(loop, None, "http", "127.0.0.1", port_of(server), "/ok", (), 5,
                                 outcomes.append)
-        started = time.monotonic()
+        assert outcomes == [], "550 probes in flight at once: starting one never waits"
         loop.run_until(lambda: len(outcomes) == 550)
-        elapsed = time.monotonic() - started
+    # none ran into its 5 s timeout waiting behind the others
     assert outcomes.count(Outcome(SUCCESS, "")) == 500
     assert outcomes.count(Outcome(SUCCESS, "ok")) == 50
-    assert elapsed < 3
 
 
 @pytest.mark.parametrize(("seconds", "text"), [

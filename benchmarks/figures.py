@@ -325,17 +325,7 @@ def probe_capacity(mp: Minipod, watcher: ExecWatcher, cfg: Config, n: int,
                 server.listen_in(name, int(record["pause"]["pid"]), mf.PROBE_PORT)
             batches.append(time.monotonic() - begin)
         server.serve_until(time.monotonic() + 2.0)  # the refused probes of the start end
-        begin = time.monotonic()
-        ticks0 = cpu_ticks(keeper.pid)
-        slices = []
-        for k in range(1, int(cfg.probe_window) + 1):
-            before = cpu_ticks(keeper.pid)
-            slice_start = time.monotonic()
-            server.serve_until(begin + k)
-            slices.append(stats.cpu_percent(before, cpu_ticks(keeper.pid), CLOCK_TICKS,
-                                            time.monotonic() - slice_start))
-        end = time.monotonic()
-        total_cpu = stats.cpu_percent(ticks0, cpu_ticks(keeper.pid), CLOCK_TICKS, end - begin)
+        begin, end, slices, window = _serve_window(server, keeper.pid, cfg.probe_window)
         server.serve_until(end + 1.2)  # the probes due before `end` arrive
         late, due, answered, anchored = [], 0, 0, True
         for name in names:
@@ -357,7 +347,7 @@ def probe_capacity(mp: Minipod, watcher: ExecWatcher, cfg: Config, n: int,
         finally:
             server.close()
     extra = {"pods": n, "window_s": end - begin, "due": due, "answered": answered,
-             "missing": due - answered, "cpu_percent_whole_window": total_cpu,
+             "missing": due - answered, **window,
              "anchored": anchored, "start_batches_s": [round(b, 3) for b in batches]}
     return [
         Figure(f"capacity.{n}.cpu", f"{n} pods, 1 s httpGet liveness: supervisor CPU",
@@ -374,6 +364,26 @@ def probe_capacity(mp: Minipod, watcher: ExecWatcher, cfg: Config, n: int,
 
 
 BATCH = 100
+
+
+def _serve_window(server: Any, pid: int, seconds: float
+                  ) -> tuple[float, float, list[float], dict[str, float]]:
+    """Serve probes for ``seconds``: (begin, end, the supervisor's CPU % per
+    1 s slice, and its CPU % and wake-ups per second over the whole window)."""
+    begin = time.monotonic()
+    ticks0, wakes0 = cpu_ticks(pid), wakeups(pid)
+    slices = []
+    for k in range(1, int(seconds) + 1):
+        before = cpu_ticks(pid)
+        slice_start = time.monotonic()
+        server.serve_until(begin + k)
+        slices.append(stats.cpu_percent(before, cpu_ticks(pid), CLOCK_TICKS,
+                                        time.monotonic() - slice_start))
+    end = time.monotonic()
+    window = {"cpu_percent_whole_window": stats.cpu_percent(ticks0, cpu_ticks(pid), CLOCK_TICKS,
+                                                            end - begin),
+              "wakeups_per_s": round((wakeups(pid) - wakes0) / (end - begin))}
+    return begin, end, slices, window
 
 
 def run_serving(server: Any, mp: Minipod, *args: str) -> tuple[float, float]:

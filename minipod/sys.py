@@ -195,9 +195,12 @@ class Prober:
 
     def close(self) -> None:
         """Free the engine: every socket it holds is closed."""
-        ptr, self._ptr = self._ptr, _ffi.NULL
+        ptr, self._ptr = getattr(self, "_ptr", _ffi.NULL), _ffi.NULL
         if ptr != _ffi.NULL:
             _lib.mp_prober_free(ptr)
+
+    def __del__(self) -> None:
+        self.close()  # an engine whose loop went away without stopping its probes
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ the fallback and the reference (tests/kernel/test_cstart.py compares both).
 
 from __future__ import annotations
 
-import errno
 import os
 from typing import Any
 
@@ -23,7 +22,7 @@ from minipod import _native  # type: ignore[attr-defined]
 from minipod.container import DEFAULT_CAPABILITIES, LaunchPlan
 from minipod.errors import StartError
 from minipod.ns import POD_NAMESPACES, NsFds, pid_namespace_for_children
-from minipod.rootfs import DEVICES, OLD_ROOT, RootfsPlan, overlay_options
+from minipod.rootfs import DEVICES, OLD_ROOT, RootfsPlan
 from minipod.spawn import Child
 
 _lib = _native.lib
@@ -52,29 +51,11 @@ _STEPS: dict[int, str] = {
 }
 
 
-_volatile = True  # overlay_options' volatile, until a kernel refuses it
-
-
 def start_container(  # noqa: PLR0917 - the signature agreed with pod.py
         plan: LaunchPlan, rootfs: RootfsPlan, pod_ns: NsFds, pidns_fd: int | None,
         stdout_fd: int, stderr_fd: int, what: str) -> Child:
     """Start the container's command in the pod's namespaces (pidns_fd None:
     as PID 1 of a new pid namespace); return once it has exec'd."""
-    global _volatile
-    args = (plan, rootfs, pod_ns, pidns_fd, stdout_fd, stderr_fd, what)
-    try:
-        return _start(*args, volatile=_volatile)
-    except StartError as e:
-        if not (_volatile and e.errno == errno.EINVAL
-                and e.step.endswith(_STEPS[_lib.MP_START_STEP_OVERLAY])):
-            raise
-    _volatile = False  # a kernel before 5.10: the Python recipe's fallback, once for all
-    return _start(*args, volatile=False)
-
-
-def _start(  # noqa: PLR0917
-        plan: LaunchPlan, rootfs: RootfsPlan, pod_ns: NsFds, pidns_fd: int | None,
-        stdout_fd: int, stderr_fd: int, what: str, *, volatile: bool) -> Child:
     owners: list[object] = []  # keeps every C buffer alive until mp_start returns
 
     def cstr(value: str) -> object:
@@ -112,7 +93,8 @@ def _start(  # noqa: PLR0917
     spec.binds, spec.n_binds = binds, len(rootfs.binds)
     spec.merged = cstr(rootfs.merged)
     spec.put_old = cstr(rootfs.merged + OLD_ROOT)
-    spec.overlay_data = cstr(overlay_options(rootfs, volatile))
+    spec.overlay_data = cstr(f"lowerdir={rootfs.lower},upperdir={rootfs.upper},"
+                             f"workdir={rootfs.work}")
 
     spec.workdir = cstr(plan.working_dir)
     spec.out_fd, spec.err_fd = stdout_fd, stderr_fd

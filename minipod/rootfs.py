@@ -18,7 +18,6 @@ All of it disappears with the mount namespace: no host mount is left behind.
 
 from __future__ import annotations
 
-import errno
 import os
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -64,13 +63,8 @@ def build_rootfs(plan: RootfsPlan, steps: Steps) -> None:
     msys.mount(None, "/", None, msys.MS_REC | msys.MS_PRIVATE)
     sources = _open_sources(plan, steps)
     steps("mount overlay rootfs")
-    try:
-        msys.mount("overlay", plan.merged, "overlay", 0, overlay_options(plan))
-    except OSError as e:
-        if e.errno != errno.EINVAL:
-            raise
-        # a kernel before 5.10 knows no volatile
-        msys.mount("overlay", plan.merged, "overlay", 0, overlay_options(plan, volatile=False))
+    options = f"lowerdir={plan.lower},upperdir={plan.upper},workdir={plan.work}"
+    msys.mount("overlay", plan.merged, "overlay", 0, options)
     _pivot_into(plan.merged, steps)
     _mount_proc_sys(steps)
     _mount_dev(sources, plan.shm_dir, steps)
@@ -80,23 +74,6 @@ def build_rootfs(plan: RootfsPlan, steps: Steps) -> None:
     for fd in sources.values():
         os.close(fd)
     _detach_old_root(steps)
-
-
-def overlay_options(plan: RootfsPlan, volatile: bool = True) -> str:
-    """The overlay's mount data.
-
-    ``volatile`` (Linux 5.10): no sync of the upper layer's file system when
-    the overlay goes away, at every container exit. Without it that exit
-    syncs, and flushes to the disk, the whole file system MINIPOD_ROOT is on,
-    before the exit is even reported: milliseconds between an init container's
-    exit and the next one's start, and in every `delete pod`. A writable layer
-    is never mounted again after its run (a restart gets a new one, as under
-    the kubelet), so there is nothing to keep durable in it; CRI-O mounts every
-    container's layer volatile for the same reason. Volumes are bind mounts,
-    and fsync on them is untouched.
-    """
-    options = f"lowerdir={plan.lower},upperdir={plan.upper},workdir={plan.work}"
-    return options + ",volatile" if volatile else options
 
 
 def _open_sources(plan: RootfsPlan, steps: Steps) -> dict[str, int]:

@@ -21,7 +21,6 @@ import psutil
 import pytest
 from podtest import busybox_images, host_mounts_under, unique_name
 
-from minipod import cstart
 from minipod.container import LaunchPlan, container_main, launch_plan
 from minipod.cstart import start_container
 from minipod.errors import StartError
@@ -286,45 +285,6 @@ def test_bind_on_a_file_of_the_image(pod: PodUnderTest) -> None:
     assert errors["c"].step == errors["python"].step == \
         f"start container app: bind mount {pod.volumes / 'rw'} on /bin/sh"
     assert errors["c"].errno == errors["python"].errno == errno.EEXIST
-
-
-def test_the_writable_layer_is_volatile(pod: PodUnderTest) -> None:
-    """rootfs.overlay_options: a container's exit does not sync (and flush) the
-    whole file system its layer is on."""
-    plan = with_argv(pod.plan, "grep", " / / ", "/proc/self/mountinfo")
-    for how in STARTERS:
-        root = pod.run(how, plan)
-        options = root.strip().partition(" - ")[2].split(",")
-        assert {"volatile", "fsync=volatile"} & set(options), how  # 6.6 says the latter
-
-
-def test_a_kernel_without_volatile_gets_the_plain_overlay(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    asked: list[bool] = []
-
-    def start(*_args: object, volatile: bool) -> Child:
-        asked.append(volatile)
-        if volatile:  # what a kernel before 5.10 answers
-            raise StartError("start container app: mount overlay rootfs", errno.EINVAL)
-        return Child(1, -1)
-
-    monkeypatch.setattr(cstart, "_start", start)
-    monkeypatch.setattr(cstart, "_volatile", True)
-    args = (None, None, None, None, 1, 2, "start container app")
-    assert cstart.start_container(*args).pid == 1  # type: ignore[arg-type]
-    assert cstart.start_container(*args).pid == 1  # type: ignore[arg-type]
-    assert asked == [True, False, False]  # refused once, not asked again
-
-
-def test_other_overlay_errors_are_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
-    def start(*_args: object, volatile: bool) -> Child:
-        raise StartError("start container app: mount overlay rootfs", errno.ENOENT)
-
-    monkeypatch.setattr(cstart, "_start", start)
-    monkeypatch.setattr(cstart, "_volatile", True)
-    with pytest.raises(StartError):
-        cstart.start_container(None, None, None, None, 1, 2, "x")  # type: ignore[arg-type]
-    assert cstart._volatile
 
 
 def test_start_latency(pod: PodUnderTest) -> None:

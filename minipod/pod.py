@@ -46,7 +46,7 @@ from minipod.rootfs import BindMount, RootfsPlan
 from minipod.sandbox import STREAMS, Sandbox, create_sandbox, kill_and_reap, signal_child
 from minipod.spawn import Child
 from minipod.spec import Container, ExecAction, LifecycleHandler, Pod
-from minipod.state import ensure_dir, write_json_atomic
+from minipod.state import ensure_dir, ensure_mode, write_json_atomic
 from minipod.status import ContainerStatus, PodRow, State, pod_phase, pod_row, rfc3339
 
 if TYPE_CHECKING:
@@ -167,6 +167,7 @@ class PodRunner:
         self._on_stopped: list[Callable[[], None]] = []
         self._save_pending: Deadline | None = None
         self._identities: dict[int, dict[str, Any]] = {}  # pid -> identity, while it lives
+        self._pause: tuple[int, dict[str, Any]] | None = None  # _pause_entry's
 
     def _run(self, container: Container, images: dict[str, Image], init: bool) -> ContainerRun:
         run = ContainerRun(container, images[container.name], init, Backoff(self.policy))
@@ -288,11 +289,12 @@ class PodRunner:
         # Not now: removing a layer takes milliseconds, and a restart waits.
         self.loop.call_later(0, functools.partial(self._remove_old_attempt, run, run.attempt))
         run_dir = sandbox.dir / "containers" / run.name / str(run.attempt)
-        for sub in ("upper", "work", "merged"):
-            ensure_dir(run_dir / sub)
         # The overlay's root takes the upper dir's mode: 0755, or a container
         # running as non-root could not even resolve /bin.
-        (run_dir / "upper").chmod(0o755)
+        (run_dir / "upper").mkdir(mode=0o755, parents=True, exist_ok=True)
+        ensure_mode(run_dir / "upper", 0o755)
+        for sub in ("work", "merged"):
+            ensure_dir(run_dir / sub)
         plan = run.plan = launch_plan(run.spec, run.image, sandbox.hostname,
                                       self.pod.spec.security_context)
         rootfs = RootfsPlan(str(run.image.rootfs), str(run_dir / "upper"), str(run_dir / "work"),
@@ -759,8 +761,7 @@ class PodRunner:
             "name": self.pod.name, "namespace": self.pod.namespace, "uid": self.sandbox.uid,
             "created": self.sandbox.created,
             "supervisor": self.sup.identity(),
-            "pause": (self._identity(self.sandbox.pause.pid)
-                      | {"namespaces": namespace_inodes(self.sandbox.pause.pid)})
+            "pause": self._pause_entry()
             if self.sandbox.pause.pidfd >= 0 else {"pid": None, "startTime": None},
             "sandboxAttempt": self.sandbox.attempt, "initialized": self.initialized,
             "owner": dataclasses.asdict(self.pod.owner) if self.pod.owner else None,
@@ -781,6 +782,17 @@ class PodRunner:
                 self._identities.clear()
             self._identities[pid] = process_identity(pid)
         return self._identities[pid]
+
+    def _pause_entry(self) -> dict[str, Any]:
+        """The pause's identity and namespaces, read once per pause: it makes
+        its namespaces before it reports ready and never leaves them, and
+        seven stats of /proc in every pod.json write stood between a
+        container's SIGTERM and the handling of its exit."""
+        assert self.sandbox is not None
+        pid = self.sandbox.pause.pid
+        if self._pause is None or self._pause[0] != pid:
+            self._pause = (pid, self._identity(pid) | {"namespaces": namespace_inodes(pid)})
+        return dict(self._pause[1])
 
     def api_object(self) -> dict[str, Any]:
         """The Pod as the API server would return it (`get -o yaml`)."""

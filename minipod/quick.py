@@ -28,10 +28,25 @@ def main() -> int:
     argv = sys.argv[1:]
     code = fast(argv)
     if code is not None:
-        return code
+        return exit_now(code)
     from minipod.cli import main as full
 
     return full(argv)
+
+
+def exit_now(code: int) -> int:
+    """Exit with ``code`` at once, without the interpreter's teardown: freeing
+    every module and object takes ~1.5 ms here, a tenth of the command, and
+    the fast path leaves nothing behind that needs it (no atexit, no logging)
+    but its buffered output, flushed here. If that flush fails (a reader
+    gone), ``code`` is returned and the usual exit reports it, as it would
+    have."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        return code
+    os._exit(code)
 
 
 def fast(argv: list[str]) -> int | None:

@@ -22,7 +22,7 @@ from minipod.errors import StartError, StateError
 from minipod.ns import NsFds, pid_namespace_for_children
 from minipod.spawn import Child, spawn_program
 from minipod.spec import Pod, Volume
-from minipod.state import ensure_dir, pod_dir, root_dir
+from minipod.state import ensure_dir, ensure_mode, pod_dir, root_dir
 
 PAUSE_BINARY = Path(__file__).parent / "libexec" / "minipod-pause"
 POD_NAMESPACE_NAMES = ("uts", "ipc", "net")
@@ -219,7 +219,7 @@ def _write_etc_files(directory: Path, hostname: str) -> None:
         resolv = ""
     (etc / "resolv.conf").write_text(resolv)
     for name in ("hosts", "hostname", "resolv.conf"):
-        (etc / name).chmod(0o644)
+        ensure_mode(etc / name, 0o644)
 
 
 def _make_volume(directory: Path, volume: Volume, index: int, stack: contextlib.ExitStack) -> None:

@@ -245,3 +245,35 @@ def test_delete_with_options_sends_them_and_hands_them_on(
     assert supervisor.requests[0] == {"op": "delete", "namespace": "ns", "name": "a",
                                       "grace": 1}
     assert handed == [["delete", "pod", "b", "-n", "ns", "--grace-period=1"]]
+
+
+EXIT_NOW = ("import sys\nfrom minipod import quick\n"
+            "print('out')\nprint('err', file=sys.stderr)\n")
+
+
+def test_exit_now_exits_with_the_code_after_the_output(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = EXIT_NOW + "sys.exit(100 + quick.exit_now(3))  # only if it returned\n"
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=30)
+    assert (out.returncode, out.stdout, out.stderr) == (3, "out\n", "err\n")
+
+
+def test_exit_now_with_its_reader_gone_exits_as_python_would(tmp_path: Path) -> None:
+    """The flush fails: the interpreter's own exit says so, as without exit_now."""
+    import os
+    import subprocess
+    import sys
+
+    def status(tail: str) -> int:
+        r, w = os.pipe()
+        os.close(r)
+        try:
+            return subprocess.run([sys.executable, "-P", "-c", EXIT_NOW + tail], stdout=w,
+                                  stderr=subprocess.DEVNULL, cwd=tmp_path, timeout=30).returncode
+        finally:
+            os.close(w)
+
+    assert status("sys.exit(quick.exit_now(3))\n") == status("sys.exit(3)\n") != 3

@@ -292,8 +292,9 @@ METHOD_NOTES = [
     "PROC_EVENT_EXEC and _FORK, CLOCK_MONOTONIC ns): nothing runs inside the containers "
     "and nothing polls (benchmarks/execwatch.py).",
     "Each figure's pods run in a private MINIPOD_ROOT and MINIPOD_IMAGES under a temporary "
-    "directory (on this machine the same ext4 file system as /run, so pod.json's fsyncs cost "
-    "what they would in /run/minipod; where /run is a tmpfs they cost nothing).",
+    "directory (on this machine the same ext4 file system as /run, so the pod directories' "
+    "mkdirs, FIFOs and pod.json writes cost what they would in /run/minipod; where /run is "
+    "a tmpfs they cost less).",
     "A \"keeper\" pod keeps the background supervisor running between figures; start.cold "
     "is the only figure that includes starting it.",
     "The probe-capacity pods only sleep: the suite listens in each pod's network namespace "

@@ -9,8 +9,11 @@ worker's successes are counted, not reported) and that nothing is left.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 
 import probeservers
@@ -261,3 +264,103 @@ def test_engines_are_per_loop_and_go_with_their_last_probe(loop: Loop) -> None:
         assert netengine._engines.get(loop) is None
         first.close()
         second.close()
+
+
+# -- answers that came before the timeout, read after it (review of 0fc0c50) ----------
+
+@contextlib.contextmanager
+def answering_server(reply: bytes, count: int) -> Iterator[tuple[int, threading.Event]]:
+    """Accepts ``count`` connections (a backlog for all of them), answers each
+    request with ``reply`` at once and holds the connection; the event is set
+    once every answer went out."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=2 * count)
+    listener.settimeout(0.05)
+    answered = threading.Event()
+    stopping = threading.Event()
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while not stopping.is_set() and len(held) < count:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(2)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                request += chunk
+            conn.sendall(reply)
+            held.append(conn)
+        answered.set()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1]), answered
+    finally:
+        stopping.set()
+        thread.join(5)
+        listener.close()
+        for conn in held:
+            conn.close()
+
+
+def test_answers_that_came_in_time_count_after_a_stall_of_many_probes(loop: Loop) -> None:
+    """More answers wait than one epoll_wait of the engine takes (64): every one
+    came long before its timeout, and none may be judged a timeout because the
+    loop came back late (the Python path reads them all before its timers)."""
+    count = 150
+    timeout = 0.3
+    outcomes: list[Outcome] = []
+    with answering_server(OK, count) as (port, answered):
+        prepared = [http(loop, port, timeout=timeout) for _ in range(count)]
+        now = loop.clock.now()
+        schedules = [p.schedule(now, 3600.0, 0, outcomes.append) for p in prepared]
+        try:
+            for schedule in schedules:
+                assert schedule is not None
+                schedule.quiet(True)  # settled workers: successes are not reported
+            give_up = loop.clock.now() + 5
+            while (sum(s.counts()[0] for s in schedules) < count  # type: ignore[union-attr]
+                   and loop.clock.now() < give_up):
+                loop.run_once(max_wait=0.01)
+            assert answered.wait(5), "the server answered every probe"
+            time.sleep(timeout + 0.2)  # the loop stalls past every probe's timeout
+            end = loop.clock.now() + 0.3
+            while loop.clock.now() < end:
+                loop.run_once(max_wait=0.02)
+        finally:
+            for schedule in schedules:
+                if schedule is not None:
+                    schedule.stop()
+            for p in prepared:
+                p.close()
+    assert [o for o in outcomes if o.result != SUCCESS] == []
+
+
+def test_an_answer_python_reads_that_came_in_time_counts_after_a_stall(loop: Loop) -> None:
+    """A chunked 200 (handed to Python as ANSWERED) that came before the
+    timeout, read by a loop turn after it: the Python path reads it first."""
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+    timeout = 0.3
+    outcomes: list[Outcome] = []
+    with answering_server(chunked, 1) as (port, answered):
+        prepared = http(loop, port, timeout=timeout)
+        schedule = prepared.schedule(loop.clock.now(), 3600.0, 0, outcomes.append)
+        assert schedule is not None
+        try:
+            give_up = loop.clock.now() + 5
+            while schedule.counts()[0] < 1 and loop.clock.now() < give_up:
+                loop.run_once(max_wait=0.01)
+            assert answered.wait(5)
+            time.sleep(timeout + 0.2)
+            end = loop.clock.now() + 0.3
+            while not outcomes and loop.clock.now() < end:
+                loop.run_once(max_wait=0.02)
+        finally:
+            schedule.stop()
+            prepared.close()
+    assert outcomes == [Outcome(SUCCESS, "ok")]

@@ -364,3 +364,46 @@ def test_an_answer_python_reads_that_came_in_time_counts_after_a_stall(loop: Loo
             schedule.stop()
             prepared.close()
     assert outcomes == [Outcome(SUCCESS, "ok")]
+
+
+def test_an_engine_that_cannot_be_made_leaves_the_probes_to_python(
+        loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
+    """EMFILE (or ENOMEM) making the engine's epoll or timerfd: the Python path
+    words a socket it cannot make as a probe failure; the hand-over must not
+    raise out of the loop (that ends the supervisor)."""
+    from minipod import sys as mpsys
+
+    def no_engine(home_fd: int) -> None:
+        raise OSError(24, "mp_prober_new: Too many open files")
+
+    monkeypatch.setattr(mpsys, "Prober", no_engine)
+    with probeservers.scripted_server(OK, then_close=True) as port:
+        probe = Probe(handler=HTTPGetAction(port=port), period_seconds=1)
+        worker, outcomes = run_worker(loop, probe, http(loop, port), probes=1)
+        worker.stop()
+    assert outcomes == [Outcome(SUCCESS, "ok")]
+    assert netengine._engines.get(loop) is None
+
+
+def test_a_tick_due_when_a_late_turn_expires_the_last_probe_still_probes(loop: Loop) -> None:
+    """timeoutSeconds < periodSeconds, and the loop comes back after both the
+    timeout and the next tick: the Python path expires the probe, then probes
+    at that (late) tick; the engine must not skip it."""
+    with probeservers.scripted_server(b"", then_close=False, delay=30) as port:
+        probe = Probe(handler=HTTPGetAction(port=port), period_seconds=2, timeout_seconds=1,
+                      failure_threshold=10)
+        outcomes: list[Outcome] = []
+        worker = ProbeWorker(loop, "readiness", probe, http(loop, port, timeout=1),
+                             on_outcome=lambda w, o: outcomes.append(o),
+                             on_result=lambda w, r: None)
+        start = loop.clock.now()
+        worker.start(start)
+        while worker.probes < 1 and loop.clock.now() < start + 1:
+            loop.run_once(max_wait=0.01)
+        time.sleep(2.3 - (loop.clock.now() - start))  # past the timeout and tick 1
+        while loop.clock.now() < start + 3.5:  # before tick 2
+            loop.run_once(max_wait=0.02)
+        counts = (worker.probes, worker.skipped)
+        worker.stop()
+    assert len(outcomes) == 2 and all(o.result == FAILURE for o in outcomes), outcomes
+    assert counts == (2, 0)

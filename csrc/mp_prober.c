@@ -83,6 +83,7 @@ struct probe
   int64_t wake;     /* heap key */
   int hpos;         /* index in the heap, -1: not in it */
   int64_t probes, skipped;
+  int owed; /* a tick came with the timeout handed out: probe at give_back */
 };
 
 struct mp_prober
@@ -172,6 +173,8 @@ static void
 reschedule (struct mp_prober *pr, struct probe *p)
 {
   int64_t wake = tick_time (p, p->tick);
+  if (p->owed && p->state == IDLE)
+    wake = INT64_MIN; /* due at once */
   if (p->state == WAITING && p->deadline < wake)
     wake = p->deadline;
   p->wake = wake;
@@ -412,6 +415,7 @@ start (struct mp_prober *pr, struct probe *p, int64_t now, struct mp_prober_repo
   int how[2];
   int fd;
 
+  p->owed = 0;
   p->probes++;
   p->deadline = now > INT64_MAX - p->timeout ? INT64_MAX : now + p->timeout;
   fd = mp_probe_dial (p->netns_fd, pr->home_fd, p->family, p->addr, p->port,
@@ -449,9 +453,10 @@ start (struct mp_prober *pr, struct probe *p, int64_t now, struct mp_prober_repo
   return 0;
 }
 
-/* An answer may have come for p: judge it, or hand it out. */
+/* An answer may have come for p: judge it, or hand it out. expired: p's
+   timeout passed, so no answer yet means MP_PROBER_EXPIRED. */
 static int
-answer (struct mp_prober *pr, struct probe *p, struct mp_prober_report *out)
+answer (struct mp_prober *pr, struct probe *p, struct mp_prober_report *out, int expired)
 {
   int id = (int) (p - pr->probes);
   ssize_t n;
@@ -461,6 +466,12 @@ answer (struct mp_prober *pr, struct probe *p, struct mp_prober_report *out)
   while (n < 0 && errno == EINTR);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
     {
+      if (expired)
+        {
+          hand_out (pr, p, out, MP_PROBER_EXPIRED);
+          reschedule (pr, p);
+          return 1;
+        }
       if (arm (pr, p) == 0)
         return 0; /* woken for nothing: wait on */
     }
@@ -482,17 +493,30 @@ fire (struct mp_prober *pr, struct probe *p, int64_t now, struct mp_prober_repor
   int n = 0;
 
   if (p->state == WAITING && now >= p->deadline)
-    n = hand_out (pr, p, out, MP_PROBER_EXPIRED);
+    /* an answer epoll has not told of yet (more were ready than one
+       epoll_wait takes) came before this turn: it counts */
+    n = answer (pr, p, out, 1);
   if (now >= tick_time (p, p->tick))
     {
       int64_t tick = p->tick + 1;
       while (tick_time (p, tick) <= now)
         tick++; /* a tick reached late is not made up for */
       p->tick = tick;
-      if (p->state != IDLE || n > 0)
-        p->skipped++;
+      if (n > 0)
+        p->owed = 1; /* the probe that expired took this call's report: this
+                        tick probes once it is back (here, or from Python) */
+      else if (p->state != IDLE)
+        {
+          p->owed = 0;
+          p->skipped++;
+        }
       else
         n = start (pr, p, now, out);
+    }
+  else if (p->owed && p->state == IDLE)
+    {
+      p->owed = 0;
+      n = start (pr, p, now, out);
     }
   reschedule (pr, p);
   return n;
@@ -654,6 +678,11 @@ mp_prober_give_back (struct mp_prober *pr, int id, int fd)
   p->fd = fd;
   p->registered = 0;
   p->state = IDLE;
+  if (p->owed)
+    {
+      reschedule (pr, p); /* due now: fire starts the owed probe */
+      set_timer (pr);
+    }
 }
 
 /* Judge the answers epoll says came: reports in out, at most cap. */
@@ -677,7 +706,7 @@ answers (struct mp_prober *pr, struct mp_prober_report *out, int cap)
       p = lookup (pr, id);
       if (p == NULL || p->state != WAITING || p->gen != (uint32_t) (events[i].data.u64 >> 32))
         continue; /* an event of a connection that is gone */
-      n += answer (pr, p, &out[n]);
+      n += answer (pr, p, &out[n], 0);
     }
   return n;
 }

@@ -54,10 +54,17 @@ class ProbeEngine:
     def add(self, prepared: netprobe.Prepared, peer: Any, request: bytes, *, first: float,
             period: float, tick: int, done: Callable[[Outcome], None]) -> Schedule:
         netns = -1 if prepared.netns_fd is None else prepared.netns_fd
-        probe_id = self._c.add(netns, peer.family, peer.packed, peer.port, peer.scope_id,
-                               request, round(first * _NS), round(period * _NS),
-                               round(prepared.timeout * _NS), tick, False,
-                               prepared.take_spare(peer.family))
+        spare = prepared.take_spare(peer.family)
+        try:
+            probe_id = self._c.add(netns, peer.family, peer.packed, peer.port, peer.scope_id,
+                                   request, round(first * _NS), round(period * _NS),
+                                   round(prepared.timeout * _NS), tick, False, spare)
+        except OSError:
+            if spare >= 0:
+                os.close(spare)  # the engine took it only if the add succeeded
+            if not self._schedules and not self._turning:
+                self.close()
+            raise
         schedule = Schedule(self, probe_id, prepared, peer.family, done)
         self._schedules[probe_id] = schedule
         return schedule

@@ -414,6 +414,10 @@ class NetProbe:
             self._sent_with_connect(early, resume.sent)
         else:  # ANSWERED or EXPIRED: the request went out; the answer is unread
             self._opened()
+            if not self._finished and self._fd >= 0:
+                # Read what came now: the deadline may be past already, and the
+                # loop runs its timers before it would tell us of this fd.
+                self._receive()
 
     @property
     def finished(self) -> bool:
@@ -680,8 +684,11 @@ class Prepared:
             return None
         from minipod import netengine
 
-        return netengine.schedule(self, plan[0], plan[1], first=first, period=period, tick=tick,
-                                  done=done)
+        try:
+            return netengine.schedule(self, plan[0], plan[1], first=first, period=period,
+                                      tick=tick, done=done)
+        except OSError:  # no engine (EMFILE, ENOMEM): this worker probes in Python
+            return None
 
     def take_spare(self, family: int) -> int:
         """The kept socket, now the caller's, if it is of ``family``; else -1."""

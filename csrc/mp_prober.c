@@ -92,6 +92,7 @@ struct mp_prober
   int timerfd;
   int64_t timer; /* the wake time it is set to; INT64_MAX: none */
   int home_fd;
+  int stuck; /* could not return to home_fd's netns: dial nothing more */
   struct probe *probes;
   int nprobes;
   int *heap;
@@ -409,14 +410,17 @@ arm (struct mp_prober *pr, struct probe *p)
 
 /* Dial p (its tick is due): a report, or 0 while it waits for the answer. */
 static int
-start (struct mp_prober *pr, struct probe *p, int64_t now, struct mp_prober_report *out)
+start (struct mp_prober *pr, struct probe *p, struct mp_prober_report *out)
 {
+  int64_t now;
   int id = (int) (p - pr->probes);
   int how[2];
   int fd;
 
   p->owed = 0;
   p->probes++;
+  /* its own start, not the turn's: the turn may dial many */
+  now = monotonic_now ();
   p->deadline = now > INT64_MAX - p->timeout ? INT64_MAX : now + p->timeout;
   fd = mp_probe_dial (p->netns_fd, pr->home_fd, p->family, p->addr, p->port,
                       p->scope_id, p->request, p->len, p->fd, how);
@@ -428,6 +432,8 @@ start (struct mp_prober *pr, struct probe *p, int64_t now, struct mp_prober_repo
       report (out, p, id, MP_PROBER_DIAL_FAILED);
       out->err = -fd;
       out->step = how[0];
+      if (how[0] == MP_PROBE_STEP_HOME)
+        pr->stuck = 1; /* every socket made now would be in the pod's netns */
       p->state = CALLER;
       return 1;
     }
@@ -498,9 +504,10 @@ fire (struct mp_prober *pr, struct probe *p, int64_t now, struct mp_prober_repor
     n = answer (pr, p, out, 1);
   if (now >= tick_time (p, p->tick))
     {
+      /* the first tick still to come: one reached late is not made up for */
       int64_t tick = p->tick + 1;
-      while (tick_time (p, tick) <= now)
-        tick++; /* a tick reached late is not made up for */
+      if (tick_time (p, tick) <= now)
+        tick = (now - p->first) / p->period + 1;
       p->tick = tick;
       if (n > 0)
         p->owed = 1; /* the probe that expired took this call's report: this
@@ -511,12 +518,12 @@ fire (struct mp_prober *pr, struct probe *p, int64_t now, struct mp_prober_repor
           p->skipped++;
         }
       else
-        n = start (pr, p, now, out);
+        n = start (pr, p, out);
     }
   else if (p->owed && p->state == IDLE)
     {
       p->owed = 0;
-      n = start (pr, p, now, out);
+      n = start (pr, p, out);
     }
   reschedule (pr, p);
   return n;
@@ -719,8 +726,10 @@ mp_prober_turn (struct mp_prober *pr, struct mp_prober_report *out, int cap)
 
   /* Answers first: one that came before its timeout counts, however late
      this turn is. */
+  if (pr->stuck)
+    return 0; /* the caller stops on the report that said so */
   n = answers (pr, out, cap);
-  while (n < cap && pr->nheap > 0 && pr->probes[pr->heap[0]].wake <= now)
+  while (n < cap && !pr->stuck && pr->nheap > 0 && pr->probes[pr->heap[0]].wake <= now)
     {
       struct probe *p = &pr->probes[pr->heap[0]];
       int64_t probes = p->probes;
@@ -729,7 +738,7 @@ mp_prober_turn (struct mp_prober *pr, struct mp_prober_report *out, int cap)
     }
   /* The server runs beside us: what answered while we dialled the rest
      of this turn's probes is read now, not after one more wake-up. */
-  if (started > 1 && n < cap)
+  if (started > 1 && n < cap && !pr->stuck)
     n += answers (pr, out + n, cap - n);
   set_timer (pr);
   return n;

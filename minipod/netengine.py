@@ -89,15 +89,30 @@ class ProbeEngine:
         try:
             while True:
                 count = c.turn()
-                out = c.out
-                for i in range(count):
-                    self._report(out[i])
+                self._reports(count)
                 if count < c.CAP:
                     break
         finally:
             self._turning = False
-        if not self._schedules:
-            self.close()
+            if not self._schedules:
+                self.close()
+
+    def _reports(self, count: int) -> None:
+        out = self._c.out
+        i = 0
+        try:
+            while i < count:
+                i += 1
+                self._report(out[i - 1])
+        finally:
+            # A report that raised (NetnsStuckError stops the supervisor) must
+            # not strand the rest: their sockets closed, their probes back.
+            for j in range(i, count):
+                report = out[j]
+                if report.fd >= 0:
+                    os.close(report.fd)
+                if report.what != self._success:
+                    self._c.give_back(report.id, -1)
 
     def _report(self, report: Any) -> None:
         schedule = self._schedules.get(report.id)

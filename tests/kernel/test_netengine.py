@@ -407,3 +407,34 @@ def test_a_tick_due_when_a_late_turn_expires_the_last_probe_still_probes(loop: L
         worker.stop()
     assert len(outcomes) == 2 and all(o.result == FAILURE for o in outcomes), outcomes
     assert counts == (2, 0)
+
+
+def test_a_report_that_raises_does_not_strand_the_others(loop: Loop) -> None:
+    with socket.socket() as reserved:
+        reserved.bind(("127.0.0.1", 0))  # refused: each probe reports at once
+        port = reserved.getsockname()[1]
+        first, second = http(loop, port), http(loop, port)
+        heard: list[Outcome] = []
+
+        raised: list[Outcome] = []
+
+        def boom(outcome: Outcome) -> None:
+            if not raised:
+                raised.append(outcome)
+                raise RuntimeError("a bug in the pod's code")
+
+        now = loop.clock.now()
+        one = first.schedule(now, 1.0, 0, boom)
+        two = second.schedule(now, 1.0, 0, heard.append)
+        assert one is not None and two is not None
+        with pytest.raises(RuntimeError):
+            loop.run_until(lambda: False)  # both reports come in one turn
+        assert heard == [], "the second report came after the one that raised"
+        give_up = loop.call_later(5, lambda: heard.append(Outcome("test", "gave up")))
+        loop.run_until(lambda: bool(heard))  # its next tick still probes
+        give_up.cancel()
+        one.stop()
+        two.stop()
+        first.close()
+        second.close()
+    assert heard[0].result == FAILURE and "connection refused" in heard[0].message

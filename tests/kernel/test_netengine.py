@@ -10,6 +10,7 @@ worker's successes are counted, not reported) and that nothing is left.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import socket
 import threading
@@ -38,8 +39,21 @@ def loop() -> Iterator[Loop]:
     loop.close()
 
 
+def fds_before() -> set[str]:
+    """open_fds() with the process-wide fd of the home netns open (the first
+    engine opens it, for good) and earlier tests' garbage collected."""
+    netprobe._home_netns_fd()
+    gc.collect()
+    return open_fds()
+
+
 def open_fds() -> set[str]:
-    return set(os.listdir("/proc/self/fd"))
+    """This process's fds, without the one that lists them."""
+    listing = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return set(os.listdir(listing)) - {str(listing)}
+    finally:
+        os.close(listing)
 
 
 def engine_probe(loop: Loop, prepared: netprobe.Prepared, limit: float = 5.0) -> Outcome:
@@ -155,7 +169,7 @@ def run_worker(loop: Loop, probe: Probe, prepared: netprobe.Prepared, probes: in
 
 
 def test_a_settled_worker_hears_only_what_changes(loop: Loop) -> None:
-    before = open_fds()
+    before = fds_before()
     with probeservers.scripted_server(OK, then_close=True) as port:
         probe = Probe(handler=HTTPGetAction(port=port), period_seconds=1, success_threshold=2)
         worker, outcomes = run_worker(loop, probe, http(loop, port), probes=4)
@@ -178,7 +192,7 @@ def test_every_failure_is_heard(loop: Loop) -> None:
 
 
 def test_a_tcp_worker(loop: Loop) -> None:
-    before = open_fds()
+    before = fds_before()
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
         prepared = netprobe.prepare_tcp(loop, None, 1.0, "127.0.0.1", port)
@@ -191,7 +205,7 @@ def test_a_tcp_worker(loop: Loop) -> None:
 
 
 def test_a_worker_stopped_while_python_holds_its_probe(loop: Loop) -> None:
-    before = open_fds()
+    before = fds_before()
     with probeservers.scripted_server(b"HTTP/1.1 200 OK\r\n", then_close=False) as port:
         outcomes: list[Outcome] = []
         worker = ProbeWorker(loop, "readiness",

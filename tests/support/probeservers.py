@@ -117,11 +117,24 @@ def http_server(tls: ssl.SSLContext | None = None, host: str = "127.0.0.1"
 def scripted_server(reply: bytes, then_close: bool, delay: float = 0.0) -> Iterator[int]:
     """A server that reads each request, sends `reply` as it is (``delay``
     seconds later), then closes the connection (FIN: the request was read) or
-    holds it open. Yields its port."""
+    holds it open. Yields its port. Every connection it accepted is closed
+    when the context ends, whatever its thread was doing then."""
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.05)
     stopping = threading.Event()
-    held: list[socket.socket] = []
+    conns: list[socket.socket] = []
+
+    def answer(conn: socket.socket) -> None:
+        conn.settimeout(2)
+        request = b""
+        while b"\r\n\r\n" not in request:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            request += chunk
+        if delay:
+            time.sleep(delay)
+        conn.sendall(reply)
 
     def serve() -> None:
         while not stopping.is_set():
@@ -129,23 +142,15 @@ def scripted_server(reply: bytes, then_close: bool, delay: float = 0.0) -> Itera
                 conn, _ = listener.accept()
             except TimeoutError:
                 continue
-            conn.settimeout(2)
-            request = b""
+            except OSError:
+                return  # the listener is closed: the context has ended
+            conns.append(conn)
             try:
-                while b"\r\n\r\n" not in request:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        break
-                    request += chunk
-                if delay:
-                    time.sleep(delay)
-                conn.sendall(reply)
+                answer(conn)
             except OSError:
                 pass  # reset by the probe: it is done with us
             if then_close:
                 conn.close()
-            else:
-                held.append(conn)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -153,9 +158,9 @@ def scripted_server(reply: bytes, then_close: bool, delay: float = 0.0) -> Itera
         yield int(listener.getsockname()[1])
     finally:
         stopping.set()
-        thread.join(5)
+        thread.join(10)
         listener.close()
-        for conn in held:
+        for conn in conns:
             conn.close()
 
 

@@ -28,6 +28,7 @@ import shutil
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psutil
@@ -46,7 +47,7 @@ from minipod.rootfs import BindMount, RootfsPlan
 from minipod.sandbox import STREAMS, Sandbox, create_sandbox, kill_and_reap, signal_child
 from minipod.spawn import Child
 from minipod.spec import Container, ExecAction, LifecycleHandler, Pod
-from minipod.state import ensure_dir, ensure_mode, write_json_atomic
+from minipod.state import ensure_mode, write_json_atomic
 from minipod.status import ContainerStatus, PodRow, State, pod_phase, pod_row, rfc3339
 
 if TYPE_CHECKING:
@@ -99,6 +100,7 @@ class ContainerRun:
     log: LogFile | None = None
     pipes: list[LogPipe] = field(default_factory=list)
     plan: LaunchPlan | None = None
+    plan_inputs: tuple[object, ...] | None = None  # what ``plan`` was made from
     target: ExecTarget | None = None
     probes: dict[str, ProbeWorker] = field(default_factory=dict)
     hook: InFlight | None = None  # postStart or preStop in flight
@@ -288,17 +290,11 @@ class PodRunner:
         sandbox = self.sandbox
         # Not now: removing a layer takes milliseconds, and a restart waits.
         self.loop.call_later(0, functools.partial(self._remove_old_attempt, run, run.attempt))
-        run_dir = sandbox.dir / "containers" / run.name / str(run.attempt)
-        # The overlay's root takes the upper dir's mode: 0755, or a container
-        # running as non-root could not even resolve /bin.
-        (run_dir / "upper").mkdir(mode=0o755, parents=True, exist_ok=True)
-        ensure_mode(run_dir / "upper", 0o755)
-        for sub in ("work", "merged"):
-            ensure_dir(run_dir / sub)
-        plan = run.plan = launch_plan(run.spec, run.image, sandbox.hostname,
-                                      self.pod.spec.security_context)
-        rootfs = RootfsPlan(str(run.image.rootfs), str(run_dir / "upper"), str(run_dir / "work"),
-                            str(run_dir / "merged"), str(sandbox.dir / "shm"),
+        run_dir = f"{sandbox.dir}/containers/{run.name}/{run.attempt}"
+        make_run_dirs(run_dir)
+        plan = self._launch_plan(run)
+        rootfs = RootfsPlan(str(run.image.rootfs), f"{run_dir}/upper", f"{run_dir}/work",
+                            f"{run_dir}/merged", str(sandbox.dir / "shm"),
                             self._binds(run.spec))
         self._open_streams(run)
         run.log = LogFile(sandbox.dir / "logs" / run.name / f"{run.attempt}.log")
@@ -318,6 +314,19 @@ class PodRunner:
             for fd in writers:
                 os.close(fd)
         return child
+
+    def _launch_plan(self, run: ContainerRun) -> LaunchPlan:
+        """launch_plan() is pure: a restart reuses the last run's plan while its
+        inputs are the very same objects (a run's spec and image never change;
+        the sandbox's hostname and the pod's securityContext are compared too)."""
+        assert self.sandbox is not None
+        inputs = (run.spec, run.image, self.sandbox.hostname, self.pod.spec.security_context)
+        known = run.plan_inputs
+        if run.plan is None or known is None \
+                or any(a is not b for a, b in zip(inputs, known, strict=True)):
+            run.plan = launch_plan(*inputs)
+            run.plan_inputs = inputs
+        return run.plan
 
     def _open_streams(self, run: ContainerRun) -> None:
         """Our read ends of the container's FIFOs, kept for the sandbox's life."""
@@ -883,6 +892,23 @@ class PodRunner:
                                       "failures": w.failures, "skipped": w.skipped}
                                for kind, w in run.probes.items()}
         return entry
+
+
+def make_run_dirs(run_dir: str) -> None:
+    """A run's upper, work and merged directories. A restart finds its
+    container's directory there already, so this is four mkdir calls, not
+    pathlib's walk up and back down; the first run makes the parents as
+    ``mkdir(parents=True)`` does (0777 less the umask)."""
+    try:
+        os.mkdir(run_dir)
+    except (FileNotFoundError, FileExistsError):
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+    for sub, mode in (("upper", 0o755), ("work", 0o700), ("merged", 0o700)):
+        with contextlib.suppress(FileExistsError):  # a run the record never saw
+            os.mkdir(f"{run_dir}/{sub}", mode)
+    # The overlay's root takes the upper dir's mode: 0755, or a container
+    # running as non-root could not even resolve /bin.
+    ensure_mode(Path(f"{run_dir}/upper"), 0o755)
 
 
 def _seconds(delay: float) -> str:

@@ -408,3 +408,39 @@ def test_stop_during_a_probe_kill_keeps_its_sigkill(tmp_path: Path) -> None:
     assert runner.signals == [("app", signal.SIGTERM), ("app", signal.SIGKILL)]
     exit_(runner, sup, "app", 137, signal.SIGKILL)
     assert stopped == [True]
+
+
+# -- the restart path's shortcuts -----------------------------------------------------
+
+
+def test_a_restart_reuses_the_launch_plan_until_an_input_changes(tmp_path: Path) -> None:
+    runner, _sup = make(tmp_path)
+    runner.start()
+    app = run_of(runner, "app")
+    first = runner._launch_plan(app)
+    assert first == podmod.launch_plan(app.spec, IMAGE, "p", None)
+    assert runner._launch_plan(app) is first
+    assert runner.sandbox is not None
+    runner.sandbox.hostname = "other"
+    changed = runner._launch_plan(app)
+    assert changed is not first and changed.env["HOSTNAME"] == "other"
+    app.plan_inputs = None  # a plan someone else set (adopt.py): made again
+    assert runner._launch_plan(app) is not changed
+
+
+def test_run_dirs_as_ensure_dir_made_them(tmp_path: Path) -> None:
+    umask = os.umask(0o022)
+    try:
+        run_dir = tmp_path / "containers" / "app" / "0"
+        podmod.make_run_dirs(str(run_dir))
+        podmod.make_run_dirs(str(run_dir))  # a run directory left over: no error
+        podmod.make_run_dirs(str(run_dir.with_name("1")))  # a restart
+    finally:
+        os.umask(umask)
+    modes = {p.relative_to(tmp_path).as_posix(): p.stat().st_mode & 0o7777
+             for p in tmp_path.rglob("*")}
+    assert modes == {"containers": 0o755, "containers/app": 0o755,
+                     "containers/app/0": 0o755, "containers/app/1": 0o755,
+                     **{f"containers/app/{n}/{sub}": 0o700 for n in (0, 1)
+                        for sub in ("work", "merged")},
+                     "containers/app/0/upper": 0o755, "containers/app/1/upper": 0o755}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -110,10 +111,42 @@ class Runner(PodRunner):
                 grace, lambda: self.signals.append((run.name, signal.SIGKILL)))
 
 
+class MountHolds:
+    """hold_mount_ns with a pipe's write end for the namespace: the read end
+    we keep says whether it was closed (EOF) even once its number is reused."""
+
+    def __init__(self) -> None:
+        self.ends: list[int] = []  # our read ends, in the order of the holds
+
+    def hold(self, _pid: int) -> int:
+        r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.ends.append(r)
+        return w
+
+    def open(self) -> list[bool]:
+        """For each hold so far: is it still open?"""
+        found = []
+        for r in self.ends:
+            try:
+                os.read(r, 1)
+                found.append(False)
+            except BlockingIOError:
+                found.append(True)
+        return found
+
+    def close(self) -> None:
+        for r in self.ends:
+            os.close(r)
+
+
 @pytest.fixture(autouse=True)
-def fake_kernel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def fake_kernel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[MountHolds]:
     monkeypatch.setattr(podmod, "create_sandbox", lambda pod: FakeSandbox(tmp_path))
     monkeypatch.setattr(podmod, "kill_and_reap", lambda child: os.close(child.pidfd))
+    holds = MountHolds()
+    monkeypatch.setattr(podmod, "hold_mount_ns", holds.hold)
+    yield holds
+    holds.close()
 
 
 def make(tmp_path: Path, policy: str = "Always", *, apps: tuple[str, ...] = ("app",),
@@ -444,3 +477,40 @@ def test_run_dirs_as_ensure_dir_made_them(tmp_path: Path) -> None:
                      **{f"containers/app/{n}/{sub}": 0o700 for n in (0, 1)
                         for sub in ("work", "merged")},
                      "containers/app/0/upper": 0o755, "containers/app/1/upper": 0o755}
+
+
+def test_a_restart_lets_go_of_the_old_mount_namespace_after_the_new_run(
+        tmp_path: Path, fake_kernel: MountHolds) -> None:
+    runner, sup = make(tmp_path)
+    runner.start()
+    assert fake_kernel.open() == [True]
+    exit_(runner, sup, "app", 137, signal.SIGKILL)
+    assert runner.spawned == ["app", "app"]
+    assert fake_kernel.open() == [True, True]  # the old one until this turn's work is done
+    sup.loop.run_once()
+    assert fake_kernel.open() == [False, True]
+
+
+def test_an_exit_with_no_restart_lets_go_too(tmp_path: Path, fake_kernel: MountHolds) -> None:
+    runner, sup = make(tmp_path, "Never")
+    runner.start()
+    exit_(runner, sup, "app", 0)
+    settle(sup, 1)
+    assert fake_kernel.open() == [False]
+
+
+def test_a_stop_lets_go_before_it_signals(tmp_path: Path, fake_kernel: MountHolds) -> None:
+    # no restart follows, so each process unmounts its own as it exits
+    runner, _sup = make(tmp_path, apps=("a", "b"))
+    runner.start()
+    runner.stop(None, lambda: None)
+    assert runner.signals == [("a", signal.SIGTERM), ("b", signal.SIGTERM)]
+    assert fake_kernel.open() == [False, False]
+
+
+def test_teardown_lets_go_of_running_containers(tmp_path: Path,
+                                               fake_kernel: MountHolds) -> None:
+    runner, _sup = make(tmp_path, apps=("a", "b"))
+    runner.start()
+    runner.teardown()
+    assert fake_kernel.open() == [False, False]

@@ -101,6 +101,7 @@ class ContainerRun:
     pipes: list[LogPipe] = field(default_factory=list)
     plan: LaunchPlan | None = None
     plan_inputs: tuple[object, ...] | None = None  # what ``plan`` was made from
+    binds: tuple[object, tuple[BindMount, ...]] | None = None  # (sandbox, its binds)
     target: ExecTarget | None = None
     probes: dict[str, ProbeWorker] = field(default_factory=dict)
     hook: InFlight | None = None  # postStart or preStop in flight
@@ -297,7 +298,7 @@ class PodRunner:
         plan = self._launch_plan(run)
         rootfs = RootfsPlan(str(run.image.rootfs), f"{run_dir}/upper", f"{run_dir}/work",
                             f"{run_dir}/merged", str(sandbox.dir / "shm"),
-                            self._binds(run.spec))
+                            self._run_binds(run))
         self._open_streams(run)
         run.log = LogFile(sandbox.dir / "logs" / run.name / f"{run.attempt}.log")
         for pipe in run.pipes:
@@ -372,6 +373,19 @@ class PodRunner:
         self.event("Warning", "Failed", f"Error: {error}")
         # Decide from the loop, not from inside whoever started it.
         self.loop.call_later(0, lambda: self._after_exit(run))
+
+    def _run_binds(self, run: ContainerRun) -> tuple[BindMount, ...]:
+        """_binds, worked out once per run and sandbox: the /etc files and
+        emptyDir volumes are the sandbox's own and do not change. A hostPath
+        is looked at again on every start, as it may have turned from a file
+        into a directory (or back) in between."""
+        if run.binds is not None and run.binds[0] is self.sandbox:
+            return run.binds[1]
+        binds = self._binds(run.spec)
+        volumes = {v.name: v for v in self.pod.spec.volumes}
+        if not any(volumes[m.name].host_path for m in run.spec.volume_mounts):
+            run.binds = (self.sandbox, binds)
+        return binds
 
     def _binds(self, container: Container) -> tuple[BindMount, ...]:
         assert self.sandbox is not None

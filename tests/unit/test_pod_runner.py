@@ -26,7 +26,7 @@ from minipod.image import Image
 from minipod.loop import Loop
 from minipod.pod import ContainerRun, ExitStatus, PodRunner
 from minipod.spawn import Child
-from minipod.spec import Container, Pod, PodSpec
+from minipod.spec import Container, Pod, PodSpec, Volume, VolumeMount
 
 IMAGE = Image(ref="busybox", name="busybox:latest", rootfs=Path("/nonexistent"), cmd=("sh",))
 
@@ -39,6 +39,9 @@ class FakeSandbox:
         self.pidns_fd = None
         self.attempt = 0
         self.torn_down = False
+
+    def volume_dir(self, name: str) -> Path:
+        return self.dir / "volumes" / name
 
     def replace_pause(self) -> None:
         self.attempt += 1
@@ -514,3 +517,22 @@ def test_teardown_lets_go_of_running_containers(tmp_path: Path,
     runner.start()
     runner.teardown()
     assert fake_kernel.open() == [False, False]
+
+
+def test_a_restart_reuses_the_binds_but_looks_at_a_host_path_again(tmp_path: Path) -> None:
+    host = tmp_path / "host"
+    host.mkdir()
+    spec = PodSpec(containers=(
+        Container("plain", "busybox", volume_mounts=(VolumeMount("scratch", "/scratch"),)),
+        Container("hosted", "busybox", volume_mounts=(VolumeMount("h", "/h"),))),
+        volumes=(Volume("scratch", empty_dir=True), Volume("h", host_path=str(host))))
+    runner = Runner(FakeSupervisor(tmp_path), Pod(name="p", spec=spec),
+                    dict.fromkeys(("plain", "hosted"), IMAGE))
+    runner.start()
+    plain, hosted = run_of(runner, "plain"), run_of(runner, "hosted")
+    first = runner._run_binds(plain)
+    assert first == runner._binds(plain.spec) and runner._run_binds(plain) is first
+    assert runner._run_binds(hosted)[-1].is_file is False
+    host.rmdir()
+    host.write_text("now a file")
+    assert runner._run_binds(hosted)[-1].is_file is True

@@ -27,10 +27,17 @@ class LogFile:
     """One container run's log file, shared by its stdout and stderr pipes."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = path
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        try:
+            self._fd = self._open(path)
+        except FileNotFoundError:  # the container's first run: no log directory yet
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._fd = self._open(path)
         self.open_streams = 0
+
+    @staticmethod
+    def _open(path: Path) -> int:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
 
     def write(self, stream: str, text: bytes, tag: str) -> None:
         record = f"{cri_timestamp()} {stream} {tag} ".encode() + text + b"\n"

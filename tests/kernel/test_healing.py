@@ -52,6 +52,19 @@ def wait_container(mp: Minipod, name: str, cname: str, what: str, timeout: float
     return result
 
 
+def mount_namespaces_held(pid: int) -> set[int]:
+    """The inodes of the mount namespaces ``pid`` has open as fds."""
+    held = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("mnt:["):
+            held.add(int(link[len("mnt:["):-1]))
+    return held
+
+
 def statuses(out: str, name: str) -> list[str]:
     """The STATUS column each time `minipod up` printed a change, in order."""
     return re.findall(rf"Status\s+(\S+)\s+pod/{name} ", out)
@@ -71,11 +84,15 @@ def test_kill_9_restarts_the_container_and_the_pod_stays_running(minipod: Minipo
   - {name: app, image: busybox, command: ["sleep", "3600"]}
 """)))
     first = minipod.wait_running(name, ["app"])["containers"]["app"]
+    assert mount_namespaces_held(proc.pid) == {first["namespaces"]["mnt"]}
     kill9(first["pid"])
     record = wait_container(minipod, name, "app", "a new app process", state="running",
                             restartCount=1)
     again = record["containers"]["app"]
     assert again["pid"] != first["pid"]
+    # the dead run's namespace (its unmounts) is let go once the new run is up
+    wait_for(lambda: mount_namespaces_held(proc.pid) == {again["namespaces"]["mnt"]}, 10,
+             "the supervisor to hold only the new run's mount namespace")
     assert again["lastExitCode"] == 137  # 128 + SIGKILL, as lastState
     assert record["phase"] == "Running" and record["status"] == "Running"
     assert record["ready"] == "1/1" and record["restarts"] == 1

@@ -320,3 +320,13 @@ def test_echo_of_a_long_line_loses_nothing(
     echoed_text = "".join(text for _, text in echoed)
     assert len(echoed_text) == len(line)  # the whole line, not only its last chunk
     assert echoed_text == line
+
+
+def test_log_file_makes_its_directory_once(tmp_path: Path) -> None:
+    first = LogFile(tmp_path / "logs" / "app" / "0.log")
+    second = LogFile(tmp_path / "logs" / "app" / "1.log")  # a restart: the directory is there
+    for log in (first, second):
+        log.open_streams = 1
+        log.write("stdout", b"x", "F")
+        log.release()
+    assert sorted(p.name for p in (tmp_path / "logs" / "app").iterdir()) == ["0.log", "1.log"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -25,7 +26,7 @@ from minipod.image import Image
 from minipod.loop import Loop
 from minipod.pod import ContainerRun, ExitStatus, PodRunner
 from minipod.spawn import Child
-from minipod.spec import Container, Pod, PodSpec
+from minipod.spec import Container, Pod, PodSpec, Volume, VolumeMount
 
 IMAGE = Image(ref="busybox", name="busybox:latest", rootfs=Path("/nonexistent"), cmd=("sh",))
 
@@ -38,6 +39,9 @@ class FakeSandbox:
         self.pidns_fd = None
         self.attempt = 0
         self.torn_down = False
+
+    def volume_dir(self, name: str) -> Path:
+        return self.dir / "volumes" / name
 
     def replace_pause(self) -> None:
         self.attempt += 1
@@ -110,10 +114,42 @@ class Runner(PodRunner):
                 grace, lambda: self.signals.append((run.name, signal.SIGKILL)))
 
 
+class MountHolds:
+    """hold_mount_ns with a pipe's write end for the namespace: the read end
+    we keep says whether it was closed (EOF) even once its number is reused."""
+
+    def __init__(self) -> None:
+        self.ends: list[int] = []  # our read ends, in the order of the holds
+
+    def hold(self, _pid: int) -> int:
+        r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.ends.append(r)
+        return w
+
+    def open(self) -> list[bool]:
+        """For each hold so far: is it still open?"""
+        found = []
+        for r in self.ends:
+            try:
+                os.read(r, 1)
+                found.append(False)
+            except BlockingIOError:
+                found.append(True)
+        return found
+
+    def close(self) -> None:
+        for r in self.ends:
+            os.close(r)
+
+
 @pytest.fixture(autouse=True)
-def fake_kernel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def fake_kernel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[MountHolds]:
     monkeypatch.setattr(podmod, "create_sandbox", lambda pod: FakeSandbox(tmp_path))
     monkeypatch.setattr(podmod, "kill_and_reap", lambda child: os.close(child.pidfd))
+    holds = MountHolds()
+    monkeypatch.setattr(podmod, "hold_mount_ns", holds.hold)
+    yield holds
+    holds.close()
 
 
 def make(tmp_path: Path, policy: str = "Always", *, apps: tuple[str, ...] = ("app",),
@@ -408,3 +444,95 @@ def test_stop_during_a_probe_kill_keeps_its_sigkill(tmp_path: Path) -> None:
     assert runner.signals == [("app", signal.SIGTERM), ("app", signal.SIGKILL)]
     exit_(runner, sup, "app", 137, signal.SIGKILL)
     assert stopped == [True]
+
+
+# -- the restart path's shortcuts -----------------------------------------------------
+
+
+def test_a_restart_reuses_the_launch_plan_until_an_input_changes(tmp_path: Path) -> None:
+    runner, _sup = make(tmp_path)
+    runner.start()
+    app = run_of(runner, "app")
+    first = runner._launch_plan(app)
+    assert first == podmod.launch_plan(app.spec, IMAGE, "p", None)
+    assert runner._launch_plan(app) is first
+    assert runner.sandbox is not None
+    runner.sandbox.hostname = "other"
+    changed = runner._launch_plan(app)
+    assert changed is not first and changed.env["HOSTNAME"] == "other"
+    app.plan_inputs = None  # a plan someone else set (adopt.py): made again
+    assert runner._launch_plan(app) is not changed
+
+
+def test_run_dirs_as_ensure_dir_made_them(tmp_path: Path) -> None:
+    umask = os.umask(0o022)
+    try:
+        run_dir = tmp_path / "containers" / "app" / "0"
+        podmod.make_run_dirs(str(run_dir))
+        podmod.make_run_dirs(str(run_dir))  # a run directory left over: no error
+        podmod.make_run_dirs(str(run_dir.with_name("1")))  # a restart
+    finally:
+        os.umask(umask)
+    modes = {p.relative_to(tmp_path).as_posix(): p.stat().st_mode & 0o7777
+             for p in tmp_path.rglob("*")}
+    assert modes == {"containers": 0o755, "containers/app": 0o755,
+                     "containers/app/0": 0o755, "containers/app/1": 0o755,
+                     **{f"containers/app/{n}/{sub}": 0o700 for n in (0, 1)
+                        for sub in ("work", "merged")},
+                     "containers/app/0/upper": 0o755, "containers/app/1/upper": 0o755}
+
+
+def test_a_restart_lets_go_of_the_old_mount_namespace_after_the_new_run(
+        tmp_path: Path, fake_kernel: MountHolds) -> None:
+    runner, sup = make(tmp_path)
+    runner.start()
+    assert fake_kernel.open() == [True]
+    exit_(runner, sup, "app", 137, signal.SIGKILL)
+    assert runner.spawned == ["app", "app"]
+    assert fake_kernel.open() == [True, True]  # the old one until this turn's work is done
+    sup.loop.run_once()
+    assert fake_kernel.open() == [False, True]
+
+
+def test_an_exit_with_no_restart_lets_go_too(tmp_path: Path, fake_kernel: MountHolds) -> None:
+    runner, sup = make(tmp_path, "Never")
+    runner.start()
+    exit_(runner, sup, "app", 0)
+    settle(sup, 1)
+    assert fake_kernel.open() == [False]
+
+
+def test_a_stop_lets_go_before_it_signals(tmp_path: Path, fake_kernel: MountHolds) -> None:
+    # no restart follows, so each process unmounts its own as it exits
+    runner, _sup = make(tmp_path, apps=("a", "b"))
+    runner.start()
+    runner.stop(None, lambda: None)
+    assert runner.signals == [("a", signal.SIGTERM), ("b", signal.SIGTERM)]
+    assert fake_kernel.open() == [False, False]
+
+
+def test_teardown_lets_go_of_running_containers(tmp_path: Path,
+                                               fake_kernel: MountHolds) -> None:
+    runner, _sup = make(tmp_path, apps=("a", "b"))
+    runner.start()
+    runner.teardown()
+    assert fake_kernel.open() == [False, False]
+
+
+def test_a_restart_reuses_the_binds_but_looks_at_a_host_path_again(tmp_path: Path) -> None:
+    host = tmp_path / "host"
+    host.mkdir()
+    spec = PodSpec(containers=(
+        Container("plain", "busybox", volume_mounts=(VolumeMount("scratch", "/scratch"),)),
+        Container("hosted", "busybox", volume_mounts=(VolumeMount("h", "/h"),))),
+        volumes=(Volume("scratch", empty_dir=True), Volume("h", host_path=str(host))))
+    runner = Runner(FakeSupervisor(tmp_path), Pod(name="p", spec=spec),
+                    dict.fromkeys(("plain", "hosted"), IMAGE))
+    runner.start()
+    plain, hosted = run_of(runner, "plain"), run_of(runner, "hosted")
+    first = runner._run_binds(plain)
+    assert first == runner._binds(plain.spec) and runner._run_binds(plain) is first
+    assert runner._run_binds(hosted)[-1].is_file is False
+    host.rmdir()
+    host.write_text("now a file")
+    assert runner._run_binds(hosted)[-1].is_file is True

@@ -53,7 +53,7 @@ lint:
 	$(BIN)/mypy minipod
 	gcc -fsyntax-only -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	    -Wmissing-prototypes -Wformat=2 csrc/pause.c csrc/mp_sys.c csrc/mp_exec.c \
-	    csrc/mp_start.c csrc/mp_probe.c
+	    csrc/mp_start.c csrc/mp_probe.c csrc/mp_prober.c
 	@command -v shellcheck >/dev/null && command -v $(VAGRANT) >/dev/null || \
 	  { echo "lint needs shellcheck and vagrant: sudo make lint-deps"; exit 1; }
 	shellcheck scripts/setup-host.sh .ci/run

@@ -25,10 +25,17 @@
  *
  * Each socket stays registered in the engine's epoll between probes with
  * EPOLLONESHOT: one epoll_ctl (MOD) arms it per probe, and the RST that
- * ends a connection wakes nobody. A timerfd in the same epoll, set to the
- * heap's first wake time, brings the loop back for the next tick or
- * timeout: the supervisor's loop sees one fd, and no deadline of its own
- * moves with every probe. */
+ * ends a connection wakes nobody. The loop watches one epoll fd that holds
+ * that epoll and a timerfd set to the heap's first wake time (on a grid):
+ * no deadline of the loop's moves with every probe.
+ *
+ * Wake-ups are what a probe costs most after its TCP work (a context switch
+ * costs more here than our Python does per turn), and each probe would make
+ * two: its tick, and its answer ~0.1 ms later. So when the timer goes off
+ * within one grain anyway, the sockets' epoll is taken out of the loop's
+ * sight and the answers that come meanwhile are read in the timer's
+ * wake-up: none is read later than that, and no wake-up is added for it
+ * (with nothing due soon, an answer wakes the loop as it comes). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -47,7 +54,6 @@
 
 #define MAX_BODY (10 * 1024) /* the kubelet's maxRespBodyLength */
 #define PEEK_SIZE (16 * 1024)
-#define TIMER_EVENT UINT64_MAX /* epoll data of the timerfd */
 #define UNKNOWN INT64_MIN      /* the timer's setting after it went off */
 /* The timer goes off on a grid: every tick due within one grain is started
    in one wake-up, a little late (at most the grain) rather than early. */
@@ -88,9 +94,12 @@ struct probe
 
 struct mp_prober
 {
-  int epfd;
+  int epfd;    /* what the caller watches: timerfd and sockets */
+  int sockets; /* an epoll of the probes' sockets */
+  int sockets_watched; /* sockets is in epfd with EPOLLIN */
   int timerfd;
-  int64_t timer; /* the wake time it is set to; INT64_MAX: none */
+  int64_t timer;    /* the wake time it is set to; INT64_MAX: none */
+  int64_t timer_at; /* when it goes off: timer on the grid */
   int home_fd;
   int stuck; /* could not return to home_fd's netns: dial nothing more */
   struct probe *probes;
@@ -218,7 +227,39 @@ set_timer (struct mp_prober *pr)
       when.it_value.tv_nsec = at % 1000000000;
     }
   if (timerfd_settime (pr->timerfd, TFD_TIMER_ABSTIME, &when, NULL) == 0)
-    pr->timer = wake;
+    {
+      pr->timer = wake;
+      pr->timer_at = wake == INT64_MAX ? INT64_MAX
+                                       : when.it_value.tv_sec * 1000000000LL
+                                             + when.it_value.tv_nsec;
+    }
+}
+
+/* Whether an answer wakes the loop (the sockets' epoll in its sight). */
+static void
+watch_sockets (struct mp_prober *pr, int watch)
+{
+  struct epoll_event ev = { .events = watch ? EPOLLIN : 0, .data.fd = pr->sockets };
+  if (watch != pr->sockets_watched
+      && epoll_ctl (pr->epfd, EPOLL_CTL_MOD, pr->sockets, &ev) == 0)
+    pr->sockets_watched = watch;
+}
+
+/* After a turn: answers may wait for the timer if it goes off within a
+   grain; else they wake the loop as they come. */
+static void
+pace_answers (struct mp_prober *pr, int64_t now)
+{
+  watch_sockets (pr, !(pr->timer_at != INT64_MAX && pr->timer_at - now <= TIMER_GRAIN));
+}
+
+/* The timer may have moved outside a turn (a probe added, removed, given
+   back): answers wake the loop again until the next turn decides. */
+static void
+reset_timer (struct mp_prober *pr)
+{
+  set_timer (pr);
+  watch_sockets (pr, 1);
 }
 
 /* -- the plain answer ------------------------------------------------------ */
@@ -345,7 +386,7 @@ unregister (struct mp_prober *pr, struct probe *p)
 {
   if (p->registered)
     {
-      epoll_ctl (pr->epfd, EPOLL_CTL_DEL, p->fd, NULL);
+      epoll_ctl (pr->sockets, EPOLL_CTL_DEL, p->fd, NULL);
       p->registered = 0;
     }
 }
@@ -402,7 +443,7 @@ arm (struct mp_prober *pr, struct probe *p)
   p->gen++;
   ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
   ev.data.u64 = (uint64_t) (uint32_t) id | ((uint64_t) p->gen << 32);
-  if (epoll_ctl (pr->epfd, p->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, p->fd, &ev) < 0)
+  if (epoll_ctl (pr->sockets, p->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, p->fd, &ev) < 0)
     return -errno;
   p->registered = 1;
   return 0;
@@ -534,27 +575,34 @@ fire (struct mp_prober *pr, struct probe *p, int64_t now, struct mp_prober_repor
 struct mp_prober *
 mp_prober_new (int home_fd)
 {
-  struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TIMER_EVENT };
+  struct epoll_event timer = { .events = EPOLLIN, .data.fd = -1 };
+  struct epoll_event sockets = { .events = EPOLLIN, .data.fd = -1 };
   struct mp_prober *pr = calloc (1, sizeof *pr);
   int err;
 
   if (pr == NULL)
     return NULL;
   pr->home_fd = home_fd;
-  pr->timer = INT64_MAX;
-  pr->timerfd = -1;
+  pr->timer = pr->timer_at = INT64_MAX;
+  pr->timerfd = pr->sockets = -1;
   pr->epfd = epoll_create1 (EPOLL_CLOEXEC);
   if (pr->epfd < 0)
     goto fail;
+  pr->sockets = epoll_create1 (EPOLL_CLOEXEC);
   pr->timerfd = timerfd_create (CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (pr->timerfd < 0 || epoll_ctl (pr->epfd, EPOLL_CTL_ADD, pr->timerfd, &ev) < 0)
+  if (pr->sockets < 0 || pr->timerfd < 0
+      || epoll_ctl (pr->epfd, EPOLL_CTL_ADD, pr->timerfd, &timer) < 0
+      || epoll_ctl (pr->epfd, EPOLL_CTL_ADD, pr->sockets, &sockets) < 0)
     goto fail;
+  pr->sockets_watched = 1;
   return pr;
 
 fail:
   err = errno;
   if (pr->timerfd >= 0)
     close (pr->timerfd);
+  if (pr->sockets >= 0)
+    close (pr->sockets);
   if (pr->epfd >= 0)
     close (pr->epfd);
   free (pr);
@@ -570,6 +618,7 @@ mp_prober_free (struct mp_prober *pr)
   for (int id = 0; id < pr->nprobes; id++)
     mp_prober_remove (pr, id);
   close (pr->timerfd);
+  close (pr->sockets);
   close (pr->epfd);
   free (pr->probes);
   free (pr->heap);
@@ -645,7 +694,7 @@ mp_prober_add (struct mp_prober *pr, int netns_fd, int family, const char *addr,
   p->tick = tick;
   p->hpos = -1;
   reschedule (pr, p);
-  set_timer (pr);
+  reset_timer (pr);
   return id;
 }
 
@@ -661,7 +710,7 @@ mp_prober_remove (struct mp_prober *pr, int id)
   free (p->request);
   p->request = NULL;
   p->state = FREE;
-  set_timer (pr);
+  reset_timer (pr);
 }
 
 void
@@ -688,7 +737,7 @@ mp_prober_give_back (struct mp_prober *pr, int id, int fd)
   if (p->owed)
     {
       reschedule (pr, p); /* due now: fire starts the owed probe */
-      set_timer (pr);
+      reset_timer (pr);
     }
 }
 
@@ -699,18 +748,12 @@ answers (struct mp_prober *pr, struct mp_prober_report *out, int cap)
   struct epoll_event events[64];
   int n = 0, ready;
 
-  ready = epoll_wait (pr->epfd, events, cap < 64 ? cap : 64, 0);
+  ready = epoll_wait (pr->sockets, events, cap < 64 ? cap : 64, 0);
   for (int i = 0; i < ready; i++)
     {
       int id = (int) (uint32_t) events[i].data.u64;
-      struct probe *p;
+      struct probe *p = lookup (pr, id);
 
-      if (events[i].data.u64 == TIMER_EVENT)
-        {
-          pr->timer = UNKNOWN; /* gone off: set it again below */
-          continue;
-        }
-      p = lookup (pr, id);
       if (p == NULL || p->state != WAITING || p->gen != (uint32_t) (events[i].data.u64 >> 32))
         continue; /* an event of a connection that is gone */
       n += answer (pr, p, &out[n], 0);
@@ -728,6 +771,8 @@ mp_prober_turn (struct mp_prober *pr, struct mp_prober_report *out, int cap)
      this turn is. */
   if (pr->stuck)
     return 0; /* the caller stops on the report that said so */
+  if (now >= pr->timer_at)
+    pr->timer = UNKNOWN; /* it went off (or is about to): set it again below */
   n = answers (pr, out, cap);
   while (n < cap && !pr->stuck && pr->nheap > 0 && pr->probes[pr->heap[0]].wake <= now)
     {
@@ -741,6 +786,7 @@ mp_prober_turn (struct mp_prober *pr, struct mp_prober_report *out, int cap)
   if (started > 1 && n < cap && !pr->stuck)
     n += answers (pr, out + n, cap - n);
   set_timer (pr);
+  pace_answers (pr, now);
   return n;
 }
 

@@ -99,12 +99,7 @@ send_early (int fd, const char *data, int len, int *out)
       out[1] = -err;
       return fd;
     }
-  if (state == MP_PROBE_IN_PROGRESS && err == EPIPE)
-    {
-      out[0] = state;
-      return fd;
-    }
-  close (fd);
+  close (fd); /* EPIPE too: a socket still connecting says EAGAIN */
   return fail (out, MP_PROBE_STEP_CONNECT, state < 0 ? -state : err);
 }
 

@@ -34,8 +34,10 @@
  * two: its tick, and its answer ~0.1 ms later. So when the timer goes off
  * within one grain anyway, the sockets' epoll is taken out of the loop's
  * sight and the answers that come meanwhile are read in the timer's
- * wake-up: none is read later than that, and no wake-up is added for it
- * (with nothing due soon, an answer wakes the loop as it comes). */
+ * wake-up (64 of them a turn, the rest in the next one), and no wake-up is
+ * added for it (with nothing due soon, an answer wakes the loop as it
+ * comes). An answer that came before its timeout is never judged late:
+ * a probe's timeout peeks before it expires it. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -54,7 +56,6 @@
 
 #define MAX_BODY (10 * 1024) /* the kubelet's maxRespBodyLength */
 #define PEEK_SIZE (16 * 1024)
-#define UNKNOWN INT64_MIN      /* the timer's setting after it went off */
 /* The timer goes off on a grid: every tick due within one grain is started
    in one wake-up, a little late (at most the grain) rather than early. */
 #ifndef TIMER_GRAIN
@@ -100,6 +101,7 @@ struct mp_prober
   int timerfd;
   int64_t timer;    /* the wake time it is set to; INT64_MAX: none */
   int64_t timer_at; /* when it goes off: timer on the grid */
+  int timer_stale;  /* it went off: set it again, even to the same time */
   int home_fd;
   int stuck; /* could not return to home_fd's netns: dial nothing more */
   struct probe *probes;
@@ -212,13 +214,14 @@ set_timer (struct mp_prober *pr)
 {
   struct itimerspec when;
   int64_t wake = pr->nheap > 0 ? pr->probes[pr->heap[0]].wake : INT64_MAX;
+  int64_t at = INT64_MAX;
 
-  if (wake == pr->timer)
+  if (wake == pr->timer && !pr->timer_stale)
     return;
   memset (&when, 0, sizeof when);
   if (wake != INT64_MAX)
     {
-      int64_t at = wake;
+      at = wake;
       if (at < INT64_MAX - TIMER_GRAIN)
         at = (at + TIMER_GRAIN - 1) / TIMER_GRAIN * TIMER_GRAIN;
       if (at <= 0)
@@ -229,13 +232,15 @@ set_timer (struct mp_prober *pr)
   if (timerfd_settime (pr->timerfd, TFD_TIMER_ABSTIME, &when, NULL) == 0)
     {
       pr->timer = wake;
-      pr->timer_at = wake == INT64_MAX ? INT64_MAX
-                                       : when.it_value.tv_sec * 1000000000LL
-                                             + when.it_value.tv_nsec;
+      pr->timer_at = at;
+      pr->timer_stale = 0;
     }
 }
 
-/* Whether an answer wakes the loop (the sockets' epoll in its sight). */
+/* Whether an answer wakes the loop (the sockets' epoll in its sight).
+   Events 0 takes it out: an epoll fd's poll says only EPOLLIN (never the
+   EPOLLERR or EPOLLHUP the kernel adds to every entry), and the MOD back to
+   EPOLLIN looks at it again, so what came meanwhile is not missed. */
 static void
 watch_sockets (struct mp_prober *pr, int watch)
 {
@@ -254,12 +259,25 @@ pace_answers (struct mp_prober *pr, int64_t now)
 }
 
 /* The timer may have moved outside a turn (a probe added, removed, given
-   back): answers wake the loop again until the next turn decides. */
+   back). */
 static void
 reset_timer (struct mp_prober *pr)
 {
   set_timer (pr);
-  watch_sockets (pr, 1);
+  pace_answers (pr, monotonic_now ());
+}
+
+/* Stuck outside our netns: nothing more is dialled, and nothing of ours
+   keeps the caller's loop awake while it stops. */
+static void
+stop_all (struct mp_prober *pr)
+{
+  struct itimerspec off;
+  memset (&off, 0, sizeof off);
+  pr->stuck = 1;
+  timerfd_settime (pr->timerfd, 0, &off, NULL);
+  pr->timer = pr->timer_at = INT64_MAX;
+  watch_sockets (pr, 0);
 }
 
 /* -- the plain answer ------------------------------------------------------ */
@@ -474,7 +492,7 @@ start (struct mp_prober *pr, struct probe *p, struct mp_prober_report *out)
       out->err = -fd;
       out->step = how[0];
       if (how[0] == MP_PROBE_STEP_HOME)
-        pr->stuck = 1; /* every socket made now would be in the pod's netns */
+        stop_all (pr); /* every socket made now would be in the pod's netns */
       p->state = CALLER;
       return 1;
     }
@@ -524,6 +542,8 @@ answer (struct mp_prober *pr, struct probe *p, struct mp_prober_report *out, int
     }
   else if (n > 0 && plain_success (pr->peek, n))
     {
+      if (expired)
+        unregister (pr, p); /* still armed: the RST would make a stale event */
       keep_socket (pr, p);
       reschedule (pr, p); /* its timeout no longer counts */
       return p->quiet ? 0 : report (out, p, id, MP_PROBER_SUCCESS);
@@ -767,12 +787,12 @@ mp_prober_turn (struct mp_prober *pr, struct mp_prober_report *out, int cap)
   int64_t now = monotonic_now ();
   int n, started = 0;
 
-  /* Answers first: one that came before its timeout counts, however late
-     this turn is. */
   if (pr->stuck)
     return 0; /* the caller stops on the report that said so */
   if (now >= pr->timer_at)
-    pr->timer = UNKNOWN; /* it went off (or is about to): set it again below */
+    pr->timer_stale = 1; /* it went off: set it again below */
+  /* Answers first: one that came before its timeout counts, however late
+     this turn is. */
   n = answers (pr, out, cap);
   while (n < cap && !pr->stuck && pr->nheap > 0 && pr->probes[pr->heap[0]].wake <= now)
     {
@@ -785,8 +805,11 @@ mp_prober_turn (struct mp_prober *pr, struct mp_prober_report *out, int cap)
      of this turn's probes is read now, not after one more wake-up. */
   if (started > 1 && n < cap && !pr->stuck)
     n += answers (pr, out + n, cap - n);
-  set_timer (pr);
-  pace_answers (pr, now);
+  if (!pr->stuck)
+    {
+      set_timer (pr);
+      pace_answers (pr, now);
+    }
   return n;
 }
 

@@ -45,8 +45,9 @@ struct mp_prober;
 struct mp_prober *mp_prober_new (int home_fd);
 void mp_prober_free (struct mp_prober *pr);
 
-/* An epoll fd: readable when an answer may have come, or a tick or a
-   timeout is due (a timerfd in it): then call mp_prober_turn. */
+/* An epoll fd: readable when a tick or a timeout is due, or an answer may
+   have come (unless a tick is due within the engine's grain, whose turn
+   then reads it): then call mp_prober_turn. */
 int mp_prober_fd (struct mp_prober *pr);
 
 /* A probe of family/addr/port from inside netns_fd (-1: the caller's), with

@@ -49,6 +49,9 @@ class ProbeEngine:
         self._success = mpsys.PROBER_SUCCESS
         self._schedules: dict[int, Schedule] = {}
         self._turning = False
+        # ids removed during this turn's reports: the engine may hand out an
+        # id again before the rest of the batch is read
+        self._gone: set[int] = set()
         loop.register(self._c.fd, self._on_ready, select.EPOLLIN)
 
     def add(self, prepared: netprobe.Prepared, peer: Any, request: bytes, *, first: float,
@@ -73,6 +76,8 @@ class ProbeEngine:
         if self._schedules.pop(schedule.id, None) is None:
             return
         self._c.remove(schedule.id)
+        if self._turning:
+            self._gone.add(schedule.id)
         if not self._schedules and not self._turning:
             self.close()
 
@@ -94,6 +99,7 @@ class ProbeEngine:
                     break
         finally:
             self._turning = False
+            self._gone.clear()
             if not self._schedules:
                 self.close()
 
@@ -111,11 +117,11 @@ class ProbeEngine:
                 report = out[j]
                 if report.fd >= 0:
                     os.close(report.fd)
-                if report.what != self._success:
+                if report.what != self._success and report.id not in self._gone:
                     self._c.give_back(report.id, -1)
 
     def _report(self, report: Any) -> None:
-        schedule = self._schedules.get(report.id)
+        schedule = None if report.id in self._gone else self._schedules.get(report.id)
         if schedule is None:  # stopped by an earlier report of this turn
             if report.fd >= 0:
                 os.close(report.fd)

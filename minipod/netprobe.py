@@ -40,6 +40,7 @@ people compare with what a cluster prints.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import random
@@ -72,6 +73,7 @@ USER_AGENT = "kube-probe/1.34"
 MAX_BODY = 10 * 1024  # the kubelet's maxRespBodyLength
 MAX_REDIRECTS = 10  # Go's default, kept by the kubelet's RedirectChecker
 
+_TCP_CLOSE = 7  # tcpi_state of a socket with no connection (linux/tcp_states.h)
 _LINGER_RST = struct.pack("ii", 1, 0)  # struct linger {l_onoff 1, l_linger 0}
 _RECV_SIZE = 65536
 _EPOLLIN, _EPOLLOUT = select.EPOLLIN, select.EPOLLOUT
@@ -468,6 +470,10 @@ class NetProbe:
             try:
                 sock.getpeername()
             except OSError:
+                if sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == _TCP_CLOSE:
+                    # closed, its error read already: the level-triggered HUP
+                    # would come back every turn until the timeout
+                    raise self._dial_error(errno.ECONNRESET) from None
                 # Not connected yet: a stale event for an earlier socket that had
                 # this fd number, delivered in the same epoll batch. Keep waiting.
                 return

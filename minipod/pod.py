@@ -294,7 +294,7 @@ class PodRunner:
         # Not now: removing a layer takes milliseconds, and a restart waits.
         self.loop.call_later(0, functools.partial(self._remove_old_attempt, run, run.attempt))
         run_dir = f"{sandbox.dir}/containers/{run.name}/{run.attempt}"
-        make_run_dirs(run_dir)
+        take_run_dirs(run_dir, f"{sandbox.dir}/containers/{run.name}/{SPARE_RUN_DIR}")
         plan = self._launch_plan(run)
         rootfs = RootfsPlan(str(run.image.rootfs), f"{run_dir}/upper", f"{run_dir}/work",
                             f"{run_dir}/merged", str(sandbox.dir / "shm"),
@@ -355,9 +355,16 @@ class PodRunner:
     def _remove_old_attempt(self, run: ContainerRun, attempt: int) -> None:
         """Keep the current run and the previous one (its log is `logs
         --previous`), as the kubelet's container GC keeps one dead container:
-        a container in a crash loop must not fill the disk with layers."""
+        a container in a crash loop must not fill the disk with layers. And
+        make the next run's directories now, off a restart's path."""
+        if self.sandbox is None:
+            return
+        if not run.init or run.sidecar:  # an init container seldom runs again
+            containers = self.sandbox.dir / "containers" / run.name
+            with contextlib.suppress(OSError):  # the restart makes them, then
+                make_run_dirs(str(containers / SPARE_RUN_DIR))
         old = attempt - 2
-        if old < 0 or self.sandbox is None:
+        if old < 0:
             return
         shutil.rmtree(self.sandbox.dir / "containers" / run.name / str(old), ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
@@ -940,6 +947,19 @@ def _drop_mount_hold(run: ContainerRun) -> None:
     if run.mnt_hold >= 0:
         os.close(run.mnt_hold)
         run.mnt_hold = -1
+
+
+SPARE_RUN_DIR = "next"  # the next run's directories, made ahead (take_run_dirs)
+
+
+def take_run_dirs(run_dir: str, spare: str) -> None:
+    """A run's directories: the spare set made ahead of time, renamed, or
+    made now (make_run_dirs). On an ext4 that has seen many deletions a
+    mkdir searches for a free inode for a while; a rename does not."""
+    try:
+        os.rename(spare, run_dir)
+    except OSError:  # none made ahead, or run_dir is there and not empty
+        make_run_dirs(run_dir)
 
 
 def make_run_dirs(run_dir: str) -> None:

@@ -132,8 +132,11 @@ def test_crash_loop_back_off_doubles(minipod: Minipod) -> None:
     proc = minipod.up(manifest, "--backoff", "500ms:1s")
     wait_container(minipod, name, "app", "four restarts", restartCount=4)
     pod_dir = minipod.root / "pods" / f"default_{name}"
-    # only the current run and the previous one are kept (layers and logs)
-    assert sorted(os.listdir(pod_dir / "containers" / "app")) == ["3", "4"]
+    # only the current run and the previous one are kept (layers and logs),
+    # beside the next run's empty directories, made ahead
+    assert sorted(os.listdir(pod_dir / "containers" / "app")) == ["3", "4", "next"]
+    assert sorted(os.listdir(pod_dir / "containers" / "app" / "next")) == [
+        "merged", "upper", "work"]
     assert sorted(os.listdir(pod_dir / "logs" / "app")) == ["3.log", "4.log"]
     out = stop(minipod, proc)
     started = [float(t) for t in re.findall(r"(\d+\.\d+)\s+Normal\s+Started", _seconds(out))]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -536,3 +537,22 @@ def test_a_restart_reuses_the_binds_but_looks_at_a_host_path_again(tmp_path: Pat
     host.rmdir()
     host.write_text("now a file")
     assert runner._run_binds(hosted)[-1].is_file is True
+
+
+def test_a_run_takes_the_directories_made_ahead(tmp_path: Path) -> None:
+    app = tmp_path / "containers" / "app"
+    spare = app / podmod.SPARE_RUN_DIR
+    podmod.make_run_dirs(str(spare))
+    podmod.take_run_dirs(str(app / "1"), str(spare))
+    assert sorted(os.listdir(app)) == ["1"], "the spare set became run 1"
+    assert sorted(os.listdir(app / "1")) == ["merged", "upper", "work"]
+    assert stat.S_IMODE(os.stat(app / "1" / "upper").st_mode) == 0o755
+    # none made ahead: made now
+    podmod.take_run_dirs(str(app / "2"), str(spare))
+    assert sorted(os.listdir(app / "2")) == ["merged", "upper", "work"]
+    # a run directory already there with something in it is kept as it is
+    (app / "2" / "upper" / "kept").write_text("x")
+    podmod.make_run_dirs(str(spare))
+    podmod.take_run_dirs(str(app / "2"), str(spare))
+    assert (app / "2" / "upper" / "kept").read_text() == "x"
+    assert spare.is_dir(), "the spare set waits for the next run"

@@ -39,11 +39,14 @@ LIMITS: dict[str, str] = {
     "restart.e2e": (
         "split by the fork event. Before the fork (restart.e2e.to_fork) it is the "
         "supervisor's Python: the pidfd wake-up and waitid, the exit's event written to "
-        "daemon.log and events.jsonl, the new run's directories, log file and FIFO ends, "
-        "the launch plan (pod.json is written once per loop turn, after the spawn, without "
-        "fsync); after it (restart.e2e.fork_to_exec) the C launcher as in "
-        "start.one.fork_to_exec. The p99 is the loop's other work and the machine's "
-        "other load."),
+        "daemon.log and events.jsonl, the new run's directories (made ahead, after the last "
+        "start, and renamed into place: on this ext4 a mkdir first searches among recently "
+        "deleted inodes), log file and FIFO ends, the launch plan (kept while its inputs "
+        "are the same); the dead run's unmounts wait until after the exec, as the "
+        "supervisor holds its mount namespace. After the fork (restart.e2e.fork_to_exec) "
+        "the C launcher as in start.one.fork_to_exec. Both track the host's speed: compare "
+        "the kernel baseline of the same run (unshare + exec). The p99 is the loop's other "
+        "work and the machine's other load."),
     "restart.inproc": (
         "the same path as restart.e2e, in this benchmark process, which is bigger and also "
         "runs the measuring; it is noisier for that."),
@@ -53,20 +56,18 @@ LIMITS: dict[str, str] = {
         "CPU is the exec'd process plus the supervisor's Python around it (target "
         "registration, pidfd, waitid, the result)."),
     "capacity": (
-        "~0.14 ms of supervisor CPU per httpGet probe at 1000 pods (capacity.N.cpu_per_probe), "
-        "about half in the kernel and half in Python (perf). The kernel half is the TCP "
-        "connection itself, which the kubelet's semantics ask for (a new connection per probe, "
-        "closed with RST so no TIME-WAIT is left): the loopback handshake of both ends runs "
-        "inside the supervisor's connect(), and the RST inside its disconnect; the socket is "
-        "kept between probes (connect to AF_UNSPEC), so no socket, setns or teardown per "
-        "probe. A bare epoll loop making the same syscalls costs ~8% of a core for 1000 "
-        "probes a second on this machine (one netns). The Python half is the probe worker's "
-        "tick, the probe object, reading the response (minipod/http1.py) and the loop's turn; "
-        "caches are "
-        "cold by then (the same path costs ~18 us per probe warm, ~80 us with the caches "
-        "flushed). Lateness: the median (~0.7 ms) is epoll's millisecond, the p99 "
-        "(~1.4 ms) a few probes due in one turn; a finished probe leaves nothing for the "
-        "cyclic GC, whose generation-2 passes over 1000 pods were the old 100+ ms tail."),
+        "the kernel's TCP work, and wake-ups. Every httpGet and tcpSocket probe runs in "
+        "csrc/mp_prober.c: a heap of ticks, a timerfd on a 2 ms grid, the dial, and the "
+        "judging of a plain 2xx answer (MSG_PEEK) in one call per loop turn; Python hears "
+        "only of a result that changes something (capacity.N.cpu was 17% of a core with a "
+        "probe object per probe in Python). What is left (perf): ~45% of the supervisor's "
+        "CPU is connect(), where the loopback handshake of both ends runs, ~10% the request's "
+        "send and ~10% the RST that ends the connection (a new connection per probe, "
+        "without TIME-WAIT, is the kubelet's semantics), ~15% the context switches of its "
+        "wake-ups, ~15% Python. An answer that comes while the timer goes off within the "
+        "grain is read in that wake-up, so 1000 probes a second make ~530 wake-ups, not "
+        "~1100 (extra.wakeups_per_s). Lateness: the grid's 2 ms at most, plus the turn "
+        "that starts several probes."),
     "idle": (
         "nothing: with no probes and no timers due the supervisor sleeps in epoll_wait "
         "and the pause processes in a signalfd read, so no wake-up at all."),

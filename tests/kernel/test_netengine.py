@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import os
 import socket
 import threading
@@ -19,7 +20,7 @@ from collections.abc import Callable, Iterator
 
 import probeservers
 import pytest
-from probeservers import Netns, netns_running
+from probeservers import Netns, netns_running, open_fds
 
 from minipod import netengine, netprobe
 from minipod.loop import Loop
@@ -45,15 +46,6 @@ def fds_before() -> set[str]:
     netprobe._home_netns_fd()
     gc.collect()
     return open_fds()
-
-
-def open_fds() -> set[str]:
-    """This process's fds, without the one that lists them."""
-    listing = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        return set(os.listdir(listing)) - {str(listing)}
-    finally:
-        os.close(listing)
 
 
 def engine_probe(loop: Loop, prepared: netprobe.Prepared, limit: float = 5.0) -> Outcome:
@@ -284,42 +276,19 @@ def test_engines_are_per_loop_and_go_with_their_last_probe(loop: Loop) -> None:
 
 @contextlib.contextmanager
 def answering_server(reply: bytes, count: int) -> Iterator[tuple[int, threading.Event]]:
-    """Accepts ``count`` connections (a backlog for all of them), answers each
-    request with ``reply`` at once and holds the connection; the event is set
-    once every answer went out."""
-    listener = socket.create_server(("127.0.0.1", 0), backlog=2 * count)
-    listener.settimeout(0.05)
+    """Answers each request with ``reply`` at once and holds the connection
+    (a backlog for ``count`` of them); the event is set once ``count``
+    answers went out."""
     answered = threading.Event()
-    stopping = threading.Event()
-    held: list[socket.socket] = []
+    answers = itertools.count(1)
 
-    def serve() -> None:
-        while not stopping.is_set() and len(held) < count:
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            conn.settimeout(2)
-            request = b""
-            while b"\r\n\r\n" not in request:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    break
-                request += chunk
-            conn.sendall(reply)
-            held.append(conn)
-        answered.set()
+    def one_more() -> None:
+        if next(answers) >= count:
+            answered.set()
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield int(listener.getsockname()[1]), answered
-    finally:
-        stopping.set()
-        thread.join(5)
-        listener.close()
-        for conn in held:
-            conn.close()
+    with probeservers.scripted_server(reply, then_close=False, backlog=2 * count,
+                                      sent=one_more) as port:
+        yield port, answered
 
 
 def test_answers_that_came_in_time_count_after_a_stall_of_many_probes(loop: Loop) -> None:

@@ -114,12 +114,15 @@ def http_server(tls: ssl.SSLContext | None = None, host: str = "127.0.0.1"
 
 
 @contextmanager
-def scripted_server(reply: bytes, then_close: bool, delay: float = 0.0) -> Iterator[int]:
+def scripted_server(reply: bytes, then_close: bool, delay: float = 0.0, *,
+                    backlog: int | None = None,
+                    sent: Callable[[], None] | None = None) -> Iterator[int]:
     """A server that reads each request, sends `reply` as it is (``delay``
-    seconds later), then closes the connection (FIN: the request was read) or
-    holds it open. Yields its port. Every connection it accepted is closed
-    when the context ends, whatever its thread was doing then."""
-    listener = socket.create_server(("127.0.0.1", 0))
+    seconds later; then calls ``sent``), then closes the connection (FIN: the
+    request was read) or holds it open. Yields its port. Every connection it
+    accepted is closed when the context ends, whatever its thread was doing
+    then."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=backlog)
     listener.settimeout(0.05)
     stopping = threading.Event()
     conns: list[socket.socket] = []
@@ -135,6 +138,8 @@ def scripted_server(reply: bytes, then_close: bool, delay: float = 0.0) -> Itera
         if delay:
             time.sleep(delay)
         conn.sendall(reply)
+        if sent is not None:
+            sent()
 
     def serve() -> None:
         while not stopping.is_set():
@@ -348,6 +353,15 @@ def tcp_sockets(pid: str | int = "self") -> list[tuple[int, int, str]]:
             rows.append((int(local.rsplit(":", 1)[1], 16), int(remote.rsplit(":", 1)[1], 16),
                          state))
     return rows
+
+
+def open_fds() -> set[str]:
+    """This process's fds, without the one that lists them."""
+    listing = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return set(os.listdir(listing)) - {str(listing)}
+    finally:
+        os.close(listing)
 
 
 def time_wait_on(port: int) -> list[tuple[int, int, str]]:

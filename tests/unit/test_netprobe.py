@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 import probeservers
 import pytest
-from probeservers import grpc_server, http_server, time_wait_on
+from probeservers import grpc_server, http_server, open_fds, time_wait_on
 
 from minipod import netprobe
 from minipod.loop import Loop
@@ -500,15 +500,6 @@ def fd_kind(fd: str) -> str:
         return os.readlink(f"/proc/self/fd/{fd}").partition(":")[0]
     except FileNotFoundError:
         return ""
-
-
-def open_fds() -> set[str]:
-    """This process's fds, without the one that lists them."""
-    listing = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        return set(os.listdir(listing)) - {str(listing)}
-    finally:
-        os.close(listing)
 
 
 def test_cancel_closes_the_socket_and_done_never_comes(

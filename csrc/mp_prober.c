@@ -630,13 +630,16 @@ fail:
   return NULL;
 }
 
+static void forget (struct mp_prober *pr, struct probe *p);
+
 void
 mp_prober_free (struct mp_prober *pr)
 {
   if (pr == NULL)
     return;
   for (int id = 0; id < pr->nprobes; id++)
-    mp_prober_remove (pr, id);
+    if (pr->probes[id].state != FREE)
+      forget (pr, &pr->probes[id]); /* no timer to set: it closes below */
   close (pr->timerfd);
   close (pr->sockets);
   close (pr->epfd);
@@ -718,18 +721,25 @@ mp_prober_add (struct mp_prober *pr, int netns_fd, int family, const char *addr,
   return id;
 }
 
-void
-mp_prober_remove (struct mp_prober *pr, int id)
+/* p no more: out of the heap, its socket closed (unless the caller has it). */
+static void
+forget (struct mp_prober *pr, struct probe *p)
 {
-  struct probe *p = lookup (pr, id);
-  if (p == NULL)
-    return;
   heap_remove (pr, p);
   if (p->state != CALLER)
     drop_socket (pr, p);
   free (p->request);
   p->request = NULL;
   p->state = FREE;
+}
+
+void
+mp_prober_remove (struct mp_prober *pr, int id)
+{
+  struct probe *p = lookup (pr, id);
+  if (p == NULL)
+    return;
+  forget (pr, p);
   reset_timer (pr);
 }
 

@@ -292,7 +292,7 @@ class PodRunner:
         assert self.sandbox is not None
         sandbox = self.sandbox
         # Not now: removing a layer takes milliseconds, and a restart waits.
-        self.loop.call_later(0, functools.partial(self._remove_old_attempt, run, run.attempt))
+        self.loop.call_later(0, functools.partial(self._tidy_runs, run, run.attempt))
         run_dir = f"{sandbox.dir}/containers/{run.name}/{run.attempt}"
         take_run_dirs(run_dir, f"{sandbox.dir}/containers/{run.name}/{SPARE_RUN_DIR}")
         plan = self._launch_plan(run)
@@ -352,7 +352,7 @@ class PodRunner:
         os.set_blocking(fd, True)
         return fd
 
-    def _remove_old_attempt(self, run: ContainerRun, attempt: int) -> None:
+    def _tidy_runs(self, run: ContainerRun, attempt: int) -> None:
         """Keep the current run and the previous one (its log is `logs
         --previous`), as the kubelet's container GC keeps one dead container:
         a container in a crash loop must not fill the disk with layers. And

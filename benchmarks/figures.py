@@ -28,12 +28,11 @@ from benchmarks import stats
 from benchmarks.config import Config
 from benchmarks.execwatch import ExecWatcher, netns_inode
 from benchmarks.harness import (
-    CLOCK_TICKS,
     BenchError,
     Minipod,
     Process,
     children_of,
-    cpu_ticks,
+    cpu_ns,
     rss_kb,
     wait_until,
     wakeups,
@@ -352,7 +351,8 @@ def probe_capacity(mp: Minipod, watcher: ExecWatcher, cfg: Config, n: int,
     return [
         Figure(f"capacity.{n}.cpu", f"{n} pods, 1 s httpGet liveness: supervisor CPU",
                "% of a core", slices, extra=extra,
-               how="utime+stime of the supervisor (/proc/PID/stat) per 1 s slice of the window"),
+               how="the supervisor's CPU time per 1 s slice of the window "
+                   "(se.sum_exec_runtime of /proc/PID/task/*/sched, to the ns)"),
         Figure(f"capacity.{n}.cpu_per_probe", f"{n} pods, 1 s httpGet liveness: "
                "supervisor CPU per probe", "ms", [pct * 10 / n for pct in slices], extra=extra,
                how="each 1 s slice's supervisor CPU divided by the probes due in a second (N)"),
@@ -371,17 +371,15 @@ def _serve_window(server: Any, pid: int, seconds: float
     """Serve probes for ``seconds``: (begin, end, the supervisor's CPU % per
     1 s slice, and its CPU % and wake-ups per second over the whole window)."""
     begin = time.monotonic()
-    ticks0, wakes0 = cpu_ticks(pid), wakeups(pid)
+    ns0, wakes0 = cpu_ns(pid), wakeups(pid)
     slices = []
     for k in range(1, int(seconds) + 1):
-        before = cpu_ticks(pid)
+        before = cpu_ns(pid)
         slice_start = time.monotonic()
         server.serve_until(begin + k)
-        slices.append(stats.cpu_percent(before, cpu_ticks(pid), CLOCK_TICKS,
-                                        time.monotonic() - slice_start))
+        slices.append(stats.cpu_percent_ns(before, cpu_ns(pid), time.monotonic() - slice_start))
     end = time.monotonic()
-    window = {"cpu_percent_whole_window": stats.cpu_percent(ticks0, cpu_ticks(pid), CLOCK_TICKS,
-                                                            end - begin),
+    window = {"cpu_percent_whole_window": stats.cpu_percent_ns(ns0, cpu_ns(pid), end - begin),
               "wakeups_per_s": round((wakeups(pid) - wakes0) / (end - begin))}
     return begin, end, slices, window
 
@@ -472,17 +470,18 @@ def idle_cost(mp: Minipod, cfg: Config, keeper: Process, names: list[str]) -> li
     slice_s = min(1.0, cfg.idle_window)
     end = time.monotonic() + cfg.idle_window
     while time.monotonic() < end - 1e-3:
-        t0, ticks0, wake0 = time.monotonic(), cpu_ticks(keeper.pid), wakeups(keeper.pid)
+        t0, ns0, wake0 = time.monotonic(), cpu_ns(keeper.pid), wakeups(keeper.pid)
         pause0 = sum(wakeups(p) for p in pauses)
         time.sleep(slice_s)
         t1 = time.monotonic()
-        cpu.append(stats.cpu_percent(ticks0, cpu_ticks(keeper.pid), CLOCK_TICKS, t1 - t0))
+        cpu.append(stats.cpu_percent_ns(ns0, cpu_ns(keeper.pid), t1 - t0))
         wake.append(stats.per_second(wake0, wakeups(keeper.pid), t1 - t0))
         pause_wake.append(stats.per_second(pause0, sum(wakeups(p) for p in pauses), t1 - t0))
     n = len(names) + 1
     return [
         Figure("idle.cpu", f"Idle, {n} pods, no probes: supervisor CPU", "% of a core", cpu,
-               how=f"utime+stime per {slice_s:g} s slice over {cfg.idle_window:g} s"),
+               how=f"CPU time (/proc/PID/task/*/sched) per {slice_s:g} s slice "
+                   f"over {cfg.idle_window:g} s"),
         Figure("idle.wakeups", f"Idle, {n} pods: supervisor wake-ups", "/s", wake,
                how="voluntary + involuntary context switches (/proc/PID/status) per second"),
         Figure("idle.pause_wakeups", f"Idle, {n} pods: wake-ups of all pause processes", "/s",

@@ -20,7 +20,6 @@ import psutil
 
 from benchmarks import stats
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 T = TypeVar("T")
 
 
@@ -48,11 +47,15 @@ def read_status(pid: int) -> dict[str, int]:
     return stats.proc_status_fields(Path(f"/proc/{pid}/status").read_text())
 
 
-def cpu_ticks(pid: int, children: bool = False) -> int:
-    """utime + stime (and the reaped children's, if asked) in clock ticks."""
-    fields = read_stat(pid)
-    ticks = fields["utime"] + fields["stime"]
-    return ticks + fields["cutime"] + fields["cstime"] if children else ticks
+def cpu_ns(pid: int) -> int:
+    """CPU time of all the process's threads, in ns (the scheduler's count;
+    see stats.sched_runtime_ns). Threads that exited are not counted: the
+    processes measured with it (the supervisor) have one."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            total += stats.sched_runtime_ns((task / "sched").read_text())
+    return total
 
 
 def wakeups(pid: int) -> int:

@@ -34,10 +34,9 @@ from benchmarks import manifests as mf
 from benchmarks import stats
 from benchmarks.execwatch import ExecWatcher
 from benchmarks.harness import (
-    CLOCK_TICKS,
     BenchError,
     children_of,
-    cpu_ticks,
+    cpu_ns,
     rss_kb,
     wait_until,
     wakeups,
@@ -281,11 +280,10 @@ class Podman:
             end = time.monotonic() + window
             while time.monotonic() < end - 1e-3:
                 t0 = time.monotonic()
-                ticks0, wake0 = sum(map(cpu_ticks, helpers)), sum(map(wakeups, helpers))
+                ns0, wake0 = sum(map(cpu_ns, helpers)), sum(map(wakeups, helpers))
                 time.sleep(1.0)
                 seconds = time.monotonic() - t0
-                cpu.append(stats.cpu_percent(ticks0, sum(map(cpu_ticks, helpers)),
-                                             CLOCK_TICKS, seconds))
+                cpu.append(stats.cpu_percent_ns(ns0, sum(map(cpu_ns, helpers)), seconds))
                 wake.append(stats.per_second(wake0, sum(map(wakeups, helpers)), seconds))
             found["idle.cpu"] = Comparison(
                 f"{self.label}: every conmon + catatonit, {n} pods", cpu, comparable=False)

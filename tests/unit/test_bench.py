@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import socket
 import statistics
 import struct
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,8 +20,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.append(str(ROOT))  # appended: `minipod` stays the installed package
 
+from benchmarks import harness, report, stats  # noqa: E402
 from benchmarks import manifests as mf  # noqa: E402
-from benchmarks import report, stats  # noqa: E402
 from benchmarks.config import FULL, SMOKE, config_for  # noqa: E402
 from benchmarks.execwatch import (  # noqa: E402
     PROC_EVENT_EXEC,
@@ -75,7 +77,7 @@ def test_paired_ratio_is_the_median_of_pair_ratios() -> None:
 
 def test_rates() -> None:
     assert stats.per_second(10, 40, 3.0) == 10
-    assert stats.cpu_percent(100, 150, 100, 2.0) == 25  # 0.5 s CPU over 2 s
+    assert stats.cpu_percent_ns(10**9, 1.5 * 10**9, 2.0) == 25  # 0.5 s CPU over 2 s
     with pytest.raises(ValueError):
         stats.per_second(0, 1, 0)
 
@@ -109,6 +111,25 @@ def test_proc_parsers() -> None:
              "nonvoluntary_ctxt_switches:\t1\n"
     assert stats.proc_status_fields(status) == {"VmRSS": 32, "voluntary_ctxt_switches": 3,
                                                "nonvoluntary_ctxt_switches": 1}
+
+
+def test_sched_runtime_is_read_to_the_nanosecond() -> None:
+    text = ("python3 (4242, #threads: 1)\n" + "-" * 20 + "\n"
+            "se.exec_start                                :      29055529.569443\n"
+            "se.sum_exec_runtime                          :           115.874206\n"
+            "nr_switches                                  :                  272\n")
+    assert stats.sched_runtime_ns(text) == 115_874_206
+    assert stats.cpu_percent_ns(115_874_206, 215_874_206, 2.0) == pytest.approx(5.0)
+    with pytest.raises(ValueError, match="sum_exec_runtime"):
+        stats.sched_runtime_ns("se.exec_start : 1.0\n")
+
+
+def test_cpu_ns_counts_this_process() -> None:
+    before = harness.cpu_ns(os.getpid())
+    deadline = time.process_time() + 0.05
+    while time.process_time() < deadline:  # burn 50 ms of CPU
+        pass
+    assert harness.cpu_ns(os.getpid()) - before >= 40_000_000
 
 
 def test_proc_parsers_read_this_process() -> None:

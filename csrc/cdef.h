@@ -199,4 +199,7 @@ void mp_prober_quiet (struct mp_prober *pr, int id, int quiet);
 void mp_prober_give_back (struct mp_prober *pr, int id, int fd);
 int mp_prober_turn (struct mp_prober *pr, struct mp_prober_report *out,
                     int cap);
+int mp_prober_wait (struct mp_prober *pr, int epfd, int64_t timeout_ns,
+                    int32_t *ready, int max_ready,
+                    struct mp_prober_report *out, int cap, int32_t *reports);
 void mp_prober_counts (struct mp_prober *pr, int id, int64_t *counts);

@@ -42,6 +42,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -821,6 +822,62 @@ mp_prober_turn (struct mp_prober *pr, struct mp_prober_report *out, int cap)
       pace_answers (pr, now);
     }
   return n;
+}
+
+/* The milliseconds epoll_wait may sleep until until (-1: no limit),
+   rounded up as Python's select.epoll rounds its timeout. */
+static int
+wait_ms (int64_t until)
+{
+  int64_t left;
+  if (until < 0)
+    return -1;
+  left = until - monotonic_now ();
+  if (left <= 0)
+    return 0;
+  left = (left + 999999) / 1000000;
+  return left > INT_MAX ? INT_MAX : (int) left;
+}
+
+int
+mp_prober_wait (struct mp_prober *pr, int epfd, int64_t timeout_ns,
+                int32_t *ready, int max_ready,
+                struct mp_prober_report *out, int cap, int32_t *reports)
+{
+  struct epoll_event events[64];
+  int64_t now = monotonic_now (), until = -1;
+
+  if (timeout_ns >= 0)
+    until = timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+  if (max_ready > 64)
+    max_ready = 64;
+  *reports = 0;
+  for (;;)
+    {
+      int timeout = wait_ms (until);
+      int n = epoll_wait (epfd, events, max_ready, timeout);
+
+      if (n < 0)
+        return errno == EINTR ? 0 : -errno; /* the caller runs its signal handlers */
+      if (n == 1 && events[0].data.fd == pr->epfd)
+        {
+          /* Only our timer or our sockets: most turns are ticks and quiet
+             successes, and need nobody else. */
+          int count = mp_prober_turn (pr, out, cap);
+          if (count > 0 || timeout == 0)
+            {
+              *reports = count;
+              return 0;
+            }
+          continue;
+        }
+      for (int i = 0; i < n; i++)
+        {
+          ready[2 * i] = events[i].data.fd;
+          ready[2 * i + 1] = (int32_t) events[i].events;
+        }
+      return n;
+    }
 }
 
 void

@@ -160,6 +160,7 @@ class Loop:
         self.clock: Clock = clock or MonotonicClock()
         self.deadlines = Deadlines()
         self._epoll = select.epoll(sizehint=64)
+        self._poll: Callable[[float], list[tuple[int, int]]] = self._epoll.poll
         self._fds: dict[int, FdCallback] = {}
         self._fake = isinstance(self.clock, FakeClock)
         self._signal_handlers: dict[int, Callable[[], None]] = {}
@@ -194,6 +195,16 @@ class Loop:
                 self._epoll.unregister(fd)
             except OSError as exc:  # closed behind our back (see register)
                 log.warning("fd %d was closed while registered: %s", fd, exc)
+
+    def wait_with(self, poll: Callable[[int, float], list[tuple[int, int]]] | None) -> None:
+        """Wait through ``poll(epfd, timeout)`` instead of epoll.poll(timeout):
+        the probe engine's, which turns its own wake-ups in C without coming
+        back (netengine.py). None: epoll.poll again."""
+        if poll is None:
+            self._poll = self._epoll.poll
+        else:
+            epfd = self._epoll.fileno()
+            self._poll = lambda timeout: poll(epfd, timeout)
 
     # -- time --------------------------------------------------------------
     def call_at(self, when: float, callback: Callable[[], None],
@@ -251,7 +262,7 @@ class Loop:
                 assert isinstance(self.clock, FakeClock)
                 self.clock.jump_to(self.clock.now() + timeout)
         else:
-            ready = self._epoll.poll(-1 if timeout is None else timeout)
+            ready = self._poll(-1 if timeout is None else timeout)
         for fd, events in ready:
             callback = self._fds.get(fd)
             if callback is not None:

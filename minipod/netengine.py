@@ -53,6 +53,7 @@ class ProbeEngine:
         # id again before the rest of the batch is read
         self._gone: set[int] = set()
         loop.register(self._c.fd, self._on_ready, select.EPOLLIN)
+        loop.wait_with(self._wait)
 
     def add(self, prepared: netprobe.Prepared, peer: Any, request: bytes, *, first: float,
             period: float, tick: int, done: Callable[[Outcome], None]) -> Schedule:
@@ -84,19 +85,32 @@ class ProbeEngine:
     def close(self) -> None:
         if _engines.get(self.loop) is self:
             del _engines[self.loop]
+        self.loop.wait_with(None)
         self.loop.unregister(self._c.fd)  # before the engine closes it
         self._c.close()
 
     # -- the loop's side -----------------------------------------------------
+    def _wait(self, epfd: int, timeout: float) -> list[tuple[int, int]]:
+        # Most wake-ups at 1000 probes a second are this engine's alone, and
+        # end in a quiet turn: in C they cost ~15 us less each than a trip
+        # through the loop here.
+        ready = self._c.wait(epfd, timeout)
+        if self._c.reported:
+            self._run(self._c.reported)
+        return ready
+
     def _on_ready(self, _events: int) -> None:
+        self._run(self._c.turn())
+
+    def _run(self, count: int) -> None:
         c = self._c
         self._turning = True
         try:
             while True:
-                count = c.turn()
                 self._reports(count)
                 if count < c.CAP:
                     break
+                count = c.turn()
         finally:
             self._turning = False
             self._gone.clear()

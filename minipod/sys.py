@@ -152,10 +152,12 @@ class Prober:
     """The network probes' engine (csrc/mp_prober.c; minipod/netengine.py).
 
     turn() fills ``out`` (reused, one buffer per engine) and returns how many
-    reports it holds: fields id, what, fd, err, step, sent, deadline.
+    reports it holds: fields id, what, fd, err, step, sent, deadline. wait()
+    fills it too, and says how many in ``reported``.
     """
 
     CAP = 64
+    MAX_READY = 64
 
     def __init__(self, home_fd: int) -> None:
         ptr = _lib.mp_prober_new(home_fd)
@@ -167,6 +169,10 @@ class Prober:
         self.out = _ffi.new("struct mp_prober_report[]", self.CAP)
         self._counts = _ffi.new("int64_t[2]")
         self._turn = _lib.mp_prober_turn
+        self._wait = _lib.mp_prober_wait
+        self._ready = _ffi.new("int32_t[]", 2 * self.MAX_READY)
+        self._reported = _ffi.new("int32_t *")
+        self.reported = 0
 
     def add(self, netns_fd: int, family: int, addr: bytes, port: int,  # noqa: PLR0917
             scope_id: int, request: bytes, first: int, period: int, timeout: int,
@@ -187,6 +193,19 @@ class Prober:
 
     def turn(self) -> int:
         return int(self._turn(self._ptr, self.out, self.CAP))
+
+    def wait(self, epfd: int, timeout: float) -> list[tuple[int, int]]:
+        """epoll.poll(timeout) of the loop's epoll ``epfd`` (which holds
+        ``fd``), but a wake-up of this engine alone is turned in C, and the
+        wait goes on unless the turn reported (``reported``, in ``out``)."""
+        ns = -1 if timeout < 0 else int(timeout * 1e9)
+        n = self._wait(self._ptr, epfd, ns, self._ready, self.MAX_READY, self.out, self.CAP,
+                       self._reported)
+        self.reported = int(self._reported[0])
+        if n < 0:
+            raise OSError(-n, f"mp_prober_wait: {os.strerror(-n)}")
+        ready = self._ready
+        return [(ready[2 * i], ready[2 * i + 1]) for i in range(n)]
 
     def counts(self, probe_id: int) -> tuple[int, int]:
         """(probes started, ticks skipped)."""

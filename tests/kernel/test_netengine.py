@@ -13,6 +13,7 @@ import contextlib
 import gc
 import itertools
 import os
+import signal
 import socket
 import threading
 import time
@@ -145,18 +146,18 @@ def test_https_stays_in_python(loop: Loop) -> None:
 
 def run_worker(loop: Loop, probe: Probe, prepared: netprobe.Prepared, probes: int,
                kind: str = "readiness") -> tuple[ProbeWorker, list[Outcome]]:
-    """A worker whose prober is ``prepared``, run until it started ``probes`` probes
-    (and the last one had time to end)."""
+    """A worker whose prober is ``prepared``, run through the ticks of its
+    first ``probes`` probes (and 0.3 s for the last answer). By the clock: a
+    quiet success does not wake the loop's Python, so no predicate on the
+    worker's counts would be looked at in time."""
     outcomes: list[Outcome] = []
     worker = ProbeWorker(loop, kind, probe, prepared,
                          on_outcome=lambda w, o: outcomes.append(o),
                          on_result=lambda w, r: None)
-    worker.start(loop.clock.now())
-    give_up = loop.call_later(probes * probe.period_seconds + 5, worker.stop)
-    loop.run_until(lambda: worker.probes >= probes or give_up.cancelled)
-    settled = loop.call_later(0.3, lambda: None)  # the last probe's answer comes
-    loop.run_until(lambda: settled.cancelled or loop.clock.now() >= settled.when)
-    give_up.cancel()
+    start = loop.clock.now()
+    worker.start(start)
+    end = loop.call_at(start + (probes - 1) * probe.period_seconds + 0.3, lambda: None)
+    loop.run_until(lambda: end.cancelled or loop.clock.now() >= end.when)
     return worker, outcomes
 
 
@@ -172,6 +173,61 @@ def test_a_settled_worker_hears_only_what_changes(loop: Loop) -> None:
         worker.stop()
     assert open_fds() == before, "the engine, its epoll and the kept socket are gone"
     assert probeservers.time_wait_on(port) == []
+
+
+def count_turns(loop: Loop) -> list[int]:
+    """[n]: how many times the loop's run_once came back to Python."""
+    turns = [0]
+    run_once = loop.run_once
+
+    def counted(max_wait: float | None = None) -> None:
+        run_once(max_wait)
+        turns[0] += 1
+
+    loop.run_once = counted  # type: ignore[method-assign]
+    return turns
+
+
+def test_quiet_successes_do_not_wake_the_loops_python(loop: Loop) -> None:
+    turns = count_turns(loop)
+    settled_at: list[int] = []
+    with probeservers.scripted_server(OK, then_close=True) as port:
+        probe = Probe(handler=HTTPGetAction(port=port), period_seconds=1)
+        worker = ProbeWorker(loop, "liveness", probe, http(loop, port),
+                             on_outcome=lambda w, o: settled_at.append(turns[0]),
+                             on_result=lambda w, r: None)
+        start = loop.clock.now()
+        worker.start(start)
+        end = loop.call_at(start + 3.3, lambda: None)
+        loop.run_until(lambda: loop.clock.now() >= end.when)
+        worker.stop()
+    assert worker.probes == 4 and len(settled_at) == 1, "one success heard, three quiet"
+    # the three quiet ticks and their answers were turned in C: the loop
+    # came back only for its own deadline
+    assert turns[0] - settled_at[0] <= 2, turns
+
+
+def test_the_loop_hears_its_own_fds_deadlines_and_signals_while_the_engine_waits(
+        loop: Loop) -> None:
+    heard: list[str] = []
+    ours, theirs = socket.socketpair()
+    with ours, theirs, probeservers.scripted_server(OK, then_close=True) as port:
+        probe = Probe(handler=HTTPGetAction(port=port), period_seconds=1)
+        worker = ProbeWorker(loop, "liveness", probe, http(loop, port),
+                             on_outcome=lambda w, o: None, on_result=lambda w, r: None)
+        worker.start(loop.clock.now())
+        loop.register(ours.fileno(), lambda events: heard.append(ours.recv(16).decode()))
+        loop.add_signal_handler(signal.SIGUSR1, lambda: heard.append("signal"))
+        loop.call_later(1.2, lambda: theirs.send(b"fd"))
+        loop.call_later(2.2, lambda: threading.Timer(
+            0.1, os.kill, (os.getpid(), signal.SIGUSR1)).start())
+        give_up = loop.call_later(10, lambda: heard.append("gave up"))
+        loop.run_until(lambda: len(heard) >= 2)
+        give_up.cancel()
+        loop.unregister(ours.fileno())
+        worker.stop()
+    assert heard == ["fd", "signal"]
+    assert worker.probes >= 3, "the engine probed meanwhile"
 
 
 def test_every_failure_is_heard(loop: Loop) -> None:

@@ -56,18 +56,22 @@ LIMITS: dict[str, str] = {
         "CPU is the exec'd process plus the supervisor's Python around it (target "
         "registration, pidfd, waitid, the result)."),
     "capacity": (
-        "the kernel's TCP work, and wake-ups. Every httpGet and tcpSocket probe runs in "
+        "the kernel's TCP work. Every httpGet and tcpSocket probe runs in "
         "csrc/mp_prober.c: a heap of ticks, a timerfd on a 2 ms grid, the dial, and the "
-        "judging of a plain 2xx answer (MSG_PEEK) in one call per loop turn; Python hears "
-        "only of a result that changes something (capacity.N.cpu was 17% of a core with a "
-        "probe object per probe in Python). What is left (perf): ~45% of the supervisor's "
-        "CPU is connect(), where the loopback handshake of both ends runs, ~10% the request's "
-        "send and ~10% the RST that ends the connection (a new connection per probe, "
-        "without TIME-WAIT, is the kubelet's semantics), ~15% the context switches of its "
-        "wake-ups, ~15% Python. An answer that comes while the timer goes off within the "
-        "grain is read in that wake-up, so 1000 probes a second make ~530 wake-ups, not "
-        "~1100 (extra.wakeups_per_s). Lateness: the grid's 2 ms at most, plus the turn "
-        "that starts several probes."),
+        "judging of a plain 2xx answer (MSG_PEEK); and the engine waits in the loop's place "
+        "(mp_prober_wait), so a wake-up only it made is turned in C and Python hears only "
+        "of a result that changes something (capacity.N.cpu was 17% of a core with a probe "
+        "object per probe in Python, ~10% with the engine turned from Python's loop). What "
+        "is left (perf): ~95% of the supervisor's CPU is the kernel's: ~55% connect() and "
+        "the disconnect, where the loopback handshake of both ends and the RST run (a new "
+        "connection per probe, without TIME-WAIT, is the kubelet's semantics), ~12% the "
+        "request's send, ~13% the wake-ups' epoll_wait and context switches. An answer that "
+        "comes while the timer goes off within the grain is read in that wake-up, so 1000 "
+        "probes a second make ~550 wake-ups, not ~1100 (extra.wakeups_per_s); a 3 or 4 ms "
+        "grid made fewer (~360, ~270) at no CPU saving we could measure, so the grid stays "
+        "at 2 ms. Delaying the handshake's last ACK onto the request (TCP_QUICKACK 0) sent "
+        "two segments fewer per probe and cost more CPU, and was left out. Lateness: the "
+        "grid's 2 ms at most, plus the turn that starts several probes."),
     "idle": (
         "nothing: with no probes and no timers due the supervisor sleeps in epoll_wait "
         "and the pause processes in a signalfd read, so no wake-up at all."),

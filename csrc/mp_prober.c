@@ -37,7 +37,11 @@
  * wake-up (64 of them a turn, the rest in the next one), and no wake-up is
  * added for it (with nothing due soon, an answer wakes the loop as it
  * comes). An answer that came before its timeout is never judged late:
- * a probe's timeout peeks before it expires it. */
+ * a probe's timeout peeks before it expires it.
+ *
+ * And the caller's own wait can be ours (mp_prober_wait): a wake-up that
+ * only this engine's fd made is turned here and the wait goes on, so a
+ * quiet tick costs its context switch and syscalls, and no interpreter. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

@@ -20,7 +20,9 @@ hears of a probe only when it says something:
 One engine per loop, made with its first probe and freed with its last: its
 epoll fd sits in the loop, and holds a timerfd set to the engine's next tick
 or timeout, so the loop has no deadline of the engine's to move with every
-probe. Times cross as CLOCK_MONOTONIC nanoseconds (the loop's clock; a loop
+probe. While it lives, the loop waits through it (Loop.wait_with): a
+wake-up that only the engine's fd made is turned in C, and the loop's Python
+runs only when the engine reports or something else is ready. Times cross as CLOCK_MONOTONIC nanoseconds (the loop's clock; a loop
 on a FakeClock probes in Python).
 """
 

@@ -6,6 +6,7 @@ carrying the path or namespace it concerned, so messages stay concrete.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -264,13 +265,14 @@ def exec_start(argv: Sequence[str], env: Mapping[str, str], path: str, *,
     """
     if len(pod_ns) > EXEC_MAX_NS:
         raise ValueError(f"at most {EXEC_MAX_NS} pod namespaces")
+    command = _exec_command(tuple(argv), tuple(env.items()), path, cwd,
+                            None if groups is None else tuple(groups))
     spec = _ffi.new("struct mp_exec_spec *")
     for i, (fd, nstype) in enumerate(pod_ns):
         spec.ns_fds[i], spec.ns_types[i] = fd, nstype
     spec.n_ns = len(pod_ns)
     spec.mnt_fd = mnt_fd
-    keep = [_ffi.new("char[]", os.fsencode(cwd)), _ffi.new("char[]", os.fsencode(path))]
-    spec.cwd, spec.path = keep
+    spec.cwd, spec.path = command.cwd, command.path
     spec.in_fd, spec.out_fd, spec.err_fd = in_fd, out_fd, err_fd
     spec.flags = ((0 if nested_pid_ns else _lib.MP_EXEC_SAME_PID_NS)
                   | (_lib.MP_EXEC_NEW_SESSION if new_session else 0)
@@ -279,13 +281,30 @@ def exec_start(argv: Sequence[str], env: Mapping[str, str], path: str, *,
     spec.keep_caps = keep_caps
     spec.uid = -1 if uid is None else uid
     spec.gid = -1 if gid is None else gid
-    c_groups = _ffi.new("uint32_t[]", list(groups) if groups is not None else [])
     spec.n_groups = -1 if groups is None else len(groups)
-    spec.groups = c_groups
-    args = [_ffi.new("char[]", os.fsencode(a)) for a in argv]
-    envs = [_ffi.new("char[]", os.fsencode(f"{k}={v}")) for k, v in env.items()]
-    c_argv = _ffi.new("char *[]", [*args, _ffi.NULL])
-    c_envp = _ffi.new("char *[]", [*envs, _ffi.NULL])
-    spec.file, spec.argv, spec.envp = args[0], c_argv, c_envp
+    spec.groups = command.groups
+    spec.file, spec.argv, spec.envp = command.file, command.argv, command.envp
     _check(_lib.mp_exec_start(spec), "clone", argv[0])
     return ExecStart(spec.pidfd, spec.step, spec.step_arg, spec.err, spec.pty_master)
+
+
+class _ExecCommand:
+    """The C strings and arrays of one command line in one environment. An
+    exec probe runs the same command every period: they are made once
+    (_exec_command), not a score of cffi allocations per probe."""
+
+    def __init__(self, argv: tuple[str, ...], env: tuple[tuple[str, str], ...], path: str,
+                 cwd: str, groups: tuple[int, ...] | None) -> None:
+        self._args = [_ffi.new("char[]", os.fsencode(a)) for a in argv]
+        self._envs = [_ffi.new("char[]", os.fsencode(f"{k}={v}")) for k, v in env]
+        self.file = self._args[0]
+        self.argv = _ffi.new("char *[]", [*self._args, _ffi.NULL])
+        self.envp = _ffi.new("char *[]", [*self._envs, _ffi.NULL])
+        self.cwd = _ffi.new("char[]", os.fsencode(cwd))
+        self.path = _ffi.new("char[]", os.fsencode(path))
+        self.groups = _ffi.new("uint32_t[]", list(groups) if groups is not None else [])
+
+
+# keyed by value: equal commands share one; a supervisor with more distinct
+# probe commands than this makes some again, as every probe did before
+_exec_command = functools.lru_cache(maxsize=512)(_ExecCommand)

@@ -47,6 +47,19 @@ def test_exec_start_reports_the_failed_step_and_reaps_the_intermediate() -> None
     assert {p.pid for p in psutil.Process().children()} == before  # reaped, no zombie
 
 
+def test_a_command_run_again_reuses_its_c_arrays() -> None:
+    def start(env: dict[str, str]) -> None:
+        msys.exec_start(("true", "x"), env, "/bin", pod_ns=[(-1, msys.CLONE_NEWUTS)],
+                        mnt_fd=-1, cwd="/", out_fd=1, keep_caps=0, uid=None, gid=None)
+
+    msys._exec_command.cache_clear()
+    start({"A": "1"})
+    start({"A": "1"})
+    assert msys._exec_command.cache_info()[:2] == (1, 1)  # (hits, misses)
+    start({"A": "2"})  # another environment: other strings
+    assert msys._exec_command.cache_info()[:2] == (1, 2)
+
+
 def test_exec_start_refuses_more_namespaces_than_it_has_room_for() -> None:
     with pytest.raises(ValueError, match="at most"):
         msys.exec_start(("true",), {}, "/bin", pod_ns=[(-1, 0)] * (msys.EXEC_MAX_NS + 1),

@@ -17,6 +17,7 @@ import os
 import resource
 import shutil
 import signal
+import statistics
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -535,7 +536,7 @@ def in_process(mp: Minipod, cfg: Config) -> list[Figure]:
             sup.start_pods(pods, resolve_images(pods, "bench"))
             runner = sup.pods["default/supervised"]
             restarts = _restarts(sup, runner, started, cfg.inproc_kills)
-            wall, cpu, kernel = _exec_probes(sup, runner, cfg.exec_probes)
+            wall, cpu, kernel, split = _exec_probes(sup, runner, cfg.exec_probes)
             sup.stop_all("benchmark done", grace=0)
             sup.run()
         finally:
@@ -548,7 +549,10 @@ def in_process(mp: Minipod, cfg: Config) -> list[Figure]:
                baseline=Comparison(FORK_EXEC_LABEL, kernel, paired=True),
                how="exec_in() to its result, on the supervisor's loop"),
         Figure("probe.exec.cpu", "Exec probe of `true`, CPU of supervisor + children", "ms",
-               cpu, how="getrusage(SELF) + getrusage(CHILDREN) around each probe"),
+               cpu, extra=split,
+               how="getrusage(SELF) + getrusage(CHILDREN) around each probe (extra: the "
+                   "medians of each part; the children are the exec'd command and the "
+                   "intermediate process)"),
     ]
 
 
@@ -566,7 +570,7 @@ def _restarts(sup: Any, runner: Any, started: list[float], kills: int) -> list[f
 
 
 def _exec_probes(sup: Any, runner: Any, probes: int
-                 ) -> tuple[list[float], list[float], list[float]]:
+                 ) -> tuple[list[float], list[float], list[float], dict[str, float]]:
     from minipod.execprobe import exec_in, open_exec_target
 
     target_run = runner.apps[1]
@@ -574,27 +578,35 @@ def _exec_probes(sup: Any, runner: Any, probes: int
     target = open_exec_target(target_run.child.pid, runner.sandbox.ns, plan.env,
                               plan.working_dir, plan.run_as_user, plan.run_as_group)
     wall, cpu, kernel = [], [], []
+    parts: dict[str, list[float]] = {"self": [], "children": [], "children_user": []}
     try:
         for _ in range(probes):
             results: list[object] = []
-            before, begin = _cpu_seconds(), time.monotonic()
+            before, begin = _cpu_parts(), time.monotonic()
             exec_in(sup.loop, sup.watch, target, ("true",), 1.0, results.append)
             while not results:
                 sup.loop.run_once()
             wall.append(ms(time.monotonic() - begin))
-            cpu.append(ms(_cpu_seconds() - before))
+            after = _cpu_parts()
+            for key, samples in parts.items():
+                samples.append(ms(after[key] - before[key]))
+            cpu.append(parts["self"][-1] + parts["children"][-1])
             kernel.append(fork_exec_ms())
     finally:
         target.close()
-    return wall, cpu, kernel
+    split = {f"{key}_cpu_ms_median": round(statistics.median(values), 4)
+             for key, values in parts.items()}
+    return wall, cpu, kernel, split
 
 
-def _cpu_seconds() -> float:
-    """User + system CPU of this process and its reaped children (getrusage
+def _cpu_parts() -> dict[str, float]:
+    """User + system CPU of this process, and of its reaped children (getrusage
     reads the scheduler's exact runtimes; os.times() has 10 ms ticks)."""
     own, children = (resource.getrusage(who) for who in
                      (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return {"self": own.ru_utime + own.ru_stime,
+            "children": children.ru_utime + children.ru_stime,
+            "children_user": children.ru_utime}
 
 
 # -- what the CLI costs before it does anything -----------------------------------------

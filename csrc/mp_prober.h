@@ -81,11 +81,12 @@ int mp_prober_turn (struct mp_prober *pr, struct mp_prober_report *out,
 /* Wait on the caller's epoll fd epfd, which holds mp_prober_fd, for at
    most timeout_ns (-1: no limit), in the caller's place: a wake-up that
    only this engine's fd made is turned here, and the wait goes on unless
-   the turn reported something. Returns the number of other ready fds, with
-   (fd, events) pairs in ready (at most max_ready of them); 0 when the time
-   is up, a signal came, or the turn reported: then *reports says how many
-   of out hold reports (call mp_prober_turn again while it is cap). Or
-   -errno. The caller's epoll must be registered with data.fd = the fd, as
+   the turn reported something. Returns the number of ready fds (this
+   engine's among them when another is ready too: then nothing was turned),
+   with (fd, events) pairs in ready (at most max_ready of them); 0 when the
+   time is up, a signal came (EINTR), or the turn reported: then *reports
+   says how many of out hold reports (call mp_prober_turn again while it is
+   cap). Or -errno. The caller's epoll must be registered with data.fd = the fd, as
    Python's select.epoll does. */
 int mp_prober_wait (struct mp_prober *pr, int epfd, int64_t timeout_ns,
                     int32_t *ready, int max_ready,

@@ -35,6 +35,11 @@ log = logging.getLogger(__name__)
 FdCallback = Callable[[int], None]  # called with the epoll event mask
 
 
+# seconds a wait through C (Loop.wait_with) lasts at most when signals do
+# not come through a wakeup fd
+SIGNAL_CHECK = 1.0
+
+
 def _noop() -> None:
     pass
 
@@ -199,12 +204,21 @@ class Loop:
     def wait_with(self, poll: Callable[[int, float], list[tuple[int, int]]] | None) -> None:
         """Wait through ``poll(epfd, timeout)`` instead of epoll.poll(timeout):
         the probe engine's, which turns its own wake-ups in C without coming
-        back (netengine.py). None: epoll.poll again."""
+        back (netengine.py), and returns [] early when a signal interrupts
+        it. None: epoll.poll again."""
         if poll is None:
             self._poll = self._epoll.poll
-        else:
-            epfd = self._epoll.fileno()
-            self._poll = lambda timeout: poll(epfd, timeout)
+            return
+
+        def through(timeout: float) -> list[tuple[int, int]]:
+            if self._wakeup_r is None and not 0 <= timeout <= SIGNAL_CHECK:
+                # No wakeup fd: a signal that came while C was turning, not
+                # in epoll_wait, would wait for the next report or fd. Come
+                # back now and then to let the interpreter run its handler.
+                timeout = SIGNAL_CHECK
+            return poll(self._epoll.fileno(), timeout)
+
+        self._poll = through
 
     # -- time --------------------------------------------------------------
     def call_at(self, when: float, callback: Callable[[], None],
@@ -286,6 +300,7 @@ class Loop:
             self._wakeup_r = self._wakeup_w = None
         for fd in list(self._fds):
             self.unregister(fd)
+        self._poll = self._epoll.poll  # a closed loop's poll raises, as epoll's does
         self._epoll.close()
 
 

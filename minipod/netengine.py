@@ -22,7 +22,8 @@ epoll fd sits in the loop, and holds a timerfd set to the engine's next tick
 or timeout, so the loop has no deadline of the engine's to move with every
 probe. While it lives, the loop waits through it (Loop.wait_with): a
 wake-up that only the engine's fd made is turned in C, and the loop's Python
-runs only when the engine reports or something else is ready. Times cross
+runs only when the engine reports, another fd is ready, a deadline of the
+loop's is due or a signal comes. Times cross
 as CLOCK_MONOTONIC nanoseconds (the loop's clock; a loop on a FakeClock
 probes in Python).
 """
@@ -97,10 +98,14 @@ class ProbeEngine:
         # Most wake-ups at 1000 probes a second are this engine's alone, and
         # end in a quiet turn: in C they cost ~15 us less each than a trip
         # through the loop here.
-        ready = self._c.wait(epfd, timeout)
-        if self._c.reported:
-            self._run(self._c.reported)
-        return ready
+        try:
+            return self._c.wait(epfd, timeout)
+        finally:
+            # also when a signal handler raised as the wait came back: the
+            # reports hold sockets and probes that must not be stranded
+            count = self._c.take_reported()
+            if count:
+                self._run(count)
 
     def _on_ready(self, _events: int) -> None:
         self._run(self._c.turn())

@@ -6,7 +6,6 @@ carrying the path or namespace it concerned, so messages stay concrete.
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -154,7 +153,7 @@ class Prober:
 
     turn() fills ``out`` (reused, one buffer per engine) and returns how many
     reports it holds: fields id, what, fd, err, step, sent, deadline. wait()
-    fills it too, and says how many in ``reported``.
+    fills it too (take_reported() says how many).
     """
 
     CAP = 64
@@ -173,7 +172,6 @@ class Prober:
         self._wait = _lib.mp_prober_wait
         self._ready = _ffi.new("int32_t[]", 2 * self.MAX_READY)
         self._reported = _ffi.new("int32_t *")
-        self.reported = 0
 
     def add(self, netns_fd: int, family: int, addr: bytes, port: int,  # noqa: PLR0917
             scope_id: int, request: bytes, first: int, period: int, timeout: int,
@@ -198,15 +196,21 @@ class Prober:
     def wait(self, epfd: int, timeout: float) -> list[tuple[int, int]]:
         """epoll.poll(timeout) of the loop's epoll ``epfd`` (which holds
         ``fd``), but a wake-up of this engine alone is turned in C, and the
-        wait goes on unless the turn reported (``reported``, in ``out``)."""
+        wait goes on unless the turn reported: take_reported() says how many
+        reports ``out`` holds then. [] also when a signal interrupted it."""
         ns = -1 if timeout < 0 else int(timeout * 1e9)
+        self._reported[0] = 0
         n = self._wait(self._ptr, epfd, ns, self._ready, self.MAX_READY, self.out, self.CAP,
                        self._reported)
-        self.reported = int(self._reported[0])
         if n < 0:
             raise OSError(-n, f"mp_prober_wait: {os.strerror(-n)}")
         ready = self._ready
         return [(ready[2 * i], ready[2 * i + 1]) for i in range(n)]
+
+    def take_reported(self) -> int:
+        """How many reports the last wait() left in ``out`` (once: then 0)."""
+        count, self._reported[0] = int(self._reported[0]), 0
+        return count
 
     def counts(self, probe_id: int) -> tuple[int, int]:
         """(probes started, ticks skipped)."""
@@ -242,22 +246,40 @@ class ExecStart:
     pty_master: int = -1
 
 
-def exec_start(argv: Sequence[str], env: Mapping[str, str], path: str, *,
-               pod_ns: Sequence[tuple[int, int]], mnt_fd: int, cwd: str, out_fd: int,
-               keep_caps: int, uid: int | None, gid: int | None,
-               in_fd: int = -1, err_fd: int = -1, groups: Sequence[int] | None = None,
-               nested_pid_ns: bool = True, new_session: bool = False, pty: bool = False,
+class ExecCommand:
+    """A command line with its environment, PATH (searched for ``argv[0]``
+    when it has no slash), working directory and supplementary groups (None:
+    just the gid, when an identity is set), as the C strings and arrays
+    mp_exec_start reads. An exec probe runs the same command every period:
+    ExecTarget.command makes it once per container and command line, not a
+    score of cffi allocations per probe."""
+
+    def __init__(self, argv: Sequence[str], env: Mapping[str, str], path: str, cwd: str,
+                 groups: Sequence[int] | None = None) -> None:
+        self.argv0 = argv[0]
+        self._args = [_ffi.new("char[]", os.fsencode(a)) for a in argv]
+        self._envs = [_ffi.new("char[]", os.fsencode(f"{k}={v}")) for k, v in env.items()]
+        self.argv = _ffi.new("char *[]", [*self._args, _ffi.NULL])
+        self.envp = _ffi.new("char *[]", [*self._envs, _ffi.NULL])
+        self.cwd = _ffi.new("char[]", os.fsencode(cwd))
+        self.path = _ffi.new("char[]", os.fsencode(path))
+        self.groups = _ffi.new("uint32_t[]", list(groups) if groups is not None else [])
+        self.n_groups = -1 if groups is None else len(groups)
+
+
+def exec_start(command: ExecCommand, *, pod_ns: Sequence[tuple[int, int]], mnt_fd: int,
+               out_fd: int, keep_caps: int, uid: int | None, gid: int | None,
+               in_fd: int = -1, err_fd: int = -1, nested_pid_ns: bool = True,
+               new_session: bool = False, pty: bool = False,
                pty_size: tuple[int, int] = (0, 0)) -> ExecStart:
-    """Start ``argv`` in a running container (csrc/mp_exec.c; minipod/execprobe.py).
+    """Start ``command`` in a running container (csrc/mp_exec.c; minipod/execprobe.py).
 
     Call it with pid_for_children set to the container's pid namespace.
-    ``pod_ns`` is (fd, CLONE_NEW*) in join order; ``argv[0]`` is searched in
-    ``path`` (the new environment's PATH) when it has no slash. Raises
-    OSError only when the intermediate process cannot be created.
+    ``pod_ns`` is (fd, CLONE_NEW*) in join order. Raises OSError only when
+    the intermediate process cannot be created.
 
     stdin is ``in_fd`` (-1: /dev/null), stdout ``out_fd``, stderr ``err_fd``
-    (-1: ``out_fd``). ``groups`` replaces the supplementary groups (None: just
-    the gid, when an identity is set). ``nested_pid_ns`` False runs the command
+    (-1: ``out_fd``). ``nested_pid_ns`` False runs the command
     as a member of the container's pid namespace; ``new_session`` gives it a
     session of its own. ``pty`` gives it a new pty of the container's devpts
     (``pty_size``: rows, columns) as session, controlling terminal and stdio
@@ -265,8 +287,6 @@ def exec_start(argv: Sequence[str], env: Mapping[str, str], path: str, *,
     """
     if len(pod_ns) > EXEC_MAX_NS:
         raise ValueError(f"at most {EXEC_MAX_NS} pod namespaces")
-    command = _exec_command(tuple(argv), tuple(env.items()), path, cwd,
-                            None if groups is None else tuple(groups))
     spec = _ffi.new("struct mp_exec_spec *")
     for i, (fd, nstype) in enumerate(pod_ns):
         spec.ns_fds[i], spec.ns_types[i] = fd, nstype
@@ -281,30 +301,7 @@ def exec_start(argv: Sequence[str], env: Mapping[str, str], path: str, *,
     spec.keep_caps = keep_caps
     spec.uid = -1 if uid is None else uid
     spec.gid = -1 if gid is None else gid
-    spec.n_groups = -1 if groups is None else len(groups)
-    spec.groups = command.groups
-    spec.file, spec.argv, spec.envp = command.file, command.argv, command.envp
-    _check(_lib.mp_exec_start(spec), "clone", argv[0])
+    spec.n_groups, spec.groups = command.n_groups, command.groups
+    spec.file, spec.argv, spec.envp = command.argv[0], command.argv, command.envp
+    _check(_lib.mp_exec_start(spec), "clone", command.argv0)
     return ExecStart(spec.pidfd, spec.step, spec.step_arg, spec.err, spec.pty_master)
-
-
-class _ExecCommand:
-    """The C strings and arrays of one command line in one environment. An
-    exec probe runs the same command every period: they are made once
-    (_exec_command), not a score of cffi allocations per probe."""
-
-    def __init__(self, argv: tuple[str, ...], env: tuple[tuple[str, str], ...], path: str,
-                 cwd: str, groups: tuple[int, ...] | None) -> None:
-        self._args = [_ffi.new("char[]", os.fsencode(a)) for a in argv]
-        self._envs = [_ffi.new("char[]", os.fsencode(f"{k}={v}")) for k, v in env]
-        self.file = self._args[0]
-        self.argv = _ffi.new("char *[]", [*self._args, _ffi.NULL])
-        self.envp = _ffi.new("char *[]", [*self._envs, _ffi.NULL])
-        self.cwd = _ffi.new("char[]", os.fsencode(cwd))
-        self.path = _ffi.new("char[]", os.fsencode(path))
-        self.groups = _ffi.new("uint32_t[]", list(groups) if groups is not None else [])
-
-
-# keyed by value: equal commands share one; a supervisor with more distinct
-# probe commands than this makes some again, as every probe did before
-_exec_command = functools.lru_cache(maxsize=512)(_ExecCommand)

@@ -189,6 +189,9 @@ def count_turns(loop: Loop) -> list[int]:
 
 
 def test_quiet_successes_do_not_wake_the_loops_python(loop: Loop) -> None:
+    # as the supervisor's loop: signals come through its wakeup fd (without
+    # one, the wait comes back every Loop.SIGNAL_CHECK seconds)
+    loop.add_signal_handler(signal.SIGUSR2, lambda: None)
     turns = count_turns(loop)
     settled_at: list[int] = []
     with probeservers.scripted_server(OK, then_close=True) as port:
@@ -228,6 +231,48 @@ def test_the_loop_hears_its_own_fds_deadlines_and_signals_while_the_engine_waits
         worker.stop()
     assert heard == ["fd", "signal"]
     assert worker.probes >= 3, "the engine probed meanwhile"
+
+
+def settled_worker(loop: Loop, port: int) -> ProbeWorker:
+    """A liveness worker whose first success was heard: its next ones are quiet."""
+    outcomes: list[Outcome] = []
+    probe = Probe(handler=HTTPGetAction(port=port), period_seconds=1)
+    worker = ProbeWorker(loop, "liveness", probe, http(loop, port),
+                         on_outcome=lambda w, o: outcomes.append(o),
+                         on_result=lambda w, r: None)
+    worker.start(loop.clock.now())
+    give_up = loop.call_later(5, lambda: outcomes.append(Outcome("test", "gave up")))
+    loop.run_until(lambda: bool(outcomes))
+    give_up.cancel()
+    assert outcomes == [Outcome(SUCCESS)]
+    return worker
+
+
+def test_a_wait_through_the_engine_keeps_the_loops_time(loop: Loop) -> None:
+    with probeservers.scripted_server(OK, then_close=True) as port:
+        worker = settled_worker(loop, port)
+        begin = loop.clock.now()
+        loop.run_once(max_wait=0.2)  # then only quiet turns
+        waited = loop.clock.now() - begin
+        worker.stop()
+    assert waited >= 0.2, "came back before its time was up"
+
+
+def test_a_signal_handler_runs_while_the_engine_waits_without_a_wakeup_fd(
+        loop: Loop) -> None:
+    heard: list[int] = []
+    old = signal.signal(signal.SIGUSR1, lambda signo, frame: heard.append(signo))
+    try:
+        with probeservers.scripted_server(OK, then_close=True) as port:
+            worker = settled_worker(loop, port)
+            threading.Timer(1.3, os.kill, (os.getpid(), signal.SIGUSR1)).start()
+            give_up = loop.call_later(10, lambda: heard.append(0))
+            loop.run_until(lambda: bool(heard))
+            give_up.cancel()
+            worker.stop()
+    finally:
+        signal.signal(signal.SIGUSR1, old)
+    assert heard == [signal.SIGUSR1]
 
 
 def test_every_failure_is_heard(loop: Loop) -> None:

@@ -59,7 +59,7 @@ import os
 import select
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import prctl
@@ -102,12 +102,27 @@ class ExecTarget:
     keep_caps: int | None = None
     # None: just the group, when run_as_user or run_as_group is set
     groups: tuple[int, ...] | None = None
+    # argv -> its C form (msys.ExecCommand); the rest of it is this target's
+    _commands: dict[tuple[str, ...], msys.ExecCommand] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+
+    def command(self, argv: tuple[str, ...]) -> msys.ExecCommand:
+        """``argv`` with this target's environment, PATH, working directory
+        and groups, made once: an exec probe runs the same command every
+        period. (The fields are not changed once the target is open.)"""
+        command = self._commands.get(argv)
+        if command is None:
+            command = self._commands[argv] = msys.ExecCommand(
+                argv, self.env, self.env.get("PATH", DEFAULT_PATH), self.working_dir,
+                self.groups)
+        return command
 
     def close(self) -> None:
         for fd in (self.mnt_fd, self.pid_fd):
             if fd >= 0:
                 os.close(fd)
         self.mnt_fd = self.pid_fd = -1
+        self._commands.clear()
 
 
 def open_exec_target(  # noqa: PLR0917 - the signature agreed with pod.py
@@ -285,16 +300,15 @@ def _launch(target: ExecTarget, argv: tuple[str, ...], stdio: _Stdio, *,
     run. Returns it with the pty master (-1 without ``stdio.pty``)."""
     pod_ns = [(target.pod_ns.fds[name], flag) for name, flag in POD_NAMESPACES
               if name in target.pod_ns.fds]
-    env = target.env
+    command = target.command(argv)
     try:
         with pid_namespace_for_children(target.pid_fd):
             try:
                 started = msys.exec_start(
-                    argv, env, env.get("PATH", DEFAULT_PATH), pod_ns=pod_ns,
-                    mnt_fd=target.mnt_fd, cwd=target.working_dir, out_fd=stdio.stdout,
+                    command, pod_ns=pod_ns, mnt_fd=target.mnt_fd, out_fd=stdio.stdout,
                     keep_caps=_KEEP_CAPS if target.keep_caps is None else target.keep_caps,
                     uid=target.run_as_user, gid=target.run_as_group, in_fd=stdio.stdin,
-                    err_fd=stdio.stderr, groups=target.groups, nested_pid_ns=nested_pid_ns,
+                    err_fd=stdio.stderr, nested_pid_ns=nested_pid_ns,
                     new_session=stdio.new_session, pty=stdio.pty, pty_size=stdio.pty_size)
             except OSError as e:
                 raise _clone_error(e) from None

@@ -330,6 +330,17 @@ def test_env_working_dir_identity_and_capabilities(pod: PodUnderTest) -> None:
     assert caps["SigBlk"] == "0000000000000000"
 
 
+def test_a_command_run_again_gets_the_same_argv_and_environment(pod: PodUnderTest) -> None:
+    # The second run reuses the C form the first one made (ExecTarget.command).
+    argv = ("sh", "-c", 'echo "$0 $1 $GREETING"; pwd', "zero", "one")
+    first, _ = pod.run(argv)
+    again, _ = pod.run(argv)
+    other, _ = pod.run(("sh", "-c", 'echo "$0"', "two"))
+    assert first.output == again.output == "zero one hello\n/srv/work\n"
+    assert first.exit_code == again.exit_code == 0
+    assert other.output == "two\n"
+
+
 def test_run_as_user_and_group(pod: PodUnderTest) -> None:
     assert prctl.get_dumpable()
     result, _ = pod.run(("sh", "-c", "id -u; id -g; id -G; grep CapEff /proc/self/status"),

@@ -41,29 +41,31 @@ def _result(argv: tuple[str, ...], target: ExecTarget | None = None) -> ExecResu
 
 def test_exec_start_reports_the_failed_step_and_reaps_the_intermediate() -> None:
     before = {p.pid for p in psutil.Process().children()}
-    started = msys.exec_start(("true",), {}, "/bin", pod_ns=[(-1, msys.CLONE_NEWUTS)],
-                              mnt_fd=-1, cwd="/", out_fd=1, keep_caps=0, uid=None, gid=None)
+    started = msys.exec_start(msys.ExecCommand(("true",), {}, "/bin", "/"),
+                              pod_ns=[(-1, msys.CLONE_NEWUTS)], mnt_fd=-1, out_fd=1,
+                              keep_caps=0, uid=None, gid=None)
     assert started == msys.ExecStart(-1, msys.EXEC_STEP_POD_NS, 0, errno.EBADF)
     assert {p.pid for p in psutil.Process().children()} == before  # reaped, no zombie
 
 
-def test_a_command_run_again_reuses_its_c_arrays() -> None:
-    def start(env: dict[str, str]) -> None:
-        msys.exec_start(("true", "x"), env, "/bin", pod_ns=[(-1, msys.CLONE_NEWUTS)],
-                        mnt_fd=-1, cwd="/", out_fd=1, keep_caps=0, uid=None, gid=None)
-
-    msys._exec_command.cache_clear()
-    start({"A": "1"})
-    start({"A": "1"})
-    assert msys._exec_command.cache_info()[:2] == (1, 1)  # (hits, misses)
-    start({"A": "2"})  # another environment: other strings
-    assert msys._exec_command.cache_info()[:2] == (1, 2)
+def test_a_target_makes_each_command_once() -> None:
+    target = _target(env={"PATH": "/sbin", "A": "1"})
+    probe = target.command(("true", "x"))
+    assert target.command(("true", "x")) is probe, "the next probe reuses it"
+    other = target.command(("false",))
+    assert other is not probe
+    assert msys._ffi.string(probe.argv[1]) == b"x" and probe.argv[2] == msys._ffi.NULL
+    assert [msys._ffi.string(probe.envp[i]) for i in range(2)] == [b"PATH=/sbin", b"A=1"]
+    assert msys._ffi.string(probe.path) == b"/sbin" and probe.n_groups == -1
+    target.close()
+    assert target.command(("true", "x")) is not probe, "a closed target keeps none"
 
 
 def test_exec_start_refuses_more_namespaces_than_it_has_room_for() -> None:
     with pytest.raises(ValueError, match="at most"):
-        msys.exec_start(("true",), {}, "/bin", pod_ns=[(-1, 0)] * (msys.EXEC_MAX_NS + 1),
-                        mnt_fd=-1, cwd="/", out_fd=1, keep_caps=0, uid=None, gid=None)
+        msys.exec_start(msys.ExecCommand(("true",), {}, "/bin", "/"),
+                        pod_ns=[(-1, 0)] * (msys.EXEC_MAX_NS + 1), mnt_fd=-1, out_fd=1,
+                        keep_caps=0, uid=None, gid=None)
 
 
 def test_a_setup_failure_comes_through_done_from_the_loop() -> None:

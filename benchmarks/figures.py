@@ -352,8 +352,8 @@ def probe_capacity(mp: Minipod, watcher: ExecWatcher, cfg: Config, n: int,
     return [
         Figure(f"capacity.{n}.cpu", f"{n} pods, 1 s httpGet liveness: supervisor CPU",
                "% of a core", slices, extra=extra,
-               how="the supervisor's CPU time per 1 s slice of the window "
-                   "(se.sum_exec_runtime of /proc/PID/task/*/sched, to the ns)"),
+               how="the supervisor's CPU time per 1 s slice of the window (its "
+                   "CPU-time clock, clock_gettime of (~pid << 3) | 2, to the ns)"),
         Figure(f"capacity.{n}.cpu_per_probe", f"{n} pods, 1 s httpGet liveness: "
                "supervisor CPU per probe", "ms", [pct * 10 / n for pct in slices], extra=extra,
                how="each 1 s slice's supervisor CPU divided by the probes due in a second (N)"),
@@ -481,7 +481,7 @@ def idle_cost(mp: Minipod, cfg: Config, keeper: Process, names: list[str]) -> li
     n = len(names) + 1
     return [
         Figure("idle.cpu", f"Idle, {n} pods, no probes: supervisor CPU", "% of a core", cpu,
-               how=f"CPU time (/proc/PID/task/*/sched) per {slice_s:g} s slice "
+               how=f"CPU time (the process's CPU-time clock) per {slice_s:g} s slice "
                    f"over {cfg.idle_window:g} s"),
         Figure("idle.wakeups", f"Idle, {n} pods: supervisor wake-ups", "/s", wake,
                how="voluntary + involuntary context switches (/proc/PID/status) per second"),

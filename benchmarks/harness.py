@@ -48,14 +48,12 @@ def read_status(pid: int) -> dict[str, int]:
 
 
 def cpu_ns(pid: int) -> int:
-    """CPU time of all the process's threads, in ns (the scheduler's count;
-    see stats.sched_runtime_ns). Threads that exited are not counted: the
-    processes measured with it (the supervisor) have one."""
-    total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-            total += stats.sched_runtime_ns((task / "sched").read_text())
-    return total
+    """CPU time of the whole process, all its threads (the exited ones too),
+    in ns: its CPU-time clock (what clock_getcpuclockid(3) returns, the
+    kernel's MAKE_PROCESS_CPUCLOCK: (~pid << 3) | CPUCLOCK_SCHED), which
+    reads the scheduler's runtime brought up to date. /proc/PID/stat rounds
+    it to 10 ms ticks, 1 % of a core in a 1 s slice."""
+    return time.clock_gettime_ns(((~pid) << 3) | 2)
 
 
 def wakeups(pid: int) -> int:

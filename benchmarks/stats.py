@@ -122,19 +122,6 @@ def proc_stat_fields(text: str) -> dict[str, int]:
             "cstime": int(rest[14]), "num_threads": int(rest[17]), "starttime": int(rest[19])}
 
 
-def sched_runtime_ns(text: str) -> int:
-    """se.sum_exec_runtime of /proc/PID/task/TID/sched (milliseconds with six
-    decimals): the scheduler's own count of the task's CPU time, to the
-    nanosecond. /proc/PID/stat rounds the same count to 10 ms ticks, which is
-    1 % of a core in a 1 s slice."""
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "se.sum_exec_runtime":
-            whole, _, frac = value.strip().partition(".")
-            return int(whole) * 1_000_000 + int(frac.ljust(6, "0")[:6])
-    raise ValueError("no se.sum_exec_runtime in the sched file")
-
-
 def cpu_percent_ns(ns_before: int, ns_after: int, seconds: float) -> float:
     """CPU nanoseconds over a wall interval, in percent of one core."""
     return 100 * per_second(ns_before, ns_after, seconds) / 1e9

@@ -113,17 +113,6 @@ def test_proc_parsers() -> None:
                                                "nonvoluntary_ctxt_switches": 1}
 
 
-def test_sched_runtime_is_read_to_the_nanosecond() -> None:
-    text = ("python3 (4242, #threads: 1)\n" + "-" * 20 + "\n"
-            "se.exec_start                                :      29055529.569443\n"
-            "se.sum_exec_runtime                          :           115.874206\n"
-            "nr_switches                                  :                  272\n")
-    assert stats.sched_runtime_ns(text) == 115_874_206
-    assert stats.cpu_percent_ns(115_874_206, 215_874_206, 2.0) == pytest.approx(5.0)
-    with pytest.raises(ValueError, match="sum_exec_runtime"):
-        stats.sched_runtime_ns("se.exec_start : 1.0\n")
-
-
 def test_cpu_ns_counts_this_process() -> None:
     before = harness.cpu_ns(os.getpid())
     deadline = time.process_time() + 0.05

@@ -828,8 +828,8 @@ mp_prober_turn (struct mp_prober *pr, struct mp_prober_report *out, int cap)
   return n;
 }
 
-/* The milliseconds epoll_wait may sleep until until (-1: no limit),
-   rounded up as Python's select.epoll rounds its timeout. */
+/* How many milliseconds epoll_wait may sleep to reach the time until
+   (-1: no limit), rounded up as Python's select.epoll rounds its timeout. */
 static int
 wait_ms (int64_t until)
 {

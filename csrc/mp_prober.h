@@ -86,8 +86,8 @@ int mp_prober_turn (struct mp_prober *pr, struct mp_prober_report *out,
    with (fd, events) pairs in ready (at most max_ready of them); 0 when the
    time is up, a signal came (EINTR), or the turn reported: then *reports
    says how many of out hold reports (call mp_prober_turn again while it is
-   cap). Or -errno. The caller's epoll must be registered with data.fd = the fd, as
-   Python's select.epoll does. */
+   cap). Or -errno. The caller's epoll must hold each fd with data.fd set
+   to it, as Python's select.epoll does. */
 int mp_prober_wait (struct mp_prober *pr, int epfd, int64_t timeout_ns,
                     int32_t *ready, int max_ready,
                     struct mp_prober_report *out, int cap, int32_t *reports);

@@ -23,9 +23,8 @@ or timeout, so the loop has no deadline of the engine's to move with every
 probe. While it lives, the loop waits through it (Loop.wait_with): a
 wake-up that only the engine's fd made is turned in C, and the loop's Python
 runs only when the engine reports, another fd is ready, a deadline of the
-loop's is due or a signal comes. Times cross
-as CLOCK_MONOTONIC nanoseconds (the loop's clock; a loop on a FakeClock
-probes in Python).
+loop's is due or a signal comes. Times cross as CLOCK_MONOTONIC nanoseconds
+(the loop's clock; a loop on a FakeClock probes in Python).
 """
 
 from __future__ import annotations

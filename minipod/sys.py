@@ -279,9 +279,9 @@ def exec_start(command: ExecCommand, *, pod_ns: Sequence[tuple[int, int]], mnt_f
     the intermediate process cannot be created.
 
     stdin is ``in_fd`` (-1: /dev/null), stdout ``out_fd``, stderr ``err_fd``
-    (-1: ``out_fd``). ``nested_pid_ns`` False runs the command
-    as a member of the container's pid namespace; ``new_session`` gives it a
-    session of its own. ``pty`` gives it a new pty of the container's devpts
+    (-1: ``out_fd``). ``nested_pid_ns`` False runs the command as a member of
+    the container's pid namespace; ``new_session`` gives it a session of its
+    own. ``pty`` gives it a new pty of the container's devpts
     (``pty_size``: rows, columns) as session, controlling terminal and stdio
     instead of the three fds.
     """

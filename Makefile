@@ -73,7 +73,7 @@ bench-peers: setup
 	$(BIN)/python -P benchmarks/run.py --peers --output BENCHMARKS.md
 
 clean:
-	rm -rf build dist *.egg-info minipod/_native* minipod/libexec .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build dist *.egg-info minipod/kernel/_native* minipod/libexec .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # The Vagrant VM (vagrant/README.md): a Debian 12 VM provisioned by

@@ -517,11 +517,11 @@ def in_process(mp: Minipod, cfg: Config) -> list[Figure]:
     the supervisor's own work, with no CLI and no socket in between."""
     with environment(MINIPOD_ROOT=str(mp.work / "state-inproc"),
                      MINIPOD_IMAGES=str(mp.images)):
-        from minipod.backoff import BackoffPolicy
-        from minipod.loop import Loop
-        from minipod.spec import parse_pods
-        from minipod.supervisor import Supervisor
-        from minipod.up import resolve_images
+        from minipod.api.backoff import BackoffPolicy
+        from minipod.api.spec import parse_pods
+        from minipod.cli.up import resolve_images
+        from minipod.loop.eventloop import Loop
+        from minipod.runtime.supervisor import Supervisor
 
         started: list[float] = []
 
@@ -571,7 +571,7 @@ def _restarts(sup: Any, runner: Any, started: list[float], kills: int) -> list[f
 
 def _exec_probes(sup: Any, runner: Any, probes: int
                  ) -> tuple[list[float], list[float], list[float], dict[str, float]]:
-    from minipod.execprobe import exec_in, open_exec_target
+    from minipod.probes.execprobe import exec_in, open_exec_target
 
     target_run = runner.apps[1]
     plan = target_run.plan

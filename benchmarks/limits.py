@@ -8,7 +8,7 @@ LIMITS: dict[str, str] = {
     "start.one": (
         "mostly the Python interpreter of the `minipod up -d` client (~10 ms, cli.python): "
         "with the supervisor running, the command is one request on its socket from "
-        "minipod/quick.py, which imports only _socket and _json. start.one.to_pause is that "
+        "minipod/cli/main.py, which imports only _socket and _json. start.one.to_pause is that "
         "plus the supervisor's share: libyaml's parse, validation, the image lookup, the pod "
         "directory, /etc files and FIFOs, and the posix_spawn of pause."),
     "start.one.pause_to_exec": (
@@ -32,7 +32,7 @@ LIMITS: dict[str, str] = {
         "background supervisor, which imports h2, psutil and cffi before it can serve "
         "the request."),
     "stop": (
-        "the client's interpreter (~10 ms) and one request (minipod/quick.py); the "
+        "the client's interpreter (~10 ms) and one request (minipod/cli/main.py); the "
         "supervisor's side is ~5 ms: SIGTERM, the app's exit, pause's SIGTERM and reap, the "
         "unmounts, and one rename of the pod directory into trash/ (the dozen rmdirs that "
         "take milliseconds on a disk come after the answer)."),

@@ -1,6 +1,6 @@
 /* Start a command inside a running container (exec probes, exec hooks,
  * `minipod exec`). See mp_exec.c for the two processes involved and
- * minipod/execprobe.py for the design. Contract as mp_sys.h: 0 on success,
+ * minipod/probes/execprobe.py for the design. Contract as mp_sys.h: 0 on success,
  * -errno when the first clone fails; every later failure is reported in the
  * spec (step, err). */
 #ifndef MP_EXEC_H

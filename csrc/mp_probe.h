@@ -1,5 +1,5 @@
 /* The network probes' dial: a TCP socket made inside a pod's network
- * namespace and connected, in one call (minipod/netprobe.py). Contract as
+ * namespace and connected, in one call (minipod/probes/net/netprobe.py). Contract as
  * mp_sys.h: an fd on success, -errno on failure, and where it failed. */
 #ifndef MP_PROBE_H
 #define MP_PROBE_H

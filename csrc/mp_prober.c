@@ -8,7 +8,7 @@
  * probe says something new.
  *
  * What this judges itself is only the plain case, exactly as
- * minipod/http1.py's quick path reads it: a whole answer in the first read,
+ * minipod/probes/net/http1.py's quick path reads it: a whole answer in the first read,
  * a 2xx status line, well-formed "token: value" fields, no
  * Transfer-Encoding, one Content-Length the body already fills (at most
  * 10 KiB, the kubelet's cap). The answer is read with MSG_PEEK, so when it
@@ -17,7 +17,7 @@
  * netprobe.py goes on from there as if it had dialled itself: one set of
  * rules, and Go's wording, for everything that is not a success.
  *
- * The schedule is the probe worker's (minipod/probe.py): ticks at
+ * The schedule is the probe worker's (minipod/probes/worker.py): ticks at
  * first + k * period, a tick the loop reached late is not made up for, and a
  * tick that finds the probe in flight (here, or handed to Python) is
  * skipped and counted. One min-heap, one entry per probe: its next tick, or

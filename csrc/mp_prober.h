@@ -1,7 +1,7 @@
 /* The network probes' engine: runs the schedule of every tcpSocket and
  * httpGet probe of a supervisor, dials them (mp_probe_dial) and judges the
  * common answer itself, so that Python is paid per loop turn and per probe
- * that matters, not per probe (minipod/netprobe.py, ProbeEngine).
+ * that matters, not per probe (minipod/probes/net/netprobe.py, ProbeEngine).
  *
  * Times are CLOCK_MONOTONIC nanoseconds (Python's time.monotonic()). A
  * probe id is an index the engine hands out and reuses after

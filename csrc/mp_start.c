@@ -3,7 +3,7 @@
    supervisor (pid_for_children already set to the pod's pid namespace, or a
    new one)
      --clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD)--> C
-   C   runs container_main's recipe (minipod/container.py, rootfs.py; same
+   C   runs container_main's recipe (minipod/kernel/launch.py, rootfs.py; same
        steps, order and mount flags) and execs the container's command.
    The supervisor is suspended until C has exec'd or _exited, so the call
    returns with the outcome known, as spawn.spawn does, but without copying

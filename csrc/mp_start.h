@@ -1,5 +1,5 @@
-/* Start a container: the C twin of minipod/container.py's container_main with
- * rootfs.py's build_rootfs (minipod/cstart.py builds the spec). Contract as
+/* Start a container: the C twin of minipod/kernel/launch.py's container_main with
+ * rootfs.py's build_rootfs (minipod/kernel/cstart.py builds the spec). Contract as
  * mp_sys.h: 0 when the child was created, -errno when clone failed; a failure
  * in the child is reported in the spec (failed, step, step_arg, err). */
 #ifndef MP_START_H

@@ -7,7 +7,7 @@
  * uts, ipc and net, the hostname, loopback up. minipod starts it with
  * posix_spawn (no fork of the Python supervisor) and waits for --report FD
  * to close: empty means the namespaces are ready; otherwise pause wrote one
- * JSON line {"step", "errno", "message"} (the contract of minipod/spawn.py)
+ * JSON line {"step", "errno", "message"} (the contract of minipod/kernel/spawn.py)
  * and exits 4. Doing this here rather than in a forked child of the
  * supervisor is what makes a pod start in a few milliseconds.
  *

@@ -1,5 +1,5 @@
 import sys
 
-from minipod.quick import main
+from minipod.cli.main import main
 
 sys.exit(main())

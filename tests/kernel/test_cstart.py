@@ -1,4 +1,4 @@
-"""minipod.cstart (csrc/mp_start.c) against the Python recipe it mirrors
+"""minipod.kernel.cstart (csrc/mp_start.c) against the Python recipe it mirrors
 (spawn + container_main): containers of one real sandbox, started both ways
 in this process, must see the same world: mount table, namespaces, hostname,
 environment, working directory, identity, capabilities, fds, signals,
@@ -21,15 +21,15 @@ import psutil
 import pytest
 from podtest import busybox_images, host_mounts_under, unique_name
 
-from minipod.container import LaunchPlan, container_main, launch_plan
-from minipod.cstart import start_container
-from minipod.errors import StartError
-from minipod.image import resolve
-from minipod.ns import pid_namespace_for_children
-from minipod.rootfs import BindMount, RootfsPlan
-from minipod.sandbox import Sandbox, create_sandbox
-from minipod.spawn import Child, spawn
-from minipod.spec import parse_pods
+from minipod.api.errors import StartError
+from minipod.api.spec import parse_pods
+from minipod.kernel.cstart import start_container
+from minipod.kernel.image import resolve
+from minipod.kernel.launch import LaunchPlan, container_main, launch_plan
+from minipod.kernel.ns import pid_namespace_for_children
+from minipod.kernel.rootfs import BindMount, RootfsPlan
+from minipod.kernel.sandbox import Sandbox, create_sandbox
+from minipod.kernel.spawn import Child, spawn
 
 pytestmark = pytest.mark.root
 
@@ -235,7 +235,7 @@ def test_signals_as_exec_leaves_them(pod: PodUnderTest) -> None:
 
 
 def pod_caps() -> int:
-    from minipod.cstart import KEEP_CAPS
+    from minipod.kernel.cstart import KEEP_CAPS
 
     return KEEP_CAPS
 

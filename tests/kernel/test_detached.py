@@ -97,7 +97,7 @@ def test_bad_manifest_with_detach_exits_2_and_starts_nothing(minipod: Minipod) -
 def test_fast_path_with_a_running_supervisor_says_what_the_full_cli_says(minipod: Minipod
                                                                         ) -> None:
     """With the background supervisor up, `up -d FILE` and `delete pod NAME`
-    are one request each (minipod.quick). Bad input is still exit 2 with the
+    are one request each (minipod.cli.main). Bad input is still exit 2 with the
     field path and nothing started; an unknown pod among known ones is the
     full CLI's error; the answers read as the full CLI's."""
     keeper, name = unique_name("keep"), unique_name("fast")

@@ -1,4 +1,4 @@
-"""minipod.execprobe on the real kernel: a command run inside a running
+"""minipod.probes.execprobe on the real kernel: a command run inside a running
 container (its namespaces, root, identity), killed as a whole tree at its
 deadline, and never leaving a process or a zombie behind.
 
@@ -25,8 +25,15 @@ import psutil
 import pytest
 from podtest import busybox_images, host_mounts_under, unique_name
 
-from minipod.container import container_main, launch_plan
-from minipod.execprobe import (
+from minipod.api.spec import Pod, parse_pods
+from minipod.kernel.image import resolve
+from minipod.kernel.launch import container_main, launch_plan
+from minipod.kernel.ns import pid_namespace_for_children
+from minipod.kernel.rootfs import RootfsPlan
+from minipod.kernel.sandbox import Sandbox, create_sandbox
+from minipod.kernel.spawn import Child, ExitStatus, spawn
+from minipod.loop.eventloop import Loop
+from minipod.probes.execprobe import (
     MAX_OUTPUT,
     ExecResult,
     ExecRun,
@@ -35,15 +42,7 @@ from minipod.execprobe import (
     exec_in,
     open_exec_target,
 )
-from minipod.image import resolve
-from minipod.loop import Loop
-from minipod.ns import pid_namespace_for_children
-from minipod.pod import ExitStatus
-from minipod.rootfs import RootfsPlan
-from minipod.sandbox import Sandbox, create_sandbox
-from minipod.spawn import Child, spawn
-from minipod.spec import Pod, parse_pods
-from minipod.supervisor import Supervisor
+from minipod.runtime.supervisor import Supervisor
 
 pytestmark = pytest.mark.root
 

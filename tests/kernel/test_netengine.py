@@ -1,4 +1,4 @@
-"""minipod.netengine (csrc/mp_prober.c): httpGet and tcpSocket probes run in C.
+"""minipod.probes.net.engine (csrc/mp_prober.c): httpGet and tcpSocket probes run in C.
 
 The engine judges only the plain 2xx answer and hands everything else to
 netprobe's Python, which goes on from where the engine stopped. So the
@@ -23,10 +23,12 @@ import probeservers
 import pytest
 from probeservers import Netns, netns_running, open_fds
 
-from minipod import netengine, netprobe
-from minipod.loop import Loop
-from minipod.probe import FAILURE, SUCCESS, Outcome, ProbeWorker
-from minipod.spec import HTTPGetAction, Probe, TCPSocketAction
+from minipod.api.spec import HTTPGetAction, Probe, TCPSocketAction
+from minipod.kernel.ns import home_netns_fd
+from minipod.loop.eventloop import Loop
+from minipod.probes.net import engine as netengine
+from minipod.probes.net import netprobe
+from minipod.probes.worker import FAILURE, SUCCESS, Outcome, ProbeWorker
 
 pytestmark = pytest.mark.root
 
@@ -44,7 +46,7 @@ def loop() -> Iterator[Loop]:
 def fds_before() -> set[str]:
     """open_fds() with the process-wide fd of the home netns open (the first
     engine opens it, for good) and earlier tests' garbage collected."""
-    netprobe._home_netns_fd()
+    home_netns_fd()
     gc.collect()
     return open_fds()
 
@@ -73,7 +75,7 @@ def python_probe(loop: Loop, prepared: netprobe.Prepared) -> Outcome:
 
 
 def http(loop: Loop, port: int, path: str = "/", timeout: float = 1.0) -> netprobe.HTTPGet:
-    return netprobe.prepare_http(loop, None, timeout, "http", "127.0.0.1", port, path, ())
+    return netprobe.prepare_http(loop, None, timeout, "http", "127.0.0.1", port, path, (), engine=netengine.schedule)
 
 
 # -- the same bytes, judged by C and by Python -----------------------------------
@@ -130,14 +132,14 @@ def test_a_refused_dial(loop: Loop) -> None:
         reserved.bind(("127.0.0.1", 0))  # nobody listens here
         port = reserved.getsockname()[1]
         outcome = engine_probe(loop, http(loop, port, "/x"))
-        tcp = engine_probe(loop, netprobe.prepare_tcp(loop, None, 1.0, "127.0.0.1", port))
+        tcp = engine_probe(loop, netprobe.prepare_tcp(loop, None, 1.0, "127.0.0.1", port, engine=netengine.schedule))
     assert outcome == Outcome(FAILURE, f'Get "http://127.0.0.1:{port}/x": dial tcp '
                                        f"127.0.0.1:{port}: connect: connection refused")
     assert tcp == Outcome(FAILURE, f"dial tcp 127.0.0.1:{port}: connect: connection refused")
 
 
 def test_https_stays_in_python(loop: Loop) -> None:
-    prepared = netprobe.prepare_http(loop, None, 1.0, "https", "127.0.0.1", 443, "/", ())
+    prepared = netprobe.prepare_http(loop, None, 1.0, "https", "127.0.0.1", 443, "/", (), engine=netengine.schedule)
     assert prepared.schedule(loop.clock.now(), 1.0, 0, lambda o: None) is None
     prepared.close()
 
@@ -288,7 +290,7 @@ def test_a_tcp_worker(loop: Loop) -> None:
     before = fds_before()
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
-        prepared = netprobe.prepare_tcp(loop, None, 1.0, "127.0.0.1", port)
+        prepared = netprobe.prepare_tcp(loop, None, 1.0, "127.0.0.1", port, engine=netengine.schedule)
         probe = Probe(handler=TCPSocketAction(port=port), period_seconds=1)
         worker, outcomes = run_worker(loop, probe, prepared, probes=3, kind="liveness")
         worker.stop()
@@ -339,7 +341,7 @@ def test_the_engine_dials_inside_the_pods_netns(
     ns, port = httpd_netns
     own = os.readlink("/proc/thread-self/ns/net")
     inside = netprobe.prepare_http(loop, ns.fd, 1.0, "http", "127.0.0.1", port,
-                                   "/index.html", ())
+                                   "/index.html", (), engine=netengine.schedule)
     assert engine_probe(loop, inside).result == SUCCESS
     assert os.readlink("/proc/thread-self/ns/net") == own, "the engine came home"
     host = engine_probe(loop, http(loop, port, "/index.html"))
@@ -455,7 +457,7 @@ def test_an_engine_that_cannot_be_made_leaves_the_probes_to_python(
     """EMFILE (or ENOMEM) making the engine's epoll or timerfd: the Python path
     words a socket it cannot make as a probe failure; the hand-over must not
     raise out of the loop (that ends the supervisor)."""
-    from minipod import sys as mpsys
+    from minipod.kernel import sys as mpsys
 
     def no_engine(home_fd: int) -> None:
         raise OSError(24, "mp_prober_new: Too many open files")

@@ -1,4 +1,4 @@
-"""minipod.netprobe across network namespaces: the probe's socket is made in
+"""minipod.probes.net.netprobe across network namespaces: the probe's socket is made in
 the pod's netns, so it sees that namespace's loopback and not the host's."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import pytest
 from podtest import wait_for
 from probeservers import Netns, netns_running
 
-from minipod import netprobe
-from minipod.loop import Loop
-from minipod.netprobe import FAILURE, SUCCESS, Outcome
+from minipod.loop.eventloop import Loop
+from minipod.probes.net import netprobe
+from minipod.probes.net.netprobe import FAILURE, SUCCESS, Outcome
 
 pytestmark = pytest.mark.root
 
@@ -93,7 +93,7 @@ def test_no_time_wait_inside_the_netns(loop: Loop, httpd_netns: Netns,
 
 def test_grpc_inside_the_netns(loop: Loop, host_reserved_port: int) -> None:
     port = host_reserved_port
-    server = [sys.executable, "-c",
+    server = [sys.executable, "-P", "-c",
               f"import probeservers; probeservers.serve_grpc_forever('serving', {port})"]
     with netns_running(server, port) as ns:
         inside = run(loop, lambda d: netprobe.grpc_probe(loop, ns.fd, "127.0.0.1", port, "",

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-import minipod.sandbox
-from minipod.errors import StartError
-from minipod.sandbox import stop_pause
-from minipod.spawn import Child, spawn_program
+import minipod.kernel.sandbox
+from minipod.api.errors import StartError
+from minipod.kernel.sandbox import stop_pause
+from minipod.kernel.spawn import Child, spawn_program
 
 pytestmark = pytest.mark.root
 
-PAUSE = str(minipod.sandbox.PAUSE_BINARY)
+PAUSE = str(minipod.kernel.sandbox.PAUSE_BINARY)
 
 
 def test_version_flag() -> None:
@@ -120,7 +120,7 @@ def test_sandbox_makes_named_namespaces_with_loopback_up() -> None:
         out = subprocess.run([*inside, "hostname"], capture_output=True, text=True, timeout=10)
         assert out.stdout.strip() == hostname
         # lo read back over netlink (pyroute2), in pause's network namespace
-        check = "from minipod.net import link_is_up; print(link_is_up('lo'))"
+        check = "from minipod.kernel.net import link_is_up; print(link_is_up('lo'))"
         out = subprocess.run([*inside, sys.executable, "-P", "-c", check],
                              capture_output=True, text=True, timeout=30)
         assert out.stdout.strip() == "True", out.stderr

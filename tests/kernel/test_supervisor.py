@@ -11,9 +11,9 @@ import sys
 
 import pytest
 
-from minipod.loop import Loop
-from minipod.spawn import Child
-from minipod.supervisor import Supervisor
+from minipod.kernel.spawn import Child
+from minipod.loop.eventloop import Loop
+from minipod.runtime.supervisor import Supervisor
 
 pytestmark = pytest.mark.root
 
@@ -37,7 +37,7 @@ def test_unwatch_of_an_adopted_process_frees_its_fd_number(caplog: pytest.LogCap
         try:
             if a.fileno() != number:  # the kernel hands out the lowest free number
                 os.dup2(a.fileno(), number)
-            with caplog.at_level(logging.WARNING, logger="minipod.loop"):
+            with caplog.at_level(logging.WARNING, logger="minipod.loop.eventloop"):
                 sup.loop.register(number, lambda _events: None)
                 sup.loop.unregister(number)
             assert "closed while registered" not in caplog.text
@@ -58,7 +58,7 @@ def test_the_supervisor_raises_its_soft_nofile_limit_to_the_hard_one() -> None:
     code = ("import resource\n"
             "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
             "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
-            "from minipod.supervisor import raise_nofile_limit\n"
+            "from minipod.runtime.supervisor import raise_nofile_limit\n"
             "raised = raise_nofile_limit()\n"
             "print(raised, *resource.getrlimit(resource.RLIMIT_NOFILE), hard)\n")
     out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True,

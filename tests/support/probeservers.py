@@ -27,8 +27,8 @@ import h2.config
 import h2.connection
 import h2.events
 
-from minipod.loop import Loop
-from minipod.netprobe import NetProbe, Outcome
+from minipod.loop.eventloop import Loop
+from minipod.probes.net.netprobe import NetProbe, Outcome
 
 TCP_TIME_WAIT = "06"
 TCP_LISTEN = "0A"

@@ -1,4 +1,4 @@
-"""minipod.backoff: the --backoff policy and the kubelet's CrashLoopBackOff entry.
+"""minipod.api.backoff: the --backoff policy and the kubelet's CrashLoopBackOff entry.
 
 Times are plain monotonic seconds; nothing here sleeps. The kubelet rules are in
 K8S-SEMANTICS.md section 2.2 (kubelet.go newCrashLoopBackOff and HasExpiredFunc,
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from minipod.backoff import Backoff, BackoffPolicy
-from minipod.errors import SpecError
+from minipod.api.backoff import Backoff, BackoffPolicy
+from minipod.api.errors import SpecError
 
 # ---------------------------------------------------------------------------
 # BackoffPolicy

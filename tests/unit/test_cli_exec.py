@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from minipod.cli import _parser
-from minipod.cli_exec import _pick_container, _split_command
-from minipod.errors import SpecError, StateError
+from minipod.api.errors import SpecError, StateError
+from minipod.cli.exec_cmd import _pick_container, _split_command
+from minipod.cli.parser import _parser
 
 
 def parse(*argv: str) -> tuple[argparse.Namespace, list[str]]:

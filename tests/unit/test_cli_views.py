@@ -1,4 +1,4 @@
-"""minipod.cli_views: get, describe, logs, ps and inspect over fake state
+"""minipod.cli.views: get, describe, logs, ps and inspect over fake state
 directories (no root). The pod record in data/pod_record.json was written by
 a real supervisor (PodRunner.record()) for a pod whose `web` container had
 been killed once; data/pod_events.jsonl is that pod's events.jsonl.
@@ -23,8 +23,9 @@ import psutil
 import pytest
 import yaml
 
-from minipod import cli, cli_views
-from minipod.cli_views import CriDecoder, Selector, TabWriter, crictl_age, rfc3339nano
+from minipod.cli import parser as cli
+from minipod.cli import views as cli_views
+from minipod.cli.views import CriDecoder, Selector, TabWriter, crictl_age, rfc3339nano
 
 DATA = Path(__file__).parent / "data"
 CREATED = 1795252433.910981  # the record's `created`
@@ -341,7 +342,7 @@ def test_get_deployments_delegates_to_cli_workloads(
     import types
 
     calls = []
-    fake = types.ModuleType("minipod.cli_workloads")
+    fake = types.ModuleType("minipod.cli.workloads")
 
     def print_workloads(kind: str, namespace: str, all_namespaces: bool,
                         names: tuple[str, ...] = ()) -> int:
@@ -350,7 +351,7 @@ def test_get_deployments_delegates_to_cli_workloads(
 
     fake.print_workloads = print_workloads  # type: ignore[attr-defined]
     fake.register = lambda sub: None  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "minipod.cli_workloads", fake)
+    monkeypatch.setitem(sys.modules, "minipod.cli.workloads", fake)
     assert run(capsys, "get", "deploy", "-n", "prod")[0] == 0
     assert run(capsys, "get", "rs", "-A")[0] == 0
     assert run(capsys, "get", "deployment/web")[0] == 0
@@ -362,9 +363,9 @@ def test_get_deployments_without_cli_workloads(root: Path, capsys: pytest.Captur
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     import types
 
-    empty = types.ModuleType("minipod.cli_workloads")  # no print_workloads
+    empty = types.ModuleType("minipod.cli.workloads")  # no print_workloads
     empty.register = lambda sub: None  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "minipod.cli_workloads", empty)
+    monkeypatch.setitem(sys.modules, "minipod.cli.workloads", empty)
     assert run(capsys, "get", "deployments")[2] == \
         'error: the server doesn\'t have a resource type "deployments"\n'
 

@@ -1,4 +1,4 @@
-"""minipod.container: what to exec, with which environment (Kubernetes' rules)."""
+"""minipod.kernel.launch: what to exec, with which environment (Kubernetes' rules)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from minipod.container import launch_plan, resolve_argv
-from minipod.errors import StartError
-from minipod.image import DEFAULT_PATH, Image
-from minipod.spec import Container, EnvVar, SecurityContext
+from minipod.api.errors import StartError
+from minipod.api.spec import Container, EnvVar, SecurityContext
+from minipod.kernel.image import DEFAULT_PATH, Image
+from minipod.kernel.launch import launch_plan, resolve_argv
 
 
 def _image(

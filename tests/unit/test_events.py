@@ -1,4 +1,4 @@
-"""minipod.events: the events.jsonl a pod keeps (read back by `describe`)."""
+"""minipod.api.events: the events.jsonl a pod keeps (read back by `describe`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from minipod import events
-from minipod.events import Event, append_event, read_events
+from minipod.api import events
+from minipod.api.events import Event, append_event, read_events
 
 
 def event(n: int) -> Event:

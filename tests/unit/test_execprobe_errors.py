@@ -1,4 +1,4 @@
-"""minipod.execprobe and sys.exec_start: the failure paths, which need no root
+"""minipod.probes.execprobe and sys.exec_start: the failure paths, which need no root
 (the kernel answers EBADF before it checks any privilege)."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from collections.abc import Callable
 import psutil
 import pytest
 
-from minipod import sys as msys
-from minipod.execprobe import ExecResult, ExecTarget, exec_in
-from minipod.loop import Loop
-from minipod.ns import NsFds
-from minipod.spawn import Child
+from minipod.kernel import sys as msys
+from minipod.kernel.ns import NsFds
+from minipod.kernel.spawn import Child
+from minipod.loop.eventloop import Loop
+from minipod.probes.execprobe import ExecResult, ExecTarget, exec_in
 
 
 def _no_watch(_child: Child, _on_exit: Callable[..., None]) -> None:

@@ -1,4 +1,4 @@
-"""minipod.expand: Kubernetes' $(VAR) expansion and the container environment.
+"""minipod.api.expand: Kubernetes' $(VAR) expansion and the container environment.
 
 The reference is k8s third_party/forked/golang/expansion (expand.go); the
 cases marked "k8s" below are the ones of its expand_test.go.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from minipod.expand import build_env, container_env, expand
+from minipod.api.expand import build_env, container_env, expand
 
 ENV = {
     "VAR_A": "A",

@@ -1,10 +1,10 @@
-"""minipod.http1: the httpGet probe's response reader, fed bytes by hand."""
+"""minipod.probes.net.http1: the httpGet probe's response reader, fed bytes by hand."""
 
 from __future__ import annotations
 
 import pytest
 
-from minipod.http1 import MAX_HEAD, BodyError, HeadError, NoResponse, ResponseReader
+from minipod.probes.net.http1 import MAX_HEAD, BodyError, HeadError, NoResponse, ResponseReader
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
 

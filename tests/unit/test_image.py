@@ -1,4 +1,4 @@
-"""minipod.image: reference parsing, the local store, and the busybox image."""
+"""minipod.kernel.image: reference parsing, the local store, and the busybox image."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from minipod.errors import ImageError, SpecError
-from minipod.image import (
+from minipod.api.errors import ImageError, SpecError
+from minipod.kernel.image import (
     DEFAULT_PATH,
     build_busybox,
     list_images,

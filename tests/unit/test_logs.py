@@ -1,4 +1,4 @@
-"""minipod.logs: CRI log records from container pipes."""
+"""minipod.kernel.logs: CRI log records from container pipes."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from minipod.clock import MonotonicClock
-from minipod.logs import MAX_LINE, LogFile, LogPipe, cri_timestamp
-from minipod.loop import Loop
+from minipod.kernel.logs import MAX_LINE, LogFile, LogPipe, cri_timestamp
+from minipod.loop.clock import MonotonicClock
+from minipod.loop.eventloop import Loop
 
 TIMESTAMP_RE = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z"
 RECORD_RE = re.compile(rb"(" + TIMESTAMP_RE.encode() + rb") (stdout|stderr) ([PF]) (.*)")

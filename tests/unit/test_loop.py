@@ -1,4 +1,4 @@
-"""minipod.loop and minipod.clock: the deadline heap, the epoll loop, signals."""
+"""minipod.loop.eventloop and minipod.loop.clock: the deadline heap, the epoll loop, signals."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from minipod.clock import FakeClock, MonotonicClock
-from minipod.loop import Deadlines, Loop
+from minipod.loop.clock import FakeClock, MonotonicClock
+from minipod.loop.eventloop import Deadlines, Loop
 
 
 def _noop() -> None:

@@ -1,4 +1,4 @@
-"""minipod.netprobe on the host loopback: real sockets, a real loop, small servers."""
+"""minipod.probes.net.netprobe on the host loopback: real sockets, a real loop, small servers."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ import probeservers
 import pytest
 from probeservers import grpc_server, http_server, open_fds, time_wait_on
 
-from minipod import netprobe
-from minipod.loop import Loop
-from minipod.netprobe import FAILURE, SUCCESS, WARNING, NetProbe, Outcome
-from minipod.probe import ProbeWorker
-from minipod.spec import Probe, TCPSocketAction
+from minipod.api.spec import Probe, TCPSocketAction
+from minipod.kernel.ns import home_netns_fd
+from minipod.loop.eventloop import Loop
+from minipod.probes.net import engine, netprobe
+from minipod.probes.net.netprobe import FAILURE, SUCCESS, WARNING, NetProbe, Outcome
+from minipod.probes.worker import ProbeWorker
 
 UA = "kube-probe/1.34"
 Start = Callable[[Callable[[Outcome], None]], NetProbe]
@@ -311,7 +312,7 @@ def test_a_prepared_probe_starts_fresh_each_time(
     # What is worked out once (URL, address, request) is shared; what one
     # probe reads and where its redirects led is its own.
     prepared = netprobe.prepare_http(loop, None, 1.0, "http", "127.0.0.1", port_of(server),
-                                     "/redirect", (("X-Probe", "1"),))
+                                     "/redirect", (("X-Probe", "1"),), engine=engine.schedule)
     for _ in range(3):
         assert run(loop, prepared) == Outcome(SUCCESS, "ok")
     prepared.close()
@@ -323,8 +324,8 @@ def test_a_prepared_probe_starts_fresh_each_time(
 def test_a_prepared_probe_that_cannot_run_fails_every_time(
         loop: Loop, server: probeservers.ProbeHTTPServer) -> None:
     prepared = netprobe.prepare_http(loop, None, 1.0, "http", "127.0.0.1", port_of(server),
-                                     "/ok", (("X-Bad", "a\nb"),))
-    tcp = netprobe.prepare_tcp(loop, None, 1.0, "example.com", 80)
+                                     "/ok", (("X-Bad", "a\nb"),), engine=engine.schedule)
+    tcp = netprobe.prepare_tcp(loop, None, 1.0, "example.com", 80, engine=engine.schedule)
     for _ in range(2):
         outcome = run(loop, prepared)
         assert outcome.message.endswith('net/http: invalid header field value for "X-Bad"')
@@ -343,8 +344,8 @@ def test_a_prepared_probe_keeps_one_socket_and_each_probe_a_new_connection(
                                          then_close=True) as port:
         tcp_port = listener.getsockname()[1]
         before = open_fds()
-        http_get = netprobe.prepare_http(loop, None, 1.0, "http", "127.0.0.1", port, "/", ())
-        tcp = netprobe.prepare_tcp(loop, None, 1.0, "127.0.0.1", tcp_port)
+        http_get = netprobe.prepare_http(loop, None, 1.0, "http", "127.0.0.1", port, "/", (), engine=engine.schedule)
+        tcp = netprobe.prepare_tcp(loop, None, 1.0, "127.0.0.1", tcp_port, engine=engine.schedule)
         for _ in range(4):
             assert run(loop, http_get) == Outcome(SUCCESS, "ok")
             assert run(loop, tcp) == Outcome(SUCCESS, "")
@@ -369,10 +370,10 @@ def test_a_worker_that_stops_closes_its_kept_socket(loop: Loop) -> None:
     outcomes: list[Outcome] = []
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
-        netprobe._home_netns_fd()  # opened once per process, by the first engine
+        home_netns_fd()  # opened once per process, by the first engine
         gc.collect()  # earlier tests' garbage closes its fds now, not during this one
         before = open_fds()
-        prepared = netprobe.prepare_tcp(loop, None, 1.0, "127.0.0.1", port)
+        prepared = netprobe.prepare_tcp(loop, None, 1.0, "127.0.0.1", port, engine=engine.schedule)
         worker = ProbeWorker(loop, "readiness",
                              Probe(handler=TCPSocketAction(port=port), period_seconds=1),
                              prepared, on_outcome=lambda w, o: outcomes.append(o),
@@ -381,7 +382,7 @@ def test_a_worker_that_stops_closes_its_kept_socket(loop: Loop) -> None:
         loop.run_until(lambda: bool(outcomes))
         assert outcomes == [Outcome(SUCCESS, "")]
         # the socket, kept between probes, and the epoll and timerfd of the
-        # engine that runs them (minipod/netengine.py)
+        # engine that runs them (minipod/probes/net/engine.py)
         # the socket is kept between probes (beside the engine's epoll and timerfd)
         assert "socket" in {fd_kind(fd) for fd in open_fds() - before}
         worker.stop()

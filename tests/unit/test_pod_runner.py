@@ -18,16 +18,16 @@ from typing import Any
 
 import pytest
 
-from minipod import pod as podmod
-from minipod.backoff import BackoffPolicy
-from minipod.clock import FakeClock
-from minipod.errors import StartError
-from minipod.events import Event
-from minipod.image import Image
-from minipod.loop import Loop
-from minipod.pod import ContainerRun, ExitStatus, PodRunner
-from minipod.spawn import Child
-from minipod.spec import Container, Pod, PodSpec, Volume, VolumeMount
+from minipod.api.backoff import BackoffPolicy
+from minipod.api.errors import StartError
+from minipod.api.events import Event
+from minipod.api.spec import Container, Pod, PodSpec, Volume, VolumeMount
+from minipod.kernel.image import Image
+from minipod.kernel.spawn import Child, ExitStatus
+from minipod.loop.clock import FakeClock
+from minipod.loop.eventloop import Loop
+from minipod.runtime import pod as podmod
+from minipod.runtime.pod import ContainerRun, PodRunner
 
 IMAGE = Image(ref="busybox", name="busybox:latest", rootfs=Path("/nonexistent"), cmd=("sh",))
 

@@ -1,4 +1,4 @@
-"""minipod.probe.ProbeWorker: when probes run and what their results add up to.
+"""minipod.probes.worker.ProbeWorker: when probes run and what their results add up to.
 
 A real Loop on a FakeClock drives the worker; run_once jumps the clock to the
 next deadline, so a minute of probing takes no real time. The prober is a fake
@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from minipod.clock import FakeClock
-from minipod.loop import Deadline, Loop
-from minipod.probe import (
+from minipod.api.spec import ExecAction, Probe
+from minipod.loop.clock import FakeClock
+from minipod.loop.eventloop import Deadline, Loop
+from minipod.probes.worker import (
     ERROR,
     FAILURE,
     SUCCESS,
@@ -25,7 +26,6 @@ from minipod.probe import (
     Outcome,
     ProbeWorker,
 )
-from minipod.spec import ExecAction, Probe
 
 START = 1000.0  # FakeClock's default start: the container's start, the anchor
 

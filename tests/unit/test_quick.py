@@ -1,4 +1,4 @@
-"""minipod.quick: which command lines take the fast path, what goes over the
+"""minipod.cli.main: which command lines take the fast path, what goes over the
 socket, and how the answers are printed, against a stand-in supervisor."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from minipod import quick
+from minipod.cli import main as quick
 
 
 class FakeSupervisor:
@@ -192,9 +192,9 @@ def test_delete_hands_the_rest_to_the_full_cli(supervisor: FakeSupervisor,
         handed.append(argv)
         return 1
 
-    import minipod.cli
+    import minipod.cli.parser
 
-    monkeypatch.setattr(minipod.cli, "main", full)
+    monkeypatch.setattr(minipod.cli.parser, "main", full)
     assert quick.fast(["delete", "pod", "a", "b", "c"]) == 1
     assert handed == [["delete", "pod", "b", "c", "-n", "default"]]
     assert capsys.readouterr().out == 'pod "a" deleted\n'
@@ -203,13 +203,13 @@ def test_delete_hands_the_rest_to_the_full_cli(supervisor: FakeSupervisor,
 def test_the_fast_path_imports_nothing_heavy(tmp_path: Path) -> None:
     """What makes it fast: not a timing test, the list of modules loaded.
     `socket` and `json` (with `re`, `enum`, `selectors`) would double the
-    interpreter's start; minipod.cli pulls in argparse, yaml and the spec."""
+    interpreter's start; minipod.cli.parser pulls in argparse, yaml and the spec."""
     import subprocess
     import sys
 
-    code = ("import sys, minipod.quick\n"
+    code = ("import sys, minipod.cli.main\n"
             "print(sorted(m for m in ('socket', 'json', 're', 'enum', 'typing', 'argparse', 'yaml',"
-            " 'minipod.cli', 'minipod.spec') if m in sys.modules))")
+            " 'minipod.cli.parser', 'minipod.api.spec') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True,
                          cwd=tmp_path, timeout=30)
     assert out.returncode == 0, out.stderr
@@ -227,9 +227,9 @@ def test_the_fast_path_imports_nothing_heavy(tmp_path: Path) -> None:
 def test_delete_options_read_as_the_full_cli_reads_them(
         args: list[str], parsed: tuple[list[str], str, int | None]) -> None:
     assert quick.delete_options(args) == parsed
-    import minipod.cli
+    import minipod.cli.parser
 
-    full = minipod.cli._parser().parse_args(["delete", "pod", *args])
+    full = minipod.cli.parser._parser().parse_args(["delete", "pod", *args])
     assert (full.names, full.namespace, 1 if full.now else full.grace_period) == parsed
 
 
@@ -238,16 +238,16 @@ def test_delete_options_read_as_the_full_cli_reads_them(
 def test_delete_with_options_sends_them_and_hands_them_on(
         supervisor: FakeSupervisor, monkeypatch: pytest.MonkeyPatch) -> None:
     handed: list[list[str]] = []
-    import minipod.cli
+    import minipod.cli.parser
 
-    monkeypatch.setattr(minipod.cli, "main", lambda argv: handed.append(argv) or 0)
+    monkeypatch.setattr(minipod.cli.parser, "main", lambda argv: handed.append(argv) or 0)
     assert quick.fast(["delete", "pod", "a", "b", "-n", "ns", "--now"]) == 0
     assert supervisor.requests[0] == {"op": "delete", "namespace": "ns", "name": "a",
                                       "grace": 1}
     assert handed == [["delete", "pod", "b", "-n", "ns", "--grace-period=1"]]
 
 
-EXIT_NOW = ("import sys\nfrom minipod import quick\n"
+EXIT_NOW = ("import sys\nfrom minipod.cli import main as quick\n"
             "print('out')\nprint('err', file=sys.stderr)\n")
 
 

@@ -1,4 +1,4 @@
-"""minipod.spec: loading Pod manifests, defaults, and strict validation."""
+"""minipod.api.spec: loading Pod manifests, defaults, and strict validation."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from minipod.errors import FieldError, SpecError
-from minipod.spec import (
+from minipod.api.errors import FieldError, SpecError
+from minipod.api.spec import (
     ContainerPort,
     EnvVar,
     ExecAction,

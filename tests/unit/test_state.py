@@ -1,4 +1,4 @@
-"""minipod.state helpers that need no root."""
+"""minipod.kernel.state helpers that need no root."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from minipod.state import ensure_mode
+from minipod.kernel.state import ensure_mode
 
 
 def test_ensure_mode_sets_a_different_mode(tmp_path: Path) -> None:

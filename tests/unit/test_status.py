@@ -1,4 +1,4 @@
-"""minipod.status: pod phase (kubelet getPhase) and the kubectl get pods columns
+"""minipod.api.status: pod phase (kubelet getPhase) and the kubectl get pods columns
 (printers.go printPod), over hand-built container statuses.
 
 Each expected value is what the Go code gives for the same statuses; the rules
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from minipod.status import ContainerStatus, PodRow, State, human_age, pod_phase, pod_row
+from minipod.api.status import ContainerStatus, PodRow, State, human_age, pod_phase, pod_row
 
 T0 = 1_700_000_000.0  # a wall-clock time: 2023-11-14T22:13:20Z
 

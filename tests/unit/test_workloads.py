@@ -1,6 +1,6 @@
-"""Deployments and ReplicaSets: parsing (minipod.spec.parse_objects), the
-template hash and pod names, the controllers' decisions (minipod.workloads)
-and `minipod scale` / the workload tables of `minipod get` (minipod.cli_workloads).
+"""Deployments and ReplicaSets: parsing (minipod.api.spec.parse_objects), the
+template hash and pod names, the controllers' decisions (minipod.api.workloads)
+and `minipod scale` / the workload tables of `minipod get` (minipod.cli.workloads).
 
 Expected messages and field paths are the API server's (pkg/apis/apps/validation,
 printed as servers from v1.34 do, with JSON values); the controllers' steps
@@ -27,9 +27,9 @@ from typing import Any
 import pytest
 import yaml
 
-from minipod import cli_workloads, workloads
-from minipod.errors import FieldError, SpecError, StateError
-from minipod.spec import (
+from minipod.api import workloads
+from minipod.api.errors import FieldError, SpecError, StateError
+from minipod.api.spec import (
     LabelSelector,
     LabelSelectorRequirement,
     Manifest,
@@ -40,7 +40,9 @@ from minipod.spec import (
     parse_objects,
     parse_pods,
 )
-from minipod.workloads import ALPHANUMS, Actions, PodView, reconcile, template_hash
+from minipod.api.workloads import ALPHANUMS, Actions, PodView, reconcile, template_hash
+from minipod.cli import workloads as cli_workloads
+from minipod.kernel import state
 
 # ---------------------------------------------------------------------------
 # helpers
@@ -866,7 +868,7 @@ def test_record_holds_what_get_and_scale_read(tmp_path: Path,
     assert {rs["name"]: (rs["desired"], rs["replicas"]) for rs in rec["replicaSets"]} == {
         "web-old": (1, 1), f"web-{h}": (1, 1)}
     json.dumps(rec)  # JSON-able
-    assert workloads.record_path("default", "Deployment", "web") == (
+    assert state.workload_record_path("default", "Deployment", "web") == (
         tmp_path / "workloads" / "default_deployment_web.json")
 
 
@@ -945,7 +947,7 @@ def root(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def write_record(w: Workload, pods: list[PodView], socket_path: str, created: float) -> None:
-    path = workloads.record_path(w.namespace, w.kind, w.name)
+    path = state.workload_record_path(w.namespace, w.kind, w.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     rec = workloads.record(w, pods, time.time(), created=created,
                            supervisor={"pid": os.getpid(), "socket": socket_path})
@@ -1024,7 +1026,7 @@ def test_scale_when_the_supervisor_is_gone(root: Path) -> None:
 
 
 def test_scale_through_main_exit_codes(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from minipod.cli import main
+    from minipod.cli.parser import main
 
     assert main(["scale", "deployment", "web", "--replicas", "2"]) == 1
     assert capsys.readouterr().err == 'error: deployments.apps "web" not found\n'
@@ -1101,4 +1103,4 @@ def test_get_by_name(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_workload_types_cover_kubectls_names() -> None:
     assert {"deployment", "deployments", "deploy", "replicaset", "replicasets", "rs",
-            "deployments.apps"} <= cli_workloads.WORKLOAD_TYPES
+            "deployments.apps"} <= workloads.WORKLOAD_TYPES

@@ -1,0 +1,13 @@
+"""The Kubernetes API as minipod speaks it: pure data and rules.
+
+Owns manifests (reading YAML and JSON, strict validation with the API
+server's field paths and messages), the typed model of Pods and workloads,
+the pure parts of the kubelet and of the controllers (status, phase and
+kubectl's columns, CrashLoopBackOff, $(VAR) expansion, the Deployment and
+ReplicaSet reconcile), events as values, and the schema of the records a
+supervisor writes (record.py).
+
+May import: the standard library and PyYAML; nothing else of minipod. No
+syscalls, no files but the manifest text it is given: every module here is
+tested without root and without a kernel.
+"""

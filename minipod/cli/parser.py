@@ -1,0 +1,215 @@
+"""The `minipod` command: argument parsing and exit codes, no kernel logic.
+
+Exit codes: 0 success, 1 a runtime failure, 2 bad input (a manifest or the
+command line). No traceback reaches the user unless --debug is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+
+from minipod.api.errors import MinipodError, SpecError
+from minipod.api.workloads import WORKLOAD_TYPES, workload_kind
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="minipod: %(name)s: %(message)s")
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except SpecError as e:
+        for line in str(e).splitlines():  # one line per field error
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    except (MinipodError, OSError) as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="minipod", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="log verbosely, show tracebacks")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="run every pod of a manifest, in the foreground")
+    up.add_argument("file")
+    up.add_argument("--no-logs", action="store_true", help="do not echo container output")
+    up.add_argument("--backoff", type=_backoff, default=None, metavar="INITIAL:MAX",
+                    help="CrashLoopBackOff delays (default 10s:300s, as the kubelet); 0:0 is off")
+    up.add_argument("-d", "--detach", action="store_true",
+                    help="return once the pods are created; a background supervisor serves them")
+
+    recover = sub.add_parser("recover", help="start the background supervisor, which "
+                             "adopts the pods of any supervisor that died")
+    recover.set_defaults(handler=cmd_recover)
+    up.set_defaults(handler=cmd_up)
+
+    down = sub.add_parser("down", help="delete every pod of a manifest")
+    down.add_argument("file")
+    down.add_argument("--grace-period", type=int, default=None, metavar="SECONDS")
+    down.set_defaults(handler=cmd_down)
+
+    delete = sub.add_parser("delete", help="delete a pod: minipod delete pod NAME "
+                            "(or deployment NAME, replicaset NAME)")
+    delete.add_argument("kind", choices=["pod", "pods", "po", *sorted(WORKLOAD_TYPES)])
+    delete.add_argument("names", nargs="+", metavar="NAME")
+    delete.add_argument("-n", "--namespace", default="default")
+    delete.add_argument("--grace-period", type=int, default=None, metavar="SECONDS")
+    delete.add_argument("--now", action="store_true", help="same as --grace-period=1")
+    delete.set_defaults(handler=cmd_delete)
+
+    validate = sub.add_parser("validate", help="check a manifest without running it")
+    validate.add_argument("file")
+    validate.set_defaults(handler=cmd_validate)
+
+    image = sub.add_parser("image", help="the local image store")
+    image_sub = image.add_subparsers(required=True, metavar="ACTION")
+    build = image_sub.add_parser("build-busybox", help="build the busybox image from the host")
+    build.add_argument("--busybox", default=None, help="path of a static busybox binary")
+    build.set_defaults(handler=cmd_image_build_busybox)
+    image_sub.add_parser("ls", help="list stored images").set_defaults(handler=cmd_image_ls)
+    # The kubectl-like verbs live in their own modules, each with register(sub);
+    # the modules import nothing heavy at the top (start-up: `minipod` starts fast).
+    from minipod.cli import exec_cmd as cli_exec
+    from minipod.cli import views as cli_views
+    from minipod.cli import workloads as cli_workloads
+
+    for module in (cli_views, cli_exec, cli_workloads):
+        module.register(sub)
+    return parser
+
+
+def _backoff(text: str) -> object:
+    # start-up: imported with the verb that needs it
+    from minipod.api.backoff import BackoffPolicy
+
+    try:
+        return BackoffPolicy.parse(text)
+    except SpecError as e:
+        raise argparse.ArgumentTypeError(e.errors[0].message) from None
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    # start-up: imported with the verb that needs it
+    from minipod.api.spec import load_objects
+
+    manifest = load_objects(args.file)
+    for pod in manifest.pods:
+        print(f"pod/{pod.name} valid (namespace {pod.namespace}, "
+              f"{len(pod.spec.init_containers)} init, {len(pod.spec.containers)} containers)")
+    for workload in manifest.workloads:
+        print(f"{workload.kind.lower()}.apps/{workload.name} valid (namespace "
+              f"{workload.namespace}, {workload.replicas} replicas)")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    if args.detach:
+        # start-up: imported with the verb that needs it
+        from minipod.cli.up import up_detached
+
+        backoff = args.backoff
+        return up_detached(args.file, f"{backoff.initial}s:{backoff.maximum}s"
+                           if backoff is not None else None)
+    # start-up: imported with the verb that needs it
+    from minipod.cli.up import up
+
+    return up(args.file, echo_logs=not args.no_logs, backoff=args.backoff)
+
+
+def cmd_recover(_args: argparse.Namespace) -> int:
+    # start-up: imported with the verb that needs it
+    from minipod.cli.up import recover
+
+    return recover()
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    # start-up: imported with the verb that needs it
+    from minipod.api.spec import load_objects
+
+    manifest = load_objects(args.file)
+    status = _delete_workloads([(w.namespace, w.kind, w.name) for w in manifest.workloads])
+    pods = [(p.namespace, p.name) for p in manifest.pods]
+    return max(status, _delete_all(pods, args.grace_period))
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    grace = 1 if args.now else args.grace_period
+    if args.kind in WORKLOAD_TYPES:
+        kind = workload_kind(args.kind)
+        return _delete_workloads([(args.namespace, kind, name) for name in args.names])
+    return _delete_all([(args.namespace, name) for name in args.names], grace)
+
+
+
+
+def _delete_workloads(targets: list[tuple[str, str, str]]) -> int:
+    # start-up: imported with the verb that needs it
+    from minipod.cli.delete import delete_workload
+
+    status = 0
+    for namespace, kind, name in targets:
+        try:
+            delete_workload(namespace, kind, name)
+            print(f'{kind.lower()}.apps "{name}" deleted')
+        except MinipodError as e:
+            print(f"error: {e}", file=sys.stderr)
+            status = EXIT_FAILURE
+    return status
+
+
+def _delete_all(pods: list[tuple[str, str]], grace: int | None) -> int:
+    # start-up: imported with the verb that needs it
+    from minipod.cli.delete import delete_pod
+
+    status = 0
+    for namespace, name in pods:
+        try:
+            print(f'pod "{name}" {delete_pod(namespace, name, grace)}')
+        except MinipodError as e:
+            print(f"error: {e}", file=sys.stderr)
+            status = EXIT_FAILURE
+    return status
+
+
+def cmd_image_build_busybox(args: argparse.Namespace) -> int:
+    # start-up: imported with the verb that needs it
+    from pathlib import Path
+
+    # start-up: imported with the verb that needs it
+    from minipod.kernel.image import build_busybox, images_dir
+
+    version = build_busybox(Path(args.busybox) if args.busybox else None)
+    print(f"built busybox:latest and busybox:{version} in {images_dir()}")
+    return 0
+
+
+def cmd_image_ls(_args: argparse.Namespace) -> int:
+    # start-up: imported with the verb that needs it
+    from minipod.kernel.image import images_dir, list_images
+
+    rows = list_images()
+    print(f"{'REPOSITORY':<30} TAG")
+    for repo, tag in rows:
+        print(f"{repo:<30} {tag}")
+    if not rows:
+        print(f"(no images in {images_dir()}; run: minipod image build-busybox)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

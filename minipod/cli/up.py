@@ -1,0 +1,88 @@
+"""`minipod up FILE` (foreground), `minipod up -d FILE` and `minipod recover`.
+
+Foreground: validate everything, resolve every image, then start the pods
+under one supervisor and serve them until they are gone. Detached: the same
+checks here (bad input is exit 2 with nothing started), then the manifest
+goes to the one background supervisor (minipod/server/daemon.py), started
+if none runs, which starts the pods and answers once they are created.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from minipod.api.backoff import BackoffPolicy
+from minipod.api.errors import MinipodError, SpecError
+from minipod.api.events import print_sink, say
+from minipod.api.spec import Manifest, load_objects
+from minipod.kernel.image import Image
+from minipod.loop.eventloop import Loop
+from minipod.runtime.images import resolve_images, template_pod
+from minipod.runtime.supervisor import Supervisor
+from minipod.server.client import request
+from minipod.server.control import ControlServer
+from minipod.server.daemon import ensure_daemon, socket_path
+
+
+def check_manifest(path: str) -> tuple[Manifest, dict[str, dict[str, Image]]]:
+    """Everything that makes bad input exit 2 before anything starts: the
+    manifest, and the images of its pods and of its workloads' templates."""
+    manifest = load_objects(path)
+    images = resolve_images([*manifest.pods, *map(template_pod, manifest.workloads)], path)
+    for found in images.values():
+        for image in found.values():
+            for warning in image.warnings:
+                print(f"warning: {warning}", file=sys.stderr)
+    if os.geteuid() != 0:
+        raise MinipodError("minipod up needs root (namespaces, mounts): run it with sudo")
+    return manifest, images
+
+
+def up(path: str, echo_logs: bool = True, backoff: BackoffPolicy | None = None) -> int:
+    manifest, images = check_manifest(path)
+    supervisor = Supervisor(Loop(), print_sink(), echo_logs=echo_logs, backoff=backoff,
+                            status_sink=say)
+    supervisor.open()
+    # `delete pod` from another terminal reaches this supervisor here
+    control = ControlServer(supervisor, supervisor.socket_path)
+    control.open()
+    try:
+        supervisor.start_pods(manifest.pods, images)
+        for line in supervisor.apply_workloads(manifest.workloads, backoff):
+            say(line)
+        supervisor.run()
+    finally:
+        supervisor.rollback()
+        control.close()
+        supervisor.close()
+    if supervisor.failures:
+        raise MinipodError("; ".join(supervisor.failures))
+    return 0
+
+
+def up_detached(path: str, backoff: str | None) -> int:
+    check_manifest(path)  # exit 2 here, before any daemon is bothered
+    text = Path(path).read_text()
+    ensure_daemon()
+    answer = request(socket_path(), {"op": "apply", "text": text, "source": path,
+                                     "backoff": backoff}, timeout=120)
+    if not answer.get("ok"):
+        error = answer.get("error", "the supervisor refused")
+        if answer.get("code") == 2:
+            raise SpecError(error)
+        raise MinipodError(error)
+    for line in answer.get("said", []):
+        print(line)
+    return 0
+
+
+def recover() -> int:
+    """Start the daemon if it is not running; starting, it adopts orphaned pods."""
+    ensure_daemon()
+    answer = request(socket_path(), {"op": "ping"}, timeout=10)
+    pods = answer.get("pods", [])
+    print(f"supervisor {answer.get('pid')} serves {len(pods)} pod(s)"
+          + (": " + ", ".join(pods) if pods else ""))
+    return 0

@@ -1,0 +1,14 @@
+"""The kernel's mechanisms, and the only code that calls into C.
+
+Owns namespaces (ns.py), the pod sandbox and its pause process
+(sandbox.py), the container's setup recipe as data (rootfs.py) and its
+launch through the C launcher (launch.py, csrc/mp_start.c), spawning
+programs (spawn.py), processes by pid and start time (proc.py), the image
+store (image.py), the state directory and its files (state.py), the CRI log
+format (logs.py), and netlink (net.py). _native is the cffi extension built
+from csrc/; sys.py is its typed face, and only this package imports either.
+
+May import: minipod.api and minipod.loop (LogPipe reads on the loop).
+Policy (what to mount, which namespaces to join) is decided by the callers;
+this package carries it out and reports which step failed.
+"""

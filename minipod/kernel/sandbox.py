@@ -1,0 +1,322 @@
+"""The pod sandbox: its directory, /etc files, volumes and the pause process.
+
+create_sandbox() pushes an undo action for every step onto an ExitStack; a
+failure half-way unwinds it, and a successful sandbox keeps the stack as its
+teardown, so rollback and `minipod down` run the same code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import shutil
+import signal
+import stat
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from minipod.api.errors import StartError, StateError
+from minipod.api.spec import Pod, Volume
+from minipod.kernel import sys as msys
+from minipod.kernel.ns import NsFds, pid_namespace_for_children
+from minipod.kernel.spawn import Child, spawn_program
+from minipod.kernel.state import ensure_dir, ensure_mode, pod_dir, root_dir
+
+PAUSE_BINARY = Path(__file__).parent.parent / "libexec" / "minipod-pause"
+POD_NAMESPACE_NAMES = ("uts", "ipc", "net")
+
+_HOSTS_HEADER = (
+    "# Kubernetes-managed hosts file.\n"
+    "127.0.0.1\tlocalhost\n"
+    "::1\tlocalhost ip6-localhost ip6-loopback\n"
+    "fe00::0\tip6-localnet\n"
+    "fe00::0\tip6-mcastprefix\n"
+    "fe00::1\tip6-allnodes\n"
+    "fe00::2\tip6-allrouters\n"
+)
+
+
+@dataclass
+class Sandbox:
+    pod: Pod
+    dir: Path
+    uid: str
+    hostname: str
+    pause: Child
+    ns: NsFds
+    created: float
+    teardown_stack: contextlib.ExitStack = field(repr=False)  # the pod dir and volumes
+    pause_stack: contextlib.ExitStack = field(repr=False)  # pause and its namespace fds
+    attempt: int = 0  # how many times the pause process was replaced
+
+    @property
+    def pidns_fd(self) -> int | None:
+        return self.ns.fds.get("pid")
+
+    def volume_dir(self, name: str) -> Path:
+        return self.dir / "volumes" / name
+
+    def fifo(self, container: str, stream: str) -> Path:
+        return fifo_path(self.dir, container, stream)
+
+    def replace_pause(self) -> None:
+        """A new pause process and new pod namespaces, in the same pod directory:
+        volumes and logs outlive a sandbox, as they do under the kubelet."""
+        self.pause_stack.close()
+        self.pause, self.ns, self.pause_stack = _start_pod_namespaces(self.pod, self.dir,
+                                                                      self.hostname)
+        self.attempt += 1
+
+    def teardown(self) -> None:
+        self.pause_stack.close()
+        self.teardown_stack.close()
+
+
+def pod_hostname(pod: Pod) -> str:
+    """spec.hostname, else the pod name cut to 63 characters (kubelet's rule)."""
+    if pod.spec.hostname:
+        return pod.spec.hostname
+    return pod.name[:63].rstrip("-.")
+
+
+def pause_binary() -> str:
+    path = os.environ.get("MINIPOD_PAUSE") or str(PAUSE_BINARY)
+    if not os.access(path, os.X_OK):
+        raise StartError("find pause program", 2, f"{path} is missing; reinstall minipod")
+    return path
+
+
+def create_sandbox(pod: Pod) -> Sandbox:
+    try:
+        return _create_sandbox(pod)
+    except BaseException:
+        empty_trash()  # a rollback leaves nothing behind, not even in trash/
+        raise
+
+
+def _create_sandbox(pod: Pod) -> Sandbox:
+    stack = contextlib.ExitStack()
+    with stack:
+        directory = _make_pod_dir(pod, stack)
+        hostname = pod_hostname(pod)
+        _write_etc_files(directory, hostname)
+        ensure_dir(directory / "shm").chmod(0o1777)
+        _make_fifos(pod, directory)
+        for index, volume in enumerate(pod.spec.volumes):
+            _make_volume(directory, volume, index, stack)
+        pause, ns, pause_stack = _start_pod_namespaces(pod, directory, hostname)
+        return Sandbox(pod, directory, str(uuid.uuid4()), hostname, pause, ns,
+                       time.time(), stack.pop_all(), pause_stack)
+    raise AssertionError("unreachable")  # pragma: no cover - `with` re-raises
+
+
+def _start_pod_namespaces(pod: Pod, directory: Path, hostname: str
+                          ) -> tuple[Child, NsFds, contextlib.ExitStack]:
+    with contextlib.ExitStack() as stack:
+        pause = _start_pause(pod, directory, hostname)
+        stack.callback(stop_pause, pause)
+        names = POD_NAMESPACE_NAMES + (("pid",) if pod.spec.share_process_namespace else ())
+        ns = NsFds.open(pause.pid, names)
+        stack.callback(ns.close)
+        return pause, ns, stack.pop_all()
+    raise AssertionError("unreachable")  # pragma: no cover - `with` re-raises
+
+
+def _make_pod_dir(pod: Pod, stack: contextlib.ExitStack) -> Path:
+    directory = pod_dir(pod.namespace, pod.name)
+    try:
+        directory.mkdir(mode=0o700)
+    except FileExistsError:
+        raise StateError(
+            f"pod {pod.namespace}/{pod.name} exists already "
+            f"(run: minipod delete pod {pod.name} -n {pod.namespace})") from None
+    stack.callback(retire_pod_dir, directory)  # emptied by the caller
+    for sub in ("etc", "volumes", "containers", "logs"):
+        ensure_dir(directory / sub)
+    return directory
+
+
+STREAMS = ("stdout", "stderr")
+
+
+def fifo_path(directory: Path, container: str, stream: str) -> Path:
+    return directory / "fifo" / f"{container}.{stream}"
+
+
+def _make_fifos(pod: Pod, directory: Path) -> None:
+    """A FIFO per container and stream: what its stdout and stderr are (see pause.c)."""
+    ensure_dir(directory / "fifo")
+    for container in (*pod.spec.init_containers, *pod.spec.containers):
+        for stream in STREAMS:
+            os.mkfifo(fifo_path(directory, container.name, stream), 0o600)
+
+
+def _fifos(pod: Pod, directory: Path) -> list[str]:
+    return [str(fifo_path(directory, c.name, stream))
+            for c in (*pod.spec.init_containers, *pod.spec.containers) for stream in STREAMS]
+
+
+def remove_pod_dir(directory: Path) -> None:
+    """Unmount whatever is still mounted below the pod directory, then delete it."""
+    retire_pod_dir(directory)
+    empty_trash()
+
+
+def retire_pod_dir(directory: Path) -> None:
+    """Unmount whatever is still mounted below the pod directory and move it
+    into trash/: one rename, and the pod is gone for every reader. Deleting a
+    dozen directories takes milliseconds on a disk, so a supervisor does it
+    after it has answered (empty_trash)."""
+    for mountpoint in sorted(mounts_under(directory), reverse=True):
+        with contextlib.suppress(OSError):
+            msys.umount2(mountpoint, msys.MNT_DETACH)
+    try:
+        os.rename(directory, ensure_dir(trash_dir()) / f"{directory.name}.{uuid.uuid4().hex}")
+    except FileNotFoundError:
+        return
+    except OSError:  # not on the same filesystem as the root, say: delete it here
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def trash_dir() -> Path:
+    return root_dir() / "trash"
+
+
+def empty_trash() -> None:
+    """Delete the retired pod directories (also those a crashed supervisor left)."""
+    try:
+        entries = list(os.scandir(trash_dir()))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if mounts_under(Path(entry.path)):  # never delete through a mount
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def mounts_under(directory: Path) -> list[str]:
+    prefix = str(directory).rstrip("/") + "/"
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mountpoint = line.split()[4].replace("\\040", " ")
+            if mountpoint.startswith(prefix) or mountpoint == prefix.rstrip("/"):
+                found.append(mountpoint)
+    return found
+
+
+def _write_etc_files(directory: Path, hostname: str) -> None:
+    etc = directory / "etc"
+    # No pod IP yet (the pod has only loopback), so no "<podIP> <hostname>" line.
+    (etc / "hosts").write_text(_HOSTS_HEADER)
+    (etc / "hostname").write_text(hostname + "\n")
+    # dnsPolicy ClusterFirst with no cluster DNS falls back to the node's file.
+    try:
+        resolv = Path("/etc/resolv.conf").read_text()
+    except OSError:
+        resolv = ""
+    (etc / "resolv.conf").write_text(resolv)
+    for name in ("hosts", "hostname", "resolv.conf"):
+        ensure_mode(etc / name, 0o644)
+
+
+def _make_volume(directory: Path, volume: Volume, index: int, stack: contextlib.ExitStack) -> None:
+    path = f"spec.volumes[{index}]"
+    if volume.host_path is not None:
+        check_host_path(volume, path)
+        return
+    target = ensure_dir(directory / "volumes" / volume.name)
+    target.chmod(0o777)  # emptyDir is world-writable, as the kubelet makes it
+    if volume.empty_dir_medium == "Memory":
+        size = f",size={volume.empty_dir_size_limit}" if volume.empty_dir_size_limit else ""
+        try:
+            msys.mount("tmpfs", str(target), "tmpfs", msys.MS_NOSUID | msys.MS_NODEV,
+                       f"mode=1777{size}")
+        except OSError as e:
+            raise StartError(f"{path}.emptyDir: mount tmpfs", e.errno or 0) from e
+        stack.callback(msys.umount2, str(target), msys.MNT_DETACH)
+
+
+_HOST_PATH_KINDS = {
+    "Directory": stat.S_ISDIR, "File": stat.S_ISREG, "Socket": stat.S_ISSOCK,
+    "CharDevice": stat.S_ISCHR, "BlockDevice": stat.S_ISBLK,
+}
+
+
+def check_host_path(volume: Volume, path: str) -> None:
+    """hostPath.type checks, as the kubelet does them before mounting."""
+    assert volume.host_path is not None
+    host, kind = volume.host_path, volume.host_path_type
+    if kind == "DirectoryOrCreate":
+        os.makedirs(host, mode=0o755, exist_ok=True)
+        kind = "Directory"
+    elif kind == "FileOrCreate" and not os.path.exists(host):
+        os.makedirs(os.path.dirname(host), exist_ok=True)
+        os.close(os.open(host, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+        kind = "File"
+    try:
+        mode = os.stat(host).st_mode
+    except OSError as e:
+        raise StartError(f"{path}.hostPath: {host}", e.errno or 0) from e
+    check = _HOST_PATH_KINDS.get(kind)
+    if check is not None and not check(mode):
+        raise StartError(f"{path}.hostPath: {host}", 0, f"is not a {kind}")
+
+
+def _start_pause(pod: Pod, directory: Path, hostname: str) -> Child:
+    """pause makes the pod's uts, ipc and net namespaces itself (csrc/pause.c
+    --sandbox), spawned without a fork of this process."""
+    argv = [pause_binary(), "--sandbox", hostname, "--", *_fifos(pod, directory)]
+    with contextlib.ExitStack() as fds:
+        log = os.open(directory / "logs" / "pause.log",
+                      os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        fds.callback(os.close, log)
+        null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+        fds.callback(os.close, null)
+        if pod.spec.share_process_namespace:
+            with pid_namespace_for_children(None):  # pause becomes PID 1
+                return spawn_program(argv, (null, null, log), "start pause")
+        return spawn_program(argv, (null, null, log), "start pause")
+    raise AssertionError("unreachable")  # pragma: no cover - `with` re-raises
+
+
+def stop_pause(pause: Child, timeout: float = 2.0) -> None:
+    """SIGTERM (pause exits 0 on it), SIGKILL after ``timeout``, then reap."""
+    if pause.pidfd < 0:
+        return  # it died and was reaped already (the supervisor closed its pidfd)
+    signal_child(pause, signal.SIGTERM)
+    if not wait_readable(pause.pidfd, timeout):
+        signal_child(pause, signal.SIGKILL)
+    reap_child(pause)
+
+
+def signal_child(child: Child, signo: int) -> None:
+    """Signal through the pidfd, never a bare pid that could have been reused."""
+    with contextlib.suppress(ProcessLookupError):
+        signal.pidfd_send_signal(child.pidfd, signo)
+
+
+def wait_readable(fd: int, timeout: float) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(timeout * 1000))
+
+
+def reap_child(child: Child) -> int | None:
+    """Wait for ``child`` and close its pidfd; the wait status, or None if
+    someone else reaped it already."""
+    try:
+        _, status = os.waitpid(child.pid, 0)
+    except ChildProcessError:
+        status = None
+    os.close(child.pidfd)
+    child.pidfd = -1
+    return status
+
+
+def kill_and_reap(child: Child) -> None:
+    signal_child(child, signal.SIGKILL)
+    reap_child(child)

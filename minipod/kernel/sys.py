@@ -1,0 +1,307 @@
+"""Thin typed wrappers over minipod.kernel._native (cffi) for syscalls CPython 3.11 lacks.
+
+The only module that imports _native. Every -errno from C becomes an OSError
+carrying the path or namespace it concerned, so messages stay concrete.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from minipod.kernel import _native  # type: ignore[attr-defined]
+
+_lib = _native.lib
+_ffi = _native.ffi
+
+CLONE_NEWNS: int = _lib.CLONE_NEWNS
+CLONE_NEWUTS: int = _lib.CLONE_NEWUTS
+CLONE_NEWIPC: int = _lib.CLONE_NEWIPC
+CLONE_NEWPID: int = _lib.CLONE_NEWPID
+CLONE_NEWNET: int = _lib.CLONE_NEWNET
+CLONE_NEWCGROUP: int = _lib.CLONE_NEWCGROUP
+CLONE_NEWUSER: int = _lib.CLONE_NEWUSER
+
+MS_RDONLY: int = _lib.MS_RDONLY
+MS_NOSUID: int = _lib.MS_NOSUID
+MS_NODEV: int = _lib.MS_NODEV
+MS_NOEXEC: int = _lib.MS_NOEXEC
+MS_REMOUNT: int = _lib.MS_REMOUNT
+MS_BIND: int = _lib.MS_BIND
+MS_REC: int = _lib.MS_REC
+MS_PRIVATE: int = _lib.MS_PRIVATE
+MS_SLAVE: int = _lib.MS_SLAVE
+MS_STRICTATIME: int = _lib.MS_STRICTATIME
+MS_RELATIME: int = _lib.MS_RELATIME
+
+MNT_DETACH: int = _lib.MNT_DETACH
+MNT_FORCE: int = _lib.MNT_FORCE
+
+# where mp_exec_start failed (csrc/mp_exec.h)
+EXEC_OK: int = _lib.MP_EXEC_OK
+EXEC_STEP_POD_NS: int = _lib.MP_EXEC_STEP_POD_NS
+EXEC_STEP_MNT_NS: int = _lib.MP_EXEC_STEP_MNT_NS
+EXEC_STEP_CHDIR: int = _lib.MP_EXEC_STEP_CHDIR
+EXEC_STEP_UNSHARE_PID: int = _lib.MP_EXEC_STEP_UNSHARE_PID
+EXEC_STEP_CAPBSET: int = _lib.MP_EXEC_STEP_CAPBSET
+EXEC_STEP_CAPS: int = _lib.MP_EXEC_STEP_CAPS
+EXEC_STEP_SETGROUPS: int = _lib.MP_EXEC_STEP_SETGROUPS
+EXEC_STEP_SETGID: int = _lib.MP_EXEC_STEP_SETGID
+EXEC_STEP_SETUID: int = _lib.MP_EXEC_STEP_SETUID
+EXEC_STEP_CLONE: int = _lib.MP_EXEC_STEP_CLONE
+EXEC_STEP_DEVNULL: int = _lib.MP_EXEC_STEP_DEVNULL
+EXEC_STEP_STDIO: int = _lib.MP_EXEC_STEP_STDIO
+EXEC_STEP_CLOSE_RANGE: int = _lib.MP_EXEC_STEP_CLOSE_RANGE
+EXEC_STEP_EXEC: int = _lib.MP_EXEC_STEP_EXEC
+EXEC_STEP_KILLED: int = _lib.MP_EXEC_STEP_KILLED
+EXEC_STEP_SETSID: int = _lib.MP_EXEC_STEP_SETSID
+EXEC_STEP_CTTY: int = _lib.MP_EXEC_STEP_CTTY
+EXEC_STEP_PTY: int = _lib.MP_EXEC_STEP_PTY
+EXEC_MAX_NS: int = _lib.MP_EXEC_MAX_NS
+
+# how far mp_probe_dial got (csrc/mp_probe.h)
+PROBE_IN_PROGRESS: int = _lib.MP_PROBE_IN_PROGRESS
+PROBE_CONNECTED: int = _lib.MP_PROBE_CONNECTED
+PROBE_STEP_SETNS: int = _lib.MP_PROBE_STEP_SETNS
+PROBE_STEP_SOCKET: int = _lib.MP_PROBE_STEP_SOCKET
+PROBE_STEP_HOME: int = _lib.MP_PROBE_STEP_HOME
+PROBE_STEP_CONNECT: int = _lib.MP_PROBE_STEP_CONNECT
+
+
+def _check(ret: int, what: str, path: str | None = None) -> int:
+    if ret < 0:
+        err = -ret
+        raise OSError(err, f"{what}: {os.strerror(err)}", path)
+    return ret
+
+
+def _cstr(value: str | None) -> object:
+    return _ffi.NULL if value is None else value.encode()
+
+
+def setns(fd: int, nstype: int, name: str | None = None) -> None:
+    """Join the namespace behind ``fd`` (nstype 0 accepts any kind)."""
+    _check(_lib.mp_setns(fd, nstype), "setns", name)
+
+
+def unshare(flags: int) -> None:
+    _check(_lib.mp_unshare(flags), "unshare")
+
+
+def mount(source: str | None, target: str, fstype: str | None = None,
+          flags: int = 0, data: str | None = None) -> None:
+    ret = _lib.mp_mount(_cstr(source), target.encode(), _cstr(fstype), flags, _cstr(data))
+    _check(ret, f"mount {fstype or source or ''} on {target}".replace("  ", " "), target)
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    _check(_lib.mp_umount2(target.encode(), flags), "umount", target)
+
+
+def default_signals() -> None:
+    """Every signal to SIG_DFL, the two glibc keeps for itself included (a child
+    about to exec: an ignored signal would survive the exec)."""
+    _lib.mp_default_signals()
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    _check(_lib.mp_pivot_root(new_root.encode(), put_old.encode()), "pivot_root", new_root)
+
+
+_probe_out = _ffi.new("int[2]")  # reused: the supervisor dials from one thread
+_probe_dial = _lib.mp_probe_dial
+
+
+def probe_dial(netns_fd: int, home_fd: int, family: int, addr: bytes,  # noqa: PLR0917
+               port: int, scope_id: int = 0, data: bytes = b"",
+               reuse_fd: int = -1) -> tuple[int, int, int]:
+    """A non-blocking TCP socket made in the netns behind ``netns_fd`` (-1: ours),
+    with SO_LINGER {1, 0}, connecting to ``addr`` (packed, 4 or 16 bytes) and
+    ``port`` (csrc/mp_probe.c). The thread is back in ``home_fd``'s netns on return.
+    ``reuse_fd``, a socket probe_disconnect() left ready, is connected instead
+    of a new one (and closed if that fails).
+
+    Returns (fd, PROBE_CONNECTED or PROBE_IN_PROGRESS, how much of ``data``
+    was sent: 0 unless connected, or -errno of that send), or (-errno, the
+    step that failed, 0); not an exception: a refused connect is a probe's
+    everyday failure, worded by the caller.
+    """
+    out = _probe_out
+    ret = _probe_dial(netns_fd, home_fd, family, addr, port, scope_id, data, len(data),
+                      reuse_fd, out)
+    return ret, out[0], out[1]
+
+
+def probe_disconnect(fd: int) -> int:
+    """End fd's connection with RST and keep the socket for the next probe_dial:
+    0, or -errno (then close it)."""
+    return int(_lib.mp_probe_disconnect(fd))
+
+
+# what an mp_prober report says (csrc/mp_prober.h)
+PROBER_SUCCESS: int = _lib.MP_PROBER_SUCCESS
+PROBER_DIAL_FAILED: int = _lib.MP_PROBER_DIAL_FAILED
+PROBER_CONNECTING: int = _lib.MP_PROBER_CONNECTING
+PROBER_SENT: int = _lib.MP_PROBER_SENT
+PROBER_ANSWERED: int = _lib.MP_PROBER_ANSWERED
+PROBER_EXPIRED: int = _lib.MP_PROBER_EXPIRED
+
+
+class Prober:
+    """The network probes' engine (csrc/mp_prober.c; minipod/probes/net/engine.py).
+
+    turn() fills ``out`` (reused, one buffer per engine) and returns how many
+    reports it holds: fields id, what, fd, err, step, sent, deadline. wait()
+    fills it too (take_reported() says how many).
+    """
+
+    CAP = 64
+    MAX_READY = 64
+
+    def __init__(self, home_fd: int) -> None:
+        ptr = _lib.mp_prober_new(home_fd)
+        if ptr == _ffi.NULL:
+            err = _ffi.errno
+            raise OSError(err, f"mp_prober_new: {os.strerror(err)}")
+        self._ptr = ptr
+        self.fd: int = _lib.mp_prober_fd(ptr)
+        self.out = _ffi.new("struct mp_prober_report[]", self.CAP)
+        self._counts = _ffi.new("int64_t[2]")
+        self._turn = _lib.mp_prober_turn
+        self._wait = _lib.mp_prober_wait
+        self._ready = _ffi.new("int32_t[]", 2 * self.MAX_READY)
+        self._reported = _ffi.new("int32_t *")
+
+    def add(self, netns_fd: int, family: int, addr: bytes, port: int,  # noqa: PLR0917
+            scope_id: int, request: bytes, first: int, period: int, timeout: int,
+            tick: int, quiet: bool, reuse_fd: int) -> int:
+        """A probe scheduled from tick ``tick`` on (times: CLOCK_MONOTONIC ns); its id."""
+        return _check(_lib.mp_prober_add(self._ptr, netns_fd, family, addr, port, scope_id,
+                                         request, len(request), first, period, timeout, tick,
+                                         quiet, reuse_fd), "mp_prober_add")
+
+    def remove(self, probe_id: int) -> None:
+        _lib.mp_prober_remove(self._ptr, probe_id)
+
+    def quiet(self, probe_id: int, quiet: bool) -> None:
+        _lib.mp_prober_quiet(self._ptr, probe_id, quiet)
+
+    def give_back(self, probe_id: int, fd: int) -> None:
+        _lib.mp_prober_give_back(self._ptr, probe_id, fd)
+
+    def turn(self) -> int:
+        return int(self._turn(self._ptr, self.out, self.CAP))
+
+    def wait(self, epfd: int, timeout: float) -> list[tuple[int, int]]:
+        """epoll.poll(timeout) of the loop's epoll ``epfd`` (which holds
+        ``fd``), but a wake-up of this engine alone is turned in C, and the
+        wait goes on unless the turn reported: take_reported() says how many
+        reports ``out`` holds then. [] also when a signal interrupted it."""
+        ns = -1 if timeout < 0 else int(timeout * 1e9)
+        self._reported[0] = 0
+        n = self._wait(self._ptr, epfd, ns, self._ready, self.MAX_READY, self.out, self.CAP,
+                       self._reported)
+        if n < 0:
+            raise OSError(-n, f"mp_prober_wait: {os.strerror(-n)}")
+        ready = self._ready
+        return [(ready[2 * i], ready[2 * i + 1]) for i in range(n)]
+
+    def take_reported(self) -> int:
+        """How many reports the last wait() left in ``out`` (once: then 0)."""
+        count, self._reported[0] = int(self._reported[0]), 0
+        return count
+
+    def counts(self, probe_id: int) -> tuple[int, int]:
+        """(probes started, ticks skipped)."""
+        _lib.mp_prober_counts(self._ptr, probe_id, self._counts)
+        return int(self._counts[0]), int(self._counts[1])
+
+    def close(self) -> None:
+        """Free the engine: every socket it holds is closed."""
+        ptr, self._ptr = getattr(self, "_ptr", _ffi.NULL), _ffi.NULL
+        if ptr != _ffi.NULL:
+            _lib.mp_prober_free(ptr)
+
+    def __del__(self) -> None:
+        self.close()  # an engine whose loop went away without stopping its probes
+
+
+@dataclass(frozen=True)
+class ExecStart:
+    """What mp_exec_start reports. The intermediate process is reaped already.
+
+    ``pidfd`` is the command's (CLOEXEC, ours to close), or -1 if it never
+    existed. ``step`` is EXEC_OK, or where it failed with ``errno``; a failure
+    from EXEC_STEP_DEVNULL on happened in the command's process, which then
+    exited 127 (still to be reaped, through ``pidfd``). ``pty_master`` (with
+    ``pty``, when it started) is the master of the command's terminal,
+    CLOEXEC and ours to close.
+    """
+
+    pidfd: int
+    step: int
+    step_arg: int
+    errno: int
+    pty_master: int = -1
+
+
+class ExecCommand:
+    """A command line with its environment, PATH (searched for ``argv[0]``
+    when it has no slash), working directory and supplementary groups (None:
+    just the gid, when an identity is set), as the C strings and arrays
+    mp_exec_start reads. An exec probe runs the same command every period:
+    ExecTarget.command makes it once per container and command line, not a
+    score of cffi allocations per probe."""
+
+    def __init__(self, argv: Sequence[str], env: Mapping[str, str], path: str, cwd: str,
+                 groups: Sequence[int] | None = None) -> None:
+        self.argv0 = argv[0]
+        self._args = [_ffi.new("char[]", os.fsencode(a)) for a in argv]
+        self._envs = [_ffi.new("char[]", os.fsencode(f"{k}={v}")) for k, v in env.items()]
+        self.argv = _ffi.new("char *[]", [*self._args, _ffi.NULL])
+        self.envp = _ffi.new("char *[]", [*self._envs, _ffi.NULL])
+        self.cwd = _ffi.new("char[]", os.fsencode(cwd))
+        self.path = _ffi.new("char[]", os.fsencode(path))
+        self.groups = _ffi.new("uint32_t[]", list(groups) if groups is not None else [])
+        self.n_groups = -1 if groups is None else len(groups)
+
+
+def exec_start(command: ExecCommand, *, pod_ns: Sequence[tuple[int, int]], mnt_fd: int,
+               out_fd: int, keep_caps: int, uid: int | None, gid: int | None,
+               in_fd: int = -1, err_fd: int = -1, nested_pid_ns: bool = True,
+               new_session: bool = False, pty: bool = False,
+               pty_size: tuple[int, int] = (0, 0)) -> ExecStart:
+    """Start ``command`` in a running container (csrc/mp_exec.c; minipod/probes/execprobe.py).
+
+    Call it with pid_for_children set to the container's pid namespace.
+    ``pod_ns`` is (fd, CLONE_NEW*) in join order. Raises OSError only when
+    the intermediate process cannot be created.
+
+    stdin is ``in_fd`` (-1: /dev/null), stdout ``out_fd``, stderr ``err_fd``
+    (-1: ``out_fd``). ``nested_pid_ns`` False runs the command as a member of
+    the container's pid namespace; ``new_session`` gives it a session of its
+    own. ``pty`` gives it a new pty of the container's devpts
+    (``pty_size``: rows, columns) as session, controlling terminal and stdio
+    instead of the three fds.
+    """
+    if len(pod_ns) > EXEC_MAX_NS:
+        raise ValueError(f"at most {EXEC_MAX_NS} pod namespaces")
+    spec = _ffi.new("struct mp_exec_spec *")
+    for i, (fd, nstype) in enumerate(pod_ns):
+        spec.ns_fds[i], spec.ns_types[i] = fd, nstype
+    spec.n_ns = len(pod_ns)
+    spec.mnt_fd = mnt_fd
+    spec.cwd, spec.path = command.cwd, command.path
+    spec.in_fd, spec.out_fd, spec.err_fd = in_fd, out_fd, err_fd
+    spec.flags = ((0 if nested_pid_ns else _lib.MP_EXEC_SAME_PID_NS)
+                  | (_lib.MP_EXEC_NEW_SESSION if new_session else 0)
+                  | (_lib.MP_EXEC_PTY if pty else 0))
+    spec.pty_rows, spec.pty_cols = pty_size
+    spec.keep_caps = keep_caps
+    spec.uid = -1 if uid is None else uid
+    spec.gid = -1 if gid is None else gid
+    spec.n_groups, spec.groups = command.n_groups, command.groups
+    spec.file, spec.argv, spec.envp = command.argv[0], command.argv, command.envp
+    _check(_lib.mp_exec_start(spec), "clone", command.argv0)
+    return ExecStart(spec.pidfd, spec.step, spec.step_arg, spec.err, spec.pty_master)

@@ -1,0 +1,180 @@
+"""Adoption: a new supervisor takes over the pods of one that died (SIGKILL,
+OOM, a crash) without restarting anything.
+
+Everything needed is in each pod's pod.json: the Pod as written, and per
+container its pid and start time, state, back-off and the monotonic times of
+its last start and exit (CLOCK_MONOTONIC is one clock for the whole boot). A
+pid is taken back only if its start time still matches, so a reused pid is
+never adopted nor signalled. Adopted containers are not our children: their
+exits come through their pidfds, their exit codes from their zombies' /proc
+stat (Supervisor.watch_foreign). Their output was held by pause in the
+containers' FIFOs meanwhile; reading goes on into the same log file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from minipod.api.backoff import BackoffPolicy
+from minipod.api.spec import OwnerReference, parse_pods
+from minipod.api.status import State
+from minipod.kernel.launch import launch_plan
+from minipod.kernel.logs import LogFile
+from minipod.kernel.ns import NsFds
+from minipod.kernel.proc import same_process
+from minipod.kernel.sandbox import (
+    POD_NAMESPACE_NAMES,
+    Sandbox,
+    pod_hostname,
+    retire_pod_dir,
+    stop_pause,
+)
+from minipod.kernel.spawn import Child
+from minipod.kernel.state import pods_dir, read_json, workload_records_dir
+from minipod.runtime.images import resolve_images
+from minipod.runtime.pod import ContainerRun, PodRunner
+from minipod.runtime.supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+
+
+def orphaned_pods() -> list[tuple[Path, dict[str, Any]]]:
+    """Pods whose recorded supervisor is no longer running."""
+    found = []
+    for directory in sorted(pods_dir().iterdir()):
+        try:
+            record: dict[str, Any] = read_json(directory / "pod.json")
+        except (OSError, ValueError):
+            continue  # being created or removed right now
+        if not same_process(record.get("supervisor", {})):
+            found.append((directory, record))
+    return found
+
+
+def orphaned_workloads() -> list[dict[str, Any]]:
+    """Workload records whose supervisor is no longer running."""
+    found = []
+    directory = workload_records_dir()
+    for path in sorted(directory.glob("*.json")) if directory.exists() else []:
+        try:
+            record: dict[str, Any] = read_json(path)
+        except (OSError, ValueError):
+            continue
+        if not same_process(record.get("supervisor", {})):
+            found.append(record)
+    return found
+
+
+def adopt_pod(sup: Supervisor, directory: Path, record: dict[str, Any]) -> PodRunner:
+    meta = record["object"]["metadata"]
+    spec = {k: v for k, v in record["object"]["spec"].items() if k != "nodeName"}
+    doc = {"apiVersion": "v1", "kind": "Pod", "spec": spec,
+           "metadata": {k: meta[k] for k in ("name", "namespace", "labels", "annotations")
+                        if k in meta}}
+    source = str(directory / "pod.json")
+    [pod] = parse_pods(json.dumps(doc), source)
+    if record.get("owner"):  # a replica of a Deployment or ReplicaSet
+        pod = dataclasses.replace(pod, owner=OwnerReference(**record["owner"]))
+    images = resolve_images([pod], source)[f"{pod.namespace}/{pod.name}"]
+    initial, maximum = record.get("backoff", [10.0, 300.0])
+    runner = PodRunner(sup, pod, images, BackoffPolicy(initial, maximum))
+    runner.sandbox = _adopt_sandbox(runner, directory, record)
+    runner.started_at = record.get("startedAt", runner.started_at)
+    runner.initialized = record.get("initialized", False)
+    pause_alive = runner.sandbox.pause.pidfd >= 0
+    if pause_alive:
+        sup.watch_foreign(runner.sandbox.pause, record["pause"]["startTime"],
+                          runner._on_pause_exit)
+    vanished = [run for run in runner.runs
+                if not _adopt_container(sup, runner, run, record["containers"].get(run.name, {}),
+                                        pause_alive)]
+    sup.pods[runner.key] = runner
+    runner.event("Normal", "Adopted", f"supervisor {os.getpid()} took the pod over")
+    if not pause_alive:  # kill what still runs, then a new sandbox
+        runner.sandbox_lost("pause died while no supervisor watched it")
+    else:
+        for run in vanished:  # restarted (or not) by the pod's policy
+            runner._after_exit(run)
+        _resume_waiting(runner)
+    runner.save()
+    return runner
+
+
+def _adopt_sandbox(runner: PodRunner, directory: Path, record: dict[str, Any]) -> Sandbox:
+    pod = runner.pod
+    pause_record = record.get("pause", {})
+    pause, ns = Child(0, -1), NsFds(0, {})
+    if same_process(pause_record):
+        pid = pause_record["pid"]
+        pause = Child(pid, os.pidfd_open(pid))
+        names = POD_NAMESPACE_NAMES + (("pid",) if pod.spec.share_process_namespace else ())
+        ns = NsFds.open(pid, names)
+    teardown = contextlib.ExitStack()
+    teardown.callback(retire_pod_dir, directory)
+    pause_stack = contextlib.ExitStack()
+    pause_stack.callback(stop_pause, pause)
+    pause_stack.callback(ns.close)
+    return Sandbox(pod, directory, record["uid"], pod_hostname(pod), pause, ns,
+                   record["created"], teardown, pause_stack, record.get("sandboxAttempt", 0))
+
+
+def _adopt_container(sup: Supervisor, runner: PodRunner, run: ContainerRun,
+                     entry: dict[str, Any],
+                     pause_alive: bool) -> bool:
+    """Restore one container; False when it was running and has vanished since."""
+    resume = entry.get("resume")
+    if resume is None:
+        return True  # never started: _advance starts it in its turn
+    run.state = State(**resume["state"])
+    run.last_state = State(**resume["lastState"]) if resume["lastState"] else None
+    run.attempt = entry.get("attempt", -1)
+    run.finished_mono, run.started_mono = resume["finishedMono"], resume["startedMono"]
+    run.backoff.restore(resume["backoff"])
+    run.post_start_done = True  # a postStart cut off by the crash is not run twice
+    run.started, run.ready = entry.get("started", False), entry.get("ready", False)
+    if run.state.kind != "running":
+        return True
+    if not same_process(entry):
+        _mark_vanished(runner, run)
+        return False
+    _take_back(sup, runner, run, entry, pause_alive)
+    return True
+
+
+def _mark_vanished(runner: PodRunner, run: ContainerRun) -> None:
+    now = runner.loop.clock.wall()
+    run.state = State("terminated", "ContainerStatusUnknown",
+                      "The container could not be located when the supervisor came back",
+                      137, 0, run.state.started_at, now)
+    run.finished_mono = runner.loop.clock.now()
+
+
+def _take_back(sup: Supervisor, runner: PodRunner, run: ContainerRun,
+               entry: dict[str, Any], pause_alive: bool) -> None:
+    assert runner.sandbox is not None
+    pid = entry["pid"]
+    run.child = Child(pid, os.pidfd_open(pid))
+    sup.watch_foreign(run.child, entry["startTime"],
+                      lambda status: runner._on_container_exit(run, status))
+    run.plan = launch_plan(run.spec, run.image, runner.sandbox.hostname,
+                           runner.pod.spec.security_context)
+    runner._open_streams(run)
+    run.log = LogFile(Path(entry["log"]))  # append: the same run goes on
+    for pipe in run.pipes:
+        pipe.attach(run.log)
+    if pause_alive:  # else it is about to be killed with its sandbox
+        runner._open_target(run)
+        runner._start_probes(run)
+
+
+def _resume_waiting(runner: PodRunner) -> None:
+    for run in runner.runs:
+        if run.state.kind == "waiting" and run.finished_mono is not None:
+            runner._launch(run)  # back-off left to wait, or a restart now
+    runner._advance()

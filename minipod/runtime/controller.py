@@ -1,0 +1,195 @@
+"""Deployments and ReplicaSets inside the supervisor: the auto-healing of
+whole pods.
+
+workloads.reconcile() decides (pure); a WorkloadController carries the
+decision out on the supervisor's pods and runs it again whenever one of its
+pods changes or goes, the workload is scaled or re-applied, or a requeue time
+comes. Its record ($MINIPOD_ROOT/workloads/<ns>_<kind>_<name>.json) holds the
+workload as written, so a new supervisor can adopt it, and the status that
+`minipod get deployments` prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from minipod.api import workloads
+from minipod.api.backoff import BackoffPolicy
+from minipod.api.errors import MinipodError
+from minipod.api.events import Event
+from minipod.api.spec import Pod, Workload, parse_objects
+from minipod.api.workloads import workload_key
+from minipod.kernel.image import Image
+from minipod.kernel.state import (
+    ensure_dir,
+    workload_record_path,
+    workload_records_dir,
+    write_json_atomic,
+)
+from minipod.loop.eventloop import Deadline, Loop
+from minipod.runtime.images import resolve_images
+from minipod.runtime.pod import PodRunner
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_FAILURE = 10.0  # seconds before a pod that could not start is tried again
+
+
+class WorkloadHost(Protocol):
+    """What a controller needs of the supervisor that runs its pods
+    (Supervisor is one); defined here so that this module does not import it."""
+
+    loop: Loop
+    pods: dict[str, PodRunner]
+    stopping: bool
+
+    def start_pods(self, pods: list[Pod], images: dict[str, dict[str, Image]],
+                   backoff: BackoffPolicy | None = None) -> list[PodRunner]: ...
+    def delete_pod(self, key: str, grace: int | None, on_done: Callable[[], None]) -> bool: ...
+    def emit(self, event: Event) -> None: ...
+    def identity(self) -> dict[str, Any]: ...
+
+
+class WorkloadController:
+    def __init__(self, sup: WorkloadHost, workload: Workload, created: float | None = None,
+                 backoff: BackoffPolicy | None = None) -> None:
+        self.sup = sup
+        self.workload = workload
+        self.created = created if created is not None else time.time()
+        self.backoff = backoff
+        self._pending: Deadline | None = None
+        self._requeue: Deadline | None = None
+        self.deleted = False
+
+    @property
+    def key(self) -> str:
+        return workload_key(self.workload)
+
+    # -- which pods are ours ------------------------------------------------------
+    def owns(self, runner: PodRunner) -> bool:
+        owner, w = runner.pod.owner, self.workload
+        if owner is None or runner.pod.namespace != w.namespace:
+            return False
+        if w.kind == "ReplicaSet":
+            return owner.name == w.name
+        pod_hash = runner.pod.labels.get(workloads.POD_TEMPLATE_HASH_LABEL)
+        return pod_hash is not None and owner.name == f"{w.name}-{pod_hash}"
+
+    def pods(self) -> list[PodRunner]:
+        return [r for r in self.sup.pods.values() if self.owns(r)]
+
+    def _view(self, runner: PodRunner) -> workloads.PodView:
+        current = workloads.template_hash(self.workload.template)
+        return workloads.PodView(
+            name=runner.pod.name,
+            template_hash=runner.pod.labels.get(workloads.POD_TEMPLATE_HASH_LABEL, current),
+            phase=runner.phase(),
+            ready=bool(runner.apps) and all(r.ready for r in runner.apps),
+            terminating=runner.terminating,
+            created=runner.sandbox.created if runner.sandbox else runner.started_at,
+            restarts=max((r.restart_count for r in runner.runs), default=0),
+        )
+
+    # -- reconciling ---------------------------------------------------------------
+    def poke(self) -> None:
+        """Reconcile soon, once, from the loop (many pod changes come in bursts)."""
+        if self._pending is None and not self.deleted:
+            self._pending = self.sup.loop.call_later(0, self._reconcile_now)
+
+    def _reconcile_now(self) -> None:
+        self._pending = None
+        if self.deleted or self.sup.stopping:
+            return
+        views = [self._view(r) for r in self.pods()]
+        now = time.time()
+        taken = {r.pod.name for r in self.sup.pods.values()
+                 if r.pod.namespace == self.workload.namespace}
+        actions = workloads.reconcile(self.workload, views, now, taken=taken)
+        for name in actions.delete:
+            self.sup.delete_pod(f"{self.workload.namespace}/{name}", None, self.poke)
+        for name, pod_hash in actions.create:
+            self._create(name, pod_hash)
+        self._schedule_requeue(actions.requeue_at, now)
+        self.save()
+
+    def _create(self, name: str, pod_hash: str) -> None:
+        pod = workloads.build_pod(self.workload, name, pod_hash)
+        try:
+            images = resolve_images([pod], self.workload.source or self.key)
+            self.sup.start_pods([pod], images, self.backoff)
+        except MinipodError as e:
+            self._event("Warning", "FailedCreate", f"Error creating: pods \"{name}\": {e}")
+            self._schedule_requeue(time.time() + RETRY_AFTER_FAILURE, time.time())
+            return
+        self._event("Normal", "SuccessfulCreate", f"Created pod: {name}")
+
+    def _schedule_requeue(self, when: float | None, now: float) -> None:
+        if when is None:
+            return
+        if self._requeue is not None:
+            self._requeue.cancel()
+        self._requeue = self.sup.loop.call_later(max(0.0, when - now), self.poke)
+
+    def _event(self, type_: str, reason: str, message: str) -> None:
+        w = self.workload
+        self.sup.emit(Event(time.time(), type_, reason,
+                            f"{w.kind.lower()}/{w.name}", message))
+
+    # -- changes from outside --------------------------------------------------------
+    def update(self, workload: Workload) -> None:
+        """A re-applied manifest: a changed template rolls the pods."""
+        self.workload = workload
+        self.poke()
+
+    def scale(self, replicas: int) -> None:
+        self._event("Normal", "ScalingReplicaSet",
+                    f"Scaled {self.workload.kind.lower()} from {self.workload.replicas} "
+                    f"to {replicas}")
+        self.workload = workloads.scaled(self.workload, replicas)
+        self.poke()
+
+    def delete(self) -> None:
+        """Stop controlling, delete every pod, forget the record."""
+        self.deleted = True
+        for timer in (self._pending, self._requeue):
+            if timer is not None:
+                timer.cancel()
+        for runner in self.pods():
+            self.sup.delete_pod(runner.key, None, lambda: None)
+        with contextlib.suppress(FileNotFoundError):
+            self.path().unlink()
+
+    # -- the record ------------------------------------------------------------------
+    def path(self) -> Any:
+        w = self.workload
+        return workload_record_path(w.namespace, w.kind, w.name)
+
+    def save(self) -> None:
+        if self.deleted:
+            return
+        views = [self._view(r) for r in self.pods()]
+        body = workloads.record(self.workload, views, time.time(), created=self.created,
+                                supervisor=self.sup.identity())
+        w = self.workload
+        body["manifest"] = {"apiVersion": "apps/v1", "kind": w.kind,
+                            "metadata": {"name": w.name, "namespace": w.namespace,
+                                         "labels": dict(w.labels),
+                                         "annotations": dict(w.annotations)},
+                            "spec": w.manifest_spec}
+        if self.backoff is not None:
+            body["backoff"] = [self.backoff.initial, self.backoff.maximum]
+        ensure_dir(workload_records_dir())
+        write_json_atomic(self.path(), body)
+
+
+def controller_from_record(sup: WorkloadHost, record: dict[str, Any]) -> WorkloadController:
+    """Adopt a workload whose supervisor died, from its record."""
+    manifest = parse_objects(json.dumps(record["manifest"]), "workload record")
+    [workload] = manifest.workloads
+    backoff = BackoffPolicy(*record["backoff"]) if record.get("backoff") else None
+    return WorkloadController(sup, workload, record.get("status", {}).get("created"), backoff)

@@ -1,0 +1,961 @@
+"""One pod's life in the supervisor, with the kubelet's rules.
+
+Event-driven: every method returns at once; exits arrive through
+Supervisor.reap(), timers and probe results through the loop. The flow:
+
+- start: the sandbox (pause), then init containers one at a time (sidecars,
+  restartPolicy Always, stay running and only have to be *started*), then
+  every app container.
+- an exit: restartPolicy decides (init containers treat Always as OnFailure,
+  sidecars always restart); a restart waits out CrashLoopBackOff.
+- probes: startup gates liveness and readiness; readiness sets READY; a
+  liveness (or startup) failure kills the container, which then restarts by
+  the same rules as any exit.
+- pause dies: every container is killed, a new pause made, and the pod
+  starts again from its first init container.
+- stop: preStop hooks, SIGTERM, SIGKILL after the grace period; app
+  containers in parallel, then sidecars in reverse order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import logging
+import os
+import shutil
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from minipod.api.backoff import Backoff, BackoffPolicy
+from minipod.api.errors import StartError
+from minipod.api.events import Event, append_event
+from minipod.api.expand import container_env
+from minipod.api.spec import Container, ExecAction, LifecycleHandler, Pod
+from minipod.api.status import ContainerStatus, PodRow, State, pod_phase, pod_row, rfc3339
+from minipod.kernel.cstart import start_container
+from minipod.kernel.image import Image
+from minipod.kernel.launch import LaunchPlan, launch_plan
+from minipod.kernel.logs import LogFile, LogPipe
+from minipod.kernel.proc import hold_mount_ns, namespace_inodes, process_identity
+from minipod.kernel.rootfs import BindMount, RootfsPlan
+from minipod.kernel.sandbox import STREAMS, Sandbox, create_sandbox, kill_and_reap, signal_child
+from minipod.kernel.spawn import Child, ExitStatus
+from minipod.kernel.state import ensure_mode, write_json_atomic
+from minipod.loop.eventloop import Deadline, Loop
+from minipod.probes import handlers
+from minipod.probes.execprobe import ExecTarget, open_exec_target
+from minipod.probes.worker import FAILURE, SUCCESS, WARNING, InFlight, Outcome, ProbeWorker
+
+log = logging.getLogger(__name__)
+
+ETC_FILES = ("hosts", "hostname", "resolv.conf")
+MIN_KILL_GRACE = 2  # minimumGracePeriodInSeconds, for kills the kubelet decides on
+START_ERROR_EXIT = 128  # containerd's exit code for a container that could not start
+
+
+@dataclass
+class ContainerRun:
+    """One container of the pod, across all its runs (attempts)."""
+
+    spec: Container
+    image: Image
+    init: bool
+    backoff: Backoff
+    state: State = field(default_factory=lambda: State("waiting", "ContainerCreating"))
+    last_state: State | None = None
+    attempt: int = -1  # index of the current (or last) run; -1: never created
+    started: bool = False  # running, postStart done, startupProbe passed
+    ready: bool = False
+    child: Child | None = None
+    finished_mono: float | None = None  # the last exit, on the monotonic clock
+    started_mono: float | None = None  # the current run's start (probes count from it)
+    log: LogFile | None = None
+    pipes: list[LogPipe] = field(default_factory=list)
+    plan: LaunchPlan | None = None
+    plan_inputs: tuple[object, ...] | None = None  # what ``plan`` was made from
+    binds: tuple[object, tuple[BindMount, ...]] | None = None  # (sandbox, its binds)
+    target: ExecTarget | None = None
+    probes: dict[str, ProbeWorker] = field(default_factory=dict)
+    hook: InFlight | None = None  # postStart or preStop in flight
+    post_start_done: bool = False
+    restart_timer: Deadline | None = None  # CrashLoopBackOff wait
+    kill_timer: Deadline | None = None
+    killing: bool = False
+    mnt_hold: int = -1  # our fd of the current run's mount namespace (hold_mount_ns)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def sidecar(self) -> bool:
+        return self.init and self.spec.restart_policy == "Always"
+
+    @property
+    def running(self) -> bool:
+        return self.state.kind == "running"
+
+    @property
+    def restart_count(self) -> int:
+        return max(0, self.attempt)
+
+    def cancel_restart(self) -> None:
+        if self.restart_timer is not None:
+            self.restart_timer.cancel()
+            self.restart_timer = None
+
+    def cancel_timers(self) -> None:
+        """Both timers; only for a run that is gone (a kill in progress needs
+        its SIGKILL timer)."""
+        self.cancel_restart()
+        if self.kill_timer is not None:
+            self.kill_timer.cancel()
+            self.kill_timer = None
+
+    def status(self) -> ContainerStatus:
+        return ContainerStatus(self.name, self.state, self.ready, self.started,
+                               self.restart_count, self.last_state, self.sidecar)
+
+
+def should_restart(policy: str, exit_code: int) -> bool:
+    """ShouldContainerBeRestarted for a container that exited."""
+    return policy == "Always" or (policy == "OnFailure" and exit_code != 0)
+
+
+ExitHandler = Callable[[ExitStatus], None]
+
+
+class PodHost(Protocol):
+    """What a pod needs of the supervisor that runs it (Supervisor is one; the
+    unit tests have a fake). Defined here, by its user, so that nothing in
+    this module imports the supervisor."""
+
+    loop: Loop
+
+    def watch(self, child: Child, on_exit: ExitHandler) -> None: ...
+    def unwatch(self, child: Child) -> None: ...
+    def emit(self, event: Event) -> None: ...
+    def echo_for(self, pod: str, container: str) -> Callable[[str, str], None] | None: ...
+    def identity(self) -> dict[str, Any]: ...
+    def pod_changed(self, runner: PodRunner) -> None: ...
+    def pod_finished(self, runner: PodRunner) -> None: ...
+    def empty_trash_soon(self) -> None: ...
+
+
+class PodRunner:
+    def __init__(self, supervisor: PodHost, pod: Pod, images: dict[str, Image],
+                 backoff: BackoffPolicy | None = None) -> None:
+        self.sup = supervisor
+        self.loop = supervisor.loop
+        self.pod = pod
+        self.policy = backoff or BackoffPolicy()
+        self.sandbox: Sandbox | None = None
+        self.inits = [self._run(c, images, True) for c in pod.spec.init_containers]
+        self.apps = [self._run(c, images, False) for c in pod.spec.containers]
+        self.initialized = False
+        self.terminating = False
+        self.deletion_time: float | None = None
+        self.recreating = False  # pause died: killing everything to start over
+        self.final_phase: str | None = None  # Succeeded or Failed, once and for all
+        self.failed_reason: str | None = None
+        self.started_at = self.loop.clock.wall()
+        self._stop_deadline = 0.0
+        self._on_stopped: list[Callable[[], None]] = []
+        self._save_pending: Deadline | None = None
+        self._identities: dict[int, dict[str, Any]] = {}  # pid -> identity, while it lives
+        self._pause: tuple[int, dict[str, Any]] | None = None  # _pause_entry's
+
+    def _run(self, container: Container, images: dict[str, Image], init: bool) -> ContainerRun:
+        run = ContainerRun(container, images[container.name], init, Backoff(self.policy))
+        if self.pod.spec.init_containers:
+            # the kubelet's default waiting reason in a pod with init containers
+            run.state = State("waiting", "PodInitializing")
+        return run
+
+    @property
+    def key(self) -> str:
+        return f"{self.pod.namespace}/{self.pod.name}"
+
+    @property
+    def runs(self) -> list[ContainerRun]:
+        return self.inits + self.apps
+
+    # -- events ------------------------------------------------------------
+    def event(self, type_: str, reason: str, message: str) -> None:
+        event = Event(self.loop.clock.wall(), type_, reason, f"pod/{self.pod.name}", message)
+        self.sup.emit(event)
+        if self.sandbox is not None:  # kept with the pod, for `describe`
+            append_event(self.sandbox.dir / "events.jsonl", event)
+
+    def _pod_ref(self) -> str:
+        uid = self.sandbox.uid if self.sandbox else ""
+        return f"{self.pod.name}_{self.pod.namespace}({uid})"
+
+    # -- starting ------------------------------------------------------------
+    def start(self) -> None:
+        """Create the sandbox and the first container; StartError rolls back this pod."""
+        self.sandbox = create_sandbox(self.pod)
+        self.sup.watch(self.sandbox.pause, self._on_pause_exit)
+        self.event("Normal", "SandboxReady",
+                   f"pod sandbox created (pause pid {self.sandbox.pause.pid})")
+        self._advance()
+        self._flush()  # after the first container's exec, before `up -d` answers
+
+    def _flush(self) -> None:
+        if self._save_pending is not None:
+            self._save_pending.cancel()
+            self._save_pending = None
+        self.save()
+
+    def _advance(self) -> None:
+        """Start what may start now: the next init container, or the app containers."""
+        if self.terminating or self.recreating or self.final_phase:
+            return
+        if not self.initialized:
+            for run in self.inits:
+                if run.sidecar and run.running and run.started:
+                    continue
+                if not run.sidecar and run.state.kind == "terminated" \
+                        and run.state.exit_code == 0:
+                    continue
+                if run.state.kind == "waiting" and run.restart_timer is None:
+                    self._launch(run)
+                return
+            self.initialized = True
+        for run in self.apps:
+            if run.state.kind == "waiting" and run.restart_timer is None \
+                    and not self.terminating:
+                self._launch(run)
+
+    def _launch(self, run: ContainerRun) -> None:
+        """Start ``run`` now, or once its CrashLoopBackOff has passed."""
+        run.restart_timer = None
+        if run.finished_mono is not None:
+            now = self.loop.clock.now()
+            wait = run.backoff.wait(run.finished_mono, now)
+            if wait > 0:
+                self._back_off(run, wait)
+                return
+            run.backoff.restarted(run.finished_mono, now)
+        self._start_container(run)
+
+    def _back_off(self, run: ContainerRun, wait: float) -> None:
+        if run.state.kind == "terminated":
+            run.last_state = run.state  # the exit stays visible as lastState
+        delay = run.backoff.delay or wait
+        run.state = State("waiting", "CrashLoopBackOff",
+                          f"back-off {_seconds(delay)} restarting failed "
+                          f"container={run.name} pod={self._pod_ref()}")
+        self.event("Warning", "BackOff",
+                   f"Back-off restarting failed container {run.name} in pod {self._pod_ref()}")
+        run.restart_timer = self.loop.call_later(wait, lambda: self._retry(run))
+        self._changed()
+
+    def _retry(self, run: ContainerRun) -> None:
+        run.restart_timer = None
+        if self.terminating or self.recreating or self.final_phase:
+            return
+        self._launch(run)
+
+    def _start_container(self, run: ContainerRun) -> None:
+        assert self.sandbox is not None
+        if run.state.kind == "terminated":
+            run.last_state = run.state
+        run.attempt += 1
+        run.started = run.ready = run.post_start_done = run.killing = False
+        try:
+            child = self._spawn(run)
+        except StartError as e:
+            self._start_failed(run, e)
+            return
+        run.child = child
+        run.state = State("running", started_at=self.loop.clock.wall())
+        run.started_mono = self.loop.clock.now()
+        self.event("Normal", "Created", f"Created container {run.name}")
+        self.sup.watch(child, lambda status: self._on_container_exit(run, status))
+        self.event("Normal", "Started", f"Started container {run.name} (pid {child.pid})")
+        run.mnt_hold = hold_mount_ns(child.pid)
+        self._open_target(run)
+        self._start_probes(run)
+        self._post_start(run)
+        self._changed()
+
+    def _spawn(self, run: ContainerRun) -> Child:
+        assert self.sandbox is not None
+        sandbox = self.sandbox
+        # Not now: removing a layer takes milliseconds, and a restart waits.
+        self.loop.call_later(0, functools.partial(self._tidy_runs, run, run.attempt))
+        run_dir = f"{sandbox.dir}/containers/{run.name}/{run.attempt}"
+        take_run_dirs(run_dir, f"{sandbox.dir}/containers/{run.name}/{SPARE_RUN_DIR}")
+        plan = self._launch_plan(run)
+        rootfs = RootfsPlan(str(run.image.rootfs), f"{run_dir}/upper", f"{run_dir}/work",
+                            f"{run_dir}/merged", str(sandbox.dir / "shm"),
+                            self._run_binds(run))
+        self._open_streams(run)
+        run.log = LogFile(sandbox.dir / "logs" / run.name / f"{run.attempt}.log")
+        for pipe in run.pipes:
+            pipe.attach(run.log)
+        writers = [self._stream_writer(run, stream) for stream in STREAMS]
+        try:
+            # The C launcher (csrc/mp_start.c): the recipe of container_main,
+            # from a vfork-style clone instead of a fork of this process.
+            child = start_container(plan, rootfs, sandbox.ns, sandbox.pidns_fd, writers[0],
+                                    writers[1], f"start container {run.name}")
+        except BaseException:
+            for pipe in run.pipes:
+                pipe.end_run()
+            raise
+        finally:
+            for fd in writers:
+                os.close(fd)
+        return child
+
+    def _launch_plan(self, run: ContainerRun) -> LaunchPlan:
+        """launch_plan() is pure: a restart reuses the last run's plan while its
+        inputs are the very same objects (a run's spec and image never change;
+        the sandbox's hostname and the pod's securityContext are compared too)."""
+        assert self.sandbox is not None
+        inputs = (run.spec, run.image, self.sandbox.hostname, self.pod.spec.security_context)
+        known = run.plan_inputs
+        if run.plan is None or known is None \
+                or any(a is not b for a, b in zip(inputs, known, strict=True)):
+            run.plan = launch_plan(*inputs)
+            run.plan_inputs = inputs
+        return run.plan
+
+    def _open_streams(self, run: ContainerRun) -> None:
+        """Our read ends of the container's FIFOs, kept for the sandbox's life."""
+        assert self.sandbox is not None
+        if run.pipes and all(pipe.open for pipe in run.pipes):
+            return
+        for pipe in run.pipes:
+            pipe.close()
+        echo = self.sup.echo_for(self.pod.name, run.name)
+        run.pipes = [LogPipe(self.loop, os.open(self.sandbox.fifo(run.name, stream),
+                                                os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC),
+                             stream, None, echo) for stream in STREAMS]
+
+    def _stream_writer(self, run: ContainerRun, stream: str) -> int:
+        assert self.sandbox is not None
+        # O_NONBLOCK only so the open cannot wait for a reader (ours exists);
+        # the container gets an ordinary blocking stdout.
+        fd = os.open(self.sandbox.fifo(run.name, stream),
+                     os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        os.set_blocking(fd, True)
+        return fd
+
+    def _tidy_runs(self, run: ContainerRun, attempt: int) -> None:
+        """Keep the current run and the previous one (its log is `logs
+        --previous`), as the kubelet's container GC keeps one dead container:
+        a container in a crash loop must not fill the disk with layers. And
+        make the next run's directories now, off a restart's path."""
+        if self.sandbox is None:
+            return
+        if not run.init or run.sidecar:  # an init container seldom runs again
+            containers = self.sandbox.dir / "containers" / run.name
+            with contextlib.suppress(OSError):  # the restart makes them, then
+                make_run_dirs(str(containers / SPARE_RUN_DIR))
+        old = attempt - 2
+        if old < 0:
+            return
+        shutil.rmtree(self.sandbox.dir / "containers" / run.name / str(old), ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            (self.sandbox.dir / "logs" / run.name / f"{old}.log").unlink()
+
+    def _start_failed(self, run: ContainerRun, error: StartError) -> None:
+        """containerd's StartError: a terminated container with exit code 128,
+        restarted by the same rules as any other exit."""
+        now = self.loop.clock.wall()
+        run.state = State("terminated", "StartError", str(error), START_ERROR_EXIT,
+                          started_at=now, finished_at=now)
+        run.finished_mono = self.loop.clock.now()
+        self.event("Warning", "Failed", f"Error: {error}")
+        # Decide from the loop, not from inside whoever started it.
+        self.loop.call_later(0, lambda: self._after_exit(run))
+
+    def _run_binds(self, run: ContainerRun) -> tuple[BindMount, ...]:
+        """_binds, worked out once per run and sandbox: the /etc files and
+        emptyDir volumes are the sandbox's own and do not change. A hostPath
+        is looked at again on every start, as it may have turned from a file
+        into a directory (or back) in between."""
+        if run.binds is not None and run.binds[0] is self.sandbox:
+            return run.binds[1]
+        binds = self._binds(run.spec)
+        volumes = {v.name: v for v in self.pod.spec.volumes}
+        if not any(volumes[m.name].host_path for m in run.spec.volume_mounts):
+            run.binds = (self.sandbox, binds)
+        return binds
+
+    def _binds(self, container: Container) -> tuple[BindMount, ...]:
+        assert self.sandbox is not None
+        mounts = {m.mount_path.rstrip("/") or "/" for m in container.volume_mounts}
+        binds = [BindMount(str(self.sandbox.dir / "etc" / name), f"/etc/{name}", is_file=True)
+                 for name in ETC_FILES if f"/etc/{name}" not in mounts]
+        volumes = {v.name: v for v in self.pod.spec.volumes}
+        for mount in container.volume_mounts:
+            volume = volumes[mount.name]
+            source = volume.host_path or str(self.sandbox.volume_dir(volume.name))
+            binds.append(BindMount(source, mount.mount_path, mount.read_only,
+                                   is_file=not os.path.isdir(source)))
+        return tuple(binds)
+
+    # -- handlers: probes and hooks ------------------------------------------------
+    def _needs_target(self, spec: Container) -> bool:
+        hooks = spec.lifecycle
+        handlers_ = [p.handler for p in (spec.liveness_probe, spec.readiness_probe,
+                                         spec.startup_probe) if p is not None]
+        if hooks is not None:
+            handlers_ += [h.exec for h in (hooks.post_start, hooks.pre_stop)
+                          if h is not None and h.exec is not None]
+        return any(isinstance(h, ExecAction) for h in handlers_)
+
+    def _open_target(self, run: ContainerRun) -> None:
+        assert run.child is not None and run.plan is not None and self.sandbox is not None
+        if not self._needs_target(run.spec):
+            return
+        plan = run.plan
+        try:
+            run.target = open_exec_target(run.child.pid, self.sandbox.ns, plan.env,
+                                          plan.working_dir, plan.run_as_user, plan.run_as_group)
+        except OSError as e:  # it died already; its exit is on the way
+            log.debug("container %s: no exec target: %s", run.name, e)
+
+    def _context(self, run: ContainerRun) -> handlers.HandlerContext:
+        assert self.sandbox is not None
+        ports = {p.name: p.container_port for p in run.spec.ports if p.name}
+        env = container_env(tuple((e.name, e.value) for e in run.spec.env))
+        return handlers.HandlerContext(self.loop, self.sup.watch, run.target,
+                                       self.sandbox.ns.fds["net"], ports, env)
+
+    def _start_probes(self, run: ContainerRun) -> None:
+        anchor = run.started_mono if run.started_mono is not None else self.loop.clock.now()
+        spec = run.spec
+        for kind, probe in (("startup", spec.startup_probe), ("liveness", spec.liveness_probe),
+                            ("readiness", spec.readiness_probe)):
+            if probe is None:
+                continue
+
+            def prober(done: Callable[[Outcome], None], probe: Any = probe) -> InFlight:
+                return handlers.start_handler(self._context(run), probe.handler,
+                                              probe.timeout_seconds, done)
+
+            # httpGet and tcpSocket are worked out once per run, not per probe
+            prepared = handlers.network_prober(self._context(run), probe.handler,
+                                               probe.timeout_seconds)
+            gate = (lambda: True) if kind == "startup" else (lambda: run.started)
+            worker = ProbeWorker(self.loop, kind, probe, prepared or prober,
+                                 on_outcome=functools.partial(self._on_probe, run),
+                                 on_result=lambda w, r: self._on_probe_result(run, w, r),
+                                 gate=gate)
+            run.probes[kind] = worker
+            worker.start(anchor)
+
+    def _stop_probes(self, run: ContainerRun) -> None:
+        for worker in run.probes.values():
+            worker.stop()
+        run.probes = {}
+
+    def _on_probe(self, run: ContainerRun, worker: ProbeWorker, outcome: Outcome) -> None:
+        if outcome.result != SUCCESS:
+            self.loop.call_later(0, self.save)  # after the worker counted it
+        if outcome.result == FAILURE:
+            self.event("Warning", "Unhealthy", f"{worker.label} probe failed: "
+                       f"{outcome.message.strip()}")
+        elif outcome.result == WARNING:
+            self.event("Warning", "ProbeWarning", f"{worker.label} probe warning: "
+                       f"{outcome.message.strip()}")
+        elif outcome.result not in (SUCCESS,):
+            self.event("Warning", "Unhealthy", f"{worker.label} probe errored: "
+                       f"{outcome.message.strip()}")
+
+    def _on_probe_result(self, run: ContainerRun, worker: ProbeWorker, result: str) -> None:
+        if not run.running or run.killing:
+            return
+        if worker.kind == "readiness":
+            run.ready = run.started and result == SUCCESS
+            self._changed()
+        elif worker.kind == "startup" and result == SUCCESS:
+            self._maybe_started(run)
+        elif result == FAILURE:  # liveness, or startup out of attempts
+            self._kill_for_probe(run, worker)
+
+    def _kill_for_probe(self, run: ContainerRun, worker: ProbeWorker) -> None:
+        restarts = run.sidecar or self.pod.spec.restart_policy != "Never"
+        message = f"Container {run.name} failed {worker.kind} probe"
+        if restarts:
+            message += ", will be restarted"
+        grace = worker.probe.termination_grace_period_seconds
+        if grace is None:
+            grace = self.pod.spec.termination_grace_period_seconds
+        self._kill(run, max(grace, MIN_KILL_GRACE), message)
+
+    def _post_start(self, run: ContainerRun) -> None:
+        hook = run.spec.lifecycle.post_start if run.spec.lifecycle else None
+        if hook is None:
+            run.post_start_done = True
+            self._maybe_started(run)
+            return
+        run.hook = self._start_hook(run, hook, None, lambda o: self._post_start_done(run, o))
+
+    def _post_start_done(self, run: ContainerRun, outcome: Outcome) -> None:
+        run.hook = None
+        if not run.running or run.killing:
+            return
+        if outcome.result in (SUCCESS, WARNING):
+            run.post_start_done = True
+            self._maybe_started(run)
+            return
+        self.event("Warning", "FailedPostStartHook",
+                   f"PostStartHook failed for container {run.name}: {outcome.message.strip()}")
+        grace = self.pod.spec.termination_grace_period_seconds
+        self._kill(run, max(grace, MIN_KILL_GRACE),
+                   f"FailedPostStartHook: container {run.name}")
+
+    def _start_hook(self, run: ContainerRun, hook: LifecycleHandler, timeout: float | None,
+                    done: Callable[[Outcome], None]) -> InFlight:
+        if hook.sleep_seconds is not None:
+            return handlers.start_sleep(self.loop, hook.sleep_seconds, done)
+        action = hook.exec or hook.http_get
+        assert action is not None
+        return handlers.start_handler(self._context(run), action, timeout, done, hook=True)
+
+    def _maybe_started(self, run: ContainerRun) -> None:
+        startup = run.probes.get("startup")
+        if not run.running or not run.post_start_done or run.started:
+            return
+        if startup is not None and startup.result != SUCCESS:
+            return
+        run.started = True
+        readiness = run.probes.get("readiness")
+        run.ready = readiness is None or readiness.result == SUCCESS
+        self._changed()
+        if run.sidecar and not self.initialized:
+            self._advance()
+
+    # -- exits -----------------------------------------------------------------
+    def _on_container_exit(self, run: ContainerRun, status: ExitStatus) -> None:
+        assert run.child is not None
+        os.close(run.child.pidfd)
+        run.child.pidfd = -1
+        held, run.mnt_hold = run.mnt_hold, -1
+        run.cancel_timers()
+        self._release(run)
+        for pipe in run.pipes:  # its last words before the news of its exit
+            pipe.end_run()
+        started_at = run.state.started_at
+        run.state = State("terminated", status.reason, "", status.exit_code, status.signal or 0,
+                          started_at, self.loop.clock.wall())
+        run.finished_mono = self.loop.clock.now()
+        run.started = run.ready = False
+        how = f"signal {status.signal}, " if status.signal else ""
+        message = f"Container {run.name} exited ({how}exit code {status.exit_code})"
+        ok = status.exit_code == 0
+        self.event("Normal" if ok else "Warning", "Completed" if ok else "Failed", message)
+        self._after_exit(run)
+        if held >= 0:  # the unmounts its exit left to us, once the restart is done
+            self.loop.call_later(0, functools.partial(os.close, held))
+
+    def _release(self, run: ContainerRun) -> None:
+        """What a run holds besides its process: probes, hooks, exec target,
+        its mount namespace."""
+        self._stop_probes(run)
+        _drop_mount_hold(run)
+        if run.hook is not None:
+            run.hook.cancel()
+            run.hook = None
+        if run.target is not None:
+            run.target.close()
+            run.target = None
+
+    def _after_exit(self, run: ContainerRun) -> None:
+        self._changed()  # the exit itself shows (Error, Init:Error) before any restart
+        if self.terminating:
+            self._continue_stop()
+        elif self.recreating:
+            self._maybe_recreate()
+        elif self.final_phase is None:
+            self._decide(run)
+        self._changed()
+
+    def _decide(self, run: ContainerRun) -> None:
+        code = run.state.exit_code
+        policy = self.pod.spec.restart_policy
+        if run.sidecar:
+            self._launch(run)
+        elif run.init:
+            if code == 0:
+                self._advance()
+            elif policy == "Never":
+                self.fail(f"init container {run.name} exited with code {code}"
+                          + (f": {run.state.message}" if run.state.message else ""))
+            else:
+                self._launch(run)
+        elif should_restart(policy, code):
+            self._launch(run)
+        elif all(r.state.kind == "terminated" for r in self.apps):
+            # Every app container is done for good: the pod is finished. Its
+            # sidecars do not keep it alive: they are stopped, and the phase is
+            # the one it will have once they are gone.
+            self.final_phase = pod_phase([r.status() for r in self.inits if not r.sidecar],
+                                         [r.status() for r in self.apps],
+                                         self.pod.spec.restart_policy)
+            self.sup.pod_finished(self)
+
+    def _on_pause_exit(self, status: ExitStatus) -> None:
+        assert self.sandbox is not None
+        os.close(self.sandbox.pause.pidfd)
+        self.sandbox.pause.pidfd = -1
+        self.sup.unwatch(self.sandbox.pause)
+        self.sandbox_lost(f"pause exited with code {status.exit_code}")
+
+    def sandbox_lost(self, why: str) -> None:
+        if self.terminating or self.final_phase:
+            self._continue_stop()
+            return
+        self.event("Normal", "SandboxChanged",
+                   f"Pod sandbox changed, it will be killed and re-created ({why}).")
+        if self.pod.spec.restart_policy == "Never":
+            self.fail("pod sandbox died")
+            return
+        self.recreating = True
+        for run in self.runs:
+            run.cancel_restart()
+            self._kill(run, self.pod.spec.termination_grace_period_seconds,
+                       f"Stopping container {run.name}")
+        self._maybe_recreate()
+
+    def _maybe_recreate(self) -> None:
+        if any(r.running for r in self.runs):
+            return
+        assert self.sandbox is not None
+        self.recreating = False
+        try:
+            self.sandbox.replace_pause()
+        except StartError as e:
+            self.fail(f"could not re-create the pod sandbox: {e}")
+            return
+        self.sup.watch(self.sandbox.pause, self._on_pause_exit)
+        self.event("Normal", "SandboxReady",
+                   f"pod sandbox re-created (pause pid {self.sandbox.pause.pid})")
+        self.initialized = False
+        for run in self.runs:
+            reason = "PodInitializing" if self.inits else "ContainerCreating"
+            if run.state.kind == "terminated":
+                run.last_state = run.state
+            run.state = State("waiting", reason)
+        self._advance()
+
+    def fail(self, reason: str) -> None:
+        """The pod is Failed for good: stop whatever still runs and remove it."""
+        if self.failed_reason is None:
+            self.failed_reason = reason
+        self.final_phase = "Failed"
+        self.event("Warning", "Failed", f"pod failed: {reason}")
+        self.sup.pod_finished(self)
+
+    # -- status ------------------------------------------------------------------
+    def phase(self) -> str:
+        if self.final_phase is not None:
+            return self.final_phase
+        return pod_phase([r.status() for r in self.inits], [r.status() for r in self.apps],
+                         self.pod.spec.restart_policy)
+
+    def row(self) -> PodRow:
+        return pod_row(self.phase(), [r.status() for r in self.inits],
+                       [r.status() for r in self.apps], self.terminating)
+
+    def _changed(self) -> None:
+        self._save_soon()
+        self.sup.pod_changed(self)
+
+    def _save_soon(self) -> None:
+        """One pod.json write per turn of the loop, after the work of the turn:
+        a restart changes the pod three or four times in a row, and the write
+        should not stand between a container's exit and its new exec."""
+        if self._save_pending is None:
+            self._save_pending = self.loop.call_later(0, self._flush)
+
+    # -- stopping ----------------------------------------------------------------
+    def stop(self, grace: int | None, on_stopped: Callable[[], None]) -> None:
+        """Stop every container, then remove the sandbox: app (and running init)
+        containers in parallel, then sidecars one by one in reverse order, all
+        within one grace period, as the kubelet's termination ordering does."""
+        self._on_stopped.append(on_stopped)
+        if self.terminating:
+            return
+        self.terminating = True
+        self.deletion_time = self.loop.clock.wall()
+        grace = self.pod.spec.termination_grace_period_seconds if grace is None else grace
+        self._stop_deadline = self.loop.clock.now() + grace
+        for run in self.runs:
+            run.cancel_restart()
+            if not run.sidecar:
+                self._kill(run, grace, f"Stopping container {run.name}")
+        self._changed()  # Terminating shows at once, as a deletionTimestamp does
+        self._continue_stop()
+
+    def _continue_stop(self) -> None:
+        if not self.terminating:
+            return
+        if any(r.running and not r.sidecar for r in self.runs):
+            return
+        for run in reversed(self.inits):
+            if run.sidecar and run.running:
+                remaining = max(0, round(self._stop_deadline - self.loop.clock.now()))
+                self._kill(run, remaining, f"Stopping container {run.name}")
+                return  # the next one waits for this one (termination ordering)
+        self.teardown()
+        callbacks, self._on_stopped = self._on_stopped, []
+        for callback in callbacks:
+            callback()
+
+    def _kill(self, run: ContainerRun, grace: int, message: str) -> None:
+        """killContainer: preStop (within the grace period), SIGTERM, SIGKILL at the end."""
+        if not run.running or run.killing or run.child is None:
+            return
+        run.killing = True
+        if self.terminating or self.recreating:
+            # No restart follows: each process unmounts its own as it exits,
+            # in parallel, and not one after the other in our close().
+            _drop_mount_hold(run)
+        self.event("Normal", "Killing", message)
+        self._stop_probes(run)
+        if run.hook is not None:  # a postStart still running
+            run.hook.cancel()
+            run.hook = None
+        pre_stop = run.spec.lifecycle.pre_stop if run.spec.lifecycle else None
+        if pre_stop is None or grace <= 0:
+            self._terminate(run, grace)
+            return
+        began = self.loop.clock.now()
+
+        def after_pre_stop(outcome: Outcome) -> None:
+            run.hook = None
+            if outcome.result not in (SUCCESS, WARNING):
+                self.event("Warning", "FailedPreStopHook",
+                           f"PreStopHook failed for container {run.name}: "
+                           f"{outcome.message.strip()}")
+            left = grace - (self.loop.clock.now() - began)
+            self._terminate(run, max(left, MIN_KILL_GRACE))
+
+        run.hook = self._start_hook(run, pre_stop, grace, after_pre_stop)
+
+    def _terminate(self, run: ContainerRun, grace: float) -> None:
+        if not run.running or run.child is None:
+            return
+        child = run.child
+        signal_child(child, signal.SIGTERM if grace > 0 else signal.SIGKILL)
+        if grace > 0:
+            run.kill_timer = self.loop.call_later(grace, lambda: signal_child(child,
+                                                                               signal.SIGKILL))
+
+    def teardown(self) -> None:
+        """Stop the sandbox and remove everything of this pod (idempotent)."""
+        if self._save_pending is not None:
+            self._save_pending.cancel()
+            self._save_pending = None
+        for run in self.runs:
+            run.cancel_timers()
+            self._release(run)
+            if run.running and run.child is not None and run.child.pidfd >= 0:  # rollback
+                self.sup.unwatch(run.child)
+                kill_and_reap(run.child)
+                run.state = State("terminated", "Error", exit_code=137, signal=9)
+            for pipe in run.pipes:
+                pipe.close()
+            run.pipes = []
+        if self.sandbox is not None:
+            if self.sandbox.pause.pidfd >= 0:
+                self.sup.unwatch(self.sandbox.pause)
+            self.sandbox.teardown()
+            self.sandbox = None
+            self.sup.empty_trash_soon()
+            self.event("Normal", "Deleted", "pod sandbox removed")
+
+    # -- the on-disk record --------------------------------------------------------
+    def save(self) -> None:
+        if self.sandbox is None:
+            return
+        write_json_atomic(self.sandbox.dir / "pod.json", self.record())
+
+    def record(self) -> dict[str, Any]:
+        assert self.sandbox is not None
+        row = self.row()
+        return {
+            "object": self.api_object(),
+            "name": self.pod.name, "namespace": self.pod.namespace, "uid": self.sandbox.uid,
+            "created": self.sandbox.created,
+            "supervisor": self.sup.identity(),
+            "pause": self._pause_entry()
+            if self.sandbox.pause.pidfd >= 0 else {"pid": None, "startTime": None},
+            "sandboxAttempt": self.sandbox.attempt, "initialized": self.initialized,
+            "owner": dataclasses.asdict(self.pod.owner) if self.pod.owner else None,
+            "backoff": [self.policy.initial, self.policy.maximum],
+            "startedAt": self.started_at,
+            "phase": self.phase(), "ready": row.ready, "status": row.status,
+            "restarts": row.restarts, "lastRestart": row.last_restart,
+            "containers": {r.name: self._container_record(r) for r in self.runs},
+            "initContainerStatuses": [r.status().to_api() for r in self.inits],
+            "containerStatuses": [r.status().to_api() for r in self.apps],
+        }
+
+    def _identity(self, pid: int) -> dict[str, Any]:
+        """process_identity, read once per process (a pid's start time never
+        changes while we hold its pidfd)."""
+        if pid not in self._identities:
+            if len(self._identities) > 64:  # only the current processes matter
+                self._identities.clear()
+            self._identities[pid] = process_identity(pid)
+        return self._identities[pid]
+
+    def _pause_entry(self) -> dict[str, Any]:
+        """The pause's identity and namespaces, read once per pause: it makes
+        its namespaces before it reports ready and never leaves them, and
+        seven stats of /proc in every pod.json write stood between a
+        container's SIGTERM and the handling of its exit."""
+        assert self.sandbox is not None
+        pid = self.sandbox.pause.pid
+        if self._pause is None or self._pause[0] != pid:
+            self._pause = (pid, self._identity(pid) | {"namespaces": namespace_inodes(pid)})
+        return dict(self._pause[1])
+
+    def api_object(self) -> dict[str, Any]:
+        """The Pod as the API server would return it (`get -o yaml`)."""
+        assert self.sandbox is not None
+        meta: dict[str, Any] = {
+            "name": self.pod.name, "namespace": self.pod.namespace, "uid": self.sandbox.uid,
+            "creationTimestamp": rfc3339(self.sandbox.created),
+        }
+        if self.pod.labels:
+            meta["labels"] = dict(self.pod.labels)
+        if self.pod.annotations:
+            meta["annotations"] = dict(self.pod.annotations)
+        if self.pod.owner is not None:
+            meta["ownerReferences"] = [self.pod.owner.to_api()]
+        if self.deletion_time is not None:
+            meta["deletionTimestamp"] = rfc3339(self.deletion_time)
+        inits = [self._api_status(r) for r in self.inits]
+        status: dict[str, Any] = {
+            "phase": self.phase(), "conditions": self._conditions(), "podIPs": [],
+            "startTime": rfc3339(self.started_at),
+            "containerStatuses": [self._api_status(r) for r in self.apps],
+        }
+        if inits:
+            status["initContainerStatuses"] = inits
+        if self.failed_reason:
+            status["message"] = self.failed_reason
+        spec = {**self.pod.manifest_spec, "nodeName": os.uname().nodename}
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec,
+                "status": status}
+
+    def _api_status(self, run: ContainerRun) -> dict[str, Any]:
+        entry = run.status().to_api()
+        entry["image"] = run.spec.image
+        entry["imageID"] = str(run.image.rootfs)
+        if run.attempt >= 0:
+            entry["containerID"] = f"minipod://{self.container_id(run)}"
+        return entry
+
+    def container_id(self, run: ContainerRun) -> str:
+        """One id per container run, as CRI gives (pod uid, name, attempt)."""
+        assert self.sandbox is not None
+        return f"{self.sandbox.uid[:8]}-{run.name}-{max(run.attempt, 0)}"
+
+    def _conditions(self) -> list[dict[str, Any]]:
+        apps_ready = all(r.ready for r in self.apps) and all(
+            r.ready for r in self.inits if r.sidecar)
+        initialized = self.initialized or all(
+            r.state.kind == "terminated" and r.state.exit_code == 0
+            for r in self.inits if not r.sidecar)
+        values = {
+            "PodReadyToStartContainers": self.sandbox is not None
+            and self.sandbox.pause.pidfd >= 0,
+            "Initialized": initialized, "Ready": apps_ready,
+            "ContainersReady": apps_ready, "PodScheduled": True,
+        }
+        return [{"type": kind, "status": "True" if ok else "False"}
+                for kind, ok in values.items()]
+
+    def _container_record(self, run: ContainerRun) -> dict[str, Any]:
+        assert self.sandbox is not None
+        entry: dict[str, Any] = {
+            "id": self.container_id(run), "image": run.spec.image,
+            "log": str(self.sandbox.dir / "logs" / run.name / f"{max(run.attempt, 0)}.log"),
+            "rootfs": str(self.sandbox.dir / "containers" / run.name / str(max(run.attempt, 0))
+                          / "merged"),
+            "state": run.state.kind, "reason": run.state.reason, "attempt": run.attempt,
+            "restartCount": run.restart_count, "init": run.init, "sidecar": run.sidecar,
+            "started": run.started, "ready": run.ready,
+            "startedAt": run.state.started_at, "finishedAt": run.state.finished_at,
+        }
+        if run.running and run.child is not None:
+            entry.update(self._identity(run.child.pid))
+            entry["namespaces"] = namespace_inodes(run.child.pid)
+        if run.state.kind == "terminated":
+            entry["exitCode"] = run.state.exit_code
+        if run.last_state is not None:
+            entry["lastExitCode"] = run.last_state.exit_code
+        # what a new supervisor needs to carry on where this one stopped
+        # (CLOCK_MONOTONIC is the same for every process of one boot)
+        entry["resume"] = {
+            "state": dataclasses.asdict(run.state),
+            "lastState": dataclasses.asdict(run.last_state) if run.last_state else None,
+            "finishedMono": run.finished_mono, "startedMono": run.started_mono,
+            "backoff": run.backoff.snapshot(), "postStartDone": run.post_start_done,
+        }
+        if run.probes:
+            entry["probes"] = {kind: {"result": w.result, "probes": w.probes,
+                                      "failures": w.failures, "skipped": w.skipped}
+                               for kind, w in run.probes.items()}
+        return entry
+
+
+def _drop_mount_hold(run: ContainerRun) -> None:
+    if run.mnt_hold >= 0:
+        os.close(run.mnt_hold)
+        run.mnt_hold = -1
+
+
+SPARE_RUN_DIR = "next"  # the next run's directories, made ahead (take_run_dirs)
+
+
+def take_run_dirs(run_dir: str, spare: str) -> None:
+    """A run's directories: the spare set made ahead of time, renamed, or
+    made now (make_run_dirs). On an ext4 that has seen many deletions a
+    mkdir searches for a free inode for a while; a rename does not."""
+    try:
+        os.rename(spare, run_dir)
+    except OSError:  # none made ahead, or run_dir is there and not empty
+        make_run_dirs(run_dir)
+
+
+def make_run_dirs(run_dir: str) -> None:
+    """A run's upper, work and merged directories. A restart finds its
+    container's directory there already, so this is four mkdir calls, not
+    pathlib's walk up and back down; the first run makes the parents as
+    ``mkdir(parents=True)`` does (0777 less the umask)."""
+    try:
+        os.mkdir(run_dir)
+    except (FileNotFoundError, FileExistsError):
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+    for sub, mode in (("upper", 0o755), ("work", 0o700), ("merged", 0o700)):
+        with contextlib.suppress(FileExistsError):  # a run the record never saw
+            os.mkdir(f"{run_dir}/{sub}", mode)
+    # The overlay's root takes the upper dir's mode: 0755, or a container
+    # running as non-root could not even resolve /bin.
+    ensure_mode(Path(f"{run_dir}/upper"), 0o755)
+
+
+def _seconds(delay: float) -> str:
+    """Go's time.Duration text for whole seconds (10s, 5m0s)."""
+    total = int(delay)
+    if total < 60:
+        return f"{delay:g}s"
+    minutes, secs = divmod(total, 60)
+    return f"{minutes}m{secs}s"
+

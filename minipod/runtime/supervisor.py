@@ -1,0 +1,314 @@
+"""The supervisor: one single-threaded epoll loop for every pod of a `minipod up`.
+
+It is a child subreaper, so whatever a container double-forks out of its
+reach still comes back here to be reaped. Process exits are noticed through
+the pidfd of each child (and SIGCHLD for inherited orphans) and reaped in
+one place, reap(), which hands each status to whoever watches that pid.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import resource
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import prctl
+
+from minipod.api.backoff import BackoffPolicy
+from minipod.api.errors import SpecError
+from minipod.api.events import Event, Sink, clock, say
+from minipod.api.spec import Pod, Workload
+from minipod.api.workloads import check_update, workload_key
+from minipod.kernel.image import Image
+from minipod.kernel.proc import foreign_exit_status, process_identity
+from minipod.kernel.sandbox import empty_trash
+from minipod.kernel.spawn import Child, ExitStatus
+from minipod.kernel.state import supervisors_dir
+from minipod.loop.eventloop import Deadline, Loop
+from minipod.runtime.controller import WorkloadController
+from minipod.runtime.pod import PodRunner
+
+log = logging.getLogger(__name__)
+
+ExitHandler = Callable[[ExitStatus], None]
+MAX_EVENTS = 1000
+
+
+class Supervisor:
+    def __init__(self, loop: Loop, sink: Sink, *, echo_logs: bool = True,
+                 backoff: BackoffPolicy | None = None,
+                 status_sink: Callable[[str], None] | None = None,
+                 socket_path: Path | None = None) -> None:
+        self.loop = loop
+        self.status_sink = status_sink
+        self._shown: dict[str, tuple[str, str, int]] = {}
+        self.sink = sink
+        self.echo_logs = echo_logs
+        self.backoff = backoff or BackoffPolicy()
+        self.pods: dict[str, PodRunner] = {}
+        self.controllers: dict[str, WorkloadController] = {}  # Deployments, ReplicaSets
+        # per pod, the latest MAX_EVENTS: a pod in CrashLoopBackOff for a week
+        # must not grow the supervisor without bound
+        self.events: dict[str, collections.deque[Event]] = {}
+        self._watched: dict[int, tuple[Child, ExitHandler]] = {}
+        self._foreign: dict[int, Child] = {}  # adopted processes, watched by pidfd alone
+        self.failures: list[str] = []  # pods that ended Failed
+        self.stopping = False
+        self.socket_path = socket_path or supervisors_dir() / f"{os.getpid()}.sock"
+        self._identity: dict[str, Any] | None = None
+        self._sweep: Deadline | None = None
+
+    # -- set-up --------------------------------------------------------------
+    def open(self) -> None:
+        prctl.set_child_subreaper(True)
+        raise_nofile_limit()
+        self.loop.add_signal_handler(signal.SIGCHLD, self.reap)
+        self.loop.add_signal_handler(signal.SIGINT, lambda: self.stop_all("interrupted"))
+        self.loop.add_signal_handler(signal.SIGTERM, lambda: self.stop_all("terminated"))
+        empty_trash()  # what a supervisor that crashed left there
+
+    def close(self) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        empty_trash()
+        self.loop.close()
+
+    def empty_trash_soon(self) -> None:
+        """Delete retired pod directories once this turn's work is done, after
+        the replies it owes (sandbox.retire_pod_dir)."""
+        if self._sweep is None:
+            self._sweep = self.loop.call_later(0, self._empty_trash)
+
+    def _empty_trash(self) -> None:
+        self._sweep = None
+        empty_trash()
+
+    # -- processes ---------------------------------------------------------------
+    def watch(self, child: Child, on_exit: ExitHandler) -> None:
+        self._watched[child.pid] = (child, on_exit)
+        self.loop.register(child.pidfd, lambda _events: self.reap())
+
+    def watch_foreign(self, child: Child, start_time: float, on_exit: ExitHandler) -> None:
+        """Watch a process that is not our child (adopted from a dead supervisor):
+        its pidfd says when it exits, and its exit code is read from the zombie's
+        /proc stat, since only its parent could waitid() it."""
+        def exited(_events: int) -> None:
+            self._foreign.pop(child.pid, None)
+            self.loop.unregister(child.pidfd)
+            on_exit(foreign_exit_status(child.pid, start_time))
+
+        self._foreign[child.pid] = child
+        self.loop.register(child.pidfd, exited)
+
+    def unwatch(self, child: Child) -> None:
+        """Before a watched pidfd is closed: a closed fd leaves epoll by itself,
+        but the loop would still hold its number, and the next fd to get that
+        number (a client's connection) could not be registered."""
+        watched = self._watched.pop(child.pid, None) or self._foreign.pop(child.pid, None)
+        if watched is not None and child.pidfd >= 0:
+            self.loop.unregister(child.pidfd)
+
+    def reap(self) -> None:
+        """Collect every exited child: watched ones go to their handler, the rest
+        (orphans we inherited as subreaper) are just reaped."""
+        while True:
+            try:
+                result = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG)
+            except ChildProcessError:
+                return
+            if result is None:
+                return
+            entry = self._watched.pop(result.si_pid, None)
+            if entry is None:
+                log.debug("reaped orphan pid=%d", result.si_pid)
+                continue
+            child, on_exit = entry
+            self.loop.unregister(child.pidfd)
+            on_exit(ExitStatus.from_waitid(result))
+
+    # -- pods ----------------------------------------------------------------------
+    def emit(self, event: Event) -> None:
+        pod = event.obj.split("/")[1]
+        if pod not in self.events:
+            self.events[pod] = collections.deque(maxlen=MAX_EVENTS)
+        self.events[pod].append(event)
+        self.sink(event)
+
+    def echo_for(self, pod: str, container: str) -> Callable[[str, str], None] | None:
+        if not self.echo_logs:
+            return None
+
+        def echo(_stream: str, line: str) -> None:
+            say(f"{pod}/{container} | {line}")
+
+        return echo
+
+    def start_pods(self, pods: list[Pod], images: dict[str, dict[str, Image]],
+                   backoff: BackoffPolicy | None = None) -> list[PodRunner]:
+        """Start every pod; on the first failure, roll back the ones this call
+        started (and only those) and raise."""
+        started: list[PodRunner] = []
+        for pod in pods:
+            runner = PodRunner(self, pod, images[f"{pod.namespace}/{pod.name}"],
+                               backoff or self.backoff)
+            try:
+                runner.start()
+            except BaseException:
+                runner.teardown()
+                for done in started:
+                    done.teardown()
+                    self.pods.pop(done.key, None)
+                raise
+            self.pods[runner.key] = runner
+            started.append(runner)
+        return started
+
+    def rollback(self) -> None:
+        for runner in list(self.pods.values()):
+            runner.teardown()
+        self.pods.clear()
+
+    def pod_finished(self, runner: PodRunner) -> None:
+        """The pod reached Succeeded or Failed: stop what still runs (sidecars)
+        and remove it. The other pods of this `up` go on."""
+        phase = runner.phase()
+        if phase == "Failed":
+            detail = runner.failed_reason or _failed_containers(runner)
+            self.failures.append(f"pod {runner.key} failed: {detail}")
+        runner.event("Normal", "PodCompleted", f"pod phase {phase}")
+        self.delete_pod(runner.key, None, lambda: None)
+
+    def identity(self) -> dict[str, Any]:
+        if self._identity is None:
+            self._identity = process_identity(os.getpid()) | {"socket": str(self.socket_path)}
+        return self._identity
+
+    def _controllers_of(self, runner: PodRunner) -> list[WorkloadController]:
+        return [c for c in self.controllers.values() if c.owns(runner)]
+
+    def pod_changed(self, runner: PodRunner) -> None:
+        """A container or probe changed the pod: its controller looks again, and
+        its kubectl columns are printed when they change (`get pods -w`)."""
+        for controller in self._controllers_of(runner):
+            controller.poke()
+        if self.status_sink is None:
+            return
+        row = runner.row()
+        shown = (row.status, row.ready, row.restarts)
+        if self._shown.get(runner.key) != shown:
+            self._shown[runner.key] = shown
+            self.status_sink(f"{clock(self.loop.clock.wall())}  {'Status':<7}  "
+                             f"{row.status:<13}  pod/{runner.pod.name}  ready {row.ready}, "
+                             f"restarts {row.restarts}")
+
+    def delete_pod(self, key: str, grace: int | None, on_done: Callable[[], None]) -> bool:
+        runner = self.pods.get(key)
+        if runner is None:
+            return False
+
+        owners = self._controllers_of(runner)
+
+        def stopped() -> None:
+            self.pods.pop(key, None)
+            for controller in owners:  # a replica is gone: make a new one
+                controller.poke()
+            on_done()
+
+        runner.stop(grace, stopped)
+        return True
+
+    def stop_all(self, why: str, grace: int | None = None) -> None:
+        if not self.stopping:
+            say(f"minipod: {why}; stopping pods", sys.stderr)
+        self.stopping = True
+        for controller in list(self.controllers.values()):
+            controller.delete()
+        self.controllers.clear()
+        for key in list(self.pods):
+            self.delete_pod(key, grace, lambda: None)
+
+    def run(self) -> None:
+        """Serve until every pod is gone."""
+        self.loop.run_until(lambda: not self.pods and not self.controllers)
+
+    def run_daemon(self, idle: float) -> None:
+        """Serve until there has been no pod for ``idle`` seconds."""
+        while self._serve_while_idle(idle):
+            self.loop.run_until(lambda: not self.pods and not self.controllers)
+
+    def _serve_while_idle(self, idle: float) -> bool:
+        """False once ``idle`` seconds passed with no pod; True when one came."""
+        def busy() -> bool:
+            return bool(self.pods) or bool(self.controllers)
+
+        if busy():
+            return True
+        expired: list[bool] = []
+        timer = self.loop.call_later(idle, lambda: expired.append(True))
+        self.loop.run_until(lambda: busy() or bool(expired))
+        timer.cancel()
+        return busy()
+
+    # -- workloads --------------------------------------------------------------------
+    def apply_workloads(self, found: list[Workload], backoff: BackoffPolicy | None
+                        ) -> list[str]:
+        """Start controlling each workload, or update one already controlled
+        (a changed template rolls its pods). Returns kubectl's lines."""
+        self.check_workload_updates(found)
+        said = []
+        for workload in found:
+            key = workload_key(workload)
+            what = f"{workload.kind.lower()}.apps/{workload.name}"
+            if key in self.controllers:
+                self.controllers[key].update(workload)
+                said.append(f"{what} configured")
+            else:
+                self.controllers[key] = WorkloadController(self, workload, backoff=backoff)
+                self.controllers[key].poke()
+                said.append(f"{what} created")
+        return said
+
+    def check_workload_updates(self, found: list[Workload]) -> None:
+        """SpecError for what the API server refuses in a re-applied workload
+        (its selector is immutable); nothing is changed."""
+        errors = [e for w in found if (c := self.controllers.get(workload_key(w)))
+                  for e in check_update(c.workload, w)]
+        if errors:
+            raise SpecError(errors)
+
+    def adopt_controller(self, controller: WorkloadController) -> None:
+        self.controllers[controller.key] = controller
+        controller.poke()
+
+
+
+def raise_nofile_limit() -> int:
+    """Raise our soft RLIMIT_NOFILE to the hard limit; the new soft limit.
+
+    A supervisor holds about ten fds per pod (pidfds, FIFO ends, namespace
+    fds, a kept probe socket), so the usual soft limit of 1024 would stop it
+    near a hundred pods. The hard limit is the administrator's ceiling and is
+    left alone. Containers inherit the raised limit, as they do under
+    containerd 1.x and Docker, whose units set LimitNOFILE=infinity."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard
+    if hard == resource.RLIM_INFINITY:  # the kernel's per-process ceiling then
+        with open("/proc/sys/fs/nr_open") as f:
+            target = int(f.read())
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return target
+    return soft
+
+
+def _failed_containers(runner: PodRunner) -> str:
+    failed = [f"container {r.name} exited with code {r.state.exit_code}"
+              for r in runner.apps if r.state.kind == "terminated" and r.state.exit_code]
+    return "; ".join(failed) or "failed"

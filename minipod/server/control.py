@@ -1,0 +1,191 @@
+"""The control socket: how `minipod` commands reach a running supervisor.
+
+One JSON request line in, one JSON reply line out (minipod/server/protocol.py
+has the codec both sides share). The requests are kubectl's verbs as a
+supervisor can carry them out: apply a manifest, delete a pod, scale or
+delete a workload, ping. This module turns each into calls on the
+Supervisor (minipod/runtime/supervisor.py), which knows nothing of sockets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from minipod.api.backoff import BackoffPolicy
+from minipod.api.errors import MinipodError, SpecError
+from minipod.api.spec import parse_objects
+from minipod.api.workloads import workload_kind
+from minipod.kernel.image import images_dir
+from minipod.runtime.controller import WorkloadController
+from minipod.runtime.images import resolve_images, template_pod
+from minipod.runtime.supervisor import Supervisor
+
+Reply = Callable[[dict[str, Any]], None]
+
+
+class ControlServer:
+    """The listening socket of one supervisor, served from its loop."""
+
+    def __init__(self, sup: Supervisor, path: Path) -> None:
+        self.sup = sup
+        self.path = path
+        self._server: socket.socket | None = None
+
+    def open(self) -> None:
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        old_umask = os.umask(0o177)  # the socket is root's alone (and so is its directory)
+        try:
+            server.bind(str(self.path))
+        finally:
+            os.umask(old_umask)
+        server.listen(16)
+        server.setblocking(False)
+        self._server = server
+        self.sup.loop.register(server.fileno(), self._on_connect)
+
+    def close(self) -> None:
+        if self._server is None:
+            return
+        self.sup.loop.unregister(self._server.fileno())
+        self._server.close()
+        self._server = None
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    def _on_connect(self, _events: int) -> None:
+        assert self._server is not None
+        try:
+            conn, _ = self._server.accept()
+        except BlockingIOError:
+            return
+        Connection(self, conn)
+
+    def handle(self, request: dict[str, Any], reply: Reply) -> None:
+        sup, op = self.sup, request.get("op")
+        if op == "delete":
+            key = f"{request.get('namespace', 'default')}/{request.get('name')}"
+            grace = request.get("grace")
+            if not sup.delete_pod(key, grace, lambda: reply({"ok": True})):
+                reply({"ok": False, "error": f"pod {key} not found"})
+        elif op == "ping":
+            reply({"ok": True, "pid": os.getpid(), "pods": sorted(sup.pods)})
+        elif op == "apply":
+            reply(apply(sup, request))
+        elif op == "scale":
+            reply(scale(sup, request))
+        elif op == "delete-workload":
+            reply(delete_workload(sup, request))
+        else:
+            reply({"ok": False, "error": f"unknown op {op!r}"})
+
+
+def apply(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
+    """`up -d`: validate again, resolve, start all or nothing."""
+    source = str(request.get("source", "<manifest>"))
+    if "images" in request and Path(str(request["images"])) != images_dir():
+        # minipod.cli.main's request, from a shell whose MINIPOD_IMAGES is not
+        # ours: the full CLI resolves its images there first
+        return {"ok": False, "full": True, "error": "another image store"}
+    try:
+        manifest = parse_objects(str(request.get("text", "")), source)
+        pods = manifest.pods
+        images = resolve_images([*pods, *map(template_pod, manifest.workloads)], source)
+        backoff = BackoffPolicy.parse(request["backoff"]) if request.get("backoff") else None
+        sup.check_workload_updates(manifest.workloads)  # before any pod starts
+    except SpecError as e:
+        return {"ok": False, "code": 2, "error": str(e)}
+    try:
+        started = sup.start_pods(pods, images, backoff)
+        said = sup.apply_workloads(manifest.workloads, backoff)
+    except SpecError as e:
+        return {"ok": False, "code": 2, "error": str(e)}
+    except MinipodError as e:
+        return {"ok": False, "code": 1, "error": str(e)}
+    warnings = [w for found in images.values() for image in found.values()
+                for w in image.warnings]
+    return {"ok": True, "said": [f"pod/{r.pod.name} created" for r in started] + said,
+            "warnings": warnings}
+
+
+def _workload(sup: Supervisor, request: dict[str, Any]) -> WorkloadController | None:
+    try:
+        kind = workload_kind(str(request.get("kind", "")))  # any kubectl spelling
+    except SpecError:
+        return None
+    return sup.controllers.get(f"{request.get('namespace', 'default')}/{kind.lower()}/"
+                               f"{request.get('name')}")
+
+
+def _not_found(request: dict[str, Any]) -> dict[str, Any]:
+    return {"ok": False, "error": f"{request.get('kind')} {request.get('name')!r} not found"}
+
+
+def scale(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
+    controller = _workload(sup, request)
+    replicas = request.get("replicas")
+    if controller is None:
+        return _not_found(request)
+    if not isinstance(replicas, int) or replicas < 0:
+        return {"ok": False, "error": "replicas must be an integer >= 0"}
+    controller.scale(replicas)
+    return {"ok": True}
+
+
+def delete_workload(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
+    controller = _workload(sup, request)
+    if controller is None:
+        return _not_found(request)
+    controller.delete()
+    sup.controllers.pop(controller.key, None)
+    return {"ok": True}
+
+
+class Connection:
+    """One client of the control socket: a JSON request line, a JSON reply line."""
+
+    # `up -d` sends the whole manifest: a few hundred pods are megabytes
+    MAX_REQUEST = 16 * 1024 * 1024
+
+    def __init__(self, server: ControlServer, conn: socket.socket) -> None:
+        self.server, self.conn, self.buffer = server, conn, bytearray()
+        self.loop = server.sup.loop
+        conn.setblocking(False)
+        self.loop.register(conn.fileno(), self._on_readable)
+
+    def _on_readable(self, _events: int) -> None:
+        try:
+            data = self.conn.recv(1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        self.buffer += data  # a bytearray: appending stays linear for megabytes
+        if not data or b"\n" in data or len(self.buffer) > self.MAX_REQUEST:
+            self.loop.unregister(self.conn.fileno())
+            self._dispatch()
+
+    def _dispatch(self) -> None:
+        line = bytes(self.buffer.split(b"\n", 1)[0])
+        try:
+            request = json.loads(line)
+            if not isinstance(request, dict):
+                raise ValueError("not an object")
+        except ValueError as e:
+            self.reply({"ok": False, "error": f"bad request: {e}"})
+            return
+        self.server.handle(request, self.reply)
+
+    def reply(self, answer: dict[str, Any]) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.setblocking(True)
+            self.conn.settimeout(1.0)
+            self.conn.sendall(json.dumps(answer).encode() + b"\n")
+        self.conn.close()

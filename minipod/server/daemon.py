@@ -1,0 +1,130 @@
+"""The detached supervisor: `minipod up -d` and `minipod recover`.
+
+One supervisor in the background serves every detached pod of the host (one
+epoll loop for all of them). `up -d` validates the manifest and resolves its
+images in the foreground (bad input is exit 2 with nothing started), makes
+sure the daemon runs, and hands it the manifest over the control socket; the
+daemon starts the pods and answers once they are created. A daemon that
+starts adopts every pod whose supervisor died. It exits once it has no pods.
+
+Only one daemon runs: it holds an flock on supervisors/daemon.lock for its
+whole life, and the socket path is fixed (supervisors/daemon.sock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from minipod.api.errors import MinipodError
+from minipod.api.events import print_sink
+from minipod.kernel.state import supervisors_dir
+from minipod.loop.eventloop import Loop
+from minipod.runtime.adopt import adopt_pod, orphaned_pods, orphaned_workloads
+from minipod.runtime.controller import controller_from_record
+from minipod.runtime.supervisor import Supervisor
+from minipod.server.client import request
+from minipod.server.control import ControlServer
+
+log = logging.getLogger(__name__)
+
+IDLE_EXIT = 5.0  # seconds a daemon with no pod waits for one before it exits
+
+
+def socket_path() -> Path:
+    return supervisors_dir() / "daemon.sock"
+
+
+def ensure_daemon(timeout: float = 20.0) -> None:
+    if _answers():
+        return
+    if os.geteuid() != 0:
+        raise MinipodError("minipod up needs root (namespaces, mounts): run it with sudo")
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the daemon
+        os.close(ready_r)
+        _become_daemon(ready_w)
+    os.close(ready_w)
+    with os.fdopen(ready_r, "rb") as ready:
+        said = ready.read().decode(errors="replace")
+    os.waitpid(pid, 0)  # the first child exits once the daemon is on its way
+    if said and said != "ready":
+        raise MinipodError(f"the supervisor could not start: {said.strip()}")
+    deadline = time.monotonic() + timeout
+    while not _answers():  # another daemon won the lock: wait for its socket
+        if time.monotonic() > deadline:
+            raise MinipodError(f"no supervisor answers on {socket_path()}")
+        time.sleep(0.02)
+
+
+def _answers() -> bool:
+    try:
+        return bool(request(socket_path(), {"op": "ping"}, timeout=5).get("ok"))
+    except (OSError, ValueError, MinipodError):
+        return False
+
+
+def _become_daemon(ready_w: int) -> None:  # pragma: no cover - runs in the child
+    """Double fork: the daemon is nobody's child in the shell, in a session of
+    its own, with its output in supervisors/daemon.log."""
+    code = 1
+    try:
+        os.setsid()
+        if os.fork() != 0:
+            os._exit(0)
+        devnull = os.open("/dev/null", os.O_RDWR)
+        out = os.open(supervisors_dir() / "daemon.log",
+                      os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        for target, fd in ((0, devnull), (1, out), (2, out)):
+            os.dup2(fd, target)
+        os.chdir("/")
+        code = serve(ready_w)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.write(ready_w, traceback.format_exc().encode())
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+def serve(ready_w: int) -> int:
+    lock = os.open(supervisors_dir() / "daemon.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                   0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.write(ready_w, b"ready")  # one is running (or starting): use it
+        return 0
+    sup = Supervisor(Loop(), print_sink(sys.stdout), echo_logs=False,
+                     socket_path=socket_path())
+    sup.open()
+    control = ControlServer(sup, sup.socket_path)
+    control.open()
+    try:
+        for directory, record in orphaned_pods():
+            try:
+                adopt_pod(sup, directory, record)
+            except Exception:  # one broken record must not keep the others down
+                log.exception("could not adopt %s", directory)
+        for record in orphaned_workloads():
+            try:
+                sup.adopt_controller(controller_from_record(sup, record))
+            except Exception:
+                log.exception("could not adopt workload %s", record.get("metadata"))
+        os.write(ready_w, b"ready")
+        os.close(ready_w)
+        sup.run_daemon(IDLE_EXIT)
+    finally:
+        control.close()
+        sup.close()  # pods stay: a crash leaves them to the next daemon to adopt
+    return 0
+
+
+__all__ = ["ensure_daemon", "serve", "socket_path"]

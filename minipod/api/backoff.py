@@ -88,10 +88,10 @@ class Backoff:
             self.delay = min(self.delay * 2, self.policy.maximum)
         self._last_update = now
 
-    def snapshot(self) -> list[float | None]:
-        return [self.delay, self._last_update]
+    def snapshot(self) -> tuple[float | None, float | None]:
+        return self.delay, self._last_update
 
-    def restore(self, snapshot: list[float | None]) -> None:
+    def restore(self, snapshot: tuple[float | None, float | None]) -> None:
         self.delay, last = snapshot
         self._last_update = last or 0.0
 

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from minipod.api.errors import FieldError, SpecError
+from minipod.api.record import SupervisorRef, WorkloadRecord
 from minipod.api.spec import OwnerReference, Pod, PodTemplate, Workload
 
 __all__ = [
@@ -440,23 +441,25 @@ def status(workload: Workload, pods: Sequence[PodView], now: float) -> dict[str,
 
 
 def record(workload: Workload, pods: Sequence[PodView], now: float, *, created: float,
-           supervisor: Mapping[str, Any]) -> dict[str, Any]:
-    """The JSON the supervisor writes at record_path (what ``minipod get`` and
-    ``minipod scale`` read). ``created`` is when the workload was first applied."""
+           supervisor: SupervisorRef, backoff: tuple[float, float] | None = None
+           ) -> WorkloadRecord:
+    """The record the supervisor writes for a workload (what ``minipod get``,
+    ``scale`` and adoption read). ``created`` is when the workload was first
+    applied."""
     current = template_hash(workload.template)
-    body: dict[str, Any] = {
-        "apiVersion": "apps/v1",
-        "kind": workload.kind,
-        "metadata": {"name": workload.name, "namespace": workload.namespace,
-                     "labels": dict(workload.labels)},
-        "spec": {"replicas": workload.replicas, "selector": workload.selector.to_api(),
-                 "templateHash": current},
-        "status": {**status(workload, pods, now), "created": created},
-        "supervisor": dict(supervisor),
-    }
-    if workload.kind == "Deployment":
-        body["replicaSets"] = _replica_sets(workload, pods, now, current, created)
-    return body
+    manifest = {"apiVersion": "apps/v1", "kind": workload.kind,
+                "metadata": {"name": workload.name, "namespace": workload.namespace,
+                             "labels": dict(workload.labels),
+                             "annotations": dict(workload.annotations)},
+                "spec": workload.manifest_spec}
+    sets = (_replica_sets(workload, pods, now, current, created)
+            if workload.kind == "Deployment" else None)
+    return WorkloadRecord(
+        kind=workload.kind, name=workload.name, namespace=workload.namespace,
+        labels=dict(workload.labels), replicas=workload.replicas,
+        selector=workload.selector.to_api(), template_hash=current,
+        status={**status(workload, pods, now), "created": created},
+        supervisor=supervisor, manifest=manifest, replica_sets=sets, backoff=backoff)
 
 
 def _replica_sets(workload: Workload, pods: Sequence[PodView], now: float, current: str,

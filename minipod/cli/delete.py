@@ -13,35 +13,37 @@ import select
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 from minipod.api.errors import StateError
-from minipod.kernel.proc import same_process
+from minipod.api.record import PodRecord
+from minipod.kernel.proc import open_if_same, same_process
 from minipod.kernel.sandbox import remove_pod_dir
-from minipod.kernel.state import pod_dir, read_json, workload_record_path
+from minipod.kernel.state import (
+    pod_dir,
+    pods_dir,
+    read_pod_record,
+    read_workload_record,
+    workload_record_path,
+)
 from minipod.server.client import request
 
 
 def delete_pod(namespace: str, name: str, grace: int | None) -> str:
     directory = pod_dir(namespace, name)
-    record_path = directory / "pod.json"
     if not directory.exists():
         raise StateError(f'pod "{name}" not found in namespace "{namespace}"')
-    try:
-        record: dict[str, Any] = read_json(record_path)
-    except (OSError, ValueError):
-        record = {}
-    supervisor = record.get("supervisor", {})
-    if _is_same_process(supervisor):
-        answer = request(Path(supervisor["socket"]), {"op": "delete", "namespace": namespace,
-                                                      "name": name, "grace": grace},
-                         timeout=_grace_of(grace) + 30)
+    record = read_pod_record(directory)
+    if record is not None and same_process(record.supervisor):
+        answer = request(Path(record.supervisor.socket),
+                         {"op": "delete", "namespace": namespace, "name": name,
+                          "grace": grace}, timeout=_grace_of(grace) + 30)
         if not answer.get("ok"):
             raise StateError(answer.get("error", "the supervisor refused"))
         return "deleted"
-    if grace is None:  # the pod's own terminationGracePeriodSeconds, as its supervisor would
-        grace = record.get("object", {}).get("spec", {}).get("terminationGracePeriodSeconds")
-    _stop_orphaned_pod(record, _grace_of(grace))
+    if record is not None:
+        if grace is None:  # the pod's own terminationGracePeriodSeconds, as its supervisor would
+            grace = record.api_object.get("spec", {}).get("terminationGracePeriodSeconds")
+        _stop_orphaned_pod(record, _grace_of(grace))
     remove_pod_dir(directory)
     return "deleted (its supervisor was gone; processes stopped here)"
 
@@ -50,28 +52,11 @@ def _grace_of(grace: int | None) -> int:
     return 30 if grace is None else grace
 
 
-def _is_same_process(identity: dict[str, Any]) -> bool:
-    return same_process(identity)
-
-
-def _open_if_same(identity: dict[str, Any]) -> int | None:
-    if not _is_same_process(identity):
-        return None
-    try:
-        pidfd = os.pidfd_open(identity["pid"])
-    except ProcessLookupError:
-        return None
-    if not _is_same_process(identity):  # raced with an exit and a reuse
-        os.close(pidfd)
-        return None
-    return pidfd
-
-
-def _stop_orphaned_pod(record: dict[str, Any], grace: int) -> None:
-    containers = [c for c in record.get("containers", {}).values() if c.get("pid")]
-    pidfds = [fd for c in containers if (fd := _open_if_same(c)) is not None]
+def _stop_orphaned_pod(record: PodRecord, grace: int) -> None:
+    refs = [c.process for c in record.containers.values() if c.process is not None]
+    pidfds = [fd for ref in refs if (fd := open_if_same(ref)) is not None]
     _terminate(pidfds, grace)
-    pause = _open_if_same(record.get("pause", {}))
+    pause = open_if_same(record.pause)
     if pause is not None:
         _terminate([pause], 2)
 
@@ -100,15 +85,13 @@ def delete_workload(namespace: str, kind: str, name: str) -> None:
     """Ask the workload's supervisor to delete it and its pods; if that
     supervisor is gone, delete its pods here and forget its record."""
     path = workload_record_path(namespace, kind, name)
-    try:
-        record: dict[str, Any] = read_json(path)
-    except (OSError, ValueError):
-        raise StateError(f'{kind.lower()}s.apps "{name}" not found') from None
-    supervisor = record.get("supervisor", {})
-    if _is_same_process(supervisor):
-        answer = request(Path(supervisor["socket"]), {"op": "delete-workload", "kind": kind,
-                                                      "namespace": namespace, "name": name},
-                         timeout=30)
+    record = read_workload_record(path)
+    if record is None:
+        raise StateError(f'{kind.lower()}s.apps "{name}" not found')
+    if same_process(record.supervisor):
+        answer = request(Path(record.supervisor.socket),
+                         {"op": "delete-workload", "kind": kind, "namespace": namespace,
+                          "name": name}, timeout=30)
         if not answer.get("ok"):
             raise StateError(answer.get("error", "the supervisor refused"))
         return
@@ -119,20 +102,14 @@ def delete_workload(namespace: str, kind: str, name: str) -> None:
 
 
 def _pods_of(namespace: str, kind: str, name: str) -> list[str]:
-    # start-up: imported with the verb that needs it
-    from minipod.kernel.state import pods_dir
-
     found = []
     for directory in pods_dir().glob(f"{namespace}_*"):
-        try:
-            record = read_json(directory / "pod.json")
-        except (OSError, ValueError):
+        record = read_pod_record(directory)
+        if record is None or record.owner is None:
             continue
-        owner = record.get("owner") or {}
-        labels = record.get("object", {}).get("metadata", {}).get("labels", {})
+        labels = record.api_object.get("metadata", {}).get("labels", {})
         replica_set = name if kind == "ReplicaSet" else \
             f"{name}-{labels.get('pod-template-hash')}"
-        owned = owner.get("name") == replica_set
-        if owned:
+        if record.owner.name == replica_set:
             found.append(directory.name.split("_", 1)[1])
     return found

@@ -57,6 +57,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from minipod.api.record import PodRecord, ProcessRef
     from minipod.kernel.spawn import Child
     from minipod.probes.execprobe import ExecTarget
 
@@ -151,39 +152,39 @@ def cmd_exec(args: argparse.Namespace) -> int:
 
 # -- the pod and the container ------------------------------------------------
 
-def _read_record(namespace: str, name: str) -> dict[str, Any]:
+def _read_record(namespace: str, name: str) -> PodRecord:
     # start-up: imported with the verb that needs it
     from minipod.api.errors import StateError
+    from minipod.api.record import PodRecord
     from minipod.kernel.state import pod_key, read_json, root_dir
 
     path = root_dir() / "pods" / pod_key(namespace, name) / "pod.json"  # creates nothing
     try:
-        record: dict[str, Any] = read_json(path)
+        record = PodRecord.from_json(read_json(path), str(path))
     except FileNotFoundError:
         raise StateError(f'pods "{name}" not found' + (
             f' in namespace "{namespace}"' if namespace != "default" else "")) from None
-    except ValueError as e:
+    except ValueError as e:  # not JSON, or a RecordError (a ValueError too)
         raise StateError(f"pod {namespace}/{name}: unreadable record {path}: {e}") from None
-    phase = record.get("phase")
+    phase = record.phase
     if phase in ("Succeeded", "Failed"):
         raise StateError("cannot exec into a container in a completed pod; "
                          f"current phase is {phase}")
     return record
 
 
-def _container_names(record: dict[str, Any]) -> tuple[list[str], list[str]]:
+def _container_names(record: PodRecord) -> tuple[list[str], list[str]]:
     """(app containers, init containers), in manifest order."""
-    spec = record.get("object", {}).get("spec", {})
+    spec = record.api_object.get("spec", {})
     apps = [c["name"] for c in spec.get("containers", [])]
     inits = [c["name"] for c in spec.get("initContainers", [])]
     if not apps:  # a record without the API object: its own container table
-        entries = record.get("containers", {})
-        apps = [n for n, c in entries.items() if not c.get("init")]
-        inits = [n for n, c in entries.items() if c.get("init")]
+        apps = [n for n, c in record.containers.items() if not c.init]
+        inits = [n for n, c in record.containers.items() if c.init]
     return apps, inits
 
 
-def _pick_container(record: dict[str, Any], pod: str, wanted: str | None) -> str:
+def _pick_container(record: PodRecord, pod: str, wanted: str | None) -> str:
     """kubectl's podcmd.FindOrDefaultContainerByName: -c, else the
     default-container annotation, else the first app container (saying so
     when there was a choice)."""
@@ -193,7 +194,7 @@ def _pick_container(record: dict[str, Any], pod: str, wanted: str | None) -> str
     apps, inits = _container_names(record)
     everything = ", ".join(apps + [f"{n} (init)" for n in inits])
     if wanted is None:
-        annotations = record.get("object", {}).get("metadata", {}).get("annotations", {})
+        annotations = record.api_object.get("metadata", {}).get("annotations", {})
         default = annotations.get(DEFAULT_CONTAINER_ANNOTATION)
         if default in apps or default in inits:
             wanted = default
@@ -205,17 +206,17 @@ def _pick_container(record: dict[str, Any], pod: str, wanted: str | None) -> str
             raise StateError(f"pod {pod} does not have any containers")
     elif wanted not in apps and wanted not in inits:
         raise StateError(f"container {wanted} is not valid for pod {pod} out of: {everything}")
-    entry = record.get("containers", {}).get(wanted, {})
-    if entry.get("state") != "running" or not entry.get("pid"):
-        state = entry.get("state") or "not started"
-        reason = f", {entry['reason']}" if entry.get("reason") else ""
+    entry = record.container(wanted)
+    if entry is None or not entry.running or entry.process is None:
+        state = entry.state if entry is not None else "not started"
+        reason = f", {entry.reason}" if entry is not None and entry.reason else ""
         raise StateError(f"container {wanted} is not running in pod {pod} ({state}{reason})")
     return wanted
 
 
 # -- the target: namespaces, environment, identity ----------------------------
 
-def _open_target(record: dict[str, Any], namespace: str, name: str,
+def _open_target(record: PodRecord, namespace: str, name: str,
                  container: str) -> ExecTarget:
     """Open everything the launcher needs while both processes are known to be
     the recorded ones: a pidfd is opened and *then* the start time compared
@@ -226,15 +227,17 @@ def _open_target(record: dict[str, Any], namespace: str, name: str,
     from minipod.kernel.ns import POD_NAMESPACES, NsFds
     from minipod.probes.execprobe import ExecTarget
 
-    entry = record["containers"][container]
+    entry = record.containers[container]
     what = f"container {container} is not running in pod {name}"
     with contextlib.ExitStack() as stack:
-        pause_fd = _open_same_process(record.get("pause", {}), f"pod {name} has no sandbox")
+        pause_fd = _open_same_process(record.pause, f"pod {name} has no sandbox")
         stack.callback(os.close, pause_fd)
-        pid_fd = _open_same_process(entry, what)
+        pid_fd = _open_same_process(entry.process, what)
         stack.callback(os.close, pid_fd)
-        pid = entry["pid"]
-        pod_ns = NsFds.open(record["pause"]["pid"], tuple(n for n, _ in POD_NAMESPACES))
+        assert entry.process is not None and entry.process.pid is not None
+        assert record.pause.pid is not None
+        pid = entry.process.pid
+        pod_ns = NsFds.open(record.pause.pid, tuple(n for n, _ in POD_NAMESPACES))
         stack.callback(pod_ns.close)
         mnt = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
         stack.callback(os.close, mnt)
@@ -257,14 +260,14 @@ def _open_target(record: dict[str, Any], namespace: str, name: str,
     raise AssertionError("unreachable")  # pragma: no cover - `with` re-raises
 
 
-def _open_same_process(identity: dict[str, Any], what: str) -> int:
+def _open_same_process(identity: ProcessRef | None, what: str) -> int:
     # start-up: imported with the verb that needs it
     import psutil
 
     # start-up: imported with the verb that needs it
     from minipod.api.errors import StateError
 
-    pid, start = identity.get("pid"), identity.get("startTime")
+    pid, start = (identity.pid, identity.start_time) if identity else (None, None)
     if not pid or start is None:
         raise StateError(what)
     try:
@@ -306,7 +309,7 @@ def _environ(pid: int) -> dict[str, str]:
     return env
 
 
-def _env_and_working_dir(record: dict[str, Any], namespace: str, name: str, container: str,
+def _env_and_working_dir(record: PodRecord, namespace: str, name: str, container: str,
                          environ: dict[str, str]) -> tuple[dict[str, str], str]:
     """What launch_plan gave the container (see the top); PID 1's environ and
     the manifest's workingDir (or /) if the plan cannot be made again."""
@@ -321,7 +324,7 @@ def _env_and_working_dir(record: dict[str, Any], namespace: str, name: str, cont
     from minipod.kernel.launch import launch_plan
     from minipod.kernel.state import pod_key, root_dir
 
-    spec = record.get("object", {}).get("spec", {})
+    spec = record.api_object.get("spec", {})
     try:
         manifest = {"apiVersion": "v1", "kind": "Pod",
                     "metadata": {"name": name, "namespace": namespace}, "spec": spec}

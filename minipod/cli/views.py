@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from minipod.api.errors import MinipodError
-from minipod.api.events import Event, read_events
+from minipod.api.events import Event
 from minipod.api.status import PodRow, human_age
+from minipod.kernel.eventlog import read_events
 from minipod.kernel.state import pod_key, root_dir
 
 EXIT_FAILURE = 1

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from minipod.api.errors import SpecError, StateError
+from minipod.api.record import RecordError, WorkloadRecord
 from minipod.api.status import human_age
 from minipod.api.workloads import WORKLOAD_NAMES, workload_kind
 from minipod.kernel.state import workload_record_path, workload_records_dir
@@ -79,12 +80,12 @@ def cmd_scale(args: argparse.Namespace) -> int:
     kind, name = _target(args.type, args.name)
     path = workload_record_path(args.namespace, kind, name)
     try:
-        record: dict[str, Any] = json.loads(path.read_text())
+        record = WorkloadRecord.from_json(json.loads(path.read_text()), str(path))
     except FileNotFoundError:
         raise StateError(f'{_plural(kind)} "{name}" not found') from None
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError) as e:  # RecordError is a ValueError
         raise StateError(f"cannot read {path}: {e}") from e
-    socket = (record.get("supervisor") or {}).get("socket")
+    socket = record.supervisor.socket
     if not socket:
         raise StateError(f"{_singular(kind)}/{name}: no supervisor recorded in {path}")
     message = {"op": "scale", "kind": kind, "namespace": args.namespace, "name": name,
@@ -139,7 +140,7 @@ def print_workloads(kind: str, namespace: str, all_namespaces: bool,
     return status
 
 
-def _records(directory: Path) -> list[dict[str, Any]]:
+def _records(directory: Path) -> list[WorkloadRecord]:
     records = []
     try:
         paths = sorted(directory.glob("*.json"))
@@ -147,30 +148,28 @@ def _records(directory: Path) -> list[dict[str, Any]]:
         return []
     for path in paths:
         try:
-            data = json.loads(path.read_text())
+            records.append(WorkloadRecord.from_json(json.loads(path.read_text()), str(path)))
+        except RecordError as e:
+            print(f"warning: {e}", file=sys.stderr)
         except (OSError, ValueError):
             continue  # removed or replaced while we listed: its supervisor is at work
-        if isinstance(data, dict):
-            records.append(data)
     return records
 
 
-def _rows(kind: str, records: list[dict[str, Any]], now: float) -> list[tuple[str, ...]]:
+def _rows(kind: str, records: list[WorkloadRecord], now: float) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     for record in records:
-        meta = record.get("metadata") or {}
-        namespace, name = str(meta.get("namespace", "default")), str(meta.get("name", ""))
-        spec, status = record.get("spec") or {}, record.get("status") or {}
-        age = _age(status.get("created"), now)
-        if kind == "Deployment" and record.get("kind") == "Deployment":
+        namespace, name, status = record.namespace, record.name, record.status
+        age = _age(record.created, now)
+        if kind == "Deployment" and record.kind == "Deployment":
             rows.append((namespace, name, f"{status.get('readyReplicas', 0)}/"
-                         f"{spec.get('replicas', 0)}", str(status.get("updatedReplicas", 0)),
+                         f"{record.replicas}", str(status.get("updatedReplicas", 0)),
                          str(status.get("availableReplicas", 0)), age))
-        elif kind == "ReplicaSet" and record.get("kind") == "ReplicaSet":
-            rows.append((namespace, name, str(spec.get("replicas", 0)),
+        elif kind == "ReplicaSet" and record.kind == "ReplicaSet":
+            rows.append((namespace, name, str(record.replicas),
                          str(status.get("replicas", 0)), str(status.get("readyReplicas", 0)), age))
-        elif kind == "ReplicaSet" and record.get("kind") == "Deployment":
-            for rs in record.get("replicaSets") or []:
+        elif kind == "ReplicaSet" and record.kind == "Deployment":
+            for rs in record.replica_sets or []:
                 rows.append((namespace, str(rs.get("name", "")), str(rs.get("desired", 0)),
                              str(rs.get("replicas", 0)), str(rs.get("readyReplicas", 0)),
                              _age(rs.get("created"), now)))

@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from minipod.api.record import ProcessRef
 from minipod.kernel.spawn import ExitStatus
+
+# One exited child of ours reaped: (pid, status), or None when none is left.
+ReapSource = Callable[[], tuple[int, ExitStatus] | None]
 
 
 def process_identity(pid: int) -> dict[str, Any]:
@@ -21,17 +26,31 @@ def process_identity(pid: int) -> dict[str, Any]:
     return {"pid": pid, "startTime": None}
 
 
-def same_process(identity: dict[str, Any]) -> bool:
-    pid, start = identity.get("pid"), identity.get("startTime")
-    if not pid or start is None:
+def same_process(ref: ProcessRef) -> bool:
+    """Whether ``ref`` (a pid and its start time) still names a live process."""
+    if not ref.pid or ref.start_time is None:
         return False
     try:
-        process = psutil.Process(pid)
+        process = psutil.Process(ref.pid)
         # a zombie is dead: a SIGKILLed supervisor whose parent does not reap
-        return bool(abs(process.create_time() - start) < 0.05
+        return bool(abs(process.create_time() - ref.start_time) < 0.05
                     and process.status() != psutil.STATUS_ZOMBIE)
     except psutil.Error:
         return False
+
+
+def open_if_same(ref: ProcessRef) -> int | None:
+    """A pidfd of ``ref``'s process if it is still the one we knew; else None."""
+    if not same_process(ref) or ref.pid is None:
+        return None
+    try:
+        pidfd = os.pidfd_open(ref.pid)
+    except ProcessLookupError:
+        return None
+    if not same_process(ref):  # raced with an exit and a reuse
+        os.close(pidfd)
+        return None
+    return pidfd
 
 
 def namespace_inodes(pid: int) -> dict[str, int]:
@@ -77,3 +96,15 @@ def foreign_exit_status(pid: int, start_time: float) -> ExitStatus:
     except (OSError, ValueError, IndexError):
         pass
     return ExitStatus(137, None, unknown=True)
+
+
+def reap_one() -> tuple[int, ExitStatus] | None:
+    """Reap any one exited child (ours, or an orphan we inherited as a
+    subreaper): its pid and status, or None if no child has exited."""
+    try:
+        result = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG)
+    except ChildProcessError:
+        return None
+    if result is None:
+        return None
+    return result.si_pid, ExitStatus.from_waitid(result)

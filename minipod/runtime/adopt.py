@@ -19,9 +19,9 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
 from minipod.api.backoff import BackoffPolicy
+from minipod.api.record import ContainerRecord, PodRecord, RecordError, WorkloadRecord
 from minipod.api.spec import OwnerReference, parse_pods
 from minipod.api.status import State
 from minipod.kernel.launch import launch_plan
@@ -44,55 +44,62 @@ from minipod.runtime.supervisor import Supervisor
 log = logging.getLogger(__name__)
 
 
-def orphaned_pods() -> list[tuple[Path, dict[str, Any]]]:
+def orphaned_pods() -> list[tuple[Path, PodRecord]]:
     """Pods whose recorded supervisor is no longer running."""
     found = []
     for directory in sorted(pods_dir().iterdir()):
         try:
-            record: dict[str, Any] = read_json(directory / "pod.json")
+            record = PodRecord.from_json(read_json(directory / "pod.json"),
+                                         str(directory / "pod.json"))
+        except RecordError as e:
+            log.error("cannot adopt %s: %s", directory, e)
+            continue
         except (OSError, ValueError):
             continue  # being created or removed right now
-        if not same_process(record.get("supervisor", {})):
+        if not same_process(record.supervisor):
             found.append((directory, record))
     return found
 
 
-def orphaned_workloads() -> list[dict[str, Any]]:
+def orphaned_workloads() -> list[WorkloadRecord]:
     """Workload records whose supervisor is no longer running."""
     found = []
     directory = workload_records_dir()
     for path in sorted(directory.glob("*.json")) if directory.exists() else []:
         try:
-            record: dict[str, Any] = read_json(path)
+            record = WorkloadRecord.from_json(read_json(path), str(path))
+        except RecordError as e:
+            log.error("cannot adopt %s: %s", path, e)
+            continue
         except (OSError, ValueError):
             continue
-        if not same_process(record.get("supervisor", {})):
+        if not same_process(record.supervisor):
             found.append(record)
     return found
 
 
-def adopt_pod(sup: Supervisor, directory: Path, record: dict[str, Any]) -> PodRunner:
-    meta = record["object"]["metadata"]
-    spec = {k: v for k, v in record["object"]["spec"].items() if k != "nodeName"}
+def adopt_pod(sup: Supervisor, directory: Path, record: PodRecord) -> PodRunner:
+    meta = record.api_object["metadata"]
+    spec = {k: v for k, v in record.api_object["spec"].items() if k != "nodeName"}
     doc = {"apiVersion": "v1", "kind": "Pod", "spec": spec,
            "metadata": {k: meta[k] for k in ("name", "namespace", "labels", "annotations")
                         if k in meta}}
     source = str(directory / "pod.json")
     [pod] = parse_pods(json.dumps(doc), source)
-    if record.get("owner"):  # a replica of a Deployment or ReplicaSet
-        pod = dataclasses.replace(pod, owner=OwnerReference(**record["owner"]))
+    if record.owner is not None:  # a replica of a Deployment or ReplicaSet
+        owner = OwnerReference(record.owner.kind, record.owner.name, record.owner.api_version)
+        pod = dataclasses.replace(pod, owner=owner)
     images = resolve_images([pod], source)[f"{pod.namespace}/{pod.name}"]
-    initial, maximum = record.get("backoff", [10.0, 300.0])
-    runner = PodRunner(sup, pod, images, BackoffPolicy(initial, maximum))
+    runner = PodRunner(sup, pod, images, BackoffPolicy(*record.backoff), effects=sup.effects)
     runner.sandbox = _adopt_sandbox(runner, directory, record)
-    runner.started_at = record.get("startedAt", runner.started_at)
-    runner.initialized = record.get("initialized", False)
+    runner.started_at = record.started_at or runner.started_at
+    runner.initialized = record.initialized
     pause_alive = runner.sandbox.pause.pidfd >= 0
     if pause_alive:
-        sup.watch_foreign(runner.sandbox.pause, record["pause"]["startTime"],
+        sup.watch_foreign(runner.sandbox.pause, record.pause.start_time or 0.0,
                           runner._on_pause_exit)
     vanished = [run for run in runner.runs
-                if not _adopt_container(sup, runner, run, record["containers"].get(run.name, {}),
+                if not _adopt_container(sup, runner, run, record.container(run.name),
                                         pause_alive)]
     sup.pods[runner.key] = runner
     runner.event("Normal", "Adopted", f"supervisor {os.getpid()} took the pod over")
@@ -106,12 +113,11 @@ def adopt_pod(sup: Supervisor, directory: Path, record: dict[str, Any]) -> PodRu
     return runner
 
 
-def _adopt_sandbox(runner: PodRunner, directory: Path, record: dict[str, Any]) -> Sandbox:
+def _adopt_sandbox(runner: PodRunner, directory: Path, record: PodRecord) -> Sandbox:
     pod = runner.pod
-    pause_record = record.get("pause", {})
     pause, ns = Child(0, -1), NsFds(0, {})
-    if same_process(pause_record):
-        pid = pause_record["pid"]
+    if same_process(record.pause) and record.pause.pid is not None:
+        pid = record.pause.pid
         pause = Child(pid, os.pidfd_open(pid))
         names = POD_NAMESPACE_NAMES + (("pid",) if pod.spec.share_process_namespace else ())
         ns = NsFds.open(pid, names)
@@ -120,27 +126,25 @@ def _adopt_sandbox(runner: PodRunner, directory: Path, record: dict[str, Any]) -
     pause_stack = contextlib.ExitStack()
     pause_stack.callback(stop_pause, pause)
     pause_stack.callback(ns.close)
-    return Sandbox(pod, directory, record["uid"], pod_hostname(pod), pause, ns,
-                   record["created"], teardown, pause_stack, record.get("sandboxAttempt", 0))
+    return Sandbox(pod, directory, record.uid, pod_hostname(pod), pause, ns,
+                   record.created, teardown, pause_stack, record.sandbox_attempt)
 
 
 def _adopt_container(sup: Supervisor, runner: PodRunner, run: ContainerRun,
-                     entry: dict[str, Any],
-                     pause_alive: bool) -> bool:
+                     entry: ContainerRecord | None, pause_alive: bool) -> bool:
     """Restore one container; False when it was running and has vanished since."""
-    resume = entry.get("resume")
-    if resume is None:
+    resume = entry.resume if entry is not None else None
+    if entry is None or resume is None:
         return True  # never started: _advance starts it in its turn
-    run.state = State(**resume["state"])
-    run.last_state = State(**resume["lastState"]) if resume["lastState"] else None
-    run.attempt = entry.get("attempt", -1)
-    run.finished_mono, run.started_mono = resume["finishedMono"], resume["startedMono"]
-    run.backoff.restore(resume["backoff"])
+    run.state, run.last_state = resume.state, resume.last_state
+    run.attempt = entry.attempt
+    run.finished_mono, run.started_mono = resume.finished_mono, resume.started_mono
+    run.backoff.restore(resume.backoff)
     run.post_start_done = True  # a postStart cut off by the crash is not run twice
-    run.started, run.ready = entry.get("started", False), entry.get("ready", False)
+    run.started, run.ready = entry.started, entry.ready
     if run.state.kind != "running":
         return True
-    if not same_process(entry):
+    if entry.process is None or not same_process(entry.process):
         _mark_vanished(runner, run)
         return False
     _take_back(sup, runner, run, entry, pause_alive)
@@ -156,16 +160,17 @@ def _mark_vanished(runner: PodRunner, run: ContainerRun) -> None:
 
 
 def _take_back(sup: Supervisor, runner: PodRunner, run: ContainerRun,
-               entry: dict[str, Any], pause_alive: bool) -> None:
-    assert runner.sandbox is not None
-    pid = entry["pid"]
+               entry: ContainerRecord, pause_alive: bool) -> None:
+    assert runner.sandbox is not None and entry.process is not None
+    pid = entry.process.pid
+    assert pid is not None
     run.child = Child(pid, os.pidfd_open(pid))
-    sup.watch_foreign(run.child, entry["startTime"],
+    sup.watch_foreign(run.child, entry.process.start_time or 0.0,
                       lambda status: runner._on_container_exit(run, status))
     run.plan = launch_plan(run.spec, run.image, runner.sandbox.hostname,
                            runner.pod.spec.security_context)
     runner._open_streams(run)
-    run.log = LogFile(Path(entry["log"]))  # append: the same run goes on
+    run.log = LogFile(Path(entry.log))  # append: the same run goes on
     for pipe in run.pipes:
         pipe.attach(run.log)
     if pause_alive:  # else it is about to be killed with its sandbox

@@ -22,6 +22,7 @@ from minipod.api import workloads
 from minipod.api.backoff import BackoffPolicy
 from minipod.api.errors import MinipodError
 from minipod.api.events import Event
+from minipod.api.record import SupervisorRef, WorkloadRecord
 from minipod.api.spec import Pod, Workload, parse_objects
 from minipod.api.workloads import workload_key
 from minipod.kernel.image import Image
@@ -52,7 +53,7 @@ class WorkloadHost(Protocol):
                    backoff: BackoffPolicy | None = None) -> list[PodRunner]: ...
     def delete_pod(self, key: str, grace: int | None, on_done: Callable[[], None]) -> bool: ...
     def emit(self, event: Event) -> None: ...
-    def identity(self) -> dict[str, Any]: ...
+    def identity(self) -> SupervisorRef: ...
 
 
 class WorkloadController:
@@ -173,23 +174,16 @@ class WorkloadController:
         if self.deleted:
             return
         views = [self._view(r) for r in self.pods()]
+        backoff = (self.backoff.initial, self.backoff.maximum) if self.backoff else None
         body = workloads.record(self.workload, views, time.time(), created=self.created,
-                                supervisor=self.sup.identity())
-        w = self.workload
-        body["manifest"] = {"apiVersion": "apps/v1", "kind": w.kind,
-                            "metadata": {"name": w.name, "namespace": w.namespace,
-                                         "labels": dict(w.labels),
-                                         "annotations": dict(w.annotations)},
-                            "spec": w.manifest_spec}
-        if self.backoff is not None:
-            body["backoff"] = [self.backoff.initial, self.backoff.maximum]
+                                supervisor=self.sup.identity(), backoff=backoff)
         ensure_dir(workload_records_dir())
-        write_json_atomic(self.path(), body)
+        write_json_atomic(self.path(), body.to_json())
 
 
-def controller_from_record(sup: WorkloadHost, record: dict[str, Any]) -> WorkloadController:
+def controller_from_record(sup: WorkloadHost, record: WorkloadRecord) -> WorkloadController:
     """Adopt a workload whose supervisor died, from its record."""
-    manifest = parse_objects(json.dumps(record["manifest"]), "workload record")
+    manifest = parse_objects(json.dumps(record.manifest), "workload record")
     [workload] = manifest.workloads
-    backoff = BackoffPolicy(*record["backoff"]) if record.get("backoff") else None
-    return WorkloadController(sup, workload, record.get("status", {}).get("created"), backoff)
+    backoff = BackoffPolicy(*record.backoff) if record.backoff else None
+    return WorkloadController(sup, workload, record.created, backoff)

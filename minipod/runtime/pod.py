@@ -19,36 +19,30 @@ Supervisor.reap(), timers and probe results through the loop. The flow:
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import functools
 import logging
 import os
-import shutil
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from minipod.api.backoff import Backoff, BackoffPolicy
 from minipod.api.errors import StartError
-from minipod.api.events import Event, append_event
+from minipod.api.events import Event
 from minipod.api.expand import container_env
+from minipod.api.record import PauseRef, ProcessRef, SupervisorRef
 from minipod.api.spec import Container, ExecAction, LifecycleHandler, Pod
-from minipod.api.status import ContainerStatus, PodRow, State, pod_phase, pod_row, rfc3339
-from minipod.kernel.cstart import start_container
+from minipod.api.status import ContainerStatus, PodRow, State, pod_phase, pod_row
 from minipod.kernel.image import Image
 from minipod.kernel.launch import LaunchPlan, launch_plan
 from minipod.kernel.logs import LogFile, LogPipe
-from minipod.kernel.proc import hold_mount_ns, namespace_inodes, process_identity
-from minipod.kernel.rootfs import BindMount, RootfsPlan
-from minipod.kernel.sandbox import STREAMS, Sandbox, create_sandbox, kill_and_reap, signal_child
+from minipod.kernel.rootfs import BindMount
+from minipod.kernel.sandbox import STREAMS, Sandbox
 from minipod.kernel.spawn import Child, ExitStatus
-from minipod.kernel.state import ensure_mode, write_json_atomic
 from minipod.loop.eventloop import Deadline, Loop
 from minipod.probes import handlers
-from minipod.probes.execprobe import ExecTarget, open_exec_target
+from minipod.probes.execprobe import ExecTarget
 from minipod.probes.worker import FAILURE, SUCCESS, WARNING, InFlight, Outcome, ProbeWorker
 
 log = logging.getLogger(__name__)
@@ -86,7 +80,7 @@ class ContainerRun:
     restart_timer: Deadline | None = None  # CrashLoopBackOff wait
     kill_timer: Deadline | None = None
     killing: bool = False
-    mnt_hold: int = -1  # our fd of the current run's mount namespace (hold_mount_ns)
+    mnt_hold: int = -1  # our fd of the current run's mount namespace (see PodEffects)
 
     @property
     def name(self) -> str:
@@ -141,16 +135,43 @@ class PodHost(Protocol):
     def unwatch(self, child: Child) -> None: ...
     def emit(self, event: Event) -> None: ...
     def echo_for(self, pod: str, container: str) -> Callable[[str, str], None] | None: ...
-    def identity(self) -> dict[str, Any]: ...
+    def identity(self) -> SupervisorRef: ...
     def pod_changed(self, runner: PodRunner) -> None: ...
     def pod_finished(self, runner: PodRunner) -> None: ...
     def empty_trash_soon(self) -> None: ...
 
 
+class PodEffects(Protocol):
+    """What a pod does to the kernel and the disk (runtime/effects.py for the
+    real host; the unit tests have a fake that records). Every method is one
+    effect the lifecycle below decides on."""
+
+    def create_sandbox(self, pod: Pod) -> Sandbox: ...
+    def replace_pause(self, box: Sandbox) -> None: ...
+    def teardown_sandbox(self, box: Sandbox) -> None: ...
+    def open_stream(self, box: Sandbox, container: str, stream: str) -> int: ...
+    def start_container(self, box: Sandbox, run: ContainerRun, plan: LaunchPlan,
+                        binds: tuple[BindMount, ...]) -> Child: ...
+    def tidy_runs(self, box: Sandbox, name: str, attempt: int, make_spare: bool) -> None: ...
+    def is_dir(self, path: str) -> bool: ...
+    def signal(self, child: Child, signo: int) -> None: ...
+    def kill_and_reap(self, child: Child) -> None: ...
+    def hold_mount_ns(self, pid: int) -> int:
+        """An fd of ``pid``'s mount namespace (-1 if it is gone): a
+        container's exit then leaves its unmounts to our close(), done once
+        a restart has exec'd (kernel/proc.py says why)."""
+    def open_exec_target(self, pid: int, box: Sandbox, plan: LaunchPlan) -> ExecTarget: ...
+    def identity(self, pid: int) -> ProcessRef: ...
+    def namespace_inodes(self, pid: int) -> dict[str, int]: ...
+    def save_record(self, runner: PodRunner) -> None: ...
+    def append_event(self, box: Sandbox, event: Event) -> None: ...
+
+
 class PodRunner:
     def __init__(self, supervisor: PodHost, pod: Pod, images: dict[str, Image],
-                 backoff: BackoffPolicy | None = None) -> None:
+                 backoff: BackoffPolicy | None = None, *, effects: PodEffects) -> None:
         self.sup = supervisor
+        self.fx = effects
         self.loop = supervisor.loop
         self.pod = pod
         self.policy = backoff or BackoffPolicy()
@@ -167,8 +188,8 @@ class PodRunner:
         self._stop_deadline = 0.0
         self._on_stopped: list[Callable[[], None]] = []
         self._save_pending: Deadline | None = None
-        self._identities: dict[int, dict[str, Any]] = {}  # pid -> identity, while it lives
-        self._pause: tuple[int, dict[str, Any]] | None = None  # _pause_entry's
+        self._identities: dict[int, ProcessRef] = {}  # pid -> identity, while it lives
+        self._pause: PauseRef | None = None  # pause_ref's
 
     def _run(self, container: Container, images: dict[str, Image], init: bool) -> ContainerRun:
         run = ContainerRun(container, images[container.name], init, Backoff(self.policy))
@@ -190,7 +211,7 @@ class PodRunner:
         event = Event(self.loop.clock.wall(), type_, reason, f"pod/{self.pod.name}", message)
         self.sup.emit(event)
         if self.sandbox is not None:  # kept with the pod, for `describe`
-            append_event(self.sandbox.dir / "events.jsonl", event)
+            self.fx.append_event(self.sandbox, event)
 
     def _pod_ref(self) -> str:
         uid = self.sandbox.uid if self.sandbox else ""
@@ -199,7 +220,7 @@ class PodRunner:
     # -- starting ------------------------------------------------------------
     def start(self) -> None:
         """Create the sandbox and the first container; StartError rolls back this pod."""
-        self.sandbox = create_sandbox(self.pod)
+        self.sandbox = self.fx.create_sandbox(self.pod)
         self.sup.watch(self.sandbox.pause, self._on_pause_exit)
         self.event("Normal", "SandboxReady",
                    f"pod sandbox created (pause pid {self.sandbox.pause.pid})")
@@ -279,7 +300,7 @@ class PodRunner:
         self.event("Normal", "Created", f"Created container {run.name}")
         self.sup.watch(child, lambda status: self._on_container_exit(run, status))
         self.event("Normal", "Started", f"Started container {run.name} (pid {child.pid})")
-        run.mnt_hold = hold_mount_ns(child.pid)
+        run.mnt_hold = self.fx.hold_mount_ns(child.pid)
         self._open_target(run)
         self._start_probes(run)
         self._post_start(run)
@@ -287,33 +308,20 @@ class PodRunner:
 
     def _spawn(self, run: ContainerRun) -> Child:
         assert self.sandbox is not None
-        sandbox = self.sandbox
         # Not now: removing a layer takes milliseconds, and a restart waits.
         self.loop.call_later(0, functools.partial(self._tidy_runs, run, run.attempt))
-        run_dir = f"{sandbox.dir}/containers/{run.name}/{run.attempt}"
-        take_run_dirs(run_dir, f"{sandbox.dir}/containers/{run.name}/{SPARE_RUN_DIR}")
         plan = self._launch_plan(run)
-        rootfs = RootfsPlan(str(run.image.rootfs), f"{run_dir}/upper", f"{run_dir}/work",
-                            f"{run_dir}/merged", str(sandbox.dir / "shm"),
-                            self._run_binds(run))
+        binds = self._run_binds(run)
         self._open_streams(run)
-        run.log = LogFile(sandbox.dir / "logs" / run.name / f"{run.attempt}.log")
+        run.log = LogFile(self.sandbox.dir / "logs" / run.name / f"{run.attempt}.log")
         for pipe in run.pipes:
             pipe.attach(run.log)
-        writers = [self._stream_writer(run, stream) for stream in STREAMS]
         try:
-            # The C launcher (csrc/mp_start.c): the recipe of container_main,
-            # from a vfork-style clone instead of a fork of this process.
-            child = start_container(plan, rootfs, sandbox.ns, sandbox.pidns_fd, writers[0],
-                                    writers[1], f"start container {run.name}")
+            return self.fx.start_container(self.sandbox, run, plan, binds)
         except BaseException:
             for pipe in run.pipes:
                 pipe.end_run()
             raise
-        finally:
-            for fd in writers:
-                os.close(fd)
-        return child
 
     def _launch_plan(self, run: ContainerRun) -> LaunchPlan:
         """launch_plan() is pure: a restart reuses the last run's plan while its
@@ -336,36 +344,15 @@ class PodRunner:
         for pipe in run.pipes:
             pipe.close()
         echo = self.sup.echo_for(self.pod.name, run.name)
-        run.pipes = [LogPipe(self.loop, os.open(self.sandbox.fifo(run.name, stream),
-                                                os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC),
+        run.pipes = [LogPipe(self.loop, self.fx.open_stream(self.sandbox, run.name, stream),
                              stream, None, echo) for stream in STREAMS]
 
-    def _stream_writer(self, run: ContainerRun, stream: str) -> int:
-        assert self.sandbox is not None
-        # O_NONBLOCK only so the open cannot wait for a reader (ours exists);
-        # the container gets an ordinary blocking stdout.
-        fd = os.open(self.sandbox.fifo(run.name, stream),
-                     os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        os.set_blocking(fd, True)
-        return fd
-
     def _tidy_runs(self, run: ContainerRun, attempt: int) -> None:
-        """Keep the current run and the previous one (its log is `logs
-        --previous`), as the kubelet's container GC keeps one dead container:
-        a container in a crash loop must not fill the disk with layers. And
-        make the next run's directories now, off a restart's path."""
-        if self.sandbox is None:
-            return
-        if not run.init or run.sidecar:  # an init container seldom runs again
-            containers = self.sandbox.dir / "containers" / run.name
-            with contextlib.suppress(OSError):  # the restart makes them, then
-                make_run_dirs(str(containers / SPARE_RUN_DIR))
-        old = attempt - 2
-        if old < 0:
-            return
-        shutil.rmtree(self.sandbox.dir / "containers" / run.name / str(old), ignore_errors=True)
-        with contextlib.suppress(FileNotFoundError):
-            (self.sandbox.dir / "logs" / run.name / f"{old}.log").unlink()
+        """Old runs go (the current and the previous one stay); the next run's
+        directories are made ahead, off a restart's path, for containers that
+        restart (an init container seldom runs again)."""
+        if self.sandbox is not None:
+            self.fx.tidy_runs(self.sandbox, run.name, attempt, not run.init or run.sidecar)
 
     def _start_failed(self, run: ContainerRun, error: StartError) -> None:
         """containerd's StartError: a terminated container with exit code 128,
@@ -401,7 +388,7 @@ class PodRunner:
             volume = volumes[mount.name]
             source = volume.host_path or str(self.sandbox.volume_dir(volume.name))
             binds.append(BindMount(source, mount.mount_path, mount.read_only,
-                                   is_file=not os.path.isdir(source)))
+                                   is_file=not self.fx.is_dir(source)))
         return tuple(binds)
 
     # -- handlers: probes and hooks ------------------------------------------------
@@ -418,10 +405,8 @@ class PodRunner:
         assert run.child is not None and run.plan is not None and self.sandbox is not None
         if not self._needs_target(run.spec):
             return
-        plan = run.plan
         try:
-            run.target = open_exec_target(run.child.pid, self.sandbox.ns, plan.env,
-                                          plan.working_dir, plan.run_as_user, plan.run_as_group)
+            run.target = self.fx.open_exec_target(run.child.pid, self.sandbox, run.plan)
         except OSError as e:  # it died already; its exit is on the way
             log.debug("container %s: no exec target: %s", run.name, e)
 
@@ -635,7 +620,7 @@ class PodRunner:
         assert self.sandbox is not None
         self.recreating = False
         try:
-            self.sandbox.replace_pause()
+            self.fx.replace_pause(self.sandbox)
         except StartError as e:
             self.fail(f"could not re-create the pod sandbox: {e}")
             return
@@ -749,10 +734,10 @@ class PodRunner:
         if not run.running or run.child is None:
             return
         child = run.child
-        signal_child(child, signal.SIGTERM if grace > 0 else signal.SIGKILL)
+        self.fx.signal(child, signal.SIGTERM if grace > 0 else signal.SIGKILL)
         if grace > 0:
-            run.kill_timer = self.loop.call_later(grace, lambda: signal_child(child,
-                                                                               signal.SIGKILL))
+            run.kill_timer = self.loop.call_later(grace, lambda: self.fx.signal(child,
+                                                                                signal.SIGKILL))
 
     def teardown(self) -> None:
         """Stop the sandbox and remove everything of this pod (idempotent)."""
@@ -764,7 +749,7 @@ class PodRunner:
             self._release(run)
             if run.running and run.child is not None and run.child.pidfd >= 0:  # rollback
                 self.sup.unwatch(run.child)
-                kill_and_reap(run.child)
+                self.fx.kill_and_reap(run.child)
                 run.state = State("terminated", "Error", exit_code=137, signal=9)
             for pipe in run.pipes:
                 pipe.close()
@@ -772,183 +757,42 @@ class PodRunner:
         if self.sandbox is not None:
             if self.sandbox.pause.pidfd >= 0:
                 self.sup.unwatch(self.sandbox.pause)
-            self.sandbox.teardown()
+            self.fx.teardown_sandbox(self.sandbox)
             self.sandbox = None
             self.sup.empty_trash_soon()
             self.event("Normal", "Deleted", "pod sandbox removed")
 
     # -- the on-disk record --------------------------------------------------------
     def save(self) -> None:
-        if self.sandbox is None:
-            return
-        write_json_atomic(self.sandbox.dir / "pod.json", self.record())
+        if self.sandbox is not None:
+            self.fx.save_record(self)  # runtime/podview.py renders it
 
-    def record(self) -> dict[str, Any]:
-        assert self.sandbox is not None
-        row = self.row()
-        return {
-            "object": self.api_object(),
-            "name": self.pod.name, "namespace": self.pod.namespace, "uid": self.sandbox.uid,
-            "created": self.sandbox.created,
-            "supervisor": self.sup.identity(),
-            "pause": self._pause_entry()
-            if self.sandbox.pause.pidfd >= 0 else {"pid": None, "startTime": None},
-            "sandboxAttempt": self.sandbox.attempt, "initialized": self.initialized,
-            "owner": dataclasses.asdict(self.pod.owner) if self.pod.owner else None,
-            "backoff": [self.policy.initial, self.policy.maximum],
-            "startedAt": self.started_at,
-            "phase": self.phase(), "ready": row.ready, "status": row.status,
-            "restarts": row.restarts, "lastRestart": row.last_restart,
-            "containers": {r.name: self._container_record(r) for r in self.runs},
-            "initContainerStatuses": [r.status().to_api() for r in self.inits],
-            "containerStatuses": [r.status().to_api() for r in self.apps],
-        }
-
-    def _identity(self, pid: int) -> dict[str, Any]:
-        """process_identity, read once per process (a pid's start time never
-        changes while we hold its pidfd)."""
+    def identity(self, pid: int) -> ProcessRef:
+        """A process's identity, read once per process (a pid's start time
+        never changes while we hold its pidfd)."""
         if pid not in self._identities:
             if len(self._identities) > 64:  # only the current processes matter
                 self._identities.clear()
-            self._identities[pid] = process_identity(pid)
+            self._identities[pid] = self.fx.identity(pid)
         return self._identities[pid]
 
-    def _pause_entry(self) -> dict[str, Any]:
+    def pause_ref(self) -> PauseRef:
         """The pause's identity and namespaces, read once per pause: it makes
         its namespaces before it reports ready and never leaves them, and
         seven stats of /proc in every pod.json write stood between a
         container's SIGTERM and the handling of its exit."""
         assert self.sandbox is not None
         pid = self.sandbox.pause.pid
-        if self._pause is None or self._pause[0] != pid:
-            self._pause = (pid, self._identity(pid) | {"namespaces": namespace_inodes(pid)})
-        return dict(self._pause[1])
-
-    def api_object(self) -> dict[str, Any]:
-        """The Pod as the API server would return it (`get -o yaml`)."""
-        assert self.sandbox is not None
-        meta: dict[str, Any] = {
-            "name": self.pod.name, "namespace": self.pod.namespace, "uid": self.sandbox.uid,
-            "creationTimestamp": rfc3339(self.sandbox.created),
-        }
-        if self.pod.labels:
-            meta["labels"] = dict(self.pod.labels)
-        if self.pod.annotations:
-            meta["annotations"] = dict(self.pod.annotations)
-        if self.pod.owner is not None:
-            meta["ownerReferences"] = [self.pod.owner.to_api()]
-        if self.deletion_time is not None:
-            meta["deletionTimestamp"] = rfc3339(self.deletion_time)
-        inits = [self._api_status(r) for r in self.inits]
-        status: dict[str, Any] = {
-            "phase": self.phase(), "conditions": self._conditions(), "podIPs": [],
-            "startTime": rfc3339(self.started_at),
-            "containerStatuses": [self._api_status(r) for r in self.apps],
-        }
-        if inits:
-            status["initContainerStatuses"] = inits
-        if self.failed_reason:
-            status["message"] = self.failed_reason
-        spec = {**self.pod.manifest_spec, "nodeName": os.uname().nodename}
-        return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec,
-                "status": status}
-
-    def _api_status(self, run: ContainerRun) -> dict[str, Any]:
-        entry = run.status().to_api()
-        entry["image"] = run.spec.image
-        entry["imageID"] = str(run.image.rootfs)
-        if run.attempt >= 0:
-            entry["containerID"] = f"minipod://{self.container_id(run)}"
-        return entry
-
-    def container_id(self, run: ContainerRun) -> str:
-        """One id per container run, as CRI gives (pod uid, name, attempt)."""
-        assert self.sandbox is not None
-        return f"{self.sandbox.uid[:8]}-{run.name}-{max(run.attempt, 0)}"
-
-    def _conditions(self) -> list[dict[str, Any]]:
-        apps_ready = all(r.ready for r in self.apps) and all(
-            r.ready for r in self.inits if r.sidecar)
-        initialized = self.initialized or all(
-            r.state.kind == "terminated" and r.state.exit_code == 0
-            for r in self.inits if not r.sidecar)
-        values = {
-            "PodReadyToStartContainers": self.sandbox is not None
-            and self.sandbox.pause.pidfd >= 0,
-            "Initialized": initialized, "Ready": apps_ready,
-            "ContainersReady": apps_ready, "PodScheduled": True,
-        }
-        return [{"type": kind, "status": "True" if ok else "False"}
-                for kind, ok in values.items()]
-
-    def _container_record(self, run: ContainerRun) -> dict[str, Any]:
-        assert self.sandbox is not None
-        entry: dict[str, Any] = {
-            "id": self.container_id(run), "image": run.spec.image,
-            "log": str(self.sandbox.dir / "logs" / run.name / f"{max(run.attempt, 0)}.log"),
-            "rootfs": str(self.sandbox.dir / "containers" / run.name / str(max(run.attempt, 0))
-                          / "merged"),
-            "state": run.state.kind, "reason": run.state.reason, "attempt": run.attempt,
-            "restartCount": run.restart_count, "init": run.init, "sidecar": run.sidecar,
-            "started": run.started, "ready": run.ready,
-            "startedAt": run.state.started_at, "finishedAt": run.state.finished_at,
-        }
-        if run.running and run.child is not None:
-            entry.update(self._identity(run.child.pid))
-            entry["namespaces"] = namespace_inodes(run.child.pid)
-        if run.state.kind == "terminated":
-            entry["exitCode"] = run.state.exit_code
-        if run.last_state is not None:
-            entry["lastExitCode"] = run.last_state.exit_code
-        # what a new supervisor needs to carry on where this one stopped
-        # (CLOCK_MONOTONIC is the same for every process of one boot)
-        entry["resume"] = {
-            "state": dataclasses.asdict(run.state),
-            "lastState": dataclasses.asdict(run.last_state) if run.last_state else None,
-            "finishedMono": run.finished_mono, "startedMono": run.started_mono,
-            "backoff": run.backoff.snapshot(), "postStartDone": run.post_start_done,
-        }
-        if run.probes:
-            entry["probes"] = {kind: {"result": w.result, "probes": w.probes,
-                                      "failures": w.failures, "skipped": w.skipped}
-                               for kind, w in run.probes.items()}
-        return entry
+        if self._pause is None or self._pause.pid != pid:
+            ident = self.identity(pid)
+            self._pause = PauseRef(pid, ident.start_time, self.fx.namespace_inodes(pid))
+        return self._pause
 
 
 def _drop_mount_hold(run: ContainerRun) -> None:
     if run.mnt_hold >= 0:
         os.close(run.mnt_hold)
         run.mnt_hold = -1
-
-
-SPARE_RUN_DIR = "next"  # the next run's directories, made ahead (take_run_dirs)
-
-
-def take_run_dirs(run_dir: str, spare: str) -> None:
-    """A run's directories: the spare set made ahead of time, renamed, or
-    made now (make_run_dirs). On an ext4 that has seen many deletions a
-    mkdir searches for a free inode for a while; a rename does not."""
-    try:
-        os.rename(spare, run_dir)
-    except OSError:  # none made ahead, or run_dir is there and not empty
-        make_run_dirs(run_dir)
-
-
-def make_run_dirs(run_dir: str) -> None:
-    """A run's upper, work and merged directories. A restart finds its
-    container's directory there already, so this is four mkdir calls, not
-    pathlib's walk up and back down; the first run makes the parents as
-    ``mkdir(parents=True)`` does (0777 less the umask)."""
-    try:
-        os.mkdir(run_dir)
-    except (FileNotFoundError, FileExistsError):
-        Path(run_dir).mkdir(parents=True, exist_ok=True)
-    for sub, mode in (("upper", 0o755), ("work", 0o700), ("merged", 0o700)):
-        with contextlib.suppress(FileExistsError):  # a run the record never saw
-            os.mkdir(f"{run_dir}/{sub}", mode)
-    # The overlay's root takes the upper dir's mode: 0755, or a container
-    # running as non-root could not even resolve /bin.
-    ensure_mode(Path(f"{run_dir}/upper"), 0o755)
 
 
 def _seconds(delay: float) -> str:

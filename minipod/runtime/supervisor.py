@@ -16,23 +16,24 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import prctl
 
 from minipod.api.backoff import BackoffPolicy
 from minipod.api.errors import SpecError
 from minipod.api.events import Event, Sink, clock, say
+from minipod.api.record import SupervisorRef
 from minipod.api.spec import Pod, Workload
 from minipod.api.workloads import check_update, workload_key
 from minipod.kernel.image import Image
-from minipod.kernel.proc import foreign_exit_status, process_identity
+from minipod.kernel.proc import ReapSource, foreign_exit_status, process_identity, reap_one
 from minipod.kernel.sandbox import empty_trash
 from minipod.kernel.spawn import Child, ExitStatus
 from minipod.kernel.state import supervisors_dir
 from minipod.loop.eventloop import Deadline, Loop
 from minipod.runtime.controller import WorkloadController
-from minipod.runtime.pod import PodRunner
+from minipod.runtime.effects import KernelEffects
+from minipod.runtime.pod import PodEffects, PodRunner
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,11 @@ class Supervisor:
     def __init__(self, loop: Loop, sink: Sink, *, echo_logs: bool = True,
                  backoff: BackoffPolicy | None = None,
                  status_sink: Callable[[str], None] | None = None,
-                 socket_path: Path | None = None) -> None:
+                 socket_path: Path | None = None, effects: PodEffects | None = None,
+                 reap_one: ReapSource = reap_one) -> None:
         self.loop = loop
+        self.effects: PodEffects = effects or KernelEffects()
+        self._reap_one = reap_one
         self.status_sink = status_sink
         self._shown: dict[str, tuple[str, str, int]] = {}
         self.sink = sink
@@ -61,7 +65,7 @@ class Supervisor:
         self.failures: list[str] = []  # pods that ended Failed
         self.stopping = False
         self.socket_path = socket_path or supervisors_dir() / f"{os.getpid()}.sock"
-        self._identity: dict[str, Any] | None = None
+        self._identity: SupervisorRef | None = None
         self._sweep: Deadline | None = None
 
     # -- set-up --------------------------------------------------------------
@@ -118,20 +122,15 @@ class Supervisor:
     def reap(self) -> None:
         """Collect every exited child: watched ones go to their handler, the rest
         (orphans we inherited as subreaper) are just reaped."""
-        while True:
-            try:
-                result = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG)
-            except ChildProcessError:
-                return
-            if result is None:
-                return
-            entry = self._watched.pop(result.si_pid, None)
+        while (reaped := self._reap_one()) is not None:
+            pid, status = reaped
+            entry = self._watched.pop(pid, None)
             if entry is None:
-                log.debug("reaped orphan pid=%d", result.si_pid)
+                log.debug("reaped orphan pid=%d", pid)
                 continue
             child, on_exit = entry
             self.loop.unregister(child.pidfd)
-            on_exit(ExitStatus.from_waitid(result))
+            on_exit(status)
 
     # -- pods ----------------------------------------------------------------------
     def emit(self, event: Event) -> None:
@@ -157,7 +156,7 @@ class Supervisor:
         started: list[PodRunner] = []
         for pod in pods:
             runner = PodRunner(self, pod, images[f"{pod.namespace}/{pod.name}"],
-                               backoff or self.backoff)
+                               backoff or self.backoff, effects=self.effects)
             try:
                 runner.start()
             except BaseException:
@@ -185,9 +184,11 @@ class Supervisor:
         runner.event("Normal", "PodCompleted", f"pod phase {phase}")
         self.delete_pod(runner.key, None, lambda: None)
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self) -> SupervisorRef:
+        """This supervisor, as the records it writes name it."""
         if self._identity is None:
-            self._identity = process_identity(os.getpid()) | {"socket": str(self.socket_path)}
+            me = process_identity(os.getpid())
+            self._identity = SupervisorRef(me["pid"], me["startTime"], str(self.socket_path))
         return self._identity
 
     def _controllers_of(self, runner: PodRunner) -> list[WorkloadController]:

@@ -113,11 +113,11 @@ def serve(ready_w: int) -> int:
                 adopt_pod(sup, directory, record)
             except Exception:  # one broken record must not keep the others down
                 log.exception("could not adopt %s", directory)
-        for record in orphaned_workloads():
+        for workload in orphaned_workloads():
             try:
-                sup.adopt_controller(controller_from_record(sup, record))
+                sup.adopt_controller(controller_from_record(sup, workload))
             except Exception:
-                log.exception("could not adopt workload %s", record.get("metadata"))
+                log.exception("could not adopt workload %s/%s", workload.namespace, workload.name)
         os.write(ready_w, b"ready")
         os.close(ready_w)
         sup.run_daemon(IDLE_EXIT)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from minipod.api.errors import SpecError, StateError
+from minipod.api.record import PodRecord
 from minipod.cli.exec_cmd import _pick_container, _split_command
 from minipod.cli.parser import _parser
 
@@ -44,13 +45,19 @@ def test_a_command_is_required(argv: list[str]) -> None:
         parse(*argv)
 
 
-def record(**containers: dict[str, Any]) -> dict[str, Any]:
+def record(annotations: dict[str, str] | None = None,
+           **containers: dict[str, Any]) -> PodRecord:
+    """A pod.json as a supervisor writes it, with only what the choice reads."""
     spec: dict[str, Any] = {
         "containers": [{"name": n} for n, c in containers.items() if not c.get("init")],
         "initContainers": [{"name": n} for n, c in containers.items() if c.get("init")],
     }
-    return {"object": {"metadata": {"name": "web"}, "spec": spec}, "phase": "Running",
-            "containers": containers}
+    meta: dict[str, Any] = {"name": "web", "annotations": annotations or {}}
+    table = {name: {"id": f"x-{name}-0", "image": "busybox", "log": "/l", "rootfs": "/r",
+                    **entry} for name, entry in containers.items()}
+    return PodRecord.from_json({"object": {"metadata": meta, "spec": spec}, "name": "web",
+                                "namespace": "default", "uid": "u", "created": 0.0,
+                                "phase": "Running", "containers": table})
 
 
 RUNNING = {"state": "running", "pid": 123, "startTime": 1.0}
@@ -72,8 +79,7 @@ def test_the_default_among_several_is_announced_as_kubectl_does(
 
 
 def test_the_default_container_annotation() -> None:
-    rec = record(app=RUNNING, side=RUNNING)
-    rec["object"]["metadata"]["annotations"] = {"kubectl.kubernetes.io/default-container": "side"}
+    rec = record({"kubectl.kubernetes.io/default-container": "side"}, app=RUNNING, side=RUNNING)
     assert _pick_container(rec, "web", None) == "side"
 
 

@@ -1,184 +1,83 @@
 """PodRunner's state machine on a fake clock: restart policy, CrashLoopBackOff,
 init containers, sidecars, sandbox re-creation and stop ordering.
 
-Nothing here starts a process: the sandbox and spawn are replaced by fakes,
-exits are delivered by hand, and the loop's FakeClock jumps from deadline to
-deadline, so a 300 s back-off takes no time.
+Nothing here starts a process: the runner is given a fake host (PodHost) and
+fake effects (PodEffects) through its constructor, exits are delivered by
+hand, and the loop's FakeClock jumps from deadline to deadline, so a 300 s
+back-off takes no time.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
+from fakes import FakeEffects, FakeHost
 
 from minipod.api.backoff import BackoffPolicy
-from minipod.api.errors import StartError
-from minipod.api.events import Event
+from minipod.api.record import PodRecord, ProcessRef
 from minipod.api.spec import Container, Pod, PodSpec, Volume, VolumeMount
 from minipod.kernel.image import Image
-from minipod.kernel.spawn import Child, ExitStatus
-from minipod.loop.clock import FakeClock
-from minipod.loop.eventloop import Loop
-from minipod.runtime import pod as podmod
+from minipod.kernel.launch import launch_plan
+from minipod.kernel.spawn import ExitStatus
+from minipod.runtime import effects
 from minipod.runtime.pod import ContainerRun, PodRunner
 
 IMAGE = Image(ref="busybox", name="busybox:latest", rootfs=Path("/nonexistent"), cmd=("sh",))
 
 
-class FakeSandbox:
-    def __init__(self, directory: Path) -> None:
-        self.dir, self.uid, self.hostname, self.created = directory, "uid-1", "p", 0.0
-        self.pause = Child(1000, os.open("/dev/null", os.O_RDONLY))
-        self.ns = SimpleNamespace(fds={"net": -1})
-        self.pidns_fd = None
-        self.attempt = 0
-        self.torn_down = False
-
-    def volume_dir(self, name: str) -> Path:
-        return self.dir / "volumes" / name
-
-    def replace_pause(self) -> None:
-        self.attempt += 1
-        self.pause = Child(1000 + self.attempt, os.open("/dev/null", os.O_RDONLY))
-
-    def teardown(self) -> None:
-        self.torn_down = True
-        if self.pause.pidfd >= 0:
-            os.close(self.pause.pidfd)
-
-
-class FakeSupervisor:
-    def __init__(self, tmp: Path) -> None:
-        self.loop = Loop(FakeClock())
-        self.events: list[Event] = []
-        self.watched: dict[int, Any] = {}
-        self.finished: list[str] = []
-        self.socket_path = tmp / "sup.sock"
-
-    def emit(self, event: Event) -> None:
-        self.events.append(event)
-
-    def identity(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "startTime": 0.0, "socket": str(self.socket_path)}
-
-    def watch(self, child: Child, on_exit: Any) -> None:
-        self.watched[child.pid] = on_exit
-
-    def unwatch(self, child: Child) -> None:
-        self.watched.pop(child.pid, None)
-
-    def echo_for(self, _pod: str, _container: str) -> None:
-        return None
-
-    def empty_trash_soon(self) -> None:
-        pass
-
-    def pod_changed(self, runner: PodRunner) -> None:
-        pass
-
-    def pod_finished(self, runner: PodRunner) -> None:
-        self.finished.append(runner.phase())
-        runner.stop(None, lambda: None)
-
-
-class Runner(PodRunner):
-    """PodRunner with spawn and signals recorded instead of done."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.next_pid = 2000
-        self.spawned: list[str] = []
-        self.signals: list[tuple[str, int]] = []
-        self.fail_spawn: set[str] = set()
-
-    def _spawn(self, run: ContainerRun) -> Child:
-        if run.name in self.fail_spawn:
-            raise StartError(f"start container {run.name}: exec /nope", 2)
-        self.next_pid += 1
-        self.spawned.append(run.name)
-        return Child(self.next_pid, os.open("/dev/null", os.O_RDONLY))
-
-    def _open_target(self, run: ContainerRun) -> None:
-        pass
-
-    def _terminate(self, run: ContainerRun, grace: float) -> None:
-        self.signals.append((run.name, signal.SIGTERM if grace > 0 else signal.SIGKILL))
-        if grace > 0:
-            run.kill_timer = self.loop.call_later(
-                grace, lambda: self.signals.append((run.name, signal.SIGKILL)))
-
-
-class MountHolds:
-    """hold_mount_ns with a pipe's write end for the namespace: the read end
-    we keep says whether it was closed (EOF) even once its number is reused."""
-
-    def __init__(self) -> None:
-        self.ends: list[int] = []  # our read ends, in the order of the holds
-
-    def hold(self, _pid: int) -> int:
-        r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self.ends.append(r)
-        return w
-
-    def open(self) -> list[bool]:
-        """For each hold so far: is it still open?"""
-        found = []
-        for r in self.ends:
-            try:
-                os.read(r, 1)
-                found.append(False)
-            except BlockingIOError:
-                found.append(True)
-        return found
-
-    def close(self) -> None:
-        for r in self.ends:
-            os.close(r)
-
-
 @pytest.fixture(autouse=True)
-def fake_kernel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[MountHolds]:
-    monkeypatch.setattr(podmod, "create_sandbox", lambda pod: FakeSandbox(tmp_path))
-    monkeypatch.setattr(podmod, "kill_and_reap", lambda child: os.close(child.pidfd))
-    holds = MountHolds()
-    monkeypatch.setattr(podmod, "hold_mount_ns", holds.hold)
-    yield holds
-    holds.close()
+def _close_fakes() -> Iterator[None]:
+    yield
+    for fx in MADE:
+        fx.close()
+    MADE.clear()
+
+
+MADE: list[FakeEffects] = []
 
 
 def make(tmp_path: Path, policy: str = "Always", *, apps: tuple[str, ...] = ("app",),
          inits: tuple[str, ...] = (), sidecars: tuple[str, ...] = (),
-         backoff: BackoffPolicy | None = None, grace: int = 30) -> tuple[Runner, FakeSupervisor]:
+         backoff: BackoffPolicy | None = None, grace: int = 30,
+         spec: PodSpec | None = None) -> tuple[PodRunner, FakeHost]:
     init_specs = [Container(n, "busybox", restart_policy="Always" if n in sidecars else None)
                   for n in inits]
-    spec = PodSpec(containers=tuple(Container(n, "busybox") for n in apps),
-                   init_containers=tuple(init_specs), restart_policy=policy,  # type: ignore[arg-type]
-                   termination_grace_period_seconds=grace)
-    sup = FakeSupervisor(tmp_path)
-    runner = Runner(sup, Pod(name="p", spec=spec), dict.fromkeys((*inits, *apps), IMAGE),
-                    backoff)  # type: ignore[arg-type]
+    spec = spec or PodSpec(containers=tuple(Container(n, "busybox") for n in apps),
+                           init_containers=tuple(init_specs),
+                           restart_policy=policy,  # type: ignore[arg-type]
+                           termination_grace_period_seconds=grace)
+    names = [c.name for c in (*spec.init_containers, *spec.containers)]
+    sup = FakeHost(tmp_path)
+    fx = FakeEffects(tmp_path)
+    MADE.append(fx)
+    runner = PodRunner(sup, Pod(name="p", spec=spec), dict.fromkeys(names, IMAGE), backoff,
+                       effects=fx)
     return runner, sup
+
+
+def fx(runner: PodRunner) -> FakeEffects:
+    assert isinstance(runner.fx, FakeEffects)
+    return runner.fx
 
 
 def run_of(runner: PodRunner, name: str) -> ContainerRun:
     return next(r for r in runner.runs if r.name == name)
 
 
-def exit_(runner: Runner, sup: FakeSupervisor, name: str, code: int = 0,
+def exit_(runner: PodRunner, sup: FakeHost, name: str, code: int = 0,
           signo: int | None = None) -> None:
     run = run_of(runner, name)
     assert run.child is not None and run.running, f"{name} is not running"
     sup.watched.pop(run.child.pid)(ExitStatus(code, signo))
 
 
-def settle(sup: FakeSupervisor, seconds: float) -> None:
+def settle(sup: FakeHost, seconds: float) -> None:
     """Let the fake clock run ``seconds`` forward, firing every deadline on the way."""
     end = sup.loop.clock.now() + seconds
     while True:
@@ -189,7 +88,7 @@ def settle(sup: FakeSupervisor, seconds: float) -> None:
     sup.loop.clock.jump_to(end)  # type: ignore[attr-defined]
 
 
-def reasons(sup: FakeSupervisor) -> list[str]:
+def reasons(sup: FakeHost) -> list[str]:
     return [e.reason for e in sup.events]
 
 
@@ -299,7 +198,7 @@ def test_never_fails_the_pod(tmp_path: Path) -> None:
 
 def test_start_error_is_a_container_failure_with_back_off(tmp_path: Path) -> None:
     runner, sup = make(tmp_path)
-    runner.fail_spawn.add("app")
+    fx(runner).fail_spawn.add("app")
     runner.start()
     app = run_of(runner, "app")
     assert app.state.kind == "terminated" and app.state.reason == "StartError"
@@ -309,7 +208,7 @@ def test_start_error_is_a_container_failure_with_back_off(tmp_path: Path) -> Non
     assert app.restart_count == 1
     settle(sup, 0)
     assert app.state.reason == "CrashLoopBackOff"
-    runner.fail_spawn.clear()
+    fx(runner).fail_spawn.clear()
     settle(sup, 10)
     assert app.running and app.restart_count == 2
 
@@ -320,11 +219,11 @@ def test_start_error_is_a_container_failure_with_back_off(tmp_path: Path) -> Non
 def test_init_containers_in_order_and_the_status_column(tmp_path: Path) -> None:
     runner, sup = make(tmp_path, inits=("i1", "i2"))
     runner.start()
-    assert runner.spawned == ["i1"] and runner.row().status == "Init:0/2"
+    assert fx(runner).spawned == ["i1"] and runner.row().status == "Init:0/2"
     exit_(runner, sup, "i1", 0)
-    assert runner.spawned == ["i1", "i2"] and runner.row().status == "Init:1/2"
+    assert fx(runner).spawned == ["i1", "i2"] and runner.row().status == "Init:1/2"
     exit_(runner, sup, "i2", 0)
-    assert runner.spawned == ["i1", "i2", "app"]
+    assert fx(runner).spawned == ["i1", "i2", "app"]
     assert runner.row().status == "Running" and runner.row().ready == "1/1"
     assert runner.phase() == "Running"
 
@@ -341,7 +240,7 @@ def test_failing_init_container_is_retried_and_the_app_waits(tmp_path: Path) -> 
     assert "Init:Error" in seen and seen.index("Init:Error") < seen.index("Init:CrashLoopBackOff")
     settle(sup, 10)
     exit_(runner, sup, "check", 0)
-    assert runner.spawned[-1] == "app" and "app" not in runner.spawned[:-1]
+    assert fx(runner).spawned[-1] == "app" and "app" not in fx(runner).spawned[:-1]
     assert runner.row().restarts == 0  # after init, only apps and sidecars count
 
 
@@ -351,23 +250,23 @@ def test_failing_init_container_under_never_fails_the_pod(tmp_path: Path) -> Non
     exit_(runner, sup, "check", 3)
     assert sup.finished == ["Failed"]
     assert runner.failed_reason == "init container check exited with code 3"
-    assert "app" not in runner.spawned
+    assert "app" not in fx(runner).spawned
 
 
 def test_sidecar_gates_the_next_container_then_restarts_on_its_own(tmp_path: Path) -> None:
     runner, sup = make(tmp_path, "Never", inits=("proxy", "setup"), sidecars=("proxy",))
     runner.start()
-    assert runner.spawned == ["proxy", "setup"]  # started, so the next one goes
+    assert fx(runner).spawned == ["proxy", "setup"]  # started, so the next one goes
     exit_(runner, sup, "setup", 0)
-    assert runner.spawned[-1] == "app"
+    assert fx(runner).spawned[-1] == "app"
     row = runner.row()
     assert row.ready == "2/2" and row.status == "Running"
     exit_(runner, sup, "proxy", 1)  # a sidecar restarts whatever the pod's policy
     assert run_of(runner, "proxy").running and run_of(runner, "proxy").restart_count == 1
-    assert runner.spawned.count("app") == 1 and runner.spawned.count("setup") == 1
+    assert fx(runner).spawned.count("app") == 1 and fx(runner).spawned.count("setup") == 1
     exit_(runner, sup, "app", 0)  # the pod is done; the sidecar does not keep it alive
     assert sup.finished == ["Succeeded"]
-    assert runner.signals == [("proxy", signal.SIGTERM)]
+    assert fx(runner).signals == [("proxy", signal.SIGTERM)]
 
 
 def test_stop_kills_apps_first_then_sidecars_in_reverse(tmp_path: Path) -> None:
@@ -376,14 +275,14 @@ def test_stop_kills_apps_first_then_sidecars_in_reverse(tmp_path: Path) -> None:
     runner.start()
     stopped: list[bool] = []
     runner.stop(None, lambda: stopped.append(True))
-    assert sorted(runner.signals) == [("a", signal.SIGTERM), ("b", signal.SIGTERM)]
+    assert sorted(fx(runner).signals) == [("a", signal.SIGTERM), ("b", signal.SIGTERM)]
     exit_(runner, sup, "a", 143, signal.SIGTERM)
     exit_(runner, sup, "b", 143, signal.SIGTERM)
-    assert runner.signals[-1] == ("s2", signal.SIGTERM)
+    assert fx(runner).signals[-1] == ("s2", signal.SIGTERM)
     exit_(runner, sup, "s2", 0)
-    assert runner.signals[-1] == ("s1", signal.SIGTERM)
+    assert fx(runner).signals[-1] == ("s1", signal.SIGTERM)
     settle(sup, 5)
-    assert runner.signals[-1] == ("s1", signal.SIGKILL)  # out of the one grace period
+    assert fx(runner).signals[-1] == ("s1", signal.SIGKILL)  # out of the one grace period
     exit_(runner, sup, "s1", 137, signal.SIGKILL)
     assert stopped == [True]
     assert runner.sandbox is None
@@ -394,7 +293,7 @@ def test_no_restart_while_terminating(tmp_path: Path) -> None:
     runner.start()
     runner.stop(1, lambda: None)
     exit_(runner, sup, "app", 143, signal.SIGTERM)
-    assert runner.spawned == ["app"]
+    assert fx(runner).spawned == ["app"]
 
 
 # -- the sandbox ---------------------------------------------------------------------------
@@ -405,16 +304,16 @@ def test_pause_death_kills_everything_and_starts_over(tmp_path: Path) -> None:
     runner.start()
     exit_(runner, sup, "init", 0)
     sandbox = runner.sandbox
-    assert isinstance(sandbox, FakeSandbox)
+    assert sandbox is not None
     sup.watched.pop(sandbox.pause.pid)(ExitStatus(137, 9))
-    assert ("app", signal.SIGTERM) in runner.signals
+    assert ("app", signal.SIGTERM) in fx(runner).signals
     assert "SandboxChanged" in reasons(sup)
     exit_(runner, sup, "app", 143, signal.SIGTERM)
     assert sandbox.attempt == 1
-    assert runner.spawned == ["init", "app", "init"]  # from the first init container
+    assert fx(runner).spawned == ["init", "app", "init"]  # from the first init container
     assert run_of(runner, "init").restart_count == 1
     exit_(runner, sup, "init", 0)
-    assert runner.spawned[-1] == "app" and run_of(runner, "app").restart_count == 1
+    assert fx(runner).spawned[-1] == "app" and run_of(runner, "app").restart_count == 1
 
 
 def test_pause_death_under_never_fails_the_pod(tmp_path: Path) -> None:
@@ -442,7 +341,7 @@ def test_stop_during_a_probe_kill_keeps_its_sigkill(tmp_path: Path) -> None:
     stopped: list[bool] = []
     runner.stop(None, lambda: stopped.append(True))
     settle(sup, 2)
-    assert runner.signals == [("app", signal.SIGTERM), ("app", signal.SIGKILL)]
+    assert fx(runner).signals == [("app", signal.SIGTERM), ("app", signal.SIGKILL)]
     exit_(runner, sup, "app", 137, signal.SIGKILL)
     assert stopped == [True]
 
@@ -455,7 +354,7 @@ def test_a_restart_reuses_the_launch_plan_until_an_input_changes(tmp_path: Path)
     runner.start()
     app = run_of(runner, "app")
     first = runner._launch_plan(app)
-    assert first == podmod.launch_plan(app.spec, IMAGE, "p", None)
+    assert first == launch_plan(app.spec, IMAGE, "p", None)
     assert runner._launch_plan(app) is first
     assert runner.sandbox is not None
     runner.sandbox.hostname = "other"
@@ -469,9 +368,9 @@ def test_run_dirs_as_ensure_dir_made_them(tmp_path: Path) -> None:
     umask = os.umask(0o022)
     try:
         run_dir = tmp_path / "containers" / "app" / "0"
-        podmod.make_run_dirs(str(run_dir))
-        podmod.make_run_dirs(str(run_dir))  # a run directory left over: no error
-        podmod.make_run_dirs(str(run_dir.with_name("1")))  # a restart
+        effects.make_run_dirs(str(run_dir))
+        effects.make_run_dirs(str(run_dir))  # a run directory left over: no error
+        effects.make_run_dirs(str(run_dir.with_name("1")))  # a restart
     finally:
         os.umask(umask)
     modes = {p.relative_to(tmp_path).as_posix(): p.stat().st_mode & 0o7777
@@ -484,40 +383,39 @@ def test_run_dirs_as_ensure_dir_made_them(tmp_path: Path) -> None:
 
 
 def test_a_restart_lets_go_of_the_old_mount_namespace_after_the_new_run(
-        tmp_path: Path, fake_kernel: MountHolds) -> None:
+        tmp_path: Path) -> None:
     runner, sup = make(tmp_path)
     runner.start()
-    assert fake_kernel.open() == [True]
+    assert fx(runner).holds.open() == [True]
     exit_(runner, sup, "app", 137, signal.SIGKILL)
-    assert runner.spawned == ["app", "app"]
-    assert fake_kernel.open() == [True, True]  # the old one until this turn's work is done
+    assert fx(runner).spawned == ["app", "app"]
+    assert fx(runner).holds.open() == [True, True]  # the old one until this turn's work is done
     sup.loop.run_once()
-    assert fake_kernel.open() == [False, True]
+    assert fx(runner).holds.open() == [False, True]
 
 
-def test_an_exit_with_no_restart_lets_go_too(tmp_path: Path, fake_kernel: MountHolds) -> None:
+def test_an_exit_with_no_restart_lets_go_too(tmp_path: Path) -> None:
     runner, sup = make(tmp_path, "Never")
     runner.start()
     exit_(runner, sup, "app", 0)
     settle(sup, 1)
-    assert fake_kernel.open() == [False]
+    assert fx(runner).holds.open() == [False]
 
 
-def test_a_stop_lets_go_before_it_signals(tmp_path: Path, fake_kernel: MountHolds) -> None:
+def test_a_stop_lets_go_before_it_signals(tmp_path: Path) -> None:
     # no restart follows, so each process unmounts its own as it exits
     runner, _sup = make(tmp_path, apps=("a", "b"))
     runner.start()
     runner.stop(None, lambda: None)
-    assert runner.signals == [("a", signal.SIGTERM), ("b", signal.SIGTERM)]
-    assert fake_kernel.open() == [False, False]
+    assert fx(runner).signals == [("a", signal.SIGTERM), ("b", signal.SIGTERM)]
+    assert fx(runner).holds.open() == [False, False]
 
 
-def test_teardown_lets_go_of_running_containers(tmp_path: Path,
-                                               fake_kernel: MountHolds) -> None:
+def test_teardown_lets_go_of_running_containers(tmp_path: Path) -> None:
     runner, _sup = make(tmp_path, apps=("a", "b"))
     runner.start()
     runner.teardown()
-    assert fake_kernel.open() == [False, False]
+    assert fx(runner).holds.open() == [False, False]
 
 
 def test_a_restart_reuses_the_binds_but_looks_at_a_host_path_again(tmp_path: Path) -> None:
@@ -527,8 +425,7 @@ def test_a_restart_reuses_the_binds_but_looks_at_a_host_path_again(tmp_path: Pat
         Container("plain", "busybox", volume_mounts=(VolumeMount("scratch", "/scratch"),)),
         Container("hosted", "busybox", volume_mounts=(VolumeMount("h", "/h"),))),
         volumes=(Volume("scratch", empty_dir=True), Volume("h", host_path=str(host))))
-    runner = Runner(FakeSupervisor(tmp_path), Pod(name="p", spec=spec),
-                    dict.fromkeys(("plain", "hosted"), IMAGE))
+    runner, _sup = make(tmp_path, spec=spec)
     runner.start()
     plain, hosted = run_of(runner, "plain"), run_of(runner, "hosted")
     first = runner._run_binds(plain)
@@ -541,18 +438,38 @@ def test_a_restart_reuses_the_binds_but_looks_at_a_host_path_again(tmp_path: Pat
 
 def test_a_run_takes_the_directories_made_ahead(tmp_path: Path) -> None:
     app = tmp_path / "containers" / "app"
-    spare = app / podmod.SPARE_RUN_DIR
-    podmod.make_run_dirs(str(spare))
-    podmod.take_run_dirs(str(app / "1"), str(spare))
+    spare = app / effects.SPARE_RUN_DIR
+    effects.make_run_dirs(str(spare))
+    effects.take_run_dirs(str(app / "1"), str(spare))
     assert sorted(os.listdir(app)) == ["1"], "the spare set became run 1"
     assert sorted(os.listdir(app / "1")) == ["merged", "upper", "work"]
     assert stat.S_IMODE(os.stat(app / "1" / "upper").st_mode) == 0o755
     # none made ahead: made now
-    podmod.take_run_dirs(str(app / "2"), str(spare))
+    effects.take_run_dirs(str(app / "2"), str(spare))
     assert sorted(os.listdir(app / "2")) == ["merged", "upper", "work"]
     # a run directory already there with something in it is kept as it is
     (app / "2" / "upper" / "kept").write_text("x")
-    podmod.make_run_dirs(str(spare))
-    podmod.take_run_dirs(str(app / "2"), str(spare))
+    effects.make_run_dirs(str(spare))
+    effects.take_run_dirs(str(app / "2"), str(spare))
     assert (app / "2" / "upper" / "kept").read_text() == "x"
     assert spare.is_dir(), "the spare set waits for the next run"
+
+
+# -- the record ---------------------------------------------------------------------------
+
+
+def test_the_saved_record_is_what_adoption_needs_and_reads_back(tmp_path: Path) -> None:
+    runner, sup = make(tmp_path, inits=("init",))
+    runner.start()
+    exit_(runner, sup, "init", 0)
+    exit_(runner, sup, "app", 1)  # restarted at once: a lastState and a back-off entry
+    settle(sup, 0)
+    record = fx(runner).records[-1]
+    app = record.containers["app"]
+    assert list(record.containers) == ["init", "app"]
+    assert app.running and app.process == ProcessRef(run_of(runner, "app").child.pid, 1.0)
+    assert app.restart_count == 1 and app.last_exit_code == 1
+    assert app.resume is not None and app.resume.backoff[0] == 10.0
+    assert record.containers["init"].exit_code == 0
+    assert record.pause.pid == runner.sandbox.pause.pid and record.pause.namespaces
+    assert PodRecord.from_json(json.loads(json.dumps(record.to_json()))) == record

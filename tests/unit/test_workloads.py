@@ -29,6 +29,7 @@ import yaml
 
 from minipod.api import workloads
 from minipod.api.errors import FieldError, SpecError, StateError
+from minipod.api.record import SupervisorRef, WorkloadRecord
 from minipod.api.spec import (
     LabelSelector,
     LabelSelectorRequirement,
@@ -860,14 +861,15 @@ def test_record_holds_what_get_and_scale_read(tmp_path: Path,
     h = current(w)
     pods = [view("o1", "old", created=NOW - 900), view("n1", h, created=NOW - 5)]
     rec = workloads.record(w, pods, NOW, created=NOW - 1000,
-                           supervisor={"pid": 42, "socket": "/run/minipod/supervisors/42.sock"})
+                           supervisor=SupervisorRef(42, 1.0, "/run/minipod/supervisors/42.sock")
+                           ).to_json()
     assert rec["kind"] == "Deployment" and rec["spec"]["replicas"] == 3
     assert rec["spec"]["templateHash"] == h
     assert rec["status"]["created"] == NOW - 1000 and rec["status"]["updatedReplicas"] == 1
     assert rec["supervisor"]["socket"].endswith("42.sock")
     assert {rs["name"]: (rs["desired"], rs["replicas"]) for rs in rec["replicaSets"]} == {
         "web-old": (1, 1), f"web-{h}": (1, 1)}
-    json.dumps(rec)  # JSON-able
+    assert WorkloadRecord.from_json(json.loads(json.dumps(rec))).to_json() == rec
     assert state.workload_record_path("default", "Deployment", "web") == (
         tmp_path / "workloads" / "default_deployment_web.json")
 
@@ -950,8 +952,8 @@ def write_record(w: Workload, pods: list[PodView], socket_path: str, created: fl
     path = state.workload_record_path(w.namespace, w.kind, w.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     rec = workloads.record(w, pods, time.time(), created=created,
-                           supervisor={"pid": os.getpid(), "socket": socket_path})
-    path.write_text(json.dumps(rec))
+                           supervisor=SupervisorRef(os.getpid(), 1.0, socket_path))
+    path.write_text(json.dumps(rec.to_json()))
 
 
 class FakeSupervisor:

@@ -1,4 +1,4 @@
-"""minipod.api.events: the events.jsonl a pod keeps (read back by `describe`)."""
+"""minipod.kernel.eventlog: the events.jsonl a pod keeps (read back by `describe`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from minipod.api import events
-from minipod.api.events import Event, append_event, read_events
+from minipod.api.events import Event
+from minipod.kernel import eventlog
+from minipod.kernel.eventlog import append_event, read_events
 
 
 def event(n: int) -> Event:
@@ -28,7 +29,7 @@ def test_a_line_is_the_json_of_every_field_in_order(tmp_path: Path) -> None:
 
 def test_past_the_limit_the_older_half_goes(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(events, "MAX_EVENTS_FILE", 1000)
+    monkeypatch.setattr(eventlog, "MAX_EVENTS_FILE", 1000)
     path = tmp_path / "events.jsonl"
     for n in range(40):
         append_event(path, event(n))

@@ -1,0 +1,154 @@
+"""What a pod does to the kernel and the disk: the PodEffects of the real
+host (runtime/pod.py states the interface; the unit tests have fakes).
+
+Each method is one effect the lifecycle asks for: make or replace the
+sandbox, start a container run, signal or kill a process, hold a mount
+namespace, tidy old runs, write the record and the events. The kernel
+package does the work; this module only puts a pod's paths and plans
+together for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+
+from minipod.api.events import Event
+from minipod.api.record import ProcessRef
+from minipod.api.spec import Pod
+from minipod.kernel import proc, sandbox
+from minipod.kernel.cstart import start_container
+from minipod.kernel.eventlog import append_event
+from minipod.kernel.launch import LaunchPlan
+from minipod.kernel.rootfs import BindMount, RootfsPlan
+from minipod.kernel.sandbox import STREAMS, Sandbox
+from minipod.kernel.spawn import Child
+from minipod.kernel.state import ensure_mode, write_json_atomic
+from minipod.probes.execprobe import ExecTarget, open_exec_target
+from minipod.runtime.pod import ContainerRun, PodRunner
+from minipod.runtime.podview import pod_record
+
+SPARE_RUN_DIR = "next"  # the next run's directories, made ahead (take_run_dirs)
+
+
+class KernelEffects:
+    """PodEffects on the real kernel."""
+
+    # -- the sandbox -------------------------------------------------------------
+    def create_sandbox(self, pod: Pod) -> Sandbox:
+        return sandbox.create_sandbox(pod)
+
+    def replace_pause(self, box: Sandbox) -> None:
+        box.replace_pause()
+
+    def teardown_sandbox(self, box: Sandbox) -> None:
+        box.teardown()
+
+    # -- container runs ------------------------------------------------------------
+    def open_stream(self, box: Sandbox, container: str, stream: str) -> int:
+        """Our read end of a container's FIFO, kept for the sandbox's life."""
+        return os.open(box.fifo(container, stream), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+
+    def start_container(self, box: Sandbox, run: ContainerRun, plan: LaunchPlan,
+                        binds: tuple[BindMount, ...]) -> Child:
+        """Start ``run``'s next attempt: its directories, its stdout and stderr
+        (the FIFOs), and the C launcher (csrc/mp_start.c), which returns once
+        the container's command has exec'd."""
+        name = run.name
+        run_dir = f"{box.dir}/containers/{name}/{run.attempt}"
+        take_run_dirs(run_dir, f"{box.dir}/containers/{name}/{SPARE_RUN_DIR}")
+        rootfs = RootfsPlan(str(run.image.rootfs), f"{run_dir}/upper", f"{run_dir}/work",
+                            f"{run_dir}/merged", str(box.dir / "shm"), binds)
+        writers = [_stream_writer(box, name, stream) for stream in STREAMS]
+        try:
+            return start_container(plan, rootfs, box.ns, box.pidns_fd, writers[0], writers[1],
+                                   f"start container {name}")
+        finally:
+            for fd in writers:
+                os.close(fd)
+
+    def tidy_runs(self, box: Sandbox, name: str, attempt: int, make_spare: bool) -> None:
+        """Keep the current run and the previous one (its log is `logs
+        --previous`), as the kubelet's container GC keeps one dead container:
+        a container in a crash loop must not fill the disk with layers. With
+        ``make_spare``, make the next run's directories now, off a restart's
+        path."""
+        containers = box.dir / "containers" / name
+        if make_spare:
+            with contextlib.suppress(OSError):  # the restart makes them, then
+                make_run_dirs(str(containers / SPARE_RUN_DIR))
+        old = attempt - 2
+        if old < 0:
+            return
+        shutil.rmtree(containers / str(old), ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            (box.dir / "logs" / name / f"{old}.log").unlink()
+
+    def is_dir(self, path: str) -> bool:
+        return os.path.isdir(path)
+
+    # -- processes -------------------------------------------------------------------
+    def signal(self, child: Child, signo: int) -> None:
+        sandbox.signal_child(child, signo)
+
+    def kill_and_reap(self, child: Child) -> None:
+        sandbox.kill_and_reap(child)
+
+    def hold_mount_ns(self, pid: int) -> int:
+        return proc.hold_mount_ns(pid)
+
+    def open_exec_target(self, pid: int, box: Sandbox, plan: LaunchPlan) -> ExecTarget:
+        return open_exec_target(pid, box.ns, plan.env, plan.working_dir, plan.run_as_user,
+                                plan.run_as_group)
+
+    def identity(self, pid: int) -> ProcessRef:
+        found = proc.process_identity(pid)
+        return ProcessRef(found["pid"], found["startTime"])
+
+    def namespace_inodes(self, pid: int) -> dict[str, int]:
+        return proc.namespace_inodes(pid)
+
+    # -- the record ------------------------------------------------------------------
+    def save_record(self, runner: PodRunner) -> None:
+        assert runner.sandbox is not None
+        write_json_atomic(runner.sandbox.dir / "pod.json", pod_record(runner).to_json())
+
+    def append_event(self, box: Sandbox, event: Event) -> None:
+        append_event(box.dir / "events.jsonl", event)
+
+
+def _stream_writer(box: Sandbox, name: str, stream: str) -> int:
+    # O_NONBLOCK only so the open cannot wait for a reader (ours exists);
+    # the container gets an ordinary blocking stdout.
+    fd = os.open(box.fifo(name, stream), os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    os.set_blocking(fd, True)
+    return fd
+
+
+def take_run_dirs(run_dir: str, spare: str) -> None:
+    """A run's directories: the spare set made ahead of time, renamed, or
+    made now (make_run_dirs). On an ext4 that has seen many deletions a
+    mkdir searches for a free inode for a while; a rename does not."""
+    try:
+        os.rename(spare, run_dir)
+    except OSError:  # none made ahead, or run_dir is there and not empty
+        make_run_dirs(run_dir)
+
+
+def make_run_dirs(run_dir: str) -> None:
+    """A run's upper, work and merged directories. A restart finds its
+    container's directory there already, so this is four mkdir calls, not
+    pathlib's walk up and back down; the first run makes the parents as
+    ``mkdir(parents=True)`` does (0777 less the umask)."""
+    try:
+        os.mkdir(run_dir)
+    except (FileNotFoundError, FileExistsError):
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+    for sub, mode in (("upper", 0o755), ("work", 0o700), ("merged", 0o700)):
+        with contextlib.suppress(FileExistsError):  # a run the record never saw
+            os.mkdir(f"{run_dir}/{sub}", mode)
+    # The overlay's root takes the upper dir's mode: 0755, or a container
+    # running as non-root could not even resolve /bin.
+    ensure_mode(Path(f"{run_dir}/upper"), 0o755)

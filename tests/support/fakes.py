@@ -1,0 +1,181 @@
+"""Fakes of the runtime's interfaces, for unit tests without a kernel:
+FakeHost (a PodHost), FakeEffects (PodEffects) and MountHolds."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any
+
+from minipod.api.errors import StartError
+from minipod.api.events import Event
+from minipod.api.record import PodRecord, ProcessRef, SupervisorRef
+from minipod.api.spec import Pod
+from minipod.kernel.launch import LaunchPlan
+from minipod.kernel.ns import NsFds
+from minipod.kernel.rootfs import BindMount
+from minipod.kernel.sandbox import Sandbox
+from minipod.kernel.spawn import Child
+from minipod.loop.clock import FakeClock
+from minipod.loop.eventloop import Loop
+from minipod.runtime.pod import ContainerRun, PodRunner
+from minipod.runtime.podview import pod_record
+
+
+class FakeHost:
+    """The PodHost: watches, events and the pod's last phase, kept."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.loop = Loop(FakeClock())
+        self.events: list[Event] = []
+        self.watched: dict[int, Any] = {}
+        self.finished: list[str] = []
+        self.socket_path = tmp / "sup.sock"
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    def identity(self) -> SupervisorRef:
+        return SupervisorRef(os.getpid(), 0.0, str(self.socket_path))
+
+    def watch(self, child: Child, on_exit: Any) -> None:
+        self.watched[child.pid] = on_exit
+
+    def unwatch(self, child: Child) -> None:
+        self.watched.pop(child.pid, None)
+
+    def echo_for(self, _pod: str, _container: str) -> None:
+        return None
+
+    def empty_trash_soon(self) -> None:
+        pass
+
+    def pod_changed(self, runner: PodRunner) -> None:
+        pass
+
+    def pod_finished(self, runner: PodRunner) -> None:
+        self.finished.append(runner.phase())
+        runner.stop(None, lambda: None)
+
+
+class MountHolds:
+    """hold_mount_ns with a pipe's write end for the namespace: the read end
+    we keep says whether it was closed (EOF) even once its number is reused."""
+
+    def __init__(self) -> None:
+        self.ends: list[int] = []  # our read ends, in the order of the holds
+
+    def hold(self, _pid: int) -> int:
+        r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.ends.append(r)
+        return w
+
+    def open(self) -> list[bool]:
+        """For each hold so far: is it still open?"""
+        found = []
+        for r in self.ends:
+            try:
+                os.read(r, 1)
+                found.append(False)
+            except BlockingIOError:
+                found.append(True)
+        return found
+
+    def close(self) -> None:
+        for r in self.ends:
+            os.close(r)
+
+
+class FakeEffects:
+    """PodEffects that start nothing: containers are pids handed out in turn
+    (their "pidfds" eventfds), signals and runs are recorded, and every record
+    the pod saves is rendered (runtime/podview.py) and kept."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.next_pid = 2000
+        self.spawned: list[str] = []
+        self.signals: list[tuple[str, int]] = []
+        self.fail_spawn: set[str] = set()  # containers whose start fails
+        self.fail_sandbox: set[str] = set()  # pods whose sandbox cannot be made
+        self.sandboxes: list[str] = []  # pods whose sandbox was made
+        self.torn_down: list[str] = []
+        self.names: dict[int, str] = {}  # pid: container
+        self.holds = MountHolds()
+        self.records: list[PodRecord] = []
+        self.tidied: list[tuple[str, int, bool]] = []
+        self._fds: list[int] = []  # the write ends of our streams
+
+    def _devnull(self) -> int:
+        # an eventfd, not /dev/null: a supervisor registers pidfds with epoll
+        return os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+
+    def create_sandbox(self, pod: Pod) -> Sandbox:
+        if pod.name in self.fail_sandbox:
+            raise StartError("start pause: exec /nope", 2)
+        self.sandboxes.append(pod.name)
+        self.next_pid += 1
+        return Sandbox(pod, self.tmp, "uid-1", pod.name, Child(self.next_pid, self._devnull()),
+                       NsFds(0, {"net": -1}), 0.0, contextlib.ExitStack(),
+                       contextlib.ExitStack())
+
+    def replace_pause(self, box: Sandbox) -> None:
+        box.attempt += 1
+        self.next_pid += 1
+        box.pause = Child(self.next_pid, self._devnull())
+
+    def teardown_sandbox(self, box: Sandbox) -> None:
+        self.torn_down.append(box.pod.name)
+        if box.pause.pidfd >= 0:
+            os.close(box.pause.pidfd)
+            box.pause.pidfd = -1
+
+    def open_stream(self, box: Sandbox, container: str, stream: str) -> int:
+        r, w = os.pipe2(os.O_CLOEXEC)
+        self._fds.append(w)
+        return r
+
+    def start_container(self, box: Sandbox, run: ContainerRun, plan: LaunchPlan,
+                        binds: tuple[BindMount, ...]) -> Child:
+        if run.name in self.fail_spawn:
+            raise StartError(f"start container {run.name}: exec /nope", 2)
+        self.next_pid += 1
+        self.spawned.append(run.name)
+        self.names[self.next_pid] = run.name
+        return Child(self.next_pid, self._devnull())
+
+    def tidy_runs(self, box: Sandbox, name: str, attempt: int, make_spare: bool) -> None:
+        self.tidied.append((name, attempt, make_spare))
+
+    def is_dir(self, path: str) -> bool:
+        return os.path.isdir(path)
+
+    def signal(self, child: Child, signo: int) -> None:
+        self.signals.append((self.names[child.pid], signo))
+
+    def kill_and_reap(self, child: Child) -> None:
+        os.close(child.pidfd)
+
+    def hold_mount_ns(self, pid: int) -> int:
+        return self.holds.hold(pid)
+
+    def open_exec_target(self, pid: int, box: Sandbox, plan: LaunchPlan) -> Any:
+        raise OSError(3, "no exec targets here")  # as if the container were gone
+
+    def identity(self, pid: int) -> ProcessRef:
+        return ProcessRef(pid, 1.0)
+
+    def namespace_inodes(self, pid: int) -> dict[str, int]:
+        return {"net": 4026531840 + pid}
+
+    def save_record(self, runner: PodRunner) -> None:
+        self.records.append(pod_record(runner))
+
+    def append_event(self, box: Sandbox, event: Event) -> None:
+        pass
+
+    def close(self) -> None:
+        self.holds.close()
+        for fd in self._fds:
+            os.close(fd)

@@ -1,0 +1,132 @@
+"""The Supervisor without a kernel: pods on fake effects, exits from a fake
+reap source, the loop on a FakeClock.
+
+What is checked is the supervisor's own work: one reap loop that hands each
+exit to whoever watches that pid (and passes over orphans), start_pods'
+all-or-nothing rollback, deletion, finished pods, and the bound on events.
+"""
+
+from __future__ import annotations
+
+import collections
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fakes import FakeEffects
+
+from minipod.api.backoff import BackoffPolicy
+from minipod.api.errors import StartError
+from minipod.api.events import Event
+from minipod.api.spec import Container, Pod, PodSpec
+from minipod.kernel.image import Image
+from minipod.kernel.spawn import ExitStatus
+from minipod.loop.clock import FakeClock
+from minipod.loop.eventloop import Loop
+from minipod.runtime import supervisor as supmod
+from minipod.runtime.supervisor import Supervisor
+
+IMAGE = Image(ref="busybox", name="busybox:latest", rootfs=Path("/nonexistent"), cmd=("sh",))
+
+
+class FakeReaper:
+    """The reap source: exits queued by the test, handed out one per call."""
+
+    def __init__(self) -> None:
+        self.queue: collections.deque[tuple[int, ExitStatus]] = collections.deque()
+        self.calls = 0
+
+    def __call__(self) -> tuple[int, ExitStatus] | None:
+        self.calls += 1
+        return self.queue.popleft() if self.queue else None
+
+
+@pytest.fixture
+def parts(tmp_path: Path) -> Iterator[tuple[Supervisor, FakeEffects, FakeReaper, list[Event]]]:
+    fx, reaper, events = FakeEffects(tmp_path), FakeReaper(), []
+    sup = Supervisor(Loop(FakeClock()), events.append, echo_logs=False,
+                     backoff=BackoffPolicy(10, 300), socket_path=tmp_path / "s.sock",
+                     effects=fx, reap_one=reaper)
+    yield sup, fx, reaper, events
+    sup.rollback()
+    sup.loop.close()
+    fx.close()
+
+
+def pod(name: str, *apps: str, policy: str = "Always") -> Pod:
+    spec = PodSpec(containers=tuple(Container(a, "busybox") for a in apps or ("app",)),
+                   restart_policy=policy)  # type: ignore[arg-type]
+    return Pod(name=name, spec=spec)
+
+
+def images(*pods: Pod) -> dict[str, dict[str, Image]]:
+    return {f"{p.namespace}/{p.name}": {c.name: IMAGE for c in p.spec.containers}
+            for p in pods}
+
+
+def pid_of(sup: Supervisor, key: str, container: str = "app") -> int:
+    run = next(r for r in sup.pods[key].runs if r.name == container)
+    assert run.child is not None
+    return run.child.pid
+
+
+def test_an_exit_goes_to_its_pod_and_orphans_are_passed_over(parts) -> None:  # type: ignore[no-untyped-def]
+    sup, fx, reaper, _events = parts
+    a, b = pod("a"), pod("b")
+    sup.start_pods([a, b], images(a, b))
+    assert fx.spawned == ["app", "app"]
+    reaper.queue.extend([(99999, ExitStatus(0)),  # an orphan we inherited
+                         (pid_of(sup, "default/b"), ExitStatus(3))])
+    sup.reap()
+    assert reaper.calls == 3, "reaped until the source had nothing more"
+    run_b = sup.pods["default/b"].apps[0]
+    assert run_b.restart_count == 1 and run_b.last_state is not None
+    assert run_b.last_state.exit_code == 3
+    assert sup.pods["default/a"].apps[0].restart_count == 0
+
+
+def test_start_pods_rolls_back_what_the_call_started(parts) -> None:  # type: ignore[no-untyped-def]
+    sup, fx, _reaper, _events = parts
+    old = pod("old")
+    sup.start_pods([old], images(old))
+    a, b = pod("a"), pod("b")
+    fx.fail_sandbox.add("b")
+    with pytest.raises(StartError):
+        sup.start_pods([a, b], images(a, b))
+    assert sorted(sup.pods) == ["default/old"], "only this call's pods rolled back"
+    assert fx.torn_down == ["a"]
+
+
+def test_delete_stops_the_pod_and_answers_once_it_is_gone(parts) -> None:  # type: ignore[no-untyped-def]
+    sup, fx, reaper, _events = parts
+    p = pod("p")
+    sup.start_pods([p], images(p))
+    done: list[bool] = []
+    assert sup.delete_pod("default/p", 5, lambda: done.append(True))
+    assert fx.signals == [("app", signal.SIGTERM)] and not done
+    reaper.queue.append((pid_of(sup, "default/p"), ExitStatus(143, 15)))
+    sup.reap()
+    assert done == [True] and sup.pods == {}
+    assert fx.torn_down == ["p"]
+    assert not sup.delete_pod("default/p", None, lambda: None), "a second delete finds nothing"
+
+
+def test_a_finished_pod_goes_and_a_failed_one_is_reported(parts) -> None:  # type: ignore[no-untyped-def]
+    sup, _fx, reaper, events = parts
+    ok, bad = pod("ok", policy="Never"), pod("bad", policy="Never")
+    sup.start_pods([ok, bad], images(ok, bad))
+    reaper.queue.extend([(pid_of(sup, "default/ok"), ExitStatus(0)),
+                         (pid_of(sup, "default/bad"), ExitStatus(2))])
+    sup.reap()
+    assert sup.pods == {}
+    assert sup.failures == ["pod default/bad failed: container app exited with code 2"]
+    assert [e.reason for e in events if e.reason == "PodCompleted"] == ["PodCompleted"] * 2
+
+
+def test_events_per_pod_are_bounded(parts) -> None:  # type: ignore[no-untyped-def]
+    sup, _fx, _reaper, _events = parts
+    for n in range(supmod.MAX_EVENTS + 7):
+        sup.emit(Event(float(n), "Normal", "Tick", "pod/p", str(n)))
+    kept = [int(e.message) for e in sup.events["p"]]
+    assert kept == list(range(7, supmod.MAX_EVENTS + 7))

@@ -518,7 +518,7 @@ def in_process(mp: Minipod, cfg: Config) -> list[Figure]:
     with environment(MINIPOD_ROOT=str(mp.work / "state-inproc"),
                      MINIPOD_IMAGES=str(mp.images)):
         from minipod.api.backoff import BackoffPolicy
-        from minipod.api.spec import parse_pods
+        from minipod.api.manifest import parse_pods
         from minipod.cli.up import resolve_images
         from minipod.loop.eventloop import Loop
         from minipod.runtime.supervisor import Supervisor

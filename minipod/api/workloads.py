@@ -53,8 +53,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from minipod.api.errors import FieldError, SpecError
+from minipod.api.model import OwnerReference, Pod, PodTemplate, Workload
 from minipod.api.record import SupervisorRef, WorkloadRecord
-from minipod.api.spec import OwnerReference, Pod, PodTemplate, Workload
 
 __all__ = [
     "ALPHANUMS",

@@ -319,7 +319,7 @@ def _env_and_working_dir(record: PodRecord, namespace: str, name: str, container
 
     # start-up: imported with the verb that needs it
     from minipod.api.errors import MinipodError
-    from minipod.api.spec import parse_pods
+    from minipod.api.manifest import parse_pods
     from minipod.kernel.image import resolve
     from minipod.kernel.launch import launch_plan
     from minipod.kernel.state import pod_key, root_dir

@@ -104,7 +104,7 @@ def _backoff(text: str) -> object:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     # start-up: imported with the verb that needs it
-    from minipod.api.spec import load_objects
+    from minipod.api.manifest import load_objects
 
     manifest = load_objects(args.file)
     for pod in manifest.pods:
@@ -139,7 +139,7 @@ def cmd_recover(_args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     # start-up: imported with the verb that needs it
-    from minipod.api.spec import load_objects
+    from minipod.api.manifest import load_objects
 
     manifest = load_objects(args.file)
     status = _delete_workloads([(w.namespace, w.kind, w.name) for w in manifest.workloads])

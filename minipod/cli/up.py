@@ -16,7 +16,8 @@ from pathlib import Path
 from minipod.api.backoff import BackoffPolicy
 from minipod.api.errors import MinipodError, SpecError
 from minipod.api.events import print_sink, say
-from minipod.api.spec import Manifest, load_objects
+from minipod.api.manifest import load_objects
+from minipod.api.model import Manifest
 from minipod.kernel.image import Image
 from minipod.loop.eventloop import Loop
 from minipod.runtime.images import resolve_images, template_pod

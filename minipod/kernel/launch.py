@@ -16,7 +16,7 @@ import prctl
 
 from minipod.api.errors import StartError
 from minipod.api.expand import build_env, container_env, expand
-from minipod.api.spec import Container, SecurityContext
+from minipod.api.model import Container, SecurityContext
 from minipod.kernel.image import DEFAULT_PATH, Image
 from minipod.kernel.ns import NsFds
 from minipod.kernel.rootfs import RootfsPlan, build_rootfs

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from minipod.api.errors import StartError, StateError
-from minipod.api.spec import Pod, Volume
+from minipod.api.model import Pod, Volume
 from minipod.kernel import sys as msys
 from minipod.kernel.ns import NsFds, pid_namespace_for_children
 from minipod.kernel.spawn import Child, spawn_program

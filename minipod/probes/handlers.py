@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from minipod.api.expand import expand
-from minipod.api.spec import ExecAction, GRPCAction, HTTPGetAction, TCPSocketAction
+from minipod.api.model import ExecAction, GRPCAction, HTTPGetAction, TCPSocketAction
 from minipod.loop.eventloop import Loop
 from minipod.probes import execprobe
 from minipod.probes.execprobe import ExecResult, ExecTarget, Watch

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from minipod.api.spec import Probe
+from minipod.api.model import Probe
 from minipod.loop.eventloop import Deadline, Loop
 
 log = logging.getLogger(__name__)

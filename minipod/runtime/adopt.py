@@ -21,8 +21,9 @@ import os
 from pathlib import Path
 
 from minipod.api.backoff import BackoffPolicy
+from minipod.api.manifest import parse_pods
+from minipod.api.model import OwnerReference
 from minipod.api.record import ContainerRecord, PodRecord, RecordError, WorkloadRecord
-from minipod.api.spec import OwnerReference, parse_pods
 from minipod.api.status import State
 from minipod.kernel.launch import launch_plan
 from minipod.kernel.logs import LogFile

@@ -22,8 +22,9 @@ from minipod.api import workloads
 from minipod.api.backoff import BackoffPolicy
 from minipod.api.errors import MinipodError
 from minipod.api.events import Event
+from minipod.api.manifest import parse_objects
+from minipod.api.model import Pod, Workload
 from minipod.api.record import SupervisorRef, WorkloadRecord
-from minipod.api.spec import Pod, Workload, parse_objects
 from minipod.api.workloads import workload_key
 from minipod.kernel.image import Image
 from minipod.kernel.state import (

@@ -16,8 +16,8 @@ import shutil
 from pathlib import Path
 
 from minipod.api.events import Event
+from minipod.api.model import Pod
 from minipod.api.record import ProcessRef
-from minipod.api.spec import Pod
 from minipod.kernel import proc, sandbox
 from minipod.kernel.cstart import start_container
 from minipod.kernel.eventlog import append_event

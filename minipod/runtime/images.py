@@ -5,7 +5,7 @@ daemon's apply, the workload controllers and adoption share)."""
 from __future__ import annotations
 
 from minipod.api.errors import FieldError, ImageError
-from minipod.api.spec import Pod, Workload
+from minipod.api.model import Pod, Workload
 from minipod.api.workloads import build_pod
 from minipod.kernel.image import Image, resolve
 

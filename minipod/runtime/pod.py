@@ -31,8 +31,8 @@ from minipod.api.backoff import Backoff, BackoffPolicy
 from minipod.api.errors import StartError
 from minipod.api.events import Event
 from minipod.api.expand import container_env
+from minipod.api.model import Container, ExecAction, LifecycleHandler, Pod
 from minipod.api.record import PauseRef, ProcessRef, SupervisorRef
-from minipod.api.spec import Container, ExecAction, LifecycleHandler, Pod
 from minipod.api.status import ContainerStatus, PodRow, State, pod_phase, pod_row
 from minipod.kernel.image import Image
 from minipod.kernel.launch import LaunchPlan, launch_plan

@@ -22,8 +22,8 @@ import prctl
 from minipod.api.backoff import BackoffPolicy
 from minipod.api.errors import SpecError
 from minipod.api.events import Event, Sink, clock, say
+from minipod.api.model import Pod, Workload
 from minipod.api.record import SupervisorRef
-from minipod.api.spec import Pod, Workload
 from minipod.api.workloads import check_update, workload_key
 from minipod.kernel.image import Image
 from minipod.kernel.proc import ReapSource, foreign_exit_status, process_identity, reap_one

@@ -22,7 +22,7 @@ import pytest
 from podtest import busybox_images, host_mounts_under, unique_name
 
 from minipod.api.errors import StartError
-from minipod.api.spec import parse_pods
+from minipod.api.manifest import parse_pods
 from minipod.kernel.cstart import start_container
 from minipod.kernel.image import resolve
 from minipod.kernel.launch import LaunchPlan, container_main, launch_plan

@@ -25,7 +25,8 @@ import psutil
 import pytest
 from podtest import busybox_images, host_mounts_under, unique_name
 
-from minipod.api.spec import Pod, parse_pods
+from minipod.api.manifest import parse_pods
+from minipod.api.model import Pod
 from minipod.kernel.image import resolve
 from minipod.kernel.launch import container_main, launch_plan
 from minipod.kernel.ns import pid_namespace_for_children

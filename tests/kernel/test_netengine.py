@@ -23,7 +23,7 @@ import probeservers
 import pytest
 from probeservers import Netns, netns_running, open_fds
 
-from minipod.api.spec import HTTPGetAction, Probe, TCPSocketAction
+from minipod.api.model import HTTPGetAction, Probe, TCPSocketAction
 from minipod.kernel.ns import home_netns_fd
 from minipod.loop.eventloop import Loop
 from minipod.probes.net import engine as netengine

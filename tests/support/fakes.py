@@ -10,8 +10,8 @@ from typing import Any
 
 from minipod.api.errors import StartError
 from minipod.api.events import Event
+from minipod.api.model import Pod
 from minipod.api.record import PodRecord, ProcessRef, SupervisorRef
-from minipod.api.spec import Pod
 from minipod.kernel.launch import LaunchPlan
 from minipod.kernel.ns import NsFds
 from minipod.kernel.rootfs import BindMount

@@ -154,7 +154,7 @@ def test_the_socket_filter_keeps_exec_and_fork() -> None:
 
 # -- manifests ---------------------------------------------------------------------------
 def test_manifests_are_valid_for_minipod() -> None:
-    from minipod.api.spec import parse_pods
+    from minipod.api.manifest import parse_pods
 
     docs = [mf.pod(f"v-{key}", apps=apps, inits=inits, restart=restart)
             for key, _title, apps, inits, restart in mf.START_VARIANTS]

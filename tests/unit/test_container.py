@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from minipod.api.errors import StartError
-from minipod.api.spec import Container, EnvVar, SecurityContext
+from minipod.api.model import Container, EnvVar, SecurityContext
 from minipod.kernel.image import DEFAULT_PATH, Image
 from minipod.kernel.launch import launch_plan, resolve_argv
 

@@ -15,7 +15,7 @@ import probeservers
 import pytest
 from probeservers import grpc_server, http_server, open_fds, time_wait_on
 
-from minipod.api.spec import Probe, TCPSocketAction
+from minipod.api.model import Probe, TCPSocketAction
 from minipod.kernel.ns import home_netns_fd
 from minipod.loop.eventloop import Loop
 from minipod.probes.net import engine, netprobe

@@ -20,8 +20,8 @@ import pytest
 from fakes import FakeEffects, FakeHost
 
 from minipod.api.backoff import BackoffPolicy
+from minipod.api.model import Container, Pod, PodSpec, Volume, VolumeMount
 from minipod.api.record import PodRecord, ProcessRef
-from minipod.api.spec import Container, Pod, PodSpec, Volume, VolumeMount
 from minipod.kernel.image import Image
 from minipod.kernel.launch import launch_plan
 from minipod.kernel.spawn import ExitStatus

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from minipod.api.spec import ExecAction, Probe
+from minipod.api.model import ExecAction, Probe
 from minipod.loop.clock import FakeClock
 from minipod.loop.eventloop import Deadline, Loop
 from minipod.probes.worker import (

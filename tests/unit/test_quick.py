@@ -209,7 +209,7 @@ def test_the_fast_path_imports_nothing_heavy(tmp_path: Path) -> None:
 
     code = ("import sys, minipod.cli.main\n"
             "print(sorted(m for m in ('socket', 'json', 're', 'enum', 'typing', 'argparse', 'yaml',"
-            " 'minipod.cli.parser', 'minipod.api.spec') if m in sys.modules))")
+            " 'minipod.cli.parser', 'minipod.api.manifest') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True,
                          cwd=tmp_path, timeout=30)
     assert out.returncode == 0, out.stderr

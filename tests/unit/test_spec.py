@@ -1,4 +1,4 @@
-"""minipod.api.spec: loading Pod manifests, defaults, and strict validation."""
+"""minipod.api.manifest and its validators: loading Pod manifests, defaults, and strict validation."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from minipod.api.errors import FieldError, SpecError
-from minipod.api.spec import (
+from minipod.api.manifest import load_pods, parse_pods
+from minipod.api.model import (
     ContainerPort,
     EnvVar,
     ExecAction,
@@ -23,8 +24,6 @@ from minipod.api.spec import (
     TCPSocketAction,
     Volume,
     VolumeMount,
-    load_pods,
-    parse_pods,
 )
 
 # ---------------------------------------------------------------------------

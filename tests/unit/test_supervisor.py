@@ -19,7 +19,7 @@ from fakes import FakeEffects
 from minipod.api.backoff import BackoffPolicy
 from minipod.api.errors import StartError
 from minipod.api.events import Event
-from minipod.api.spec import Container, Pod, PodSpec
+from minipod.api.model import Container, Pod, PodSpec
 from minipod.kernel.image import Image
 from minipod.kernel.spawn import ExitStatus
 from minipod.loop.clock import FakeClock

@@ -1,4 +1,4 @@
-"""Deployments and ReplicaSets: parsing (minipod.api.spec.parse_objects), the
+"""Deployments and ReplicaSets: parsing (minipod.api.manifest.parse_objects), the
 template hash and pod names, the controllers' decisions (minipod.api.workloads)
 and `minipod scale` / the workload tables of `minipod get` (minipod.cli.workloads).
 
@@ -29,18 +29,16 @@ import yaml
 
 from minipod.api import workloads
 from minipod.api.errors import FieldError, SpecError, StateError
-from minipod.api.record import SupervisorRef, WorkloadRecord
-from minipod.api.spec import (
+from minipod.api.manifest import load_objects, parse_objects, parse_pods
+from minipod.api.model import (
     LabelSelector,
     LabelSelectorRequirement,
     Manifest,
     OwnerReference,
     RollingUpdate,
     Workload,
-    load_objects,
-    parse_objects,
-    parse_pods,
 )
+from minipod.api.record import SupervisorRef, WorkloadRecord
 from minipod.api.workloads import ALPHANUMS, Actions, PodView, reconcile, template_hash
 from minipod.cli import workloads as cli_workloads
 from minipod.kernel import state

@@ -1,0 +1,312 @@
+"""The typed model of what minipod reads: v1 Pods (PodSpec, Container, Probe,
+Lifecycle, Volume, SecurityContext...), apps/v1 Deployments and ReplicaSets
+(Workload, PodTemplate, LabelSelector, RollingUpdate), and Manifest, a file's
+objects by kind. Frozen dataclasses carrying Kubernetes' defaults.
+
+Values only: manifest.py and the validator modules (podspec, workloadspec...)
+build them from a manifest; nothing here reads text or checks a field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "Container",
+    "ContainerPort",
+    "EnvVar",
+    "ExecAction",
+    "GRPCAction",
+    "HTTPGetAction",
+    "HTTPHeader",
+    "LabelSelector",
+    "LabelSelectorRequirement",
+    "Lifecycle",
+    "LifecycleHandler",
+    "Manifest",
+    "OwnerReference",
+    "Pod",
+    "PodSpec",
+    "PodTemplate",
+    "Probe",
+    "RestartPolicy",
+    "RollingUpdate",
+    "SecurityContext",
+    "SelectorOperator",
+    "StrategyType",
+    "TCPSocketAction",
+    "Volume",
+    "VolumeMount",
+    "Workload",
+    "WorkloadKind",
+]
+
+# ---------------------------------------------------------------------------
+# v1 Pod
+# ---------------------------------------------------------------------------
+
+RestartPolicy = Literal["Always", "OnFailure", "Never"]
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class ContainerPort:
+    container_port: int
+    name: str | None = None
+    protocol: str = "TCP"
+
+
+@dataclass(frozen=True)
+class VolumeMount:
+    name: str
+    mount_path: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class ExecAction:
+    command: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HTTPHeader:
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class HTTPGetAction:
+    port: int | str  # a number, or the name of one of the container's ports
+    path: str = "/"
+    host: str | None = None
+    scheme: str = "HTTP"  # "HTTP" or "HTTPS"
+    http_headers: tuple[HTTPHeader, ...] = ()
+
+
+@dataclass(frozen=True)
+class TCPSocketAction:
+    port: int | str
+    host: str | None = None
+
+
+@dataclass(frozen=True)
+class GRPCAction:
+    port: int
+    service: str = ""
+
+
+@dataclass(frozen=True)
+class Probe:
+    handler: ExecAction | HTTPGetAction | TCPSocketAction | GRPCAction
+    initial_delay_seconds: int = 0
+    period_seconds: int = 10
+    timeout_seconds: int = 1
+    success_threshold: int = 1
+    failure_threshold: int = 3
+    termination_grace_period_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class LifecycleHandler:
+    # exactly one of these is set
+    exec: ExecAction | None = None
+    http_get: HTTPGetAction | None = None
+    sleep_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    post_start: LifecycleHandler | None = None
+    pre_stop: LifecycleHandler | None = None
+
+
+@dataclass(frozen=True)
+class SecurityContext:
+    run_as_user: int | None = None
+    run_as_group: int | None = None
+
+
+@dataclass(frozen=True)
+class Container:
+    name: str
+    image: str
+    command: tuple[str, ...] | None = None  # None: the image's ENTRYPOINT
+    args: tuple[str, ...] | None = None  # None: the image's CMD (see README)
+    env: tuple[EnvVar, ...] = ()
+    working_dir: str | None = None
+    ports: tuple[ContainerPort, ...] = ()
+    volume_mounts: tuple[VolumeMount, ...] = ()
+    liveness_probe: Probe | None = None
+    readiness_probe: Probe | None = None
+    startup_probe: Probe | None = None
+    lifecycle: Lifecycle | None = None
+    security_context: SecurityContext | None = None
+    # only on initContainers: "Always" makes it a sidecar (KEP-753)
+    restart_policy: str | None = None
+    image_pull_policy: str = "IfNotPresent"
+
+
+@dataclass(frozen=True)
+class Volume:
+    name: str
+    # exactly one of the two sources is set
+    empty_dir: bool = False
+    empty_dir_medium: str = ""  # "" (node disk) or "Memory" (tmpfs)
+    empty_dir_size_limit: int | None = None  # bytes
+    host_path: str | None = None
+    # "", DirectoryOrCreate, Directory, FileOrCreate, File, Socket, CharDevice, BlockDevice
+    host_path_type: str = ""
+
+
+@dataclass(frozen=True)
+class PodSpec:
+    containers: tuple[Container, ...]
+    init_containers: tuple[Container, ...] = ()
+    restart_policy: RestartPolicy = "Always"
+    hostname: str | None = None
+    subdomain: str | None = None
+    share_process_namespace: bool = False
+    termination_grace_period_seconds: int = 30
+    volumes: tuple[Volume, ...] = ()
+    security_context: SecurityContext | None = None
+
+
+@dataclass(frozen=True)
+class OwnerReference:
+    """The controller of a pod a workload made (metadata.ownerReferences[0]).
+
+    As in Kubernetes, a Deployment's pods are owned by its ReplicaSet
+    (``<deployment>-<template hash>``), not by the Deployment itself.
+    """
+
+    kind: str  # "ReplicaSet"
+    name: str
+    api_version: str = "apps/v1"
+
+    def to_api(self) -> dict[str, Any]:
+        return {"apiVersion": self.api_version, "kind": self.kind, "name": self.name,
+                "controller": True, "blockOwnerDeletion": True}
+
+
+@dataclass(frozen=True)
+class Pod:
+    name: str
+    spec: PodSpec
+    namespace: str = "default"
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    # where it came from, for messages: "pod.yaml" document 0
+    source: str = ""
+    # the spec as written (JSON-like), for `get -o yaml`; not compared
+    manifest_spec: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # set on the pods a Deployment or ReplicaSet makes (minipod.api.workloads.build_pod)
+    owner: OwnerReference | None = None
+
+
+# ---------------------------------------------------------------------------
+# apps/v1 Deployment and ReplicaSet
+# ---------------------------------------------------------------------------
+
+WorkloadKind = Literal["Deployment", "ReplicaSet"]
+StrategyType = Literal["RollingUpdate", "Recreate"]
+SelectorOperator = Literal["In", "NotIn", "Exists", "DoesNotExist"]
+
+
+@dataclass(frozen=True)
+class LabelSelectorRequirement:
+    key: str
+    operator: SelectorOperator
+    values: tuple[str, ...] = ()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        if self.operator == "In":
+            return labels.get(self.key) in self.values
+        if self.operator == "NotIn":  # an absent label is "not in" (labels.Requirement)
+            return labels.get(self.key) not in self.values
+        if self.operator == "Exists":
+            return self.key in labels
+        return self.key not in labels
+
+
+@dataclass(frozen=True)
+class LabelSelector:
+    """A metav1.LabelSelector: every matchLabels pair and every expression must hold."""
+
+    match_labels: dict[str, str] = field(default_factory=dict)
+    match_expressions: tuple[LabelSelectorRequirement, ...] = ()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return all(labels.get(k) == v for k, v in self.match_labels.items()) and all(
+            r.matches(labels) for r in self.match_expressions
+        )
+
+    def to_api(self) -> dict[str, Any]:
+        api: dict[str, Any] = {}
+        if self.match_labels:
+            api["matchLabels"] = dict(self.match_labels)
+        if self.match_expressions:
+            api["matchExpressions"] = [
+                {"key": r.key, "operator": r.operator, **({"values": list(r.values)}
+                                                          if r.values else {})}
+                for r in self.match_expressions
+            ]
+        return api
+
+
+@dataclass(frozen=True)
+class PodTemplate:
+    """spec.template of a workload: the pods' labels, annotations and PodSpec."""
+
+    spec: PodSpec
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    # the template object as written (metadata and spec), for the template hash
+    manifest: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class RollingUpdate:
+    """An IntOrString each: a count (3) or a percentage of replicas ("25%")."""
+
+    max_surge: int | str = "25%"
+    max_unavailable: int | str = "25%"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """An apps/v1 Deployment or ReplicaSet.
+
+    ``strategy``, ``rolling_update``, ``revision_history_limit`` and
+    ``progress_deadline_seconds`` only mean something for a Deployment.
+    """
+
+    kind: WorkloadKind
+    name: str
+    selector: LabelSelector
+    template: PodTemplate
+    replicas: int = 1
+    namespace: str = "default"
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    strategy: StrategyType = "RollingUpdate"
+    rolling_update: RollingUpdate | None = RollingUpdate()  # None with Recreate
+    min_ready_seconds: int = 0
+    revision_history_limit: int | None = None  # Deployment default 10
+    progress_deadline_seconds: int | None = None  # Deployment default 600
+    source: str = ""
+    manifest_spec: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Every object of a manifest file, by kind, each list in document order."""
+
+    pods: list[Pod] = field(default_factory=list)
+    workloads: list[Workload] = field(default_factory=list)

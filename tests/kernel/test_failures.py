@@ -103,11 +103,11 @@ def test_bad_manifest_exits_2_and_creates_nothing(minipod: Minipod, body: str, p
 
 
 def _unit_bad_cases() -> list[tuple[str, str, str, str]]:
-    """The validator's table of bad manifests (tests/unit/test_spec.py), reused."""
+    """The validator's table of bad manifests (tests/unit/test_podspec.py), reused."""
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).parents[1] / "unit" / "test_spec.py"
+    path = Path(__file__).parents[1] / "unit" / "test_podspec.py"
     spec = importlib.util.spec_from_file_location("_bad_manifest_table", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -1,18 +1,17 @@
-"""minipod.api.manifest and its validators: loading Pod manifests, defaults, and strict validation."""
+"""The v1 Pod validator (minipod.api.podspec and the modules it calls: probespec,
+volumespec, securitycontext, meta, fields), through parse_pods: defaults, and
+the table of bad manifests with the exact field path and message of each."""
 
 from __future__ import annotations
 
-import copy
-import json
-import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from manifests import DELETE, base, container, describe, edit, errors_of, rich_pod
 
-from minipod.api.errors import FieldError, SpecError
-from minipod.api.manifest import load_pods, parse_pods
+from minipod.api.errors import FieldError
+from minipod.api.manifest import parse_pods
 from minipod.api.model import (
     ContainerPort,
     EnvVar,
@@ -20,169 +19,10 @@ from minipod.api.model import (
     GRPCAction,
     HTTPGetAction,
     HTTPHeader,
-    Pod,
     TCPSocketAction,
     Volume,
     VolumeMount,
 )
-
-# ---------------------------------------------------------------------------
-# helpers
-# ---------------------------------------------------------------------------
-
-RICH = """\
-apiVersion: v1
-kind: Pod
-metadata:
-  name: web
-  labels:
-    app: web
-    example.com/tier: front
-  annotations:
-    example.com/owner: "team a"
-  uid: 0d1c2a8e-ignored
-status:
-  phase: Running
-spec:
-  hostname: www
-  shareProcessNamespace: true
-  securityContext:
-    runAsUser: 1000
-    runAsGroup: 1000
-  volumes:
-  - name: shared
-    emptyDir: {}
-  - name: cache
-    emptyDir:
-      medium: Memory
-      sizeLimit: 64Mi
-  - name: logs
-    hostPath:
-      path: /var/log/web
-      type: DirectoryOrCreate
-  initContainers:
-  - name: setup
-    image: busybox
-    command: [sh, -c, "echo ready > /shared/flag"]
-    volumeMounts:
-    - {name: shared, mountPath: /shared}
-  - name: proxy
-    image: envoy:local
-    restartPolicy: Always
-    ports:
-    - {containerPort: 9901, name: admin}
-    startupProbe:
-      tcpSocket: {port: admin}
-    livenessProbe:
-      grpc: {port: 9901}
-  containers:
-  - name: app
-    image: web:1.0
-    imagePullPolicy: Always
-    args: []
-    workingDir: /srv
-    env:
-    - {name: MODE, value: prod}
-    - {name: EMPTY}
-    - {name: MODE, value: again}
-    ports:
-    - {containerPort: 8080, name: http}
-    - {containerPort: 8080, protocol: UDP}
-    volumeMounts:
-    - {name: shared, mountPath: /shared, readOnly: true}
-    - {name: cache, mountPath: /cache}
-    - {name: logs, mountPath: /logs}
-    livenessProbe:
-      httpGet:
-        port: http
-        path: /healthz
-        scheme: HTTPS
-        httpHeaders:
-        - {name: X-Probe, value: "1"}
-      initialDelaySeconds: 5
-      terminationGracePeriodSeconds: 3
-    readinessProbe:
-      exec:
-        command: [cat, /tmp/ready]
-      periodSeconds: 0
-      successThreshold: 2
-    startupProbe:
-      httpGet: {port: 8080}
-      failureThreshold: 30
-      periodSeconds: 2
-    lifecycle:
-      postStart:
-        exec: {command: [touch, /tmp/started]}
-      preStop:
-        sleep: {seconds: 5}
-    securityContext:
-      runAsUser: 0
-  - name: worker
-    image: busybox
-    command: [sleep, infinity]
-"""
-
-
-def rich_pod() -> Pod:
-    (pod,) = parse_pods(RICH, "rich.yaml")
-    return pod
-
-
-def base() -> dict[str, Any]:
-    """The smallest interesting valid Pod, as a mapping the bad cases edit."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "web"},
-        "spec": {
-            "volumes": [{"name": "data", "emptyDir": {}}],
-            "containers": [
-                {
-                    "name": "app",
-                    "image": "busybox",
-                    "ports": [{"containerPort": 8080, "name": "http"}],
-                    "volumeMounts": [{"name": "data", "mountPath": "/data"}],
-                }
-            ],
-        },
-    }
-
-
-def container(name: str, **fields: Any) -> dict[str, Any]:
-    return {"name": name, "image": "busybox", **fields}
-
-
-DELETE = object()
-_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-
-
-def edit(path: str, value: Any) -> str:
-    """base() with the field at ``path`` (API-server style) set or DELETEd, as YAML."""
-    doc = base()
-    steps: list[str | int] = [key if key else int(index) for key, index in _STEP.findall(path)]
-    parent: Any = doc
-    for step in steps[:-1]:
-        parent = parent[step]
-    last = steps[-1]
-    if value is DELETE:
-        del parent[last]
-    elif isinstance(parent, list) and last == len(parent):
-        parent.append(copy.deepcopy(value))
-    else:
-        parent[last] = copy.deepcopy(value)
-    return yaml.safe_dump(doc, sort_keys=False)
-
-
-def errors_of(text: str) -> list[FieldError]:
-    with pytest.raises(SpecError) as info:
-        parse_pods(text, "pod.yaml")
-    assert info.value.source == "pod.yaml"
-    return info.value.errors
-
-
-def describe(errors: list[FieldError]) -> str:
-    return "\n".join(f"  {e.path!r}: {e.message}" for e in errors)
-
 
 # ---------------------------------------------------------------------------
 # a valid manifest, with defaults
@@ -331,90 +171,6 @@ def test_empty_dir_without_a_value() -> None:
 def test_size_limit_quantities(size: object, expected: int) -> None:
     (pod,) = parse_pods(edit("spec.volumes[0].emptyDir", {"sizeLimit": size}))
     assert pod.spec.volumes[0].empty_dir_size_limit == expected
-
-
-# ---------------------------------------------------------------------------
-# documents and formats
-# ---------------------------------------------------------------------------
-
-
-def test_multi_document_yaml_numbers_sources() -> None:
-    second = edit("metadata.name", "db")
-    text = f"---\n{edit('metadata.name', 'web')}---\n{second}---\n"
-    pods = parse_pods(text, "pods.yaml")
-    assert [(p.name, p.source) for p in pods] == [("web", "pods.yaml#0"), ("db", "pods.yaml#1")]
-
-
-def test_single_document_source_is_the_file() -> None:
-    (pod,) = parse_pods(f"# a comment\n---\n{edit('metadata.name', 'web')}---\n", "pod.yaml")
-    assert pod.source == "pod.yaml"
-
-
-def test_flow_style_yaml_loads() -> None:
-    text = (
-        "{apiVersion: v1, kind: Pod, metadata: {name: flow, namespace: team-a},"
-        " spec: {containers: [{name: c, image: busybox, command: [sleep, '1']}]}}"
-    )
-    (pod,) = parse_pods(text)
-    assert (pod.name, pod.namespace) == ("flow", "team-a")
-    assert pod.spec.containers[0].command == ("sleep", "1")
-
-
-def test_json_loads() -> None:
-    (pod,) = parse_pods(json.dumps(base(), indent=2))
-    assert pod.name == "web"
-    assert pod.spec.containers[0].ports == (ContainerPort(8080, "http"),)
-
-
-def test_load_pods_reads_a_file(tmp_path: Path) -> None:
-    path = tmp_path / "pod.yaml"
-    path.write_text(RICH)
-    (pod,) = load_pods(str(path))
-    assert pod.source == str(path)
-
-
-def test_load_pods_unreadable_file(tmp_path: Path) -> None:
-    path = str(tmp_path / "missing.yaml")
-    with pytest.raises(SpecError) as info:
-        load_pods(path)
-    assert info.value.source == path
-    assert "No such file or directory" in str(info.value)
-    assert isinstance(info.value, ValueError)
-
-
-def test_errors_in_a_multi_document_file_name_the_document() -> None:
-    text = f"{edit('metadata.name', 'ok')}---\n{edit('spec.containers[0].image', DELETE)}"
-    errors = errors_of(text)
-    assert errors == [FieldError("doc[1].spec.containers[0].image", "Required value")]
-
-
-def test_all_errors_are_reported() -> None:
-    doc = base()
-    spec = doc["spec"]
-    spec["hostNetwork"] = True
-    spec["restartPolicy"] = "Sometimes"
-    spec["containers"][0]["image"] = ""
-    spec["containers"][0]["livenessProve"] = {"exec": {"command": ["true"]}}
-    spec["containers"][0]["ports"][0]["containerPort"] = 0
-    spec["containers"].append(container("app", readinessProbe={"periodSeconds": -1}))
-    errors = errors_of(yaml.safe_dump(doc))
-    assert {e.path for e in errors} == {
-        "spec.hostNetwork",
-        "spec.restartPolicy",
-        "spec.containers[0].image",
-        "spec.containers[0].livenessProve",
-        "spec.containers[0].ports[0].containerPort",
-        "spec.containers[1].name",
-        "spec.containers[1].readinessProbe",
-        "spec.containers[1].readinessProbe.periodSeconds",
-    }, describe(errors)
-    assert len(errors) == 8, describe(errors)
-
-
-def test_spec_error_message_names_the_source() -> None:
-    with pytest.raises(SpecError) as info:
-        parse_pods(edit("spec.hostNetwork", True), "pod.yaml")
-    assert str(info.value) == "pod.yaml: spec.hostNetwork: not supported by minipod"
 
 
 # ---------------------------------------------------------------------------
@@ -689,15 +445,6 @@ def test_bad_manifest(text: str, path: str, message: str) -> None:
 
 def test_bad_table_is_big_enough() -> None:
     assert len(BAD) >= 30
-
-
-def test_kind_error_stops_before_the_body() -> None:
-    # A Deployment's fields (replicas, template...) are not "unknown Pod fields".
-    doc = base()
-    doc.update(kind="Deployment", apiVersion="apps/v1")
-    doc["spec"] = {"replicas": 2, "template": {}}
-    errors = errors_of(yaml.safe_dump(doc))
-    assert [e.path for e in errors] == ["kind", "apiVersion"]
 
 
 def test_sidecar_may_have_probes_and_lifecycle() -> None:

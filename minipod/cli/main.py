@@ -4,22 +4,23 @@ a pod's life is timed by: `minipod up -d FILE` and `minipod delete pod NAME...`.
 When the background supervisor runs, both are one request on its control
 socket, and the supervisor does the work it would do anyway: it validates the
 manifest (the same SpecError, exit 2, nothing started), resolves the images
-in the caller's MINIPOD_IMAGES, and starts or deletes. So this module imports
-only the C halves of the standard library (_socket, _json): `import socket`
-and `import json` alone would double the ~10 ms the interpreter needs to
-start. Anything else (other options, no supervisor yet, not root, a pod that
-another supervisor serves) goes to minipod.cli.parser, which does it all.
+in the caller's MINIPOD_IMAGES, and starts or deletes. So this module, and
+the socket's codec it uses (minipod/server/protocol.py), import only the C
+halves of the standard library (_socket, _json): `import socket` and `import
+json` alone would double the ~10 ms the interpreter needs to start. Anything
+else (other options, no supervisor yet, not root, a pod that another
+supervisor serves) goes to minipod.cli.parser, which does it all.
 """
 
-from __future__ import annotations
-
-import _json
-import _socket
+# No `from __future__ import annotations` here: every annotation below is valid
+# at run time, and the __future__ module is a tenth of a millisecond of the
+# fast client's start-up (minipod/cli/main.py).
 import os
 import sys
 
-DEFAULT_ROOT = "/run/minipod"  # minipod.kernel.state.DEFAULT_ROOT
-DEFAULT_IMAGES = "/var/lib/minipod/images"  # minipod.kernel.image.DEFAULT_IMAGES
+from minipod.kernel.paths import images_root
+from minipod.server import protocol
+
 DETACH = ("-d", "--detach")
 POD = ("pod", "pods", "po")
 
@@ -104,7 +105,7 @@ def up_detached(path: str) -> int | None:
     except (OSError, ValueError):
         return None  # the full CLI says what is wrong with the file
     answer = request({"op": "apply", "text": text, "source": path, "backoff": None,
-                      "images": os.environ.get("MINIPOD_IMAGES") or DEFAULT_IMAGES})
+                      "images": images_root()})
     if answer is None or answer.get("full"):
         return None  # no supervisor yet (the full CLI starts one), or another store
     for warning in _lines(answer, "warnings"):
@@ -148,73 +149,10 @@ def _lines(answer: dict[str, object], key: str) -> list[str]:
     return [str(line) for line in value] if isinstance(value, list) else []
 
 
-def socket_path() -> str:
-    root = os.environ.get("MINIPOD_ROOT") or DEFAULT_ROOT
-    return os.path.join(root, "supervisors", "daemon.sock")
-
-
 def request(message: dict[str, object]) -> dict[str, object] | None:
-    """One JSON line to the background supervisor and its one-line answer;
-    None if none runs or it hung up without answering."""
-    conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    """One request to the background supervisor and its answer; None if none
+    runs, or what came back is not an answer (the full CLI then finds out)."""
     try:
-        try:
-            conn.connect(socket_path())
-        except OSError:
-            return None
-        conn.sendall(encode(message).encode() + b"\n")
-        data = b""
-        while b"\n" not in data:
-            chunk = conn.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    except OSError:
+        return protocol.exchange(protocol.daemon_socket_path(), message)
+    except (OSError, protocol.ProtocolError):
         return None
-    finally:
-        conn.close()
-    try:
-        answer = decode(data.decode())
-    except ValueError:  # nothing, or not JSON: not an answer
-        return None
-    return answer if isinstance(answer, dict) else None
-
-
-def encode(value: object) -> str:
-    """JSON of the few shapes a request has: str, None, bool, int, dict."""
-    if isinstance(value, str):
-        return str(_json.encode_basestring_ascii(value))
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{encode(k)}: {encode(v)}" for k, v in value.items()) + "}"
-    raise TypeError(f"cannot encode {type(value).__name__}")
-
-
-class _Context:
-    """What _json's scanner reads off json.JSONDecoder."""
-
-    strict = True
-    object_hook = None
-    object_pairs_hook = None
-    parse_float = float
-    parse_int = int
-
-    @staticmethod
-    def parse_constant(name: str) -> float:
-        return float(name.replace("Infinity", "inf"))
-
-
-def decode(text: str) -> object:
-    scan = _json.make_scanner(_Context())  # type: ignore[arg-type]  # duck-typed
-    try:
-        value, end = scan(text, len(text) - len(text.lstrip()))
-    except StopIteration as e:
-        raise ValueError(f"not JSON at {e.value}") from None
-    if text[end:].strip():
-        raise ValueError("extra data after the JSON value")
-    return value

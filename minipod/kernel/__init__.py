@@ -4,7 +4,8 @@ Owns namespaces (ns.py), the pod sandbox and its pause process
 (sandbox.py), the container's setup recipe as data (rootfs.py) and its
 launch through the C launcher (launch.py, csrc/mp_start.c), spawning
 programs (spawn.py), processes by pid and start time (proc.py), the image
-store (image.py), the state directory and its files (state.py), the CRI log
+store (image.py), the state directory and its files (state.py; where it and
+the image store are: paths.py, light enough for the fast client), the CRI log
 format (logs.py), and netlink (net.py). _native is the cffi extension built
 from csrc/; sys.py is its typed face, and only this package imports either.
 

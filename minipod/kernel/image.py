@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from minipod.api.errors import ImageError, MinipodError
+from minipod.kernel.paths import images_root
 
-DEFAULT_IMAGES = "/var/lib/minipod/images"
 # containerd's default when an image sets no PATH
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # characters that would break overlayfs' option string
@@ -24,7 +24,8 @@ _OVERLAY_UNSAFE = (",", ":", "\\")
 
 
 def images_dir() -> Path:
-    return Path(os.environ.get("MINIPOD_IMAGES", DEFAULT_IMAGES))
+    """``$MINIPOD_IMAGES`` (minipod/kernel/paths.py has the default)."""
+    return Path(images_root())
 
 
 @dataclass(frozen=True)

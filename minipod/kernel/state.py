@@ -1,4 +1,4 @@
-"""The state directory ($MINIPOD_ROOT, default /run/minipod).
+"""The state directory ($MINIPOD_ROOT, default /run/minipod: kernel/paths.py).
 
     pods/<namespace>_<name>/pod.json        the pod's record (atomic writes)
     pods/<namespace>_<name>/etc/            hosts, hostname, resolv.conf
@@ -7,6 +7,7 @@
     pods/<namespace>_<name>/containers/<c>/<attempt>/{upper,work,merged}
     pods/<namespace>_<name>/logs/<c>/<attempt>.log   CRI-format logs
     supervisors/<pid>.sock                  a supervisor's control socket
+    supervisors/daemon.sock                 the background one's (server/protocol.py)
 
 Every directory is 0700: only root may read pod state or reach a supervisor.
 """
@@ -20,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from minipod.api.record import PodRecord, WorkloadRecord
-
-DEFAULT_ROOT = "/run/minipod"
+from minipod.kernel.paths import SUPERVISORS, state_root
 
 
 def root_dir() -> Path:
-    return Path(os.environ.get("MINIPOD_ROOT", DEFAULT_ROOT))
+    """``$MINIPOD_ROOT`` (minipod/kernel/paths.py has the default)."""
+    return Path(state_root())
 
 
 def ensure_dir(path: Path) -> Path:
@@ -46,7 +47,7 @@ def pods_dir() -> Path:
 
 
 def supervisors_dir() -> Path:
-    return ensure_dir(ensure_dir(root_dir()) / "supervisors")
+    return ensure_dir(ensure_dir(root_dir()) / SUPERVISORS)
 
 
 def pod_key(namespace: str, name: str) -> str:

@@ -10,7 +10,6 @@ Supervisor (minipod/runtime/supervisor.py), which knows nothing of sockets.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from minipod.kernel.image import images_dir
 from minipod.runtime.controller import WorkloadController
 from minipod.runtime.images import resolve_images, template_pod
 from minipod.runtime.supervisor import Supervisor
+from minipod.server import protocol
 
 Reply = Callable[[dict[str, Any]], None]
 
@@ -151,9 +151,6 @@ def delete_workload(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
 class Connection:
     """One client of the control socket: a JSON request line, a JSON reply line."""
 
-    # `up -d` sends the whole manifest: a few hundred pods are megabytes
-    MAX_REQUEST = 16 * 1024 * 1024
-
     def __init__(self, server: ControlServer, conn: socket.socket) -> None:
         self.server, self.conn, self.buffer = server, conn, bytearray()
         self.loop = server.sup.loop
@@ -168,24 +165,24 @@ class Connection:
         except OSError:
             data = b""
         self.buffer += data  # a bytearray: appending stays linear for megabytes
-        if not data or b"\n" in data or len(self.buffer) > self.MAX_REQUEST:
+        if not data or b"\n" in data or len(self.buffer) > protocol.MAX_LINE:
             self.loop.unregister(self.conn.fileno())
             self._dispatch()
 
     def _dispatch(self) -> None:
-        line = bytes(self.buffer.split(b"\n", 1)[0])
         try:
-            request = json.loads(line)
-            if not isinstance(request, dict):
-                raise ValueError("not an object")
-        except ValueError as e:
+            request = protocol.parse(self.buffer, "request")
+        except protocol.ProtocolError as e:
             self.reply({"ok": False, "error": f"bad request: {e}"})
             return
         self.server.handle(request, self.reply)
 
     def reply(self, answer: dict[str, Any]) -> None:
-        with contextlib.suppress(OSError):
-            self.conn.setblocking(True)
-            self.conn.settimeout(1.0)
-            self.conn.sendall(json.dumps(answer).encode() + b"\n")
-        self.conn.close()
+        try:
+            line = protocol.frame(answer)
+            with contextlib.suppress(OSError):  # the client is gone: nobody to tell
+                self.conn.setblocking(True)
+                self.conn.settimeout(1.0)
+                self.conn.sendall(line)
+        finally:
+            self.conn.close()

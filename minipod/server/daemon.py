@@ -31,6 +31,7 @@ from minipod.runtime.controller import controller_from_record
 from minipod.runtime.supervisor import Supervisor
 from minipod.server.client import request
 from minipod.server.control import ControlServer
+from minipod.server.protocol import daemon_socket_path
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,9 @@ IDLE_EXIT = 5.0  # seconds a daemon with no pod waits for one before it exits
 
 
 def socket_path() -> Path:
-    return supervisors_dir() / "daemon.sock"
+    """protocol.daemon_socket_path(), its directory made if missing."""
+    supervisors_dir()
+    return Path(daemon_socket_path())
 
 
 def ensure_daemon(timeout: float = 20.0) -> None:

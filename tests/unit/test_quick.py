@@ -63,33 +63,6 @@ def supervisor(root: Path, request: pytest.FixtureRequest) -> Iterator[FakeSuper
     fake.close()
 
 
-@pytest.mark.parametrize("value", [
-    "plain", "caf\u00e9\n\t\"quoted\" \\ \x00 \U0001f600", None, True, False, 0, -7,
-    {"op": "apply", "nested": {"a": None, "b": {"c": "d"}}},
-])
-def test_encode_is_json(value: Any) -> None:
-    assert json.loads(quick.encode(value)) == value
-
-
-def test_encode_refuses_what_it_does_not_know() -> None:
-    with pytest.raises(TypeError):
-        quick.encode(1.5)
-
-
-@pytest.mark.parametrize("text", [
-    '{"ok": true, "said": ["pod/a created"], "code": 2, "x": null, "f": 1.5e3}\n',
-    ' {"error": "caf\\u00e9 \\"q\\"", "list": [1, [2, {}]]} ',
-])
-def test_decode_is_json(text: str) -> None:
-    assert quick.decode(text) == json.loads(text)
-
-
-@pytest.mark.parametrize("text", ["", "{", '{"a": 1} x', "nope"])
-def test_decode_refuses_what_is_not_json(text: str) -> None:
-    with pytest.raises(ValueError):
-        quick.decode(text)
-
-
 @pytest.mark.parametrize("argv", [
     ["up", "pod.yaml"],  # foreground
     ["up", "-d", "--backoff", "1s:2s", "pod.yaml"],
@@ -214,6 +187,51 @@ def test_the_fast_path_imports_nothing_heavy(tmp_path: Path) -> None:
                          cwd=tmp_path, timeout=30)
     assert out.returncode == 0, out.stderr
     assert out.stdout == "[]\n"
+
+
+# What `minipod up -d` and `delete pod` load beyond the bare interpreter, a
+# request and its answer included: the socket's codec and the paths, both
+# written against the C halves of the standard library.
+FAST_PATH_MODULES = ["_json", "_socket", "minipod", "minipod.cli",
+                     "minipod.cli.main", "minipod.kernel", "minipod.kernel.paths",
+                     "minipod.server", "minipod.server.protocol"]
+
+
+@pytest.mark.parametrize("supervisor", [[{"ok": True, "said": ["pod/x created"]},
+                                          {"ok": True}]], indirect=True)
+def test_the_fast_path_loads_only_these_modules(supervisor: FakeSupervisor, root: Path,
+                                                manifest: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys\nbefore = set(sys.modules)\nimport os\n"
+            "os.geteuid = lambda: 0\n"
+            "import minipod.cli.main as quick\n"
+            "codes = [quick.fast(['up', '-d', sys.argv[1]]), quick.fast(['delete', 'pod', 'x'])]\n"
+            "print(codes, sorted(set(sys.modules) - before), file=sys.stderr)\n")
+    out = subprocess.run([sys.executable, "-P", "-c", code, str(manifest)], capture_output=True,
+                         text=True, cwd=tmp_path, timeout=30,
+                         env=dict(os.environ, MINIPOD_ROOT=str(root)))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "pod/x created\npod \"x\" deleted\n"
+    assert out.stderr == f"[0, 0] {FAST_PATH_MODULES}\n"
+    assert [r["op"] for r in supervisor.requests] == ["apply", "delete"]
+
+
+def test_the_socket_codec_alone_loads_only_the_c_halves(tmp_path: Path) -> None:
+    """minipod.server.protocol is the fast path's too: nothing but _json, _socket
+    and the paths, whoever imports it."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nbefore = set(sys.modules)\nimport minipod.server.protocol\n"
+            "print(sorted(set(sys.modules) - before))")
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == str(sorted(set(FAST_PATH_MODULES) - {"minipod.cli", "minipod.cli.main"}
+                                    )) + "\n"
 
 
 @pytest.mark.parametrize(("args", "parsed"), [

@@ -1,0 +1,37 @@
+"""Where minipod keeps its state and its images: the defaults, and the
+environment variables that move them (MINIPOD_ROOT, MINIPOD_IMAGES).
+
+The one home of these names. state.py and image.py build their Paths on
+them; the control socket's codec (minipod/server/protocol.py) and through
+it the fast client (minipod/cli/main.py) read them too. That client may
+load nothing but the C halves of the standard library, so this module
+imports only os (loaded by the interpreter before any of ours) and returns
+plain strings, not pathlib Paths.
+
+An empty variable counts as unset: `MINIPOD_ROOT= minipod ...` means the
+default, never the current directory.
+"""
+
+# No `from __future__ import annotations` here: every annotation below is valid
+# at run time, and the __future__ module is a tenth of a millisecond of the
+# fast client's start-up (minipod/cli/main.py).
+import os
+
+DEFAULT_ROOT = "/run/minipod"
+DEFAULT_IMAGES = "/var/lib/minipod/images"
+SUPERVISORS = "supervisors"  # under the root: each supervisor's control socket
+
+
+def state_root() -> str:
+    """``$MINIPOD_ROOT``, or /run/minipod."""
+    return os.environ.get("MINIPOD_ROOT") or DEFAULT_ROOT
+
+
+def images_root() -> str:
+    """``$MINIPOD_IMAGES``, or /var/lib/minipod/images."""
+    return os.environ.get("MINIPOD_IMAGES") or DEFAULT_IMAGES
+
+
+def supervisors_path() -> str:
+    """``$MINIPOD_ROOT/supervisors`` (not created here: kernel/state.py does)."""
+    return os.path.join(state_root(), SUPERVISORS)

@@ -1,26 +1,47 @@
-"""Container output: pipes read by the supervisor, written as CRI log files.
+"""Container output as CRI log files: written from the containers' pipes by
+the supervisor (LogPipe, LogFile), read back by `minipod logs` (CriDecoder).
 
 The format is the kubelet's (CRI): ``<RFC3339Nano> <stream> <P|F> <text>``,
-one line per line of output; a line longer than MAX_LINE is cut into P
-(partial) records ended by an F (full) one.
+one record per line of output; a line longer than MAX_LINE is cut into P
+(partial) records ended by an F (full) one, and the reader joins them again.
+Writer and reader live here together so the format has one home:
+cri_record() writes a record, CriDecoder reads it.
+
+The reader is pure (bytes in, lines out) and light to import: `minipod logs`
+loads this module, so the event loop is only a type here.
 """
 
 from __future__ import annotations
 
 import datetime
 import os
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from minipod.loop.eventloop import Loop
+if TYPE_CHECKING:
+    from minipod.loop.eventloop import Loop
 
 MAX_LINE = 16 * 1024
+STREAMS = ("stdout", "stderr")
+PARTIAL, FULL = "P", "F"  # the tag of a record: the line goes on in the next, or ends here
 EchoFn = Callable[[str, str], None]  # (stream, line)
 
 
 def cri_timestamp(now: datetime.datetime | None = None) -> str:
     now = now or datetime.datetime.now(datetime.UTC)
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}000Z"
+
+
+def cri_record(stamp: str, stream: str, tag: str, text: bytes) -> bytes:
+    """One record, newline included: ``text`` is a line, or a piece of one
+    (``tag`` PARTIAL), without its newline."""
+    return f"{stamp} {stream} {tag} ".encode() + text + b"\n"
+
+
+# -- writing: the supervisor's side ----------------------------------------------------
 
 
 class LogFile:
@@ -40,8 +61,7 @@ class LogFile:
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
 
     def write(self, stream: str, text: bytes, tag: str) -> None:
-        record = f"{cri_timestamp()} {stream} {tag} ".encode() + text + b"\n"
-        os.write(self._fd, record)
+        os.write(self._fd, cri_record(cri_timestamp(), stream, tag, text))
 
     def release(self) -> None:
         self.open_streams -= 1
@@ -115,14 +135,14 @@ class LogPipe:
         for line in lines:
             self._emit(line)
         while len(self._pending) > MAX_LINE:
-            self._write(self._pending[:MAX_LINE], "P")
+            self._write(self._pending[:MAX_LINE], PARTIAL)
             self._pending = self._pending[MAX_LINE:]
 
     def _emit(self, line: bytes) -> None:
         while len(line) > MAX_LINE:
-            self._write(line[:MAX_LINE], "P")
+            self._write(line[:MAX_LINE], PARTIAL)
             line = line[MAX_LINE:]
-        self._write(line, "F")
+        self._write(line, FULL)
 
     def _write(self, text: bytes, tag: str) -> None:
         if self.log is not None:
@@ -137,3 +157,77 @@ class LogPipe:
         self.loop.unregister(self.fd)
         os.close(self.fd)
         self.fd = -1
+
+
+# -- reading: `minipod logs` -----------------------------------------------------------
+
+_STREAM_NAMES = {name.encode(): name for name in STREAMS}
+_PARTIAL_TAG = PARTIAL.encode()
+
+
+@dataclass(frozen=True)
+class LogLine:
+    timestamp: str  # the CRI one, RFC3339Nano with 9 digits
+    stream: str
+    text: bytes
+
+
+class CriDecoder:
+    """CRI log records to lines: `<RFC3339Nano> <stream> <P|F> <text>`; P
+    (partial) records are joined with the records that follow on the same
+    stream, up to the F one."""
+
+    def __init__(self) -> None:
+        self._rest = b""
+        self._partial: dict[str, tuple[str, bytearray]] = {}
+
+    def feed(self, data: bytes) -> list[LogLine]:
+        *records, self._rest = (self._rest + data).split(b"\n")
+        lines = []
+        for record in records:
+            line = self._record(record)
+            if line is not None:
+                lines.append(line)
+        return lines
+
+    def finish(self) -> list[LogLine]:
+        """What is left at the end: a record cut short, unfinished partial lines."""
+        lines = []
+        if self._rest:
+            line = self._record(self._rest)
+            self._rest = b""
+            if line is not None:
+                lines.append(line)
+        for stream, (stamp, text) in self._partial.items():
+            lines.append(LogLine(stamp, stream, bytes(text)))
+        self._partial.clear()
+        return lines
+
+    def _record(self, record: bytes) -> LogLine | None:
+        parts = record.split(b" ", 3)
+        stream = _STREAM_NAMES.get(parts[1]) if len(parts) >= 3 else None
+        if stream is None:
+            return LogLine("", "stdout", record)  # not CRI: shown as is
+        stamp = parts[0].decode(errors="replace")
+        tag, text = parts[2], parts[3] if len(parts) > 3 else b""
+        if stream in self._partial:
+            first, buffer = self._partial[stream]
+            buffer += text
+        else:
+            first, buffer = stamp, bytearray(text)
+        if tag == _PARTIAL_TAG:
+            self._partial[stream] = (first, buffer)
+            return None
+        self._partial.pop(stream, None)
+        return LogLine(first, stream, bytes(buffer))
+
+
+def rfc3339nano(cri_stamp: str) -> str:
+    """Go's time.RFC3339Nano (trailing zeros of the fraction dropped), as the
+    kubelet prints `--timestamps`."""
+    match = re.fullmatch(r"([^.]+)\.(\d+)(Z|[+-]\d\d:\d\d)", cri_stamp)
+    if match is None:
+        return cri_stamp
+    head, fraction, zone = match.groups()
+    fraction = fraction.rstrip("0")
+    return f"{head}.{fraction}{zone}" if fraction else f"{head}{zone}"

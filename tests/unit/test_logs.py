@@ -1,9 +1,15 @@
-"""minipod.kernel.logs: CRI log records from container pipes."""
+"""minipod.kernel.logs: CRI log records from container pipes, and read back.
+
+The writer (LogPipe, LogFile) and the reader (CriDecoder) are one codec:
+what a container wrote comes back line for line, whatever the reads and
+the record boundaries were.
+"""
 
 from __future__ import annotations
 
 import datetime
 import os
+import random
 import re
 import stat
 from collections.abc import Iterator
@@ -11,7 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from minipod.kernel.logs import MAX_LINE, LogFile, LogPipe, cri_timestamp
+from minipod.kernel.logs import (
+    FULL,
+    MAX_LINE,
+    PARTIAL,
+    CriDecoder,
+    LogFile,
+    LogLine,
+    LogPipe,
+    cri_record,
+    cri_timestamp,
+    rfc3339nano,
+)
 from minipod.loop.clock import MonotonicClock
 from minipod.loop.eventloop import Loop
 
@@ -330,3 +347,151 @@ def test_log_file_makes_its_directory_once(tmp_path: Path) -> None:
         log.write("stdout", b"x", "F")
         log.release()
     assert sorted(p.name for p in (tmp_path / "logs" / "app").iterdir()) == ["0.log", "1.log"]
+
+
+# ---------------------------------------------------------------------------
+# CriDecoder: reading (`minipod logs`)
+# ---------------------------------------------------------------------------
+
+
+def cri(*records: tuple[str, str, str, str]) -> bytes:
+    """CRI records from (time, stream, tag, text), written out by hand (not by
+    cri_record: the reader is checked against the format, not the writer)."""
+    return b"".join(f"2026-11-21T09:{t}Z {s} {tag} {text}\n".encode()
+                    for t, s, tag, text in records)
+
+
+def test_cri_decoder_streams_and_odd_records() -> None:
+    decoder = CriDecoder()
+    data = cri(("00:00.1", "stdout", "P", "a"), ("00:00.2", "stderr", "P", "x"),
+               ("00:00.3", "stdout", "F", "b"), ("00:00.4", "stderr", "F", "y"))
+    lines = decoder.feed(data[:30]) + decoder.feed(data[30:])  # a record split across reads
+    assert [(line.stream, line.text) for line in lines] == [("stdout", b"ab"), ("stderr", b"xy")]
+    assert lines[0].timestamp == "2026-11-21T09:00:00.1Z"
+    assert decoder.feed(b"not a cri line\n")[0].text == b"not a cri line"
+    assert decoder.feed(b"2026-11-21T09:00:00.5Z stdout F\n")[0].text == b""  # empty line
+    assert decoder.feed(b"2026-11-21T09:00:00.6Z stdout P unfinished\n2026-11") == []
+    assert [line.text for line in decoder.finish()] == [b"2026-11", b"unfinished"]
+
+
+@pytest.mark.parametrize(("cri_stamp", "nano"), [
+    ("2026-11-21T09:13:54.084811000Z", "2026-11-21T09:13:54.084811Z"),
+    ("2026-11-21T09:13:54.000000000Z", "2026-11-21T09:13:54Z"),
+    ("2026-11-21T09:13:54.123456789Z", "2026-11-21T09:13:54.123456789Z"),
+    ("2026-11-21T09:13:54.500000000+02:00", "2026-11-21T09:13:54.5+02:00"),
+])
+def test_rfc3339nano(cri_stamp: str, nano: str) -> None:
+    assert rfc3339nano(cri_stamp) == nano
+
+
+def test_decoder_reads_what_cri_record_writes() -> None:
+    stamp = "2026-11-21T09:13:54.084811000Z"
+    data = b"".join([
+        cri_record(stamp, "stdout", FULL, b"a b  c "),
+        cri_record(stamp, "stderr", FULL, b""),
+        cri_record(stamp, "stdout", PARTIAL, b"one "),
+        cri_record("2026-11-21T09:13:55.000000000Z", "stdout", FULL, b"line"),
+        cri_record(stamp, "stderr", FULL, b"caf\xe9\r"),
+    ])
+    assert CriDecoder().feed(data) == [
+        LogLine(stamp, "stdout", b"a b  c "),
+        LogLine(stamp, "stderr", b""),
+        LogLine(stamp, "stdout", b"one line"),  # a joined line has its first part's time
+        LogLine(stamp, "stderr", b"caf\xe9\r"),
+    ]
+
+
+def test_decoder_does_not_care_how_the_bytes_are_cut() -> None:
+    data = cri(("00:00.1", "stdout", "P", "a"), ("00:00.2", "stderr", "F", "x y"),
+               ("00:00.3", "stdout", "F", "b"), ("00:00.4", "stdout", "F", ""))
+    whole = CriDecoder()
+    expected = whole.feed(data) + whole.finish()
+    for size in (1, 2, 7, 31):
+        decoder = CriDecoder()
+        lines = [line for i in range(0, len(data), size)
+                 for line in decoder.feed(data[i:i + size])]
+        assert lines + decoder.finish() == expected
+
+
+@pytest.mark.parametrize(("when", "nano"), [
+    (datetime.datetime(2026, 11, 21, 9, 13, 54, 84811, tzinfo=datetime.UTC),
+     "2026-11-21T09:13:54.084811Z"),
+    (datetime.datetime(2026, 11, 21, 9, 13, 54, 120000, tzinfo=datetime.UTC),
+     "2026-11-21T09:13:54.12Z"),
+    (datetime.datetime(2026, 11, 21, 9, 13, 54, 0, tzinfo=datetime.UTC),
+     "2026-11-21T09:13:54Z"),
+])
+def test_written_timestamps_read_back_as_the_kubelet_prints_them(
+        when: datetime.datetime, nano: str) -> None:
+    stamp = cri_timestamp(when)
+    [line] = CriDecoder().feed(cri_record(stamp, "stdout", FULL, b"x"))
+    assert line.timestamp == stamp
+    assert rfc3339nano(line.timestamp) == nano
+
+
+# ---------------------------------------------------------------------------
+# round trips: a container's output through the writer, back through the reader
+# ---------------------------------------------------------------------------
+
+# lines around MAX_LINE, empty ones, bytes that are not UTF-8, spaces that the
+# record's own separators must not eat
+LINES = [b"hello", b"", b"a b  c ", b" lead", b"x" * (MAX_LINE - 1), b"y" * MAX_LINE,
+         b"z" * (MAX_LINE + 1), bytes(range(1, 10)) * (3 * MAX_LINE // 9 + 5), b"caf\xe9",
+         b"\tP F stdout \r", b""]
+
+
+def _decode_file(path: Path) -> list[LogLine]:
+    decoder = CriDecoder()
+    data = path.read_bytes()
+    return [line for i in range(0, len(data), 4093)
+            for line in decoder.feed(data[i:i + 4093])] + decoder.finish()
+
+
+def test_round_trip_of_one_stream(loop: Loop, log_path: Path,
+                                  stdout_pipe: tuple[LogPipe, Writer, list[tuple[str, str]]]
+                                  ) -> None:
+    pipe, writer, _ = stdout_pipe
+    data = b"".join(line + b"\n" for line in LINES) + b"no newline at the end"
+    cuts = random.Random(13)
+    i = 0
+    while i < len(data):  # written as a program would, in pieces of any size
+        n = cuts.randint(1, 5000)
+        writer.write(data[i:i + n])
+        loop.run_once(max_wait=0)
+        i += n
+    writer.close()
+    _run_until_closed(loop, pipe)
+    records = _records(log_path)
+    assert {len(text) for _, tag, text in records if tag == PARTIAL} == {MAX_LINE}
+    lines = _decode_file(log_path)
+    assert [line.text for line in lines] == [*LINES, b"no newline at the end"]
+    assert {line.stream for line in lines} == {"stdout"}
+    assert all(re.fullmatch(TIMESTAMP_RE, line.timestamp) for line in lines)
+
+
+def test_round_trip_of_two_streams_in_one_file(loop: Loop, log_path: Path) -> None:
+    """A long stdout line is cut around a stderr line written meanwhile: the
+    reader joins stdout's pieces and leaves stderr's line whole."""
+    log = LogFile(log_path)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    out = LogPipe(loop, out_r, "stdout", log, None)
+    err = LogPipe(loop, err_r, "stderr", log, None)
+    try:
+        os.write(out_w, b"a" * MAX_LINE + b"bbb")  # MAX_LINE cannot wait: one P record
+        loop.run_once(max_wait=1.0)
+        os.write(err_w, b"to err\n")
+        loop.run_once(max_wait=1.0)
+        os.write(out_w, b"ccc\nafter\n")
+        loop.run_once(max_wait=1.0)
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+        _run_until_closed(loop, out)
+        _run_until_closed(loop, err)
+    assert [(stream, tag) for stream, tag, _ in _records(log_path)] == [
+        ("stdout", "P"), ("stderr", "F"), ("stdout", "F"), ("stdout", "F")]
+    first_piece = log_path.read_bytes().split(b" ", 1)[0].decode()
+    assert [(line.stream, line.text) for line in _decode_file(log_path)] == [
+        ("stderr", b"to err"), ("stdout", b"a" * MAX_LINE + b"bbbccc"), ("stdout", b"after")]
+    assert _decode_file(log_path)[1].timestamp == first_piece

@@ -24,8 +24,10 @@ import pytest
 import yaml
 
 from minipod.cli import parser as cli
-from minipod.cli import views as cli_views
-from minipod.cli.views import CriDecoder, Selector, TabWriter, crictl_age, rfc3339nano
+from minipod.cli.views import describe, get, host, watch
+from minipod.cli.views.get import Selector
+from minipod.cli.views.ps import crictl_age
+from minipod.cli.views.tabwriter import TabWriter
 
 DATA = Path(__file__).parent / "data"
 CREATED = 1795252433.910981  # the record's `created`
@@ -44,9 +46,9 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("MINIPOD_ROOT", str(state))
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
-    monkeypatch.setattr(cli_views, "_now", lambda: NOW)
-    monkeypatch.setattr(cli_views, "_node_name", lambda: "node1")
-    monkeypatch.setattr(cli_views, "_host_namespaces", lambda: dict(HOST_NS))
+    monkeypatch.setattr(host, "now", lambda: NOW)
+    monkeypatch.setattr(host, "node_name", lambda: "node1")
+    monkeypatch.setattr(host, "host_namespaces", lambda: dict(HOST_NS))
     yield state
     monkeypatch.delenv("TZ")
     time.tzset()
@@ -181,7 +183,7 @@ def test_get_pods_columns_as_kubectl_aligns_them(root: Path,
 def test_get_pods_recomputes_restarts_ago_at_print_time(
         root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     write_pod(root, sample(root))
-    monkeypatch.setattr(cli_views, "_now", lambda: LAST_RESTART + 3600)
+    monkeypatch.setattr(host, "now", lambda: LAST_RESTART + 3600)
     _, out, _ = run(capsys, "get", "po", "sample")
     assert out.splitlines()[1].split("   ")[3].strip() == "1 (60m ago)"
 
@@ -276,7 +278,7 @@ def test_get_pods_yaml_as_kubectl_writes_it(root: Path,
 
 
 def test_to_yaml_quotes_strings_that_would_read_as_something_else() -> None:
-    out = cli_views.to_yaml({"a": "", "b": "8080", "c": "true", "d": "plain", "e": "x\ny\n",
+    out = get.to_yaml({"a": "", "b": "8080", "c": "true", "d": "plain", "e": "x\ny\n",
                              "f": "null"})
     assert out == 'a: ""\nb: "8080"\nc: "true"\nd: plain\ne: |\n  x\n  y\nf: "null"\n'
 
@@ -425,7 +427,7 @@ def test_get_watch_prints_a_row_per_change(root: Path, tmp_path: Path) -> None:
 def test_get_watch_falls_back_to_polling_without_inotify(
         root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     directory = write_pod(root, simple("web"))
-    monkeypatch.setattr(cli_views, "_open_inotify", lambda: None)
+    monkeypatch.setattr(watch, "open_inotify", lambda: None)
     sleeps: list[float] = []
 
     def fake_sleep(seconds: float) -> None:
@@ -554,7 +556,7 @@ def test_describe_volumes_env_mounts_and_ports(root: Path,
      "grpc <pod>:9090 health delay=0s timeout=1s period=3s #success=1 #failure=3"),
 ])
 def test_describe_probe_one_line_form(probe: dict[str, Any], text: str) -> None:
-    assert cli_views._probe_text(probe) == text
+    assert describe._probe_text(probe) == text
 
 
 def test_describe_not_found_and_bad_kind(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -729,7 +731,7 @@ def test_logs_follow_ends_when_the_pod_is_removed(logged: Path,
 
 def test_logs_follow_polls_without_inotify(logged: Path, capsys: pytest.CaptureFixture[str],
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli_views, "_open_inotify", lambda: None)
+    monkeypatch.setattr(watch, "open_inotify", lambda: None)
 
     def fake_sleep(seconds: float) -> None:
         assert seconds == 1.0
@@ -739,29 +741,6 @@ def test_logs_follow_polls_without_inotify(logged: Path, capsys: pytest.CaptureF
 
     monkeypatch.setattr(time, "sleep", fake_sleep)
     assert run(capsys, "logs", "sample", "-c", "web", "-f", "--tail", "1")[1] == "last\n"
-
-
-def test_cri_decoder_streams_and_odd_records() -> None:
-    decoder = CriDecoder()
-    data = cri(("00:00.1", "stdout", "P", "a"), ("00:00.2", "stderr", "P", "x"),
-               ("00:00.3", "stdout", "F", "b"), ("00:00.4", "stderr", "F", "y"))
-    lines = decoder.feed(data[:30]) + decoder.feed(data[30:])  # a record split across reads
-    assert [(line.stream, line.text) for line in lines] == [("stdout", b"ab"), ("stderr", b"xy")]
-    assert lines[0].timestamp == "2026-11-21T09:00:00.1Z"
-    assert decoder.feed(b"not a cri line\n")[0].text == b"not a cri line"
-    assert decoder.feed(b"2026-11-21T09:00:00.5Z stdout F\n")[0].text == b""  # empty line
-    assert decoder.feed(b"2026-11-21T09:00:00.6Z stdout P unfinished\n2026-11") == []
-    assert [line.text for line in decoder.finish()] == [b"2026-11", b"unfinished"]
-
-
-@pytest.mark.parametrize(("cri_stamp", "nano"), [
-    ("2026-11-21T09:13:54.084811000Z", "2026-11-21T09:13:54.084811Z"),
-    ("2026-11-21T09:13:54.000000000Z", "2026-11-21T09:13:54Z"),
-    ("2026-11-21T09:13:54.123456789Z", "2026-11-21T09:13:54.123456789Z"),
-    ("2026-11-21T09:13:54.500000000+02:00", "2026-11-21T09:13:54.5+02:00"),
-])
-def test_rfc3339nano(cri_stamp: str, nano: str) -> None:
-    assert rfc3339nano(cri_stamp) == nano
 
 
 # -- ps --------------------------------------------------------------------------------------

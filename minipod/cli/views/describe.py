@@ -1,0 +1,354 @@
+"""`minipod describe pod` (kubectl describe): kubectl's text, block by block,
+and minipod's own Namespaces section (whose namespaces each process is in)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from minipod.api.events import Event
+from minipod.api.status import human_age
+from minipod.cli.views import host
+from minipod.cli.views.host import NAMESPACE_KINDS
+from minipod.cli.views.output import ViewError, write
+from minipod.cli.views.records import (
+    POD_KINDS,
+    PodEntry,
+    containers_in_order,
+    list_pods,
+    parse_time,
+    require_pod,
+    supervised,
+)
+from minipod.cli.views.tabwriter import TabWriter
+from minipod.kernel.eventlog import read_events
+
+L1, L2, L3 = "  ", "    ", "      "  # kubectl's PrefixWriter levels
+
+
+def _probe_text(probe: dict[str, Any]) -> str:
+    """kubectl's DescribeProbe, with the API server's defaults applied."""
+    attrs = (f"delay={probe.get('initialDelaySeconds', 0)}s "
+             f"timeout={probe.get('timeoutSeconds', 1)}s "
+             f"period={probe.get('periodSeconds', 10)}s "
+             f"#success={probe.get('successThreshold', 1)} "
+             f"#failure={probe.get('failureThreshold', 3)}")
+    if "exec" in probe:
+        command = (probe["exec"] or {}).get("command") or []
+        return f"exec [{' '.join(command)}] {attrs}"
+    if "httpGet" in probe:
+        get = probe["httpGet"] or {}
+        host, port = str(get.get("host", "")), str(get.get("port", ""))
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = f"{host}:{port}" if port else host
+        path = _escape_path(str(get.get("path") or "/"))
+        if not path.startswith("/"):
+            path = "/" + path
+        return f"http-get {str(get.get('scheme') or 'HTTP').lower()}://{netloc}{path} {attrs}"
+    if "tcpSocket" in probe:
+        tcp = probe["tcpSocket"] or {}
+        return f"tcp-socket {tcp.get('host', '')}:{tcp.get('port', '')} {attrs}"
+    if "grpc" in probe:
+        grpc = probe["grpc"] or {}
+        return f"grpc <pod>:{grpc.get('port', '')} {grpc.get('service', '')} {attrs}"
+    return f"unknown {attrs}"
+
+
+def _escape_path(path: str) -> str:
+    # start-up: imported with the verb that needs it
+    from urllib.parse import quote
+
+    return quote(path, safe="/$&+,:;=@-._~")  # Go's url path escaping
+
+
+def rfc1123z(when: float) -> str:
+    """Go's time.RFC1123Z, in local time: "Mon, 02 Jan 2006 15:04:05 -0700"."""
+    return time.strftime("%a, %d %b %Y %H:%M:%S %z", time.localtime(when))
+
+
+def _state_lines(name: str, state: dict[str, Any]) -> list[str]:
+    if "running" in state:
+        started = parse_time((state["running"] or {}).get("startedAt"))
+        return [f"{L2}{name}:\tRunning",
+                f"{L3}Started:\t{rfc1123z(started) if started is not None else ''}"]
+    if "terminated" in state:
+        t = state["terminated"] or {}
+        lines = [f"{L2}{name}:\tTerminated"]
+        if t.get("reason"):
+            lines.append(f"{L3}Reason:\t{t['reason']}")
+        if t.get("message"):
+            lines.append(f"{L3}Message:\t{t['message']}")
+        lines.append(f"{L3}Exit Code:\t{t.get('exitCode', 0)}")
+        if t.get("signal"):
+            lines.append(f"{L3}Signal:\t{t['signal']}")
+        for label, key in (("Started", "startedAt"), ("Finished", "finishedAt")):
+            when = parse_time(t.get(key))
+            lines.append(f"{L3}{label}:\t{rfc1123z(when) if when is not None else ''}")
+        return lines
+    lines = [f"{L2}{name}:\tWaiting"]
+    reason = (state.get("waiting") or {}).get("reason")
+    if reason:
+        lines.append(f"{L3}Reason:\t{reason}")
+    return lines
+
+
+def _container_lines(container: dict[str, Any], status: dict[str, Any] | None) -> list[str]:
+    lines = [f"{L1}{container.get('name', '')}:"]
+    if status is not None:
+        lines.append(f"{L2}Container ID:\t{status.get('containerID', '')}")
+    lines.append(f"{L2}Image:\t{container.get('image', '')}")
+    if status is not None:
+        lines.append(f"{L2}Image ID:\t{status.get('imageID', '')}")
+    ports = container.get("ports") or []
+    port_text = ", ".join(f"{p.get('containerPort', 0)}/{p.get('protocol', 'TCP')}"
+                          for p in ports)
+    host_text = ", ".join(f"{p.get('hostPort', 0)}/{p.get('protocol', 'TCP')}" for p in ports)
+    lines.append(f"{L2}Ports:\t{port_text}" if "," in port_text
+                 else f"{L2}Port:\t{port_text or '<none>'}")
+    lines.append(f"{L2}Host Ports:\t{host_text}" if "," in host_text
+                 else f"{L2}Host Port:\t{host_text or '<none>'}")
+    for title, key in (("Command", "command"), ("Args", "args")):
+        if container.get(key):
+            lines.append(f"{L2}{title}:")
+            lines += [f"{L3}{part}" for arg in container[key] for part in str(arg).split("\n")]
+    if status is not None:
+        lines += _state_lines("State", status.get("state") or {})
+        last = status.get("lastState") or {}
+        if "terminated" in last:
+            lines += _state_lines("Last State", last)
+        lines.append(f"{L2}Ready:\t{'True' if status.get('ready') else 'False'}")
+        lines.append(f"{L2}Restart Count:\t{status.get('restartCount', 0)}")
+    for title, key in (("Liveness", "livenessProbe"), ("Readiness", "readinessProbe"),
+                       ("Startup", "startupProbe")):
+        if container.get(key):
+            lines.append(f"{L2}{title}:\t{_probe_text(container[key])}")
+    return lines + _env_lines(container) + _mount_lines(container)
+
+
+def _env_lines(container: dict[str, Any]) -> list[str]:
+    env = container.get("env") or []
+    lines = [f"{L2}Environment:" + ("" if env else "\t<none>")]
+    for var in env:
+        if "valueFrom" in var:
+            lines.append(f"{L3}{var.get('name', '')}:\t<set from valueFrom>")
+            continue
+        for i, part in enumerate(str(var.get("value", "")).split("\n")):
+            lines.append(f"{L3}{var.get('name', '')}:\t{part}" if i == 0 else f"{L3}\t{part}")
+    return lines
+
+
+def _mount_lines(container: dict[str, Any]) -> list[str]:
+    mounts = sorted(container.get("volumeMounts") or [], key=lambda m: m.get("mountPath", ""))
+    lines = [f"{L2}Mounts:" + ("" if mounts else "\t<none>")]
+    for mount in mounts:
+        flags = ["ro" if mount.get("readOnly") else "rw"]
+        if mount.get("subPath"):
+            flags.append(f'path="{mount["subPath"]}"')
+        lines.append(f"{L3}{mount.get('mountPath', '')} from {mount.get('name', '')} "
+                     f"({','.join(flags)})")
+    return lines
+
+
+def _containers_section(title: str, containers: list[dict[str, Any]],
+                        statuses: list[dict[str, Any]]) -> list[str]:
+    by_name = {s.get("name"): s for s in statuses}
+    lines = [f"{title}:" + ("" if containers else " <none>")]
+    for container in containers:
+        lines += _container_lines(container, by_name.get(container.get("name")))
+    return lines
+
+
+def _volume_lines(volumes: list[dict[str, Any]]) -> list[str]:
+    if not volumes:
+        return ["Volumes:\t<none>"]
+    lines = ["Volumes:"]
+    for volume in volumes:
+        lines.append(f"{L1}{volume.get('name', '')}:")
+        if "hostPath" in volume:
+            host_path = volume["hostPath"] or {}
+            lines += [f"{L2}Type:\tHostPath (bare host directory volume)",
+                      f"{L2}Path:\t{host_path.get('path', '')}",
+                      f"{L2}HostPathType:\t{host_path.get('type', '')}"]
+        elif "emptyDir" in volume:
+            empty = volume["emptyDir"] or {}
+            lines += [f"{L2}Type:\tEmptyDir (a temporary directory that shares a pod's lifetime)",
+                      f"{L2}Medium:\t{empty.get('medium', '')}",
+                      f"{L2}SizeLimit:\t{empty.get('sizeLimit') or '<unset>'}"]
+        else:
+            lines.append(f"{L1}<unknown>")
+    return lines
+
+
+def _labels_lines(title: str, labels: dict[str, str] | None) -> list[str]:
+    if not labels:
+        return [f"{title}:\t<none>"]
+    keys = sorted(labels)
+    return [f"{title}:\t{keys[0]}={labels[keys[0]]}"] + [f"\t{k}={labels[k]}" for k in keys[1:]]
+
+
+MAX_ANNOTATION_LEN = 140
+
+
+def _annotation_lines(annotations: dict[str, str] | None) -> list[str]:
+    keys = sorted(k for k in (annotations or {})
+                  if k != "kubectl.kubernetes.io/last-applied-configuration")
+    if not annotations or not keys:
+        return ["Annotations:\t<none>"]
+    lines = []
+    for i, key in enumerate(keys):
+        lead = "Annotations:\t" if i == 0 else "\t"
+        value = str(annotations[key]).removesuffix("\n")
+        if len(value) + len(key) + 2 > MAX_ANNOTATION_LEN or "\n" in value:
+            lines.append(f"{lead}{key}:")
+            for part in value.split("\n"):
+                short = part if len(part) <= MAX_ANNOTATION_LEN - 2 \
+                    else part[:MAX_ANNOTATION_LEN - 2] + "..."
+                lines.append(f"\t  {short}")
+        else:
+            lines.append(f"{lead}{key}: {value}")
+    return lines
+
+
+def _namespace_lines(record: dict[str, Any]) -> list[str]:
+    """minipod's own section: whose namespaces each process is in."""
+    host_ns = host.host_namespaces()
+    pause = record.get("pause") or {}
+    pod_ns: dict[str, int] = pause.get("namespaces") or {}
+    lines = ["Namespaces:"]
+
+    def block(title: str, pid: Any, namespaces: dict[str, int], is_pause: bool) -> None:
+        if not pid or not namespaces:
+            lines.append(f"{L1}{title}:\t<not running>")
+            return
+        lines.append(f"{L1}{title}:")
+        lines.append(f"{L2}PID:\t{pid}")
+        for kind in NAMESPACE_KINDS:
+            if kind not in namespaces:
+                continue
+            inode = namespaces[kind]
+            whose = ""
+            if not is_pause and pod_ns.get(kind) == inode and host_ns.get(kind) != inode:
+                whose = " (pod)"
+            elif host_ns.get(kind) == inode:
+                whose = " (host)"
+            lines.append(f"{L2}{kind}:\t{kind}:[{inode}]{whose}")
+
+    block("pause", pause.get("pid"), pod_ns, True)
+    for name, container in containers_in_order(record):
+        block(name, container.get("pid") if container.get("state") == "running" else None,
+              container.get("namespaces") or {}, False)
+    return lines
+
+
+@dataclass
+class _Aggregate:
+    first: float
+    last: float
+    count: int
+    event: Event
+
+
+def _aggregate(events: list[Event]) -> list[_Aggregate]:
+    """The event recorder's aggregation: one line per identical (type, reason,
+    message), with its count, first and last time; sorted by the last time."""
+    seen: dict[tuple[str, str, str, str], _Aggregate] = {}
+    for event in events:
+        key = (event.type, event.reason, event.obj, event.message)
+        agg = seen.get(key)
+        if agg is None:
+            seen[key] = _Aggregate(event.timestamp, event.timestamp, 1, event)
+        else:
+            agg.last, agg.count = max(agg.last, event.timestamp), agg.count + 1
+            agg.first = min(agg.first, event.timestamp)
+    return sorted(seen.values(), key=lambda a: a.last)
+
+
+def _events_text(events: list[Event], now: float) -> str:
+    if not events:
+        return "Events:\t<none>\n"
+    text = f"Events:\n{L1}Type\tReason\tAge\tFrom\tMessage\n{L1}----\t------\t----\t----\t-------\n"
+    for agg in _aggregate(events):
+        first = human_age(now - agg.first)
+        age = first if agg.count == 1 else \
+            f"{human_age(now - agg.last)} (x{agg.count} over {first})"
+        e = agg.event
+        text += f"{L1}{e.type}\t{e.reason}\t{age}\tminipod\t{e.message.strip()}\n"
+    return text
+
+
+def describe_pod(entry: PodEntry, now: float) -> str:
+    record, obj = entry.record, entry.object
+    meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+    status = obj.get("status") or {}
+    lines = [f"Name:\t{entry.name}", f"Namespace:\t{entry.namespace}", "Priority:\t0",
+             f"Node:\t{host.node_name()}"]
+    started = parse_time(status.get("startTime"))
+    if started is not None:
+        lines.append(f"Start Time:\t{rfc1123z(started)}")
+    lines += _labels_lines("Labels", meta.get("labels"))
+    lines += _annotation_lines(meta.get("annotations"))
+    phase = status.get("phase") or record.get("phase", "")
+    deleted = parse_time(meta.get("deletionTimestamp"))
+    if deleted is not None and phase not in ("Succeeded", "Failed"):
+        grace = spec.get("terminationGracePeriodSeconds", 30)
+        lines += [f"Status:\tTerminating (lasts {human_age(now - deleted)})",
+                  f"Termination Grace Period:\t{grace}s"]
+    else:
+        lines.append(f"Status:\t{phase}")
+    supervisor = record.get("supervisor") or {}
+    if phase not in ("Succeeded", "Failed") and not supervised(record):
+        lines += ["Reason:\tNodeLost",
+                  f"Message:\tits supervisor (pid {supervisor.get('pid')}) is gone; "
+                  f"`minipod delete pod {entry.name}` stops what is left"]
+    elif status.get("message"):
+        lines.append(f"Message:\t{status['message']}")
+    ips = status.get("podIPs") or []
+    lines.append(f"IP:\t{ips[0].get('ip', '') if ips else ''}")
+    if ips:
+        lines.append("IPs:")
+        lines += [f"{L1}IP:\t{ip.get('ip', '')}" for ip in ips]
+    else:
+        lines.append("IPs:\t<none>")
+    if spec.get("initContainers"):
+        lines += _containers_section("Init Containers", spec["initContainers"],
+                                     status.get("initContainerStatuses") or [])
+    lines += _containers_section("Containers", spec.get("containers") or [],
+                                 status.get("containerStatuses") or [])
+    conditions = status.get("conditions") or []
+    if conditions:
+        lines.append("Conditions:")
+        lines.append(f"{L1}Type\tStatus")
+        lines += [f"{L1}{c.get('type', '')} \t{c.get('status', '')} " for c in conditions]
+    lines += _volume_lines(spec.get("volumes") or [])
+    lines += ["QoS Class:\tBestEffort", "Node-Selectors:\t<none>", "Tolerations:\t<none>"]
+    lines += _namespace_lines(record)
+    events = read_events(entry.directory / "events.jsonl")
+    tab = TabWriter(0, 2)
+    if not events:  # no flush before "Events: <none>": it joins the block above
+        return tab.format("\n".join(lines) + "\n" + _events_text(events, now))
+    return tab.format("\n".join(lines) + "\n") + TabWriter(0, 2).format(
+        _events_text(events, now))
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    words = list(args.names)
+    kind, sep, first = args.resource.partition("/")
+    if sep:
+        words.insert(0, first)
+    if kind not in POD_KINDS:
+        raise ViewError(f'error: the server doesn\'t have a resource type "{kind}"')
+    if words:
+        entries = [require_pod(args.namespace, name) for name in words]
+    else:
+        entries = list_pods(args.namespace)
+        if not entries:
+            print(f"No resources found in {args.namespace} namespace.", file=sys.stderr)
+            return 0
+    now = host.now()
+    write("\n\n".join(describe_pod(e, now) for e in entries))
+    return 0
+

@@ -1,0 +1,168 @@
+"""Reading the state directory: each pod's record (pods/<ns>_<name>/pod.json)
+as a PodEntry, and what every verb derives from it the same way (containers
+in spec order, whether its supervisor still runs, its STATUS).
+
+The pod.json keys that more than one verb reads are read here; a verb reads
+the rest of what it shows itself (kubectl's object under "object" is the
+API's own shape). Nothing is written, and nothing is created: `get` on a
+host that never ran a pod finds no state directory and says so.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from minipod.api.errors import MinipodError
+from minipod.cli.views.output import ViewError
+from minipod.kernel.state import pod_key, root_dir
+
+POD_KINDS = ("pods", "pod", "po")
+
+
+@dataclass
+class PodEntry:
+    namespace: str
+    name: str
+    directory: Path
+    record: dict[str, Any]
+
+    @property
+    def object(self) -> dict[str, Any]:
+        obj: dict[str, Any] = self.record.get("object") or {}
+        return obj
+
+    @property
+    def labels(self) -> dict[str, str]:
+        labels: dict[str, str] = self.object.get("metadata", {}).get("labels") or {}
+        return labels
+
+    @property
+    def created(self) -> float | None:
+        created = self.record.get("created")
+        if isinstance(created, int | float):
+            return float(created)
+        return parse_time(self.object.get("metadata", {}).get("creationTimestamp"))
+
+
+def containers_in_order(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The record's containers in spec order, init containers first (pod.json
+    keeps them in a map with sorted keys)."""
+    containers: dict[str, dict[str, Any]] = record.get("containers") or {}
+    spec = (record.get("object") or {}).get("spec") or {}
+    order = [c.get("name") for c in [*(spec.get("initContainers") or []),
+                                     *(spec.get("containers") or [])]]
+    rank = {name: i for i, name in enumerate(order)}
+    names = sorted(containers, key=lambda n: (not containers[n].get("init"),
+                                              rank.get(n, len(rank))))
+    return [(name, containers[name]) for name in names]
+
+
+def pods_root() -> Path:
+    return root_dir() / "pods"
+
+
+def read_record(directory: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((directory / "pod.json").read_text())
+    except FileNotFoundError:
+        return None  # being created, or just removed
+    except NotADirectoryError:
+        return None
+    except ValueError:
+        return None  # never half-written (atomic rename), but never a traceback either
+    except PermissionError as e:
+        raise MinipodError(f"cannot read {directory}: permission denied "
+                           f"(pod state is root's alone)") from e
+    return data if isinstance(data, dict) else None
+
+
+def load_pod(namespace: str, name: str) -> PodEntry | None:
+    directory = pods_root() / pod_key(namespace, name)
+    record = read_record(directory)
+    if record is None:
+        return None
+    return PodEntry(namespace, name, directory, record)
+
+
+def list_pods(namespace: str | None = None) -> list[PodEntry]:
+    """Every pod with a record, in the API server's order (namespace, name)."""
+    root = pods_root()
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    except PermissionError as e:
+        raise MinipodError(f"cannot read {root}: permission denied "
+                           f"(pod state is root's alone)") from e
+    found = []
+    for entry in names:
+        ns, sep, name = entry.partition("_")
+        if not sep or (namespace is not None and ns != namespace):
+            continue
+        record = read_record(root / entry)
+        if record is not None:
+            found.append(PodEntry(record.get("namespace", ns), record.get("name", name),
+                                  root / entry, record))
+    return sorted(found, key=lambda p: (p.namespace, p.name))
+
+
+def supervised(record: dict[str, Any]) -> bool:
+    """Whether the supervisor that wrote the record still runs (same pid and start time)."""
+    identity = record.get("supervisor") or {}
+    pid, start = identity.get("pid"), identity.get("startTime")
+    if not pid or start is None:
+        return True  # nothing to check against: trust the record
+    # start-up: imported with the verb that needs it
+    import psutil
+
+    try:
+        return bool(abs(psutil.Process(pid).create_time() - start) < 0.05)
+    except psutil.Error:
+        return False
+
+
+def pod_status(entry: PodEntry) -> str:
+    status = str(entry.record.get("status") or entry.record.get("phase") or "Unknown")
+    if entry.record.get("phase") not in ("Succeeded", "Failed") \
+            and not supervised(entry.record):
+        return "Unknown"  # kubectl's word for a pod whose node stopped reporting
+    return status
+
+
+def parse_time(text: Any) -> float | None:
+    """An RFC 3339 time of the API (seconds, Z) as a Unix time."""
+    if not isinstance(text, str) or not text:
+        return None
+    match = re.fullmatch(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?Z", text)
+    if match is None:
+        return None
+    fields = tuple(int(g) for g in match.groups()[:6])
+    fraction = float(match.group(7)) if match.group(7) else 0.0
+    return calendar.timegm(fields) + fraction
+
+
+def strip_kind(name: str, kinds: Sequence[str] = POD_KINDS) -> str:
+    """`pod/NAME` (or pods/, po/) is NAME, as kubectl takes it."""
+    kind, sep, rest = name.partition("/")
+    if sep and kind in kinds:
+        return rest
+    return name
+
+
+def not_found(name: str) -> ViewError:
+    return ViewError(f'Error from server (NotFound): pods "{name}" not found')
+
+
+def require_pod(namespace: str, name: str) -> PodEntry:
+    entry = load_pod(namespace, strip_kind(name))
+    if entry is None:
+        raise not_found(strip_kind(name))
+    return entry
+

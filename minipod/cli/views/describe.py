@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from minipod.api.events import Event
+from minipod.api.record import PodRecord
 from minipod.api.status import human_age
 from minipod.cli.views import host
 from minipod.cli.views.host import NAMESPACE_KINDS
@@ -213,11 +214,10 @@ def _annotation_lines(annotations: dict[str, str] | None) -> list[str]:
     return lines
 
 
-def _namespace_lines(record: dict[str, Any]) -> list[str]:
+def _namespace_lines(record: PodRecord) -> list[str]:
     """minipod's own section: whose namespaces each process is in."""
     host_ns = host.host_namespaces()
-    pause = record.get("pause") or {}
-    pod_ns: dict[str, int] = pause.get("namespaces") or {}
+    pod_ns = record.pause.namespaces
     lines = ["Namespaces:"]
 
     def block(title: str, pid: Any, namespaces: dict[str, int], is_pause: bool) -> None:
@@ -237,10 +237,10 @@ def _namespace_lines(record: dict[str, Any]) -> list[str]:
                 whose = " (host)"
             lines.append(f"{L2}{kind}:\t{kind}:[{inode}]{whose}")
 
-    block("pause", pause.get("pid"), pod_ns, True)
+    block("pause", record.pause.pid, pod_ns, True)
     for name, container in containers_in_order(record):
-        block(name, container.get("pid") if container.get("state") == "running" else None,
-              container.get("namespaces") or {}, False)
+        pid = container.process.pid if container.running and container.process else None
+        block(name, pid, container.namespaces, False)
     return lines
 
 
@@ -291,7 +291,7 @@ def describe_pod(entry: PodEntry, now: float) -> str:
         lines.append(f"Start Time:\t{rfc1123z(started)}")
     lines += _labels_lines("Labels", meta.get("labels"))
     lines += _annotation_lines(meta.get("annotations"))
-    phase = status.get("phase") or record.get("phase", "")
+    phase = status.get("phase") or record.phase
     deleted = parse_time(meta.get("deletionTimestamp"))
     if deleted is not None and phase not in ("Succeeded", "Failed"):
         grace = spec.get("terminationGracePeriodSeconds", 30)
@@ -299,10 +299,9 @@ def describe_pod(entry: PodEntry, now: float) -> str:
                   f"Termination Grace Period:\t{grace}s"]
     else:
         lines.append(f"Status:\t{phase}")
-    supervisor = record.get("supervisor") or {}
     if phase not in ("Succeeded", "Failed") and not supervised(record):
         lines += ["Reason:\tNodeLost",
-                  f"Message:\tits supervisor (pid {supervisor.get('pid')}) is gone; "
+                  f"Message:\tits supervisor (pid {record.supervisor.pid}) is gone; "
                   f"`minipod delete pod {entry.name}` stops what is left"]
     elif status.get("message"):
         lines.append(f"Message:\t{status['message']}")

@@ -85,14 +85,13 @@ class GetOptions:
 def row_state(entry: PodEntry) -> tuple[Any, ...]:
     """What makes a row change (its age does not)."""
     r = entry.record
-    return (pod_status(entry), r.get("ready"), r.get("restarts"), r.get("lastRestart"),
+    return (pod_status(entry), r.ready, r.restarts, r.last_restart,
             tuple(sorted(entry.labels.items())))
 
 
 def pod_cells(entry: PodEntry, opts: GetOptions, now: float) -> list[str]:
     r = entry.record
-    row = PodRow(str(r.get("ready", "0/0")), pod_status(entry), int(r.get("restarts") or 0),
-                 r.get("lastRestart"))
+    row = PodRow(r.ready, pod_status(entry), r.restarts, r.last_restart)
     created = entry.created
     cells = [entry.name, row.ready, row.status, row.restarts_column(now),
              human_age(now - created) if created is not None else "<unknown>"]

@@ -13,25 +13,24 @@ from minipod.cli.views.records import PodEntry, containers_in_order, pod_status,
 
 def inspect_pod(entry: PodEntry) -> dict[str, Any]:
     record = entry.record
-    pause = record.get("pause") or {}
     containers = []
     for name, info in containers_in_order(record):
-        running = info.get("state") == "running"
+        running = info.running and info.process is not None
         containers.append({
-            "name": name, "id": info.get("id"), "image": info.get("image"),
-            "init": info.get("init", False), "sidecar": info.get("sidecar", False),
-            "state": info.get("state"), "reason": info.get("reason", ""),
-            "attempt": info.get("attempt"), "restartCount": info.get("restartCount", 0),
-            "pid": info.get("pid") if running else None,
-            "namespaces": info.get("namespaces", {}) if running else {},
-            "rootfs": info.get("rootfs"), "log": info.get("log"),
-        } | ({"exitCode": info["exitCode"]} if "exitCode" in info else {}))
+            "name": name, "id": info.id, "image": info.image,
+            "init": info.init, "sidecar": info.sidecar,
+            "state": info.state, "reason": info.reason,
+            "attempt": info.attempt, "restartCount": info.restart_count,
+            "pid": info.process.pid if running and info.process else None,
+            "namespaces": info.namespaces if running else {},
+            "rootfs": info.rootfs, "log": info.log,
+        } | ({"exitCode": info.exit_code} if info.exit_code is not None else {}))
     return {
-        "name": entry.name, "namespace": entry.namespace, "uid": record.get("uid"),
-        "phase": record.get("phase"), "status": pod_status(entry),
+        "name": entry.name, "namespace": entry.namespace, "uid": record.uid,
+        "phase": record.phase, "status": pod_status(entry),
         "directory": str(entry.directory),
-        "pause": {"pid": pause.get("pid"), "namespaces": pause.get("namespaces", {})},
-        "supervisor": record.get("supervisor") or {},
+        "pause": {"pid": record.pause.pid, "namespaces": record.pause.namespaces},
+        "supervisor": record.supervisor.to_json(),
         "containers": containers,
     }
 

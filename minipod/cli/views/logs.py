@@ -40,8 +40,8 @@ def _default_container(entry: PodEntry) -> str:
     inits = [c.get("name", "") for c in spec.get("initContainers") or []]
     if not apps:  # no object: the record's own list
         ordered = containers_in_order(entry.record)
-        apps = [n for n, c in ordered if not c.get("init")]
-        inits = [n for n, c in ordered if c.get("init")]
+        apps = [n for n, c in ordered if not c.init]
+        inits = [n for n, c in ordered if c.init]
     wanted = ((entry.object.get("metadata") or {}).get("annotations") or {}).get(
         DEFAULT_CONTAINER_ANNOTATION)
     if wanted and wanted in apps + inits:
@@ -64,22 +64,21 @@ def _log_path(entry: PodEntry, container: str, attempt: int) -> Path:
 def cmd_logs(args: argparse.Namespace) -> int:
     entry = require_pod(args.namespace, args.pod)
     name = args.container or _default_container(entry)
-    containers = entry.record.get("containers") or {}
-    if name not in containers:
+    info = entry.record.container(name)
+    if info is None:
         raise MinipodError(f"container {name} is not valid for pod {entry.name}")
-    info = containers[name]
-    attempt = int(info.get("attempt", -1))
+    attempt = info.attempt
     if args.previous:
         # the kubelet's lastState.terminated: the run before this one, or, for a
         # container waiting to start again, the run that last exited
-        previous = attempt if info.get("state") == "waiting" else attempt - 1
+        previous = attempt if info.state == "waiting" else attempt - 1
         path = _log_path(entry, name, previous)
         if previous < 0 or not path.exists():
             raise ViewError(f"Error from server (BadRequest): previous terminated container "
                             f'"{name}" in pod "{entry.name}" not found')
     else:
         if attempt < 0:
-            reason = info.get("reason") or "ContainerCreating"
+            reason = info.reason or "ContainerCreating"
             raise ViewError(f'Error from server (BadRequest): container "{name}" in pod '
                             f'"{entry.name}" is waiting to start: {reason}')
         path = _log_path(entry, name, attempt)
@@ -149,6 +148,6 @@ def _run_finished(entry: PodEntry, container: str, attempt: int) -> bool:
     record = read_record(entry.directory)
     if record is None:
         return not entry.directory.exists()
-    info = (record.get("containers") or {}).get(container) or {}
-    return int(info.get("attempt", -1)) != attempt or info.get("state") != "running"
+    info = record.container(container)
+    return info is None or info.attempt != attempt or not info.running
 

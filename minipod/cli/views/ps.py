@@ -72,25 +72,27 @@ def container_runs(entry: PodEntry) -> list[ContainerRunRow]:
     of each container, and the one before it (kept for `logs --previous`)."""
     rows = []
     statuses = _statuses(entry)
-    uid = str(entry.record.get("uid", ""))
+    uid = entry.record.uid
     for name, info in containers_in_order(entry.record):
-        attempt = int(info.get("attempt", -1))
+        attempt = info.attempt
         if attempt < 0:
             continue  # never created
         status = statuses.get(name, {})
         state = status.get("state") or {}
         last = (status.get("lastState") or {}).get("terminated")
-        running = info.get("state") == "running"
+        running = info.running
 
         def row(run: int, created: float | None, pid: Any = None,
-                name: str = name, image: str = str(info.get("image", ""))) -> ContainerRunRow:
+                name: str = name, image: str = info.image) -> ContainerRunRow:
             return ContainerRunRow(f"{uid[:8]}-{name}-{run}", image, created,
                                    "Running" if pid else "Exited", name, run, uid[:13],
                                    entry.name, entry.namespace, str(pid) if pid else "-")
 
         if running:
-            rows.append(row(attempt, info.get("startTime") or parse_time(
-                (state.get("running") or {}).get("startedAt")), info.get("pid") or "?"))
+            process = info.process
+            rows.append(row(attempt, (process.start_time if process else None) or parse_time(
+                (state.get("running") or {}).get("startedAt")),
+                (process.pid if process else None) or "?"))
         elif "terminated" in state:
             rows.append(row(attempt, parse_time((state["terminated"] or {}).get("startedAt"))))
         else:  # waiting to start again (back-off): the last run is its lastState

@@ -2,9 +2,9 @@
 as a PodEntry, and what every verb derives from it the same way (containers
 in spec order, whether its supervisor still runs, its STATUS).
 
-The pod.json keys that more than one verb reads are read here; a verb reads
-the rest of what it shows itself (kubectl's object under "object" is the
-API's own shape). Nothing is written, and nothing is created: `get` on a
+pod.json is read through its typed record (minipod/api/record.py); the
+Pod object in it (``api_object``) is the API's own free-form shape, as a
+cluster returns it. Nothing is written, and nothing is created: `get` on a
 host that never ran a pod finds no state directory and says so.
 """
 
@@ -14,12 +14,14 @@ import calendar
 import json
 import os
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from minipod.api.errors import MinipodError
+from minipod.api.record import ContainerRecord, PodRecord, RecordError
 from minipod.cli.views.output import ViewError
 from minipod.kernel.state import pod_key, root_dir
 
@@ -31,12 +33,11 @@ class PodEntry:
     namespace: str
     name: str
     directory: Path
-    record: dict[str, Any]
+    record: PodRecord
 
     @property
     def object(self) -> dict[str, Any]:
-        obj: dict[str, Any] = self.record.get("object") or {}
-        return obj
+        return self.record.api_object
 
     @property
     def labels(self) -> dict[str, str]:
@@ -45,22 +46,18 @@ class PodEntry:
 
     @property
     def created(self) -> float | None:
-        created = self.record.get("created")
-        if isinstance(created, int | float):
-            return float(created)
-        return parse_time(self.object.get("metadata", {}).get("creationTimestamp"))
+        return self.record.created
 
 
-def containers_in_order(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def containers_in_order(record: PodRecord) -> list[tuple[str, ContainerRecord]]:
     """The record's containers in spec order, init containers first (pod.json
     keeps them in a map with sorted keys)."""
-    containers: dict[str, dict[str, Any]] = record.get("containers") or {}
-    spec = (record.get("object") or {}).get("spec") or {}
+    containers = record.containers
+    spec = record.api_object.get("spec") or {}
     order = [c.get("name") for c in [*(spec.get("initContainers") or []),
                                      *(spec.get("containers") or [])]]
     rank = {name: i for i, name in enumerate(order)}
-    names = sorted(containers, key=lambda n: (not containers[n].get("init"),
-                                              rank.get(n, len(rank))))
+    names = sorted(containers, key=lambda n: (not containers[n].init, rank.get(n, len(rank))))
     return [(name, containers[name]) for name in names]
 
 
@@ -68,7 +65,9 @@ def pods_root() -> Path:
     return root_dir() / "pods"
 
 
-def read_record(directory: Path) -> dict[str, Any] | None:
+def read_record(directory: Path) -> PodRecord | None:
+    """The pod's record; None while it is being created or removed.
+    RecordError (a MinipodError) for a record this minipod cannot read."""
     try:
         data = json.loads((directory / "pod.json").read_text())
     except FileNotFoundError:
@@ -80,7 +79,7 @@ def read_record(directory: Path) -> dict[str, Any] | None:
     except PermissionError as e:
         raise MinipodError(f"cannot read {directory}: permission denied "
                            f"(pod state is root's alone)") from e
-    return data if isinstance(data, dict) else None
+    return PodRecord.from_json(data, str(directory / "pod.json"))
 
 
 def load_pod(namespace: str, name: str) -> PodEntry | None:
@@ -103,20 +102,22 @@ def list_pods(namespace: str | None = None) -> list[PodEntry]:
                            f"(pod state is root's alone)") from e
     found = []
     for entry in names:
-        ns, sep, name = entry.partition("_")
+        ns, sep, _name = entry.partition("_")
         if not sep or (namespace is not None and ns != namespace):
             continue
-        record = read_record(root / entry)
+        try:
+            record = read_record(root / entry)
+        except RecordError as e:  # one pod we cannot show must not hide the others
+            print(f"warning: {e}", file=sys.stderr)
+            continue
         if record is not None:
-            found.append(PodEntry(record.get("namespace", ns), record.get("name", name),
-                                  root / entry, record))
+            found.append(PodEntry(record.namespace, record.name, root / entry, record))
     return sorted(found, key=lambda p: (p.namespace, p.name))
 
 
-def supervised(record: dict[str, Any]) -> bool:
+def supervised(record: PodRecord) -> bool:
     """Whether the supervisor that wrote the record still runs (same pid and start time)."""
-    identity = record.get("supervisor") or {}
-    pid, start = identity.get("pid"), identity.get("startTime")
+    pid, start = record.supervisor.pid, record.supervisor.start_time
     if not pid or start is None:
         return True  # nothing to check against: trust the record
     # start-up: imported with the verb that needs it
@@ -129,9 +130,8 @@ def supervised(record: dict[str, Any]) -> bool:
 
 
 def pod_status(entry: PodEntry) -> str:
-    status = str(entry.record.get("status") or entry.record.get("phase") or "Unknown")
-    if entry.record.get("phase") not in ("Succeeded", "Failed") \
-            and not supervised(entry.record):
+    status = entry.record.status or entry.record.phase or "Unknown"
+    if entry.record.phase not in ("Succeeded", "Failed") and not supervised(entry.record):
         return "Unknown"  # kubectl's word for a pod whose node stopped reporting
     return status
 

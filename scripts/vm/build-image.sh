@@ -37,7 +37,9 @@ sources=(
 
 # The initramfs needs only what mounts the root disk; a smaller one is made
 # and unpacked sooner (TCG runs it ~12x slower than the host would).
-# minipod-vm.service (guest-init.sh) runs the host's script and powers off.
+# minipod-vm.service (guest-init.sh) runs the host's script and powers off;
+# Type=exec, not oneshot, so that the boot is over (`systemctl
+# is-system-running`) while the tests run, as on a host.
 # Timers and gettys that would only compete with the tests are masked.
 # (The hooks are shell code that mmdebstrap runs with the tree as $1.)
 # shellcheck disable=SC2016
@@ -59,10 +61,9 @@ After=multi-user.target
 Wants=multi-user.target
 
 [Service]
-Type=oneshot
+Type=exec
 Environment=HOME=/root LANG=C.UTF-8
 TasksMax=infinity
-TimeoutStartSec=infinity
 StandardInput=null
 ExecStart=/usr/local/sbin/minipod-vm-init
 ExecStopPost=/bin/systemctl --no-block --force poweroff

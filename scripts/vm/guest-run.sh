@@ -15,7 +15,7 @@
 set -uo pipefail
 
 # shellcheck source=/dev/null
-. /mnt/ctl/params            # PYTEST_ARGS, from test-vm.sh
+. /mnt/ctl/params            # PYTEST_ARGS and PY_COLORS, from test-vm.sh
 repo=/root/minipod
 venv=/opt/minipod/venv
 
@@ -27,6 +27,8 @@ say() { printf 'minipod-vm: [%6s s] %s\n' "$(seconds "$(uptime_cs)")" "$*"; }
 fail() { say "FAILED: $*"; exit 125; }
 
 say "guest up: $(uname -r), systemd $(systemctl --version | sed -n '1s/^systemd \([0-9]*\).*/\1/p'), $(nproc) cpus"
+
+say "boot: $(systemd-analyze 2>&1 | head -n 1)"
 
 # 1. The guest.
 pid1=$(ps -p 1 -o comm=)
@@ -73,16 +75,19 @@ say "checkout copied to $repo ($(du -sh "$repo" | cut -f1)) in $(since "$t0") s"
 # 3. Provisioning, as `make setup` does it.
 t0=$(uptime_cs)
 say "provisioning: scripts/setup-host.sh deps install"
+# Each line of its output is stamped with the guest's uptime.
 PIP_NO_INDEX=1 PIP_FIND_LINKS=/mnt/wheels PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    VENV=$venv PYTHON=/usr/bin/python3 bash "$repo/scripts/setup-host.sh" deps install ||
-    fail "scripts/setup-host.sh failed"
+    VENV=$venv PYTHON=/usr/bin/python3 bash "$repo/scripts/setup-host.sh" deps install 2>&1 |
+    while IFS= read -r line; do say "$line"; done
+[ "${PIPESTATUS[0]}" = 0 ] || fail "scripts/setup-host.sh failed"
 say "provisioned in $(since "$t0") s"
 
 # 4. The tests.
 t0=$(uptime_cs)
 say "tests: MINIPOD_TESTS_MUST_RUN=1 pytest ${PYTEST_ARGS[*]}"
 cd "$repo" || fail "no $repo"
-MINIPOD_TESTS_MUST_RUN=1 "$venv/bin/pytest" "${PYTEST_ARGS[@]}"
+# the serial port is a terminal: colours only if the host's output is one too
+PY_COLORS=$PY_COLORS MINIPOD_TESTS_MUST_RUN=1 "$venv/bin/pytest" "${PYTEST_ARGS[@]}"
 rc=$?
 say "tests ran in $(since "$t0") s, pytest exit code $rc"
 exit $rc

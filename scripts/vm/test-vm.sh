@@ -178,7 +178,8 @@ trap 'exit 143' TERM
 install -m 0644 "$here/guest-run.sh" "$run/guest-run.sh"
 # shellcheck disable=SC2034  # read by guest-run.sh
 PYTEST_ARGS=("$@")
-declare -p PYTEST_ARGS >"$run/params"
+if [ -t 1 ]; then PY_COLORS=1; else PY_COLORS=0; fi
+declare -p PYTEST_ARGS PY_COLORS >"$run/params"
 # The files to copy: the checkout as git sees it (tracked and untracked,
 # without what .gitignore names: builds, caches, venvs); everything if it is
 # not a git checkout.

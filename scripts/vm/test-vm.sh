@@ -43,6 +43,12 @@ if [ "$(id -u)" != 0 ]; then
     die "run as root (sudo make test-vm): mmdebstrap and mkfs build the image as root"
 fi
 [ $# -gt 0 ] || die "no tests given (the Makefile passes VM_TESTS)"
+# The wheelhouse is built by the host's interpreter for the guest's: both
+# must be Debian 12's Python 3.11 (python-prctl's wheel is built here).
+py_version=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])') ||
+    die "no $PYTHON"
+[ "$py_version" = 3.11 ] ||
+    die "$PYTHON is Python $py_version; the guest's wheels need 3.11 (Debian 12's): PYTHON=..."
 
 # 1. The host's packages, as setup-host.sh's deps step installs its own.
 missing=()
@@ -152,8 +158,16 @@ else
 fi
 exec 9>&-
 
-# 4. The run: a control directory shared with the guest.
+# 4. The run: a control directory shared with the guest. Those of runs
+#    whose script was killed outright are removed first.
+for dir in "$cache"/run.*; do
+    owner=$(cat "$dir/owner" 2>/dev/null) || continue
+    if ! kill -0 "$owner" 2>/dev/null; then
+        rm -rf "$dir"
+    fi
+done
 run=$(mktemp -d "$cache/run.XXXXXX")
+echo $$ >"$run/owner"
 qemu_pid=
 # Stops the qemu this script started (SIGTERM, SIGKILL after 10 s).
 stop_qemu() {

@@ -19,7 +19,7 @@
 # Exit code: pytest's; 124 if the guest did not finish within VM_TIMEOUT
 # seconds; 125 if the harness or the guest failed before the tests.
 # Environment: VM_CACHE (default /var/tmp/minipod-vm), VM_TIMEOUT (seconds,
-# default 1500), VM_CPUS (default: the host's), VM_MEM (MiB, default 3072),
+# default 1200), VM_CPUS (default: the host's), VM_MEM (MiB, default 3072),
 # VM_ACCEL (default tcg; kvm where /dev/kvm runs a stock guest kernel),
 # PYTHON (the host's interpreter for the wheelhouse, default /usr/bin/python3),
 # and build-image.sh's VM_DEBIAN_MIRROR, VM_DEBIAN_SECURITY, VM_DISK_SIZE.
@@ -28,7 +28,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 cache=${VM_CACHE:-/var/tmp/minipod-vm}
-timeout_s=${VM_TIMEOUT:-1500}
+timeout_s=${VM_TIMEOUT:-1200}
 cpus=${VM_CPUS:-$(nproc)}
 mem=${VM_MEM:-3072}
 accel=${VM_ACCEL:-tcg}

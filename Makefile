@@ -11,8 +11,8 @@ VAGRANT ?= vagrant
 VAGRANT_REPO := /home/vagrant/minipod
 SETUP_HOST := VENV=$(VENV) PYTHON=$(PYTHON) bash scripts/setup-host.sh
 
-.PHONY: setup deps install lint-deps image demo test test-unit test-kernel lint bench clean \
-        vagrant-up vagrant-test vagrant-demo
+.PHONY: setup deps install lint-deps image demo test test-unit test-kernel test-vm lint bench \
+        clean vagrant-up vagrant-test vagrant-demo
 
 # Debian packages, a venv with minipod built into it, `minipod` on root's
 # PATH: scripts/setup-host.sh, which also provisions the Vagrant VM.
@@ -48,6 +48,17 @@ test-unit:
 test-kernel: setup
 	MINIPOD_TESTS_MUST_RUN=1 $(BIN)/pytest tests/kernel
 
+# The kernel tests that run in a Debian 12 guest with systemd as PID 1 on
+# cgroup v2 (scripts/vm/test-vm.sh; README "Tests on a standard host"). A test
+# file joins the default selection by being added to this line; one run can
+# choose others: make test-vm VM_TESTS='tests/kernel/test_pod.py -k restart'
+VM_TESTS ?= tests/kernel/test_pause.py tests/kernel/test_pod.py
+
+# deps: the host's compiler and libcap-dev build python-prctl's wheel for the
+# guest; the script installs qemu and mmdebstrap itself.
+test-vm: deps
+	PYTHON=$(PYTHON) bash scripts/vm/test-vm.sh $(VM_TESTS)
+
 lint:
 	$(BIN)/ruff check minipod tests benchmarks
 	$(BIN)/mypy minipod
@@ -56,7 +67,7 @@ lint:
 	    csrc/mp_start.c csrc/mp_probe.c csrc/mp_prober.c
 	@command -v shellcheck >/dev/null && command -v $(VAGRANT) >/dev/null || \
 	  { echo "lint needs shellcheck and vagrant: sudo make lint-deps"; exit 1; }
-	shellcheck scripts/setup-host.sh .ci/run
+	shellcheck scripts/setup-host.sh scripts/vm/*.sh .ci/run
 # Without a hypervisor no provider is usable, so the provider blocks are
 # not validated (--ignore-provider); the rest of the Vagrantfile is.
 	cd vagrant && VAGRANT_CHECKPOINT_DISABLE=1 $(VAGRANT) validate --ignore-provider

@@ -12,6 +12,8 @@
 #   lint-deps  what `make lint` needs besides the venv: shellcheck, and
 #              vagrant for `vagrant validate` (CI installs them; the VM and
 #              `make setup` do not)
+#   apt-packages  prints the packages of `deps`, one a line, and changes
+#              nothing (scripts/vm/ bakes them into the test guest's image)
 #
 # Environment: VENV (default /opt/minipod/venv), PYTHON (default
 # /usr/bin/python3). The distribution's interpreter is the one python3-venv
@@ -106,6 +108,7 @@ for step in "$@"; do
         deps) deps ;;
         install) install_minipod ;;
         lint-deps) lint_deps ;;
-        *) echo "setup-host.sh: unknown step '$step' (deps, install, lint-deps)" >&2; exit 2 ;;
+        apt-packages) printf '%s\n' "${APT_PACKAGES[@]}" ;;
+        *) echo "setup-host.sh: unknown step '$step' (deps, install, lint-deps, apt-packages)" >&2; exit 2 ;;
     esac
 done

@@ -61,6 +61,7 @@
 #include <unistd.h>
 
 #include "mp_exec.h"
+#include "mp_launch.h"
 #include "mp_sys.h"
 
 #ifndef TIOCGPTPEER
@@ -232,7 +233,7 @@ drop_capabilities (struct mp_exec_spec *s)
 }
 
 /* The group of ``uid`` in the container's /etc/passwd, else 0 (containerd's
-   rule, as container._primary_group). Parsed as a stream: no line buffer. */
+   rule). Parsed as a stream: no line buffer. */
 gid_t
 mp_primary_group (uid_t uid)
 {

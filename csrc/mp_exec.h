@@ -8,14 +8,6 @@
 
 #include <stdint.h>
 
-/* Older libc headers lack these; both launchers need them. */
-#ifndef CLONE_PIDFD
-#define CLONE_PIDFD 0x00001000
-#endif
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
-
 /* Where a start failed (mp_exec_spec.step). */
 #define MP_EXEC_OK 0
 #define MP_EXEC_STEP_POD_NS 1        /* step_arg: index into ns_fds */
@@ -81,12 +73,5 @@ struct mp_exec_spec
 };
 
 int mp_exec_start (struct mp_exec_spec *spec);
-
-/* Shared with mp_start.c (not for cffi): safe in a CLONE_VM child. */
-#include <sys/types.h>
-int mp_exec_search (const char *file, char *const argv[], char *const envp[],
-                    const char *path);
-int mp_drop_caps (uint64_t keep_caps, int *cap);
-gid_t mp_primary_group (uid_t uid);
 
 #endif

@@ -3,15 +3,19 @@
    supervisor (pid_for_children already set to the pod's pid namespace, or a
    new one)
      --clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD)--> C
-   C   runs container_main's recipe (minipod/kernel/launch.py, rootfs.py; same
-       steps, order and mount flags) and execs the container's command.
+   C   runs the ops of spec->ops in order, one case each in run_op (which
+       namespaces to join, what to mount where with which flags, the
+       identity: all of it decided in minipod/kernel/rootfs.py and
+       launch.py), and the last op execs the container's command.
    The supervisor is suspended until C has exec'd or _exited, so the call
-   returns with the outcome known, as spawn.spawn does, but without copying
-   the interpreter (a fork of it costs milliseconds) and without Python in
-   the child. C shares our memory until then, hence mp_exec.c's rules: every
-   signal blocked around the call (C resets dispositions before it unblocks),
-   raw system calls for credentials, nothing allocated, C's stack carved from
-   this frame, failures written into the spec, the memory non-dumpable for
+   returns with the outcome known, as spawn.spawn_program does, but without
+   copying the interpreter (a fork of it costs milliseconds) and without
+   Python in the child. C shares our memory until then, hence mp_exec.c's
+   rules: every signal blocked around the call (the exec op resets
+   dispositions before it unblocks), raw system calls for credentials,
+   nothing allocated (the ops, their strings and the fds' scratch are the
+   caller's), C's stack carved from this frame, a failure written into the
+   spec as the index of its op and its errno, the memory non-dumpable for
    the call. C has its own copy of the fd table: what it opens or dup2s is
    its own, and exec closes it (CLOEXEC). */
 #ifndef _GNU_SOURCE
@@ -30,40 +34,21 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "mp_exec.h"
+#include "mp_launch.h"
 #include "mp_start.h"
 #include "mp_sys.h"
 
 
 #define CHILD_STACK (64 * 1024)
-#define OLD_ROOT "/.minipod-oldroot"
-#define NOSUID_NODEV_NOEXEC (MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
-/* rootfs.DEV_SYMLINKS: target, link */
-static const char *const dev_symlinks[][2] = {
-  { "/proc/self/fd", "/dev/fd" },
-  { "/proc/self/fd/0", "/dev/stdin" },
-  { "/proc/self/fd/1", "/dev/stdout" },
-  { "/proc/self/fd/2", "/dev/stderr" },
-  { "pts/ptmx", "/dev/ptmx" },
-  { "/proc/kcore", "/dev/core" },
-};
-
-/* C cannot go on: the step is set already; record errno and exit as a shell
-   does when exec fails. */
+/* C cannot go on: record errno and exit as a shell does when exec fails
+   (spec->op names the op). */
 static void __attribute__ ((noreturn))
 fail (struct mp_start_spec *s)
 {
   s->err = errno;
   s->failed = 1;
   _exit (127);
-}
-
-static void
-step (struct mp_start_spec *s, int now, int arg)
-{
-  s->step = now;
-  s->step_arg = arg;
 }
 
 /* "/proc/self/fd/N" into buf (no snprintf in the child). */
@@ -121,126 +106,54 @@ mkdir_p (const char *path, mode_t mode)
   return 0;
 }
 
-/* rootfs._bind: create the target, bind the O_PATH fd through its
-   /proc/self/fd link (runc's trick), remount read-only if asked. */
+/* The parent directory (as mkdir -p, 0755), then an empty file unless the
+   path exists. */
 static int
-bind_at (int source_fd, const char *target, int flags)
+mkfile (const char *path, mode_t mode)
 {
-  char fdbuf[32];
+  char parent[PATH_MAX];
+  const char *slash = strrchr (path, '/');
+  size_t len = slash == NULL ? 0 : (size_t) (slash - path);
+  struct stat st;
+  int fd;
 
-  if (flags & MP_START_BIND_FILE)
+  if (len >= sizeof parent)
     {
-      /* rootfs._mkfile_in_root: the parent directory, then an empty file */
-      char parent[PATH_MAX];
-      const char *slash = strrchr (target, '/');
-      size_t len = slash == NULL ? 0 : (size_t) (slash - target);
-      struct stat st;
-
-      if (len >= sizeof parent)
-        {
-          errno = ENAMETOOLONG;
-          return -1;
-        }
-      memcpy (parent, target, len);
-      parent[len] = '\0';
-      if (len > 0 && mkdir_p (parent, 0755) < 0)
-        return -1;
-      if (stat (target, &st) < 0)
-        {
-          int fd = open (target, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-          if (fd < 0)
-            return -1;
-          close (fd);
-        }
+      errno = ENAMETOOLONG;
+      return -1;
     }
-  else if (mkdir_p (target, 0755) < 0)
+  memcpy (parent, path, len);
+  parent[len] = '\0';
+  if (len > 0 && mkdir_p (parent, 0755) < 0)
     return -1;
-  if (mount (fd_path (fdbuf, source_fd), target, NULL, MS_BIND | MS_REC, NULL) < 0)
+  if (stat (path, &st) == 0)
+    return 0;
+  fd = open (path, O_WRONLY | O_CREAT | O_CLOEXEC, mode);
+  if (fd < 0)
     return -1;
-  if ((flags & MP_START_BIND_RO)
-      && mount (NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL) < 0)
-    return -1;
+  close (fd);
   return 0;
 }
 
-/* rootfs.build_rootfs: on return C is inside its new root. */
-static void
-build_rootfs (struct mp_start_spec *s)
+/* A mount's, bind's or chdir's target, made as mp_start.h's MP_MAKE_* say.
+   Once C is inside the new root, even an absolute symlink of the image
+   resolves inside it: a target never leads out to the host. */
+static int
+make (const char *path, int how, mode_t mode)
 {
-  int *fds = s->source_fds;
-  char fdbuf[32];
-
-  step (s, MP_START_STEP_UNSHARE_MNT, 0);
-  if (unshare (CLONE_NEWNS) < 0)
-    fail (s);
-  /* before anything is mounted, so nothing propagates back to the host */
-  step (s, MP_START_STEP_PRIVATE, 0);
-  if (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-    fail (s);
-  for (int i = 0; i < s->n_sources; i++)  /* while host paths still resolve */
+  switch (how)
     {
-      step (s, MP_START_STEP_OPEN, i);
-      if ((fds[i] = open (s->sources[i], O_PATH | O_CLOEXEC)) < 0)
-        fail (s);
+    case MP_MAKE_NONE:
+      return 0;
+    case MP_MAKE_DIRS:
+      return mkdir_p (path, mode);
+    case MP_MAKE_DIR:
+      return mkdir (path, mode);
+    case MP_MAKE_FILE:
+      return mkfile (path, mode);
     }
-  step (s, MP_START_STEP_OVERLAY, 0);
-  if (mount ("overlay", s->merged, "overlay", 0, s->overlay_data) < 0)
-    fail (s);
-  step (s, MP_START_STEP_PIVOT, 0);
-  if (mkdir (s->put_old, 0700) < 0  /* in the writable layer, removed below */
-      || syscall (SYS_pivot_root, s->merged, s->put_old) < 0 || chdir ("/") < 0)
-    fail (s);
-
-  step (s, MP_START_STEP_PROC, 0);
-  if (mkdir_p ("/proc", 0755) < 0
-      || mount ("proc", "/proc", "proc", NOSUID_NODEV_NOEXEC, NULL) < 0)
-    fail (s);
-  step (s, MP_START_STEP_SYS, 0);
-  if (mkdir_p ("/sys", 0755) < 0
-      || mount ("sysfs", "/sys", "sysfs", NOSUID_NODEV_NOEXEC | MS_RDONLY, NULL) < 0)
-    fail (s);
-
-  step (s, MP_START_STEP_DEV, 0);
-  if (mkdir_p ("/dev", 0755) < 0
-      || mount ("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME,
-                "mode=755,size=65536k") < 0)
-    fail (s);
-  for (int i = 0; i < s->n_devices; i++)  /* /dev/null... at the same path */
-    {
-      step (s, MP_START_STEP_DEV_BIND, i);
-      if (bind_at (fds[i], s->sources[i], MP_START_BIND_FILE) < 0)
-        fail (s);
-    }
-  for (size_t i = 0; i < sizeof dev_symlinks / sizeof dev_symlinks[0]; i++)
-    if (symlink (dev_symlinks[i][0], dev_symlinks[i][1]) < 0)
-      fail (s);
-  step (s, MP_START_STEP_DEVPTS, 0);
-  if (mkdir ("/dev/pts", 0755) < 0
-      || mount ("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-                "newinstance,ptmxmode=0666,mode=0620,gid=5") < 0)
-    fail (s);
-  step (s, MP_START_STEP_SHM, 0);  /* the pod's one /dev/shm */
-  if (mkdir ("/dev/shm", 01777) < 0
-      || mount (fd_path (fdbuf, fds[s->shm_source]), "/dev/shm", NULL, MS_BIND, NULL) < 0)
-    fail (s);
-  step (s, MP_START_STEP_MQUEUE, 0);  /* the queues of the pod's ipc namespace */
-  if (mkdir ("/dev/mqueue", 01777) < 0
-      || mount ("mqueue", "/dev/mqueue", "mqueue", NOSUID_NODEV_NOEXEC, NULL) < 0)
-    fail (s);
-
-  for (int i = 0; i < s->n_binds; i++)  /* /etc files and volumes */
-    {
-      const struct mp_start_bind *b = &s->binds[i];
-      step (s, MP_START_STEP_BIND, i);
-      if (bind_at (fds[b->source], b->target, b->flags) < 0)
-        fail (s);
-    }
-  for (int i = 0; i < s->n_sources; i++)
-    close (fds[i]);
-  /* only now: a bind from an O_PATH fd needs the source's mount attached */
-  step (s, MP_START_STEP_DETACH, 0);
-  if (umount2 (OLD_ROOT, MNT_DETACH) < 0 || rmdir (OLD_ROOT) < 0)
-    fail (s);
+  errno = EINVAL;
+  return -1;
 }
 
 /* fds 0-2 are about to be replaced: keep what we need above them. */
@@ -251,56 +164,137 @@ above_stdio (int fd)
 }
 
 static int
+set_stdio (int out_fd, int err_fd)
+{
+  int in, out, err;
+
+  /* a session of its own: a Ctrl-C of `minipod up` never reaches it */
+  if (setsid () < 0)
+    return -1;
+  in = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  /* every source above 2 first, so no dup2 below overwrites a later one */
+  in = in < 0 ? in : above_stdio (in);
+  out = above_stdio (out_fd);
+  err = above_stdio (err_fd);
+  if (in < 0 || out < 0 || err < 0 || dup2 (in, 0) < 0 || dup2 (out, 1) < 0
+      || dup2 (err, 2) < 0)
+    return -1;
+  /* nothing of the supervisor's but stdio survives the exec */
+  return syscall (SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0 ? -1 : 0;
+}
+
+/* Raw system calls: they change this task only (glibc's setuid would signal
+   the caller's other threads to follow; see the top). */
+static int
+set_identity (int uid, int gid)
+{
+  gid_t group;
+
+  if (uid < 0 && gid < 0)
+    return 0;
+  group = gid >= 0 ? (gid_t) gid : mp_primary_group ((uid_t) uid);
+  if (syscall (SYS_setgroups, 1, &group) < 0
+      || syscall (SYS_setresgid, group, group, group) < 0
+      || (uid >= 0 && syscall (SYS_setresuid, uid, uid, uid) < 0))
+    return -1;
+  return 0;
+}
+
+/* One op: 0, or -1 with errno. */
+static int
+run_op (struct mp_start_spec *s, const struct mp_start_op *op)
+{
+  char fdbuf[32];
+  int cap;
+
+  switch (op->kind)
+    {
+    case MP_OP_SETNS:
+      return setns (op->setns.fd, op->setns.nstype);
+    case MP_OP_UNSHARE:
+      return unshare (op->unshare.flags);
+    case MP_OP_OPEN:
+      s->fds[op->open.slot] = open (op->open.path, O_PATH | O_CLOEXEC);
+      return s->fds[op->open.slot] < 0 ? -1 : 0;
+    case MP_OP_MOUNT:
+      if (make (op->mount.target, op->mount.make, op->mount.mode) < 0)
+        return -1;
+      return mount (op->mount.source, op->mount.target, op->mount.fstype,
+                    op->mount.flags, op->mount.data);
+    case MP_OP_BIND:
+      /* the source through the O_PATH fd opened while host paths still
+         resolved (runc's /proc/self/fd trick) */
+      if (make (op->bind.target, op->bind.make, op->bind.mode) < 0
+          || mount (fd_path (fdbuf, s->fds[op->bind.slot]), op->bind.target,
+                    NULL, op->bind.flags, NULL) < 0)
+        return -1;
+      if (op->bind.read_only
+          && mount (NULL, op->bind.target, NULL,
+                    MS_BIND | MS_REMOUNT | MS_RDONLY | (op->bind.flags & MS_REC),
+                    NULL) < 0)
+        return -1;
+      return 0;
+    case MP_OP_PIVOT_ROOT:
+      /* put_old lands in the new root's writable layer; DETACH removes it */
+      if (mkdir (op->pivot_root.put_old, 0700) < 0
+          || syscall (SYS_pivot_root, op->pivot_root.new_root,
+                      op->pivot_root.put_old) < 0)
+        return -1;
+      return chdir ("/");
+    case MP_OP_SYMLINK:
+      return symlink (op->symlink.target, op->symlink.linkpath);
+    case MP_OP_CLOSE_SOURCES:
+      for (int i = 0; i < s->n_fds; i++)
+        if (s->fds[i] >= 0)
+          close (s->fds[i]);
+      return 0;
+    case MP_OP_DETACH:
+      if (umount2 (op->detach.target, MNT_DETACH) < 0)
+        return -1;
+      return rmdir (op->detach.target);
+    case MP_OP_CHDIR:
+      if (make (op->chdir.path, op->chdir.make, op->chdir.mode) < 0)
+        return -1;
+      return chdir (op->chdir.path);
+    case MP_OP_STDIO:
+      return set_stdio (op->stdio.out_fd, op->stdio.err_fd);
+    case MP_OP_DROP_CAPS:
+      return mp_drop_caps (op->caps.keep, &cap);
+    case MP_OP_IDENTITY:
+      return set_identity (op->identity.uid, op->identity.gid);
+    case MP_OP_EXEC:
+      {
+        sigset_t none;
+
+        /* exec keeps ignored dispositions and the mask (every signal is
+           blocked since mp_start): the command starts as a fresh process */
+        mp_default_signals ();  /* all of them, glibc's own two included */
+        sigemptyset (&none);
+        sigprocmask (SIG_SETMASK, &none, NULL);
+        errno = mp_exec_search (op->exec.argv[0], op->exec.argv, op->exec.envp,
+                                op->exec.path);
+        return -1;
+      }
+    }
+  errno = EINVAL;  /* a kind this launcher does not know */
+  return -1;
+}
+
+static int
 child_main (void *arg)
 {
   struct mp_start_spec *s = arg;
-  sigset_t none;
-  int in, out, err, cap;
-  gid_t gid;
 
-  step (s, MP_START_STEP_JOIN_NS, 0);
-  for (int i = 0; i < s->n_ns; i++)
-    if (setns (s->ns_fds[i], s->ns_types[i]) < 0)
-      fail (s);
-  build_rootfs (s);
-  step (s, MP_START_STEP_WORKDIR, 0);  /* k8s creates a missing workingDir */
-  if (mkdir_p (s->workdir, 0777) < 0 || chdir (s->workdir) < 0)
-    fail (s);
-
-  /* a session of its own: a Ctrl-C of `minipod up` never reaches it */
-  step (s, MP_START_STEP_STDIO, 0);
-  if (setsid () < 0)
-    fail (s);
-  in = open ("/dev/null", O_RDONLY | O_CLOEXEC);
-  in = in < 0 ? in : above_stdio (in);
-  out = above_stdio (s->out_fd);
-  err = above_stdio (s->err_fd);
-  if (in < 0 || out < 0 || err < 0 || dup2 (in, 0) < 0 || dup2 (out, 1) < 0
-      || dup2 (err, 2) < 0
-      || syscall (SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-    fail (s);
-
-  step (s, MP_START_STEP_CAPS, 0);
-  if (mp_drop_caps (s->keep_caps, &cap) < 0)
-    fail (s);
-  step (s, MP_START_STEP_IDENTITY, 0);
-  if (s->uid >= 0 || s->gid >= 0)
+  for (int i = 0; i < s->n_fds; i++)
+    s->fds[i] = -1;
+  for (int i = 0; i < s->n_ops; i++)
     {
-      /* container._set_identity, with raw system calls (see the top) */
-      gid = s->gid >= 0 ? (gid_t) s->gid : mp_primary_group ((uid_t) s->uid);
-      if (syscall (SYS_setgroups, 1, &gid) < 0
-          || syscall (SYS_setresgid, gid, gid, gid) < 0
-          || (s->uid >= 0 && syscall (SYS_setresuid, s->uid, s->uid, s->uid) < 0))
+      s->op = i;
+      if (run_op (s, &s->ops[i]) < 0)
         fail (s);
     }
-
-  /* spawn.reset_signals: exec keeps ignored dispositions and the mask */
-  mp_default_signals ();  /* all of them, glibc's own two included */
-  sigemptyset (&none);
-  sigprocmask (SIG_SETMASK, &none, NULL);
-
-  step (s, MP_START_STEP_EXEC, 0);
-  errno = mp_exec_search (s->file, s->argv, s->envp, s->path);
+  /* no op exec'd: a table without an exec at its end */
+  errno = ENOEXEC;
   fail (s);
 }
 
@@ -313,8 +307,8 @@ mp_start (struct mp_start_spec *spec)
   int pid, status, ret = 0;
   int dumpable = prctl (PR_GET_DUMPABLE, 0, 0, 0, 0);
 
-  spec->pid = spec->pidfd = -1;
-  spec->failed = spec->step = spec->step_arg = spec->err = 0;
+  spec->pid = spec->pidfd = spec->op = -1;
+  spec->failed = spec->err = 0;
   if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
     return -errno;
   sigfillset (&all);
@@ -326,7 +320,7 @@ mp_start (struct mp_start_spec *spec)
   else
     {
       spec->pid = pid;
-      if (spec->failed)  /* C exited 127: reap it, as spawn.spawn does */
+      if (spec->failed)  /* C exited 127: reap it, as spawn_program does */
         {
           while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
             ;

@@ -1,85 +1,136 @@
-/* Start a container: the C twin of minipod/kernel/launch.py's container_main with
- * rootfs.py's build_rootfs (minipod/kernel/cstart.py builds the spec). Contract as
- * mp_sys.h: 0 when the child was created, -errno when clone failed; a failure
- * in the child is reported in the spec (failed, step, step_arg, err). */
+/* Start a container: run a table of setup ops in one CLONE_VM | CLONE_VFORK
+ * child, the last of which execs the container's command (bubblewrap's
+ * SetupOp list and setup_newroot). The table is policy and comes from
+ * Python (minipod/kernel/rootfs.py and launch.py build it); this is the
+ * mechanism. Contract as mp_sys.h: 0 when the child was created, -errno
+ * when clone failed; a failure in the child is reported in the spec
+ * (failed, op, err). */
 #ifndef MP_START_H
 #define MP_START_H
 
 #include <stdint.h>
 
-/* The step the child is at (mp_start_spec.step): like Python's Steps, it
-   stays set until the next one, so a failure names what was being done.
-   step_arg indexes sources (OPEN, DEV_BIND) or binds (BIND). */
-#define MP_START_STEP_START 0
-#define MP_START_STEP_JOIN_NS 1
-#define MP_START_STEP_UNSHARE_MNT 2
-#define MP_START_STEP_PRIVATE 3
-#define MP_START_STEP_OPEN 4
-#define MP_START_STEP_OVERLAY 5
-#define MP_START_STEP_PIVOT 6
-#define MP_START_STEP_PROC 7
-#define MP_START_STEP_SYS 8
-#define MP_START_STEP_DEV 9
-#define MP_START_STEP_DEV_BIND 10
-#define MP_START_STEP_DEVPTS 11
-#define MP_START_STEP_SHM 12
-#define MP_START_STEP_MQUEUE 13
-#define MP_START_STEP_BIND 14
-#define MP_START_STEP_DETACH 15
-#define MP_START_STEP_WORKDIR 16
-#define MP_START_STEP_STDIO 17
-#define MP_START_STEP_CAPS 18
-#define MP_START_STEP_IDENTITY 19
-#define MP_START_STEP_EXEC 20
+/* What an op does (mp_start_op.kind): one case each in mp_start.c's loop. */
+#define MP_OP_SETNS 1          /* setns (fd, nstype) */
+#define MP_OP_UNSHARE 2        /* unshare (flags) */
+#define MP_OP_OPEN 3           /* fds[slot] = open (path, O_PATH | O_CLOEXEC) */
+#define MP_OP_MOUNT 4          /* make the target, mount (...) */
+#define MP_OP_BIND 5           /* make the target, bind fds[slot] on it */
+#define MP_OP_PIVOT_ROOT 6     /* mkdir put_old 0700, pivot_root, chdir / */
+#define MP_OP_SYMLINK 7        /* symlink (target, linkpath) */
+#define MP_OP_CLOSE_SOURCES 8  /* close every fd the OPEN ops made */
+#define MP_OP_DETACH 9         /* umount2 (target, MNT_DETACH), rmdir */
+#define MP_OP_CHDIR 10         /* make the directory, chdir */
+#define MP_OP_STDIO 11         /* setsid; stdin /dev/null, stdout, stderr;
+                                  every other fd close-on-exec */
+#define MP_OP_DROP_CAPS 12     /* keep only the capabilities in keep */
+#define MP_OP_IDENTITY 13      /* setgroups, setresgid, setresuid */
+#define MP_OP_EXEC 14          /* default signals, empty mask, exec */
 
-#define MP_START_MAX_NS 4
+/* How MOUNT, BIND and CHDIR make their target first (make) */
+#define MP_MAKE_NONE 0
+#define MP_MAKE_DIRS 1  /* mkdir -p: parents 0777, the leaf mode; an existing
+                           directory is fine, anything else EEXIST */
+#define MP_MAKE_DIR 2   /* mkdir (path, mode): it must not exist yet */
+#define MP_MAKE_FILE 3  /* its directory as MP_MAKE_DIRS with 0755, then an
+                           empty file of mode unless the path exists */
 
-/* mp_start_bind.flags */
-#define MP_START_BIND_RO 0x1    /* remount read-only */
-#define MP_START_BIND_FILE 0x2  /* the target is a file, not a directory */
-
-struct mp_start_bind
+struct mp_start_op
 {
-  int source;          /* index into mp_start_spec.sources */
-  const char *target;  /* absolute, resolved inside the new root */
-  int flags;
+  int kind;  /* MP_OP_* */
+  union
+  {
+    struct
+    {
+      int fd;
+      int nstype;
+    } setns;
+    struct
+    {
+      int flags;
+    } unshare;
+    struct
+    {
+      const char *path;  /* a host path: opened before pivot_root */
+      int slot;          /* index into mp_start_spec.fds */
+    } open;
+    struct
+    {
+      const char *source;
+      const char *target;
+      const char *fstype;
+      unsigned long flags;
+      const char *data;
+      int make;           /* MP_MAKE_* */
+      unsigned int mode;
+    } mount;
+    struct
+    {
+      int slot;           /* the source: an OPEN op's fd, through its
+                             /proc/self/fd link */
+      const char *target;
+      unsigned long flags;
+      int read_only;      /* then remounted read-only (recursively if
+                             flags has MS_REC) */
+      int make;
+      unsigned int mode;
+    } bind;
+    struct
+    {
+      const char *new_root;
+      const char *put_old;
+    } pivot_root;
+    struct
+    {
+      const char *target;
+      const char *linkpath;
+    } symlink;
+    struct
+    {
+      const char *target;
+    } detach;
+    struct
+    {
+      const char *path;
+      int make;
+      unsigned int mode;
+    } chdir;
+    struct
+    {
+      int out_fd;  /* becomes stdout */
+      int err_fd;  /* becomes stderr */
+    } stdio;
+    struct
+    {
+      uint64_t keep;  /* bounding, effective and permitted set */
+    } caps;
+    struct
+    {
+      int uid;  /* -1: keep */
+      int gid;  /* -1: uid's group in the new root's /etc/passwd */
+    } identity;
+    struct
+    {
+      char *const *argv;  /* argv[0] is the file, searched in path */
+      char *const *envp;
+      const char *path;   /* the PATH searched when argv[0] has no slash */
+    } exec;
+  };
 };
 
 struct mp_start_spec
 {
   /* in */
-  int ns_fds[MP_START_MAX_NS];  /* the pod's namespaces, joined in this order */
-  int ns_types[MP_START_MAX_NS];
-  int n_ns;
-  const char *const *sources;   /* host paths opened O_PATH before pivot_root:
-                                   first n_devices /dev nodes (bound at the
-                                   same path inside), then the rest */
-  int n_sources;
-  int n_devices;
-  int shm_source;               /* index of the pod's shm dir */
-  int *source_fds;              /* n_sources ints of scratch for the child */
-  const char *merged;           /* the overlay's mount point, the new root */
-  const char *put_old;          /* merged + "/.minipod-oldroot" */
-  const char *overlay_data;     /* lowerdir=...,upperdir=...,workdir=... */
-  const struct mp_start_bind *binds;
-  int n_binds;
-  const char *workdir;
-  int out_fd;                   /* becomes stdout */
-  int err_fd;                   /* becomes stderr */
-  uint64_t keep_caps;           /* bounding, effective and permitted set */
-  int uid;                      /* -1: keep (with gid -1: keep both) */
-  int gid;                      /* -1 with a uid: its group in /etc/passwd */
-  const char *file;
-  char *const *argv;
-  char *const *envp;
-  const char *path;             /* searched for file when it has no slash */
+  const struct mp_start_op *ops;  /* run in order; the last one execs */
+  int n_ops;
+  int *fds;                       /* n_fds ints of scratch for OPEN */
+  int n_fds;
   /* out */
   int pid;
-  int pidfd;                    /* CLOEXEC, the caller's; -1 if failed */
-  int failed;                   /* the child _exited 127 (reaped already) */
-  int step;
-  int step_arg;
-  int err;
+  int pidfd;   /* CLOEXEC, the caller's; -1 if failed */
+  int failed;  /* the child _exited 127 (reaped already) */
+  int op;      /* the index of the op that failed (-1: before the first) */
+  int err;     /* its errno */
 };
 
 int mp_start (struct mp_start_spec *spec);

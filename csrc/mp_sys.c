@@ -48,13 +48,6 @@ mp_umount2 (const char *target, int flags)
   RETURN_SYSCALL (umount2 (target, flags));
 }
 
-int
-mp_pivot_root (const char *new_root, const char *put_old)
-{
-  /* glibc has no wrapper for pivot_root */
-  RETURN_SYSCALL (syscall (SYS_pivot_root, new_root, put_old));
-}
-
 /* Every signal back to SIG_DFL, glibc's own two real-time ones included
    (its sigaction refuses 32 and 33, so an ignored one would survive exec).
    A zeroed kernel sigaction is SIG_DFL with no flags on every 64-bit

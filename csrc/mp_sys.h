@@ -4,12 +4,43 @@
 #ifndef MP_SYS_H
 #define MP_SYS_H
 
+#include <sched.h>
+#include <sys/mount.h>
+
+/* The system's flags Python passes to these calls and puts in mp_start's ops
+   (minipod/kernel/sys.py), under our names: cffi declares each #define of
+   these headers as "#define NAME ..." (csrc/build_native.py), and so takes
+   its value from the system's headers when it compiles. */
+#define MP_CLONE_NEWNS CLONE_NEWNS
+#define MP_CLONE_NEWUTS CLONE_NEWUTS
+#define MP_CLONE_NEWIPC CLONE_NEWIPC
+#define MP_CLONE_NEWPID CLONE_NEWPID
+#define MP_CLONE_NEWNET CLONE_NEWNET
+#define MP_CLONE_NEWCGROUP CLONE_NEWCGROUP
+#define MP_CLONE_NEWUSER CLONE_NEWUSER
+
+#define MP_MS_RDONLY MS_RDONLY
+#define MP_MS_NOSUID MS_NOSUID
+#define MP_MS_NODEV MS_NODEV
+#define MP_MS_NOEXEC MS_NOEXEC
+#define MP_MS_REMOUNT MS_REMOUNT
+#define MP_MS_BIND MS_BIND
+#define MP_MS_REC MS_REC
+#define MP_MS_PRIVATE MS_PRIVATE
+#define MP_MS_SLAVE MS_SLAVE
+#define MP_MS_STRICTATIME MS_STRICTATIME
+#define MP_MS_RELATIME MS_RELATIME
+
+#define MP_MNT_DETACH MNT_DETACH
+#define MP_MNT_FORCE MNT_FORCE
+
 int mp_setns (int fd, int nstype);
 int mp_unshare (int flags);
 int mp_mount (const char *source, const char *target, const char *fstype,
               unsigned long flags, const char *data);
 int mp_umount2 (const char *target, int flags);
+/* Every signal to SIG_DFL (mp_exec.c's and mp_start.c's children, before
+   they exec). */
 int mp_default_signals (void);
-int mp_pivot_root (const char *new_root, const char *put_old);
 
 #endif

@@ -1,26 +1,56 @@
-"""One container run: what to exec, with which environment, in which rootfs.
+"""One container run: what to exec, with which environment, in which rootfs,
+and its start.
 
-launch_plan() is pure (image + spec -> LaunchPlan). container_main() is the
-child side: join the pod's namespaces, build the rootfs, drop to the
-container's identity and capabilities, exec.
+launch_plan() is pure (image + spec -> LaunchPlan), and so is setup_ops():
+the whole start of a container as a list of ops (rootfs.py), from joining
+the pod's namespaces to the exec. start_container() hands that list to
+csrc/mp_start.c, which runs it in a child that shares our memory until it
+execs (CLONE_VM | CLONE_VFORK, posix_spawn's way): the interpreter is never
+forked, and no Python runs between clone and exec. A failure comes back as
+the op that failed and its errno, raised as StartError(f"{what}: {op.step}",
+errno, message).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, assert_never
 
 import prctl
 
 from minipod.api.errors import StartError
 from minipod.api.expand import build_env, container_env, expand
 from minipod.api.model import Container, SecurityContext
+
+# cffi module; like minipod.kernel.sys, a direct user of the C half (csrc/README)
+from minipod.kernel import _native  # type: ignore[attr-defined]
 from minipod.kernel.image import DEFAULT_PATH, Image
-from minipod.kernel.ns import NsFds
-from minipod.kernel.rootfs import RootfsPlan, build_rootfs
-from minipod.kernel.spawn import Steps, close_fds_except, reset_signals
+from minipod.kernel.ns import NsFds, pid_namespace_for_children
+from minipod.kernel.rootfs import (
+    Bind,
+    Chdir,
+    CloseSources,
+    DetachOldRoot,
+    DropCaps,
+    Exec,
+    Mount,
+    Op,
+    OpenPath,
+    PivotRoot,
+    RootfsPlan,
+    SetIdentity,
+    SetNs,
+    Stdio,
+    Symlink,
+    Unshare,
+    rootfs_ops,
+    run_ops,
+)
+from minipod.kernel.spawn import Child
+
+_lib = _native.lib
+_ffi = _native.ffi
 
 # The capability set container runtimes give a container by default
 # (containerd's and moby's defaults; Kubernetes adds and drops from it).
@@ -28,6 +58,7 @@ DEFAULT_CAPABILITIES = (
     "CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID",
     "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
 )
+KEEP_CAPS = sum(1 << getattr(prctl, f"CAP_{name}") for name in DEFAULT_CAPABILITIES)
 
 
 @dataclass(frozen=True)
@@ -77,69 +108,170 @@ def _identity(container: SecurityContext | None, pod: SecurityContext | None
     return pick("run_as_user"), pick("run_as_group")
 
 
-def container_main(plan: LaunchPlan, rootfs: RootfsPlan, pod_ns: NsFds,
-                   stdout_fd: int, stderr_fd: int
-                   ) -> Callable[[Steps, int], NoReturn]:
-    def main(steps: Steps, errfd: int) -> NoReturn:
-        steps("join pod namespaces")
-        pod_ns.join_pod_namespaces()
-        build_rootfs(rootfs, steps)
-        steps(f"working directory {plan.working_dir}")
-        os.makedirs(plan.working_dir, exist_ok=True)  # k8s creates a missing workingDir
-        os.chdir(plan.working_dir)
-        steps("set up stdio")
-        # A session of its own: a Ctrl-C on the terminal of `minipod up` goes to
-        # the supervisor's process group, never straight into a container.
-        os.setsid()
-        _set_stdio(stdout_fd, stderr_fd)
-        close_fds_except((errfd,))
-        steps("drop capabilities")
-        drop_capabilities()
-        steps("set user and group")
-        _set_identity(plan.run_as_user, plan.run_as_group)
-        reset_signals()
-        steps(f"exec {plan.argv[0]}")
-        os.execvpe(plan.argv[0], list(plan.argv), plan.env)
 
-    return main
+def setup_ops(plan: LaunchPlan, rootfs: RootfsPlan, pod_ns: NsFds, stdout_fd: int,
+              stderr_fd: int) -> list[Op]:
+    """Everything the child does from clone to exec, in order: join the pod's
+    namespaces, build the rootfs (rootfs_ops), enter the working directory,
+    set up stdio, drop capabilities, take the container's identity, exec."""
+    ops: list[Op] = [*pod_ns.join_ops(), *rootfs_ops(rootfs), Chdir(plan.working_dir),
+                     Stdio(stdout_fd, stderr_fd), DropCaps(KEEP_CAPS)]
+    if plan.run_as_user is not None or plan.run_as_group is not None:
+        ops.append(SetIdentity(plan.run_as_user, plan.run_as_group))
+    ops.append(Exec(plan.argv, tuple(f"{k}={v}" for k, v in plan.env.items()),
+                    plan.env.get("PATH", os.defpath)))  # the PATH os.execvpe would search
+    return ops
 
 
-def _set_stdio(stdout_fd: int, stderr_fd: int) -> None:
-    devnull = os.open("/dev/null", os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(stdout_fd, 1)
-    os.dup2(stderr_fd, 2)
-    os.close(devnull)
+def start_container(  # noqa: PLR0917 - the signature agreed with pod.py
+        plan: LaunchPlan, rootfs: RootfsPlan, pod_ns: NsFds, pidns_fd: int | None,
+        stdout_fd: int, stderr_fd: int, what: str, cache: LaunchCache | None = None
+        ) -> Child:
+    """Start the container's command in the pod's namespaces (pidns_fd None:
+    as PID 1 of a new pid namespace); return once it has exec'd. ``cache``,
+    the container's own, keeps its ops in C from one start to the next."""
+    table = (cache or LaunchCache()).table(plan, rootfs, pod_ns, stdout_fd, stderr_fd)
+    spec = table.spec
+    with pid_namespace_for_children(pidns_fd):  # None: a new one
+        ret = _lib.mp_start(spec)
+    if ret < 0:
+        raise StartError(f"{what}: clone", -ret, os.strerror(-ret))
+    if spec.failed:
+        op = table.ops[spec.op] if 0 <= spec.op < len(table.ops) else None
+        path = op.path if op is not None else None
+        message = os.strerror(spec.err) + (f": {path}" if path else "")
+        raise StartError(f"{what}: {op.step if op is not None else 'start'}", spec.err, message)
+    return Child(spec.pid, spec.pidfd)
 
 
-def drop_capabilities() -> None:
-    keep = [getattr(prctl, f"CAP_{name}") for name in DEFAULT_CAPABILITIES]
-    prctl.capbset.limit(*keep)  # gone for good, also across exec
-    prctl.cap_inheritable.limit()
-    # effective before permitted: capset(2) refuses effective bits outside permitted
-    prctl.cap_effective.limit(*keep)
-    prctl.cap_permitted.limit(*keep)
+class LaunchCache:
+    """One container's setup ops as mp_start reads them, kept from one start
+    to the next: a restart is on the supervisor's hot path, and laying out
+    the table takes some sixty cffi allocations. It is laid out anew when
+    what it was made from changes (the plan, the image, the binds, the pod's
+    /dev/shm or namespaces); otherwise a start only puts its own run's ops
+    into it: the overlay and pivot_root of its directories (run_ops), and
+    its stdio fds."""
+
+    def __init__(self) -> None:
+        self._inputs: tuple[object, ...] | None = None
+        self._table: _Table | None = None
+
+    def table(self, plan: LaunchPlan, rootfs: RootfsPlan, pod_ns: NsFds, stdout_fd: int,
+              stderr_fd: int) -> _Table:
+        # by identity first (tuple ==): a restart passes the same plan and binds
+        inputs = (plan, rootfs.lower, rootfs.shm_dir, rootfs.binds, tuple(pod_ns.fds.items()))
+        table = self._table
+        if table is None or inputs != self._inputs:
+            table = self._table = _Table(setup_ops(plan, rootfs, pod_ns, stdout_fd, stderr_fd),
+                                         rootfs)
+            self._inputs = inputs
+        else:
+            table.put_run(rootfs, stdout_fd, stderr_fd)
+        return table
 
 
-def _set_identity(uid: int | None, gid: int | None) -> None:
-    if uid is None and gid is None:
-        return
-    if gid is None:
-        gid = _primary_group(uid or 0)
-    os.setgroups([gid])
-    os.setgid(gid)
-    if uid is not None:
-        os.setuid(uid)  # for a non-zero uid the kernel clears the capabilities
+class _Table:
+    """A list of ops as a struct mp_start_op[] (csrc/mp_start.h), with the
+    buffers it points into and the spec that hands it to mp_start."""
+
+    def __init__(self, ops: list[Op], rootfs: RootfsPlan) -> None:
+        if not ops or not isinstance(ops[-1], Exec):
+            raise ValueError("a container's ops end in its exec")
+        self.ops = ops
+        self._c = _ffi.new("struct mp_start_op[]", len(ops))
+        self._buffers = [_put(self._c[i], op) for i, op in enumerate(ops)]
+        slots = 1 + max((op.slot for op in ops if isinstance(op, OpenPath)), default=0)
+        self._fds = _ffi.new("int[]", slots)  # the child's scratch
+        self.spec = _ffi.new("struct mp_start_spec *")
+        self.spec.ops, self.spec.n_ops = self._c, len(ops)
+        self.spec.fds, self.spec.n_fds = self._fds, slots
+        # where the ops a restart changes are
+        self._run_at = [ops.index(op) for op in run_ops(rootfs)]
+        self._stdio_at = next(i for i, op in enumerate(ops) if isinstance(op, Stdio))
+
+    def put(self, index: int, op: Op) -> None:
+        if op != self.ops[index]:
+            self.ops[index] = op
+            self._buffers[index] = _put(self._c[index], op)
+
+    def put_run(self, rootfs: RootfsPlan, stdout_fd: int, stderr_fd: int) -> None:
+        run: tuple[Op, ...] = run_ops(rootfs)
+        for index, op in zip(self._run_at, run, strict=True):
+            self.put(index, op)
+        self.put(self._stdio_at, Stdio(stdout_fd, stderr_fd))
 
 
-def _primary_group(uid: int) -> int:
-    """The user's group from the container's /etc/passwd, else 0 (containerd's rule)."""
-    try:
-        with open("/etc/passwd") as f:
-            for line in f:
-                fields = line.split(":")
-                if len(fields) > 3 and fields[2] == str(uid):
-                    return int(fields[3])
-    except (OSError, ValueError):
-        pass
-    return 0
+_MAKE = {"": _lib.MP_MAKE_NONE, "dirs": _lib.MP_MAKE_DIRS, "dir": _lib.MP_MAKE_DIR,
+         "file": _lib.MP_MAKE_FILE}
+
+
+def _put(c: Any, op: Op) -> list[object]:  # noqa: PLR0912, PLR0915 - a case per op kind
+    """Write ``op`` into ``c``, a struct mp_start_op; return the buffers it
+    now points into (theirs to keep alive)."""
+    buffers: list[object] = []
+
+    def cstr(value: str | None) -> Any:
+        if value is None:
+            return _ffi.NULL
+        buffer = _ffi.new("char[]", os.fsencode(value))
+        buffers.append(buffer)
+        return buffer
+
+    def carray(values: tuple[str, ...]) -> Any:
+        array = _ffi.new("char *[]", [*(cstr(v) for v in values), _ffi.NULL])
+        buffers.append(array)
+        return array
+
+    match op:
+        case SetNs():
+            c.kind = _lib.MP_OP_SETNS
+            c.setns.fd, c.setns.nstype = op.fd, op.nstype
+        case Unshare():
+            c.kind = _lib.MP_OP_UNSHARE
+            c.unshare.flags = op.flags
+        case OpenPath():
+            c.kind = _lib.MP_OP_OPEN
+            c.open.path, c.open.slot = cstr(op.path), op.slot
+        case Mount():
+            c.kind = _lib.MP_OP_MOUNT
+            m = c.mount
+            m.source, m.target, m.fstype = cstr(op.source), cstr(op.target), cstr(op.fstype)
+            m.flags, m.data = op.flags, cstr(op.data)
+            m.make, m.mode = _MAKE[op.make], op.mode
+        case Bind():
+            c.kind = _lib.MP_OP_BIND
+            b = c.bind
+            b.slot, b.target, b.flags = op.slot, cstr(op.target), op.flags
+            b.read_only, b.make, b.mode = op.read_only, _MAKE[op.make], op.mode
+        case PivotRoot():
+            c.kind = _lib.MP_OP_PIVOT_ROOT
+            c.pivot_root.new_root, c.pivot_root.put_old = cstr(op.new_root), cstr(op.put_old)
+        case Symlink():
+            c.kind = _lib.MP_OP_SYMLINK
+            c.symlink.target, c.symlink.linkpath = cstr(op.target), cstr(op.link)
+        case CloseSources():
+            c.kind = _lib.MP_OP_CLOSE_SOURCES
+        case DetachOldRoot():
+            c.kind = _lib.MP_OP_DETACH
+            c.detach.target = cstr(op.target)
+        case Chdir():
+            c.kind = _lib.MP_OP_CHDIR
+            c.chdir.path, c.chdir.make, c.chdir.mode = cstr(op.path), _MAKE[op.make], op.mode
+        case Stdio():
+            c.kind = _lib.MP_OP_STDIO
+            c.stdio.out_fd, c.stdio.err_fd = op.stdout_fd, op.stderr_fd
+        case DropCaps():
+            c.kind = _lib.MP_OP_DROP_CAPS
+            c.caps.keep = op.keep
+        case SetIdentity():
+            c.kind = _lib.MP_OP_IDENTITY
+            c.identity.uid = -1 if op.uid is None else op.uid
+            c.identity.gid = -1 if op.gid is None else op.gid
+        case Exec():
+            c.kind = _lib.MP_OP_EXEC
+            c.exec.argv, c.exec.envp = carray(op.argv), carray(op.envp)
+            c.exec.path = cstr(op.search_path)
+        case _:
+            assert_never(op)
+    return buffers

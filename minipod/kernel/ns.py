@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from minipod.kernel import sys as msys
+from minipod.kernel.rootfs import SetNs
 
 # The namespaces held by the pause process, in join order: user would come
 # first if we had one; mount is never shared (every container has its own).
@@ -48,11 +49,10 @@ class NsFds:
             os.close(fd)
         self.fds.clear()
 
-    def join_pod_namespaces(self) -> None:
-        """setns into uts, ipc and net, in POD_NAMESPACES order (called in a child)."""
-        for name, flag in POD_NAMESPACES:
-            if name in self.fds:
-                msys.setns(self.fds[name], flag, f"/proc/{self.pid}/ns/{name}")
+    def join_ops(self) -> list[SetNs]:
+        """The setns ops into uts, ipc and net, in POD_NAMESPACES order (a
+        container's first ops: launch.setup_ops)."""
+        return [SetNs(self.fds[name], flag) for name, flag in POD_NAMESPACES if name in self.fds]
 
 
 def ns_inode(pid: int | str, name: str) -> int:

@@ -1,6 +1,12 @@
-"""A container's filesystem, built inside its own mount namespace.
+"""A container's setup as data: the ops csrc/mp_start.c runs, in order, in
+the child between clone and exec (bubblewrap's SetupOp list, run by its
+setup_newroot). Pure: this module decides, C does; nothing here makes a
+system call. launch.py adds the namespaces to join before these ops and the
+process's own (working directory, stdio, capabilities, identity, exec)
+after them, and hands the list to C.
 
-Runs in the forked child, in this order (bubblewrap's and crun's recipe):
+The filesystem, inside the container's own mount namespace (bubblewrap's and
+crun's recipe):
   1. unshare(CLONE_NEWNS) and make / recursively private *before* mounting
      anything, so nothing we mount propagates back to the host;
   2. open every bind source as an O_PATH fd while host paths still resolve;
@@ -14,16 +20,17 @@ Runs in the forked child, in this order (bubblewrap's and crun's recipe):
   6. detach the old root. Only now: a bind from an O_PATH fd needs the
      source's mount still attached to the namespace (else EINVAL).
 All of it disappears with the mount namespace: no host mount is left behind.
+
+Each op's ``step`` is what a failure of it is reported as ("mount /proc"),
+and ``path`` (if any) the path the message ends with.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from typing import ClassVar, Literal
 
 from minipod.kernel import sys as msys
-from minipod.kernel.spawn import Steps
 
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 DEV_SYMLINKS = (
@@ -35,6 +42,16 @@ DEV_SYMLINKS = (
     ("/proc/kcore", "core"),
 )
 NOSUID_NODEV_NOEXEC = msys.MS_NOSUID | msys.MS_NODEV | msys.MS_NOEXEC
+OLD_ROOT = "/.minipod-oldroot"
+
+# How an op makes its target before it mounts there or enters it: "" not at
+# all, "dirs" mkdir -p (an existing directory is fine), "dir" mkdir (it must
+# not exist), "file" an empty file (and its directory) unless it exists.
+Make = Literal["", "dirs", "dir", "file"]
+
+_NAMESPACES = {msys.CLONE_NEWNS: "mount", msys.CLONE_NEWUTS: "uts", msys.CLONE_NEWIPC: "ipc",
+               msys.CLONE_NEWNET: "net", msys.CLONE_NEWPID: "pid",
+               msys.CLONE_NEWCGROUP: "cgroup", msys.CLONE_NEWUSER: "user"}
 
 
 @dataclass(frozen=True)
@@ -55,109 +72,240 @@ class RootfsPlan:
     binds: tuple[BindMount, ...] = field(default=())
 
 
-def build_rootfs(plan: RootfsPlan, steps: Steps) -> None:
-    """Steps 1-5 above. On return the process is inside its new root."""
-    steps("unshare mount namespace")
-    msys.unshare(msys.CLONE_NEWNS)
-    steps("make / private")
-    msys.mount(None, "/", None, msys.MS_REC | msys.MS_PRIVATE)
-    sources = _open_sources(plan, steps)
-    steps("mount overlay rootfs")
+# -- the ops (csrc/mp_start.h's MP_OP_*, one class each) --------------------------------
+
+
+@dataclass(frozen=True)
+class SetNs:
+    """setns(fd, nstype): join one of the pod's namespaces."""
+
+    fd: int
+    nstype: int
+    step: ClassVar[str] = "join pod namespaces"
+    path: ClassVar[str | None] = None
+
+
+@dataclass(frozen=True)
+class Unshare:
+    """unshare(flags): a namespace of the container's own."""
+
+    flags: int
+    path: ClassVar[str | None] = None
+
+    @property
+    def step(self) -> str:
+        return f"unshare {_NAMESPACES.get(self.flags, hex(self.flags))} namespace"
+
+
+@dataclass(frozen=True)
+class OpenPath:
+    """open(path, O_PATH | O_CLOEXEC) into ``slot``, for a Bind after pivot_root."""
+
+    path: str
+    slot: int
+
+    @property
+    def step(self) -> str:
+        return f"open {self.path}"
+
+
+@dataclass(frozen=True)
+class Mount:
+    """mount(source, target, fstype, flags, data), ``target`` made first."""
+
+    source: str | None
+    target: str
+    fstype: str | None
+    flags: int
+    data: str | None = None
+    make: Make = ""
+    mode: int = 0o755  # of what ``make`` makes
+    label: str = ""  # the step's name, if not "mount TARGET"
+    path: ClassVar[str | None] = None
+
+    @property
+    def step(self) -> str:
+        return self.label or f"mount {self.target}"
+
+
+@dataclass(frozen=True)
+class PivotRoot:
+    """pivot_root(new_root, put_old) (put_old made 0700 first), chdir("/")."""
+
+    new_root: str
+    put_old: str
+    step: ClassVar[str] = "pivot_root"
+    path: ClassVar[str | None] = None
+
+
+@dataclass(frozen=True)
+class Bind:
+    """A bind mount of ``slot``'s O_PATH fd through its /proc/self/fd link
+    (runc's trick) on ``target``, made first; remounted read-only if asked."""
+
+    source: str  # the host path ``slot`` was opened from
+    slot: int
+    target: str
+    flags: int = msys.MS_BIND | msys.MS_REC
+    read_only: bool = False
+    make: Make = "dirs"
+    mode: int = 0o755
+    label: str = ""  # the step's name, if not "bind mount SOURCE on TARGET"
+
+    @property
+    def step(self) -> str:
+        return self.label or f"bind mount {self.source} on {self.target}"
+
+    @property
+    def path(self) -> str:
+        return self.target
+
+
+@dataclass(frozen=True)
+class Symlink:
+    """symlink(target, link)."""
+
+    target: str
+    link: str
+
+    @property
+    def step(self) -> str:
+        return f"symlink {self.link}"
+
+    @property
+    def path(self) -> str:
+        return self.link
+
+
+@dataclass(frozen=True)
+class CloseSources:
+    """close() every fd an OpenPath made: the old root's mounts are no longer
+    held open when it is detached."""
+
+    step: ClassVar[str] = "close sources"
+    path: ClassVar[str | None] = None
+
+
+@dataclass(frozen=True)
+class DetachOldRoot:
+    """umount2(path, MNT_DETACH), then rmdir(path). / is already rprivate, so
+    the lazy unmount does not propagate to the host."""
+
+    target: str
+    step: ClassVar[str] = "detach old root"
+    path: ClassVar[str | None] = None
+
+
+@dataclass(frozen=True)
+class Chdir:
+    """chdir(path), made first (Kubernetes creates a missing workingDir)."""
+
+    path: str
+    make: Make = "dirs"
+    mode: int = 0o777
+
+    @property
+    def step(self) -> str:
+        return f"working directory {self.path}"
+
+
+@dataclass(frozen=True)
+class Stdio:
+    """A session of its own (a Ctrl-C on the terminal of `minipod up` goes to
+    the supervisor's process group, never straight into a container), stdin
+    /dev/null, stdout and stderr these fds, every other fd close-on-exec."""
+
+    stdout_fd: int
+    stderr_fd: int
+    step: ClassVar[str] = "set up stdio"
+    path: ClassVar[str | None] = None
+
+
+@dataclass(frozen=True)
+class DropCaps:
+    """Only ``keep`` stays in the bounding, effective and permitted sets, for
+    good (also across exec); the inheritable and ambient sets are emptied."""
+
+    keep: int
+    step: ClassVar[str] = "drop capabilities"
+    path: ClassVar[str | None] = None
+
+
+@dataclass(frozen=True)
+class SetIdentity:
+    """setgroups([gid]), setresgid, setresuid (None: keep the uid; a gid of
+    None: the uid's group in the container's /etc/passwd, else 0, containerd's
+    rule). For a non-zero uid the kernel clears the capabilities."""
+
+    uid: int | None
+    gid: int | None
+    step: ClassVar[str] = "set user and group"
+    path: ClassVar[str | None] = None
+
+
+@dataclass(frozen=True)
+class Exec:
+    """Default signal dispositions and an empty mask, then execve of argv[0],
+    searched in ``search_path`` (the new environment's PATH) when it has no
+    slash, as os.execvpe does."""
+
+    argv: tuple[str, ...]
+    envp: tuple[str, ...]  # "NAME=value"
+    search_path: str
+
+    @property
+    def step(self) -> str:
+        return f"exec {self.argv[0]}"
+
+    @property
+    def path(self) -> str:
+        return self.argv[0]
+
+
+Op = (SetNs | Unshare | OpenPath | Mount | PivotRoot | Bind | Symlink | CloseSources
+      | DetachOldRoot | Chdir | Stdio | DropCaps | SetIdentity | Exec)
+
+
+def rootfs_ops(plan: RootfsPlan) -> list[Op]:
+    """Steps 1 to 6 above: after them the process is inside its new root."""
+    ops: list[Op] = [Unshare(msys.CLONE_NEWNS),
+                     Mount(None, "/", None, msys.MS_REC | msys.MS_PRIVATE, label="make / private")]
+    slots: dict[str, int] = {}  # each source opened once
+    for source in (*(f"/dev/{name}" for name in DEVICES), plan.shm_dir,
+                   *(b.source for b in plan.binds)):
+        if source not in slots:
+            slots[source] = len(slots)
+            ops.append(OpenPath(source, slots[source]))
+    ops += run_ops(plan)
+    ops += [
+        Mount("proc", "/proc", "proc", NOSUID_NODEV_NOEXEC, make="dirs"),
+        Mount("sysfs", "/sys", "sysfs", NOSUID_NODEV_NOEXEC | msys.MS_RDONLY, make="dirs"),
+        Mount("tmpfs", "/dev", "tmpfs", msys.MS_NOSUID | msys.MS_STRICTATIME,
+              "mode=755,size=65536k", make="dirs"),
+    ]
+    ops += [Bind(f"/dev/{name}", slots[f"/dev/{name}"], f"/dev/{name}", make="file", mode=0o644,
+                 label=f"bind /dev/{name}") for name in DEVICES]
+    ops += [Symlink(target, f"/dev/{name}") for target, name in DEV_SYMLINKS]
+    ops += [
+        Mount("devpts", "/dev/pts", "devpts", msys.MS_NOSUID | msys.MS_NOEXEC,
+              "newinstance,ptmxmode=0666,mode=0620,gid=5", make="dir"),
+        # The pod's one /dev/shm: POSIX shm is shared by the pod's containers,
+        # as System V shm is through the shared ipc namespace.
+        Bind(plan.shm_dir, slots[plan.shm_dir], "/dev/shm", msys.MS_BIND, make="dir",
+             mode=0o1777, label="bind /dev/shm"),
+        # mqueue shows the queues of the ipc namespace we are in: the pod's.
+        Mount("mqueue", "/dev/mqueue", "mqueue", NOSUID_NODEV_NOEXEC, make="dir", mode=0o1777),
+    ]
+    ops += [Bind(b.source, slots[b.source], b.target, read_only=b.read_only,
+                 make="file" if b.is_file else "dirs", mode=0o644 if b.is_file else 0o755)
+            for b in plan.binds]
+    ops += [CloseSources(), DetachOldRoot(OLD_ROOT)]
+    return ops
+
+
+def run_ops(plan: RootfsPlan) -> tuple[Mount, PivotRoot]:
+    """The two ops that name the run's own directories (upper, work, merged):
+    all a restart changes in rootfs_ops."""
     options = f"lowerdir={plan.lower},upperdir={plan.upper},workdir={plan.work}"
-    msys.mount("overlay", plan.merged, "overlay", 0, options)
-    _pivot_into(plan.merged, steps)
-    _mount_proc_sys(steps)
-    _mount_dev(sources, plan.shm_dir, steps)
-    for bind in plan.binds:
-        steps(f"bind mount {bind.source} on {bind.target}")
-        _bind(sources[bind.source], bind.target, bind.read_only, bind.is_file)
-    for fd in sources.values():
-        os.close(fd)
-    _detach_old_root(steps)
-
-
-def _open_sources(plan: RootfsPlan, steps: Steps) -> dict[str, int]:
-    paths = [f"/dev/{d}" for d in DEVICES] + [plan.shm_dir] + [b.source for b in plan.binds]
-    fds: dict[str, int] = {}
-    for path in paths:
-        if path not in fds:
-            steps(f"open {path}")
-            fds[path] = os.open(path, os.O_PATH | os.O_CLOEXEC)
-    return fds
-
-
-OLD_ROOT = "/.minipod-oldroot"
-
-
-def _pivot_into(new_root: str, steps: Steps) -> None:
-    steps("pivot_root")
-    put_old = new_root + OLD_ROOT
-    os.mkdir(put_old, 0o700)  # lands in the writable layer, removed below
-    msys.pivot_root(new_root, put_old)
-    os.chdir("/")
-
-
-def _detach_old_root(steps: Steps) -> None:
-    # / is already rprivate, so the lazy unmount does not propagate to the host.
-    steps("detach old root")
-    msys.umount2(OLD_ROOT, msys.MNT_DETACH)
-    os.rmdir(OLD_ROOT)
-
-
-def _mount_proc_sys(steps: Steps) -> None:
-    steps("mount /proc")
-    _mkdir_in_root("/proc")
-    msys.mount("proc", "/proc", "proc", NOSUID_NODEV_NOEXEC)
-    steps("mount /sys")
-    _mkdir_in_root("/sys")
-    msys.mount("sysfs", "/sys", "sysfs", NOSUID_NODEV_NOEXEC | msys.MS_RDONLY)
-
-
-def _mount_dev(sources: dict[str, int], shm_dir: str, steps: Steps) -> None:
-    steps("mount /dev")
-    _mkdir_in_root("/dev")
-    msys.mount("tmpfs", "/dev", "tmpfs", msys.MS_NOSUID | msys.MS_STRICTATIME,
-               "mode=755,size=65536k")
-    for name in DEVICES:
-        steps(f"bind /dev/{name}")
-        _bind(sources[f"/dev/{name}"], f"/dev/{name}", read_only=False, is_file=True)
-    for target, name in DEV_SYMLINKS:
-        os.symlink(target, f"/dev/{name}")
-    steps("mount /dev/pts")
-    os.mkdir("/dev/pts", 0o755)
-    msys.mount("devpts", "/dev/pts", "devpts", msys.MS_NOSUID | msys.MS_NOEXEC,
-               "newinstance,ptmxmode=0666,mode=0620,gid=5")
-    steps("bind /dev/shm")
-    os.mkdir("/dev/shm", 0o1777)
-    # The pod's one /dev/shm: POSIX shm is shared by the pod's containers, as
-    # System V shm is through the shared ipc namespace.
-    msys.mount(f"/proc/self/fd/{sources[shm_dir]}", "/dev/shm", None, msys.MS_BIND)
-    steps("mount /dev/mqueue")
-    os.mkdir("/dev/mqueue", 0o1777)
-    # mqueue shows the queues of the ipc namespace we are in: the pod's.
-    msys.mount("mqueue", "/dev/mqueue", "mqueue", NOSUID_NODEV_NOEXEC)
-
-
-def _bind(source_fd: int, target: str, read_only: bool, is_file: bool) -> None:
-    if is_file:
-        _mkfile_in_root(target)
-    else:
-        _mkdir_in_root(target)
-    # /proc/self/fd/N names the O_PATH fd opened before pivot_root (runc's trick).
-    msys.mount(f"/proc/self/fd/{source_fd}", target, None, msys.MS_BIND | msys.MS_REC)
-    if read_only:
-        msys.mount(None, target, None,
-                   msys.MS_BIND | msys.MS_REMOUNT | msys.MS_RDONLY | msys.MS_REC)
-
-
-def _mkdir_in_root(path: str) -> None:
-    # We are already inside the new root, so even an absolute symlink in the
-    # image resolves inside the container.
-    os.makedirs(path, mode=0o755, exist_ok=True)
-
-
-def _mkfile_in_root(path: str) -> None:
-    parent = str(PurePosixPath(path).parent)
-    _mkdir_in_root(parent)
-    if not os.path.exists(path):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+    return (Mount("overlay", plan.merged, "overlay", 0, options, label="mount overlay rootfs"),
+            PivotRoot(plan.merged, plan.merged + OLD_ROOT))

@@ -1,10 +1,12 @@
-"""Forking a child that sets itself up and execs, with errors reported back.
+"""Starting a program that sets itself up, with errors reported back; a
+child process and how it ended.
 
-The protocol is CPython subprocess's: the child gets the write end of a
-CLOEXEC pipe. If any step fails it writes {step, errno, message} there and
-_exits 127; if exec succeeds the kernel closes the pipe, and the parent reads
-EOF. So "pivot_root failed inside the new namespaces" reaches the parent as a
-StartError naming the step and the errno, never as a traceback from a child.
+The protocol is CPython subprocess's: the program gets the write end of a
+CLOEXEC pipe. If a step of its set-up fails it writes {step, errno, message}
+there and exits; once it is ready it closes the pipe, and we read EOF. So
+"unshare failed in the new sandbox" reaches us as a StartError naming the
+step and the errno. (A container's own start reports through
+csrc/mp_start.c's spec instead: launch.py.)
 """
 
 from __future__ import annotations
@@ -12,25 +14,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 from minipod.api.errors import StartError
-from minipod.kernel import sys as msys
-from minipod.loop.eventloop import detach_wakeup_fd_in_child
-
-EXIT_SETUP_FAILED = 127
-
-
-class Steps:
-    """The step a child is at, so a failure can say where it happened."""
-
-    def __init__(self) -> None:
-        self.now = "start"
-
-    def __call__(self, step: str) -> None:
-        self.now = step
 
 
 @dataclass
@@ -58,20 +45,6 @@ class Child:
     pidfd: int
 
 
-ChildMain = Callable[[Steps, int], NoReturn]  # (steps, error-pipe fd)
-
-
-def spawn(child_main: ChildMain, what: str) -> Child:
-    """Fork; run child_main in the child; return once it exec'd (or raise StartError)."""
-    r, w = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        os.close(r)
-        _run_child(child_main, w)
-    os.close(w)
-    return _await_report(pid, r, what)
-
-
 def _await_report(pid: int, r: int, what: str) -> Child:
     """Read the child's report pipe to EOF (closes ``r``): empty is success."""
     try:
@@ -92,9 +65,9 @@ _STANDARD_SIGNALS = frozenset(range(1, 32)) - {signal.SIGKILL, signal.SIGSTOP}
 
 
 def spawn_program(argv: list[str], stdio: tuple[int, int, int], what: str) -> Child:
-    """posix_spawn a program that sets itself up and reports like a forked
-    child does: ``--report FD`` names a pipe it writes {step, errno,
-    message} to on failure, and closes once it is ready. No fork of this
+    """posix_spawn a program that sets itself up and reports as the top
+    says: ``--report FD`` names a pipe it writes {step, errno, message} to
+    on failure, and closes once it is ready. No fork of this
     process (glibc clones with CLONE_VM|CLONE_VFORK), in a session of its own,
     default signals, empty mask, stdio as given."""
     r, w = os.pipe2(os.O_CLOEXEC)
@@ -128,62 +101,3 @@ def _start_error(report: bytes, what: str) -> StartError:
         return StartError(f"{what}: {data['step']}", int(data["errno"]), data["message"])
     except (ValueError, KeyError):
         return StartError(what, 0, report.decode(errors="replace"))
-
-
-def _run_child(child_main: ChildMain, errfd: int) -> NoReturn:  # pragma: no cover
-    steps = Steps()
-    try:
-        detach_wakeup_fd_in_child()
-        child_main(steps, errfd)
-    except BaseException as e:  # everything is reported; nothing escapes the child
-        _report(errfd, steps.now, e)
-    finally:
-        os._exit(EXIT_SETUP_FAILED)
-
-
-def _report(errfd: int, step: str, e: BaseException) -> None:
-    if isinstance(e, OSError) and e.errno:
-        message = os.strerror(e.errno)
-        if e.filename:
-            message += f": {e.filename}"
-        err = e.errno
-    else:
-        message, err = f"{type(e).__name__}: {e}", 0
-    try:
-        os.write(errfd, json.dumps({"step": step, "errno": err, "message": message}).encode())
-    except OSError:
-        pass  # the parent is gone; there is nobody to tell
-
-
-def reset_signals() -> None:
-    """Default dispositions and an empty mask, as a fresh process expects.
-
-    CPython ignores SIGPIPE and SIGXFSZ and may have handlers installed; exec
-    keeps an ignored disposition, so without this a container's app would
-    start with SIGPIPE ignored.
-    """
-    for signo in range(1, signal.NSIG):
-        if signo in (signal.SIGKILL, signal.SIGSTOP):
-            continue
-        try:
-            signal.signal(signo, signal.SIG_DFL)
-        except (OSError, ValueError):
-            pass  # real-time signals glibc reserves for itself: below
-    msys.default_signals()  # those two as well, with the raw syscall
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
-
-
-def close_fds_except(keep: tuple[int, ...]) -> None:
-    """Close every fd >= 3 but ``keep`` (fork without exec keeps them all)."""
-    low = 3
-    for fd in sorted(k for k in keep if k >= low):
-        os.closerange(low, fd)
-        low = fd + 1
-    os.closerange(low, _max_fd())
-
-
-def _max_fd() -> int:
-    try:
-        return max(int(name) for name in os.listdir("/proc/self/fd")) + 1
-    except (OSError, ValueError):
-        return os.sysconf("SC_OPEN_MAX")

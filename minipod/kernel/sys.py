@@ -1,6 +1,7 @@
 """Thin typed wrappers over minipod.kernel._native (cffi) for syscalls CPython 3.11 lacks.
 
-The only module that imports _native. Every -errno from C becomes an OSError
+With launch.py, which lays out mp_start's table of setup ops, the only
+module that imports _native. Every -errno from C becomes an OSError
 carrying the path or namespace it concerned, so messages stay concrete.
 """
 
@@ -15,28 +16,29 @@ from minipod.kernel import _native  # type: ignore[attr-defined]
 _lib = _native.lib
 _ffi = _native.ffi
 
-CLONE_NEWNS: int = _lib.CLONE_NEWNS
-CLONE_NEWUTS: int = _lib.CLONE_NEWUTS
-CLONE_NEWIPC: int = _lib.CLONE_NEWIPC
-CLONE_NEWPID: int = _lib.CLONE_NEWPID
-CLONE_NEWNET: int = _lib.CLONE_NEWNET
-CLONE_NEWCGROUP: int = _lib.CLONE_NEWCGROUP
-CLONE_NEWUSER: int = _lib.CLONE_NEWUSER
+# the system's flags (csrc/mp_sys.h names them MP_*, so cffi can take their values)
+CLONE_NEWNS: int = _lib.MP_CLONE_NEWNS
+CLONE_NEWUTS: int = _lib.MP_CLONE_NEWUTS
+CLONE_NEWIPC: int = _lib.MP_CLONE_NEWIPC
+CLONE_NEWPID: int = _lib.MP_CLONE_NEWPID
+CLONE_NEWNET: int = _lib.MP_CLONE_NEWNET
+CLONE_NEWCGROUP: int = _lib.MP_CLONE_NEWCGROUP
+CLONE_NEWUSER: int = _lib.MP_CLONE_NEWUSER
 
-MS_RDONLY: int = _lib.MS_RDONLY
-MS_NOSUID: int = _lib.MS_NOSUID
-MS_NODEV: int = _lib.MS_NODEV
-MS_NOEXEC: int = _lib.MS_NOEXEC
-MS_REMOUNT: int = _lib.MS_REMOUNT
-MS_BIND: int = _lib.MS_BIND
-MS_REC: int = _lib.MS_REC
-MS_PRIVATE: int = _lib.MS_PRIVATE
-MS_SLAVE: int = _lib.MS_SLAVE
-MS_STRICTATIME: int = _lib.MS_STRICTATIME
-MS_RELATIME: int = _lib.MS_RELATIME
+MS_RDONLY: int = _lib.MP_MS_RDONLY
+MS_NOSUID: int = _lib.MP_MS_NOSUID
+MS_NODEV: int = _lib.MP_MS_NODEV
+MS_NOEXEC: int = _lib.MP_MS_NOEXEC
+MS_REMOUNT: int = _lib.MP_MS_REMOUNT
+MS_BIND: int = _lib.MP_MS_BIND
+MS_REC: int = _lib.MP_MS_REC
+MS_PRIVATE: int = _lib.MP_MS_PRIVATE
+MS_SLAVE: int = _lib.MP_MS_SLAVE
+MS_STRICTATIME: int = _lib.MP_MS_STRICTATIME
+MS_RELATIME: int = _lib.MP_MS_RELATIME
 
-MNT_DETACH: int = _lib.MNT_DETACH
-MNT_FORCE: int = _lib.MNT_FORCE
+MNT_DETACH: int = _lib.MP_MNT_DETACH
+MNT_FORCE: int = _lib.MP_MNT_FORCE
 
 # where mp_exec_start failed (csrc/mp_exec.h)
 EXEC_OK: int = _lib.MP_EXEC_OK
@@ -97,16 +99,6 @@ def mount(source: str | None, target: str, fstype: str | None = None,
 
 def umount2(target: str, flags: int = 0) -> None:
     _check(_lib.mp_umount2(target.encode(), flags), "umount", target)
-
-
-def default_signals() -> None:
-    """Every signal to SIG_DFL, the two glibc keeps for itself included (a child
-    about to exec: an ignored signal would survive the exec)."""
-    _lib.mp_default_signals()
-
-
-def pivot_root(new_root: str, put_old: str) -> None:
-    _check(_lib.mp_pivot_root(new_root.encode(), put_old.encode()), "pivot_root", new_root)
 
 
 _probe_out = _ffi.new("int[2]")  # reused: the supervisor dials from one thread

@@ -308,12 +308,4 @@ def _noop_handler(_signo: int, _frame: object) -> None:
     pass
 
 
-def detach_wakeup_fd_in_child() -> None:
-    """In a forked child: stop signals from writing into the parent's socketpair."""
-    try:
-        signal.set_wakeup_fd(-1)
-    except ValueError:  # not the main thread; nothing was set
-        pass
-
-
-__all__ = ["Deadline", "Deadlines", "Loop", "detach_wakeup_fd_in_child"]
+__all__ = ["Deadline", "Deadlines", "Loop"]

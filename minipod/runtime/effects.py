@@ -19,9 +19,8 @@ from minipod.api.events import Event
 from minipod.api.model import Pod
 from minipod.api.record import ProcessRef
 from minipod.kernel import proc, sandbox
-from minipod.kernel.cstart import start_container
 from minipod.kernel.eventlog import append_event
-from minipod.kernel.launch import LaunchPlan
+from minipod.kernel.launch import LaunchPlan, start_container
 from minipod.kernel.rootfs import BindMount, RootfsPlan
 from minipod.kernel.sandbox import STREAMS, Sandbox
 from minipod.kernel.spawn import Child
@@ -54,8 +53,9 @@ class KernelEffects:
     def start_container(self, box: Sandbox, run: ContainerRun, plan: LaunchPlan,
                         binds: tuple[BindMount, ...]) -> Child:
         """Start ``run``'s next attempt: its directories, its stdout and stderr
-        (the FIFOs), and the C launcher (csrc/mp_start.c), which returns once
-        the container's command has exec'd."""
+        (the FIFOs), and the C launcher (csrc/mp_start.c), which runs the
+        container's setup ops (kept in run.launch from one attempt to the
+        next) and returns once the container's command has exec'd."""
         name = run.name
         run_dir = f"{box.dir}/containers/{name}/{run.attempt}"
         take_run_dirs(run_dir, f"{box.dir}/containers/{name}/{SPARE_RUN_DIR}")
@@ -64,7 +64,7 @@ class KernelEffects:
         writers = [_stream_writer(box, name, stream) for stream in STREAMS]
         try:
             return start_container(plan, rootfs, box.ns, box.pidns_fd, writers[0], writers[1],
-                                   f"start container {name}")
+                                   f"start container {name}", run.launch)
         finally:
             for fd in writers:
                 os.close(fd)

@@ -35,7 +35,7 @@ from minipod.api.model import Container, ExecAction, LifecycleHandler, Pod
 from minipod.api.record import PauseRef, ProcessRef, SupervisorRef
 from minipod.api.status import ContainerStatus, PodRow, State, pod_phase, pod_row
 from minipod.kernel.image import Image
-from minipod.kernel.launch import LaunchPlan, launch_plan
+from minipod.kernel.launch import LaunchCache, LaunchPlan, launch_plan
 from minipod.kernel.logs import LogFile, LogPipe
 from minipod.kernel.rootfs import BindMount
 from minipod.kernel.sandbox import STREAMS, Sandbox
@@ -73,6 +73,7 @@ class ContainerRun:
     plan: LaunchPlan | None = None
     plan_inputs: tuple[object, ...] | None = None  # what ``plan`` was made from
     binds: tuple[object, tuple[BindMount, ...]] | None = None  # (sandbox, its binds)
+    launch: LaunchCache = field(default_factory=LaunchCache)  # its setup ops in C, kept
     target: ExecTarget | None = None
     probes: dict[str, ProbeWorker] = field(default_factory=dict)
     hook: InFlight | None = None  # postStart or preStop in flight

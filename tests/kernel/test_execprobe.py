@@ -2,7 +2,7 @@
 container (its namespaces, root, identity), killed as a whole tree at its
 deadline, and never leaving a process or a zombie behind.
 
-The containers are real (create_sandbox + container_main, what the pod runner
+The containers are real (create_sandbox + start_container, what the pod runner
 does), started in this process, so the exec'd process P is our child and its
 parentage can be checked. Most tests reap P with a minimal pidfd watch; one
 uses the Supervisor's own watch/reap.
@@ -27,12 +27,12 @@ from podtest import busybox_images, host_mounts_under, unique_name
 
 from minipod.api.manifest import parse_pods
 from minipod.api.model import Pod
+from minipod.kernel import launch
 from minipod.kernel.image import resolve
-from minipod.kernel.launch import container_main, launch_plan
-from minipod.kernel.ns import pid_namespace_for_children
+from minipod.kernel.launch import launch_plan
 from minipod.kernel.rootfs import RootfsPlan
 from minipod.kernel.sandbox import Sandbox, create_sandbox
-from minipod.kernel.spawn import Child, ExitStatus, spawn
+from minipod.kernel.spawn import Child, ExitStatus
 from minipod.loop.eventloop import Loop
 from minipod.probes.execprobe import (
     MAX_OUTPUT,
@@ -152,9 +152,8 @@ def start_container(pod: Pod, sandbox: Sandbox, index: int, devnull: int) -> Con
     (run_dir / "upper").chmod(0o755)
     rootfs = RootfsPlan(str(image.rootfs), str(run_dir / "upper"), str(run_dir / "work"),
                         str(run_dir / "merged"), str(sandbox.dir / "shm"))
-    with pid_namespace_for_children(sandbox.pidns_fd):
-        child = spawn(container_main(plan, rootfs, sandbox.ns, devnull, devnull),
-                      f"start container {spec.name}")
+    child = launch.start_container(plan, rootfs, sandbox.ns, sandbox.pidns_fd, devnull, devnull,
+                                   f"start container {spec.name}")
     target = open_exec_target(child.pid, sandbox.ns, plan.env, plan.working_dir,
                               plan.run_as_user, plan.run_as_group)
     return Container(child, target)

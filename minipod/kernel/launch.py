@@ -147,7 +147,7 @@ def start_container(  # noqa: PLR0917 - the signature agreed with pod.py
 class LaunchCache:
     """One container's setup ops as mp_start reads them, kept from one start
     to the next: a restart is on the supervisor's hot path, and laying out
-    the table takes some sixty cffi allocations. It is laid out anew when
+    the table takes some seventy cffi allocations. It is laid out anew when
     what it was made from changes (the plan, the image, the binds, the pod's
     /dev/shm or namespaces); otherwise a start only puts its own run's ops
     into it: the overlay and pivot_root of its directories (run_ops), and

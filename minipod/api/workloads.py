@@ -59,7 +59,6 @@ from minipod.api.record import SupervisorRef, WorkloadRecord
 __all__ = [
     "ALPHANUMS",
     "POD_TEMPLATE_HASH_LABEL",
-    "WORKLOAD_TYPES",
     "Actions",
     "PodView",
     "build_pod",
@@ -77,7 +76,6 @@ __all__ = [
     "status",
     "template_hash",
     "workload_key",
-    "workload_kind",
 ]
 
 # k8s.io/apimachinery/pkg/util/rand: no vowels, so no words (good or bad)
@@ -488,24 +486,6 @@ def _replica_sets(workload: Workload, pods: Sequence[PodView], now: float, curre
                            default=created if hash_ == current else now),
         })
     return sets
-
-
-WORKLOAD_NAMES = {  # kind: singular, plural, short name
-    "Deployment": ("deployment", "deployments", "deploy"),
-    "ReplicaSet": ("replicaset", "replicasets", "rs"),
-}
-_ALIASES = {alias: kind for kind, names in WORKLOAD_NAMES.items()
-            for name in names for alias in (name, f"{name}.apps")}
-WORKLOAD_TYPES = frozenset(_ALIASES)  # every kubectl spelling of a workload type
-
-
-def workload_kind(type_name: str) -> str:
-    """"Deployment" or "ReplicaSet" for any kubectl spelling of them; SpecError otherwise."""
-    kind = _ALIASES.get(type_name.lower())
-    if kind is None:
-        raise SpecError(f'the server doesn\'t have a resource type "{type_name}"'
-                        " (minipod scale knows deployment and replicaset)")
-    return kind
 
 
 def workload_key(workload: Workload) -> str:

@@ -17,14 +17,9 @@ from pathlib import Path
 from minipod.api.errors import StateError
 from minipod.api.record import PodRecord
 from minipod.kernel.proc import open_if_same, same_process
+from minipod.kernel.records import read_pod_record, read_workload_record
 from minipod.kernel.sandbox import remove_pod_dir
-from minipod.kernel.state import (
-    pod_dir,
-    pods_dir,
-    read_pod_record,
-    read_workload_record,
-    workload_record_path,
-)
+from minipod.kernel.state import pod_dir, pods_dir, workload_record_path
 from minipod.server.client import request
 
 

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 
 from minipod.api.errors import MinipodError, SpecError
-from minipod.api.workloads import WORKLOAD_TYPES, workload_kind
+from minipod.api.kinds import WORKLOAD_TYPES, workload_kind
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2

@@ -14,13 +14,15 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minipod.api.errors import SpecError, StateError
-from minipod.api.record import RecordError, WorkloadRecord
+from minipod.api.kinds import WORKLOAD_NAMES, workload_kind
 from minipod.api.status import human_age
-from minipod.api.workloads import WORKLOAD_NAMES, workload_kind
 from minipod.kernel.state import workload_record_path, workload_records_dir
+
+if TYPE_CHECKING:
+    from minipod.api.record import WorkloadRecord
 
 __all__ = ["print_workloads", "register"]
 
@@ -79,6 +81,9 @@ def cmd_scale(args: argparse.Namespace) -> int:
 
     kind, name = _target(args.type, args.name)
     path = workload_record_path(args.namespace, kind, name)
+    # start-up: the record classes take milliseconds to import
+    from minipod.api.record import WorkloadRecord
+
     try:
         record = WorkloadRecord.from_json(json.loads(path.read_text()), str(path))
     except FileNotFoundError:
@@ -141,6 +146,9 @@ def print_workloads(kind: str, namespace: str, all_namespaces: bool,
 
 
 def _records(directory: Path) -> list[WorkloadRecord]:
+    # start-up: the record classes take milliseconds to import
+    from minipod.api.record import RecordError, WorkloadRecord
+
     records = []
     try:
         paths = sorted(directory.glob("*.json"))

@@ -20,7 +20,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from minipod.api.record import PodRecord, WorkloadRecord
 from minipod.kernel.paths import SUPERVISORS, state_root
 
 
@@ -91,23 +90,3 @@ def workload_records_dir() -> Path:
 def workload_record_path(namespace: str, kind: str, name: str) -> Path:
     """``$MINIPOD_ROOT/workloads/<namespace>_<kind>_<name>.json``, kind in lower case."""
     return workload_records_dir() / f"{namespace}_{kind.lower()}_{name}.json"
-
-
-def read_pod_record(directory: Path) -> PodRecord | None:
-    """pod.json of the pod in ``directory``; None while it is being written or
-    removed. RecordError for a record this minipod cannot read."""
-    path = directory / "pod.json"
-    try:
-        data = read_json(path)
-    except (OSError, ValueError):
-        return None
-    return PodRecord.from_json(data, str(path))
-
-
-def read_workload_record(path: Path) -> WorkloadRecord | None:
-    """A workload's record; None if there is none. RecordError as above."""
-    try:
-        data = read_json(path)
-    except (OSError, ValueError):
-        return None
-    return WorkloadRecord.from_json(data, str(path))

@@ -18,8 +18,8 @@ from typing import Any
 
 from minipod.api.backoff import BackoffPolicy
 from minipod.api.errors import MinipodError, SpecError
+from minipod.api.kinds import workload_kind
 from minipod.api.manifest import parse_objects
-from minipod.api.workloads import workload_kind
 from minipod.kernel.image import images_dir
 from minipod.runtime.controller import WorkloadController
 from minipod.runtime.images import resolve_images, template_pod

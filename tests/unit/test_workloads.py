@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
-from minipod.api import workloads
+from minipod.api import kinds, workloads
 from minipod.api.errors import FieldError, SpecError, StateError
 from minipod.api.manifest import load_objects, parse_objects, parse_pods
 from minipod.api.model import (
@@ -1103,4 +1103,4 @@ def test_get_by_name(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_workload_types_cover_kubectls_names() -> None:
     assert {"deployment", "deployments", "deploy", "replicaset", "replicasets", "rs",
-            "deployments.apps"} <= workloads.WORKLOAD_TYPES
+            "deployments.apps"} <= kinds.WORKLOAD_TYPES

@@ -334,6 +334,17 @@ def check_unique(obj: Obj, key: str, value: str, seen: set[str]) -> None:
     seen.add(value)
 
 
+def relative_path_errors(path: str, reserved: bool = False) -> list[str]:
+    """validateLocalDescendingPath (and, with ``reserved``, validateLocalNonReservedPath:
+    the kubelet's atomic writer keeps names starting with '..' for itself)."""
+    errors = ["must be a relative path"] if path.startswith("/") else []
+    if ".." in path.split("/"):
+        errors.append("must not contain '..'")
+    elif reserved and path.startswith(".."):
+        errors.append("must not start with '..'")
+    return errors
+
+
 def check_absolute(obj: Obj, key: str, path: str) -> None:
     if not path.startswith("/"):
         obj.fail(key, f'Invalid value: "{path}": must be an absolute path')

@@ -1,8 +1,9 @@
 """Reading manifests: the entry points (parse_pods, parse_objects, load_pods,
-load_objects), strict YAML (JSON and flow style are YAML too; a duplicate key
-is refused), the documents of a multi-document file (numbered in sources and in
-field paths), names unique per kind and namespace, and the dispatch of each
-document by kind and apiVersion to its kind's validator (KINDS).
+load_objects, and load_paths for kubectl's `-f FILE|DIR|-`), strict YAML
+(JSON and flow style are YAML too; a duplicate key is refused), the documents
+of a multi-document file (numbered in sources and in field paths), names
+unique per kind and namespace, and the dispatch of each document by kind
+and apiVersion to its kind's validator (KINDS).
 
 A new kind is its model in model.py (and its list in Manifest), its validator
 module, and one entry in KINDS.
@@ -15,21 +16,24 @@ them are collected and raised together as one SpecError.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
+from minipod.api.configspec import parse_config_map, parse_secret
 from minipod.api.errors import FieldError, SpecError
 from minipod.api.fields import Obj, wrong_type
-from minipod.api.model import Manifest, Pod, Workload
+from minipod.api.model import ConfigData, Manifest, Pod, Workload
 from minipod.api.podspec import parse_pod
 from minipod.api.workloadspec import parse_workload
 
-__all__ = ["KINDS", "Kind", "load_objects", "load_pods", "parse_objects", "parse_pods"]
+__all__ = ["KINDS", "MANIFEST_EXTENSIONS", "Kind", "load_objects", "load_paths", "load_pods",
+           "parse_objects", "parse_pods"]
 
-_Object = Pod | Workload  # what a kind's validator returns
+_Object = Pod | Workload | ConfigData  # what a kind's validator returns
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,8 @@ KINDS: dict[str, Kind] = {
     "Pod": Kind("v1", parse_pod),
     "Deployment": Kind("apps/v1", lambda top, source: parse_workload(top, "Deployment", source)),
     "ReplicaSet": Kind("apps/v1", lambda top, source: parse_workload(top, "ReplicaSet", source)),
+    "ConfigMap": Kind("v1", parse_config_map),
+    "Secret": Kind("v1", parse_secret),
 }
 _PODS = {"Pod": KINDS["Pod"]}
 
@@ -64,10 +70,14 @@ def parse_pods(text: str, source: str = "<manifest>") -> list[Pod]:
 def parse_objects(text: str, source: str = "<manifest>") -> Manifest:
     """Like parse_pods, but each document may also be an apps/v1 Deployment or
     ReplicaSet. Names are unique per kind and namespace, as in the API server."""
-    objects = _parse_text(text, source, KINDS)
+    return _manifest(_parse_text(text, source, KINDS))
+
+
+def _manifest(objects: list[_Object]) -> Manifest:
     return Manifest(
         pods=[obj for obj in objects if isinstance(obj, Pod)],
         workloads=[obj for obj in objects if isinstance(obj, Workload)],
+        configs=[obj for obj in objects if isinstance(obj, ConfigData)],
     )
 
 
@@ -81,6 +91,74 @@ def load_objects(path: str) -> Manifest:
     return parse_objects(_read_manifest(path), source=path)
 
 
+# kubectl's FilenameOptions: in a directory, the files with these endings
+MANIFEST_EXTENSIONS = (".json", ".yaml", ".yml")
+
+
+def load_paths(paths: list[str], recursive: bool = False, stdin: str | None = None) -> Manifest:
+    """kubectl's ``-f``: each path a file, a directory (its .json, .yaml and .yml
+    files in name order; its subdirectories too with ``recursive``), or "-"
+    for ``stdin``'s text. Every file is read and checked before anything is
+    returned: one SpecError carries every problem of every file, so a set of
+    files is taken whole or not at all. A name is unique per kind and
+    namespace across all of them."""
+    texts: list[tuple[str, str]] = []
+    errors: list[SpecError] = []
+    for path in paths:
+        if path == "-":
+            texts.append(("<stdin>", stdin or ""))
+            continue
+        try:
+            files = _files_of(path, recursive)
+        except SpecError as e:
+            errors.append(e)
+            continue
+        for file in files:
+            try:
+                texts.append((file, _read_manifest(file)))
+            except SpecError as e:
+                errors.append(e)
+    objects: list[_Object] = []
+    seen: set[tuple[str, str, str]] = set()
+    for source, text in texts:
+        try:
+            found = _parse_text(text, source, KINDS, allow_empty=True)
+        except SpecError as e:
+            errors.append(e)
+            continue
+        duplicates: list[FieldError] = []
+        for obj in found:
+            _check_unique_name(_kind_of(obj), obj, seen, duplicates)
+        if duplicates:
+            errors.append(SpecError(duplicates, source=source))
+        objects += found
+    if errors:
+        raise SpecError([FieldError("", str(e)) for e in errors])
+    if not objects:
+        shown = ", ".join(paths)
+        raise SpecError(f"no objects passed to apply (no manifest found in {shown})")
+    return _manifest(objects)
+
+
+def _kind_of(obj: _Object) -> str:
+    return obj.kind if isinstance(obj, Workload | ConfigData) else "Pod"
+
+
+def _files_of(path: str, recursive: bool) -> list[str]:
+    if not os.path.isdir(path):
+        if not os.path.exists(path):
+            raise SpecError(f'the path "{path}" does not exist')
+        return [path]
+    found: list[str] = []
+    for root, dirs, names in os.walk(path):
+        dirs.sort()
+        if not recursive:
+            dirs.clear()
+        found += [os.path.join(root, n) for n in sorted(names)
+                  if n.endswith(MANIFEST_EXTENSIONS)]
+    return found
+
+
 def _read_manifest(path: str) -> str:
     try:
         with open(path, encoding="utf-8") as stream:
@@ -92,7 +170,8 @@ def _read_manifest(path: str) -> str:
         raise SpecError(message, source=path) from exc
 
 
-def _parse_text(text: str, source: str, kinds: Mapping[str, Kind]) -> list[_Object]:
+def _parse_text(text: str, source: str, kinds: Mapping[str, Kind],
+                allow_empty: bool = False) -> list[_Object]:
     documents, syntax_error = _load_documents(text)
     # Documents are numbered from 0, counting only non-empty ones (a trailing
     # "---" is not a document). Only a file with several of them gets numbers:
@@ -114,7 +193,7 @@ def _parse_text(text: str, source: str, kinds: Mapping[str, Kind]) -> list[_Obje
         errors.extend(_numbered(found, index) if numbered else found)
     if syntax_error is not None:
         errors.append(syntax_error)
-    if not documents and not errors:
+    if not documents and not errors and not allow_empty:
         *others, last = kinds
         what = f"{', '.join(others)} or {last}" if others else last
         errors.append(FieldError("", f"no {what} found: the manifest has no documents"))
@@ -170,9 +249,15 @@ def _check_kind(top: Obj, kinds: Mapping[str, Kind]) -> str | None:
     is reported once, by name, and nothing else is checked.
     """
     kind = top.get_str("kind", required=True)
-    if kind is not None and kind not in kinds:
-        top.fail("kind", f'"{kind}" is not supported (supported: {", ".join(kinds)})')
     api_version = top.get_str("apiVersion", required=True)
+    if kind is not None and kind not in kinds:
+        # the document is named, so that a file of many says which it was
+        meta = top.data.get("metadata")
+        name = meta.get("name") if isinstance(meta, dict) else None
+        what = f'{api_version or "?"} {kind} "{name}"' if isinstance(name, str) else kind
+        top.fail("kind", f'"{kind}" is not supported by minipod ({what}; supported: '
+                 f'{", ".join(kinds)})')
+        return None
     known = kinds.get(kind or "")
     expected = known.api_version if known is not None else None
     allowed = [expected] if expected else sorted({k.api_version for k in kinds.values()}, key=len)

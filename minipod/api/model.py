@@ -1,7 +1,8 @@
 """The typed model of what minipod reads: v1 Pods (PodSpec, Container, Probe,
-Lifecycle, Volume, SecurityContext...), apps/v1 Deployments and ReplicaSets
-(Workload, PodTemplate, LabelSelector, RollingUpdate), and Manifest, a file's
-objects by kind. Frozen dataclasses carrying Kubernetes' defaults.
+Lifecycle, Volume, SecurityContext...), v1 ConfigMaps and Secrets (ConfigData),
+apps/v1 Deployments and ReplicaSets (Workload, PodTemplate, LabelSelector,
+RollingUpdate), and Manifest, a file's objects by kind. Frozen dataclasses
+carrying Kubernetes' defaults.
 
 Values only: manifest.py and the validator modules (podspec, workloadspec...)
 build them from a manifest; nothing here reads text or checks a field.
@@ -14,23 +15,32 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
+    "ConfigData",
+    "ConfigKind",
     "Container",
     "ContainerPort",
+    "DownwardAPIFile",
+    "EnvFromSource",
     "EnvVar",
     "ExecAction",
     "GRPCAction",
     "HTTPGetAction",
     "HTTPHeader",
+    "KeySelector",
+    "KeyToPath",
     "LabelSelector",
     "LabelSelectorRequirement",
     "Lifecycle",
     "LifecycleHandler",
     "Manifest",
+    "ObjectFieldSelector",
     "OwnerReference",
     "Pod",
     "PodSpec",
     "PodTemplate",
     "Probe",
+    "Projection",
+    "ResourceFieldSelector",
     "RestartPolicy",
     "RollingUpdate",
     "SecurityContext",
@@ -50,10 +60,54 @@ __all__ = [
 RestartPolicy = Literal["Always", "OnFailure", "Never"]
 
 
+ConfigKind = Literal["ConfigMap", "Secret"]
+
+
+@dataclass(frozen=True)
+class KeySelector:
+    """configMapKeyRef or secretKeyRef: one key of a ConfigMap or Secret."""
+
+    kind: ConfigKind
+    name: str
+    key: str
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class ObjectFieldSelector:
+    """fieldRef: a field of the pod (metadata.name, metadata.labels['app'], status.podIP...)."""
+
+    field_path: str
+    api_version: str = "v1"
+
+
+@dataclass(frozen=True)
+class ResourceFieldSelector:
+    """resourceFieldRef: a container's limit or request (limits.memory...), in ``divisor``s."""
+
+    resource: str
+    container_name: str = ""  # "" in env: the container itself
+    divisor: str = "1"
+
+
+EnvSource = KeySelector | ObjectFieldSelector | ResourceFieldSelector
+
+
 @dataclass(frozen=True)
 class EnvVar:
     name: str
-    value: str
+    value: str = ""
+    value_from: EnvSource | None = None  # then ``value`` is unused
+
+
+@dataclass(frozen=True)
+class EnvFromSource:
+    """envFrom: every key of a ConfigMap or Secret that is a valid variable name."""
+
+    kind: ConfigKind
+    name: str
+    prefix: str = ""
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,6 +122,7 @@ class VolumeMount:
     name: str
     mount_path: str
     read_only: bool = False
+    sub_path: str = ""  # a path inside the volume, mounted instead of its root
 
 
 @dataclass(frozen=True)
@@ -151,6 +206,43 @@ class Container:
     # only on initContainers: "Always" makes it a sidecar (KEP-753)
     restart_policy: str | None = None
     image_pull_policy: str = "IfNotPresent"
+    env_from: tuple[EnvFromSource, ...] = ()
+
+    @property
+    def refs(self) -> frozenset[tuple[str, str]]:
+        """(kind, name) of every ConfigMap and Secret its environment reads."""
+        found = {(e.kind, e.name) for e in self.env_from}
+        found |= {(v.value_from.kind, v.value_from.name) for v in self.env
+                  if isinstance(v.value_from, KeySelector)}
+        return frozenset(found)
+
+
+@dataclass(frozen=True)
+class KeyToPath:
+    key: str
+    path: str
+    mode: int | None = None  # None: the volume's defaultMode
+
+
+@dataclass(frozen=True)
+class DownwardAPIFile:
+    path: str
+    field_ref: ObjectFieldSelector | None = None  # exactly one of the two
+    resource_field_ref: ResourceFieldSelector | None = None
+    mode: int | None = None
+
+
+@dataclass(frozen=True)
+class Projection:
+    """One source of files of a configMap, secret, downwardAPI or projected
+    volume: the keys of a ConfigMap or Secret (all, or ``items``), or the
+    files of a downward API source."""
+
+    kind: Literal["ConfigMap", "Secret", "DownwardAPI"]
+    name: str = ""  # the ConfigMap's or Secret's
+    items: tuple[KeyToPath, ...] = ()  # () with a ConfigMap or Secret: every key
+    optional: bool = False
+    files: tuple[DownwardAPIFile, ...] = ()  # a DownwardAPI source's
 
 
 @dataclass(frozen=True)
@@ -163,6 +255,16 @@ class Volume:
     host_path: str | None = None
     # "", DirectoryOrCreate, Directory, FileOrCreate, File, Socket, CharDevice, BlockDevice
     host_path_type: str = ""
+    # configMap, secret, downwardAPI or projected: files the kubelet's way
+    # (kernel/projection.py); ``source`` names which of them the manifest wrote
+    projections: tuple[Projection, ...] | None = None
+    default_mode: int = 0o644
+    source: str = ""  # "emptyDir", "hostPath", "configMap", "secret", "downwardAPI", "projected"
+
+    @property
+    def refs(self) -> frozenset[tuple[str, str]]:
+        """(kind, name) of every ConfigMap and Secret the volume shows."""
+        return frozenset((p.kind, p.name) for p in self.projections or () if p.name)
 
 
 @dataclass(frozen=True)
@@ -176,6 +278,19 @@ class PodSpec:
     termination_grace_period_seconds: int = 30
     volumes: tuple[Volume, ...] = ()
     security_context: SecurityContext | None = None
+    # ClusterFirst, Default, ClusterFirstWithHostNet: every pod gets the
+    # node's resolv.conf (there is no cluster DNS); kernel/sandbox.py
+    dns_policy: str = "ClusterFirst"
+
+    @property
+    def refs(self) -> frozenset[tuple[str, str]]:
+        """(kind, name) of every ConfigMap and Secret the pod reads."""
+        found: frozenset[tuple[str, str]] = frozenset()
+        for c in (*self.init_containers, *self.containers):
+            found |= c.refs
+        for v in self.volumes:
+            found |= v.refs
+        return found
 
 
 @dataclass(frozen=True)
@@ -304,9 +419,32 @@ class Workload:
     manifest_spec: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
+# ---------------------------------------------------------------------------
+# v1 ConfigMap and Secret
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigData:
+    """A v1 ConfigMap or Secret: named bytes. A ConfigMap's data and
+    binaryData, a Secret's data (base64 decoded) and stringData, one map."""
+
+    kind: ConfigKind
+    name: str
+    data: dict[str, bytes] = field(default_factory=dict)
+    namespace: str = "default"
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    immutable: bool = False
+    type: str = ""  # a Secret's (Opaque, kubernetes.io/tls...); "" for a ConfigMap
+    binary_keys: frozenset[str] = frozenset()  # a ConfigMap's keys from binaryData
+    source: str = ""
+
+
 @dataclass(frozen=True)
 class Manifest:
     """Every object of a manifest file, by kind, each list in document order."""
 
     pods: list[Pod] = field(default_factory=list)
     workloads: list[Workload] = field(default_factory=list)
+    configs: list[ConfigData] = field(default_factory=list)  # ConfigMaps and Secrets

@@ -12,24 +12,33 @@ from __future__ import annotations
 import re
 from typing import cast
 
+from minipod.api.configspec import config_key_errors
 from minipod.api.fields import (
+    NOT_SUPPORTED,
     Obj,
     check,
     check_absolute,
     check_port_number,
     check_unique,
     dns_label_errors,
+    dns_subdomain_errors,
     get_enum,
     key_errors,
     keys,
+    one_of,
     port_name_errors,
+    relative_path_errors,
     unsupported_value,
 )
 from minipod.api.meta import parse_metadata
 from minipod.api.model import (
+    ConfigKind,
     Container,
     ContainerPort,
+    EnvFromSource,
+    EnvSource,
     EnvVar,
+    KeySelector,
     Pod,
     PodSpec,
     RestartPolicy,
@@ -41,15 +50,19 @@ from minipod.api.securitycontext import (
     POD_SECURITY_KEYS,
     parse_security_context,
 )
-from minipod.api.volumespec import parse_volumes
+from minipod.api.volumespec import (
+    parse_field_ref,
+    parse_resource_field_ref,
+    parse_volumes,
+)
 
 # `status` is what `kubectl get -o yaml` prints; it is never input, so it is dropped.
 _POD_KEYS = keys("apiVersion kind metadata spec", ignored="status")
 POD_SPEC_KEYS = keys(
     "containers initContainers volumes restartPolicy terminationGracePeriodSeconds"
-    " hostname subdomain shareProcessNamespace securityContext",
+    " hostname subdomain shareProcessNamespace securityContext dnsPolicy",
     "hostNetwork hostPID hostIPC nodeName nodeSelector affinity tolerations"
-    " serviceAccountName serviceAccount automountServiceAccountToken dnsPolicy dnsConfig"
+    " serviceAccountName serviceAccount automountServiceAccountToken dnsConfig"
     " hostAliases priorityClassName priority schedulerName imagePullSecrets readinessGates"
     " runtimeClassName enableServiceLinks preemptionPolicy overhead topologySpreadConstraints"
     " setHostnameAsFQDN os hostUsers schedulingGates resourceClaims activeDeadlineSeconds"
@@ -103,7 +116,24 @@ def parse_pod_spec(spec: Obj) -> PodSpec:
         termination_grace_period_seconds=_get_grace_period(spec),
         volumes=volumes,
         security_context=parse_security_context(spec, POD_SECURITY_KEYS),
+        dns_policy=_get_dns_policy(spec),
     )
+
+
+# What each means here, with no cluster DNS and no host network: every pod
+# gets the node's resolv.conf, which is what the kubelet gives Default, and
+# what it falls back to for ClusterFirst (and ClusterFirstWithHostNet, which
+# is ClusterFirst for a pod off the host network) when it has no cluster DNS.
+_DNS_POLICIES = ("ClusterFirst", "Default", "ClusterFirstWithHostNet")
+
+
+def _get_dns_policy(spec: Obj) -> str:
+    value = spec.get_str("dnsPolicy")
+    if value == "None":
+        spec.fail("dnsPolicy", f'Invalid value: "None": {NOT_SUPPORTED} (it needs'
+                  " dnsConfig, which minipod does not read)")
+        return "ClusterFirst"
+    return get_enum(spec, "dnsPolicy", _DNS_POLICIES, "ClusterFirst")
 
 
 def _get_dns_label(obj: Obj, key: str) -> str | None:
@@ -128,21 +158,33 @@ def _get_grace_period(spec: Obj) -> int:
 # ---------------------------------------------------------------------------
 
 _CONTAINER_FIELDS = (
-    "name image command args workingDir env ports volumeMounts livenessProbe readinessProbe"
-    " startupProbe lifecycle securityContext imagePullPolicy"
+    "name image command args workingDir env envFrom ports volumeMounts livenessProbe"
+    " readinessProbe startupProbe lifecycle securityContext imagePullPolicy resources"
+    " terminationMessagePath terminationMessagePolicy"
 )
 _CONTAINER_UNSUPPORTED = (
-    "resources resizePolicy envFrom volumeDevices stdin stdinOnce tty terminationMessagePath"
-    " terminationMessagePolicy restartPolicyRules"
+    "resizePolicy volumeDevices stdin stdinOnce tty restartPolicyRules"
 )
 _INIT_CONTAINER_KEYS = keys(f"{_CONTAINER_FIELDS} restartPolicy", _CONTAINER_UNSUPPORTED)
 # Kubernetes 1.34+ allows restartPolicy on app containers (with restartPolicyRules);
 # minipod applies the pod's restartPolicy to every app container.
 _APP_CONTAINER_KEYS = keys(_CONTAINER_FIELDS, f"{_CONTAINER_UNSUPPORTED} restartPolicy")
-_ENV_KEYS = keys("name value", "valueFrom", hint="only value is supported")
+_ENV_KEYS = keys("name value valueFrom")
+_VALUE_FROM_KEYS = keys("configMapKeyRef secretKeyRef fieldRef resourceFieldRef",
+                        "fileKeyRef")
+_VALUE_FROM_SOURCES = ("configMapKeyRef", "secretKeyRef", "fieldRef", "resourceFieldRef")
+_KEY_REF_KEYS = keys("name key optional")
+_ENV_FROM_KEYS = keys("prefix configMapRef secretRef")
+_ENV_FROM_REF_KEYS = keys("name optional")
+# Only empty resources: minipod puts no container in a cgroup of its own, so
+# a request or a limit would not hold (an empty one means BestEffort, which is
+# what every pod here is).
+_RESOURCES_KEYS = keys("", "requests limits claims",
+                       hint="no cgroups yet: only resources: {} is accepted")
+_TERMINATION_MESSAGE_POLICIES = ("File", "FallbackToLogsOnError")
 _PORT_KEYS = keys("containerPort name protocol", "hostPort hostIP")
 _MOUNT_KEYS = keys(
-    "name mountPath readOnly", "subPath subPathExpr mountPropagation recursiveReadOnly"
+    "name mountPath readOnly subPath", "subPathExpr mountPropagation recursiveReadOnly"
 )
 _PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 _PROTOCOLS = ("TCP", "UDP", "SCTP")
@@ -176,12 +218,13 @@ def _parse_container(obj: Obj, volume_names: frozenset[str], init: bool) -> Cont
         _refuse_regular_init_fields(obj)
     ports = _parse_ports(obj)
     port_names = frozenset(p.name for p in ports if p.name)
-    return Container(
+    container = Container(
         name=name or "",
         image=_get_image(obj),
         command=obj.get_strings("command"),
         args=obj.get_strings("args"),
         env=_parse_env(obj),
+        env_from=_parse_env_from(obj),
         working_dir=_get_working_dir(obj),
         ports=ports,
         volume_mounts=_parse_volume_mounts(obj, volume_names),
@@ -195,6 +238,20 @@ def _parse_container(obj: Obj, volume_names: frozenset[str], init: bool) -> Cont
         # checked) so that cluster manifests run unchanged.
         image_pull_policy=get_enum(obj, "imagePullPolicy", _PULL_POLICIES, "IfNotPresent"),
     )
+    _check_defaults_only(obj)
+    return container
+
+
+def _check_defaults_only(obj: Obj) -> None:
+    """Fields `kubectl create --dry-run=client -o yaml` and `get -o yaml` print
+    with the values that mean what minipod does anyway: taken, and checked."""
+    obj.get_mapping("resources", _RESOURCES_KEYS)
+    path = obj.get_str("terminationMessagePath")
+    if path is not None and path != "/dev/termination-log":
+        obj.fail("terminationMessagePath", f'Invalid value: "{path}": {NOT_SUPPORTED}'
+                 " (minipod reads no termination message; only the default"
+                 " /dev/termination-log is accepted)")
+    get_enum(obj, "terminationMessagePolicy", _TERMINATION_MESSAGE_POLICIES, "File")
 
 
 def _get_init_restart_policy(obj: Obj) -> str | None:
@@ -238,8 +295,63 @@ def _parse_env(container: Obj) -> tuple[EnvVar, ...]:
         name = obj.get_str("name", required=True)
         if name is not None and not _ENV_NAME_RE.fullmatch(name):
             obj.fail("name", f'Invalid value: "{name}": {_ENV_NAME_MSG}')
-        env.append(EnvVar(name or "", obj.get_str("value") or ""))
+        value = obj.get_str("value") or ""
+        source = _parse_value_from(obj)
+        if source is not None and value:
+            obj.fail("valueFrom", "Invalid value: \"\": may not be specified when `value`"
+                     " is not empty")
+        env.append(EnvVar(name or "", value, source))
     return tuple(env)
+
+
+def _parse_value_from(env: Obj) -> EnvSource | None:
+    obj = env.get_mapping("valueFrom", _VALUE_FROM_KEYS)
+    if obj is None:
+        return None
+    which = one_of(obj, _VALUE_FROM_SOURCES, "source", _VALUE_FROM_KEYS.unsupported)
+    if which in ("configMapKeyRef", "secretKeyRef"):
+        ref = obj.get_mapping(which, _KEY_REF_KEYS)
+        if ref is None:
+            return None
+        name = ref.get_str("name", required=True)
+        if name:
+            check(ref, "name", name, dns_subdomain_errors(name))
+        key = ref.get_str("key", required=True)
+        if key:
+            check(ref, "key", key, config_key_errors(key))
+        kind: ConfigKind = "ConfigMap" if which == "configMapKeyRef" else "Secret"
+        return KeySelector(kind, name or "", key or "", ref.get_bool("optional") or False)
+    if which == "fieldRef":
+        return parse_field_ref(obj, which, _ENV_FIELD_PATHS)
+    if which == "resourceFieldRef":
+        return parse_resource_field_ref(obj, which, in_env=True)
+    return None
+
+
+# validateEnvVarValueFrom's fieldRef paths (validEnvDownwardAPIFieldPathExpressions)
+_ENV_FIELD_PATHS = (
+    "metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName",
+    "spec.serviceAccountName", "status.hostIP", "status.hostIPs", "status.podIP",
+    "status.podIPs",
+)
+
+
+def _parse_env_from(container: Obj) -> tuple[EnvFromSource, ...]:
+    found = []
+    for obj in container.get_mappings("envFrom", _ENV_FROM_KEYS):
+        prefix = obj.get_str("prefix") or ""
+        if prefix and not _ENV_NAME_RE.fullmatch(prefix):
+            obj.fail("prefix", f'Invalid value: "{prefix}": {_ENV_NAME_MSG}')
+        which = one_of(obj, ("configMapRef", "secretRef"), "source", ())
+        ref = obj.get_mapping(which, _ENV_FROM_REF_KEYS) if which else None
+        if ref is None:
+            continue
+        name = ref.get_str("name", required=True)
+        if name:
+            check(ref, "name", name, dns_subdomain_errors(name))
+        kind: ConfigKind = "ConfigMap" if which == "configMapRef" else "Secret"
+        found.append(EnvFromSource(kind, name or "", prefix, ref.get_bool("optional") or False))
+    return tuple(found)
 
 
 def _parse_ports(container: Obj) -> tuple[ContainerPort, ...]:
@@ -271,7 +383,11 @@ def _parse_volume_mounts(container: Obj, volume_names: frozenset[str]) -> tuple[
         path = obj.get_str("mountPath", required=True)
         if path is not None:
             _check_mount_path(obj, path, paths)
-        mounts.append(VolumeMount(name or "", path or "", obj.get_bool("readOnly") or False))
+        sub_path = obj.get_str("subPath") or ""
+        if sub_path:
+            check(obj, "subPath", sub_path, relative_path_errors(sub_path))
+        mounts.append(VolumeMount(name or "", path or "", obj.get_bool("readOnly") or False,
+                                  sub_path))
     return tuple(mounts)
 
 

@@ -16,12 +16,14 @@ misread.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from minipod.api.errors import MinipodError
-from minipod.api.status import State
+from minipod.api.model import ConfigData
+from minipod.api.status import State, parse_rfc3339, rfc3339
 
 SCHEMA_VERSION = 1
 
@@ -432,3 +434,98 @@ class WorkloadRecord:
             (float(backoff[0]), float(backoff[1])) if backoff else None,
             version,
         )
+
+
+# -- ConfigMaps and Secrets --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigRecord:
+    """A ConfigMap or Secret as applied: $MINIPOD_ROOT/configmaps/ or secrets/
+    <namespace>_<name>.json, root's alone (kernel/configstore.py). The file
+    is the API object as `get -o yaml` shows it (a Secret's data base64, as
+    the API server keeps it), plus the schema version."""
+
+    config: ConfigData
+    uid: str
+    created: float
+    resource_version: int = 1
+
+    @property
+    def kind(self) -> str:
+        return self.config.kind
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def namespace(self) -> str:
+        return self.config.namespace
+
+    def api_object(self) -> Json:
+        c = self.config
+        meta: Json = {"name": c.name, "namespace": c.namespace, "uid": self.uid,
+                      "creationTimestamp": rfc3339(self.created),
+                      "resourceVersion": str(self.resource_version)}
+        if c.labels:
+            meta["labels"] = dict(c.labels)
+        if c.annotations:
+            meta["annotations"] = dict(c.annotations)
+        body: Json = {"apiVersion": "v1", "kind": c.kind, "metadata": meta}
+        if c.kind == "Secret":
+            if c.data:
+                body["data"] = {k: _b64(v) for k, v in c.data.items()}
+            body["type"] = c.type or "Opaque"
+        else:
+            text = {k: v.decode() for k, v in c.data.items() if k not in c.binary_keys}
+            binary = {k: _b64(v) for k, v in c.data.items() if k in c.binary_keys}
+            if text:
+                body["data"] = text
+            if binary:
+                body["binaryData"] = binary
+        if c.immutable:
+            body["immutable"] = True
+        return body
+
+    def to_json(self) -> Json:
+        return {"schemaVersion": SCHEMA_VERSION, **self.api_object()}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "config record") -> ConfigRecord:
+        obj = _obj(data, where)
+        check_version(obj, where)
+        kind = _get(obj, "kind", str, where)
+        if kind not in ("ConfigMap", "Secret"):
+            raise RecordError(f"{where}: kind {kind!r} is not ConfigMap or Secret")
+        meta = _obj(obj.get("metadata", {}), f"{where}.metadata")
+        values: dict[str, bytes] = {}
+        binary: set[str] = set()
+        for key, value in _get(obj, "data", dict, where, {}).items():
+            values[key] = _unb64(value, where) if kind == "Secret" else str(value).encode()
+        for key, value in _get(obj, "binaryData", dict, where, {}).items():
+            values[key] = _unb64(value, where)
+            binary.add(key)
+        config = ConfigData(
+            kind, _get(meta, "name", str, f"{where}.metadata"), values,
+            _get(meta, "namespace", str, f"{where}.metadata", "default"),
+            dict(_get(meta, "labels", dict, f"{where}.metadata", {})),
+            dict(_get(meta, "annotations", dict, f"{where}.metadata", {})),
+            _get(obj, "immutable", bool, where, False),
+            _get(obj, "type", str, where, "Opaque" if kind == "Secret" else ""),
+            frozenset(binary))
+        version = _get(meta, "resourceVersion", str, f"{where}.metadata", "1")
+        created = _get(meta, "creationTimestamp", str, f"{where}.metadata", "")
+        return cls(config, _get(meta, "uid", str, f"{where}.metadata", ""),
+                   parse_rfc3339(created) or 0.0, int(version) if version.isdigit() else 1)
+
+
+def _b64(value: bytes) -> str:
+    return base64.b64encode(value).decode()
+
+
+def _unb64(value: Any, where: str) -> bytes:
+    try:
+        return base64.b64decode(str(value), validate=True)
+    except ValueError as e:
+        raise RecordError(f"{where}: bad base64 data: {e}") from None

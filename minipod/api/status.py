@@ -7,6 +7,8 @@ phase against the kubelet's (kubelet_pods.go getPhase).
 
 from __future__ import annotations
 
+import calendar
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -65,6 +67,26 @@ def rfc3339(when: float | None) -> str | None:
     if when is None:
         return None
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
+
+
+_RFC3339_RE = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?"
+                         r"(Z|[+-]\d\d:\d\d)")
+
+
+def parse_rfc3339(text: object) -> float | None:
+    """An RFC 3339 time (the API's, or kubectl's --since-time) as a Unix time;
+    None if it is not one."""
+    if not isinstance(text, str) or not text:
+        return None
+    match = _RFC3339_RE.fullmatch(text)
+    if match is None:
+        return None
+    fields = tuple(int(g) for g in match.groups()[:6])
+    fraction = float(match.group(7)) if match.group(7) else 0.0
+    zone = match.group(8)
+    offset = 0 if zone == "Z" else (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60) * (
+        -1 if zone[0] == "-" else 1)
+    return calendar.timegm(fields) + fraction - offset
 
 
 # -- phase (kubelet getPhase) ----------------------------------------------------

@@ -10,10 +10,8 @@ host that never ran a pod finds no state directory and says so.
 
 from __future__ import annotations
 
-import calendar
 import json
 import os
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from typing import Any
 
 from minipod.api.errors import MinipodError
 from minipod.api.record import ContainerRecord, PodRecord, RecordError
+from minipod.api.status import parse_rfc3339
 from minipod.cli.views.output import ViewError
 from minipod.kernel.state import pod_key, root_dir
 
@@ -138,14 +137,7 @@ def pod_status(entry: PodEntry) -> str:
 
 def parse_time(text: Any) -> float | None:
     """An RFC 3339 time of the API (seconds, Z) as a Unix time."""
-    if not isinstance(text, str) or not text:
-        return None
-    match = re.fullmatch(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?Z", text)
-    if match is None:
-        return None
-    fields = tuple(int(g) for g in match.groups()[:6])
-    fraction = float(match.group(7)) if match.group(7) else 0.0
-    return calendar.timegm(fields) + fraction
+    return parse_rfc3339(text)
 
 
 def strip_kind(name: str, kinds: Sequence[str] = POD_KINDS) -> str:

@@ -31,7 +31,7 @@ from minipod.api.podspec import parse_pod
 from minipod.api.workloadspec import parse_workload
 
 __all__ = ["KINDS", "MANIFEST_EXTENSIONS", "Kind", "load_objects", "load_paths", "load_pods",
-           "parse_objects", "parse_pods"]
+           "parse_objects", "parse_pods", "parse_sources", "read_paths"]
 
 _Object = Pod | Workload | ConfigData  # what a kind's validator returns
 
@@ -102,6 +102,18 @@ def load_paths(paths: list[str], recursive: bool = False, stdin: str | None = No
     returned: one SpecError carries every problem of every file, so a set of
     files is taken whole or not at all. A name is unique per kind and
     namespace across all of them."""
+    texts, errors = read_paths(paths, recursive, stdin)
+    manifest = parse_sources(texts, errors)
+    if not (manifest.pods or manifest.workloads or manifest.configs):
+        shown = ", ".join(paths)
+        raise SpecError(f"no objects passed to apply (no manifest found in {shown})")
+    return manifest
+
+
+def read_paths(paths: list[str], recursive: bool = False, stdin: str | None = None
+               ) -> tuple[list[tuple[str, str]], list[SpecError]]:
+    """(source, text) of every file ``paths`` name (see load_paths), and the
+    errors of those that cannot be read."""
     texts: list[tuple[str, str]] = []
     errors: list[SpecError] = []
     for path in paths:
@@ -118,6 +130,14 @@ def load_paths(paths: list[str], recursive: bool = False, stdin: str | None = No
                 texts.append((file, _read_manifest(file)))
             except SpecError as e:
                 errors.append(e)
+    return texts, errors
+
+
+def parse_sources(texts: list[tuple[str, str]], errors: list[SpecError] | None = None
+                  ) -> Manifest:
+    """The objects of several (source, text) pairs, as one manifest: every
+    problem of every text in one SpecError, names unique across them all."""
+    errors = list(errors or [])
     objects: list[_Object] = []
     seen: set[tuple[str, str, str]] = set()
     for source, text in texts:
@@ -134,9 +154,6 @@ def load_paths(paths: list[str], recursive: bool = False, stdin: str | None = No
         objects += found
     if errors:
         raise SpecError([FieldError("", str(e)) for e in errors])
-    if not objects:
-        shown = ", ".join(paths)
-        raise SpecError(f"no objects passed to apply (no manifest found in {shown})")
     return _manifest(objects)
 
 

@@ -17,7 +17,8 @@ from minipod.api.backoff import BackoffPolicy
 from minipod.api.errors import MinipodError, SpecError
 from minipod.api.events import print_sink, say
 from minipod.api.manifest import load_objects
-from minipod.api.model import Manifest
+from minipod.api.model import ConfigData, Manifest
+from minipod.kernel import configstore
 from minipod.kernel.image import Image
 from minipod.loop.eventloop import Loop
 from minipod.runtime.images import resolve_images, template_pod
@@ -43,13 +44,19 @@ def check_manifest(path: str) -> tuple[Manifest, dict[str, dict[str, Image]]]:
 
 def up(path: str, echo_logs: bool = True, backoff: BackoffPolicy | None = None) -> int:
     manifest, images = check_manifest(path)
+    Supervisor.check_configs(manifest.configs)
     supervisor = Supervisor(Loop(), print_sink(), echo_logs=echo_logs, backoff=backoff,
                             status_sink=say)
     supervisor.open()
     # `delete pod` from another terminal reaches this supervisor here
     control = ControlServer(supervisor, supervisor.socket_path)
     control.open()
+    created: list[ConfigData] = []
     try:
+        for config, word in supervisor.apply_configs(manifest.configs):
+            say(f"{config.kind.lower()}/{config.name} {word}")
+            if word == "created":
+                created.append(config)
         supervisor.start_pods(manifest.pods, images)
         for line in supervisor.apply_workloads(manifest.workloads, backoff):
             say(line)
@@ -58,6 +65,10 @@ def up(path: str, echo_logs: bool = True, backoff: BackoffPolicy | None = None) 
         supervisor.rollback()
         control.close()
         supervisor.close()
+        # the ConfigMaps and Secrets this run made go with its pods (those
+        # that were there before it stay, as it found them)
+        for config in created:
+            configstore.delete(config.kind, config.namespace, config.name)
     if supervisor.failures:
         raise MinipodError("; ".join(supervisor.failures))
     return 0

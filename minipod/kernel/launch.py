@@ -14,7 +14,8 @@ errno, message).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, assert_never
 
 import prctl
@@ -68,16 +69,22 @@ class LaunchPlan:
     working_dir: str
     run_as_user: int | None
     run_as_group: int | None
+    own_env: Mapping[str, str] = field(default_factory=dict)  # the manifest's, resolved
 
 
 def launch_plan(container: Container, image: Image, hostname: str,
-                pod_security: SecurityContext | None) -> LaunchPlan:
+                pod_security: SecurityContext | None,
+                env: Mapping[str, str] | None = None) -> LaunchPlan:
+    """``env``: the container's own variables with valueFrom and envFrom
+    resolved (api/downward.py); None takes the manifest's literal values."""
     defaults = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname}
-    own_env = container_env(tuple((e.name, e.value) for e in container.env))
-    env = build_env(image.env, own_env, defaults)
+    own_env = dict(env) if env is not None else container_env(
+        tuple((e.name, e.value) for e in container.env if e.value_from is None))
+    full_env = build_env(image.env, own_env, defaults)
     argv = resolve_argv(container, image, own_env)
     user, group = _identity(container.security_context, pod_security)
-    return LaunchPlan(argv, env, container.working_dir or image.working_dir, user, group)
+    return LaunchPlan(argv, full_env, container.working_dir or image.working_dir, user, group,
+                      own_env)
 
 
 def resolve_argv(container: Container, image: Image, env: dict[str, str]) -> tuple[str, ...]:

@@ -213,7 +213,9 @@ def _write_etc_files(directory: Path, hostname: str) -> None:
     # No pod IP yet (the pod has only loopback), so no "<podIP> <hostname>" line.
     (etc / "hosts").write_text(_HOSTS_HEADER)
     (etc / "hostname").write_text(hostname + "\n")
-    # dnsPolicy ClusterFirst with no cluster DNS falls back to the node's file.
+    # Every dnsPolicy minipod accepts means the node's file here: Default is
+    # the node's, and ClusterFirst (and ClusterFirstWithHostNet off the host
+    # network) fall back to it when there is no cluster DNS, as the kubelet's do.
     try:
         resolv = Path("/etc/resolv.conf").read_text()
     except OSError:
@@ -229,6 +231,19 @@ def _make_volume(directory: Path, volume: Volume, index: int, stack: contextlib.
         check_host_path(volume, path)
         return
     target = ensure_dir(directory / "volumes" / volume.name)
+    if volume.projections is not None:
+        # Files the runtime projects from the API (kernel/projection.py); a
+        # secret's and a projected volume's on a tmpfs of their own, as the
+        # kubelet wraps them (medium Memory), so a Secret never reaches a disk.
+        target.chmod(0o755)
+        if volume.source in ("secret", "projected"):
+            try:
+                msys.mount("tmpfs", str(target), "tmpfs", msys.MS_NOSUID | msys.MS_NODEV,
+                           "mode=0755")
+            except OSError as e:
+                raise StartError(f"{path}.{volume.source}: mount tmpfs", e.errno or 0) from e
+            stack.callback(msys.umount2, str(target), msys.MNT_DETACH)
+        return
     target.chmod(0o777)  # emptyDir is world-writable, as the kubelet makes it
     if volume.empty_dir_medium == "Memory":
         size = f",size={volume.empty_dir_size_limit}" if volume.empty_dir_size_limit else ""

@@ -11,14 +11,17 @@ together for it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
+import stat
 from pathlib import Path
 
+from minipod.api.downward import Lookup, Payload, PodFacts
 from minipod.api.events import Event
-from minipod.api.model import Pod
+from minipod.api.model import Pod, Volume
 from minipod.api.record import ProcessRef
-from minipod.kernel import proc, sandbox
+from minipod.kernel import configstore, node, proc, projection, sandbox
 from minipod.kernel.eventlog import append_event
 from minipod.kernel.launch import LaunchPlan, start_container
 from minipod.kernel.rootfs import BindMount, RootfsPlan
@@ -34,6 +37,9 @@ SPARE_RUN_DIR = "next"  # the next run's directories, made ahead (take_run_dirs)
 
 class KernelEffects:
     """PodEffects on the real kernel."""
+
+    def __init__(self) -> None:
+        self._node: PodFacts | None = None
 
     # -- the sandbox -------------------------------------------------------------
     def create_sandbox(self, pod: Pod) -> Sandbox:
@@ -88,6 +94,22 @@ class KernelEffects:
 
     def is_dir(self, path: str) -> bool:
         return os.path.isdir(path)
+
+    # -- the API's data: ConfigMaps, Secrets, the downward API ----------------------
+    def lookup(self) -> Lookup:
+        return configstore.lookup
+
+    def node_facts(self) -> PodFacts:
+        if self._node is None:  # the node does not change under a supervisor
+            self._node = PodFacts("", "", "", node_name=node.node_name(),
+                                  host_ips=node.host_ips(), allocatable=node.allocatable())
+        return self._node
+
+    def project_volume(self, box: Sandbox, volume: Volume, payload: Payload) -> bool:
+        return projection.write_payload(box.volume_dir(volume.name), payload)
+
+    def open_subpath(self, root: str, sub_path: str) -> int:
+        return open_beneath(root, sub_path)
 
     # -- processes -------------------------------------------------------------------
     def signal(self, child: Child, signo: int) -> None:
@@ -152,3 +174,35 @@ def make_run_dirs(run_dir: str) -> None:
     # The overlay's root takes the upper dir's mode: 0755, or a container
     # running as non-root could not even resolve /bin.
     ensure_mode(Path(f"{run_dir}/upper"), 0o755)
+
+
+def open_beneath(root: str, sub_path: str) -> int:
+    """An O_PATH fd of ``root``/``sub_path``, never of anything outside
+    ``root`` (the kubelet's subpath.doBindSubPath): symlinks are resolved
+    first and the result must lie in ``root``; then every component is
+    opened from ``root`` with O_NOFOLLOW, so one swapped for a symlink in
+    between is refused. Missing components are made as directories (0755),
+    as the kubelet makes a missing subPath."""
+    base = os.path.realpath(root)
+    resolved = os.path.realpath(os.path.join(base, sub_path))
+    if resolved != base and not resolved.startswith(base + "/"):
+        raise OSError(errno.EPERM, f"subpath {sub_path!r} is not within the volume path {root}")
+    flags = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(base, flags | os.O_DIRECTORY)
+    try:
+        relative = os.path.relpath(resolved, base)
+        for part in [] if relative == "." else relative.split("/"):
+            try:
+                child = os.open(part, flags, dir_fd=fd)
+            except FileNotFoundError:
+                os.mkdir(part, 0o755, dir_fd=fd)
+                child = os.open(part, flags, dir_fd=fd)
+            os.close(fd)
+            fd = child
+            if stat.S_ISLNK(os.fstat(fd).st_mode):
+                raise OSError(errno.ELOOP, f"subpath {sub_path!r}: {part} is a symlink "
+                              "(it changed while it was opened)")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from minipod.api.backoff import Backoff, BackoffPolicy
+from minipod.api.downward import ConfigError, Lookup, Payload, PodFacts, resolve_env, volume_payload
 from minipod.api.errors import StartError
 from minipod.api.events import Event
-from minipod.api.expand import container_env
-from minipod.api.model import Container, ExecAction, LifecycleHandler, Pod
+from minipod.api.model import Container, ExecAction, LifecycleHandler, Pod, Volume
 from minipod.api.record import PauseRef, ProcessRef, SupervisorRef
 from minipod.api.status import ContainerStatus, PodRow, State, pod_phase, pod_row
 from minipod.kernel.image import Image
@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 ETC_FILES = ("hosts", "hostname", "resolv.conf")
 MIN_KILL_GRACE = 2  # minimumGracePeriodInSeconds, for kills the kubelet decides on
 START_ERROR_EXIT = 128  # containerd's exit code for a container that could not start
+# the kubelet's pod worker retries a failed sync (a ConfigMap not there yet)
+# after backOffPeriod; a change of the ConfigMap or Secret retries at once
+CONFIG_RETRY = 10.0
 
 
 @dataclass
@@ -78,7 +81,8 @@ class ContainerRun:
     probes: dict[str, ProbeWorker] = field(default_factory=dict)
     hook: InFlight | None = None  # postStart or preStop in flight
     post_start_done: bool = False
-    restart_timer: Deadline | None = None  # CrashLoopBackOff wait
+    restart_timer: Deadline | None = None  # CrashLoopBackOff wait (or a config retry)
+    env: dict[str, str] | None = None  # the current run's own variables, resolved
     kill_timer: Deadline | None = None
     killing: bool = False
     mnt_hold: int = -1  # our fd of the current run's mount namespace (see PodEffects)
@@ -155,6 +159,17 @@ class PodEffects(Protocol):
                         binds: tuple[BindMount, ...]) -> Child: ...
     def tidy_runs(self, box: Sandbox, name: str, attempt: int, make_spare: bool) -> None: ...
     def is_dir(self, path: str) -> bool: ...
+    def lookup(self) -> Lookup:
+        """Where ConfigMaps and Secrets are read (kernel/configstore.py)."""
+    def node_facts(self) -> PodFacts:
+        """The node's part of the downward API (name, addresses, allocatable);
+        the pod's fields are left empty."""
+    def project_volume(self, box: Sandbox, volume: Volume, payload: Payload) -> bool:
+        """Make the volume's directory show ``payload`` (the atomic writer);
+        False if it did already."""
+    def open_subpath(self, root: str, sub_path: str) -> int:
+        """An O_PATH fd of ``root``/``sub_path`` that cannot point outside
+        ``root`` (made as a directory if missing); OSError if it would."""
     def signal(self, child: Child, signo: int) -> None: ...
     def kill_and_reap(self, child: Child) -> None: ...
     def hold_mount_ns(self, pid: int) -> int:
@@ -191,6 +206,7 @@ class PodRunner:
         self._save_pending: Deadline | None = None
         self._identities: dict[int, ProcessRef] = {}  # pid -> identity, while it lives
         self._pause: PauseRef | None = None  # pause_ref's
+        self._subpath_fds: list[int] = []  # held from _binds until the start
 
     def _run(self, container: Container, images: dict[str, Image], init: bool) -> ContainerRun:
         run = ContainerRun(container, images[container.name], init, Backoff(self.policy))
@@ -223,6 +239,13 @@ class PodRunner:
         """Create the sandbox and the first container; StartError rolls back this pod."""
         self.sandbox = self.fx.create_sandbox(self.pod)
         self.sup.watch(self.sandbox.pause, self._on_pause_exit)
+        for volume in self.pod.spec.volumes:
+            if volume.projections is not None:
+                try:
+                    self._project(volume)
+                except ConfigError as e:  # the kubelet's FailedMount; here, no pod
+                    raise StartError(f'MountVolume.SetUp failed for volume "{volume.name}"',
+                                     0, str(e)) from None
         self.event("Normal", "SandboxReady",
                    f"pod sandbox created (pause pid {self.sandbox.pause.pid})")
         self._advance()
@@ -284,8 +307,73 @@ class PodRunner:
             return
         self._launch(run)
 
+    # -- the downward API, ConfigMaps and Secrets ------------------------------------
+    def facts(self) -> PodFacts:
+        """The pod as the downward API shows it."""
+        node = self.fx.node_facts()
+        return PodFacts(self.pod.name, self.pod.namespace,
+                        self.sandbox.uid if self.sandbox else "", self.pod.labels,
+                        self.pod.annotations, node.node_name, node.host_ips, node.pod_ips,
+                        node.service_account, node.allocatable)
+
+    def _project(self, volume: Volume) -> bool:
+        assert self.sandbox is not None
+        containers = {c.name: c for c in (*self.pod.spec.init_containers,
+                                          *self.pod.spec.containers)}
+        payload = volume_payload(volume, self.facts(), self.fx.lookup(), containers)
+        return self.fx.project_volume(self.sandbox, volume, payload)
+
+    def reads(self, kind: str, namespace: str, name: str) -> bool:
+        """The pod reads this ConfigMap or Secret (in env or a volume)."""
+        return namespace == self.pod.namespace and (kind, name) in self.pod.spec.refs
+
+    def config_changed(self, kind: str | None = None, name: str | None = None) -> None:
+        """A ConfigMap or Secret (``kind``/``name``; None: any) was created,
+        changed or deleted, or the pod's labels changed: volumes that show it
+        get the new data (a failure keeps the old files, as the kubelet's),
+        and containers waiting for it start."""
+        if self.sandbox is None or self.terminating or self.final_phase:
+            return
+        for volume in self.pod.spec.volumes:
+            if volume.projections is None:
+                continue
+            if kind is not None and (kind, name) not in volume.refs and \
+                    not any(p.kind == "DownwardAPI" for p in volume.projections):
+                continue
+            try:
+                self._project(volume)
+            except (ConfigError, OSError) as e:
+                self.event("Warning", "FailedMount", f'MountVolume.SetUp failed for volume '
+                           f'"{volume.name}" : {e}')
+        retry = [r for r in self.runs if r.state.reason == "CreateContainerConfigError"]
+        for run in retry:
+            run.cancel_restart()
+        if retry:
+            self._advance()
+
+    def _resolve_env(self, run: ContainerRun) -> bool:
+        """The run's own environment (valueFrom, envFrom); False, with the
+        container waiting in CreateContainerConfigError, when a ConfigMap,
+        Secret or key it needs is missing."""
+        def skipped(message: str) -> None:
+            self.event("Warning", "InvalidEnvironmentVariableNames", message)
+
+        try:
+            run.env = resolve_env(run.spec, self.facts(), self.fx.lookup(), skipped)
+        except ConfigError as e:
+            if run.state.kind == "terminated":
+                run.last_state = run.state
+            run.state = State("waiting", "CreateContainerConfigError", str(e))
+            self.event("Warning", "Failed", f"Error: {e}")
+            run.restart_timer = self.loop.call_later(CONFIG_RETRY, lambda: self._retry(run))
+            self._changed()
+            return False
+        return True
+
     def _start_container(self, run: ContainerRun) -> None:
         assert self.sandbox is not None
+        if not self._resolve_env(run):
+            return
         if run.state.kind == "terminated":
             run.last_state = run.state
         run.attempt += 1
@@ -312,7 +400,13 @@ class PodRunner:
         # Not now: removing a layer takes milliseconds, and a restart waits.
         self.loop.call_later(0, functools.partial(self._tidy_runs, run, run.attempt))
         plan = self._launch_plan(run)
-        binds = self._run_binds(run)
+        try:
+            binds = self._run_binds(run)
+        except BaseException:
+            for fd in self._subpath_fds:
+                os.close(fd)
+            self._subpath_fds.clear()
+            raise
         self._open_streams(run)
         run.log = LogFile(self.sandbox.dir / "logs" / run.name / f"{run.attempt}.log")
         for pipe in run.pipes:
@@ -323,6 +417,10 @@ class PodRunner:
             for pipe in run.pipes:
                 pipe.end_run()
             raise
+        finally:
+            for fd in self._subpath_fds:
+                os.close(fd)
+            self._subpath_fds.clear()
 
     def _launch_plan(self, run: ContainerRun) -> LaunchPlan:
         """launch_plan() is pure: a restart reuses the last run's plan while its
@@ -331,9 +429,10 @@ class PodRunner:
         assert self.sandbox is not None
         inputs = (run.spec, run.image, self.sandbox.hostname, self.pod.spec.security_context)
         known = run.plan_inputs
-        if run.plan is None or known is None \
+        env = run.env if run.env is not None else {}
+        if run.plan is None or known is None or env != run.plan.own_env \
                 or any(a is not b for a, b in zip(inputs, known, strict=True)):
-            run.plan = launch_plan(*inputs)
+            run.plan = launch_plan(*inputs, env=env)
             run.plan_inputs = inputs
         return run.plan
 
@@ -375,11 +474,16 @@ class PodRunner:
             return run.binds[1]
         binds = self._binds(run.spec)
         volumes = {v.name: v for v in self.pod.spec.volumes}
-        if not any(volumes[m.name].host_path for m in run.spec.volume_mounts):
+        if not any(volumes[m.name].host_path or m.sub_path for m in run.spec.volume_mounts):
             run.binds = (self.sandbox, binds)
         return binds
 
     def _binds(self, container: Container) -> tuple[BindMount, ...]:
+        """The /etc files and the container's volume mounts. A subPath is
+        opened here, safely (PodEffects.open_subpath), and bound through
+        /proc/self/fd/N of that fd, as the kubelet binds /proc/<pid>/fd/N: a
+        symlink the container put in its volume cannot point the mount
+        outside it. The fds are closed once the container has started."""
         assert self.sandbox is not None
         mounts = {m.mount_path.rstrip("/") or "/" for m in container.volume_mounts}
         binds = [BindMount(str(self.sandbox.dir / "etc" / name), f"/etc/{name}", is_file=True)
@@ -388,7 +492,18 @@ class PodRunner:
         for mount in container.volume_mounts:
             volume = volumes[mount.name]
             source = volume.host_path or str(self.sandbox.volume_dir(volume.name))
-            binds.append(BindMount(source, mount.mount_path, mount.read_only,
+            if mount.sub_path:
+                try:
+                    fd = self.fx.open_subpath(source, mount.sub_path)
+                except OSError as e:
+                    raise StartError(f"subPath {mount.sub_path} of volume {volume.name}",
+                                     e.errno or 0, e.strerror or str(e)) from None
+                self._subpath_fds.append(fd)
+                source = f"/proc/self/fd/{fd}"
+            # configMap, secret, downwardAPI and projected volumes are always
+            # read-only, as the kubelet mounts them
+            read_only = mount.read_only or volume.projections is not None
+            binds.append(BindMount(source, mount.mount_path, read_only,
                                    is_file=not self.fx.is_dir(source)))
         return tuple(binds)
 
@@ -414,7 +529,7 @@ class PodRunner:
     def _context(self, run: ContainerRun) -> handlers.HandlerContext:
         assert self.sandbox is not None
         ports = {p.name: p.container_port for p in run.spec.ports if p.name}
-        env = container_env(tuple((e.name, e.value) for e in run.spec.env))
+        env = run.env or {}
         return handlers.HandlerContext(self.loop, self.sup.watch, run.target,
                                        self.sandbox.ns.fds["net"], ports, env)
 

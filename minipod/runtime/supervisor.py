@@ -22,15 +22,17 @@ import prctl
 from minipod.api.backoff import BackoffPolicy
 from minipod.api.errors import SpecError
 from minipod.api.events import Event, Sink, clock, say
-from minipod.api.model import Pod, Workload
+from minipod.api.model import ConfigData, Pod, Workload
 from minipod.api.record import SupervisorRef
 from minipod.api.workloads import check_update, workload_key
+from minipod.kernel import configstore
 from minipod.kernel.image import Image
 from minipod.kernel.proc import ReapSource, foreign_exit_status, process_identity, reap_one
 from minipod.kernel.sandbox import empty_trash
 from minipod.kernel.spawn import Child, ExitStatus
 from minipod.kernel.state import supervisors_dir
 from minipod.loop.eventloop import Deadline, Loop
+from minipod.runtime.configwatch import ConfigWatch
 from minipod.runtime.controller import WorkloadController
 from minipod.runtime.effects import KernelEffects
 from minipod.runtime.pod import PodEffects, PodRunner
@@ -67,6 +69,7 @@ class Supervisor:
         self.socket_path = socket_path or supervisors_dir() / f"{os.getpid()}.sock"
         self._identity: SupervisorRef | None = None
         self._sweep: Deadline | None = None
+        self.config_watch = ConfigWatch(loop, self.config_changed)
 
     # -- set-up --------------------------------------------------------------
     def open(self) -> None:
@@ -76,8 +79,18 @@ class Supervisor:
         self.loop.add_signal_handler(signal.SIGINT, lambda: self.stop_all("interrupted"))
         self.loop.add_signal_handler(signal.SIGTERM, lambda: self.stop_all("terminated"))
         empty_trash()  # what a supervisor that crashed left there
+        self.config_watch.open()
+
+    def config_changed(self, kind: str | None, namespace: str | None, name: str | None) -> None:
+        """A ConfigMap or Secret changed (None: any may have): the pods that
+        read it project it again and start what waited for it."""
+        for runner in list(self.pods.values()):
+            if kind is None or (namespace is not None and name is not None
+                                and runner.reads(kind, namespace, name)):
+                runner.config_changed(kind, name)
 
     def close(self) -> None:
+        self.config_watch.close()
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep = None
@@ -256,6 +269,20 @@ class Supervisor:
         self.loop.run_until(lambda: busy() or bool(expired))
         timer.cancel()
         return busy()
+
+    # -- ConfigMaps and Secrets ------------------------------------------------------
+    @staticmethod
+    def check_configs(configs: list[ConfigData]) -> None:
+        """SpecError for what the API server refuses in a re-applied ConfigMap
+        or Secret (data changed while immutable); nothing is written."""
+        for config in configs:
+            configstore.check(config)
+
+    @staticmethod
+    def apply_configs(configs: list[ConfigData]) -> list[tuple[ConfigData, str]]:
+        """Write each ConfigMap and Secret (created, configured, unchanged).
+        Pods that read one hear of it through every supervisor's watch."""
+        return [(config, configstore.save(config)[1]) for config in configs]
 
     # -- workloads --------------------------------------------------------------------
     def apply_workloads(self, found: list[Workload], backoff: BackoffPolicy | None

@@ -19,7 +19,7 @@ from typing import Any
 from minipod.api.backoff import BackoffPolicy
 from minipod.api.errors import MinipodError, SpecError
 from minipod.api.kinds import workload_kind
-from minipod.api.manifest import parse_objects
+from minipod.api.manifest import parse_objects, parse_sources
 from minipod.kernel.image import images_dir
 from minipod.runtime.controller import WorkloadController
 from minipod.runtime.images import resolve_images, template_pod
@@ -95,14 +95,23 @@ def apply(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
         # ours: the full CLI resolves its images there first
         return {"ok": False, "full": True, "error": "another image store"}
     try:
-        manifest = parse_objects(str(request.get("text", "")), source)
+        # `apply -f` sends each file as [source, text]; `up -d` one text
+        files = request.get("files")
+        if isinstance(files, list):
+            manifest = parse_sources([(str(f[0]), str(f[1])) for f in files])
+        else:
+            manifest = parse_objects(str(request.get("text", "")), source)
         pods = manifest.pods
         images = resolve_images([*pods, *map(template_pod, manifest.workloads)], source)
         backoff = BackoffPolicy.parse(request["backoff"]) if request.get("backoff") else None
         sup.check_workload_updates(manifest.workloads)  # before any pod starts
+        sup.check_configs(manifest.configs)
     except SpecError as e:
         return {"ok": False, "code": 2, "error": str(e)}
     try:
+        # first, so the pods of the same request find them
+        configs = [f"{c.kind.lower()}/{c.name} {word}"
+                   for c, word in sup.apply_configs(manifest.configs)]
         started = sup.start_pods(pods, images, backoff)
         said = sup.apply_workloads(manifest.workloads, backoff)
     except SpecError as e:
@@ -111,7 +120,8 @@ def apply(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "code": 1, "error": str(e)}
     warnings = [w for found in images.values() for image in found.values()
                 for w in image.warnings]
-    return {"ok": True, "said": [f"pod/{r.pod.name} created" for r in started] + said,
+    pods_said = [f"pod/{r.pod.name} created" for r in started]
+    return {"ok": True, "said": configs + pods_said + said,
             "warnings": warnings}
 
 

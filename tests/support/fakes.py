@@ -8,9 +8,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from minipod.api.downward import Lookup, Payload, PodFacts
 from minipod.api.errors import StartError
 from minipod.api.events import Event
-from minipod.api.model import Pod
+from minipod.api.model import ConfigData, Pod, Volume
 from minipod.api.record import PodRecord, ProcessRef, SupervisorRef
 from minipod.kernel.launch import LaunchPlan
 from minipod.kernel.ns import NsFds
@@ -106,6 +107,11 @@ class FakeEffects:
         self.records: list[PodRecord] = []
         self.tidied: list[tuple[str, int, bool]] = []
         self._fds: list[int] = []  # the write ends of our streams
+        # the API's objects, (kind, namespace, name) -> data; and what the
+        # volumes were made to show, (pod, volume) -> payload, in turn
+        self.configs: dict[tuple[str, str, str], ConfigData] = {}
+        self.projected: list[tuple[str, str, Payload]] = []
+        self.plans: list[tuple[str, LaunchPlan, tuple[BindMount, ...]]] = []
 
     def _devnull(self) -> int:
         # an eventfd, not /dev/null: a supervisor registers pidfds with epoll
@@ -142,6 +148,7 @@ class FakeEffects:
             raise StartError(f"start container {run.name}: exec /nope", 2)
         self.next_pid += 1
         self.spawned.append(run.name)
+        self.plans.append((run.name, plan, binds))
         self.names[self.next_pid] = run.name
         return Child(self.next_pid, self._devnull())
 
@@ -150,6 +157,24 @@ class FakeEffects:
 
     def is_dir(self, path: str) -> bool:
         return os.path.isdir(path)
+
+    def lookup(self) -> Lookup:
+        return lambda kind, namespace, name: self.configs.get((kind, namespace, name))
+
+    def node_facts(self) -> PodFacts:
+        return PodFacts("", "", "", node_name="node-1", host_ips=("192.0.2.10",),
+                        allocatable={"cpu": 2000, "memory": 4 << 30,
+                                     "ephemeral-storage": 10 << 30})
+
+    def project_volume(self, box: Sandbox, volume: Volume, payload: Payload) -> bool:
+        last = [p for p in self.projected if p[:2] == (box.pod.name, volume.name)]
+        if last and last[-1][2] == payload:
+            return False  # as the atomic writer: nothing written
+        self.projected.append((box.pod.name, volume.name, dict(payload)))
+        return True
+
+    def open_subpath(self, root: str, sub_path: str) -> int:
+        return os.open("/", os.O_PATH | os.O_CLOEXEC)
 
     def signal(self, child: Child, signo: int) -> None:
         self.signals.append((self.names[child.pid], signo))

@@ -228,8 +228,8 @@ def test_parse_pods_still_takes_pods_only() -> None:
     with pytest.raises(SpecError) as info:
         parse_pods(DEPLOYMENT)
     assert [str(e) for e in info.value.errors] == [
-        'kind: "Deployment" is not supported (supported: Pod)',
-        'apiVersion: "apps/v1" is not supported (supported: v1)',
+        'kind: "Deployment" is not supported by minipod (apps/v1 Deployment "web"; '
+        'supported: Pod)',
     ]
 
 
@@ -250,7 +250,8 @@ def test_every_error_of_a_workload_is_reported() -> None:
 
 def test_empty_manifest() -> None:
     assert [str(e) for e in errors_of("# nothing\n")] == [
-        "no Pod, Deployment or ReplicaSet found: the manifest has no documents"]
+        "no Pod, Deployment, ReplicaSet, ConfigMap or Secret found: the manifest has no"
+        " documents"]
 
 
 # ---------------------------------------------------------------------------
@@ -270,7 +271,8 @@ def expressions(*items: dict[str, Any]) -> str:
 BAD: list[tuple[str, str, str, str]] = [
     # --- the document
     ("kind unknown", edit("kind", "Service"), "kind",
-     '"Service" is not supported (supported: Pod, Deployment, ReplicaSet)'),
+     '"Service" is not supported by minipod (apps/v1 Service "web"; supported: Pod, '
+     'Deployment, ReplicaSet, ConfigMap, Secret)'),
     ("apiVersion v1", edit("apiVersion", "v1"), "apiVersion",
      '"v1" is not supported (supported: apps/v1)'),
     ("apiVersion extensions", edit("apiVersion", "extensions/v1beta1"), "apiVersion",

@@ -243,8 +243,10 @@ def test_get_pods_show_labels_and_selector(root: Path,
 
 
 def test_selector_parse() -> None:
-    assert Selector.parse("a=b, c!=d,e,!f").requirements == (
-        ("a", "=", "b"), ("c", "!=", "d"), ("e", "exists", ""), ("f", "!", ""))
+    assert [(r.key, r.operator, r.values) for r in Selector.parse(
+        "a=b, c!=d,e,!f, g in (x, y),h notin (z)").requirements] == [
+        ("a", "=", ("b",)), ("c", "!=", ("d",)), ("e", "exists", ()), ("f", "!", ()),
+        ("g", "in", ("x", "y")), ("h", "notin", ("z",))]
 
 
 def test_get_pods_json_single_object_and_list(root: Path,
@@ -337,39 +339,6 @@ def test_get_bad_resource_and_output(root: Path, capsys: pytest.CaptureFixture[s
     assert err.startswith('error: unable to match a printer suitable for the output format "xml"')
     code, _, err = run(capsys, "get", "pods", "a", "-l", "app=x")
     assert (code, err) == (1, "error: name cannot be provided when a selector is specified\n")
-
-
-def test_get_deployments_delegates_to_cli_workloads(
-        root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    import types
-
-    calls = []
-    fake = types.ModuleType("minipod.cli.workloads")
-
-    def print_workloads(kind: str, namespace: str, all_namespaces: bool,
-                        names: tuple[str, ...] = ()) -> int:
-        calls.append((kind, namespace, all_namespaces, tuple(names)))
-        return 0
-
-    fake.print_workloads = print_workloads  # type: ignore[attr-defined]
-    fake.register = lambda sub: None  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "minipod.cli.workloads", fake)
-    assert run(capsys, "get", "deploy", "-n", "prod")[0] == 0
-    assert run(capsys, "get", "rs", "-A")[0] == 0
-    assert run(capsys, "get", "deployment/web")[0] == 0
-    assert calls == [("deployments", "prod", False, ()), ("replicasets", "default", True, ()),
-                     ("deployments", "default", False, ("web",))]
-
-
-def test_get_deployments_without_cli_workloads(root: Path, capsys: pytest.CaptureFixture[str],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    import types
-
-    empty = types.ModuleType("minipod.cli.workloads")  # no print_workloads
-    empty.register = lambda sub: None  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "minipod.cli.workloads", empty)
-    assert run(capsys, "get", "deployments")[2] == \
-        'error: the server doesn\'t have a resource type "deployments"\n'
 
 
 # -- get -w ------------------------------------------------------------------------------

@@ -41,6 +41,13 @@ def cmd_describe(args: argparse.Namespace) -> int:
     return describe.cmd_describe(args)
 
 
+def cmd_events(args: argparse.Namespace) -> int:
+    # start-up: each verb's module loads when that verb runs
+    from minipod.cli.views import events
+
+    return events.cmd_events(args)
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     # start-up: each verb's module loads when that verb runs
     from minipod.cli.views import logs
@@ -70,23 +77,44 @@ def _tail(text: str) -> int:
 
 
 def register(sub: Any) -> None:
-    get = sub.add_parser("get", help="list pods (kubectl get pods), deployments, replicasets")
+    get = sub.add_parser("get", help="list objects (kubectl get pods, deploy, rs, cm, secrets,"
+                         " events)")
     get.add_argument("resource", metavar="RESOURCE",
-                     help="pods (pod, po), deployments (deploy), replicasets (rs)")
+                     help="pods (pod, po), deployments (deploy), replicasets (rs), configmaps "
+                     "(cm), secrets, events (ev); or TYPE/NAME")
     get.add_argument("names", nargs="*", metavar="NAME")
     get.add_argument("-n", "--namespace", default="default")
     get.add_argument("-A", "--all-namespaces", action="store_true")
     get.add_argument("-o", "--output", default=None, metavar="FORMAT",
-                     help="wide, json, yaml or name")
+                     help="wide, json, yaml, name, jsonpath=TEMPLATE, custom-columns=SPEC")
     get.add_argument("-w", "--watch", action="store_true",
                      help="after the list, print a row whenever a pod changes")
     get.add_argument("--show-labels", action="store_true")
     get.add_argument("-l", "--selector", default=None, metavar="SELECTOR",
-                     help="label selector: key=value,key!=value,key,!key")
+                     help="label selector: key=value,key!=value,key,!key,key in (a,b)")
+    get.add_argument("--field-selector", default=None, metavar="SELECTOR",
+                     help="field selector: status.phase=Running,metadata.name!=x")
+    get.add_argument("--sort-by", default=None, metavar="JSONPATH",
+                     help="sort by a field: .metadata.name, {.status.startTime}")
+    get.add_argument("--no-headers", action="store_true", help="no header line")
     get.set_defaults(handler=handled(cmd_get))
 
-    describe = sub.add_parser("describe", help="describe a pod (kubectl describe pod NAME)")
-    describe.add_argument("resource", metavar="RESOURCE", help="pod (or pod/NAME)")
+    events = sub.add_parser("events", help="list events, oldest first (kubectl events)")
+    events.add_argument("-n", "--namespace", default="default")
+    events.add_argument("-A", "--all-namespaces", action="store_true")
+    events.add_argument("--for", dest="for_object", default=None, metavar="KIND/NAME",
+                        help="only the events of this object (pod/NAME)")
+    events.add_argument("--types", default=None, metavar="TYPES",
+                        help="only these types: Normal,Warning")
+    events.add_argument("-o", "--output", default=None, metavar="FORMAT",
+                        help="json, yaml, name, jsonpath=..., custom-columns=...")
+    events.add_argument("--no-headers", action="store_true")
+    events.set_defaults(handler=handled(cmd_events))
+
+    describe = sub.add_parser("describe", help="describe an object (kubectl describe pod NAME,"
+                              " configmap NAME, secret NAME)")
+    describe.add_argument("resource", metavar="RESOURCE", help="pod, configmap, secret "
+                          "(or TYPE/NAME)")
     describe.add_argument("names", nargs="*", metavar="NAME")
     describe.add_argument("-n", "--namespace", default="default")
     describe.set_defaults(handler=handled(cmd_describe))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from minipod.api.events import Event
-from minipod.api.record import PodRecord
+from minipod.api.record import ConfigRecord, PodRecord
 from minipod.api.status import human_age
 from minipod.cli.views import host
 from minipod.cli.views.host import NAMESPACE_KINDS
@@ -97,7 +97,8 @@ def _state_lines(name: str, state: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _container_lines(container: dict[str, Any], status: dict[str, Any] | None) -> list[str]:
+def _container_lines(container: dict[str, Any], status: dict[str, Any] | None,
+                     pod: dict[str, Any] | None = None) -> list[str]:
     lines = [f"{L1}{container.get('name', '')}:"]
     if status is not None:
         lines.append(f"{L2}Container ID:\t{status.get('containerID', '')}")
@@ -127,15 +128,55 @@ def _container_lines(container: dict[str, Any], status: dict[str, Any] | None) -
                        ("Startup", "startupProbe")):
         if container.get(key):
             lines.append(f"{L2}{title}:\t{_probe_text(container[key])}")
-    return lines + _env_lines(container) + _mount_lines(container)
+    return lines + _env_lines(container, pod) + _mount_lines(container)
 
 
-def _env_lines(container: dict[str, Any]) -> list[str]:
+def _env_from_lines(container: dict[str, Any]) -> list[str]:
+    sources = container.get("envFrom") or []
+    lines = [f"{L2}Environment Variables from:"] if sources else []
+    for source in sources:
+        ref = source.get("configMapRef") or source.get("secretRef") or {}
+        what = "ConfigMap" if "configMapRef" in source else "Secret"
+        optional = "true" if ref.get("optional") else "false"
+        if source.get("prefix"):
+            what += f" with prefix '{source['prefix']}'"
+        lines.append(f"{L3}{ref.get('name', '')}\t{what}\tOptional: {optional}")
+    return lines
+
+
+def _value_from_text(source: dict[str, Any], pod: dict[str, Any]) -> str:
+    """describeContainerEnvVars: where a valueFrom comes from; a Secret's value never."""
+    if "fieldRef" in source:
+        ref = source["fieldRef"] or {}
+        path = ref.get("fieldPath", "")
+        meta = pod.get("metadata") or {}
+        values = {"metadata.name": meta.get("name", ""),
+                  "metadata.namespace": meta.get("namespace", ""),
+                  "metadata.uid": meta.get("uid", ""),
+                  "spec.nodeName": (pod.get("spec") or {}).get("nodeName", "")}
+        return f"{values.get(path, '')} ({ref.get('apiVersion', 'v1')}:{path})"
+    if "resourceFieldRef" in source:
+        resource = (source["resourceFieldRef"] or {}).get("resource", "")
+        shown = "node allocatable" if resource.startswith("limits.") else "0"
+        return f"{shown} ({resource})"
+    for key, word, prep in (("secretKeyRef", "secret", "in"),
+                            ("configMapKeyRef", "config map", "of")):
+        if key in source:
+            ref = source[key] or {}
+            optional = "true" if ref.get("optional") else "false"
+            return (f"<set to the key '{ref.get('key', '')}' {prep} {word} "
+                    f"'{ref.get('name', '')}'>\tOptional: {optional}")
+    return ""
+
+
+def _env_lines(container: dict[str, Any], pod: dict[str, Any] | None = None) -> list[str]:
     env = container.get("env") or []
-    lines = [f"{L2}Environment:" + ("" if env else "\t<none>")]
+    lines = _env_from_lines(container)
+    lines.append(f"{L2}Environment:" + ("" if env else "\t<none>"))
     for var in env:
         if "valueFrom" in var:
-            lines.append(f"{L3}{var.get('name', '')}:\t<set from valueFrom>")
+            text = _value_from_text(var["valueFrom"] or {}, pod or {})
+            lines.append(f"{L3}{var.get('name', '')}:\t{text}")
             continue
         for i, part in enumerate(str(var.get("value", "")).split("\n")):
             lines.append(f"{L3}{var.get('name', '')}:\t{part}" if i == 0 else f"{L3}\t{part}")
@@ -155,15 +196,16 @@ def _mount_lines(container: dict[str, Any]) -> list[str]:
 
 
 def _containers_section(title: str, containers: list[dict[str, Any]],
-                        statuses: list[dict[str, Any]]) -> list[str]:
+                        statuses: list[dict[str, Any]],
+                        pod: dict[str, Any] | None = None) -> list[str]:
     by_name = {s.get("name"): s for s in statuses}
     lines = [f"{title}:" + ("" if containers else " <none>")]
     for container in containers:
-        lines += _container_lines(container, by_name.get(container.get("name")))
+        lines += _container_lines(container, by_name.get(container.get("name")), pod)
     return lines
 
 
-def _volume_lines(volumes: list[dict[str, Any]]) -> list[str]:
+def _volume_lines(volumes: list[dict[str, Any]]) -> list[str]:  # noqa: PLR0912 - a case per source
     if not volumes:
         return ["Volumes:\t<none>"]
     lines = ["Volumes:"]
@@ -179,6 +221,38 @@ def _volume_lines(volumes: list[dict[str, Any]]) -> list[str]:
             lines += [f"{L2}Type:\tEmptyDir (a temporary directory that shares a pod's lifetime)",
                       f"{L2}Medium:\t{empty.get('medium', '')}",
                       f"{L2}SizeLimit:\t{empty.get('sizeLimit') or '<unset>'}"]
+        elif "configMap" in volume:
+            cm = volume["configMap"] or {}
+            lines += [f"{L2}Type:\tConfigMap (a volume populated by a ConfigMap)",
+                      f"{L2}Name:\t{cm.get('name', '')}",
+                      f"{L2}Optional:\t{'true' if cm.get('optional') else 'false'}"]
+        elif "secret" in volume:
+            secret = volume["secret"] or {}
+            lines += [f"{L2}Type:\tSecret (a volume populated by a Secret)",
+                      f"{L2}SecretName:\t{secret.get('secretName', '')}",
+                      f"{L2}Optional:\t{'true' if secret.get('optional') else 'false'}"]
+        elif "downwardAPI" in volume:
+            lines.append(f"{L2}Type:\tDownwardAPI (a volume populated by information about"
+                         " the pod)")
+            lines.append(f"{L2}Items:")
+            for item in (volume["downwardAPI"] or {}).get("items") or []:
+                ref = item.get("fieldRef") or item.get("resourceFieldRef") or {}
+                what = ref.get("fieldPath") or ref.get("resource", "")
+                lines.append(f"{L3}{what} -> {item.get('path', '')}")
+        elif "projected" in volume:
+            lines.append(f"{L2}Type:\tProjected (a volume that contains injected data from "
+                         "multiple sources)")
+            for source in (volume["projected"] or {}).get("sources") or []:
+                if "configMap" in source:
+                    lines += [f"{L2}ConfigMapName:\t{source['configMap'].get('name', '')}",
+                              f"{L2}Optional:\t"
+                              f"{'true' if source['configMap'].get('optional') else 'false'}"]
+                elif "secret" in source:
+                    lines += [f"{L2}SecretName:\t{source['secret'].get('name', '')}",
+                              f"{L2}Optional:\t"
+                              f"{'true' if source['secret'].get('optional') else 'false'}"]
+                elif "downwardAPI" in source:
+                    lines.append(f"{L2}DownwardAPI:\ttrue")
         else:
             lines.append(f"{L1}<unknown>")
     return lines
@@ -314,9 +388,9 @@ def describe_pod(entry: PodEntry, now: float) -> str:
         lines.append("IPs:\t<none>")
     if spec.get("initContainers"):
         lines += _containers_section("Init Containers", spec["initContainers"],
-                                     status.get("initContainerStatuses") or [])
+                                     status.get("initContainerStatuses") or [], obj)
     lines += _containers_section("Containers", spec.get("containers") or [],
-                                 status.get("containerStatuses") or [])
+                                 status.get("containerStatuses") or [], obj)
     conditions = status.get("conditions") or []
     if conditions:
         lines.append("Conditions:")
@@ -333,11 +407,57 @@ def describe_pod(entry: PodEntry, now: float) -> str:
         _events_text(events, now))
 
 
+def describe_config(record: ConfigRecord) -> str:
+    """kubectl's describeConfigMap and describeSecret: a Secret's values are
+    never shown, only their sizes; a ConfigMap's data in full."""
+    c = record.config
+    lines = [f"Name:\t{c.name}", f"Namespace:\t{c.namespace}"]
+    lines += _labels_lines("Labels", c.labels)
+    lines += _annotation_lines(c.annotations)
+    if c.kind == "Secret":
+        lines += ["", f"Type:\t{c.type or 'Opaque'}", "", "Data", "===="]
+        lines += [f"{key}:\t{len(c.data[key])} bytes" for key in sorted(c.data)]
+        return TabWriter(0, 2).format("\n".join(lines) + "\n")
+    text = TabWriter(0, 2).format("\n".join(lines) + "\n")
+    text += "\nData\n====\n"
+    for key in sorted(k for k in c.data if k not in c.binary_keys):
+        text += f"{key}:\n----\n{c.data[key].decode(errors='replace')}\n\n"
+    text += "\nBinaryData\n====\n"
+    for key in sorted(c.binary_keys):
+        text += f"{key}: {len(c.data[key])} bytes\n"
+    return text + "\nEvents:  <none>\n"
+
+
+def _describe_configs(args: argparse.Namespace, kind: str, words: list[str]) -> int:
+    # start-up: imported with the verb that needs it
+    from minipod.kernel import configstore
+
+    plural = "configmaps" if kind == "ConfigMap" else "secrets"
+    if words:
+        records = []
+        for name in words:
+            record = configstore.load(kind, args.namespace, name)
+            if record is None:
+                raise ViewError(f'Error from server (NotFound): {plural} "{name}" not found')
+            records.append(record)
+    else:
+        records = configstore.list_records(kind, args.namespace)
+        if not records:
+            print(f"No resources found in {args.namespace} namespace.", file=sys.stderr)
+            return 0
+    write("\n\n".join(describe_config(r) for r in records))
+    return 0
+
+
 def cmd_describe(args: argparse.Namespace) -> int:
     words = list(args.names)
     kind, sep, first = args.resource.partition("/")
     if sep:
         words.insert(0, first)
+    if kind.lower() in ("configmaps", "configmap", "cm"):
+        return _describe_configs(args, "ConfigMap", words)
+    if kind.lower() in ("secrets", "secret"):
+        return _describe_configs(args, "Secret", words)
     if kind not in POD_KINDS:
         raise ViewError(f'error: the server doesn\'t have a resource type "{kind}"')
     if words:

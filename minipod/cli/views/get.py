@@ -5,26 +5,31 @@
 from __future__ import annotations
 
 import argparse
-import json
-import re
+import functools
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from minipod.api.errors import MinipodError
-from minipod.api.status import PodRow, human_age
+from minipod.api.selector import LabelSelector
 from minipod.cli.views import host
 from minipod.cli.views.output import EXIT_FAILURE, ViewError, write
+from minipod.cli.views.podtable import (
+    GetOptions,
+    pod_cells,
+    pod_header,
+    row_state,
+    to_json,
+    to_yaml,
+)
 from minipod.cli.views.records import (
-    POD_KINDS,
     PodEntry,
     list_pods,
     load_pod,
-    pod_status,
-    strip_kind,
 )
 from minipod.cli.views.tabwriter import TabWriter, kubectl_table, tab_line
+
+__all__ = ["GetOptions", "Selector", "cmd_get", "pod_cells", "pod_header", "row_state",
+           "to_json", "to_yaml"]
 
 WORKLOAD_KINDS = {"deployments": "deployments", "deployment": "deployments",
                   "deploy": "deployments", "replicasets": "replicasets",
@@ -34,88 +39,7 @@ WORKLOAD_KINDS = {"deployments": "deployments", "deployment": "deployments",
 OUTPUTS = ("wide", "json", "yaml", "name")
 
 
-@dataclass(frozen=True)
-class Selector:
-    """An equality-based label selector: a=b, a==b, a!=b, a, !a (comma-separated)."""
-
-    requirements: tuple[tuple[str, str, str], ...]  # (key, op, value)
-
-    @classmethod
-    def parse(cls, text: str) -> Selector:
-        reqs = []
-        for part in (p.strip() for p in text.split(",")):
-            if not part:
-                continue
-            if " in " in part or " notin " in part or "(" in part:
-                raise MinipodError(f"set-based label selectors are not supported: {part!r}")
-            if part.startswith("!"):
-                reqs.append((part[1:].strip(), "!", ""))
-                continue
-            match = re.fullmatch(r"([^=!]+?)\s*(==|=|!=)\s*(.*)", part)
-            if match is None:
-                reqs.append((part, "exists", ""))
-                continue
-            key, op, value = match.groups()
-            reqs.append((key, "!=" if op == "!=" else "=", value))
-        return cls(tuple(reqs))
-
-    def matches(self, labels: dict[str, str]) -> bool:
-        for key, op, value in self.requirements:
-            if op == "=" and labels.get(key) != value:
-                return False
-            if op == "!=" and labels.get(key) == value:
-                return False
-            if op == "exists" and key not in labels:
-                return False
-            if op == "!" and key in labels:
-                return False
-        return True
-
-
-@dataclass
-class GetOptions:
-    namespace: str
-    all_namespaces: bool
-    output: str
-    show_labels: bool
-    selector: Selector | None
-    names: list[str] = field(default_factory=list)
-
-
-def row_state(entry: PodEntry) -> tuple[Any, ...]:
-    """What makes a row change (its age does not)."""
-    r = entry.record
-    return (pod_status(entry), r.ready, r.restarts, r.last_restart,
-            tuple(sorted(entry.labels.items())))
-
-
-def pod_cells(entry: PodEntry, opts: GetOptions, now: float) -> list[str]:
-    r = entry.record
-    row = PodRow(r.ready, pod_status(entry), r.restarts, r.last_restart)
-    created = entry.created
-    cells = [entry.name, row.ready, row.status, row.restarts_column(now),
-             human_age(now - created) if created is not None else "<unknown>"]
-    if opts.all_namespaces:
-        cells.insert(0, entry.namespace)
-    if opts.output == "wide":
-        ips = entry.object.get("status", {}).get("podIPs") or []
-        ip = ips[0].get("ip", "<none>") if ips else "<none>"
-        cells += [ip, host.node_name(), "<none>", "<none>"]
-    if opts.show_labels:
-        labels = entry.labels
-        cells.append(",".join(f"{k}={labels[k]}" for k in sorted(labels)) or "<none>")
-    return cells
-
-
-def pod_header(opts: GetOptions) -> list[str]:
-    header = ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
-    if opts.all_namespaces:
-        header.insert(0, "NAMESPACE")
-    if opts.output == "wide":
-        header += ["IP", "NODE", "NOMINATED NODE", "READINESS GATES"]
-    if opts.show_labels:
-        header.append("LABELS")
-    return header
+Selector = LabelSelector  # -l, set-based too (api/selector.py)
 
 
 def _select(opts: GetOptions) -> tuple[list[PodEntry], list[str]]:
@@ -134,35 +58,6 @@ def _select(opts: GetOptions) -> tuple[list[PodEntry], list[str]]:
     if opts.selector is not None:
         pods = [p for p in pods if opts.selector.matches(p.labels)]
     return pods, []
-
-
-def to_json(data: Any) -> str:
-    """kubectl's JSON printer: 4-space indent, keys sorted (unstructured objects)."""
-    return json.dumps(data, indent=4, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def to_yaml(data: Any) -> str:
-    """kubectl's YAML printer (sigs.k8s.io/yaml): sorted keys, block style,
-    unindented sequences, "" for strings that would read as something else."""
-    # start-up: imported with the verb that needs it
-    import yaml
-
-    class Dumper(yaml.SafeDumper):
-        pass
-
-    def represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-        style = None
-        if "\n" in value:
-            style = "|"
-        elif value == "" or dumper.resolve(  # type: ignore[no-untyped-call]
-                yaml.ScalarNode, value, (True, False)) != "tag:yaml.org,2002:str":
-            style = '"'
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-    Dumper.add_representer(str, represent_str)
-    text: str = yaml.dump(data, Dumper=Dumper, default_flow_style=False, sort_keys=True,
-                          allow_unicode=True, width=1 << 30)
-    return text
 
 
 def _list_object(entries: Sequence[PodEntry]) -> dict[str, Any]:
@@ -184,54 +79,94 @@ def _render(entries: Sequence[PodEntry], opts: GetOptions, single: bool,
 
 
 def cmd_get(args: argparse.Namespace) -> int:
-    resource, names = args.resource, list(args.names)
-    kind, sep, first = resource.partition("/")
-    if sep:  # get pod/NAME
-        resource, names = kind, [first, *names]
-    if resource in WORKLOAD_KINDS:
-        return _get_workloads(WORKLOAD_KINDS[resource], args, names)
-    if resource not in POD_KINDS:
-        raise ViewError(f'error: the server doesn\'t have a resource type "{resource}"')
-    output = args.output or ""
-    if output not in ("", *OUTPUTS):
-        raise ViewError(f'error: unable to match a printer suitable for the output format '
-                        f'"{output}", allowed formats are: {",".join(sorted(OUTPUTS))}')
-    if names and args.selector:
-        raise ViewError("error: name cannot be provided when a selector is specified")
-    opts = GetOptions(args.namespace, args.all_namespaces and not names, output,
-                      args.show_labels, Selector.parse(args.selector) if args.selector else None,
-                      [strip_kind(n) for n in names])
-    entries, missing = _select(opts)
-    table = kubectl_table()
-    if entries:
-        write(_render(entries, opts, single=len(names) == 1, table=table, header=True))
-    for name in missing:
-        print(f'Error from server (NotFound): pods "{name}" not found', file=sys.stderr)
-    if not entries and not missing and not args.watch:
-        where = "" if opts.all_namespaces else f" in {opts.namespace} namespace"
-        print(f"No resources found{where}.", file=sys.stderr)
-    if args.watch:
-        _watch_pods(opts, entries, table, header=not entries)
-    return EXIT_FAILURE if missing else 0
-
-
-def _get_workloads(kind: str, args: argparse.Namespace, names: list[str]) -> int:
-    """minipod.cli.workloads.print_workloads(kind, namespace, all_namespaces[, names])."""
     # start-up: imported with the verb that needs it
-    import importlib
+    from minipod.cli.views import objects
 
-    try:
-        module: Any = importlib.import_module("minipod.cli.workloads")
-    except ModuleNotFoundError as e:
-        if e.name != "minipod.cli.workloads":
-            raise
-        module = None
-    printer = getattr(module, "print_workloads", None)
-    if printer is None:
-        raise ViewError(f'error: the server doesn\'t have a resource type "{kind}"')
+    targets = objects.split_targets(args.resource, args.names)
+    output = args.output or ""
+    objects.check_output(output)
+    named = [name for _, name in targets if name]
+    if named and args.selector:
+        raise ViewError("error: name cannot be provided when a selector is specified")
+    groups: dict[str, list[str]] = {}
+    for res, name in targets:
+        groups.setdefault(res.kind, [])
+        if name:
+            groups[res.kind].append(name)
+    status = 0
+    texts = []
+    for kind, names in groups.items():
+        res = objects.RESOURCES_BY_KIND[kind]
+        if args.watch and kind != "Pod":
+            raise ViewError(f"error: minipod get -w watches pods only, not {res.plural}")
+        text, missing = _get_kind(args, res, names, output)
+        if text:
+            texts.append(text)
+        for name in missing:
+            print(f'Error from server (NotFound): {res.plural} "{name}" not found',
+                  file=sys.stderr)
+            status = EXIT_FAILURE
+    # kubectl separates the tables of several kinds by a blank line
+    write("\n".join(texts))
+    return status
+
+
+def _get_kind(args: argparse.Namespace, res: Any, names: list[str], output: str
+              ) -> tuple[str, list[str]]:
+    # start-up: imported with the verb that needs it
+    from minipod.cli.views import objects
+
+    all_namespaces = args.all_namespaces and not names
+    namespace = None if all_namespaces else args.namespace
+    items = objects.load_items(res.kind, namespace)
+    opts = GetOptions(args.namespace, all_namespaces, output, args.show_labels, None, names)
+    wide_header = None
+    by_name: dict[tuple[str, str], PodEntry] = {}
+    if res.kind == "Pod":
+        by_name = {(e.namespace, e.name): e for e in list_pods(namespace)}
+        row_opts = GetOptions(opts.namespace, False, opts.output, opts.show_labels, None)
+        for item in items:
+            entry = by_name.get((item.namespace, item.name))
+            if entry is not None:
+                item.cells = functools.partial(_pod_row, entry, row_opts)
+        header = pod_header(row_opts)
+        wide_header = (["NAMESPACE", *header] if all_namespaces else header)
+    missing: list[str] = []
     if names:
-        return int(printer(kind, args.namespace, args.all_namespaces, names))
-    return int(printer(kind, args.namespace, args.all_namespaces))
+        found = {i.name: i for i in items}
+        missing = [n for n in names if n not in found]
+        items = [found[n] for n in names if n in found]
+    items = objects.select(items, res, args.selector, args.field_selector)
+    items = objects.sort_items(items, args.sort_by)
+    if not items:
+        if not names and not args.watch:
+            where = "" if all_namespaces else f" in {args.namespace} namespace"
+            print(f"No resources found{where}.", file=sys.stderr)
+        if args.watch:
+            _watch(args, opts)
+        return "", missing
+    table = kubectl_table()
+    text = objects.render(items, res, output, single=len(names) == 1,
+                          all_namespaces=all_namespaces, no_headers=args.no_headers,
+                          show_labels=args.show_labels and res.kind != "Pod",
+                          wide_header=wide_header, table=table)
+    if args.watch:
+        write(text)
+        # the entries the rows were made of: a change after them is printed
+        _watch(args, opts, [by_name[(i.namespace, i.name)] for i in items
+                            if (i.namespace, i.name) in by_name], table)
+        return "", missing
+    return text, missing
+
+
+def _pod_row(entry: PodEntry, opts: GetOptions, now: float) -> list[str]:
+    return pod_cells(entry, opts, now)
+
+
+def _watch(args: argparse.Namespace, opts: GetOptions, shown: list[PodEntry] | None = None,
+           table: TabWriter | None = None) -> None:
+    opts.selector = Selector.parse(args.selector) if args.selector else None
+    _watch_pods(opts, shown or [], table or kubectl_table(), header=not shown)
 
 
 def _watch_pods(opts: GetOptions, shown: list[PodEntry], table: TabWriter,

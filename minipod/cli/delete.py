@@ -13,6 +13,7 @@ import select
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 from minipod.api.errors import StateError
 from minipod.api.record import PodRecord
@@ -23,7 +24,7 @@ from minipod.kernel.state import pod_dir, pods_dir, workload_record_path
 from minipod.server.client import request
 
 
-def delete_pod(namespace: str, name: str, grace: int | None) -> str:
+def delete_pod(namespace: str, name: str, grace: int | None, wait: bool = True) -> str:
     directory = pod_dir(namespace, name)
     if not directory.exists():
         raise StateError(f'pod "{name}" not found in namespace "{namespace}"')
@@ -31,7 +32,7 @@ def delete_pod(namespace: str, name: str, grace: int | None) -> str:
     if record is not None and same_process(record.supervisor):
         answer = request(Path(record.supervisor.socket),
                          {"op": "delete", "namespace": namespace, "name": name,
-                          "grace": grace}, timeout=_grace_of(grace) + 30)
+                          "grace": grace, "wait": wait}, timeout=_grace_of(grace) + 30)
         if not answer.get("ok"):
             raise StateError(answer.get("error", "the supervisor refused"))
         return "deleted"
@@ -41,6 +42,9 @@ def delete_pod(namespace: str, name: str, grace: int | None) -> str:
         _stop_orphaned_pod(record, _grace_of(grace))
     remove_pod_dir(directory)
     return "deleted (its supervisor was gone; processes stopped here)"
+
+
+WORKLOAD_DELETE_TIMEOUT = 300.0  # seconds: its pods' grace periods, in parallel
 
 
 def _grace_of(grace: int | None) -> int:
@@ -76,17 +80,19 @@ def _terminate(pidfds: list[int], grace: int) -> None:
         os.close(fd)
 
 
-def delete_workload(namespace: str, kind: str, name: str) -> None:
-    """Ask the workload's supervisor to delete it and its pods; if that
-    supervisor is gone, delete its pods here and forget its record."""
+def delete_workload(namespace: str, kind: str, name: str, wait: bool = True) -> None:
+    """Ask the workload's supervisor to delete it and its pods, and (``wait``)
+    to answer once they are gone; if that supervisor is gone, delete its pods
+    here and forget its record."""
     path = workload_record_path(namespace, kind, name)
     record = read_workload_record(path)
     if record is None:
         raise StateError(f'{kind.lower()}s.apps "{name}" not found')
     if same_process(record.supervisor):
+        # a pod's grace period is 30 s unless its spec says otherwise
         answer = request(Path(record.supervisor.socket),
                          {"op": "delete-workload", "kind": kind, "namespace": namespace,
-                          "name": name}, timeout=30)
+                          "name": name, "wait": wait}, timeout=WORKLOAD_DELETE_TIMEOUT)
         if not answer.get("ok"):
             raise StateError(answer.get("error", "the supervisor refused"))
         return
@@ -108,3 +114,131 @@ def _pods_of(namespace: str, kind: str, name: str) -> list[str]:
         if record.owner.name == replica_set:
             found.append(directory.name.split("_", 1)[1])
     return found
+
+
+# ---------------------------------------------------------------------------
+# `minipod delete`: kubectl delete's targets, flags and lines
+# ---------------------------------------------------------------------------
+
+FORCE_WARNING = ("Warning: Immediate deletion does not wait for confirmation that the running "
+                 "resource has been terminated. The resource may continue to run on the "
+                 "cluster indefinitely.")
+
+
+def grace_of(args: Any) -> int | None:
+    """kubectl's rules: --now is 1; 0 without --force is 1 (no accidental
+    SIGKILL); --force with no period is 0; -1 (and None) the pod's own."""
+    grace = 1 if args.now else args.grace_period
+    if grace is None:
+        grace = -1
+    if grace == 0 and not args.force:
+        grace = 1
+    if args.force and grace < 0:
+        grace = 0
+    return None if grace < 0 else grace
+
+
+def cmd_delete(args: Any) -> int:
+    # start-up: imported with the verb that needs it
+    import sys
+
+    # start-up: imported with the verb that needs it
+    from minipod.api.errors import MinipodError, SpecError
+
+    grace = grace_of(args)
+    targets = _targets(args)
+    if grace == 0:
+        print(FORCE_WARNING, file=sys.stderr)
+    word = "force deleted" if grace == 0 else "deleted"
+    status = 0
+    for kind, namespace, name, source in targets:
+        try:
+            said = _delete_one(kind, namespace, name, grace, args.wait)
+        except SpecError:
+            raise
+        except MinipodError as e:
+            if "not found" in str(e) and args.ignore_not_found:
+                continue
+            where = f'error when deleting "{source}": ' if source else ""
+            plural = _PLURALS[kind]
+            print(f'Error from server (NotFound): {where}{plural} "{name}" not found'
+                  if "not found" in str(e) else f"error: {e}", file=sys.stderr)
+            status = 1
+            continue
+        if said != "deleted" and kind == "Pod":  # its supervisor was gone: say so
+            print(f'{_SINGULARS[kind]} "{name}" {said}')
+        else:
+            print(f'{_SINGULARS[kind]} "{name}" {word}')
+    return status
+
+
+_SINGULARS = {"Pod": "pod", "Deployment": "deployment.apps", "ReplicaSet": "replicaset.apps",
+              "ConfigMap": "configmap", "Secret": "secret"}
+_PLURALS = {"Pod": "pods", "Deployment": "deployments.apps", "ReplicaSet": "replicasets.apps",
+            "ConfigMap": "configmaps", "Secret": "secrets"}
+
+
+def _targets(args: Any) -> list[tuple[str, str, str, str]]:
+    """(kind, namespace, name, source file) of every object the command names."""
+    # start-up: imported with the verb that needs it
+    import sys
+
+    # start-up: imported with the verb that needs it
+    from minipod.api.errors import SpecError
+    from minipod.api.manifest import load_paths
+    from minipod.cli.views.objects import load_items, select, split_targets
+
+    kind, names = (args.names[0], args.names[1:]) if args.names else (None, [])
+    if args.filename:
+        if kind or args.all or args.selector:
+            raise SpecError("resources and -f cannot be given together (kubectl: "
+                            "--filename and resource names are exclusive)")
+        stdin = sys.stdin.read() if "-" in args.filename else None
+        manifest = load_paths(args.filename, args.recursive, stdin)
+        found: list[tuple[str, str, str, str]] = [
+            (c.kind, c.namespace, c.name, c.source.partition("#")[0]) for c in manifest.configs]
+        found += [("Pod", p.namespace, p.name, p.source.partition("#")[0]) for p in manifest.pods]
+        found += [(w.kind, w.namespace, w.name, w.source.partition("#")[0])
+                  for w in manifest.workloads]
+        # workloads first, so their pods go with them rather than being
+        # replaced; then pods; ConfigMaps and Secrets last, once nothing reads them
+        order = {"Deployment": 0, "ReplicaSet": 0, "Pod": 1, "ConfigMap": 2, "Secret": 2}
+        return sorted(found, key=lambda t: order[t[0]])
+    if not kind:
+        raise SpecError("You must provide one or more resources by argument or filename.")
+    try:
+        pairs = split_targets(kind, names)
+    except Exception as e:  # ViewError: the message is kubectl's
+        raise SpecError(str(e).removeprefix("error: ")) from None
+    named = [(res, name) for res, name in pairs if name]
+    if named and (args.all or args.selector):
+        raise SpecError("name cannot be provided when a selector or --all is specified")
+    if named:
+        return [(res.kind, args.namespace, name, "") for res, name in named]
+    if not (args.all or args.selector):
+        raise SpecError('resource(s) were provided, but no name was specified')
+    res = pairs[0][0]
+    if res.kind == "Event":
+        raise SpecError("minipod does not delete events: they go with their pod")
+    namespace = None if args.all_namespaces else args.namespace
+    items = select(load_items(res.kind, namespace), res, args.selector, None)
+    if res.kind == "ReplicaSet":  # a Deployment's are not objects here
+        items = [i for i in items if not (i.api.get("metadata") or {}).get("ownerReferences")]
+    if not items:
+        where = "" if args.all_namespaces else f" in {args.namespace} namespace"
+        print(f"No resources found{where}.", file=sys.stderr)
+    return [(res.kind, i.namespace, i.name, "") for i in items]
+
+
+def _delete_one(kind: str, namespace: str, name: str, grace: int | None, wait: bool) -> str:
+    # start-up: imported with the verb that needs it
+    from minipod.kernel import configstore
+
+    if kind == "Pod":
+        return delete_pod(namespace, name, grace, wait)
+    if kind in ("Deployment", "ReplicaSet"):
+        delete_workload(namespace, kind, name, wait)
+        return "deleted"
+    if not configstore.delete(kind, namespace, name):
+        raise StateError(f'{_PLURALS[kind]} "{name}" not found')
+    return "deleted"

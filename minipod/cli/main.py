@@ -64,7 +64,8 @@ def fast(argv: list[str]) -> int | None:
     return None
 
 
-def delete_options(args: list[str]) -> tuple[list[str], str, int | None] | None:
+def delete_options(  # noqa: PLR0912 - one loop over the words, as argparse reads them
+        args: list[str]) -> tuple[list[str], str, int | None] | None:
     """(names, namespace, grace) of `delete pod` as minipod.cli.parser reads them
     (-n/--namespace, --grace-period, --now), or None for anything else."""
     names: list[str] = []
@@ -95,7 +96,11 @@ def delete_options(args: list[str]) -> tuple[list[str], str, int | None] | None:
         i += 1
     if not names or namespace.startswith("-"):
         return None
-    return names, namespace, 1 if now else grace
+    # kubectl's rules (minipod.cli.delete.grace_of): 0 without --force is 1,
+    # a negative period is the pod's own
+    if now or grace == 0:
+        return names, namespace, 1
+    return names, namespace, None if grace is None or grace < 0 else grace
 
 
 def up_detached(path: str) -> int | None:

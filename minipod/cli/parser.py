@@ -12,15 +12,26 @@ import sys
 from collections.abc import Callable
 
 from minipod.api.errors import MinipodError, SpecError
-from minipod.api.kinds import WORKLOAD_TYPES, workload_kind
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_command(argv: list[str] | None) -> argparse.Namespace:
+    """The command line, with the words of verbs that take names anywhere
+    (`delete pod --now a`, `get pods -o wide web`) put back in their list:
+    argparse fills a list positional once, and would call the rest unknown."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if not getattr(args, "intermixed", False) or any(w.startswith("-") for w in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.names = [*args.names, *extra]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_command(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="minipod: %(name)s: %(message)s")
     handler: Callable[[argparse.Namespace], int] = args.handler
@@ -57,20 +68,6 @@ def _parser() -> argparse.ArgumentParser:
     recover.set_defaults(handler=cmd_recover)
     up.set_defaults(handler=cmd_up)
 
-    down = sub.add_parser("down", help="delete every pod of a manifest")
-    down.add_argument("file")
-    down.add_argument("--grace-period", type=int, default=None, metavar="SECONDS")
-    down.set_defaults(handler=cmd_down)
-
-    delete = sub.add_parser("delete", help="delete a pod: minipod delete pod NAME "
-                            "(or deployment NAME, replicaset NAME)")
-    delete.add_argument("kind", choices=["pod", "pods", "po", *sorted(WORKLOAD_TYPES)])
-    delete.add_argument("names", nargs="+", metavar="NAME")
-    delete.add_argument("-n", "--namespace", default="default")
-    delete.add_argument("--grace-period", type=int, default=None, metavar="SECONDS")
-    delete.add_argument("--now", action="store_true", help="same as --grace-period=1")
-    delete.set_defaults(handler=cmd_delete)
-
     validate = sub.add_parser("validate", help="check a manifest without running it")
     validate.add_argument("file")
     validate.set_defaults(handler=cmd_validate)
@@ -83,11 +80,12 @@ def _parser() -> argparse.ArgumentParser:
     image_sub.add_parser("ls", help="list stored images").set_defaults(handler=cmd_image_ls)
     # The kubectl-like verbs live in their own modules, each with register(sub);
     # the modules import nothing heavy at the top (start-up: `minipod` starts fast).
+    from minipod.cli import apply as cli_apply
     from minipod.cli import exec_cmd as cli_exec
     from minipod.cli import views as cli_views
     from minipod.cli import workloads as cli_workloads
 
-    for module in (cli_views, cli_exec, cli_workloads):
+    for module in (cli_apply, cli_views, cli_exec, cli_workloads):
         module.register(sub)
     return parser
 
@@ -135,55 +133,6 @@ def cmd_recover(_args: argparse.Namespace) -> int:
     from minipod.cli.up import recover
 
     return recover()
-
-
-def cmd_down(args: argparse.Namespace) -> int:
-    # start-up: imported with the verb that needs it
-    from minipod.api.manifest import load_objects
-
-    manifest = load_objects(args.file)
-    status = _delete_workloads([(w.namespace, w.kind, w.name) for w in manifest.workloads])
-    pods = [(p.namespace, p.name) for p in manifest.pods]
-    return max(status, _delete_all(pods, args.grace_period))
-
-
-def cmd_delete(args: argparse.Namespace) -> int:
-    grace = 1 if args.now else args.grace_period
-    if args.kind in WORKLOAD_TYPES:
-        kind = workload_kind(args.kind)
-        return _delete_workloads([(args.namespace, kind, name) for name in args.names])
-    return _delete_all([(args.namespace, name) for name in args.names], grace)
-
-
-
-
-def _delete_workloads(targets: list[tuple[str, str, str]]) -> int:
-    # start-up: imported with the verb that needs it
-    from minipod.cli.delete import delete_workload
-
-    status = 0
-    for namespace, kind, name in targets:
-        try:
-            delete_workload(namespace, kind, name)
-            print(f'{kind.lower()}.apps "{name}" deleted')
-        except MinipodError as e:
-            print(f"error: {e}", file=sys.stderr)
-            status = EXIT_FAILURE
-    return status
-
-
-def _delete_all(pods: list[tuple[str, str]], grace: int | None) -> int:
-    # start-up: imported with the verb that needs it
-    from minipod.cli.delete import delete_pod
-
-    status = 0
-    for namespace, name in pods:
-        try:
-            print(f'pod "{name}" {delete_pod(namespace, name, grace)}')
-        except MinipodError as e:
-            print(f"error: {e}", file=sys.stderr)
-            status = EXIT_FAILURE
-    return status
 
 
 def cmd_image_build_busybox(args: argparse.Namespace) -> int:

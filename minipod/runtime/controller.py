@@ -12,6 +12,7 @@ workload as written, so a new supervisor can adopt it, and the status that
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -155,16 +156,27 @@ class WorkloadController:
         self.workload = workloads.scaled(self.workload, replicas)
         self.poke()
 
-    def delete(self) -> None:
-        """Stop controlling, delete every pod, forget the record."""
+    def delete(self, on_gone: Callable[[], None] | None = None) -> None:
+        """Stop controlling, delete every pod, forget the record; ``on_gone``
+        once every pod is gone (kubectl delete waits for that, as the
+        garbage collector's foreground deletion would)."""
         self.deleted = True
         for timer in (self._pending, self._requeue):
             if timer is not None:
                 timer.cancel()
-        for runner in self.pods():
-            self.sup.delete_pod(runner.key, None, lambda: None)
+        left = {runner.key for runner in self.pods()}
+
+        def gone(key: str) -> None:
+            left.discard(key)
+            if not left and on_gone is not None:
+                on_gone()
+
+        for key in list(left):
+            self.sup.delete_pod(key, None, functools.partial(gone, key))
         with contextlib.suppress(FileNotFoundError):
             self.path().unlink()
+        if not left and on_gone is not None:
+            on_gone()
 
     # -- the record ------------------------------------------------------------------
     def path(self) -> Any:

@@ -73,8 +73,12 @@ class ControlServer:
         if op == "delete":
             key = f"{request.get('namespace', 'default')}/{request.get('name')}"
             grace = request.get("grace")
-            if not sup.delete_pod(key, grace, lambda: reply({"ok": True})):
+            wait = request.get("wait") is not False  # kubectl delete --wait=false: at once
+            if not sup.delete_pod(key, grace, (lambda: reply({"ok": True})) if wait
+                                  else (lambda: None)):
                 reply({"ok": False, "error": f"pod {key} not found"})
+            elif not wait:
+                reply({"ok": True})
         elif op == "ping":
             reply({"ok": True, "pid": os.getpid(), "pods": sorted(sup.pods)})
         elif op == "apply":
@@ -82,7 +86,7 @@ class ControlServer:
         elif op == "scale":
             reply(scale(sup, request))
         elif op == "delete-workload":
-            reply(delete_workload(sup, request))
+            delete_workload(sup, request, reply)
         else:
             reply({"ok": False, "error": f"unknown op {op!r}"})
 
@@ -149,13 +153,18 @@ def scale(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True}
 
 
-def delete_workload(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
+def delete_workload(sup: Supervisor, request: dict[str, Any], reply: Reply) -> None:
+    """The workload and its pods; the answer once the pods are gone (unless
+    the request says "wait": false), as `kubectl delete` returns."""
     controller = _workload(sup, request)
     if controller is None:
-        return _not_found(request)
-    controller.delete()
+        reply(_not_found(request))
+        return
+    wait = request.get("wait") is not False
     sup.controllers.pop(controller.key, None)
-    return {"ok": True}
+    controller.delete((lambda: reply({"ok": True})) if wait else None)
+    if not wait:
+        reply({"ok": True})
 
 
 class Connection:

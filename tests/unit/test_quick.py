@@ -237,18 +237,20 @@ def test_the_socket_codec_alone_loads_only_the_c_halves(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("args", "parsed"), [
     (["a"], (["a"], "default", None)),
     (["a", "b", "-n", "ns"], (["a", "b"], "ns", None)),
-    (["--namespace=ns", "a", "--grace-period", "0"], (["a"], "ns", 0)),
+    (["--namespace=ns", "a", "--grace-period", "0"], (["a"], "ns", 1)),  # 0 needs --force
     (["a", "--grace-period=5", "--now"], (["a"], "default", 1)),
     (["--now", "a"], (["a"], "default", 1)),
-    (["a", "--grace-period", "-1"], (["a"], "default", -1)),
+    (["a", "--grace-period", "-1"], (["a"], "default", None)),
 ])
 def test_delete_options_read_as_the_full_cli_reads_them(
         args: list[str], parsed: tuple[list[str], str, int | None]) -> None:
     assert quick.delete_options(args) == parsed
     import minipod.cli.parser
 
-    full = minipod.cli.parser._parser().parse_args(["delete", "pod", *args])
-    assert (full.names, full.namespace, 1 if full.now else full.grace_period) == parsed
+    full = minipod.cli.parser.parse_command(["delete", "pod", *args])
+    from minipod.cli.delete import grace_of
+
+    assert (full.names[1:], full.namespace, grace_of(full)) == parsed
 
 
 @pytest.mark.parametrize("supervisor", [[{"ok": True}, {"ok": False, "error": "not found"}]],

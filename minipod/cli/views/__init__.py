@@ -97,7 +97,7 @@ def register(sub: Any) -> None:
     get.add_argument("--sort-by", default=None, metavar="JSONPATH",
                      help="sort by a field: .metadata.name, {.status.startTime}")
     get.add_argument("--no-headers", action="store_true", help="no header line")
-    get.set_defaults(handler=handled(cmd_get))
+    get.set_defaults(handler=handled(cmd_get), intermixed=True)
 
     events = sub.add_parser("events", help="list events, oldest first (kubectl events)")
     events.add_argument("-n", "--namespace", default="default")
@@ -117,7 +117,7 @@ def register(sub: Any) -> None:
                           "(or TYPE/NAME)")
     describe.add_argument("names", nargs="*", metavar="NAME")
     describe.add_argument("-n", "--namespace", default="default")
-    describe.set_defaults(handler=handled(cmd_describe))
+    describe.set_defaults(handler=handled(cmd_describe), intermixed=True)
 
     logs = sub.add_parser("logs", help="a container's output (kubectl logs)")
     logs.add_argument("pod", metavar="POD")

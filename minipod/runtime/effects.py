@@ -22,6 +22,7 @@ from minipod.api.events import Event
 from minipod.api.model import Pod, Volume
 from minipod.api.record import ProcessRef
 from minipod.kernel import configstore, node, proc, projection, sandbox
+from minipod.kernel import sys as msys
 from minipod.kernel.eventlog import append_event
 from minipod.kernel.launch import LaunchPlan, start_container
 from minipod.kernel.rootfs import BindMount, RootfsPlan
@@ -108,8 +109,28 @@ class KernelEffects:
     def project_volume(self, box: Sandbox, volume: Volume, payload: Payload) -> bool:
         return projection.write_payload(box.volume_dir(volume.name), payload)
 
-    def open_subpath(self, root: str, sub_path: str) -> int:
-        return open_beneath(root, sub_path)
+    def bind_subpath(self, box: Sandbox, volume: str, container: str,  # noqa: PLR0917
+                     index: int, root: str, sub_path: str) -> str:
+        """<pod>/volume-subpaths/<volume>/<container>/<index>, bound here (in
+        the host's mount namespace, as the kubelet binds it) to the fd that
+        open_beneath found: the container's launcher opens that path after
+        its unshare, where a fd of ours would name a mount it cannot bind
+        from (EINVAL). Unmounted with the pod's directory."""
+        target = box.dir / "volume-subpaths" / volume / container / str(index)
+        with contextlib.suppress(OSError):  # the last run's
+            msys.umount2(str(target), msys.MNT_DETACH)
+        fd = open_beneath(root, sub_path)
+        try:
+            is_dir = stat.S_ISDIR(os.fstat(fd).st_mode)
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if is_dir:
+                target.mkdir(mode=0o755, exist_ok=True)
+            elif not target.exists():
+                target.touch(mode=0o600)
+            msys.mount(f"/proc/self/fd/{fd}", str(target), None, msys.MS_BIND)
+        finally:
+            os.close(fd)
+        return str(target)
 
     # -- processes -------------------------------------------------------------------
     def signal(self, child: Child, signo: int) -> None:

@@ -167,9 +167,11 @@ class PodEffects(Protocol):
     def project_volume(self, box: Sandbox, volume: Volume, payload: Payload) -> bool:
         """Make the volume's directory show ``payload`` (the atomic writer);
         False if it did already."""
-    def open_subpath(self, root: str, sub_path: str) -> int:
-        """An O_PATH fd of ``root``/``sub_path`` that cannot point outside
-        ``root`` (made as a directory if missing); OSError if it would."""
+    def bind_subpath(self, box: Sandbox, volume: str, container: str,  # noqa: PLR0917
+                     index: int, root: str, sub_path: str) -> str:
+        """A path (in the pod's directory) bound to ``root``/``sub_path``, made
+        so that it cannot be anything outside ``root`` (a missing one is made
+        as a directory); OSError if it would be. The kubelet's volume-subpaths."""
     def signal(self, child: Child, signo: int) -> None: ...
     def kill_and_reap(self, child: Child) -> None: ...
     def hold_mount_ns(self, pid: int) -> int:
@@ -206,7 +208,6 @@ class PodRunner:
         self._save_pending: Deadline | None = None
         self._identities: dict[int, ProcessRef] = {}  # pid -> identity, while it lives
         self._pause: PauseRef | None = None  # pause_ref's
-        self._subpath_fds: list[int] = []  # held from _binds until the start
 
     def _run(self, container: Container, images: dict[str, Image], init: bool) -> ContainerRun:
         run = ContainerRun(container, images[container.name], init, Backoff(self.policy))
@@ -400,13 +401,7 @@ class PodRunner:
         # Not now: removing a layer takes milliseconds, and a restart waits.
         self.loop.call_later(0, functools.partial(self._tidy_runs, run, run.attempt))
         plan = self._launch_plan(run)
-        try:
-            binds = self._run_binds(run)
-        except BaseException:
-            for fd in self._subpath_fds:
-                os.close(fd)
-            self._subpath_fds.clear()
-            raise
+        binds = self._run_binds(run)
         self._open_streams(run)
         run.log = LogFile(self.sandbox.dir / "logs" / run.name / f"{run.attempt}.log")
         for pipe in run.pipes:
@@ -417,10 +412,6 @@ class PodRunner:
             for pipe in run.pipes:
                 pipe.end_run()
             raise
-        finally:
-            for fd in self._subpath_fds:
-                os.close(fd)
-            self._subpath_fds.clear()
 
     def _launch_plan(self, run: ContainerRun) -> LaunchPlan:
         """launch_plan() is pure: a restart reuses the last run's plan while its
@@ -480,26 +471,24 @@ class PodRunner:
 
     def _binds(self, container: Container) -> tuple[BindMount, ...]:
         """The /etc files and the container's volume mounts. A subPath is
-        opened here, safely (PodEffects.open_subpath), and bound through
-        /proc/self/fd/N of that fd, as the kubelet binds /proc/<pid>/fd/N: a
-        symlink the container put in its volume cannot point the mount
-        outside it. The fds are closed once the container has started."""
+        bound first, safely, to a path of the pod's own (PodEffects.bind_subpath,
+        the kubelet's volume-subpaths), and the container gets that: a symlink
+        the container put in its volume cannot point the mount outside it."""
         assert self.sandbox is not None
         mounts = {m.mount_path.rstrip("/") or "/" for m in container.volume_mounts}
         binds = [BindMount(str(self.sandbox.dir / "etc" / name), f"/etc/{name}", is_file=True)
                  for name in ETC_FILES if f"/etc/{name}" not in mounts]
         volumes = {v.name: v for v in self.pod.spec.volumes}
-        for mount in container.volume_mounts:
+        for index, mount in enumerate(container.volume_mounts):
             volume = volumes[mount.name]
             source = volume.host_path or str(self.sandbox.volume_dir(volume.name))
             if mount.sub_path:
                 try:
-                    fd = self.fx.open_subpath(source, mount.sub_path)
+                    source = self.fx.bind_subpath(self.sandbox, volume.name, container.name,
+                                                  index, source, mount.sub_path)
                 except OSError as e:
                     raise StartError(f"subPath {mount.sub_path} of volume {volume.name}",
                                      e.errno or 0, e.strerror or str(e)) from None
-                self._subpath_fds.append(fd)
-                source = f"/proc/self/fd/{fd}"
             # configMap, secret, downwardAPI and projected volumes are always
             # read-only, as the kubelet mounts them
             read_only = mount.read_only or volume.projections is not None

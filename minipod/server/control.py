@@ -20,6 +20,7 @@ from minipod.api.backoff import BackoffPolicy
 from minipod.api.errors import MinipodError, SpecError
 from minipod.api.kinds import workload_kind
 from minipod.api.manifest import parse_objects, parse_sources
+from minipod.api.model import Pod
 from minipod.kernel.image import images_dir
 from minipod.runtime.controller import WorkloadController
 from minipod.runtime.images import resolve_images, template_pod
@@ -105,7 +106,18 @@ def apply(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
             manifest = parse_sources([(str(f[0]), str(f[1])) for f in files])
         else:
             manifest = parse_objects(str(request.get("text", "")), source)
-        pods = manifest.pods
+        # kubectl apply: a pod this supervisor runs as written is "unchanged";
+        # a pod cannot be changed (its spec is immutable), so another spec is
+        # refused before anything is done
+        unchanged = [p for p in manifest.pods if _same_pod(sup, p)]
+        changed = [p for p in manifest.pods if p not in unchanged
+                   and f"{p.namespace}/{p.name}" in sup.pods]
+        if changed:
+            return {"ok": False, "code": 1, "error": "\n".join(
+                f'The Pod "{p.name}" is invalid: spec: Forbidden: pod updates may not change '
+                f"fields other than those minipod lets change (delete it first: minipod "
+                f"delete pod {p.name} -n {p.namespace})" for p in changed)}
+        pods = [p for p in manifest.pods if p not in unchanged]
         images = resolve_images([*pods, *map(template_pod, manifest.workloads)], source)
         backoff = BackoffPolicy.parse(request["backoff"]) if request.get("backoff") else None
         sup.check_workload_updates(manifest.workloads)  # before any pod starts
@@ -124,9 +136,17 @@ def apply(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "code": 1, "error": str(e)}
     warnings = [w for found in images.values() for image in found.values()
                 for w in image.warnings]
-    pods_said = [f"pod/{r.pod.name} created" for r in started]
+    pods_said = [f"pod/{p.name} unchanged" for p in unchanged] + [
+        f"pod/{r.pod.name} created" for r in started]
     return {"ok": True, "said": configs + pods_said + said,
             "warnings": warnings}
+
+
+def _same_pod(sup: Supervisor, pod: Pod) -> bool:
+    runner = sup.pods.get(f"{pod.namespace}/{pod.name}")
+    return runner is not None and not runner.terminating and (
+        runner.pod.manifest_spec, runner.pod.labels, runner.pod.annotations) == (
+        pod.manifest_spec, pod.labels, pod.annotations)
 
 
 def _workload(sup: Supervisor, request: dict[str, Any]) -> WorkloadController | None:

@@ -173,8 +173,9 @@ class FakeEffects:
         self.projected.append((box.pod.name, volume.name, dict(payload)))
         return True
 
-    def open_subpath(self, root: str, sub_path: str) -> int:
-        return os.open("/", os.O_PATH | os.O_CLOEXEC)
+    def bind_subpath(self, box: Sandbox, volume: str, container: str,  # noqa: PLR0917
+                     index: int, root: str, sub_path: str) -> str:
+        return f"{box.dir}/volume-subpaths/{volume}/{container}/{index}"
 
     def signal(self, child: Child, signo: int) -> None:
         self.signals.append((self.names[child.pid], signo))

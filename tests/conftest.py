@@ -9,10 +9,18 @@ it fails instead, so a machine that cannot run it never passes silently
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
 MUST_RUN = os.environ.get("MINIPOD_TESTS_MUST_RUN") == "1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # No test writes containers' logs to the host's /var/log/minipod: a test
+    # that sets no MINIPOD_LOGS of its own gets a directory of the session's.
+    if not os.environ.get("MINIPOD_LOGS"):
+        os.environ["MINIPOD_LOGS"] = tempfile.mkdtemp(prefix="minipod-test-logs-")
 
 
 def cannot_run_as_root() -> str | None:

@@ -301,9 +301,10 @@ class PodRecord:
     init_container_statuses: list[Json] = field(default_factory=list)  # API form
     container_statuses: list[Json] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
+    log_dir: str = ""  # the containers' logs (kernel/paths.py logs_root); "": <pod dir>/logs
 
     def to_json(self) -> Json:
-        return {
+        body: Json = {
             "schemaVersion": SCHEMA_VERSION,
             "object": self.api_object,
             "name": self.name, "namespace": self.namespace, "uid": self.uid,
@@ -318,6 +319,9 @@ class PodRecord:
             "initContainerStatuses": self.init_container_statuses,
             "containerStatuses": self.container_statuses,
         }
+        if self.log_dir:  # a record of before it had none: <pod dir>/logs
+            body["logDir"] = self.log_dir
+        return body
 
     @classmethod
     def from_json(cls, data: Any, where: str = "pod.json") -> PodRecord:
@@ -345,6 +349,7 @@ class PodRecord:
             list(_get(obj, "initContainerStatuses", list, where, [])),
             list(_get(obj, "containerStatuses", list, where, [])),
             version,
+            _get(obj, "logDir", str, where, ""),
         )
 
     def container(self, name: str) -> ContainerRecord | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -41,6 +42,8 @@ def delete_pod(namespace: str, name: str, grace: int | None, wait: bool = True) 
             grace = record.api_object.get("spec", {}).get("terminationGracePeriodSeconds")
         _stop_orphaned_pod(record, _grace_of(grace))
     remove_pod_dir(directory)
+    if record is not None and record.log_dir:
+        shutil.rmtree(record.log_dir, ignore_errors=True)
     return "deleted (its supervisor was gone; processes stopped here)"
 
 

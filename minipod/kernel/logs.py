@@ -13,9 +13,11 @@ loads this module, so the event loop is only a type here.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,16 +46,33 @@ def cri_record(stamp: str, stream: str, tag: str, text: bytes) -> bytes:
 # -- writing: the supervisor's side ----------------------------------------------------
 
 
-class LogFile:
-    """One container run's log file, shared by its stdout and stderr pipes."""
+# The kubelet's defaults (containerLogMaxSize, containerLogMaxFiles): a run's
+# log is rotated once it would pass 10 MiB, and 5 files are kept, the
+# current one included.
+MAX_SIZE = 10 * 1024 * 1024
+MAX_FILES = 5
+ROTATED_STAMP = "%Y%m%d-%H%M%S"  # <attempt>.log.20240501-100000, as the kubelet names them
 
-    def __init__(self, path: Path) -> None:
+
+class LogFile:
+    """One container run's log file, shared by its stdout and stderr pipes,
+    rotated as the kubelet's container log manager rotates it: when a record
+    would take the file past ``max_size``, the file is renamed to
+    ``<name>.<YYYYmmdd-HHMMSS>`` (``.N`` added if that name is taken) and a
+    new one started; the oldest rotated files go so that ``max_files`` are
+    left. A rotation falls between two records, so a reader that finishes
+    the renamed file and goes on with the new one loses and repeats nothing.
+    Rotated files are not compressed (the kubelet gzips all but the newest)."""
+
+    def __init__(self, path: Path, max_size: int = MAX_SIZE, max_files: int = MAX_FILES) -> None:
         self.path = path
+        self.max_size, self.max_files = max_size, max(max_files, 1)
         try:
             self._fd = self._open(path)
         except FileNotFoundError:  # the container's first run: no log directory yet
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._fd = self._open(path)
+        self._size = os.fstat(self._fd).st_size
         self.open_streams = 0
 
     @staticmethod
@@ -61,7 +80,26 @@ class LogFile:
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
 
     def write(self, stream: str, text: bytes, tag: str) -> None:
-        os.write(self._fd, cri_record(cri_timestamp(), stream, tag, text))
+        record = cri_record(cri_timestamp(), stream, tag, text)
+        if self._size and self._size + len(record) > self.max_size and self._fd >= 0:
+            self._rotate()
+        os.write(self._fd, record)
+        self._size += len(record)
+
+    def _rotate(self) -> None:
+        stamp = time.strftime(ROTATED_STAMP, time.gmtime())
+        target = self.path.with_name(f"{self.path.name}.{stamp}")
+        serial = 0
+        while target.exists():
+            serial += 1
+            target = self.path.with_name(f"{self.path.name}.{stamp}.{serial}")
+        os.rename(self.path, target)
+        os.close(self._fd)
+        self._fd = self._open(self.path)
+        self._size = 0
+        for old in rotated_files(self.path)[:-(self.max_files - 1) or None]:
+            with contextlib.suppress(FileNotFoundError):
+                old.unlink()
 
     def release(self) -> None:
         self.open_streams -= 1
@@ -157,6 +195,26 @@ class LogPipe:
         self.loop.unregister(self.fd)
         os.close(self.fd)
         self.fd = -1
+
+
+def rotated_files(path: Path) -> list[Path]:
+    """The rotated files of the log ``path``, oldest first."""
+    prefix = path.name + "."
+    try:
+        names = [n for n in os.listdir(path.parent) if n.startswith(prefix)]
+    except FileNotFoundError:
+        return []
+
+    def key(name: str) -> tuple[str, int]:
+        stamp, _, serial = name[len(prefix):].partition(".")
+        return stamp, int(serial) if serial.isdigit() else 0
+
+    return [path.parent / n for n in sorted(names, key=key)]
+
+
+def log_files(path: Path) -> list[Path]:
+    """Every file of the log ``path``, oldest first: the rotated ones, then it."""
+    return [*rotated_files(path), path]
 
 
 # -- reading: `minipod logs` -----------------------------------------------------------

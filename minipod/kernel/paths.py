@@ -18,6 +18,8 @@ default, never the current directory.
 import os
 
 DEFAULT_ROOT = "/run/minipod"
+# containers' logs outlive a reboot's /run, as the kubelet's /var/log/pods do
+DEFAULT_LOGS = "/var/log/minipod/pods"
 DEFAULT_IMAGES = "/var/lib/minipod/images"
 SUPERVISORS = "supervisors"  # under the root: each supervisor's control socket
 
@@ -30,6 +32,12 @@ def state_root() -> str:
 def images_root() -> str:
     """``$MINIPOD_IMAGES``, or /var/lib/minipod/images."""
     return os.environ.get("MINIPOD_IMAGES") or DEFAULT_IMAGES
+
+
+def logs_root() -> str:
+    """``$MINIPOD_LOGS``, or /var/log/minipod/pods: <namespace>_<pod>_<uid>/<container>/
+    <attempt>.log, the kubelet's /var/log/pods layout."""
+    return os.environ.get("MINIPOD_LOGS") or DEFAULT_LOGS
 
 
 def supervisors_path() -> str:

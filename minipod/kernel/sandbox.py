@@ -22,6 +22,7 @@ from minipod.api.errors import StartError, StateError
 from minipod.api.model import Pod, Volume
 from minipod.kernel import sys as msys
 from minipod.kernel.ns import NsFds, pid_namespace_for_children
+from minipod.kernel.paths import logs_root
 from minipod.kernel.spawn import Child, spawn_program
 from minipod.kernel.state import ensure_dir, ensure_mode, pod_dir, root_dir
 
@@ -51,6 +52,8 @@ class Sandbox:
     teardown_stack: contextlib.ExitStack = field(repr=False)  # the pod dir and volumes
     pause_stack: contextlib.ExitStack = field(repr=False)  # pause and its namespace fds
     attempt: int = 0  # how many times the pause process was replaced
+    # the containers' logs: <logs root>/<namespace>_<name>_<uid> (kernel/paths.py)
+    log_dir: Path = Path()
 
     @property
     def pidns_fd(self) -> int | None:
@@ -73,6 +76,10 @@ class Sandbox:
     def teardown(self) -> None:
         self.pause_stack.close()
         self.teardown_stack.close()
+
+
+def pod_log_dir(namespace: str, name: str, uid: str) -> Path:
+    return Path(logs_root()) / f"{namespace}_{name}_{uid}"
 
 
 def pod_hostname(pod: Pod) -> str:
@@ -101,6 +108,11 @@ def _create_sandbox(pod: Pod) -> Sandbox:
     stack = contextlib.ExitStack()
     with stack:
         directory = _make_pod_dir(pod, stack)
+        uid = str(uuid.uuid4())
+        log_dir = pod_log_dir(pod.namespace, pod.name, uid)
+        log_dir.mkdir(mode=0o700, parents=True)
+        # the pod's logs go with it, as the kubelet removes a deleted pod's
+        stack.callback(shutil.rmtree, log_dir, True)
         hostname = pod_hostname(pod)
         _write_etc_files(directory, hostname)
         ensure_dir(directory / "shm").chmod(0o1777)
@@ -108,8 +120,8 @@ def _create_sandbox(pod: Pod) -> Sandbox:
         for index, volume in enumerate(pod.spec.volumes):
             _make_volume(directory, volume, index, stack)
         pause, ns, pause_stack = _start_pod_namespaces(pod, directory, hostname)
-        return Sandbox(pod, directory, str(uuid.uuid4()), hostname, pause, ns,
-                       time.time(), stack.pop_all(), pause_stack)
+        return Sandbox(pod, directory, uid, hostname, pause, ns,
+                       time.time(), stack.pop_all(), pause_stack, log_dir=log_dir)
     raise AssertionError("unreachable")  # pragma: no cover - `with` re-raises
 
 

@@ -18,6 +18,7 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
 from minipod.api.backoff import BackoffPolicy
@@ -124,11 +125,15 @@ def _adopt_sandbox(runner: PodRunner, directory: Path, record: PodRecord) -> San
         ns = NsFds.open(pid, names)
     teardown = contextlib.ExitStack()
     teardown.callback(retire_pod_dir, directory)
+    log_dir = Path(record.log_dir) if record.log_dir else directory / "logs"
+    if record.log_dir:
+        teardown.callback(shutil.rmtree, log_dir, True)
     pause_stack = contextlib.ExitStack()
     pause_stack.callback(stop_pause, pause)
     pause_stack.callback(ns.close)
     return Sandbox(pod, directory, record.uid, pod_hostname(pod), pause, ns,
-                   record.created, teardown, pause_stack, record.sandbox_attempt)
+                   record.created, teardown, pause_stack, record.sandbox_attempt,
+                   log_dir=log_dir)
 
 
 def _adopt_container(sup: Supervisor, runner: PodRunner, run: ContainerRun,
@@ -171,7 +176,7 @@ def _take_back(sup: Supervisor, runner: PodRunner, run: ContainerRun,
     run.plan = launch_plan(run.spec, run.image, runner.sandbox.hostname,
                            runner.pod.spec.security_context)
     runner._open_streams(run)
-    run.log = LogFile(Path(entry.log))  # append: the same run goes on
+    run.log = LogFile(Path(entry.log), *sup.log_limits())  # append: the same run goes on
     for pipe in run.pipes:
         pipe.attach(run.log)
     if pause_alive:  # else it is about to be killed with its sandbox

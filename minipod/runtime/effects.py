@@ -25,6 +25,7 @@ from minipod.kernel import configstore, node, proc, projection, sandbox
 from minipod.kernel import sys as msys
 from minipod.kernel.eventlog import append_event
 from minipod.kernel.launch import LaunchPlan, start_container
+from minipod.kernel.logs import log_files
 from minipod.kernel.rootfs import BindMount, RootfsPlan
 from minipod.kernel.sandbox import STREAMS, Sandbox
 from minipod.kernel.spawn import Child
@@ -90,8 +91,9 @@ class KernelEffects:
         if old < 0:
             return
         shutil.rmtree(containers / str(old), ignore_errors=True)
-        with contextlib.suppress(FileNotFoundError):
-            (box.dir / "logs" / name / f"{old}.log").unlink()
+        for log in log_files(box.log_dir / name / f"{old}.log"):
+            with contextlib.suppress(FileNotFoundError):
+                log.unlink()
 
     def is_dir(self, path: str) -> bool:
         return os.path.isdir(path)

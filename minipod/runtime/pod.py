@@ -144,6 +144,8 @@ class PodHost(Protocol):
     def pod_changed(self, runner: PodRunner) -> None: ...
     def pod_finished(self, runner: PodRunner) -> None: ...
     def empty_trash_soon(self) -> None: ...
+    def log_limits(self) -> tuple[int, int]:
+        """(max size, max files) of a container run's log (kernel/logs.py)."""
 
 
 class PodEffects(Protocol):
@@ -403,7 +405,8 @@ class PodRunner:
         plan = self._launch_plan(run)
         binds = self._run_binds(run)
         self._open_streams(run)
-        run.log = LogFile(self.sandbox.dir / "logs" / run.name / f"{run.attempt}.log")
+        run.log = LogFile(self.sandbox.log_dir / run.name / f"{run.attempt}.log",
+                          *self.sup.log_limits())
         for pipe in run.pipes:
             pipe.attach(run.log)
         try:

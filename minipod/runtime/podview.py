@@ -43,6 +43,7 @@ def pod_record(runner: PodRunner) -> PodRecord:
         containers={r.name: container_record(runner, r) for r in runner.runs},
         init_container_statuses=[r.status().to_api() for r in runner.inits],
         container_statuses=[r.status().to_api() for r in runner.apps],
+        log_dir=str(box.log_dir),
     )
 
 
@@ -53,7 +54,7 @@ def container_record(runner: PodRunner, run: ContainerRun) -> ContainerRecord:
     alive = run.running and run.child is not None
     return ContainerRecord(
         id=container_id(runner, run), image=run.spec.image,
-        log=str(box.dir / "logs" / run.name / f"{attempt}.log"),
+        log=str(box.log_dir / run.name / f"{attempt}.log"),
         rootfs=str(box.dir / "containers" / run.name / str(attempt) / "merged"),
         state=run.state.kind, reason=run.state.reason, attempt=run.attempt,
         restart_count=run.restart_count, init=run.init, sidecar=run.sidecar,

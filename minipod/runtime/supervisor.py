@@ -9,6 +9,7 @@ one place, reap(), which hands each status to whoever watches that pid.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import resource
@@ -23,9 +24,10 @@ from minipod.api.backoff import BackoffPolicy
 from minipod.api.errors import SpecError
 from minipod.api.events import Event, Sink, clock, say
 from minipod.api.model import ConfigData, Pod, Workload
+from minipod.api.quantity import quantity_bytes
 from minipod.api.record import SupervisorRef
 from minipod.api.workloads import check_update, workload_key
-from minipod.kernel import configstore
+from minipod.kernel import configstore, logs
 from minipod.kernel.image import Image
 from minipod.kernel.proc import ReapSource, foreign_exit_status, process_identity, reap_one
 from minipod.kernel.sandbox import empty_trash
@@ -70,6 +72,7 @@ class Supervisor:
         self._identity: SupervisorRef | None = None
         self._sweep: Deadline | None = None
         self.config_watch = ConfigWatch(loop, self.config_changed)
+        self._log_limits: tuple[int, int] | None = None
 
     # -- set-up --------------------------------------------------------------
     def open(self) -> None:
@@ -96,6 +99,20 @@ class Supervisor:
             self._sweep = None
         empty_trash()
         self.loop.close()
+
+    def log_limits(self) -> tuple[int, int]:
+        """(max size, max files) of a container run's log: the kubelet's
+        10 MiB and 5, or MINIPOD_CONTAINER_LOG_MAX_SIZE (a quantity, 1Mi) and
+        MINIPOD_CONTAINER_LOG_MAX_FILES, as its containerLogMaxSize and
+        containerLogMaxFiles set them."""
+        if self._log_limits is None:
+            size, files = logs.MAX_SIZE, logs.MAX_FILES
+            with contextlib.suppress(ValueError):
+                size = quantity_bytes(os.environ.get("MINIPOD_CONTAINER_LOG_MAX_SIZE") or "10Mi")
+            with contextlib.suppress(ValueError):
+                files = int(os.environ.get("MINIPOD_CONTAINER_LOG_MAX_FILES") or files)
+            self._log_limits = (max(size, 1), max(files, 1))
+        return self._log_limits
 
     def empty_trash_soon(self) -> None:
         """Delete retired pod directories once this turn's work is done, after

@@ -4,6 +4,7 @@ sidecars and sandbox re-creation, observed from the host."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import signal
@@ -137,7 +138,9 @@ def test_crash_loop_back_off_doubles(minipod: Minipod) -> None:
     assert sorted(os.listdir(pod_dir / "containers" / "app")) == ["3", "4", "next"]
     assert sorted(os.listdir(pod_dir / "containers" / "app" / "next")) == [
         "merged", "upper", "work"]
-    assert sorted(os.listdir(pod_dir / "logs" / "app")) == ["3.log", "4.log"]
+    log_dir = json.loads((pod_dir / "pod.json").read_text())["logDir"]
+    assert log_dir.startswith(f"{minipod.logs}/default_{name}_")
+    assert sorted(os.listdir(f"{log_dir}/app")) == ["3.log", "4.log"]
     out = stop(minipod, proc)
     started = [float(t) for t in re.findall(r"(\d+\.\d+)\s+Normal\s+Started", _seconds(out))]
     gaps = [b - a for a, b in itertools.pairwise(started)][:4]

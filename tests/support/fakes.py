@@ -52,6 +52,9 @@ class FakeHost:
     def empty_trash_soon(self) -> None:
         pass
 
+    def log_limits(self) -> tuple[int, int]:
+        return 10 << 20, 5
+
     def pod_changed(self, runner: PodRunner) -> None:
         pass
 
@@ -124,7 +127,7 @@ class FakeEffects:
         self.next_pid += 1
         return Sandbox(pod, self.tmp, "uid-1", pod.name, Child(self.next_pid, self._devnull()),
                        NsFds(0, {"net": -1}), 0.0, contextlib.ExitStack(),
-                       contextlib.ExitStack())
+                       contextlib.ExitStack(), log_dir=self.tmp / "logs")
 
     def replace_pause(self, box: Sandbox) -> None:
         box.attempt += 1

@@ -46,9 +46,15 @@ class Minipod:
     seen_netns: dict[int, float] = field(default_factory=dict)
 
     @property
+    def logs(self) -> Path:
+        """The containers' logs ($MINIPOD_LOGS), beside the state."""
+        return self.root.parent / "logs"
+
+    @property
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update(MINIPOD_ROOT=str(self.root), MINIPOD_IMAGES=str(self.images))
+        env.update(MINIPOD_ROOT=str(self.root), MINIPOD_IMAGES=str(self.images),
+                   MINIPOD_LOGS=str(self.logs))
         return env
 
     def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -168,6 +174,8 @@ def assert_nothing_left(mp: Minipod) -> None:
     pods = mp.root / "pods"
     left = sorted(p.name for p in pods.iterdir()) if pods.exists() else []
     assert left == [], f"pod state left behind: {left}"
+    logs = sorted(p.name for p in mp.logs.iterdir()) if mp.logs.exists() else []
+    assert logs == [], f"pod logs left behind: {logs}"
     # a supervisor deletes retired pod directories right after it answered
     trash = mp.root / "trash"
     wait_for(lambda: not trash.exists() or not any(trash.iterdir()), 10, "trash/ to be emptied")

@@ -69,6 +69,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return inspect.cmd_inspect(args)
 
 
+def _duration(text: str) -> float:
+    # start-up: each verb's module loads when that verb runs
+    from minipod.cli.views.logs import parse_duration
+
+    return parse_duration(text)
+
+
 def _tail(text: str) -> int:
     try:
         return int(text)
@@ -120,7 +127,8 @@ def register(sub: Any) -> None:
     describe.set_defaults(handler=handled(cmd_describe), intermixed=True)
 
     logs = sub.add_parser("logs", help="a container's output (kubectl logs)")
-    logs.add_argument("pod", metavar="POD")
+    logs.add_argument("pod", metavar="POD", nargs="?",
+                      help="POD, pod/POD, deploy/NAME or rs/NAME (one of its pods)")
     logs.add_argument("-c", "--container", default=None)
     logs.add_argument("-f", "--follow", action="store_true",
                       help="keep printing until the container's run ends")
@@ -129,6 +137,18 @@ def register(sub: Any) -> None:
     logs.add_argument("--tail", type=_tail, default=None, metavar="N",
                       help="only the last N lines (-1: all)")
     logs.add_argument("--timestamps", action="store_true")
+    logs.add_argument("--since", type=_duration, default=None, metavar="DURATION",
+                      help="only lines newer than this (5s, 2m, 3h)")
+    logs.add_argument("--since-time", default=None, metavar="RFC3339",
+                      help="only lines from this time on (2024-05-01T10:00:00Z)")
+    logs.add_argument("--all-containers", action="store_true",
+                      help="every container of the pod, init containers first")
+    logs.add_argument("-l", "--selector", default=None, metavar="SELECTOR",
+                      help="the pods whose labels match (--tail 10 unless given)")
+    logs.add_argument("--prefix", action="store_true",
+                      help="start each line with [pod/NAME/CONTAINER]")
+    logs.add_argument("--max-log-requests", type=int, default=5, metavar="N",
+                      help="with -f and -l: how many logs may be followed at once")
     logs.add_argument("-n", "--namespace", default="default")
     logs.set_defaults(handler=handled(cmd_logs))
 

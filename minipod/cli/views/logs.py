@@ -1,27 +1,48 @@
-"""`minipod logs` (kubectl logs): a container run's CRI log file, decoded
-(minipod/kernel/logs.py, the format's one home), with -c, -p, --tail,
---timestamps, and -f until the run ends."""
+"""`minipod logs` (kubectl logs): a container run's CRI log, decoded
+(minipod/kernel/logs.py, the format's one home), across its rotated files,
+with -c, -p, --tail, --timestamps, --since, --since-time, --all-containers,
+--prefix, -l SELECTOR, deploy/NAME (rs/, pod/), and -f until the run ends.
+
+A run's log is <attempt>.log in its container's directory, and the files it
+was rotated to (<attempt>.log.<stamp>), oldest first. `-f` reads the file it
+has open to its end before it moves on, so a rotation in between loses and
+repeats nothing: the renamed file is the one still open, and the writer
+rotates between two records.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import os
+import re
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from minipod.api.errors import MinipodError
+from minipod.api.status import parse_rfc3339
+from minipod.cli.views import host
 from minipod.cli.views.output import ViewError
-from minipod.cli.views.records import PodEntry, containers_in_order, read_record, require_pod
-from minipod.kernel.logs import CriDecoder, LogLine, rfc3339nano
+from minipod.cli.views.records import (
+    PodEntry,
+    containers_in_order,
+    list_pods,
+    load_pod,
+    read_record,
+    require_pod,
+)
+from minipod.kernel.logs import CriDecoder, LogLine, log_files, rfc3339nano
 
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
+SELECTOR_TAIL = 10  # kubectl's --tail when -l is given
+POLL = 0.1  # seconds between looks when -f follows several logs at once
 
 
-def _format_line(line: LogLine, timestamps: bool) -> bytes:
-    if timestamps and line.timestamp:
-        return rfc3339nano(line.timestamp).encode() + b" " + line.text + b"\n"
-    return line.text + b"\n"
+def _format_line(line: LogLine, timestamps: bool, prefix: bytes) -> bytes:
+    stamp = rfc3339nano(line.timestamp).encode() + b" " if timestamps and line.timestamp else b""
+    return prefix + stamp + line.text + b"\n"
 
 
 def _emit(data: bytes) -> None:
@@ -57,46 +78,101 @@ def _default_container(entry: PodEntry) -> str:
     return str(apps[0])
 
 
+def log_dir(entry: PodEntry) -> Path:
+    """Where the pod's container logs are: the record says (kernel/paths.py
+    logs_root), or, for a record of before, <pod dir>/logs."""
+    return Path(entry.record.log_dir) if entry.record.log_dir else entry.directory / "logs"
+
+
 def _log_path(entry: PodEntry, container: str, attempt: int) -> Path:
-    return entry.directory / "logs" / container / f"{attempt}.log"
+    return log_dir(entry) / container / f"{attempt}.log"
 
 
-def cmd_logs(args: argparse.Namespace) -> int:
-    entry = require_pod(args.namespace, args.pod)
-    name = args.container or _default_container(entry)
-    info = entry.record.container(name)
-    if info is None:
-        raise MinipodError(f"container {name} is not valid for pod {entry.name}")
-    attempt = info.attempt
-    if args.previous:
-        # the kubelet's lastState.terminated: the run before this one, or, for a
-        # container waiting to start again, the run that last exited
-        previous = attempt if info.state == "waiting" else attempt - 1
-        path = _log_path(entry, name, previous)
-        if previous < 0 or not path.exists():
-            raise ViewError(f"Error from server (BadRequest): previous terminated container "
-                            f'"{name}" in pod "{entry.name}" not found')
-    else:
-        if attempt < 0:
-            reason = info.reason or "ContainerCreating"
-            raise ViewError(f'Error from server (BadRequest): container "{name}" in pod '
-                            f'"{entry.name}" is waiting to start: {reason}')
-        path = _log_path(entry, name, attempt)
-    tail = args.tail if args.tail is not None and args.tail >= 0 else None
-    follow = args.follow and not args.previous
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        if not follow:
-            return 0  # the run wrote nothing yet
-        fd = -1
-    try:
-        _print_log(entry, name, attempt, path, fd, tail=tail, timestamps=args.timestamps,
-                   follow=follow)
-    finally:
-        if fd >= 0:
-            os.close(fd)
-    return 0
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(text: str) -> float:
+    """Go's time.ParseDuration (5s, 2m30s, 1h), in seconds."""
+    if text in ("0", ""):
+        return 0.0
+    pos, total = 0, 0.0
+    for match in _DURATION_RE.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or pos == 0:
+        raise argparse.ArgumentTypeError(f'time: invalid duration "{text}"')
+    return total
+
+
+@dataclass
+class Source:
+    """One container run's log, as one stream of lines (rotations included)."""
+
+    entry: PodEntry
+    container: str
+    attempt: int
+    prefix: bytes = b""
+    decoder: CriDecoder = field(default_factory=CriDecoder)
+    fd: int = -1
+    inode: int = -1
+    done: bool = False
+
+    @property
+    def path(self) -> Path:
+        return _log_path(self.entry, self.container, self.attempt)
+
+    def read_all(self) -> list[LogLine]:
+        """Every line there is now: the rotated files, then the current one,
+        which stays open for -f."""
+        lines: list[LogLine] = []
+        for file in log_files(self.path)[:-1]:
+            with contextlib.suppress(FileNotFoundError):
+                lines += self.decoder.feed(file.read_bytes())
+        self._open()
+        return lines + self.read_more()
+
+    def _open(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            self.inode = os.fstat(self.fd).st_ino
+
+    def read_more(self) -> list[LogLine]:
+        """What was written since: the open file to its end, and if it was
+        rotated meanwhile, the files rotated after it and the new current one."""
+        if self.fd < 0:
+            self._open()
+            if self.fd < 0:
+                return []
+        lines = self.decoder.feed(_read_all(self.fd))
+        try:
+            current = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return lines
+        if current == self.inode:
+            return lines
+        # rotated: our file is one of the rotated ones now; those after it follow
+        rotated = log_files(self.path)[:-1]
+        later = False
+        for file in rotated:
+            try:
+                inode = os.stat(file).st_ino
+            except FileNotFoundError:
+                continue
+            if later:
+                lines += self.decoder.feed(file.read_bytes())
+            later = later or inode == self.inode
+        os.close(self.fd)
+        self.fd = -1
+        self._open()
+        return lines + self.decoder.feed(_read_all(self.fd)) if self.fd >= 0 else lines
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def _read_all(fd: int) -> bytes:
@@ -108,46 +184,171 @@ def _read_all(fd: int) -> bytes:
         chunks.append(chunk)
 
 
-def _print_log(entry: PodEntry, container: str, attempt: int, path: Path, fd: int, *,
-               tail: int | None, timestamps: bool, follow: bool) -> None:
-    decoder = CriDecoder()
-    if not follow:
-        lines = decoder.feed(_read_all(fd)) + decoder.finish()
-        if tail is not None:
-            lines = lines[len(lines) - tail:] if tail else []
-        _emit(b"".join(_format_line(line, timestamps) for line in lines))
+def _pods_of(args: argparse.Namespace) -> list[PodEntry]:
+    """The pods `logs` reads: POD, pod/POD, deploy/NAME or rs/NAME (one of its
+    pods, as kubectl picks one), or every pod -l selects."""
+    if args.selector:
+        if args.pod:
+            raise ViewError("error: only one of a selector or a pod name may be given")
+        # start-up: imported with the verb that needs it
+        from minipod.api.errors import SpecError
+        from minipod.api.selector import LabelSelector
+
+        try:
+            selector = LabelSelector.parse(args.selector)
+        except SpecError as e:
+            raise ViewError(f"error: {e}") from None
+        found = [e for e in list_pods(args.namespace) if selector.matches(e.labels)]
+        if not found:
+            print(f"No resources found in {args.namespace} namespace.", file=sys.stderr)
+        return found
+    if not args.pod:
+        raise ViewError("error: expected POD, TYPE/NAME or -l SELECTOR")
+    kind, sep, name = args.pod.partition("/")
+    if not sep or kind in ("pod", "pods", "po"):
+        return [require_pod(args.namespace, name if sep else args.pod)]
+    owners = {"deploy": "Deployment", "deployment": "Deployment", "deployments": "Deployment",
+              "rs": "ReplicaSet", "replicaset": "ReplicaSet", "replicasets": "ReplicaSet"}
+    owner = owners.get(kind.removesuffix(".apps"))
+    if owner is None:
+        raise ViewError(f'error: cannot get the logs of a {kind}: pods, deployments and '
+                        "replicasets have logs")
+    pods = [e for e in list_pods(args.namespace) if _owned_by(e, owner, name)]
+    if not pods:
+        raise ViewError(f'error: timed out waiting for the condition: no pod of {kind}/{name}')
+    if len(pods) > 1:
+        print(f"Found {len(pods)} pods, using pod/{pods[0].name}", file=sys.stderr)
+    return pods[:1]
+
+
+def _owned_by(entry: PodEntry, kind: str, name: str) -> bool:
+    owner = entry.record.owner
+    if owner is None:
+        return False
+    if kind == "ReplicaSet":
+        return owner.name == name
+    return owner.name == f"{name}-{entry.labels.get('pod-template-hash', '')}"
+
+
+def _sources(args: argparse.Namespace, pods: list[PodEntry]) -> list[Source]:
+    many = len(pods) > 1 or args.all_containers
+    sources = []
+    for entry in pods:
+        if args.all_containers:
+            names = [n for n, _ in containers_in_order(entry.record)]
+        else:
+            names = [args.container or _default_container(entry)]
+        for name in names:
+            info = entry.record.container(name)
+            if info is None:
+                raise MinipodError(f"container {name} is not valid for pod {entry.name}")
+            attempt = info.attempt
+            if args.previous:
+                # the kubelet's lastState.terminated: the run before this one, or, for
+                # a container waiting to start again, the run that last exited
+                attempt = attempt if info.state == "waiting" else attempt - 1
+                if attempt < 0 or not _log_path(entry, name, attempt).exists():
+                    raise ViewError(f"Error from server (BadRequest): previous terminated "
+                                    f'container "{name}" in pod "{entry.name}" not found')
+            elif attempt < 0:
+                if many:
+                    continue  # kubectl skips what has not started, with --all-containers
+                reason = info.reason or "ContainerCreating"
+                raise ViewError(f'Error from server (BadRequest): container "{name}" in pod '
+                                f'"{entry.name}" is waiting to start: {reason}')
+            prefix = f"[pod/{entry.name}/{name}] ".encode() if args.prefix else b""
+            sources.append(Source(entry, name, attempt, prefix))
+    return sources
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    if args.since is not None and args.since_time is not None:
+        raise ViewError("error: at most one of `sinceTime` or `sinceSeconds` may be specified")
+    since: float | None = None
+    if args.since is not None:
+        since = host.now() - args.since
+    elif args.since_time is not None:
+        since = parse_rfc3339(args.since_time)
+        if since is None:
+            raise ViewError(f'error: --since-time must be an RFC3339 time (2006-01-02T15:04:05Z), '
+                            f'not "{args.since_time}"')
+    pods = _pods_of(args)
+    sources = _sources(args, pods)
+    tail = args.tail
+    if tail is None and args.selector:
+        tail = SELECTOR_TAIL
+    tail = tail if tail is not None and tail >= 0 else None
+    follow = args.follow and not args.previous
+    if follow and len(sources) > args.max_log_requests:
+        raise ViewError(f"error: you are attempting to follow {len(sources)} log streams, but "
+                        f"maximum allowed concurrency is {args.max_log_requests}, use "
+                        "--max-log-requests to increase the limit")
+    try:
+        for source in sources:
+            lines = source.read_all()
+            if not follow or _run_finished(source):
+                lines += source.decoder.finish()
+                source.done = follow
+            _emit(_select(lines, tail, since, args.timestamps, source.prefix))
+        if follow:
+            _follow(sources, args.timestamps)
+    finally:
+        for source in sources:
+            source.close()
+    return 0
+
+
+def _select(lines: list[LogLine], tail: int | None, since: float | None, timestamps: bool,
+            prefix: bytes) -> bytes:
+    if since is not None:
+        lines = [line for line in lines
+                 if (stamp := parse_rfc3339(line.timestamp)) is None or stamp >= since]
+    if tail is not None:
+        lines = lines[len(lines) - tail:] if tail else []
+    return b"".join(_format_line(line, timestamps, prefix) for line in lines)
+
+
+def _follow(sources: list[Source], timestamps: bool) -> None:
+    """Print what each run writes until every run has ended: one source waits
+    on inotify (views/watch.py), several are looked at every POLL seconds."""
+    live = [s for s in sources if not s.done]
+    if not live:
         return
-    # start-up: inotify's ctypes loads only for -f
-    from minipod.cli.views.watch import FileWatch
+    if len(live) == 1:
+        # start-up: inotify's ctypes loads only for -f
+        from minipod.cli.views.watch import FileWatch
 
-    # Watch before the first read, so nothing written in between is missed.
-    with FileWatch(entry.directory, path) as watch:
-        first = True
-        while True:
-            if fd < 0:
-                with contextlib.suppress(FileNotFoundError):
-                    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            finished = _run_finished(entry, container, attempt)
-            lines = decoder.feed(_read_all(fd)) if fd >= 0 else []
-            if finished:
-                lines += decoder.finish()
-            if first and tail is not None:
-                lines = lines[len(lines) - tail:] if tail else []
-            first = False
-            if lines:
-                _emit(b"".join(_format_line(line, timestamps) for line in lines))
-            if finished:
-                return
-            watch.wait()
+        source = live[0]
+        with FileWatch(source.entry.directory, source.path) as watch:
+            while not _step(source, timestamps):
+                watch.wait()
+        return
+    while live:
+        live = [s for s in live if not _step(s, timestamps)]
+        if live:
+            time.sleep(POLL)
 
 
-def _run_finished(entry: PodEntry, container: str, attempt: int) -> bool:
+def _step(source: Source, timestamps: bool) -> bool:
+    """Print what is new; True once the run has ended (checked before the
+    last read, so its last words are still printed)."""
+    finished = _run_finished(source)
+    lines = source.read_more()
+    if finished:
+        lines += source.decoder.finish()
+    if lines:
+        _emit(b"".join(_format_line(line, timestamps, source.prefix) for line in lines))
+    return finished
+
+
+def _run_finished(source: Source) -> bool:
     """The run `logs -f` follows has ended: it exited, the container started
-    again, or the pod is gone. Checked *before* the last read of the file, so
-    the run's last words are still read."""
-    record = read_record(entry.directory)
+    again, or the pod is gone."""
+    record = read_record(source.entry.directory)
     if record is None:
-        return not entry.directory.exists()
-    info = record.container(container)
-    return info is None or info.attempt != attempt or not info.running
+        return not source.entry.directory.exists()
+    info = record.container(source.container)
+    return info is None or info.attempt != source.attempt or not info.running
 
+
+__all__ = ["cmd_logs", "load_pod", "parse_duration"]

@@ -93,6 +93,7 @@ class FileWatch:
             time.sleep(POLL_FALLBACK)
             return
         self.inotify.read()
-        if self._log_wd is None:
-            self._log_wd = self.inotify.add(self.log, IN_MODIFY)
+        # again each time: a rotation (kernel/logs.py) made a new file at
+        # the path, and the old watch follows the renamed one
+        self._log_wd = self.inotify.add(self.log, IN_MODIFY)
 

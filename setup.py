@@ -51,4 +51,7 @@ class BuildPyWithPause(build_py):
 setup(
     cffi_modules=["csrc/build_native.py:ffi"],
     cmdclass={"build_py": BuildPyWithPause},
+    # cffi builds the extension against the stable ABI (_native.abi3.so): one
+    # wheel for every CPython from 3.11 on, and tagged so
+    options={"bdist_wheel": {"py_limited_api": "cp311"}},
 )

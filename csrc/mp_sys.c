@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -46,6 +47,12 @@ int
 mp_umount2 (const char *target, int flags)
 {
   RETURN_SYSCALL (umount2 (target, flags));
+}
+
+int
+mp_prctl (int option, unsigned long arg2)
+{
+  RETURN_SYSCALL (prctl (option, arg2, 0UL, 0UL, 0UL));
 }
 
 /* Every signal back to SIG_DFL, glibc's own two real-time ones included

@@ -42,5 +42,7 @@ int mp_umount2 (const char *target, int flags);
 /* Every signal to SIG_DFL (mp_exec.c's and mp_start.c's children, before
    they exec). */
 int mp_default_signals (void);
+/* prctl(2) with one argument: PR_SET_CHILD_SUBREAPER, PR_GET_DUMPABLE... */
+int mp_prctl (int option, unsigned long arg2);
 
 #endif

@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minipod", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="log verbosely, show tracebacks")
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="print minipod's version and exit")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     up = sub.add_parser("up", help="run every pod of a manifest, in the foreground")
@@ -82,12 +84,51 @@ def _parser() -> argparse.ArgumentParser:
     # the modules import nothing heavy at the top (start-up: `minipod` starts fast).
     from minipod.cli import apply as cli_apply
     from minipod.cli import exec_cmd as cli_exec
+    from minipod.cli import meta as cli_meta
     from minipod.cli import views as cli_views
     from minipod.cli import workloads as cli_workloads
 
-    for module in (cli_apply, cli_views, cli_exec, cli_workloads):
+    for module in (cli_apply, cli_views, cli_exec, cli_workloads, cli_meta):
         module.register(sub)
+    completion = sub.add_parser("completion", help="the shell completion script: "
+                                "source <(minipod completion bash)")
+    completion.add_argument("shell", choices=["bash", "zsh"])
+    completion.set_defaults(handler=cmd_completion)
+    version = sub.add_parser("version", help="print minipod's version (kubectl version)")
+    version.set_defaults(handler=cmd_version)
     return parser
+
+
+def version_text() -> str:
+    # start-up: imported with the verb that needs it
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("minipod")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class _Version(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        print(f"minipod {version_text()}")
+        parser.exit()
+
+
+def cmd_version(_args: argparse.Namespace) -> int:
+    print(f"Client Version: v{version_text()}")
+    return 0
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    """The script shtab makes from this very parser, so it knows every verb
+    and flag; generated on demand, so `minipod` itself never loads shtab."""
+    # start-up: imported with the verb that needs it
+    import shtab
+
+    print(shtab.complete(_parser(), shell=args.shell))
+    return 0
 
 
 def _backoff(text: str) -> object:

@@ -18,14 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
-import prctl
-
 from minipod.api.errors import StartError
 from minipod.api.expand import build_env, container_env, expand
 from minipod.api.model import Container, SecurityContext
 
 # cffi module; like minipod.kernel.sys, a direct user of the C half (csrc/README)
 from minipod.kernel import _native  # type: ignore[attr-defined]
+from minipod.kernel import caps
 from minipod.kernel.image import DEFAULT_PATH, Image
 from minipod.kernel.ns import NsFds, pid_namespace_for_children
 from minipod.kernel.rootfs import (
@@ -59,7 +58,7 @@ DEFAULT_CAPABILITIES = (
     "CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID",
     "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
 )
-KEEP_CAPS = sum(1 << getattr(prctl, f"CAP_{name}") for name in DEFAULT_CAPABILITIES)
+KEEP_CAPS = caps.mask(DEFAULT_CAPABILITIES)
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,20 @@ def umount2(target: str, flags: int = 0) -> None:
     _check(_lib.mp_umount2(target.encode(), flags), "umount", target)
 
 
+# <linux/prctl.h>: what the supervisor and the tests ask of prctl(2)
+PR_GET_DUMPABLE = 3
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def prctl(option: int, arg: int = 0) -> int:
+    """prctl(2) with one argument; its result (OSError on failure)."""
+    return _check(_lib.mp_prctl(option, arg), f"prctl {option}")
+
+
+def set_child_subreaper(on: bool) -> None:
+    prctl(PR_SET_CHILD_SUBREAPER, int(on))
+
+
 _probe_out = _ffi.new("int[2]")  # reused: the supervisor dials from one thread
 _probe_dial = _lib.mp_probe_dial
 

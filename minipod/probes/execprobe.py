@@ -61,9 +61,8 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import prctl
-
 from minipod.api.errors import StartError
+from minipod.kernel import caps
 from minipod.kernel import sys as msys
 from minipod.kernel.image import DEFAULT_PATH
 from minipod.kernel.launch import DEFAULT_CAPABILITIES
@@ -75,7 +74,7 @@ MAX_OUTPUT = 10 * 1024  # the kubelet's maxReadLength for exec probe output
 _READ_CHUNK = 65536
 _WHAT = "exec in container"
 # the container's capability set (container.drop_capabilities), as a mask
-_KEEP_CAPS = sum(1 << getattr(prctl, f"CAP_{name}") for name in DEFAULT_CAPABILITIES)
+_KEEP_CAPS = caps.mask(DEFAULT_CAPABILITIES)
 
 Watch = Callable[[Child, Callable[[ExitStatus], None]], None]  # Supervisor.watch
 

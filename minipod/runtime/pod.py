@@ -19,6 +19,7 @@ Supervisor.reap(), timers and probe results through the loop. The flow:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -325,6 +326,16 @@ class PodRunner:
                                           *self.pod.spec.containers)}
         payload = volume_payload(volume, self.facts(), self.fx.lookup(), containers)
         return self.fx.project_volume(self.sandbox, volume, payload)
+
+    def set_metadata(self, labels: dict[str, str] | None,
+                     annotations: dict[str, str] | None) -> None:
+        """`label` and `annotate`: the pod's new labels or annotations, in its
+        record at once and in its downward API files."""
+        self.pod = dataclasses.replace(
+            self.pod, labels=self.pod.labels if labels is None else dict(labels),
+            annotations=self.pod.annotations if annotations is None else dict(annotations))
+        self._changed()
+        self.config_changed("DownwardAPI", None)
 
     def reads(self, kind: str, namespace: str, name: str) -> bool:
         """The pod reads this ConfigMap or Secret (in env or a volume)."""

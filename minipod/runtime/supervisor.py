@@ -18,8 +18,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import prctl
-
 from minipod.api.backoff import BackoffPolicy
 from minipod.api.errors import SpecError
 from minipod.api.events import Event, Sink, clock, say
@@ -28,6 +26,7 @@ from minipod.api.quantity import quantity_bytes
 from minipod.api.record import SupervisorRef
 from minipod.api.workloads import check_update, workload_key
 from minipod.kernel import configstore, logs
+from minipod.kernel import sys as msys
 from minipod.kernel.image import Image
 from minipod.kernel.proc import ReapSource, foreign_exit_status, process_identity, reap_one
 from minipod.kernel.sandbox import empty_trash
@@ -76,7 +75,7 @@ class Supervisor:
 
     # -- set-up --------------------------------------------------------------
     def open(self) -> None:
-        prctl.set_child_subreaper(True)
+        msys.set_child_subreaper(True)
         raise_nofile_limit()
         self.loop.add_signal_handler(signal.SIGCHLD, self.reap)
         self.loop.add_signal_handler(signal.SIGINT, lambda: self.stop_all("interrupted"))

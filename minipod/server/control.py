@@ -86,6 +86,8 @@ class ControlServer:
             reply(apply(sup, request))
         elif op == "scale":
             reply(scale(sup, request))
+        elif op == "metadata":
+            reply(set_metadata(sup, request))
         elif op == "delete-workload":
             delete_workload(sup, request, reply)
         else:
@@ -140,6 +142,24 @@ def apply(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
         f"pod/{r.pod.name} created" for r in started]
     return {"ok": True, "said": configs + pods_said + said,
             "warnings": warnings}
+
+
+def set_metadata(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
+    """`label` and `annotate` of a pod: its new labels or annotations (whole)."""
+    runner = sup.pods.get(f"{request.get('namespace', 'default')}/{request.get('name')}")
+    if runner is None or runner.terminating:
+        return {"ok": False, "error": f"pod {request.get('name')} not found"}
+    found = {}
+    for field in ("labels", "annotations"):
+        value = request.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            return {"ok": False, "error": f"{field} must be a map of strings"}
+        found[field] = value
+    runner.set_metadata(found.get("labels"), found.get("annotations"))
+    return {"ok": True}
 
 
 def _same_pod(sup: Supervisor, pod: Pod) -> bool:

@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import prctl
 import psutil
 import pytest
 from podtest import busybox_images, host_mounts_under, unique_name
@@ -28,6 +27,7 @@ from podtest import busybox_images, host_mounts_under, unique_name
 from minipod.api.manifest import parse_pods
 from minipod.api.model import Pod
 from minipod.kernel import launch
+from minipod.kernel import sys as msys
 from minipod.kernel.image import resolve
 from minipod.kernel.launch import launch_plan
 from minipod.kernel.rootfs import RootfsPlan
@@ -341,14 +341,14 @@ def test_a_command_run_again_gets_the_same_argv_and_environment(pod: PodUnderTes
 
 
 def test_run_as_user_and_group(pod: PodUnderTest) -> None:
-    assert prctl.get_dumpable()
+    assert msys.prctl(msys.PR_GET_DUMPABLE) == 1
     result, _ = pod.run(("sh", "-c", "id -u; id -g; id -G; grep CapEff /proc/self/status"),
                         container="nobody")
     assert result.output.splitlines()[:3] == ["1234", "5678", "5678"]
     assert result.output.splitlines()[3].endswith("0000000000000000")
     # the uid change happened in a process sharing our memory, which the
     # kernel then marks non-dumpable: our own setting must be back
-    assert prctl.get_dumpable()
+    assert msys.prctl(msys.PR_GET_DUMPABLE) == 1
 
 
 def test_run_as_user_without_group_takes_the_group_from_the_container_passwd(
@@ -550,7 +550,7 @@ def test_with_the_supervisor_watch_and_reap(pod: PodUnderTest) -> None:
         assert result.timed_out
     finally:
         sup.close()
-        prctl.set_child_subreaper(False)
+        msys.set_child_subreaper(False)
     assert started_since(t0, "sleep", "1024") == started_since(t0, "sleep", "1025") == []
 
 

@@ -15,13 +15,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import prctl
 import psutil
 import pytest
 from podtest import busybox_images, host_mounts_under, unique_name, wait_for
 
 from minipod.api.errors import StartError
 from minipod.api.manifest import parse_pods
+from minipod.kernel import sys as msys
 from minipod.kernel.image import resolve
 from minipod.kernel.launch import KEEP_CAPS, LaunchCache, LaunchPlan, launch_plan, start_container
 from minipod.kernel.rootfs import DEVICES, BindMount, RootfsPlan
@@ -407,6 +407,6 @@ def test_no_signal_handler_runs_in_the_child(pod: PodUnderTest) -> None:
 
 def test_dumpable_again_after_the_call(pod: PodUnderTest) -> None:
     """Our memory is non-dumpable only while the child shares it."""
-    assert prctl.get_dumpable()
+    assert msys.prctl(msys.PR_GET_DUMPABLE) == 1
     assert pod.run(with_argv(pod.plan, "true")) == ""
-    assert prctl.get_dumpable()
+    assert msys.prctl(msys.PR_GET_DUMPABLE) == 1

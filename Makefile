@@ -1,5 +1,5 @@
 # minipod developer entry point. `sudo make demo` and `sudo make test` do all
-# set-up on a fresh Debian 12 / Ubuntu 24.04 host.
+# set-up on a fresh Debian 12 host.
 
 # the distribution's interpreter, the one deps installs venv and headers for
 # (scripts/setup-host.sh says why, and not a python3 found first in PATH)
@@ -11,19 +11,27 @@ VAGRANT ?= vagrant
 VAGRANT_REPO := /home/vagrant/minipod
 SETUP_HOST := VENV=$(VENV) PYTHON=$(PYTHON) bash scripts/setup-host.sh
 
-.PHONY: setup deps install lint-deps image demo test test-unit test-kernel test-vm lint bench \
-        clean vagrant-up vagrant-test vagrant-demo
+.PHONY: setup setup-test setup-lint deps install lint-deps image demo test test-unit \
+        test-kernel test-vm lint bench clean vagrant-up vagrant-test vagrant-demo
 
-# Debian packages, a venv with minipod built into it, `minipod` on root's
-# PATH: scripts/setup-host.sh, which also provisions the Vagrant VM.
+# Debian packages, a venv with minipod built into it (its runtime
+# dependencies only), `minipod` on root's PATH: scripts/setup-host.sh, which
+# also provisions the Vagrant VM.
 setup:
 	$(SETUP_HOST) deps install
+
+# the same, with the test runner (make test) or the linters (make lint)
+setup-test:
+	EXTRAS=test $(SETUP_HOST) deps install
+
+setup-lint:
+	EXTRAS=test,lint $(SETUP_HOST) install
 
 # Only the Debian packages the build and the tests need (as root).
 deps:
 	$(SETUP_HOST) deps
 
-# Only the venv, `pip install '.[test]'` and the /usr/local/bin link.
+# Only the venv, `pip install .` and the /usr/local/bin link.
 install:
 	$(SETUP_HOST) install
 
@@ -39,13 +47,13 @@ demo: image
 	$(BIN)/minipod validate examples/demo.yaml
 	$(BIN)/minipod up examples/demo.yaml
 
-test: setup
+test: setup-test
 	MINIPOD_TESTS_MUST_RUN=1 $(BIN)/pytest tests
 
 test-unit:
 	$(BIN)/pytest tests/unit
 
-test-kernel: setup
+test-kernel: setup-test
 	MINIPOD_TESTS_MUST_RUN=1 $(BIN)/pytest tests/kernel
 
 # The kernel tests that run in a Debian 12 guest with systemd as PID 1 on
@@ -54,12 +62,12 @@ test-kernel: setup
 # choose others: make test-vm VM_TESTS='tests/kernel/test_pod.py -k restart'
 VM_TESTS ?= tests/kernel/test_pause.py tests/kernel/test_pod.py
 
-# deps: the host's compiler and libcap-dev build python-prctl's wheel for the
-# guest; the script installs qemu and mmdebstrap itself.
+# deps: the host's compiler builds minipod's wheel for the guest; the script
+# installs qemu and mmdebstrap itself.
 test-vm: deps
 	PYTHON=$(PYTHON) bash scripts/vm/test-vm.sh $(VM_TESTS)
 
-lint:
+lint: setup-lint
 	$(BIN)/ruff check minipod tests benchmarks
 	$(BIN)/mypy minipod
 	gcc -fsyntax-only -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Sets up a Debian 12 / Ubuntu 24.04 host for minipod. `make setup` runs it,
+# Sets up a Debian 12 host for minipod. `make setup` runs it,
 # and so does the provisioning of the Vagrant VM (vagrant/Vagrantfile): a VM
 # is set up exactly as the README's `sudo make setup` sets up a host.
 #
 #   setup-host.sh [STEP...]    (no STEP: deps install)
 #
 #   deps       the Debian packages the build and the tests need (as root)
-#   install    a virtual environment in $VENV (Debian 12 and Ubuntu 24.04
-#              refuse system-wide pip, PEP 668), minipod built into it with
-#              `pip install '.[test]'`, and `minipod` linked on root's PATH
+#   install    a virtual environment in $VENV (Debian 12 refuses system-wide
+#              pip, PEP 668), minipod built into it with `pip install .`
+#              (what it needs to run, nothing else), and `minipod` linked on
+#              root's PATH; EXTRAS=test,lint adds the developers' extras
+#              (`make test` and `make lint` ask for theirs)
 #   lint-deps  what `make lint` needs besides the venv: shellcheck, and
 #              vagrant for `vagrant validate` (CI installs them; the VM and
 #              `make setup` do not)
@@ -24,14 +26,15 @@
 # --enable-shared build without PGO (BENCHMARKS.md).
 set -euo pipefail
 
-# python-prctl builds against libcap; busybox-static makes the image;
-# musl-tools makes pause tiny.
+# gcc and python3-dev build minipod's C (the cffi extension); busybox-static
+# makes the image; musl-tools makes pause tiny.
 APT_PACKAGES=(python3 python3-venv python3-dev gcc libc6-dev musl-tools make
-              libcap-dev busybox-static util-linux procps)
+              busybox-static util-linux procps)
 LINT_PACKAGES=(shellcheck vagrant)
 
 VENV=${VENV:-/opt/minipod/venv}
 PYTHON=${PYTHON:-/usr/bin/python3}
+EXTRAS=${EXTRAS:-}
 export DEBIAN_FRONTEND=noninteractive
 
 cd "$(dirname "$0")/.."    # the repository, which `pip install .` builds
@@ -96,7 +99,11 @@ install_minipod() {
         run "$PYTHON" -m venv --clear "$VENV"
     fi
     run "$VENV/bin/pip" install -q --upgrade pip
-    run "$VENV/bin/pip" install -q '.[test]'
+    if [ -n "$EXTRAS" ]; then
+        run "$VENV/bin/pip" install -q ".[$EXTRAS]"
+    else
+        run "$VENV/bin/pip" install -q .
+    fi
     run ln -sf "$VENV/bin/minipod" /usr/local/bin/minipod
 }
 

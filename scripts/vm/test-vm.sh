@@ -44,7 +44,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 [ $# -gt 0 ] || die "no tests given (the Makefile passes VM_TESTS)"
 # The wheelhouse is built by the host's interpreter for the guest's: both
-# must be Debian 12's Python 3.11 (python-prctl's wheel is built here).
+# must be Debian 12's Python 3.11 (the wheels of sdist-only packages are built here).
 py_version=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])') ||
     die "no $PYTHON"
 [ "$py_version" = 3.11 ] ||
@@ -108,8 +108,8 @@ else
 fi
 
 # 3. The wheelhouse: the project's dependencies, its test extra and its
-#    build requirements as wheels (python-prctl has only a source
-#    distribution: it is built here, against the host's libcap-dev), and pip.
+#    build requirements as wheels (a package with only a source
+#    distribution is built here), and pip.
 build_wheelhouse() {
     local dir=$1 reqs
     reqs=$("$PYTHON" - "$repo/pyproject.toml" <<'EOF'

@@ -169,8 +169,40 @@ def workload_api(record: WorkloadRecord) -> dict[str, Any]:
     if annotations:
         meta["annotations"] = annotations
     status = {k: v for k, v in record.status.items() if k not in ("created", "revision")}
+    spec = dict(record.manifest.get("spec") or {})
+    if record.kind == "Deployment":
+        status["conditions"] = deployment_conditions(record, spec)
     return {"apiVersion": "apps/v1", "kind": record.kind, "metadata": meta,
-            "spec": dict(record.manifest.get("spec") or {}), "status": status}
+            "spec": spec, "status": status}
+
+
+def deployment_conditions(record: WorkloadRecord, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Deployment controller's Available and Progressing conditions, from
+    the counts (deploymentutil.MaxUnavailable; NewReplicaSetAvailable once
+    every replica is new and available)."""
+    # start-up: imported with the verb that needs it
+    from minipod.api.workloads import resolve_fenceposts
+
+    s, replicas = record.status, record.replicas
+    rolling = ((spec.get("strategy") or {}).get("rollingUpdate") or {})
+    recreate = (spec.get("strategy") or {}).get("type") == "Recreate"
+    _surge, unavailable = (0, 0) if recreate else resolve_fenceposts(
+        rolling.get("maxSurge", "25%"), rolling.get("maxUnavailable", "25%"), replicas)
+    available = int(s.get("availableReplicas", 0))
+    ok = available >= replicas - min(unavailable, replicas)
+    current = f"{record.name}-{record.template_hash}"
+    done = (s.get("updatedReplicas", 0) == replicas == s.get("replicas", 0)
+            and available == replicas)
+    return [
+        {"type": "Available", "status": "True" if ok else "False",
+         "reason": "MinimumReplicasAvailable" if ok else "MinimumReplicasUnavailable",
+         "message": "Deployment has minimum availability." if ok
+         else "Deployment does not have minimum availability."},
+        {"type": "Progressing", "status": "True",
+         "reason": "NewReplicaSetAvailable" if done else "ReplicaSetUpdated",
+         "message": f'ReplicaSet "{current}" has successfully progressed.' if done
+         else f'ReplicaSet "{current}" is progressing.'},
+    ]
 
 
 def _deployments(namespace: str | None) -> list[Item]:

@@ -88,12 +88,13 @@ class LogFile:
 
     def _rotate(self) -> None:
         stamp = time.strftime(ROTATED_STAMP, time.gmtime())
-        target = self.path.with_name(f"{self.path.name}.{stamp}")
-        serial = 0
-        while target.exists():
-            serial += 1
-            target = self.path.with_name(f"{self.path.name}.{stamp}.{serial}")
-        os.rename(self.path, target)
+        # a second rotation within the second gets .1, .2...: after the
+        # newest of that second, even when older ones were deleted since
+        serials = [_serial(p.name) for p in rotated_files(self.path)
+                   if p.name.startswith(f"{self.path.name}.{stamp}")]
+        name = f"{self.path.name}.{stamp}" if not serials else \
+            f"{self.path.name}.{stamp}.{max(serials) + 1}"
+        os.rename(self.path, self.path.with_name(name))
         os.close(self._fd)
         self._fd = self._open(self.path)
         self._size = 0
@@ -195,6 +196,12 @@ class LogPipe:
         self.loop.unregister(self.fd)
         os.close(self.fd)
         self.fd = -1
+
+
+def _serial(name: str) -> int:
+    """The .N after a rotated file's stamp (0 for none)."""
+    parts = name.split(".")
+    return int(parts[-1]) if len(parts) > 3 and parts[-1].isdigit() else 0
 
 
 def rotated_files(path: Path) -> list[Path]:

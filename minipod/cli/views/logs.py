@@ -126,12 +126,10 @@ class Source:
 
     def read_all(self) -> list[LogLine]:
         """Every line there is now: the rotated files, then the current one,
-        which stays open for -f."""
-        lines: list[LogLine] = []
-        for file in log_files(self.path)[:-1]:
-            with contextlib.suppress(FileNotFoundError):
-                lines += self.decoder.feed(file.read_bytes())
+        which stays open for -f. The current file is opened first: one
+        rotated after that is ours, and is read from the fd."""
         self._open()
+        lines = self._rotated_between(None, self.inode if self.fd >= 0 else None)
         return lines + self.read_more()
 
     def _open(self) -> None:
@@ -139,9 +137,31 @@ class Source:
             self.fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
             self.inode = os.fstat(self.fd).st_ino
 
+    def _rotated_between(self, after: int | None, before: int | None) -> list[LogLine]:
+        """The rotated files after the one of inode ``after`` (None: from the
+        oldest) and before the one of inode ``before`` (None: to the newest)."""
+        lines: list[LogLine] = []
+        started = after is None
+        for file in log_files(self.path)[:-1]:
+            try:
+                fd = os.open(file, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            try:
+                inode = os.fstat(fd).st_ino
+                if inode == before:
+                    break
+                if started:
+                    lines += self.decoder.feed(_read_all(fd))
+                started = started or inode == after
+            finally:
+                os.close(fd)
+        return lines
+
     def read_more(self) -> list[LogLine]:
         """What was written since: the open file to its end, and if it was
-        rotated meanwhile, the files rotated after it and the new current one."""
+        rotated meanwhile, the files rotated after it, then the current one
+        (opened before the others are looked for, so none falls between)."""
         if self.fd < 0:
             self._open()
             if self.fd < 0:
@@ -153,21 +173,13 @@ class Source:
             return lines
         if current == self.inode:
             return lines
-        # rotated: our file is one of the rotated ones now; those after it follow
-        rotated = log_files(self.path)[:-1]
-        later = False
-        for file in rotated:
-            try:
-                inode = os.stat(file).st_ino
-            except FileNotFoundError:
-                continue
-            if later:
-                lines += self.decoder.feed(file.read_bytes())
-            later = later or inode == self.inode
-        os.close(self.fd)
+        old_fd, old_inode = self.fd, self.inode
         self.fd = -1
         self._open()
-        return lines + self.decoder.feed(_read_all(self.fd)) if self.fd >= 0 else lines
+        lines += self.decoder.feed(_read_all(old_fd))  # its last words, if any came since
+        os.close(old_fd)
+        lines += self._rotated_between(old_inode, self.inode if self.fd >= 0 else None)
+        return lines + (self.decoder.feed(_read_all(self.fd)) if self.fd >= 0 else [])
 
     def close(self) -> None:
         if self.fd >= 0:

@@ -117,6 +117,7 @@ def _change(kind: str, namespace: str, name: str, *, changes: dict[str, str],
     # start-up: imported with the verb that needs it
     from pathlib import Path
 
+    # start-up: imported with the verb that needs it
     from minipod.api.errors import StateError
     from minipod.kernel import configstore
     from minipod.kernel.state import pod_dir, read_pod_record

@@ -380,6 +380,7 @@ def test_logs_since_prefix_all_containers_and_selector(
     with pytest.raises(SystemExit) as info:  # argparse's usage error
         run(capsys, "logs", "web", "--since", "5x")
     assert info.value.code == 2
+    capsys.readouterr()
     assert run(capsys, "logs", "web", "--since", "1s", "--since-time", since)[2].startswith(
         "error: at most one of")
 

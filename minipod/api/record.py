@@ -394,6 +394,13 @@ class WorkloadRecord:
     replica_sets: list[Json] | None = None  # a Deployment's, newest template first
     backoff: tuple[float, float] | None = None  # the pods' CrashLoopBackOff
     schema_version: int = SCHEMA_VERSION
+    # a Deployment's rollouts: the templates it had, oldest first, each
+    # {"revision": N, "template": {...}, "changeCause": "..."}, the current
+    # one last; and `rollout pause`'s state (the template applied while
+    # paused waits in ``pending``, a Deployment manifest)
+    revisions: list[Json] = field(default_factory=list)
+    paused: bool = False
+    pending: Json | None = None
 
     @property
     def created(self) -> float | None:
@@ -415,6 +422,12 @@ class WorkloadRecord:
             body["replicaSets"] = self.replica_sets
         if self.backoff is not None:
             body["backoff"] = list(self.backoff)
+        if self.revisions:
+            body["revisions"] = self.revisions
+        if self.paused:
+            body["paused"] = True
+        if self.pending is not None:
+            body["pending"] = self.pending
         return body
 
     @classmethod
@@ -438,6 +451,9 @@ class WorkloadRecord:
             list(sets) if isinstance(sets, list) else None,
             (float(backoff[0]), float(backoff[1])) if backoff else None,
             version,
+            list(_get(obj, "revisions", list, where, [])),
+            _get(obj, "paused", bool, where, False),
+            obj.get("pending") if isinstance(obj.get("pending"), dict) else None,
         )
 
 

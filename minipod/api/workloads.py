@@ -439,8 +439,9 @@ def status(workload: Workload, pods: Sequence[PodView], now: float) -> dict[str,
 
 
 def record(workload: Workload, pods: Sequence[PodView], now: float, *, created: float,
-           supervisor: SupervisorRef, backoff: tuple[float, float] | None = None
-           ) -> WorkloadRecord:
+           supervisor: SupervisorRef, backoff: tuple[float, float] | None = None,
+           revisions: list[dict[str, Any]] | None = None, paused: bool = False,
+           pending: dict[str, Any] | None = None) -> WorkloadRecord:
     """The record the supervisor writes for a workload (what ``minipod get``,
     ``scale`` and adoption read). ``created`` is when the workload was first
     applied."""
@@ -456,8 +457,10 @@ def record(workload: Workload, pods: Sequence[PodView], now: float, *, created: 
         kind=workload.kind, name=workload.name, namespace=workload.namespace,
         labels=dict(workload.labels), replicas=workload.replicas,
         selector=workload.selector.to_api(), template_hash=current,
-        status={**status(workload, pods, now), "created": created},
-        supervisor=supervisor, manifest=manifest, replica_sets=sets, backoff=backoff)
+        status={**status(workload, pods, now), "created": created,
+                "revision": revisions[-1]["revision"] if revisions else 1},
+        supervisor=supervisor, manifest=manifest, replica_sets=sets, backoff=backoff,
+        revisions=list(revisions or []), paused=paused, pending=pending)
 
 
 def _replica_sets(workload: Workload, pods: Sequence[PodView], now: float, current: str,

@@ -85,11 +85,13 @@ def _parser() -> argparse.ArgumentParser:
     from minipod.cli import apply as cli_apply
     from minipod.cli import exec_cmd as cli_exec
     from minipod.cli import meta as cli_meta
+    from minipod.cli import rollout as cli_rollout
     from minipod.cli import views as cli_views
     from minipod.cli import wait as cli_wait
     from minipod.cli import workloads as cli_workloads
 
-    for module in (cli_apply, cli_views, cli_exec, cli_workloads, cli_meta, cli_wait):
+    for module in (cli_apply, cli_views, cli_exec, cli_workloads, cli_meta, cli_wait,
+                   cli_rollout):
         module.register(sub)
     completion = sub.add_parser("completion", help="the shell completion script: "
                                 "source <(minipod completion bash)")

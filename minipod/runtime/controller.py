@@ -12,6 +12,8 @@ workload as written, so a new supervisor can adopt it, and the status that
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import functools
 import json
 import logging
@@ -21,7 +23,7 @@ from typing import Any, Protocol
 
 from minipod.api import workloads
 from minipod.api.backoff import BackoffPolicy
-from minipod.api.errors import MinipodError
+from minipod.api.errors import MinipodError, SpecError
 from minipod.api.events import Event
 from minipod.api.manifest import parse_objects
 from minipod.api.model import Pod, Workload
@@ -68,6 +70,10 @@ class WorkloadController:
         self._pending: Deadline | None = None
         self._requeue: Deadline | None = None
         self.deleted = False
+        # `rollout history`, `undo`, `pause`, `resume` (a Deployment's)
+        self.revisions: list[dict[str, Any]] = [_revision(1, workload)]
+        self.paused = False
+        self.held: Workload | None = None  # applied while paused, rolled out on resume
 
     @property
     def key(self) -> str:
@@ -145,9 +151,88 @@ class WorkloadController:
 
     # -- changes from outside --------------------------------------------------------
     def update(self, workload: Workload) -> None:
-        """A re-applied manifest: a changed template rolls the pods."""
-        self.workload = workload
+        """A re-applied manifest: a changed template rolls the pods (a new
+        revision); while paused, only the replica count changes now."""
+        if self.paused:
+            self.held = workload
+            self.workload = dataclasses.replace(self.workload, replicas=workload.replicas)
+        else:
+            self._roll_to(workload)
         self.poke()
+
+    def _roll_to(self, workload: Workload) -> None:
+        new = workloads.template_hash(workload.template)
+        if new != workloads.template_hash(self.workload.template):
+            # a template of before (undo) becomes the newest revision, as the
+            # Deployment controller renumbers the ReplicaSet it scales up again
+            self.revisions = [r for r in self.revisions
+                              if workloads.template_hash(r["template"]) != new]
+            number = max((r["revision"] for r in self.revisions), default=0) + 1
+            self.revisions.append(_revision(number, workload))
+            limit = workload.revision_history_limit
+            if limit is not None:
+                self.revisions = self.revisions[-(limit + 1):]
+        self.workload = workload
+        # the record says at once that the pods are not the new template's, so
+        # a `rollout status` right after this does not see the last rollout's
+        # end (kubectl has the Deployment's observedGeneration for that)
+        self.save()
+
+    def rollout(self, action: str, to_revision: int = 0) -> str:
+        """`rollout restart|undo|pause|resume`: kubectl's word for it, or
+        SpecError with kubectl's refusal."""
+        name = f'deployments.apps "{self.workload.name}"'
+        if action == "pause":
+            if self.paused:
+                raise SpecError(f"{name} is already paused")
+            self.paused = True
+            self.save()
+            return "paused"
+        if action == "resume":
+            if not self.paused:
+                raise SpecError(f"{name} is not paused")
+            self.paused = False
+            held, self.held = self.held, None
+            if held is not None:
+                self._roll_to(held)
+            self.poke()
+            return "resumed"
+        if self.paused:
+            raise SpecError(f"{name} can't {action} paused deployment (run rollout resume "
+                            "first)")
+        if action == "restart":
+            template = copy.deepcopy(self.workload.template.manifest)
+            meta = template.setdefault("metadata", {})
+            annotations = meta.setdefault("annotations", {})
+            annotations["kubectl.kubernetes.io/restartedAt"] = time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            self._roll_to(self._with_template(template))
+            self.poke()
+            return "restarted"
+        if action == "undo":
+            if to_revision:
+                found = [r for r in self.revisions if r["revision"] == to_revision]
+                if not found:
+                    raise SpecError(f"unable to find specified revision {to_revision} in "
+                                    "history")
+            elif len(self.revisions) < 2:
+                raise SpecError(f'no rollout history found for deployment '
+                                f'"{self.workload.name}"')
+            else:
+                found = [self.revisions[-2]]
+            self._roll_to(self._with_template(copy.deepcopy(found[0]["template"])))
+            self.poke()
+            return "rolled back"
+        raise SpecError(f"unknown rollout action {action!r}")
+
+    def _with_template(self, template: dict[str, Any]) -> Workload:
+        w = self.workload
+        doc = {"apiVersion": "apps/v1", "kind": w.kind,
+               "metadata": {"name": w.name, "namespace": w.namespace,
+                            "labels": dict(w.labels), "annotations": dict(w.annotations)},
+               "spec": {**w.manifest_spec, "replicas": w.replicas, "template": template}}
+        [workload] = parse_objects(json.dumps(doc), w.source or self.key).workloads
+        return dataclasses.replace(workload, source=w.source)
 
     def scale(self, replicas: int) -> None:
         self._event("Normal", "ScalingReplicaSet",
@@ -188,8 +273,16 @@ class WorkloadController:
             return
         views = [self._view(r) for r in self.pods()]
         backoff = (self.backoff.initial, self.backoff.maximum) if self.backoff else None
+        held = None
+        if self.held is not None:
+            held = {"apiVersion": "apps/v1", "kind": self.held.kind,
+                    "metadata": {"name": self.held.name, "namespace": self.held.namespace,
+                                 "labels": dict(self.held.labels),
+                                 "annotations": dict(self.held.annotations)},
+                    "spec": self.held.manifest_spec}
         body = workloads.record(self.workload, views, time.time(), created=self.created,
-                                supervisor=self.sup.identity(), backoff=backoff)
+                                supervisor=self.sup.identity(), backoff=backoff,
+                                revisions=self.revisions, paused=self.paused, pending=held)
         ensure_dir(workload_records_dir())
         write_json_atomic(self.path(), body.to_json())
 
@@ -199,4 +292,16 @@ def controller_from_record(sup: WorkloadHost, record: WorkloadRecord) -> Workloa
     manifest = parse_objects(json.dumps(record.manifest), "workload record")
     [workload] = manifest.workloads
     backoff = BackoffPolicy(*record.backoff) if record.backoff else None
-    return WorkloadController(sup, workload, record.created, backoff)
+    controller = WorkloadController(sup, workload, record.created, backoff)
+    if record.revisions:
+        controller.revisions = list(record.revisions)
+    controller.paused = record.paused
+    if record.pending is not None:
+        [controller.held] = parse_objects(json.dumps(record.pending),
+                                          "workload record").workloads
+    return controller
+
+
+def _revision(number: int, workload: Workload) -> dict[str, Any]:
+    return {"revision": number, "template": dict(workload.template.manifest),
+            "changeCause": workload.annotations.get("kubernetes.io/change-cause", "")}

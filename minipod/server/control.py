@@ -86,6 +86,8 @@ class ControlServer:
             reply(apply(sup, request))
         elif op == "scale":
             reply(scale(sup, request))
+        elif op == "rollout":
+            reply(rollout(sup, request))
         elif op == "metadata":
             reply(set_metadata(sup, request))
         elif op == "delete-workload":
@@ -142,6 +144,21 @@ def apply(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
         f"pod/{r.pod.name} created" for r in started]
     return {"ok": True, "said": configs + pods_said + said,
             "warnings": warnings}
+
+
+def rollout(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
+    """`rollout restart|undo|pause|resume` of a Deployment."""
+    controller = _workload(sup, request)
+    if controller is None or controller.workload.kind != "Deployment":
+        return _not_found(request)
+    to_revision = request.get("to_revision") or 0
+    if not isinstance(to_revision, int) or isinstance(to_revision, bool) or to_revision < 0:
+        return {"ok": False, "code": 2, "error": "to_revision must be an integer >= 0"}
+    try:
+        said = controller.rollout(str(request.get("action")), to_revision)
+    except SpecError as e:
+        return {"ok": False, "code": 1, "error": str(e)}
+    return {"ok": True, "said": said}
 
 
 def set_metadata(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:

@@ -83,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     # The kubectl-like verbs live in their own modules, each with register(sub);
     # the modules import nothing heavy at the top (start-up: `minipod` starts fast).
     from minipod.cli import apply as cli_apply
+    from minipod.cli import cp as cli_cp
     from minipod.cli import exec_cmd as cli_exec
     from minipod.cli import meta as cli_meta
     from minipod.cli import rollout as cli_rollout
@@ -91,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     from minipod.cli import workloads as cli_workloads
 
     for module in (cli_apply, cli_views, cli_exec, cli_workloads, cli_meta, cli_wait,
-                   cli_rollout):
+                   cli_rollout, cli_cp):
         module.register(sub)
     completion = sub.add_parser("completion", help="the shell completion script: "
                                 "source <(minipod completion bash)")

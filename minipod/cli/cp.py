@@ -53,9 +53,9 @@ def cmd_cp(args: argparse.Namespace) -> int:
     src_ns, src_pod, src_path = split_spec(args.src)
     dst_ns, dst_pod, dst_path = split_spec(args.dst)
     if (src_pod is None) == (dst_pod is None):
-        raise SpecError("one of src or dest must be a local file specification"
+        raise SpecError("one of src or dest must be a remote file specification"
                         if src_pod is None else
-                        "one of src or dest must be a remote file specification")
+                        "one of src or dest must be a local file specification")
     if src_pod is not None:
         return _copy_from(args, src_ns or args.namespace, src_pod, src_path, dst_path)
     assert dst_pod is not None

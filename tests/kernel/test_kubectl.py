@@ -354,3 +354,69 @@ spec:
     numbers = [int(x) for x in lines[:-1]]
     assert numbers == list(range(numbers[0], 20001)) and numbers[0] > 1, "the oldest went"
     assert minipod.run("delete", "pod", name, "--force", "--grace-period=0").returncode == 0
+
+
+def test_cp_both_ways_and_rollout_of_a_deployment(minipod: Minipod, tmp_path: Path) -> None:
+    name = unique_name("roll")
+    manifest = minipod.manifest(f"""\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {{name: app, image: busybox, command: ["sleep", "3600"]}}
+""", "roll.yaml")
+    assert minipod.run("apply", "-f", str(manifest)).returncode == 0
+    status = minipod.run("rollout", "status", f"deploy/{name}", "--timeout=30s")
+    assert status.stdout.splitlines()[-1] == f'deployment "{name}" successfully rolled out'
+    pods = minipod.run("get", "pods", "-l", f"app={name}", "-o",
+                       "jsonpath={.items[*].metadata.name}").stdout.split()
+    assert len(pods) == 2
+
+    # cp: a directory in, a file and the directory out
+    source = tmp_path / "payload"
+    (source / "sub").mkdir(parents=True)
+    (source / "a.txt").write_text("hello\n")
+    (source / "sub" / "b.txt").write_text("deep\n")
+    assert minipod.run("cp", str(source), f"{pods[0]}:/tmp/").returncode == 0
+    assert minipod.run("exec", pods[0], "--", "cat", "/tmp/payload/sub/b.txt").stdout == "deep\n"
+    assert minipod.run("cp", str(source / "a.txt"), f"{pods[0]}:/tmp/renamed").returncode == 0
+    assert minipod.run("exec", pods[0], "--", "cat", "/tmp/renamed").stdout == "hello\n"
+    minipod.run("exec", pods[0], "--", "ln", "-s", "/etc/shadow", "/tmp/payload/evil")
+    out = tmp_path / "back"
+    copied = minipod.run("cp", f"{pods[0]}:/tmp/payload", str(out))
+    assert copied.returncode == 0, copied.stderr
+    assert (out / "sub" / "b.txt").read_text() == "deep\n"
+    assert not (out / "evil").exists() and "skipping symlink" in copied.stderr
+    assert minipod.run("cp", f"{pods[0]}:/etc/hostname", str(tmp_path / "h")).returncode == 0
+    assert (tmp_path / "h").read_text() == pods[0][:63] + "\n"
+    missing = minipod.run("cp", f"{pods[0]}:/nope", str(tmp_path / "x"))
+    assert missing.returncode == 1 and "No such file" in missing.stderr
+
+    # rollout restart makes new pods, history counts it, undo goes back
+    restarted = minipod.run("rollout", "restart", f"deployment/{name}")
+    assert restarted.stdout == f"deployment.apps/{name} restarted\n"
+    status = minipod.run("rollout", "status", f"deploy/{name}", "--timeout=60s")
+    assert status.returncode == 0 and status.stdout.endswith("successfully rolled out\n")
+    wait_for(lambda: set(minipod.run("get", "pods", "-l", f"app={name}", "-o",
+                                     "jsonpath={.items[*].metadata.name}").stdout.split())
+             .isdisjoint(pods), 30, "every old pod replaced")
+    history = minipod.run("rollout", "history", f"deploy/{name}").stdout
+    assert history == (f"deployment.apps/{name} \nREVISION  CHANGE-CAUSE\n1         <none>\n"
+                       "2         <none>\n\n")
+    assert minipod.run("rollout", "undo", f"deploy/{name}").stdout == \
+        f"deployment.apps/{name} rolled back\n"
+    assert "3         <none>" in minipod.run("rollout", "history", f"deploy/{name}").stdout
+    assert minipod.run("rollout", "pause", f"deploy/{name}").stdout == \
+        f"deployment.apps/{name} paused\n"
+    refused = minipod.run("rollout", "restart", f"deploy/{name}")
+    assert refused.returncode == 1 and "can't restart paused deployment" in refused.stderr
+    assert minipod.run("rollout", "resume", f"deploy/{name}").returncode == 0
+    assert minipod.run("delete", "-f", str(manifest)).returncode == 0
+    assert list((minipod.root / "pods").iterdir()) == []

@@ -438,3 +438,21 @@ def test_apply_reads_files_directories_and_stdin_before_anything(
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     assert run(capsys, "apply", "-f", "-")[2] == \
         "error: no objects passed to apply (no manifest found in -)\n"
+
+
+def test_cp_file_specs() -> None:
+    from minipod.cli.cp import split_spec
+
+    assert split_spec("web:/etc/hosts") == (None, "web", "/etc/hosts")
+    assert split_spec("prod/web:/etc/hosts") == ("prod", "web", "/etc/hosts")
+    assert split_spec("./local:x") == (None, None, "./local:x")
+    assert split_spec("/abs/path") == (None, None, "/abs/path")
+    with pytest.raises(SpecError, match="canonical format"):
+        split_spec("web:")
+
+
+def test_cp_needs_exactly_one_remote(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "cp", "a", "b")[2] == \
+        "error: one of src or dest must be a remote file specification\n"
+    assert run(capsys, "cp", "p:/a", "q:/b")[2] == \
+        "error: one of src or dest must be a local file specification\n"

@@ -122,7 +122,7 @@ def test_fast_path_with_a_running_supervisor_says_what_the_full_cli_says(minipod
     result = minipod.run("delete", "pod", name, missing)
     assert result.returncode == 1
     assert result.stdout == f'pod "{name}" deleted\n'
-    assert result.stderr == f'error: pod "{missing}" not found in namespace "default"\n'
+    assert result.stderr == f'Error from server (NotFound): pods "{missing}" not found\n'
     assert not (minipod.root / "pods" / f"default_{name}").exists()
     delete(minipod, keeper)
 

@@ -120,7 +120,8 @@ def _change(kind: str, namespace: str, name: str, *, changes: dict[str, str],
     # start-up: imported with the verb that needs it
     from minipod.api.errors import StateError
     from minipod.kernel import configstore
-    from minipod.kernel.state import pod_dir, read_pod_record
+    from minipod.kernel.records import read_pod_record
+    from minipod.kernel.state import pod_dir
     from minipod.server.client import request
 
     if kind in ("ConfigMap", "Secret"):

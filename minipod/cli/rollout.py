@@ -76,7 +76,8 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     # start-up: imported with the verb that needs it
     from minipod.api.errors import StateError
     from minipod.api.record import WorkloadRecord
-    from minipod.kernel.state import read_workload_record, workload_record_path
+    from minipod.kernel.records import read_workload_record
+    from minipod.kernel.state import workload_record_path
 
     name = _target(args.names)
 

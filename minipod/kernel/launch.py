@@ -23,7 +23,7 @@ from minipod.api.expand import build_env, container_env, expand
 from minipod.api.model import Container, SecurityContext
 
 # cffi module; like minipod.kernel.sys, a direct user of the C half (csrc/README)
-from minipod.kernel import _native  # type: ignore[attr-defined]
+from minipod.kernel import _native  # type: ignore[attr-defined]  # isort: skip
 from minipod.kernel import caps
 from minipod.kernel.image import DEFAULT_PATH, Image
 from minipod.kernel.ns import NsFds, pid_namespace_for_children

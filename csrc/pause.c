@@ -4,7 +4,11 @@
  * pid namespace, it is PID 1 there and reaps every orphan of every container.
  *
  * With --sandbox HOSTNAME it makes those namespaces itself: unshare(2) of
- * uts, ipc and net, the hostname, loopback up. minipod starts it with
+ * uts, ipc and net, the hostname, loopback up. With --net BRIDGE VETH
+ * ADDRESS GATEWAY it also puts the pod on the node's bridge: a veth pair
+ * whose host end VETH joins BRIDGE (hairpin on) and whose other end is the
+ * pod's eth0, with ADDRESS/32 and a default route via GATEWAY (see
+ * pod_network below for why /32). minipod starts it with
  * posix_spawn (no fork of the Python supervisor) and waits for --report FD
  * to close: empty means the namespaces are ready; otherwise pause wrote one
  * JSON line {"step", "errno", "message"} (the contract of minipod/kernel/spawn.py)
@@ -24,6 +28,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -128,14 +133,14 @@ report_and_exit (int report, const char *step)
 
 /* The kernel gives lo 127.0.0.1 and ::1 once it is up; only the flag is ours. */
 static int
-loopback_up (void)
+link_up (const char *name)
 {
   int sock = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (sock < 0)
     return -1;
   struct ifreq ifr;
   memset (&ifr, 0, sizeof ifr);
-  strcpy (ifr.ifr_name, "lo");
+  strncpy (ifr.ifr_name, name, IFNAMSIZ - 1);
   int rc = ioctl (sock, SIOCGIFFLAGS, &ifr);
   if (rc == 0)
     {
@@ -148,16 +153,332 @@ loopback_up (void)
   return rc;
 }
 
+/* ---- the pod network: a few rtnetlink requests ------------------------------
+ *
+ * The kernel's netlink ABI, the part used here, written out rather than taken
+ * from <linux/rtnetlink.h>: musl's toolchain has no kernel headers, and musl
+ * is what keeps this binary at ~40 kB resident (values: include/uapi/linux/
+ * netlink.h, rtnetlink.h, if_link.h, if_addr.h, veth.h, stable ABI). */
+#ifndef AF_NETLINK
+#define AF_NETLINK 16
+#endif
+#ifndef AF_BRIDGE
+#define AF_BRIDGE 7
+#endif
+enum
+{
+  NL_ROUTE = 0,           /* NETLINK_ROUTE */
+  NL_NEWLINK = 16,        /* RTM_NEWLINK */
+  NL_GETLINK = 18,        /* RTM_GETLINK */
+  NL_SETLINK = 19,        /* RTM_SETLINK */
+  NL_NEWADDR = 20,        /* RTM_NEWADDR */
+  NL_NEWROUTE = 24,       /* RTM_NEWROUTE */
+  NL_ERROR = 2,           /* NLMSG_ERROR */
+  NL_F_REQUEST = 0x1,
+  NL_F_ACK = 0x4,
+  NL_F_EXCL = 0x200,
+  NL_F_CREATE = 0x400,
+  NL_A_NESTED = 0x8000,   /* NLA_F_NESTED */
+  IFLA_ADDRESS_ = 1,
+  IFLA_IFNAME_ = 3,
+  IFLA_MASTER_ = 10,
+  IFLA_PROTINFO_ = 12,
+  IFLA_LINKINFO_ = 18,
+  IFLA_NET_NS_FD_ = 28,
+  IFLA_INFO_KIND_ = 1,
+  IFLA_INFO_DATA_ = 2,
+  VETH_INFO_PEER_ = 1,
+  IFLA_BRPORT_MODE_ = 4,  /* hairpin */
+  IFA_ADDRESS_ = 1,
+  IFA_LOCAL_ = 2,
+  RTA_OIF_ = 4,
+  RTA_GATEWAY_ = 5,
+  RT_TABLE_MAIN_ = 254,
+  RTPROT_BOOT_ = 3,
+  RTN_UNICAST_ = 1,
+  RTNH_F_ONLINK_ = 4,
+};
+
+struct nl_header            /* struct nlmsghdr */
+{
+  unsigned int len;
+  unsigned short type, flags;
+  unsigned int seq, pid;
+};
+struct nl_link              /* struct ifinfomsg */
+{
+  unsigned char family, pad;
+  unsigned short type;
+  int index;
+  unsigned int flags, change;
+};
+struct nl_addr              /* struct ifaddrmsg */
+{
+  unsigned char family, prefixlen, flags, scope;
+  unsigned int index;
+};
+struct nl_route             /* struct rtmsg */
+{
+  unsigned char family, dst_len, src_len, tos, table, protocol, scope, type;
+  unsigned int flags;
+};
+struct nl_attr              /* struct rtattr */
+{
+  unsigned short len, type;
+};
+
+#define NL_ALIGN(n) (((n) + 3U) & ~3U)
+
+struct nl_msg
+{
+  union
+  {
+    struct nl_header h;
+    char bytes[512];
+  } u;
+};
+
+static void *
+nl_start (struct nl_msg *m, unsigned short type, unsigned short flags,
+          const void *body, size_t size)
+{
+  memset (m, 0, sizeof *m);
+  m->u.h.len = (unsigned int) (NL_ALIGN (sizeof m->u.h) + NL_ALIGN (size));
+  m->u.h.type = type;
+  m->u.h.flags = (unsigned short) (NL_F_REQUEST | NL_F_ACK | flags);
+  memcpy (m->u.bytes + NL_ALIGN (sizeof m->u.h), body, size);
+  return m->u.bytes + NL_ALIGN (sizeof m->u.h);
+}
+
+/* Appends one attribute; returns it, so a nest can be closed (nl_end). The
+   buffer is sized for the largest request below, several times over. */
+static struct nl_attr *
+nl_put (struct nl_msg *m, unsigned short type, const void *data, size_t size)
+{
+  struct nl_attr *a = (struct nl_attr *) (m->u.bytes + m->u.h.len);
+  a->len = (unsigned short) (sizeof *a + size);
+  a->type = type;
+  if (size)
+    memcpy ((char *) a + sizeof *a, data, size);
+  m->u.h.len += NL_ALIGN (a->len);
+  return a;
+}
+
+static void
+nl_end (struct nl_msg *m, struct nl_attr *nest)
+{
+  nest->len = (unsigned short) (m->u.bytes + m->u.h.len - (char *) nest);
+}
+
+static int
+nl_open (void)
+{
+  int fd = socket (AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NL_ROUTE);
+  if (fd < 0)
+    return -1;
+  struct sockaddr_storage local;
+  memset (&local, 0, sizeof local);
+  local.ss_family = AF_NETLINK;
+  if (bind (fd, (struct sockaddr *) &local, sizeof local) < 0)
+    {
+      int err = errno;
+      close (fd);
+      errno = err;
+      return -1;
+    }
+  return fd;
+}
+
+/* Sends one request and reads the answer: 0, or -1 with errno set from the
+   kernel's NLMSG_ERROR. With ``index`` (a GETLINK), the link's index. */
+static int
+nl_talk (int fd, struct nl_msg *m, int *index)
+{
+  static unsigned int seq;
+  m->u.h.seq = ++seq;
+  if (send (fd, m->u.bytes, m->u.h.len, 0) < 0)
+    return -1;
+  char reply[4096] __attribute__ ((aligned (4)));
+  for (;;)
+    {
+      ssize_t n = recv (fd, reply, sizeof reply, 0);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < (ssize_t) sizeof (struct nl_header))
+        {
+          if (n >= 0)
+            errno = EPROTO;
+          return -1;
+        }
+      for (char *p = reply; p + sizeof (struct nl_header) <= reply + n;)
+        {
+          struct nl_header *h = (struct nl_header *) p;
+          if (h->len < sizeof *h || p + h->len > reply + n)
+            break;
+          char *body = p + NL_ALIGN (sizeof *h);
+          if (h->seq == m->u.h.seq && h->type == NL_ERROR)
+            {
+              int code = *(int *) body; /* struct nlmsgerr starts with it */
+              if (code == 0)
+                return 0;
+              errno = -code;
+              return -1;
+            }
+          if (h->seq == m->u.h.seq && h->type == NL_NEWLINK && index != NULL)
+            {
+              *index = ((struct nl_link *) body)->index;
+              return 0; /* a GETLINK's answer: no ACK follows a reply */
+            }
+          p += NL_ALIGN (h->len);
+        }
+    }
+}
+
+/* The pod's MAC, made from its address (0a:58 and the four bytes, as
+   OVN-Kubernetes does): a pod whose sandbox is replaced keeps its address,
+   and with it its MAC, so the node's ARP entry for it stays right. */
+static void
+mac_of (struct in_addr address, unsigned char mac[6])
+{
+  const unsigned char *b = (const unsigned char *) &address.s_addr;
+  mac[0] = 0x0a;
+  mac[1] = 0x58;
+  memcpy (mac + 2, b, 4);
+}
+
+struct net_args
+{
+  const char *bridge, *veth;
+  struct in_addr address, gateway;
+  int bridge_index;
+  int host_nl; /* a netlink socket of the node's namespace, made before unshare */
+};
+
+static int
+write_text (const char *path, const char *text)
+{
+  int fd = open (path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  ssize_t n = write (fd, text, strlen (text));
+  int err = errno;
+  close (fd);
+  errno = err;
+  return n < 0 ? -1 : 0;
+}
+
+/* Called in the pod's new network namespace. The pod's eth0 gets ADDRESS/32
+   and a default route via the bridge's address ("onlink": there is no subnet
+   route to reach it through). With a /32, a pod reaches every other pod
+   through the node, never straight across the bridge, so the node's
+   conntrack sees both directions of every connection: a reply from a
+   Service's endpoint is un-NATed whether or not br_netfilter is loaded. */
+static void
+pod_network (struct net_args *net, int report)
+{
+  int netns = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (netns < 0)
+    report_and_exit (report, "open the pod's network namespace");
+
+  struct nl_msg m;
+  struct nl_link host_end = { .flags = IFF_UP, .change = IFF_UP };
+  nl_start (&m, NL_NEWLINK, NL_F_CREATE | NL_F_EXCL, &host_end, sizeof host_end);
+  nl_put (&m, IFLA_IFNAME_, net->veth, strlen (net->veth) + 1);
+  nl_put (&m, IFLA_MASTER_, &net->bridge_index, sizeof net->bridge_index);
+  struct nl_attr *info = nl_put (&m, IFLA_LINKINFO_ | NL_A_NESTED, NULL, 0);
+  nl_put (&m, IFLA_INFO_KIND_, "veth", sizeof "veth");
+  struct nl_attr *data = nl_put (&m, IFLA_INFO_DATA_ | NL_A_NESTED, NULL, 0);
+  struct nl_attr *peer = nl_put (&m, VETH_INFO_PEER_ | NL_A_NESTED, NULL, 0);
+  struct nl_link pod_end = { 0 };
+  memcpy (m.u.bytes + m.u.h.len, &pod_end, sizeof pod_end); /* the peer's ifinfomsg */
+  m.u.h.len += NL_ALIGN (sizeof pod_end);
+  unsigned char mac[6];
+  mac_of (net->address, mac);
+  nl_put (&m, IFLA_IFNAME_, "eth0", sizeof "eth0");
+  nl_put (&m, IFLA_ADDRESS_, mac, sizeof mac);
+  nl_put (&m, IFLA_NET_NS_FD_, &netns, sizeof netns);
+  nl_end (&m, peer);
+  nl_end (&m, data);
+  nl_end (&m, info);
+  if (nl_talk (net->host_nl, &m, NULL) < 0)
+    report_and_exit (report, "create the pod's veth pair");
+  close (netns);
+
+  /* Hairpin: with br_netfilter loaded, a Service's traffic that lands on the
+     pod it came from is bridged back out of the port it came in on. */
+  int veth_index = 0;
+  struct nl_link query = { 0 };
+  nl_start (&m, NL_GETLINK, 0, &query, sizeof query);
+  nl_put (&m, IFLA_IFNAME_, net->veth, strlen (net->veth) + 1);
+  if (nl_talk (net->host_nl, &m, &veth_index) < 0)
+    report_and_exit (report, "find the pod's veth on the node");
+  struct nl_link port = { .family = AF_BRIDGE, .index = veth_index };
+  nl_start (&m, NL_SETLINK, 0, &port, sizeof port);
+  struct nl_attr *protinfo = nl_put (&m, IFLA_PROTINFO_ | NL_A_NESTED, NULL, 0);
+  unsigned char on = 1;
+  nl_put (&m, IFLA_BRPORT_MODE_, &on, sizeof on);
+  nl_end (&m, protinfo);
+  if (nl_talk (net->host_nl, &m, NULL) < 0)
+    report_and_exit (report, "set hairpin mode on the pod's veth");
+  close (net->host_nl);
+  net->host_nl = -1;
+
+  int pod_nl = nl_open ();
+  if (pod_nl < 0)
+    report_and_exit (report, "open netlink in the pod's namespace");
+  int eth0 = (int) if_nametoindex ("eth0");
+  if (eth0 == 0)
+    report_and_exit (report, "find eth0 in the pod");
+  if (link_up ("eth0") < 0)
+    report_and_exit (report, "bring up eth0");
+  struct nl_addr addr = { .family = AF_INET, .prefixlen = 32, .index = (unsigned int) eth0 };
+  nl_start (&m, NL_NEWADDR, NL_F_CREATE | NL_F_EXCL, &addr, sizeof addr);
+  nl_put (&m, IFA_LOCAL_, &net->address, sizeof net->address);
+  nl_put (&m, IFA_ADDRESS_, &net->address, sizeof net->address);
+  if (nl_talk (pod_nl, &m, NULL) < 0)
+    report_and_exit (report, "add the pod's address");
+  struct nl_route route = { .family = AF_INET, .table = RT_TABLE_MAIN_,
+                            .protocol = RTPROT_BOOT_, .type = RTN_UNICAST_,
+                            .flags = RTNH_F_ONLINK_ };
+  nl_start (&m, NL_NEWROUTE, NL_F_CREATE | NL_F_EXCL, &route, sizeof route);
+  nl_put (&m, RTA_GATEWAY_, &net->gateway, sizeof net->gateway);
+  nl_put (&m, RTA_OIF_, &eth0, sizeof eth0);
+  if (nl_talk (pod_nl, &m, NULL) < 0)
+    report_and_exit (report, "add the pod's default route");
+  close (pod_nl);
+  /* The node forwards pod-to-pod traffic out of the interface it came in on,
+     and so sends ICMP redirects; a pod that took one would go around the
+     node (and around a Service's NAT). This namespace is the pod's own. */
+  if (write_text ("/proc/sys/net/ipv4/conf/all/accept_redirects", "0") < 0)
+    report_and_exit (report, "turn off ICMP redirects in the pod");
+}
+
+/* Before unshare: what only the node's namespace can give. */
+static void
+open_node_side (struct net_args *net, int report)
+{
+  net->bridge_index = (int) if_nametoindex (net->bridge);
+  if (net->bridge_index == 0)
+    report_and_exit (report, "find the pod network's bridge");
+  net->host_nl = nl_open ();
+  if (net->host_nl < 0)
+    report_and_exit (report, "open netlink on the node");
+}
+
 /* The pod's own uts, ipc and net namespaces, named and with loopback up. */
 static void
-make_sandbox (const char *hostname, int report)
+make_sandbox (const char *hostname, struct net_args *net, int report)
 {
+  if (net != NULL)
+    open_node_side (net, report);
   if (unshare (CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET) < 0)
     report_and_exit (report, "unshare uts, ipc and net namespaces");
   if (sethostname (hostname, strlen (hostname)) < 0)
     report_and_exit (report, "set hostname");
-  if (loopback_up () < 0)
+  if (link_up ("lo") < 0)
     report_and_exit (report, "bring up loopback");
+  if (net != NULL)
+    pod_network (net, report);
 }
 
 /* Every argument is a FIFO that carries a container's stdout or stderr. pause
@@ -203,6 +524,8 @@ int
 main (int argc, char **argv)
 {
   const char *hostname = NULL;
+  struct net_args net = { .host_nl = -1 };
+  int with_net = 0;
   int report = -1;
   int i = 1;
   for (; i < argc; i++)
@@ -214,6 +537,20 @@ main (int argc, char **argv)
         }
       if (strcmp (argv[i], "--sandbox") == 0 && i + 1 < argc)
         hostname = argv[++i];
+      else if (strcmp (argv[i], "--net") == 0 && i + 4 < argc)
+        {
+          net.bridge = argv[++i];
+          net.veth = argv[++i];
+          if (strlen (net.bridge) >= IFNAMSIZ || strlen (net.veth) >= IFNAMSIZ
+              || inet_pton (AF_INET, argv[i + 1], &net.address) != 1
+              || inet_pton (AF_INET, argv[i + 2], &net.gateway) != 1)
+            {
+              say ("--net", "BRIDGE VETH ADDRESS GATEWAY expected");
+              return 5;
+            }
+          i += 2;
+          with_net = 1;
+        }
       else if (strcmp (argv[i], "--report") == 0 && i + 1 < argc)
         {
           if ((report = parse_fd (argv[++i])) < 0)
@@ -233,7 +570,7 @@ main (int argc, char **argv)
 
   detach_from_environment (report);
   if (hostname != NULL)
-    make_sandbox (hostname, report);
+    make_sandbox (hostname, with_net ? &net : NULL, report);
   hold_fifos (argc - i, argv + i);
   if (report >= 0)
     close (report); /* EOF: the namespaces are ready */

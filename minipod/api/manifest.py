@@ -26,14 +26,15 @@ import yaml
 from minipod.api.configspec import parse_config_map, parse_secret
 from minipod.api.errors import FieldError, SpecError
 from minipod.api.fields import Obj, wrong_type
-from minipod.api.model import ConfigData, Manifest, Pod, Workload
+from minipod.api.model import ConfigData, Manifest, Pod, Service, Workload
 from minipod.api.podspec import parse_pod
+from minipod.api.servicespec import parse_service
 from minipod.api.workloadspec import parse_workload
 
 __all__ = ["KINDS", "MANIFEST_EXTENSIONS", "Kind", "load_objects", "load_paths", "load_pods",
            "parse_objects", "parse_pods", "parse_sources", "read_paths"]
 
-_Object = Pod | Workload | ConfigData  # what a kind's validator returns
+_Object = Pod | Workload | ConfigData | Service  # what a kind's validator returns
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ KINDS: dict[str, Kind] = {
     "ReplicaSet": Kind("apps/v1", lambda top, source: parse_workload(top, "ReplicaSet", source)),
     "ConfigMap": Kind("v1", parse_config_map),
     "Secret": Kind("v1", parse_secret),
+    "Service": Kind("v1", parse_service),
 }
 _PODS = {"Pod": KINDS["Pod"]}
 
@@ -69,7 +71,8 @@ def parse_pods(text: str, source: str = "<manifest>") -> list[Pod]:
 
 def parse_objects(text: str, source: str = "<manifest>") -> Manifest:
     """Like parse_pods, but each document may also be an apps/v1 Deployment or
-    ReplicaSet. Names are unique per kind and namespace, as in the API server."""
+    ReplicaSet, a v1 ConfigMap, Secret or Service. Names are unique per kind
+    and namespace, as in the API server."""
     return _manifest(_parse_text(text, source, KINDS))
 
 
@@ -78,6 +81,7 @@ def _manifest(objects: list[_Object]) -> Manifest:
         pods=[obj for obj in objects if isinstance(obj, Pod)],
         workloads=[obj for obj in objects if isinstance(obj, Workload)],
         configs=[obj for obj in objects if isinstance(obj, ConfigData)],
+        services=[obj for obj in objects if isinstance(obj, Service)],
     )
 
 
@@ -104,7 +108,7 @@ def load_paths(paths: list[str], recursive: bool = False, stdin: str | None = No
     namespace across all of them."""
     texts, errors = read_paths(paths, recursive, stdin)
     manifest = parse_sources(texts, errors)
-    if not (manifest.pods or manifest.workloads or manifest.configs):
+    if not (manifest.pods or manifest.workloads or manifest.configs or manifest.services):
         shown = ", ".join(paths)
         raise SpecError(f"no objects passed to apply (no manifest found in {shown})")
     return manifest
@@ -158,7 +162,7 @@ def parse_sources(texts: list[tuple[str, str]], errors: list[SpecError] | None =
 
 
 def _kind_of(obj: _Object) -> str:
-    return obj.kind if isinstance(obj, Workload | ConfigData) else "Pod"
+    return obj.kind if isinstance(obj, Workload | ConfigData | Service) else "Pod"
 
 
 def _files_of(path: str, recursive: bool) -> list[str]:

@@ -44,6 +44,8 @@ __all__ = [
     "RestartPolicy",
     "RollingUpdate",
     "SecurityContext",
+    "Service",
+    "ServicePort",
     "SelectorOperator",
     "StrategyType",
     "TCPSocketAction",
@@ -441,6 +443,49 @@ class ConfigData:
     source: str = ""
 
 
+# ---------------------------------------------------------------------------
+# v1 Service
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    port: int
+    protocol: str = "TCP"  # TCP, UDP or SCTP
+    name: str = ""  # required when a Service has several ports
+    target_port: int | str = 0  # a number, or a container port's name; 0: ``port``
+    node_port: int | None = None  # NodePort: the one asked for (None: allocated)
+    app_protocol: str | None = None
+
+    @property
+    def target(self) -> int | str:
+        return self.target_port or self.port
+
+
+@dataclass(frozen=True)
+class Service:
+    """A v1 Service: a stable address (ClusterIP, or NodePort on the node's
+    addresses too) in front of the ready pods its selector matches."""
+
+    name: str
+    ports: tuple[ServicePort, ...]
+    namespace: str = "default"
+    selector: dict[str, str] | None = None  # None: no selector, so no endpoints
+    type: str = "ClusterIP"  # or NodePort
+    cluster_ip: str = ""  # "": allocated; "None": headless; else the one asked for
+    publish_not_ready_addresses: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+    manifest_spec: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    kind = "Service"
+
+    @property
+    def headless(self) -> bool:
+        return self.cluster_ip == "None"
+
+
 @dataclass(frozen=True)
 class Manifest:
     """Every object of a manifest file, by kind, each list in document order."""
@@ -448,3 +493,4 @@ class Manifest:
     pods: list[Pod] = field(default_factory=list)
     workloads: list[Workload] = field(default_factory=list)
     configs: list[ConfigData] = field(default_factory=list)  # ConfigMaps and Secrets
+    services: list[Service] = field(default_factory=list)

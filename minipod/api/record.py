@@ -300,6 +300,7 @@ class PodRecord:
     containers: dict[str, ContainerRecord]  # init containers first, in spec order
     init_container_statuses: list[Json] = field(default_factory=list)  # API form
     container_statuses: list[Json] = field(default_factory=list)
+    network: PodNetworkRecord | None = None  # None: the pod has only loopback
     schema_version: int = SCHEMA_VERSION
     log_dir: str = ""  # the containers' logs (kernel/paths.py logs_root); "": <pod dir>/logs
 
@@ -321,6 +322,8 @@ class PodRecord:
         }
         if self.log_dir:  # a record of before it had none: <pod dir>/logs
             body["logDir"] = self.log_dir
+        if self.network is not None:
+            body["network"] = self.network.to_json()
         return body
 
     @classmethod
@@ -330,6 +333,7 @@ class PodRecord:
         owner = obj.get("owner")
         backoff = _get(obj, "backoff", list, where, [10.0, 300.0])
         containers = _obj(obj.get("containers", {}), f"{where}.containers")
+        network = obj.get("network")
         return cls(
             dict(_get(obj, "object", dict, where)),
             _get(obj, "name", str, where), _get(obj, "namespace", str, where),
@@ -348,6 +352,7 @@ class PodRecord:
              for name, c in containers.items()},
             list(_get(obj, "initContainerStatuses", list, where, [])),
             list(_get(obj, "containerStatuses", list, where, [])),
+            PodNetworkRecord.from_json(network, f"{where}.network") if network else None,
             version,
             _get(obj, "logDir", str, where, ""),
         )
@@ -369,6 +374,59 @@ def check_version(data: Mapping[str, Any], where: str) -> int:
         raise RecordError(f"{where}: written by a newer minipod (record schema version "
                           f"{version}; this one reads versions up to {SCHEMA_VERSION})")
     return version
+
+
+# -- the pod network ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PodNetworkRecord:
+    """A pod's place on the pod network, in its pod.json: its address (kept
+    across a supervisor's crash and a sandbox's replacement) and the node's
+    end of its current veth pair."""
+
+    ip: str
+    veth: str = ""
+    host_ports: list[Json] = field(default_factory=list)  # the claims (podnet.HostPort)
+
+    def to_json(self) -> Json:
+        return {"ip": self.ip, "veth": self.veth, "hostPorts": list(self.host_ports)}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> PodNetworkRecord:
+        obj = _obj(data, where)
+        return cls(_get(obj, "ip", str, where), _get(obj, "veth", str, where, ""),
+                   list(_get(obj, "hostPorts", list, where, [])))
+
+
+@dataclass(frozen=True)
+class NetworkRecord:
+    """$MINIPOD_ROOT/network/config.json: the node's pod network as the first
+    supervisor that needed it made it; every later one uses it as it is."""
+
+    bridge: str
+    pod_cidr: str
+    service_cidr: str
+    gateway: str  # the bridge's address: the pods' default route, and cluster DNS
+    dns_ip: str  # the cluster DNS Service's address (10th of the service range)
+    egress: bool = False  # pods may reach beyond the node (masquerade), opt-in
+    cluster_domain: str = "cluster.local"
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> Json:
+        return {"schemaVersion": SCHEMA_VERSION, "bridge": self.bridge,
+                "podCIDR": self.pod_cidr, "serviceCIDR": self.service_cidr,
+                "gateway": self.gateway, "dnsIP": self.dns_ip, "egress": self.egress,
+                "clusterDomain": self.cluster_domain}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "network config") -> NetworkRecord:
+        obj = _obj(data, where)
+        version = check_version(obj, where)
+        return cls(_get(obj, "bridge", str, where), _get(obj, "podCIDR", str, where),
+                   _get(obj, "serviceCIDR", str, where), _get(obj, "gateway", str, where),
+                   _get(obj, "dnsIP", str, where), _get(obj, "egress", bool, where, False),
+                   _get(obj, "clusterDomain", str, where, "cluster.local"), version)
 
 
 # -- workloads ---------------------------------------------------------------------

@@ -434,7 +434,7 @@ def test_apply_reads_files_directories_and_stdin_before_anything(
     assert err.splitlines() == [
         f"error: {tmp_path}/d/a.yaml: data[k]: must be a string (got number 1)",
         f'error: {tmp_path}/d/b.yaml: kind: "Job" is not supported by minipod (batch/v1 Job '
-        '"j"; supported: Pod, Deployment, ReplicaSet, ConfigMap, Secret)']
+        '"j"; supported: Pod, Deployment, ReplicaSet, ConfigMap, Secret, Service)']
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     assert run(capsys, "apply", "-f", "-")[2] == \
         "error: no objects passed to apply (no manifest found in -)\n"

@@ -185,10 +185,10 @@ def test_a_mix_of_kinds_is_refused_whole_naming_every_unsupported_document(
     lines = str(info.value).splitlines()
     assert lines == [
         f'{tmp_path}/a.yaml: doc[1].kind: "Job" is not supported by minipod (batch/v1 Job "pi";'
-        " supported: Pod, Deployment, ReplicaSet, ConfigMap, Secret)",
+        " supported: Pod, Deployment, ReplicaSet, ConfigMap, Secret, Service)",
         f'{tmp_path}/a.yaml: doc[3].kind: "Ingress" is not supported by minipod '
         '(networking.k8s.io/v1 Ingress "in"; supported: Pod, Deployment, ReplicaSet, '
-        "ConfigMap, Secret)"]
+        "ConfigMap, Secret, Service)"]
 
 
 def test_a_directory_is_its_manifest_files_in_name_order(tmp_path: Path) -> None:

@@ -250,8 +250,8 @@ def test_every_error_of_a_workload_is_reported() -> None:
 
 def test_empty_manifest() -> None:
     assert [str(e) for e in errors_of("# nothing\n")] == [
-        "no Pod, Deployment, ReplicaSet, ConfigMap or Secret found: the manifest has no"
-        " documents"]
+        "no Pod, Deployment, ReplicaSet, ConfigMap, Secret or Service found: the manifest"
+        " has no documents"]
 
 
 # ---------------------------------------------------------------------------
@@ -270,9 +270,9 @@ def expressions(*items: dict[str, Any]) -> str:
 
 BAD: list[tuple[str, str, str, str]] = [
     # --- the document
-    ("kind unknown", edit("kind", "Service"), "kind",
-     '"Service" is not supported by minipod (apps/v1 Service "web"; supported: Pod, '
-     'Deployment, ReplicaSet, ConfigMap, Secret)'),
+    ("kind unknown", edit("kind", "StatefulSet"), "kind",
+     '"StatefulSet" is not supported by minipod (apps/v1 StatefulSet "web"; supported: Pod, '
+     'Deployment, ReplicaSet, ConfigMap, Secret, Service)'),
     ("apiVersion v1", edit("apiVersion", "v1"), "apiVersion",
      '"v1" is not supported (supported: apps/v1)'),
     ("apiVersion extensions", edit("apiVersion", "extensions/v1beta1"), "apiVersion",

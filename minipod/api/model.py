@@ -19,6 +19,7 @@ __all__ = [
     "ConfigKind",
     "Container",
     "ContainerPort",
+    "DNSConfig",
     "DownwardAPIFile",
     "EnvFromSource",
     "EnvVar",
@@ -117,6 +118,8 @@ class ContainerPort:
     container_port: int
     name: str | None = None
     protocol: str = "TCP"
+    host_port: int | None = None  # the node's port that forwards to it
+    host_ip: str = ""  # "": every address of the node
 
 
 @dataclass(frozen=True)
@@ -270,6 +273,15 @@ class Volume:
 
 
 @dataclass(frozen=True)
+class DNSConfig:
+    """spec.dnsConfig: merged into what dnsPolicy gives (api/dnsconfig.py)."""
+
+    nameservers: tuple[str, ...] = ()
+    searches: tuple[str, ...] = ()
+    options: tuple[tuple[str, str | None], ...] = ()  # (name, value)
+
+
+@dataclass(frozen=True)
 class PodSpec:
     containers: tuple[Container, ...]
     init_containers: tuple[Container, ...] = ()
@@ -280,9 +292,11 @@ class PodSpec:
     termination_grace_period_seconds: int = 30
     volumes: tuple[Volume, ...] = ()
     security_context: SecurityContext | None = None
-    # ClusterFirst, Default, ClusterFirstWithHostNet: every pod gets the
-    # node's resolv.conf (there is no cluster DNS); kernel/sandbox.py
+    # ClusterFirst, ClusterFirstWithHostNet, Default or None: the kubelet's
+    # resolv.conf for each (api/dnsconfig.py), with dnsConfig merged in
     dns_policy: str = "ClusterFirst"
+    dns_config: DNSConfig | None = None
+    enable_service_links: bool = True
 
     @property
     def refs(self) -> frozenset[tuple[str, str]]:

@@ -1,6 +1,7 @@
 """The v1 Pod validator: the Pod object, its PodSpec (restartPolicy, hostname,
-subdomain, grace period...) and its containers and init containers (image,
-command, env, ports, volumeMounts, imagePullPolicy, sidecars).
+subdomain, grace period, dnsPolicy and dnsConfig, enableServiceLinks...) and
+its containers and init containers (image, command, env with valueFrom and
+envFrom, ports and hostPorts, volumeMounts, imagePullPolicy, sidecars).
 
 A container's probes and hooks are checked by probespec, spec.volumes by
 volumespec, both securityContexts by securitycontext. A workload's pod template
@@ -9,6 +10,7 @@ comes through parse_pod_spec, so it is checked as any Pod's spec is.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import cast
 
@@ -35,6 +37,7 @@ from minipod.api.model import (
     ConfigKind,
     Container,
     ContainerPort,
+    DNSConfig,
     EnvFromSource,
     EnvSource,
     EnvVar,
@@ -60,11 +63,12 @@ from minipod.api.volumespec import (
 _POD_KEYS = keys("apiVersion kind metadata spec", ignored="status")
 POD_SPEC_KEYS = keys(
     "containers initContainers volumes restartPolicy terminationGracePeriodSeconds"
-    " hostname subdomain shareProcessNamespace securityContext dnsPolicy",
+    " hostname subdomain shareProcessNamespace securityContext dnsPolicy dnsConfig"
+    " enableServiceLinks",
     "hostNetwork hostPID hostIPC nodeName nodeSelector affinity tolerations"
-    " serviceAccountName serviceAccount automountServiceAccountToken dnsConfig"
+    " serviceAccountName serviceAccount automountServiceAccountToken"
     " hostAliases priorityClassName priority schedulerName imagePullSecrets readinessGates"
-    " runtimeClassName enableServiceLinks preemptionPolicy overhead topologySpreadConstraints"
+    " runtimeClassName preemptionPolicy overhead topologySpreadConstraints"
     " setHostnameAsFQDN os hostUsers schedulingGates resourceClaims activeDeadlineSeconds"
     " ephemeralContainers resources hostnameOverride workloadRef",
 )
@@ -106,6 +110,8 @@ def parse_pod_spec(spec: Obj) -> PodSpec:
     containers = _parse_containers(spec, "containers", volume_names, names)
     init_containers = _parse_containers(spec, "initContainers", volume_names, names)
     restart_policy = get_enum(spec, "restartPolicy", _RESTART_POLICIES, "Always")
+    _check_host_ports(spec, containers, init_containers)
+    dns_policy = get_enum(spec, "dnsPolicy", DNS_POLICIES, "ClusterFirst")
     return PodSpec(
         containers=containers,
         init_containers=init_containers,
@@ -116,24 +122,80 @@ def parse_pod_spec(spec: Obj) -> PodSpec:
         termination_grace_period_seconds=_get_grace_period(spec),
         volumes=volumes,
         security_context=parse_security_context(spec, POD_SECURITY_KEYS),
-        dns_policy=_get_dns_policy(spec),
+        dns_policy=dns_policy,
+        dns_config=_parse_dns_config(spec, dns_policy),
+        enable_service_links=_get_service_links(spec),
     )
 
 
-# What each means here, with no cluster DNS and no host network: every pod
-# gets the node's resolv.conf, which is what the kubelet gives Default, and
-# what it falls back to for ClusterFirst (and ClusterFirstWithHostNet, which
-# is ClusterFirst for a pod off the host network) when it has no cluster DNS.
-_DNS_POLICIES = ("ClusterFirst", "Default", "ClusterFirstWithHostNet")
+DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")
+_DNS_CONFIG_KEYS = keys("nameservers searches options")
+_DNS_OPTION_KEYS = keys("name value")
+_MAX_NAMESERVERS, _MAX_SEARCHES, _MAX_SEARCH_CHARS = 3, 32, 2048  # validation.go
 
 
-def _get_dns_policy(spec: Obj) -> str:
-    value = spec.get_str("dnsPolicy")
-    if value == "None":
-        spec.fail("dnsPolicy", f'Invalid value: "None": {NOT_SUPPORTED} (it needs'
-                  " dnsConfig, which minipod does not read)")
-        return "ClusterFirst"
-    return get_enum(spec, "dnsPolicy", _DNS_POLICIES, "ClusterFirst")
+def _parse_dns_config(spec: Obj, policy: str) -> DNSConfig | None:
+    """validatePodDNSConfig: None needs a nameserver; at most 3 nameservers,
+    32 search paths of 2048 characters in all, options named."""
+    obj = spec.get_mapping("dnsConfig", _DNS_CONFIG_KEYS)
+    if obj is None:
+        if policy == "None":
+            spec.fail("dnsConfig", "Required value: must provide `dnsConfig` when "
+                      "`dnsPolicy` is None")
+        return None
+    nameservers = obj.get_strings("nameservers") or ()
+    if policy == "None" and not nameservers:
+        obj.fail("nameservers", "Required value: must provide at least one DNS nameserver "
+                 "when `dnsPolicy` is None")
+    if len(nameservers) > _MAX_NAMESERVERS:
+        obj.fail("nameservers", f"Invalid value: {list(nameservers)}: must not have more "
+                 f"than {_MAX_NAMESERVERS} nameservers")
+    for i, server in enumerate(nameservers):
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            obj.fail(f"nameservers[{i}]", f'Invalid value: "{server}": must be a valid IP '
+                     "address, (e.g. 10.9.8.7 or 2001:db8::ffff)")
+    searches = obj.get_strings("searches") or ()
+    if len(searches) > _MAX_SEARCHES:
+        obj.fail("searches", f"Invalid value: {list(searches)}: must not have more than "
+                 f"{_MAX_SEARCHES} search paths")
+    if len(" ".join(searches)) > _MAX_SEARCH_CHARS:
+        obj.fail("searches", f"Invalid value: {list(searches)}: must not have more than "
+                 f"{_MAX_SEARCH_CHARS} characters (including spaces) in the search list")
+    for i, search in enumerate(searches):
+        check(obj, f"searches[{i}]", search, dns_subdomain_errors(search.removesuffix(".")))
+    options = []
+    for option in obj.get_mappings("options", _DNS_OPTION_KEYS):
+        name = option.get_str("name")
+        if not name:
+            option.fail_here("Required value: must not be empty")
+        options.append((name or "", option.get_str("value")))
+    return DNSConfig(tuple(nameservers), tuple(searches), tuple(options))
+
+
+def _get_service_links(spec: Obj) -> bool:
+    value = spec.get_bool("enableServiceLinks")
+    return True if value is None else value  # SetDefaults_PodSpec
+
+
+def _check_host_ports(spec: Obj, containers: tuple[Container, ...],
+                      init_containers: tuple[Container, ...]) -> None:
+    """AccumulateUniqueHostPorts: app containers share the pod's host ports;
+    an init container runs alone, so only its own ports must differ."""
+    def accumulate(key: str, group: list[tuple[int, Container]], seen: set[str]) -> None:
+        for index, container in group:
+            for p, port in enumerate(container.ports):
+                if not port.host_port:
+                    continue
+                text = f"{port.protocol}/{port.host_ip}/{port.host_port}"
+                if text in seen:
+                    spec.fail(f"{key}[{index}].ports[{p}].hostPort", f'Duplicate value: "{text}"')
+                seen.add(text)
+
+    accumulate("containers", list(enumerate(containers)), set())
+    for index, container in enumerate(init_containers):
+        accumulate("initContainers", [(index, container)], set())
 
 
 def _get_dns_label(obj: Obj, key: str) -> str | None:
@@ -182,7 +244,7 @@ _ENV_FROM_REF_KEYS = keys("name optional")
 _RESOURCES_KEYS = keys("", "requests limits claims",
                        hint="no cgroups yet: only resources: {} is accepted")
 _TERMINATION_MESSAGE_POLICIES = ("File", "FallbackToLogsOnError")
-_PORT_KEYS = keys("containerPort name protocol", "hostPort hostIP")
+_PORT_KEYS = keys("containerPort name protocol hostPort hostIP")
 _MOUNT_KEYS = keys(
     "name mountPath readOnly subPath", "subPathExpr mountPropagation recursiveReadOnly"
 )
@@ -369,8 +431,27 @@ def _parse_ports(container: Obj) -> tuple[ContainerPort, ...]:
         protocol = get_enum(obj, "protocol", _PROTOCOLS, "TCP")
         if number is not None:
             check_unique(obj, "containerPort", f"{number}/{protocol}", numbers)
-        ports.append(ContainerPort(number or 0, name, protocol))
+        host_port = obj.get_int("hostPort") or None  # 0 means none
+        if host_port is not None and not check_port_number(obj, "hostPort", host_port):
+            host_port = None
+        ports.append(ContainerPort(number or 0, name, protocol, host_port, _get_host_ip(obj)))
     return tuple(ports)
+
+
+def _get_host_ip(port: Obj) -> str:
+    value = port.get_str("hostIP") or ""
+    if not value:
+        return ""
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        port.fail("hostIP", f'Invalid value: "{value}": must be a valid IP address, (e.g. '
+                  "10.9.8.7 or 2001:db8::ffff)")
+        return ""
+    if address.version != 4:
+        port.fail("hostIP", f'Invalid value: "{value}": {NOT_SUPPORTED} (IPv4 only)')
+        return ""
+    return "" if address.is_unspecified else value
 
 
 def _parse_volume_mounts(container: Obj, volume_names: frozenset[str]) -> tuple[VolumeMount, ...]:

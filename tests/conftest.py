@@ -1,4 +1,4 @@
-"""Markers and the root gate.
+"""Markers, the root gate, and the pod network kept off.
 
 A test marked `root` needs euid 0 and real namespaces. It skips where it
 cannot run, unless MINIPOD_TESTS_MUST_RUN=1 (set by CI and `make test`): then
@@ -14,6 +14,12 @@ import tempfile
 import pytest
 
 MUST_RUN = os.environ.get("MINIPOD_TESTS_MUST_RUN") == "1"
+
+# The pod network is off in every test and in every `minipod` a test runs,
+# so that nothing a test does can touch this machine's links, routes or
+# nftables. The network tests turn it on for the processes they run inside a
+# network namespace of their own (tests/support/nettest.py).
+os.environ["MINIPOD_POD_NETWORK"] = "none"
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -104,8 +104,8 @@ def _merge_options(base: tuple[str, ...],
     for option in base:
         name, _, value = option.partition(":")
         merged[name] = value
-    for name, value in extra:
-        merged[name] = value or ""
+    for key, given in extra:
+        merged[key] = given or ""
     return tuple(f"{n}:{v}" if v else n for n, v in merged.items())
 
 

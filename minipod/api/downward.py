@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import ChainMap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -132,12 +133,16 @@ def resource_value(selector: ResourceFieldSelector, pod: PodFacts,
 
 
 def resolve_env(container: Container, pod: PodFacts, lookup: Lookup,
-                on_skipped: Callable[[str], None] | None = None) -> dict[str, str]:
+                on_skipped: Callable[[str], None] | None = None,
+                services: Mapping[str, str] | None = None) -> dict[str, str]:
     """The container's own variables, as makeEnvironmentVariables makes them:
     envFrom sources first, in order (keys that are not variable names are
     skipped and reported through ``on_skipped``); then env, each value
-    $(VAR)-expanded against everything before it, a valueFrom taken as it is.
+    $(VAR)-expanded against everything before it and then the Service
+    variables (``services``, api/serviceenv.py), a valueFrom taken as it is;
+    last the Service variables the container did not set itself.
     ConfigError for a missing ConfigMap, Secret or key that is not optional."""
+    services = dict(services or {})
     env: dict[str, str] = {}
     for source in container.env_from:
         found = _get(lookup, source.kind, pod.namespace, source.name, source.optional)
@@ -158,7 +163,8 @@ def resolve_env(container: Container, pod: PodFacts, lookup: Lookup,
     for var in container.env:
         ref = var.value_from
         if ref is None:
-            env[var.name] = expand(var.value, env)
+            # expansion.MappingFuncFor(tmpEnv, serviceEnv): the first that has it
+            env[var.name] = expand(var.value, ChainMap(env, services))
         elif isinstance(ref, KeySelector):
             value = _key_value(lookup, pod.namespace, ref)
             if value is not None:
@@ -167,6 +173,8 @@ def resolve_env(container: Container, pod: PodFacts, lookup: Lookup,
             env[var.name] = field_value(ref.field_path, pod)
         else:
             env[var.name] = resource_value(ref, pod)
+    for name, value in services.items():
+        env.setdefault(name, value)
     return env
 
 

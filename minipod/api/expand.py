@@ -8,7 +8,7 @@ is kept.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 
 def expand(text: str, env: Mapping[str, str]) -> str:
@@ -61,48 +61,3 @@ def build_env(image_env: tuple[tuple[str, str], ...], container: Mapping[str, st
     env.update(container)
     return env
 
-
-def container_env_with(entries: tuple[tuple[str, str, str | None], ...],
-                       service_env: Mapping[str, str]) -> dict[str, str]:
-    """The kubelet's makeEnvironmentVariables. Each entry is (name, value,
-    the fieldRef's value or None): a value is expanded against the entries
-    before it, then the Service variables (a $(VAR) of either resolves); a
-    fieldRef's value is used as it is. Then come the Service variables the
-    container did not set itself."""
-    env: dict[str, str] = {}
-    for name, value, resolved in entries:
-        env[name] = resolved if resolved is not None else expand(value, _Chain(env, service_env))
-    for name, value in service_env.items():
-        env.setdefault(name, value)
-    return env
-
-
-class _Chain(Mapping[str, str]):
-    """expansion.MappingFuncFor(tmpEnv, serviceEnv): the first that has it."""
-
-    def __init__(self, first: Mapping[str, str], second: Mapping[str, str]) -> None:
-        self.first, self.second = first, second
-
-    def __getitem__(self, key: str) -> str:
-        return self.first[key] if key in self.first else self.second[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.first or key in self.second
-
-    def __iter__(self) -> Iterator[str]:
-        return iter({**self.second, **self.first})
-
-    def __len__(self) -> int:
-        return len({**self.second, **self.first})
-
-
-def field_value(path: str, fields: Mapping[str, str], labels: Mapping[str, str],
-                annotations: Mapping[str, str]) -> str:
-    """podFieldSelectorRuntimeValue: the value of a fieldRef's fieldPath.
-    ``fields`` holds the plain ones (metadata.name, status.podIP...); an
-    absent label or annotation is the empty string, as in the kubelet."""
-    for prefix, source in (("metadata.labels['", labels),
-                           ("metadata.annotations['", annotations)):
-        if path.startswith(prefix) and path.endswith("']"):
-            return source.get(path[len(prefix):-2], "")
-    return fields.get(path, "")

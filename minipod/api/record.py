@@ -429,6 +429,104 @@ class NetworkRecord:
                    _get(obj, "clusterDomain", str, where, "cluster.local"), version)
 
 
+@dataclass(frozen=True)
+class ServicePortRecord:
+    name: str
+    protocol: str
+    port: int
+    target_port: int | str
+    node_port: int | None = None
+
+    def to_json(self) -> Json:
+        body: Json = {"name": self.name, "protocol": self.protocol, "port": self.port,
+                      "targetPort": self.target_port}
+        if self.node_port is not None:
+            body["nodePort"] = self.node_port
+        return body
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> ServicePortRecord:
+        obj = _obj(data, where)
+        return cls(_get(obj, "name", str, where, ""), _get(obj, "protocol", str, where, "TCP"),
+                   _get(obj, "port", int, where), _get(obj, "targetPort", (int, str), where, 0),
+                   _get(obj, "nodePort", int, where, None))
+
+
+@dataclass(frozen=True)
+class ServiceRecord:
+    """$MINIPOD_ROOT/services/<ns>_<name>.json: a Service as its supervisor
+    made it (its cluster IP and node ports are allocated once and kept); what
+    `get services`, cluster DNS and the Service environment variables read.
+    Written when the Service is applied, not when its endpoints change
+    (those are in endpoints/), so readers can cache it by directory mtime."""
+
+    name: str
+    namespace: str
+    type: str
+    cluster_ip: str  # "None" for a headless Service
+    ports: list[ServicePortRecord]
+    selector: dict[str, str] | None
+    created: float
+    supervisor: SupervisorRef
+    api_object: Json = field(default_factory=dict)  # as the API server would return it
+    manifest: Json = field(default_factory=dict)  # v1 object as applied (for adoption)
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def to_json(self) -> Json:
+        return {"schemaVersion": SCHEMA_VERSION, "name": self.name,
+                "namespace": self.namespace, "type": self.type, "clusterIP": self.cluster_ip,
+                "ports": [p.to_json() for p in self.ports], "selector": self.selector,
+                "created": self.created, "supervisor": self.supervisor.to_json(),
+                "object": self.api_object, "manifest": self.manifest}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "service record") -> ServiceRecord:
+        obj = _obj(data, where)
+        version = check_version(obj, where)
+        selector = obj.get("selector")
+        return cls(
+            _get(obj, "name", str, where), _get(obj, "namespace", str, where),
+            _get(obj, "type", str, where, "ClusterIP"), _get(obj, "clusterIP", str, where),
+            [ServicePortRecord.from_json(p, f"{where}.ports[{i}]")
+             for i, p in enumerate(_get(obj, "ports", list, where, []))],
+            dict(selector) if isinstance(selector, dict) else None,
+            _get(obj, "created", float, where, 0.0),
+            SupervisorRef.from_json(obj.get("supervisor", {}), f"{where}.supervisor"),
+            dict(_get(obj, "object", dict, where, {})),
+            dict(_get(obj, "manifest", dict, where, {})),
+            version,
+        )
+
+
+@dataclass(frozen=True)
+class EndpointsRecord:
+    """$MINIPOD_ROOT/endpoints/<ns>_<name>.json: a Service's endpoints by port
+    (api/endpoints.py Endpoint.to_json), rewritten when they change."""
+
+    name: str
+    namespace: str
+    ports: dict[str, list[Json]]  # port_key -> endpoints
+    updated: float
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> Json:
+        return {"schemaVersion": SCHEMA_VERSION, "name": self.name,
+                "namespace": self.namespace, "ports": self.ports, "updated": self.updated}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "endpoints record") -> EndpointsRecord:
+        obj = _obj(data, where)
+        version = check_version(obj, where)
+        ports = _obj(obj.get("ports", {}), f"{where}.ports")
+        return cls(_get(obj, "name", str, where), _get(obj, "namespace", str, where),
+                   {str(k): list(v) for k, v in ports.items() if isinstance(v, list)},
+                   _get(obj, "updated", float, where, 0.0), version)
+
+
 # -- workloads ---------------------------------------------------------------------
 
 

@@ -57,12 +57,17 @@ def up(path: str, echo_logs: bool = True, backoff: BackoffPolicy | None = None) 
             say(f"{config.kind.lower()}/{config.name} {word}")
             if word == "created":
                 created.append(config)
+        # Services before pods: a pod's container gets the variables of the
+        # Services that exist when it starts
+        for line in supervisor.services.apply(manifest.services):
+            say(line)
         supervisor.start_pods(manifest.pods, images)
         for line in supervisor.apply_workloads(manifest.workloads, backoff):
             say(line)
         supervisor.run()
     finally:
         supervisor.rollback()
+        supervisor.services.delete_all()
         control.close()
         supervisor.close()
         # the ConfigMaps and Secrets this run made go with its pods (those

@@ -160,8 +160,9 @@ def remove_network(config: NetworkRecord) -> None:
     """The bridge (and with it its addresses and routes) and the config."""
     if link_exists(config.bridge):
         run_net_program("down", "--bridge", config.bridge)
-    with contextlib.suppress(FileNotFoundError):
-        (network_dir() / "config.json").unlink()
+    for name in ("config.json", "pod-ips.next", "service-ips.next"):
+        with contextlib.suppress(FileNotFoundError):
+            (network_dir() / name).unlink()
 
 
 def in_use() -> bool:
@@ -253,6 +254,23 @@ def _write_hint(kind: str, value: int) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     tmp.write_text(str(value))
     os.rename(tmp, path)
+
+
+@dataclass(frozen=True)
+class PodNet:
+    """A sandbox's network: its /etc files, and for pause (--net) where the
+    pod goes. No address: the pod has loopback only (the network is off)."""
+
+    resolv_conf: str
+    ip: str | None = None
+    gateway: str = ""
+    bridge: str = ""
+    hosts_entry: str = ""  # the kubelet's "<podIP>\t<hostname>" line
+
+    def pause_args(self, veth: str) -> list[str]:
+        if self.ip is None:
+            return []
+        return ["--net", self.bridge, veth, self.ip, self.gateway]
 
 
 @dataclass(frozen=True)

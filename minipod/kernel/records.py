@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from minipod.api.record import PodRecord, WorkloadRecord
+from minipod.api.record import EndpointsRecord, PodRecord, ServiceRecord, WorkloadRecord
 from minipod.kernel.state import read_json
 
 
@@ -28,3 +28,21 @@ def read_workload_record(path: Path) -> WorkloadRecord | None:
     except (OSError, ValueError):
         return None
     return WorkloadRecord.from_json(data, str(path))
+
+
+def read_service_record(path: Path) -> ServiceRecord | None:
+    """A Service's record; None if there is none. RecordError as above."""
+    try:
+        data = read_json(path)
+    except (OSError, ValueError):
+        return None
+    return ServiceRecord.from_json(data, str(path))
+
+
+def read_endpoints_record(path: Path) -> EndpointsRecord | None:
+    """A Service's endpoints; None if there are none yet. RecordError as above."""
+    try:
+        data = read_json(path)
+    except (OSError, ValueError):
+        return None
+    return EndpointsRecord.from_json(data, str(path))

@@ -23,6 +23,7 @@ from minipod.api.model import Pod, Volume
 from minipod.kernel import sys as msys
 from minipod.kernel.ns import NsFds, pid_namespace_for_children
 from minipod.kernel.paths import logs_root
+from minipod.kernel.podnet import PodNet, veth_name
 from minipod.kernel.spawn import Child, spawn_program
 from minipod.kernel.state import ensure_dir, ensure_mode, pod_dir, root_dir
 
@@ -54,6 +55,12 @@ class Sandbox:
     attempt: int = 0  # how many times the pause process was replaced
     # the containers' logs: <logs root>/<namespace>_<name>_<uid> (kernel/paths.py)
     log_dir: Path = Path()
+    net: PodNet = field(default_factory=lambda: PodNet(""))
+
+    @property
+    def veth(self) -> str:
+        """The node's end of the current pause's veth pair ("" without a network)."""
+        return veth_name(self.uid, self.attempt) if self.net.ip else ""
 
     @property
     def pidns_fd(self) -> int | None:
@@ -69,9 +76,9 @@ class Sandbox:
         """A new pause process and new pod namespaces, in the same pod directory:
         volumes and logs outlive a sandbox, as they do under the kubelet."""
         self.pause_stack.close()
-        self.pause, self.ns, self.pause_stack = _start_pod_namespaces(self.pod, self.dir,
-                                                                      self.hostname)
-        self.attempt += 1
+        self.attempt += 1  # a new veth name: the old pair may still be going away
+        self.pause, self.ns, self.pause_stack = _start_pod_namespaces(
+            self.pod, self.dir, self.hostname, self.net.pause_args(self.veth))
 
     def teardown(self) -> None:
         self.pause_stack.close()
@@ -96,15 +103,17 @@ def pause_binary() -> str:
     return path
 
 
-def create_sandbox(pod: Pod) -> Sandbox:
+def create_sandbox(pod: Pod, net: PodNet | None = None) -> Sandbox:
+    """The pod's directory, /etc files, volumes and pause. With an address in
+    ``net``, pause also puts the pod on the node's bridge (csrc/pause.c --net)."""
     try:
-        return _create_sandbox(pod)
+        return _create_sandbox(pod, net or PodNet(_node_resolv_conf()))
     except BaseException:
         empty_trash()  # a rollback leaves nothing behind, not even in trash/
         raise
 
 
-def _create_sandbox(pod: Pod) -> Sandbox:
+def _create_sandbox(pod: Pod, net: PodNet) -> Sandbox:
     stack = contextlib.ExitStack()
     with stack:
         directory = _make_pod_dir(pod, stack)
@@ -114,21 +123,22 @@ def _create_sandbox(pod: Pod) -> Sandbox:
         # the pod's logs go with it, as the kubelet removes a deleted pod's
         stack.callback(shutil.rmtree, log_dir, True)
         hostname = pod_hostname(pod)
-        _write_etc_files(directory, hostname)
+        _write_etc_files(directory, hostname, net)
         ensure_dir(directory / "shm").chmod(0o1777)
         _make_fifos(pod, directory)
         for index, volume in enumerate(pod.spec.volumes):
             _make_volume(directory, volume, index, stack)
-        pause, ns, pause_stack = _start_pod_namespaces(pod, directory, hostname)
+        pause, ns, pause_stack = _start_pod_namespaces(
+            pod, directory, hostname, net.pause_args(veth_name(uid, 0)))
         return Sandbox(pod, directory, uid, hostname, pause, ns,
-                       time.time(), stack.pop_all(), pause_stack, log_dir=log_dir)
+                       time.time(), stack.pop_all(), pause_stack, log_dir=log_dir, net=net)
     raise AssertionError("unreachable")  # pragma: no cover - `with` re-raises
 
 
-def _start_pod_namespaces(pod: Pod, directory: Path, hostname: str
+def _start_pod_namespaces(pod: Pod, directory: Path, hostname: str, net_args: list[str]
                           ) -> tuple[Child, NsFds, contextlib.ExitStack]:
     with contextlib.ExitStack() as stack:
-        pause = _start_pause(pod, directory, hostname)
+        pause = _start_pause(pod, directory, hostname, net_args)
         stack.callback(stop_pause, pause)
         names = POD_NAMESPACE_NAMES + (("pid",) if pod.spec.share_process_namespace else ())
         ns = NsFds.open(pause.pid, names)
@@ -220,19 +230,19 @@ def mounts_under(directory: Path) -> list[str]:
     return found
 
 
-def _write_etc_files(directory: Path, hostname: str) -> None:
-    etc = directory / "etc"
-    # No pod IP yet (the pod has only loopback), so no "<podIP> <hostname>" line.
-    (etc / "hosts").write_text(_HOSTS_HEADER)
-    (etc / "hostname").write_text(hostname + "\n")
-    # Every dnsPolicy minipod accepts means the node's file here: Default is
-    # the node's, and ClusterFirst (and ClusterFirstWithHostNet off the host
-    # network) fall back to it when there is no cluster DNS, as the kubelet's do.
+def _node_resolv_conf() -> str:
     try:
-        resolv = Path("/etc/resolv.conf").read_text()
+        return Path("/etc/resolv.conf").read_text()
     except OSError:
-        resolv = ""
-    (etc / "resolv.conf").write_text(resolv)
+        return ""
+
+
+def _write_etc_files(directory: Path, hostname: str, net: PodNet) -> None:
+    etc = directory / "etc"
+    # with a pod address, the kubelet's "<podIP>\t<hostname>" line follows
+    (etc / "hosts").write_text(_HOSTS_HEADER + net.hosts_entry)
+    (etc / "hostname").write_text(hostname + "\n")
+    (etc / "resolv.conf").write_text(net.resolv_conf)  # runtime/network.py composed it
     for name in ("hosts", "hostname", "resolv.conf"):
         ensure_mode(etc / name, 0o644)
 
@@ -293,10 +303,11 @@ def check_host_path(volume: Volume, path: str) -> None:
         raise StartError(f"{path}.hostPath: {host}", 0, f"is not a {kind}")
 
 
-def _start_pause(pod: Pod, directory: Path, hostname: str) -> Child:
+def _start_pause(pod: Pod, directory: Path, hostname: str, net_args: list[str]) -> Child:
     """pause makes the pod's uts, ipc and net namespaces itself (csrc/pause.c
-    --sandbox), spawned without a fork of this process."""
-    argv = [pause_binary(), "--sandbox", hostname, "--", *_fifos(pod, directory)]
+    --sandbox), and its veth pair and eth0 with --net; spawned without a fork
+    of this process."""
+    argv = [pause_binary(), "--sandbox", hostname, *net_args, "--", *_fifos(pod, directory)]
     with contextlib.ExitStack() as fds:
         log = os.open(directory / "logs" / "pause.log",
                       os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)

@@ -8,6 +8,9 @@
     pods/<namespace>_<name>/logs/<c>/<attempt>.log   CRI-format logs
     supervisors/<pid>.sock                  a supervisor's control socket
     supervisors/daemon.sock                 the background one's (server/protocol.py)
+    services/<namespace>_<name>.json        a Service's record (ServiceRecord)
+    endpoints/<namespace>_<name>.json       its endpoints (EndpointsRecord)
+    network/                                the pod network (kernel/podnet.py)
 
 Every directory is 0700: only root may read pod state or reach a supervisor.
 """
@@ -90,3 +93,19 @@ def workload_records_dir() -> Path:
 def workload_record_path(namespace: str, kind: str, name: str) -> Path:
     """``$MINIPOD_ROOT/workloads/<namespace>_<kind>_<name>.json``, kind in lower case."""
     return workload_records_dir() / f"{namespace}_{kind.lower()}_{name}.json"
+
+
+def services_dir() -> Path:
+    return root_dir() / "services"
+
+
+def endpoints_dir() -> Path:
+    return root_dir() / "endpoints"
+
+
+def service_record_path(namespace: str, name: str) -> Path:
+    return services_dir() / f"{pod_key(namespace, name)}.json"
+
+
+def endpoints_record_path(namespace: str, name: str) -> Path:
+    return endpoints_dir() / f"{pod_key(namespace, name)}.json"

@@ -22,13 +22,22 @@ import shutil
 from pathlib import Path
 
 from minipod.api.backoff import BackoffPolicy
+from minipod.api.downward import ConfigError
 from minipod.api.manifest import parse_pods
 from minipod.api.model import OwnerReference
-from minipod.api.record import ContainerRecord, PodRecord, RecordError, WorkloadRecord
+from minipod.api.record import (
+    ContainerRecord,
+    PodRecord,
+    RecordError,
+    ServiceRecord,
+    WorkloadRecord,
+)
 from minipod.api.status import State
+from minipod.kernel import podnet
 from minipod.kernel.launch import launch_plan
 from minipod.kernel.logs import LogFile
 from minipod.kernel.ns import NsFds
+from minipod.kernel.podnet import PodNet
 from minipod.kernel.proc import same_process
 from minipod.kernel.sandbox import (
     POD_NAMESPACE_NAMES,
@@ -38,7 +47,13 @@ from minipod.kernel.sandbox import (
     stop_pause,
 )
 from minipod.kernel.spawn import Child
-from minipod.kernel.state import pods_dir, read_json, workload_records_dir
+from minipod.kernel.records import read_service_record
+from minipod.kernel.state import (
+    pods_dir,
+    read_json,
+    services_dir,
+    workload_records_dir,
+)
 from minipod.runtime.images import resolve_images
 from minipod.runtime.pod import ContainerRun, PodRunner
 from minipod.runtime.supervisor import Supervisor
@@ -80,6 +95,21 @@ def orphaned_workloads() -> list[WorkloadRecord]:
     return found
 
 
+def orphaned_services() -> list[ServiceRecord]:
+    """Service records whose supervisor is no longer running."""
+    found = []
+    directory = services_dir()
+    for path in sorted(directory.glob("*.json")) if directory.exists() else []:
+        try:
+            record = read_service_record(path)
+        except RecordError as e:
+            log.error("cannot adopt %s: %s", path, e)
+            continue
+        if record is not None and not same_process(record.supervisor):
+            found.append(record)
+    return found
+
+
 def adopt_pod(sup: Supervisor, directory: Path, record: PodRecord) -> PodRunner:
     meta = record.api_object["metadata"]
     spec = {k: v for k, v in record.api_object["spec"].items() if k != "nodeName"}
@@ -93,6 +123,9 @@ def adopt_pod(sup: Supervisor, directory: Path, record: PodRecord) -> PodRunner:
         pod = dataclasses.replace(pod, owner=owner)
     images = resolve_images([pod], source)[f"{pod.namespace}/{pod.name}"]
     runner = PodRunner(sup, pod, images, BackoffPolicy(*record.backoff), effects=sup.effects)
+    if record.network is not None:  # the pod keeps its address (its claim is on disk)
+        runner.net = record.network
+        sup.network.adopt(pod, record.network)
     runner.sandbox = _adopt_sandbox(runner, directory, record)
     runner.started_at = record.started_at or runner.started_at
     runner.initialized = record.initialized
@@ -133,7 +166,19 @@ def _adopt_sandbox(runner: PodRunner, directory: Path, record: PodRecord) -> San
     pause_stack.callback(ns.close)
     return Sandbox(pod, directory, record.uid, pod_hostname(pod), pause, ns,
                    record.created, teardown, pause_stack, record.sandbox_attempt,
-                   log_dir=log_dir)
+                   log_dir=log_dir, net=_adopted_net(directory, record))
+
+
+def _adopted_net(directory: Path, record: PodRecord) -> PodNet:
+    """What a replaced pause of this pod will need (csrc/pause.c --net)."""
+    try:
+        resolv = (directory / "etc" / "resolv.conf").read_text()
+    except OSError:
+        resolv = ""
+    config = podnet.read_config()
+    if record.network is None or config is None:
+        return PodNet(resolv)
+    return PodNet(resolv, record.network.ip, config.gateway, config.bridge)
 
 
 def _adopt_container(sup: Supervisor, runner: PodRunner, run: ContainerRun,
@@ -173,8 +218,12 @@ def _take_back(sup: Supervisor, runner: PodRunner, run: ContainerRun,
     run.child = Child(pid, os.pidfd_open(pid))
     sup.watch_foreign(run.child, entry.process.start_time or 0.0,
                       lambda status: runner._on_container_exit(run, status))
-    run.plan = launch_plan(run.spec, run.image, runner.sandbox.hostname,
-                           runner.pod.spec.security_context)
+    try:  # the variables it started with, as far as they can be known now
+        run.env = runner.own_env(run)
+    except ConfigError:  # a ConfigMap or Secret gone since: the manifest's own values
+        run.env = None
+    run.plan = runner._launch_plan(run) if run.env is not None else launch_plan(
+        run.spec, run.image, runner.sandbox.hostname, runner.pod.spec.security_context)
     runner._open_streams(run)
     run.log = LogFile(Path(entry.log), *sup.log_limits())  # append: the same run goes on
     for pipe in run.pipes:

@@ -26,6 +26,7 @@ from minipod.kernel import sys as msys
 from minipod.kernel.eventlog import append_event
 from minipod.kernel.launch import LaunchPlan, start_container
 from minipod.kernel.logs import log_files
+from minipod.kernel.podnet import PodNet
 from minipod.kernel.rootfs import BindMount, RootfsPlan
 from minipod.kernel.sandbox import STREAMS, Sandbox
 from minipod.kernel.spawn import Child
@@ -44,8 +45,8 @@ class KernelEffects:
         self._node: PodFacts | None = None
 
     # -- the sandbox -------------------------------------------------------------
-    def create_sandbox(self, pod: Pod) -> Sandbox:
-        return sandbox.create_sandbox(pod)
+    def create_sandbox(self, pod: Pod, net: PodNet) -> Sandbox:
+        return sandbox.create_sandbox(pod, net)
 
     def replace_pause(self, box: Sandbox) -> None:
         box.replace_pause()

@@ -33,13 +33,14 @@ from minipod.api.downward import ConfigError, Lookup, Payload, PodFacts, resolve
 from minipod.api.errors import StartError
 from minipod.api.events import Event
 from minipod.api.model import Container, ExecAction, LifecycleHandler, Pod, Volume
-from minipod.api.record import PauseRef, ProcessRef, SupervisorRef
+from minipod.api.record import PauseRef, PodNetworkRecord, ProcessRef, SupervisorRef
 from minipod.api.status import ContainerStatus, PodRow, State, pod_phase, pod_row
 from minipod.kernel.image import Image
 from minipod.kernel.launch import LaunchCache, LaunchPlan, launch_plan
 from minipod.kernel.logs import LogFile, LogPipe
+from minipod.kernel.podnet import PodNet
 from minipod.kernel.rootfs import BindMount
-from minipod.kernel.sandbox import STREAMS, Sandbox
+from minipod.kernel.sandbox import STREAMS, Sandbox, pod_hostname
 from minipod.kernel.spawn import Child, ExitStatus
 from minipod.loop.eventloop import Deadline, Loop
 from minipod.probes import handlers
@@ -147,6 +148,20 @@ class PodHost(Protocol):
     def empty_trash_soon(self) -> None: ...
     def log_limits(self) -> tuple[int, int]:
         """(max size, max files) of a container run's log (kernel/logs.py)."""
+    def attach_network(self, pod: Pod, hostname: str) -> Attached:
+        """The pod's address, hostPorts and resolv.conf (StartError if it
+        cannot have them)."""
+    def detach_network(self, pod: Pod, record: PodNetworkRecord | None) -> None: ...
+    def service_env(self, pod: Pod) -> dict[str, str]:
+        """The Service variables of the pod's namespace (enableServiceLinks)."""
+
+
+class Attached(Protocol):
+    """What attach_network gives (runtime/network.py Attachment)."""
+
+    net: PodNet
+    record: PodNetworkRecord | None
+    warnings: list[tuple[str, str]]
 
 
 class PodEffects(Protocol):
@@ -154,7 +169,7 @@ class PodEffects(Protocol):
     real host; the unit tests have a fake that records). Every method is one
     effect the lifecycle below decides on."""
 
-    def create_sandbox(self, pod: Pod) -> Sandbox: ...
+    def create_sandbox(self, pod: Pod, net: PodNet) -> Sandbox: ...
     def replace_pause(self, box: Sandbox) -> None: ...
     def teardown_sandbox(self, box: Sandbox) -> None: ...
     def open_stream(self, box: Sandbox, container: str, stream: str) -> int: ...
@@ -211,6 +226,7 @@ class PodRunner:
         self._save_pending: Deadline | None = None
         self._identities: dict[int, ProcessRef] = {}  # pid -> identity, while it lives
         self._pause: PauseRef | None = None  # pause_ref's
+        self.net: PodNetworkRecord | None = None  # its address and hostPorts, once claimed
 
     def _run(self, container: Container, images: dict[str, Image], init: bool) -> ContainerRun:
         run = ContainerRun(container, images[container.name], init, Backoff(self.policy))
@@ -240,9 +256,14 @@ class PodRunner:
 
     # -- starting ------------------------------------------------------------
     def start(self) -> None:
-        """Create the sandbox and the first container; StartError rolls back this pod."""
-        self.sandbox = self.fx.create_sandbox(self.pod)
+        """Create the sandbox and the first container; StartError rolls back this
+        pod (teardown gives its address back)."""
+        attached = self.sup.attach_network(self.pod, pod_hostname(self.pod))
+        self.net = attached.record
+        self.sandbox = self.fx.create_sandbox(self.pod, attached.net)
         self.sup.watch(self.sandbox.pause, self._on_pause_exit)
+        for reason, message in attached.warnings:
+            self.event("Warning", reason, message)
         for volume in self.pod.spec.volumes:
             if volume.projections is not None:
                 try:
@@ -313,11 +334,13 @@ class PodRunner:
 
     # -- the downward API, ConfigMaps and Secrets ------------------------------------
     def facts(self) -> PodFacts:
-        """The pod as the downward API shows it."""
+        """The pod as the downward API shows it: status.podIP(s) is its address
+        on the pod network (none with only loopback), status.hostIP(s) the node's."""
         node = self.fx.node_facts()
+        pod_ips = (self.net.ip,) if self.net is not None and self.net.ip else ()
         return PodFacts(self.pod.name, self.pod.namespace,
                         self.sandbox.uid if self.sandbox else "", self.pod.labels,
-                        self.pod.annotations, node.node_name, node.host_ips, node.pod_ips,
+                        self.pod.annotations, node.node_name, node.host_ips, pod_ips,
                         node.service_account, node.allocatable)
 
     def _project(self, volume: Volume) -> bool:
@@ -365,15 +388,23 @@ class PodRunner:
         if retry:
             self._advance()
 
+    def own_env(self, run: ContainerRun,
+                on_skipped: Callable[[str], None] | None = None) -> dict[str, str]:
+        """The container's variables as the kubelet makes them now
+        (api/downward.py); ConfigError when a ConfigMap, Secret or key is missing."""
+        services = self.sup.service_env(self.pod) if self.pod.spec.enable_service_links else {}
+        return resolve_env(run.spec, self.facts(), self.fx.lookup(), on_skipped, services)
+
     def _resolve_env(self, run: ContainerRun) -> bool:
-        """The run's own environment (valueFrom, envFrom); False, with the
+        """The run's own environment (the Service variables with
+        enableServiceLinks, envFrom, env with valueFrom); False, with the
         container waiting in CreateContainerConfigError, when a ConfigMap,
         Secret or key it needs is missing."""
         def skipped(message: str) -> None:
             self.event("Warning", "InvalidEnvironmentVariableNames", message)
 
         try:
-            run.env = resolve_env(run.spec, self.facts(), self.fx.lookup(), skipped)
+            run.env = self.own_env(run, skipped)
         except ConfigError as e:
             if run.state.kind == "terminated":
                 run.last_state = run.state
@@ -430,7 +461,9 @@ class PodRunner:
     def _launch_plan(self, run: ContainerRun) -> LaunchPlan:
         """launch_plan() is pure: a restart reuses the last run's plan while its
         inputs are the very same objects (a run's spec and image never change;
-        the sandbox's hostname and the pod's securityContext are compared too)."""
+        the sandbox's hostname and the pod's securityContext are compared too)
+        and its resolved env (the downward API's values and the Service
+        variables with it) is equal."""
         assert self.sandbox is not None
         inputs = (run.spec, run.image, self.sandbox.hostname, self.pod.spec.security_context)
         known = run.plan_inputs
@@ -880,6 +913,9 @@ class PodRunner:
             self.sandbox = None
             self.sup.empty_trash_soon()
             self.event("Normal", "Deleted", "pod sandbox removed")
+        if self.net is not None:  # after pause: its veth pair went with its namespace
+            net, self.net = self.net, None
+            self.sup.detach_network(self.pod, net)
 
     # -- the on-disk record --------------------------------------------------------
     def save(self) -> None:

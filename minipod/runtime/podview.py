@@ -17,6 +17,7 @@ from minipod.api.record import (
     ContainerRecord,
     OwnerRecord,
     PauseRef,
+    PodNetworkRecord,
     PodRecord,
     ProbeCounts,
     Resume,
@@ -44,6 +45,8 @@ def pod_record(runner: PodRunner) -> PodRecord:
         init_container_statuses=[r.status().to_api() for r in runner.inits],
         container_statuses=[r.status().to_api() for r in runner.apps],
         log_dir=str(box.log_dir),
+        network=PodNetworkRecord(runner.net.ip, box.veth, runner.net.host_ports)
+        if runner.net is not None else None,
     )
 
 
@@ -100,6 +103,9 @@ def api_object(runner: PodRunner) -> dict[str, Any]:
         "startTime": rfc3339(runner.started_at),
         "containerStatuses": [_api_status(runner, r) for r in runner.apps],
     }
+    if runner.net is not None:  # the kubelet reports the sandbox's address
+        status["podIP"] = runner.net.ip
+        status["podIPs"] = [{"ip": runner.net.ip}]
     if inits:
         status["initContainerStatuses"] = inits
     if runner.failed_reason:

@@ -255,33 +255,18 @@ class Proxy:
         self.elements[(map_name, text)] = (owner, f"goto {jump.get('target', '')}")
 
     def owners(self) -> set[str]:
-        found = {o for o in self.chains.values()} | {o for o, _ in self.elements.values()}
+        found = set(self.chains.values()) | {o for o, _ in self.elements.values()}
         found.discard(NODE)
         return found
 
     # -- changes ------------------------------------------------------------------
-    def set(self, owner: str, wanted: Rules) -> bool:
+    def install(self, owner: str, wanted: Rules) -> bool:
         """Make ``owner``'s objects what ``wanted`` says, in one transaction.
         Returns whether anything had to change."""
         old_chains = {n for n, o in self.chains.items() if o == owner}
         old_elements = {k: v for k, (o, v) in self.elements.items() if o == owner}
-        commands: list[str] = []
-        for name in wanted.chains:
-            if name not in old_chains:
-                commands.append(f"add chain {TABLE} {name}")
-        for name, rules in wanted.chains.items():
-            if name in old_chains and self.contents.get(name) == rules:
-                continue
-            if name in old_chains:
-                commands.append(f"flush chain {TABLE} {name}")
-            commands += [f"add rule {TABLE} {name} {rule}" for rule in rules]
-        for (map_name, key), verdict in old_elements.items():
-            if wanted.elements.get((map_name, key)) != verdict:
-                commands.append(f"delete element {TABLE} {map_name} {{ {key} }}")
-        for (map_name, key), verdict in wanted.elements.items():
-            if old_elements.get((map_name, key)) != verdict:
-                commands.append(f'add element {TABLE} {map_name} {{ {key} comment "{owner}" '
-                                f": {verdict} }}")
+        commands = self._chain_commands(old_chains, wanted)
+        commands += _element_commands(owner, old_elements, wanted)
         for name in sorted(old_chains - set(wanted.chains), key=_chains_last):
             commands += [f"flush chain {TABLE} {name}", f"delete chain {TABLE} {name}"]
         if not commands:
@@ -293,14 +278,37 @@ class Proxy:
         for name, rules in wanted.chains.items():
             self.chains[name] = owner
             self.contents[name] = rules
-        for key in old_elements:
-            self.elements.pop(key, None)
-        for key, verdict in wanted.elements.items():
-            self.elements[key] = (owner, verdict)
+        for element in old_elements:
+            self.elements.pop(element, None)
+        for element, verdict in wanted.elements.items():
+            self.elements[element] = (owner, verdict)
         return True
 
+    def _chain_commands(self, old_chains: set[str], wanted: Rules) -> list[str]:
+        """New chains first (a rule may jump to one), then the rules of those
+        whose rules changed (or are not known: read back after a crash)."""
+        commands = [f"add chain {TABLE} {name}" for name in wanted.chains
+                    if name not in old_chains]
+        for name, rules in wanted.chains.items():
+            if name in old_chains and self.contents.get(name) == rules:
+                continue
+            if name in old_chains:
+                commands.append(f"flush chain {TABLE} {name}")
+            commands += [f"add rule {TABLE} {name} {rule}" for rule in rules]
+        return commands
+
     def remove(self, owner: str) -> bool:
-        return self.set(owner, Rules())
+        return self.install(owner, Rules())
+
+
+def _element_commands(owner: str, old: dict[tuple[str, str], str], wanted: Rules) -> list[str]:
+    commands = [f"delete element {TABLE} {map_name} {{ {key} }}"
+                for (map_name, key), verdict in old.items()
+                if wanted.elements.get((map_name, key)) != verdict]
+    commands += [f'add element {TABLE} {map_name} {{ {key} comment "{owner}" : {verdict} }}'
+                 for (map_name, key), verdict in wanted.elements.items()
+                 if old.get((map_name, key)) != verdict]
+    return commands
 
 
 _CHAIN_OWNERS = {"service": "service", "endpoint": "service", "hostport": "pod"}

@@ -23,7 +23,7 @@ from minipod.api.errors import SpecError
 from minipod.api.events import Event, Sink, clock, say
 from minipod.api.model import ConfigData, Pod, Workload
 from minipod.api.quantity import quantity_bytes
-from minipod.api.record import SupervisorRef
+from minipod.api.record import PodNetworkRecord, SupervisorRef
 from minipod.api.workloads import check_update, workload_key
 from minipod.kernel import configstore, logs
 from minipod.kernel import sys as msys
@@ -36,7 +36,9 @@ from minipod.loop.eventloop import Deadline, Loop
 from minipod.runtime.configwatch import ConfigWatch
 from minipod.runtime.controller import WorkloadController
 from minipod.runtime.effects import KernelEffects
+from minipod.runtime.network import Attachment, NodeNetwork
 from minipod.runtime.pod import PodEffects, PodRunner
+from minipod.runtime.services import ServiceController
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ class Supervisor:
                  backoff: BackoffPolicy | None = None,
                  status_sink: Callable[[str], None] | None = None,
                  socket_path: Path | None = None, effects: PodEffects | None = None,
-                 reap_one: ReapSource = reap_one) -> None:
+                 reap_one: ReapSource = reap_one, network: NodeNetwork | None = None) -> None:
         self.loop = loop
         self.effects: PodEffects = effects or KernelEffects()
         self._reap_one = reap_one
@@ -72,6 +74,8 @@ class Supervisor:
         self._sweep: Deadline | None = None
         self.config_watch = ConfigWatch(loop, self.config_changed)
         self._log_limits: tuple[int, int] | None = None
+        self.network = network or NodeNetwork(loop)
+        self.services = ServiceController(self, self.network)
 
     # -- set-up --------------------------------------------------------------
     def open(self) -> None:
@@ -97,6 +101,8 @@ class Supervisor:
             self._sweep.cancel()
             self._sweep = None
         empty_trash()
+        self.services.close()
+        self.network.close()  # removed if nothing of any supervisor uses it
         self.loop.close()
 
     def log_limits(self) -> tuple[int, int]:
@@ -220,6 +226,16 @@ class Supervisor:
             self._identity = SupervisorRef(me["pid"], me["startTime"], str(self.socket_path))
         return self._identity
 
+    # -- the pod network ------------------------------------------------------------
+    def attach_network(self, pod: Pod, hostname: str) -> Attachment:
+        return self.network.attach(pod, hostname)
+
+    def detach_network(self, pod: Pod, record: PodNetworkRecord | None) -> None:
+        self.network.detach(pod, record)
+
+    def service_env(self, pod: Pod) -> dict[str, str]:
+        return self.services.env(pod.namespace)
+
     def _controllers_of(self, runner: PodRunner) -> list[WorkloadController]:
         return [c for c in self.controllers.values() if c.owns(runner)]
 
@@ -228,6 +244,7 @@ class Supervisor:
         its kubectl columns are printed when they change (`get pods -w`)."""
         for controller in self._controllers_of(runner):
             controller.poke()
+        self.services.poke()  # a pod that turned (un)ready moves in the endpoints
         if self.status_sink is None:
             return
         row = runner.row()
@@ -249,6 +266,7 @@ class Supervisor:
             self.pods.pop(key, None)
             for controller in owners:  # a replica is gone: make a new one
                 controller.poke()
+            self.services.poke()
             on_done()
 
         runner.stop(grace, stopped)
@@ -261,22 +279,27 @@ class Supervisor:
         for controller in list(self.controllers.values()):
             controller.delete()
         self.controllers.clear()
+        self.services.delete_all()
         for key in list(self.pods):
             self.delete_pod(key, grace, lambda: None)
 
+    def busy(self) -> bool:
+        return bool(self.pods) or bool(self.controllers) or bool(self.services.services)
+
     def run(self) -> None:
-        """Serve until every pod is gone."""
+        """Serve until every pod is gone (Services are deleted then: `up` in the
+        foreground ends when its pods do)."""
         self.loop.run_until(lambda: not self.pods and not self.controllers)
+        self.services.delete_all()
 
     def run_daemon(self, idle: float) -> None:
-        """Serve until there has been no pod for ``idle`` seconds."""
+        """Serve until there has been no pod and no Service for ``idle`` seconds."""
         while self._serve_while_idle(idle):
-            self.loop.run_until(lambda: not self.pods and not self.controllers)
+            self.loop.run_until(lambda: not self.busy())
 
     def _serve_while_idle(self, idle: float) -> bool:
         """False once ``idle`` seconds passed with no pod; True when one came."""
-        def busy() -> bool:
-            return bool(self.pods) or bool(self.controllers)
+        busy = self.busy
 
         if busy():
             return True

@@ -81,7 +81,12 @@ class ControlServer:
             elif not wait:
                 reply({"ok": True})
         elif op == "ping":
-            reply({"ok": True, "pid": os.getpid(), "pods": sorted(sup.pods)})
+            reply({"ok": True, "pid": os.getpid(), "pods": sorted(sup.pods),
+                   "services": sorted(sup.services.services)})
+        elif op == "delete-service":
+            key = f"{request.get('namespace', 'default')}/{request.get('name')}"
+            reply({"ok": True} if sup.services.delete(key)
+                  else {"ok": False, "error": f'services "{request.get("name")}" not found'})
         elif op == "apply":
             reply(apply(sup, request))
         elif op == "scale":
@@ -126,8 +131,13 @@ def apply(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
         backoff = BackoffPolicy.parse(request["backoff"]) if request.get("backoff") else None
         sup.check_workload_updates(manifest.workloads)  # before any pod starts
         sup.check_configs(manifest.configs)
+        # Services before pods: containers get the variables of the Services
+        # that exist when they start (the API server's allocators may refuse: exit 2)
+        services = sup.services.apply(manifest.services)
     except SpecError as e:
         return {"ok": False, "code": 2, "error": str(e)}
+    except MinipodError as e:
+        return {"ok": False, "code": 1, "error": str(e)}
     try:
         # first, so the pods of the same request find them
         configs = [f"{c.kind.lower()}/{c.name} {word}"
@@ -142,7 +152,7 @@ def apply(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
                 for w in image.warnings]
     pods_said = [f"pod/{p.name} unchanged" for p in unchanged] + [
         f"pod/{r.pod.name} created" for r in started]
-    return {"ok": True, "said": configs + pods_said + said,
+    return {"ok": True, "said": configs + services + pods_said + said,
             "warnings": warnings}
 
 

@@ -26,7 +26,7 @@ from minipod.api.errors import MinipodError
 from minipod.api.events import print_sink
 from minipod.kernel.state import supervisors_dir
 from minipod.loop.eventloop import Loop
-from minipod.runtime.adopt import adopt_pod, orphaned_pods, orphaned_workloads
+from minipod.runtime.adopt import adopt_pod, orphaned_pods, orphaned_services, orphaned_workloads
 from minipod.runtime.controller import controller_from_record
 from minipod.runtime.supervisor import Supervisor
 from minipod.server.client import request
@@ -116,6 +116,11 @@ def serve(ready_w: int) -> int:
                 adopt_pod(sup, directory, record)
             except Exception:  # one broken record must not keep the others down
                 log.exception("could not adopt %s", directory)
+        for service in orphaned_services():  # after the pods: their endpoints
+            try:
+                sup.services.adopt(service)
+            except Exception:
+                log.exception("could not adopt service %s", service.key)
         for workload in orphaned_workloads():
             try:
                 sup.adopt_controller(controller_from_record(sup, workload))

@@ -12,14 +12,16 @@ from minipod.api.downward import Lookup, Payload, PodFacts
 from minipod.api.errors import StartError
 from minipod.api.events import Event
 from minipod.api.model import ConfigData, Pod, Volume
-from minipod.api.record import PodRecord, ProcessRef, SupervisorRef
+from minipod.api.record import PodNetworkRecord, PodRecord, ProcessRef, SupervisorRef
 from minipod.kernel.launch import LaunchPlan
 from minipod.kernel.ns import NsFds
+from minipod.kernel.podnet import PodNet
 from minipod.kernel.rootfs import BindMount
 from minipod.kernel.sandbox import Sandbox
 from minipod.kernel.spawn import Child
 from minipod.loop.clock import FakeClock
 from minipod.loop.eventloop import Loop
+from minipod.runtime.network import Attachment
 from minipod.runtime.pod import ContainerRun, PodRunner
 from minipod.runtime.podview import pod_record
 
@@ -33,6 +35,8 @@ class FakeHost:
         self.watched: dict[int, Any] = {}
         self.finished: list[str] = []
         self.socket_path = tmp / "sup.sock"
+        self.attached: list[tuple[str, PodNetworkRecord | None]] = []
+        self.detached: list[tuple[str, PodNetworkRecord | None]] = []
 
     def emit(self, event: Event) -> None:
         self.events.append(event)
@@ -61,6 +65,24 @@ class FakeHost:
     def pod_finished(self, runner: PodRunner) -> None:
         self.finished.append(runner.phase())
         runner.stop(None, lambda: None)
+
+    # the pod network: an address per pod when ``addresses`` is on, and what
+    # was given back, recorded
+    addresses = False
+    service_vars: dict[str, str] = {}  # noqa: RUF012 - a class default, replaced per test
+
+    def attach_network(self, pod: Pod, hostname: str) -> Any:
+        record = PodNetworkRecord(f"10.244.0.{len(self.attached) + 2}") \
+            if self.addresses else None
+        self.attached.append((pod.name, record))
+        return Attachment(PodNet("nameserver 10.96.0.10\n", record.ip if record else None,
+                                 "10.244.0.1", "minipod0"), record)
+
+    def detach_network(self, pod: Pod, record: PodNetworkRecord | None) -> None:
+        self.detached.append((pod.name, record))
+
+    def service_env(self, pod: Pod) -> dict[str, str]:
+        return dict(self.service_vars)
 
 
 class MountHolds:
@@ -104,6 +126,7 @@ class FakeEffects:
         self.fail_spawn: set[str] = set()  # containers whose start fails
         self.fail_sandbox: set[str] = set()  # pods whose sandbox cannot be made
         self.sandboxes: list[str] = []  # pods whose sandbox was made
+        self.nets: list[PodNet] = []  # what each sandbox was given
         self.torn_down: list[str] = []
         self.names: dict[int, str] = {}  # pid: container
         self.holds = MountHolds()
@@ -120,14 +143,15 @@ class FakeEffects:
         # an eventfd, not /dev/null: a supervisor registers pidfds with epoll
         return os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
 
-    def create_sandbox(self, pod: Pod) -> Sandbox:
+    def create_sandbox(self, pod: Pod, net: PodNet) -> Sandbox:
         if pod.name in self.fail_sandbox:
             raise StartError("start pause: exec /nope", 2)
         self.sandboxes.append(pod.name)
+        self.nets.append(net)
         self.next_pid += 1
         return Sandbox(pod, self.tmp, "uid-1", pod.name, Child(self.next_pid, self._devnull()),
                        NsFds(0, {"net": -1}), 0.0, contextlib.ExitStack(),
-                       contextlib.ExitStack(), log_dir=self.tmp / "logs")
+                       contextlib.ExitStack(), log_dir=self.tmp / "logs", net=net)
 
     def replace_pause(self, box: Sandbox) -> None:
         box.attempt += 1

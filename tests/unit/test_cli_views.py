@@ -332,8 +332,8 @@ def test_get_status_unknown_when_the_supervisor_is_gone(
 
 
 def test_get_bad_resource_and_output(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "get", "services") == \
-        (1, "", 'error: the server doesn\'t have a resource type "services"\n')
+    assert run(capsys, "get", "statefulsets") == \
+        (1, "", 'error: the server doesn\'t have a resource type "statefulsets"\n')
     code, _, err = run(capsys, "get", "pods", "-o", "xml")
     assert code == 1
     assert err.startswith('error: unable to match a printer suitable for the output format "xml"')
@@ -531,8 +531,10 @@ def test_describe_probe_one_line_form(probe: dict[str, Any], text: str) -> None:
 def test_describe_not_found_and_bad_kind(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "describe", "pod", "nope") == \
         (1, "", 'Error from server (NotFound): pods "nope" not found\n')
-    assert run(capsys, "describe", "svc", "x")[2] == \
-        'error: the server doesn\'t have a resource type "svc"\n'
+    assert run(capsys, "describe", "svc", "x") == \
+        (1, "", 'Error from server (NotFound): services "x" not found\n')
+    assert run(capsys, "describe", "statefulset", "x")[2] == \
+        'error: the server doesn\'t have a resource type "statefulset"\n'
 
 
 def test_describe_several_pods_and_all_in_a_namespace(

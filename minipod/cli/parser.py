@@ -86,13 +86,14 @@ def _parser() -> argparse.ArgumentParser:
     from minipod.cli import cp as cli_cp
     from minipod.cli import exec_cmd as cli_exec
     from minipod.cli import meta as cli_meta
+    from minipod.cli import portforward as cli_portforward
     from minipod.cli import rollout as cli_rollout
     from minipod.cli import views as cli_views
     from minipod.cli import wait as cli_wait
     from minipod.cli import workloads as cli_workloads
 
     for module in (cli_apply, cli_views, cli_exec, cli_workloads, cli_meta, cli_wait,
-                   cli_rollout, cli_cp):
+                   cli_rollout, cli_cp, cli_portforward):
         module.register(sub)
     completion = sub.add_parser("completion", help="the shell completion script: "
                                 "source <(minipod completion bash)")

@@ -266,11 +266,20 @@ class ServiceController:
         if self._pending is None and self.services:
             self._pending = self.sup.loop.call_later(0, self._sync)
 
-    def _sync(self) -> None:
+    def _sync(self, leaving: str | None = None) -> None:
         self._pending = None
-        views = [pod_view(r) for r in self.sup.pods.values()]
+        views = [dataclasses.replace(pod_view(r), terminating=True) if k == leaving
+                 else pod_view(r) for k, r in self.sup.pods.items()]
         for state in list(self.services.values()):
             self._sync_one(state, views)
+
+    def sync_now(self, leaving: str) -> None:
+        """Work the endpoints out now, with the pod ``leaving`` (a key)
+        terminating: it is about to be deleted."""
+        if self.services:
+            if self._pending is not None:
+                self._pending.cancel()
+            self._sync(leaving)
 
     def _sync_one(self, state: ServiceState, views: list[PodView] | None = None,
                   force: bool = False) -> None:

@@ -261,6 +261,10 @@ class Supervisor:
             return False
 
         owners = self._controllers_of(runner)
+        # Out of its Services before its containers hear SIGTERM, not a turn
+        # later: a server that exits at once on SIGTERM would refuse the
+        # connections sent to it in between.
+        self.services.sync_now(leaving=key)
 
         def stopped() -> None:
             self.pods.pop(key, None)
@@ -303,6 +307,8 @@ class Supervisor:
 
         if busy():
             return True
+        if self.stopping:  # SIGTERM: gone once its pods are
+            return False
         expired: list[bool] = []
         timer = self.loop.call_later(idle, lambda: expired.append(True))
         self.loop.run_until(lambda: busy() or bool(expired))

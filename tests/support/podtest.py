@@ -44,6 +44,11 @@ class Minipod:
     # inodes are reused quickly, so identity needs the time too.
     seen_pids: dict[int, float] = field(default_factory=dict)
     seen_netns: dict[int, float] = field(default_factory=dict)
+    # A network namespace of the test's own (tests/support/nettest.py): when
+    # set, every `minipod` runs in it with the pod network on, so the bridge,
+    # the pods' veths and the nftables rules are made there, never here.
+    netns: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def logs(self) -> Path:
@@ -55,13 +60,21 @@ class Minipod:
         env = dict(os.environ)
         env.update(MINIPOD_ROOT=str(self.root), MINIPOD_IMAGES=str(self.images),
                    MINIPOD_LOGS=str(self.logs))
+        if self.netns is not None:
+            env["MINIPOD_POD_NETWORK"] = "bridge"
+        env.update(self.extra_env)
         return env
+
+    def prefix(self) -> list[str]:
+        """How a command enters the test's network namespace (if it has one)."""
+        return ["nsenter", f"--net=/run/netns/{self.netns}"] if self.netns else []
 
     def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         # cwd is the test's directory, so `-m minipod` finds the installed
         # package, never the source tree (which has no built extension).
-        return subprocess.run([sys.executable, "-m", "minipod", *args], cwd=self.workdir,
-                              env=self.env, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run([*self.prefix(), sys.executable, "-m", "minipod", *args],
+                              cwd=self.workdir, env=self.env, capture_output=True, text=True,
+                              timeout=timeout)
 
     def manifest(self, text: str, name: str = "pod.yaml") -> Path:
         path = self.workdir / name
@@ -69,7 +82,8 @@ class Minipod:
         return path
 
     def up(self, manifest: Path, *options: str) -> subprocess.Popen[str]:
-        proc = subprocess.Popen([sys.executable, "-m", "minipod", "up", *options, str(manifest)],
+        proc = subprocess.Popen([*self.prefix(), sys.executable, "-m", "minipod", "up",
+                                 *options, str(manifest)],
                                 cwd=self.workdir, env=self.env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
         self.ups.append(proc)
@@ -106,6 +120,10 @@ class Minipod:
             pass
 
     def delete_leftover_pods(self) -> None:
+        services = self.root / "services"
+        for path in sorted(services.glob("*.json")) if services.exists() else []:
+            namespace, name = path.stem.split("_", 1)
+            self.run("delete", "service", name, "-n", namespace)
         pods = self.root / "pods"
         for directory in sorted(pods.iterdir()) if pods.exists() else []:
             namespace, name = directory.name.split("_", 1)
@@ -179,3 +197,12 @@ def assert_nothing_left(mp: Minipod) -> None:
     # a supervisor deletes retired pod directories right after it answered
     trash = mp.root / "trash"
     wait_for(lambda: not trash.exists() or not any(trash.iterdir()), 10, "trash/ to be emptied")
+    for kind in ("services", "endpoints"):
+        records = mp.root / kind
+        left = sorted(p.name for p in records.iterdir()) if records.exists() else []
+        assert left == [], f"{kind} records left behind: {left}"
+    network = mp.root / "network"
+    for kind in ("pod-ips", "service-ips", "node-ports", "host-ports"):
+        claims = network / kind
+        left = sorted(p.name for p in claims.iterdir()) if claims.exists() else []
+        assert left == [], f"network claims left behind in {kind}: {left}"

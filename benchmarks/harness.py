@@ -105,7 +105,11 @@ class Minipod:
 
     @property
     def env(self) -> dict[str, str]:
-        return dict(os.environ, MINIPOD_ROOT=str(self.root), MINIPOD_IMAGES=str(self.images))
+        # The pod network stays off here: these figures are of pods on
+        # loopback, and the suite never touches the machine's own network.
+        # benchmarks/network.py measures it in a namespace of its own.
+        return dict(os.environ, MINIPOD_ROOT=str(self.root), MINIPOD_IMAGES=str(self.images),
+                    MINIPOD_POD_NETWORK="none")
 
     def command(self, *args: str) -> list[str]:
         """The `minipod` script installed beside the interpreter, as a user runs

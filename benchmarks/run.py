@@ -42,7 +42,8 @@ from benchmarks.results import Comparison, Figure
 if TYPE_CHECKING:
     from benchmarks.peers import Podman
 
-GROUPS = ("cold", "scale", "start", "restart", "capacity", "inprocess", "cli", "kernel")
+GROUPS = ("cold", "scale", "start", "restart", "capacity", "inprocess", "cli", "kernel",
+          "network")
 LOCK = Path(tempfile.gettempdir()) / "minipod-bench.lock"  # one suite at a time
 # what a pod costs at most, to decide whether N pods fit (measured: well below)
 POD_MEMORY_KB = 4096
@@ -202,6 +203,12 @@ def run_suite(mp: Minipod, watcher: ExecWatcher, cfg: Config, groups: list[str],
         out += fg.cli_startup(mp, cfg)
     if "kernel" in groups:
         out += fg.baseline_figures(cfg)
+    if "network" in groups:
+        from benchmarks.network import network_figures  # imports minipod: only when asked
+
+        watcher.forget()
+        out += fg.guard("network", "The pod network", "ms",
+                        lambda: network_figures(mp, watcher, cfg, peer))
     if peer is not None:
         attach_peer_only(out, peer, watcher, cfg)
     return out

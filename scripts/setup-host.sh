@@ -28,8 +28,10 @@ set -euo pipefail
 
 # gcc and python3-dev build minipod's C (the cffi extension); busybox-static
 # makes the image; musl-tools makes pause tiny.
+# nftables: libnftables for Services and hostPorts (and nft, to look at them);
+# iproute2: `ip`, which the network tests use to make their namespaces.
 APT_PACKAGES=(python3 python3-venv python3-dev gcc libc6-dev musl-tools make
-              busybox-static util-linux procps)
+              busybox-static util-linux procps nftables iproute2)
 LINT_PACKAGES=(shellcheck vagrant)
 
 VENV=${VENV:-/opt/minipod/venv}

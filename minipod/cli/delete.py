@@ -41,6 +41,10 @@ def delete_pod(namespace: str, name: str, grace: int | None, wait: bool = True) 
         if grace is None:  # the pod's own terminationGracePeriodSeconds, as its supervisor would
             grace = record.api_object.get("spec", {}).get("terminationGracePeriodSeconds")
         _stop_orphaned_pod(record, _grace_of(grace))
+        # start-up: imported with the verb that needs it (an orphan is rare)
+        from minipod.runtime.network import release_orphan
+
+        release_orphan(namespace, name, record.network)
     remove_pod_dir(directory)
     if record is not None and record.log_dir:
         shutil.rmtree(record.log_dir, ignore_errors=True)

@@ -189,6 +189,27 @@ class NodeNetwork:
         self.install_host_ports(pod, record)
 
 
+def release_orphan(namespace: str, name: str, record: PodNetworkRecord | None) -> None:
+    """What a pod whose supervisor is gone held of the network, given back by
+    the `minipod delete` that stopped it: its hostPort rules and its claims.
+    (Its veth pair went with its network namespace.)"""
+    if record is None:
+        return
+    owner = f"{namespace}/{name}"
+    if record.host_ports:
+        proxy = Proxy(Nft())
+        try:
+            if proxy.table_exists():
+                proxy.read_back()
+                proxy.remove(f"pod/{owner}")
+        except NftError as e:
+            log.error("could not remove the hostPort rules of %s: %s", owner, e)
+    with podnet.locked():
+        for port in record.host_ports:
+            podnet.release("host-ports", HostPort.from_json(port).claim_name, owner)
+        podnet.release("pod-ips", record.ip, owner)
+
+
 def _hosts_names(pod: Pod, hostname: str, domain: str) -> str:
     """The kubelet's hosts line: the FQDN first when the pod has a subdomain."""
     if pod.spec.subdomain:

@@ -23,7 +23,7 @@ from typing import Any
 import psutil
 from podtest import Minipod, wait_for
 
-SUPPORT = Path(__file__).parent
+CLIENT = Path(__file__).resolve().parents[2] / "benchmarks" / "netclient.py"
 
 
 def make_netns() -> str:
@@ -147,7 +147,7 @@ class Client:
     def __init__(self, netns: str, host: str, port: int, gap: float = 0.002) -> None:
         self.proc = subprocess.Popen(
             ["nsenter", f"--net=/run/netns/{netns}", sys.executable,
-             str(SUPPORT / "netclient.py"), host, str(port), str(gap)],
+             str(CLIENT), host, str(port), str(gap)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         ready = self.proc.stdout.readline()  # "ready" once its first request is answered

@@ -473,3 +473,52 @@ def test_the_saved_record_is_what_adoption_needs_and_reads_back(tmp_path: Path) 
     assert record.containers["init"].exit_code == 0
     assert record.pause.pid == runner.sandbox.pause.pid and record.pause.namespaces
     assert PodRecord.from_json(json.loads(json.dumps(record.to_json()))) == record
+
+
+# -- the pod network ---------------------------------------------------------------------
+
+
+def test_a_pod_on_the_network_has_its_address_in_status_record_and_env(
+        tmp_path: Path) -> None:
+    from minipod.api.model import EnvVar
+
+    container = Container("app", "busybox", env=(
+        EnvVar("IP", "", "status.podIP"), EnvVar("NODE", "", "spec.nodeName"),
+        EnvVar("APP", "", "metadata.labels['app']"), EnvVar("URL", "http://$(WEB_SERVICE_HOST)"),
+    ))
+    runner, sup = make(tmp_path, spec=PodSpec(containers=(container,)))
+    sup.addresses = True
+    sup.service_vars = {"WEB_SERVICE_HOST": "10.96.0.5"}
+    runner.start()
+    assert sup.attached == [("p", runner.net)] and runner.net is not None
+    ip = runner.net.ip
+    assert fx(runner).nets[0].ip == ip  # pause is given the address
+    record = fx(runner).records[-1]
+    assert record.network is not None and record.network.ip == ip
+    assert record.api_object["status"]["podIP"] == ip
+    assert record.api_object["status"]["podIPs"] == [{"ip": ip}]
+    plan = run_of(runner, "app").plan
+    assert plan is not None
+    assert plan.env["IP"] == ip and plan.env["NODE"] == "node-1" and plan.env["APP"] == ""
+    assert plan.env["URL"] == "http://10.96.0.5" and plan.env["WEB_SERVICE_HOST"] == "10.96.0.5"
+    runner.stop(0, lambda: None)
+    exit_(runner, sup, "app", 137, 9)
+    assert sup.detached == [("p", sup.attached[0][1])] and runner.net is None
+    assert record.network.veth == "mpuid100"  # the node's end of its veth pair
+
+
+def test_service_links_off_and_a_failed_sandbox_gives_the_address_back(tmp_path: Path) -> None:
+    runner, sup = make(tmp_path, spec=PodSpec(containers=(Container("app", "busybox"),),
+                                              enable_service_links=False))
+    sup.addresses = True
+    sup.service_vars = {"WEB_SERVICE_HOST": "10.96.0.5"}
+    runner.start()
+    plan = run_of(runner, "app").plan
+    assert plan is not None and "WEB_SERVICE_HOST" not in plan.env
+    other, sup2 = make(tmp_path)
+    sup2.addresses = True
+    fx(other).fail_sandbox.add("p")
+    with pytest.raises(Exception, match="start pause"):
+        other.start()
+    other.teardown()  # what Supervisor.start_pods does on a failed start
+    assert [name for name, _ in sup2.detached] == ["p"] and other.net is None

@@ -157,6 +157,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for workload in manifest.workloads:
         print(f"{workload.kind.lower()}.apps/{workload.name} valid (namespace "
               f"{workload.namespace}, {workload.replicas} replicas)")
+    for service in manifest.services:
+        ports = len(service.ports)
+        print(f"service/{service.name} valid (namespace {service.namespace}, {service.type}, "
+              f"{ports} port{'s' if ports != 1 else ''})")
     return 0
 
 

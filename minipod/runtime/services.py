@@ -81,6 +81,12 @@ class ServiceState:
         return f"service/{self.key}"
 
 
+def _state(view: PodView) -> tuple[object, ...]:
+    """What a pod's endpoints depend on; first, whether it can take traffic."""
+    routable = view.ip is not None and view.ready and not view.terminating and not view.finished
+    return (routable, view.ip, view.ready, view.terminating, view.finished)
+
+
 def pod_view(runner: PodRunner) -> PodView:
     """What the endpoints need of a running pod."""
     alive = runner.sandbox is not None and runner.sandbox.pause.pidfd >= 0
@@ -98,6 +104,7 @@ class ServiceController:
         self.network = network
         self.services: dict[str, ServiceState] = {}
         self._pending: Deadline | None = None
+        self._seen: dict[str, tuple[object, ...]] = {}  # pod key -> _state(), last seen
 
     # -- apply and delete -------------------------------------------------------------
     def apply(self, services: list[Service]) -> list[str]:
@@ -266,10 +273,38 @@ class ServiceController:
         if self._pending is None and self.services:
             self._pending = self.sup.loop.call_later(0, self._sync)
 
+    def pod_changed(self, runner: PodRunner) -> None:
+        """A pod that could take traffic and no longer can (its server died, its
+        readiness probe failed) leaves its Services now, in this turn, before
+        whatever its change leads to (a restart takes milliseconds); any other
+        change waits for the next turn, with the others of this one."""
+        if not self.services:
+            return
+        now = _state(pod_view(runner))
+        was = self._seen.get(runner.key)
+        if was == now:
+            return  # nothing an endpoint depends on changed (a probe count, a log line)
+        if was is not None and was[0] and not now[0]:
+            if self._pending is not None:
+                self._pending.cancel()
+            self._sync()
+        else:
+            self._seen[runner.key] = now
+            self.poke()
+
+    def pod_gone(self, key: str) -> None:
+        self._seen.pop(key, None)
+        self.poke()
+
     def _sync(self, leaving: str | None = None) -> None:
         self._pending = None
-        views = [dataclasses.replace(pod_view(r), terminating=True) if k == leaving
-                 else pod_view(r) for k, r in self.sup.pods.items()]
+        views = []
+        for key, runner in self.sup.pods.items():
+            found = pod_view(runner)
+            if key == leaving:
+                found = dataclasses.replace(found, terminating=True)
+            self._seen[key] = _state(found)
+            views.append(found)
         for state in list(self.services.values()):
             self._sync_one(state, views)
 

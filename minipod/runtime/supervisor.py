@@ -244,7 +244,7 @@ class Supervisor:
         its kubectl columns are printed when they change (`get pods -w`)."""
         for controller in self._controllers_of(runner):
             controller.poke()
-        self.services.poke()  # a pod that turned (un)ready moves in the endpoints
+        self.services.pod_changed(runner)  # a pod that turned (un)ready moves in the endpoints
         if self.status_sink is None:
             return
         row = runner.row()
@@ -270,7 +270,7 @@ class Supervisor:
             self.pods.pop(key, None)
             for controller in owners:  # a replica is gone: make a new one
                 controller.poke()
-            self.services.poke()
+            self.services.pod_gone(key)
             on_done()
 
         runner.stop(grace, stopped)

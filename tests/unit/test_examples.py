@@ -15,8 +15,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MANIFESTS = sorted(EXAMPLES.glob("*.yaml"))
 
 # the concepts the tour walks through; each has its own manifest
-TOUR = ["deployment", "liveness", "probes", "init-containers", "zombies", "localhost",
-        "sidecar"]
+TOUR = ["deployment", "service", "liveness", "probes", "init-containers", "zombies",
+        "localhost", "sidecar"]
 
 
 def test_every_concept_of_the_tour_has_its_example() -> None:

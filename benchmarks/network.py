@@ -91,11 +91,14 @@ def network_figures(mp: Minipod, watcher: ExecWatcher, cfg: Config, peer: Any | 
             keeper = mf.pod("net-keeper")
             start_pods(target, watcher, target.write("keeper.yaml", mf.documents(keeper)),
                        [keeper])
+            target.supervisor("net-keeper")  # so that stop_daemon() ends it
         figures += start_figures(on, off, watcher, cfg, netns=netns, peer=peer)
         figures += pause_figures(netns, cfg)
         figures += failover_figures(on, netns, cfg)
         figures += path_figures(on, netns, cfg)
     finally:
+        # SIGTERM to each daemon deletes its Deployment, Services and pods, and
+        # the last one removes the network; only then does the namespace go
         for target in (on, off):
             with contextlib.suppress(Exception):
                 target.stop_daemon()

@@ -33,7 +33,7 @@ from typing import Any
 from benchmarks import manifests as mf
 from benchmarks.config import Config
 from benchmarks.execwatch import ExecWatcher
-from benchmarks.figures import delete_pod, start_pods
+from benchmarks.figures import delete_pod, guard, start_pods
 from benchmarks.harness import BenchError, Minipod, wait_until
 from benchmarks.results import Comparison, Figure
 
@@ -92,10 +92,14 @@ def network_figures(mp: Minipod, watcher: ExecWatcher, cfg: Config, peer: Any | 
             start_pods(target, watcher, target.write("keeper.yaml", mf.documents(keeper)),
                        [keeper])
             target.supervisor("net-keeper")  # so that stop_daemon() ends it
-        figures += start_figures(on, off, watcher, cfg, netns=netns, peer=peer)
-        figures += pause_figures(netns, cfg)
-        figures += failover_figures(on, netns, cfg)
-        figures += path_figures(on, netns, cfg)
+        figures += guard("network.start", "Pod start on the pod network", "ms",
+                         lambda: start_figures(on, off, watcher, cfg, netns=netns, peer=peer))
+        figures += guard("network.pause", "pause with --net", "ms",
+                         lambda: pause_figures(netns, cfg))
+        figures += guard("network.failover", "Service failover", "ms",
+                         lambda: failover_figures(on, netns, cfg))
+        figures += guard("network.request", "Requests through each path", "ms",
+                         lambda: path_figures(on, netns, cfg))
     finally:
         # SIGTERM to each daemon deletes its Deployment, Services and pods, and
         # the last one removes the network; only then does the namespace go
@@ -299,7 +303,8 @@ def _ready_endpoints(mp: Minipod) -> list[dict[str, Any]]:
 
 
 def failover_figures(mp: NetMinipod, netns: NetNs, cfg: Config) -> list[Figure]:
-    mp.cli("up", "-d", str(mp.write("svc.yaml", SERVICE)))
+    # no CrashLoopBackOff: every kill must be followed by an immediate restart
+    mp.cli("up", "-d", "--backoff", "0:0", str(mp.write("svc.yaml", SERVICE)))
     wait_until(lambda: len(_ready_endpoints(mp)) == 2 or None, 30, "two ready endpoints")
     vip = json.loads((mp.root / "services" / "default_bench-svc.json").read_text())["clusterIP"]
     gaps: list[float] = []

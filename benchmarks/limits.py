@@ -100,4 +100,27 @@ LIMITS: dict[str, str] = {
         "the kernel's own cost: creating (and tearing down) five namespaces, mostly the "
         "network namespace, for unshare; a fork and an exec for fork+exec."),
     "cli": "the interpreter start-up, then the imports of the CLI's modules.",
+    "network.start": (
+        "network.start.on is start.one plus an address claimed (an O_EXCL file under the "
+        "network's lock), the resolv.conf composed, and pause's --net work "
+        "(network.pause.on); the rest of the gap to network.start.off is noise of a shared "
+        "machine: the two take turns, run by run."),
+    "network.pause": (
+        "pause.on: the kernel's veth creation (register_netdevice of two devices, one moved "
+        "into the new namespace) is most of the ~0.8 ms it adds to a quiet pause; the three "
+        "rtnetlink requests and an ioctl around it are microseconds. pause.pyroute2: the same "
+        "requests from Python, where pyroute2's IPRoute(netns=...) forks a helper to get a "
+        "socket of the pod's namespace, and its messages are encoded in Python (~0.4 ms "
+        "each)."),
+    "network.failover": (
+        "the window between the server's death and the supervisor's hearing of it through "
+        "the pidfd: the pod then leaves the Service's chain in that same turn, before the "
+        "container's restart (one libnftables transaction, ~0.2 ms). Requests that raced "
+        "into the dead endpoint before the rule changed are the failures; a loaded machine "
+        "delays the supervisor's wake-up."),
+    "network.request": (
+        "the pod's address: a veth pair and the host's routing; a hostPort or Service adds "
+        "the nat hooks' verdict-map lookups and conntrack's DNAT (~0.05 to 0.1 ms); "
+        "port-forward adds two loopback connections and a userspace process that relays "
+        "each chunk with two splice calls, which is why hostPort is DNAT."),
 }

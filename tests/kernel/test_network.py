@@ -457,3 +457,15 @@ def test_egress_is_off_unless_asked_for(netpod: Minipod) -> None:
     rules = nft_ruleset(netpod.netns or "")
     assert f'ip saddr {config["podCIDR"]} oifname != "{bridge}" masquerade' in rules
     assert f'iifname "{bridge}" oifname != "{bridge}" accept' in rules
+
+
+def test_many_pods_starting_at_once_get_distinct_addresses(netpod: Minipod) -> None:
+    name = unique_name("many")
+    up(netpod, DEPLOYMENT.format(name=name, type="ClusterIP", replicas=8))
+    wait_for_endpoints(netpod, name, 8, timeout=60)
+    ips = [pod_ip(netpod, p) for p in pods_of(netpod, name)]
+    assert len(set(ips)) == 8
+    claims = sorted(p.name for p in (netpod.root / "network" / "pod-ips").iterdir())
+    assert claims == sorted(ips)
+    for pod, ip in zip(pods_of(netpod, name), ips, strict=True):
+        assert http_get(netpod.netns or "", f"http://{ip}:8080/").strip() == pod

@@ -24,16 +24,18 @@ import sys
 from dataclasses import dataclass
 
 from minipod.api.errors import MinipodError, StateError
+from minipod.api.kinds import WORKLOAD_TYPES, workload_kind
 from minipod.api.model import LabelSelector, LabelSelectorRequirement
 from minipod.api.record import PodRecord, RecordError
-from minipod.api.workloads import WORKLOAD_TYPES, workload_kind
 from minipod.kernel.proc import open_if_same
-from minipod.kernel.relay import Relay, socket_in
-from minipod.kernel.state import (
-    pods_dir,
+from minipod.kernel.records import (
     read_pod_record,
     read_service_record,
     read_workload_record,
+)
+from minipod.kernel.relay import Relay, socket_in
+from minipod.kernel.state import (
+    pods_dir,
     service_record_path,
     workload_record_path,
 )

@@ -19,17 +19,11 @@ from minipod.api.endpoints import Endpoint
 from minipod.api.errors import StateError
 from minipod.api.record import EndpointsRecord, RecordError, ServiceRecord
 from minipod.api.status import human_age
-from minipod.cli.views import (
-    OUTPUTS,
-    TabWriter,
-    ViewError,
-    _annotation_lines,
-    _labels_lines,
-    _write,
-    kubectl_table,
-    to_json,
-    to_yaml,
-)
+from minipod.cli.views.describe import _annotation_lines, _labels_lines
+from minipod.cli.views.get import OUTPUTS, to_json, to_yaml
+from minipod.cli.views.output import ViewError
+from minipod.cli.views.output import write as _write
+from minipod.cli.views.tabwriter import TabWriter, kubectl_table
 from minipod.kernel.records import read_endpoints_record, read_service_record
 from minipod.kernel.state import (
     endpoints_record_path,

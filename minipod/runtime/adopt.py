@@ -39,6 +39,7 @@ from minipod.kernel.logs import LogFile
 from minipod.kernel.ns import NsFds
 from minipod.kernel.podnet import PodNet
 from minipod.kernel.proc import same_process
+from minipod.kernel.records import read_service_record
 from minipod.kernel.sandbox import (
     POD_NAMESPACE_NAMES,
     Sandbox,
@@ -47,7 +48,6 @@ from minipod.kernel.sandbox import (
     stop_pause,
 )
 from minipod.kernel.spawn import Child
-from minipod.kernel.records import read_service_record
 from minipod.kernel.state import (
     pods_dir,
     read_json,

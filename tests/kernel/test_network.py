@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from nettest import (
     Client,
+    addresses,
     endpoints,
     http_get,
     in_netns,
@@ -80,6 +81,8 @@ def test_pods_get_addresses_and_reach_each_other_and_the_node(netpod: Minipod) -
     command: [sh, -c, 'sleep 3600']
     env:
     - {name: MY_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+    - {name: MY_IPS, valueFrom: {fieldRef: {fieldPath: status.podIPs}}}
+    - {name: MY_HOST, valueFrom: {fieldRef: {fieldPath: status.hostIP}}}
     - {name: MY_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
     - {name: GREETING, value: "pod $(MY_NAME) at $(MY_IP)"}"""
     up(netpod, server_pod(a, extra=sidecar) + "---\n" + server_pod(b))
@@ -109,6 +112,11 @@ def test_pods_get_addresses_and_reach_each_other_and_the_node(netpod: Minipod) -
     assert f"{ip_a}\t{a}" in in_pod(netpod, a, "local", "cat /etc/hosts")
     env = in_pod(netpod, a, "local", "cat /proc/1/environ | tr '\\0' '\\n'")
     assert f"MY_IP={ip_a}" in env and f"GREETING=pod {a} at {ip_a}" in env
+    assert f"MY_IPS={ip_a}" in env
+    # status.hostIP: an address of the node (here the test's namespace)
+    host_ip = re.search(r"^MY_HOST=(.*)$", env, re.M)
+    assert host_ip is not None and host_ip.group(1) in \
+        [a.split("/")[0] for a in addresses(netpod.netns or "")]
     # the node's end of each pod's veth pair is on the bridge
     veths = [name for name in links(netpod.netns or "") if name.startswith("mp")]
     assert len(veths) == 2

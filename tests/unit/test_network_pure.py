@@ -14,11 +14,20 @@ import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
 
 from minipod.api.dnsconfig import ResolvConf, parse_resolv_conf, pod_resolv_conf
+from minipod.api.downward import PodFacts, field_value, resolve_env
 from minipod.api.endpoints import Endpoint, PodView, endpoints, routed
 from minipod.api.errors import SpecError
-from minipod.api.expand import container_env_with, field_value
 from minipod.api.manifest import parse_objects
-from minipod.api.model import ContainerPort, DNSConfig, PodSpec, Service, ServicePort
+from minipod.api.model import (
+    Container,
+    ContainerPort,
+    DNSConfig,
+    EnvVar,
+    ObjectFieldSelector,
+    PodSpec,
+    Service,
+    ServicePort,
+)
 from minipod.api.record import NetworkRecord, ServicePortRecord, ServiceRecord, SupervisorRef
 from minipod.api.serviceenv import service_env
 from minipod.kernel import podnet
@@ -132,7 +141,7 @@ spec:
     assert pod.spec.dns_policy == "None" and not pod.spec.enable_service_links
     assert pod.spec.dns_config == DNSConfig(("1.1.1.1",), ("a.example",), (("ndots", "1"),))
     container = pod.spec.containers[0]
-    assert container.env[0].field_path == "status.podIP"
+    assert container.env[0].value_from == ObjectFieldSelector("status.podIP")
     assert container.ports[0] == ContainerPort(80, None, "TCP", 8080, "127.0.0.1")
 
 
@@ -203,23 +212,35 @@ def test_service_env_as_the_kubelet_makes_it() -> None:
 
 
 def test_env_expands_against_service_variables_and_leaves_field_refs_alone() -> None:
-    env = container_env_with((("A", "$(WEB_SERVICE_HOST):$(WEB_SERVICE_PORT)", None),
-                              ("IP", "", "10.244.0.5"), ("LABEL", "", "$(A)"),
-                              ("B", "$(IP) $(A)", None), ("WEB_SERVICE_PORT", "8080", None)),
-                             {"WEB_SERVICE_HOST": "10.96.0.1", "WEB_SERVICE_PORT": "80"})
+    """api/downward.py's resolve_env with the Service variables: a value
+    expands against the container's own variables, then the Service ones; a
+    fieldRef's value is taken as it is; status.podIP is the pod's address."""
+    container = Container("app", "busybox", env=(
+        EnvVar("A", "$(WEB_SERVICE_HOST):$(WEB_SERVICE_PORT)"),
+        EnvVar("IP", value_from=ObjectFieldSelector("status.podIP")),
+        EnvVar("LABEL", value_from=ObjectFieldSelector("metadata.labels['x']")),
+        EnvVar("B", "$(IP) $(A)"), EnvVar("WEB_SERVICE_PORT", "8080"),
+        EnvVar("IPS", value_from=ObjectFieldSelector("status.podIPs"))))
+    pod = PodFacts("p", "default", "uid-1", labels={"x": "$(A)"}, pod_ips=("10.244.0.5",))
+    env = resolve_env(container, pod, lambda *_: None,
+                      services={"WEB_SERVICE_HOST": "10.96.0.1", "WEB_SERVICE_PORT": "80"})
     assert env["A"] == "10.96.0.1:80" and env["LABEL"] == "$(A)"
     assert env["B"] == "10.244.0.5 10.96.0.1:80"
+    assert env["IPS"] == "10.244.0.5"
     assert env["WEB_SERVICE_PORT"] == "8080"  # the container's own wins
     assert env["WEB_SERVICE_HOST"] == "10.96.0.1"
 
 
 def test_field_values() -> None:
-    fields = {"metadata.name": "p", "status.podIP": "10.244.0.9"}
-    labels, annotations = {"app": "web"}, {"team": "a"}
-    assert field_value("status.podIP", fields, labels, annotations) == "10.244.0.9"
-    assert field_value("metadata.labels['app']", fields, labels, annotations) == "web"
-    assert field_value("metadata.annotations['team']", fields, labels, annotations) == "a"
-    assert field_value("metadata.labels['gone']", fields, labels, annotations) == ""
+    pod = PodFacts("p", "default", "uid-1", labels={"app": "web"}, annotations={"team": "a"},
+                   pod_ips=("10.244.0.9",), host_ips=("192.0.2.10",))
+    assert field_value("status.podIP", pod) == "10.244.0.9"
+    assert field_value("status.hostIP", pod) == "192.0.2.10"
+    assert field_value("metadata.labels['app']", pod) == "web"
+    assert field_value("metadata.annotations['team']", pod) == "a"
+    assert field_value("metadata.labels['gone']", pod) == ""
+    # a pod with only loopback has no address: "", as before the kubelet knows one
+    assert field_value("status.podIP", PodFacts("p", "default", "uid-1")) == ""
 
 
 # -- endpoints -------------------------------------------------------------------------------

@@ -480,11 +480,18 @@ def test_the_saved_record_is_what_adoption_needs_and_reads_back(tmp_path: Path) 
 
 def test_a_pod_on_the_network_has_its_address_in_status_record_and_env(
         tmp_path: Path) -> None:
-    from minipod.api.model import EnvVar
+    from minipod.api.model import EnvVar, ObjectFieldSelector
+
+    def field(path: str) -> ObjectFieldSelector:
+        return ObjectFieldSelector(path)
 
     container = Container("app", "busybox", env=(
-        EnvVar("IP", "", "status.podIP"), EnvVar("NODE", "", "spec.nodeName"),
-        EnvVar("APP", "", "metadata.labels['app']"), EnvVar("URL", "http://$(WEB_SERVICE_HOST)"),
+        EnvVar("IP", value_from=field("status.podIP")),
+        EnvVar("IPS", value_from=field("status.podIPs")),
+        EnvVar("HOST", value_from=field("status.hostIP")),
+        EnvVar("NODE", value_from=field("spec.nodeName")),
+        EnvVar("APP", value_from=field("metadata.labels['app']")),
+        EnvVar("URL", "http://$(WEB_SERVICE_HOST)"),
     ))
     runner, sup = make(tmp_path, spec=PodSpec(containers=(container,)))
     sup.addresses = True
@@ -499,7 +506,9 @@ def test_a_pod_on_the_network_has_its_address_in_status_record_and_env(
     assert record.api_object["status"]["podIPs"] == [{"ip": ip}]
     plan = run_of(runner, "app").plan
     assert plan is not None
-    assert plan.env["IP"] == ip and plan.env["NODE"] == "node-1" and plan.env["APP"] == ""
+    assert plan.env["IP"] == plan.env["IPS"] == ip
+    assert plan.env["HOST"] == "192.0.2.10"  # the node's (FakeEffects.node_facts)
+    assert plan.env["NODE"] == "node-1" and plan.env["APP"] == ""
     assert plan.env["URL"] == "http://10.96.0.5" and plan.env["WEB_SERVICE_HOST"] == "10.96.0.5"
     runner.stop(0, lambda: None)
     exit_(runner, sup, "app", 137, 9)

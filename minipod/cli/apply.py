@@ -5,8 +5,8 @@ does the deleting, the background supervisor the applying).
 apply -f FILE|DIR|- (-R): every file read and checked first (bad input is
 exit 2 with nothing done), images resolved, then the whole set goes to the
 background supervisor in one request (the control op "apply"), which
-writes the ConfigMaps and Secrets, starts the pods and controls the
-workloads, and answers with kubectl's lines (created, configured,
+writes the ConfigMaps and Secrets, makes the Services, starts the pods and
+controls the workloads, and answers with kubectl's lines (created, configured,
 unchanged).
 """
 
@@ -34,8 +34,8 @@ def register(sub: Any) -> None:  # argparse's _SubParsersAction is private
     # one list of words (TYPE NAME... or TYPE/NAME...): argparse would not let
     # options come between two positionals (`delete pod --now a`)
     delete.add_argument("names", nargs="*", metavar="TYPE [NAME...]",
-                        help="pod, deployment, replicaset, configmap, secret and names "
-                        "(or TYPE/NAME...)")
+                        help="pod, deployment, replicaset, service, configmap, secret and "
+                        "names (or TYPE/NAME...)")
     delete.add_argument("-f", "--filename", action="append", default=[], metavar="FILE",
                         help="the objects of a manifest file, a directory of them, or - (stdin)")
     _delete_options(delete)

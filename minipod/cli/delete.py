@@ -109,6 +109,37 @@ def delete_workload(namespace: str, kind: str, name: str, wait: bool = True) -> 
         path.unlink()
 
 
+def delete_service(namespace: str, name: str) -> str:
+    """Ask the Service's supervisor; if it is gone, remove the Service here
+    (its rules, its addresses and ports, its records)."""
+    # start-up: imported with the verb that needs it
+    from minipod.api.record import RecordError
+    from minipod.kernel.nft import Nft
+    from minipod.kernel.records import read_service_record
+    from minipod.kernel.state import service_record_path
+    from minipod.runtime.proxy import Proxy
+    from minipod.runtime.services import remove_service
+
+    try:
+        record = read_service_record(service_record_path(namespace, name))
+    except RecordError as e:
+        raise StateError(str(e)) from None
+    if record is None:
+        raise StateError(f'services "{name}" not found')
+    if same_process(record.supervisor) and record.supervisor.socket:
+        answer = request(Path(record.supervisor.socket),
+                         {"op": "delete-service", "namespace": namespace, "name": name},
+                         timeout=30)
+        if not answer.get("ok"):
+            raise StateError(answer.get("error", "the supervisor refused"))
+        return "deleted"
+    proxy = Proxy(Nft())
+    if proxy.table_exists():
+        proxy.read_back()
+    remove_service(namespace, name, proxy, on_error=lambda m: print(f"warning: {m}"))
+    return "deleted (its supervisor was gone)"
+
+
 def _pods_of(namespace: str, kind: str, name: str) -> list[str]:
     found = []
     for directory in pods_dir().glob(f"{namespace}_*"):
@@ -172,7 +203,7 @@ def cmd_delete(args: Any) -> int:
                   if "not found" in str(e) else f"error: {e}", file=sys.stderr)
             status = 1
             continue
-        if said != "deleted" and kind == "Pod":  # its supervisor was gone: say so
+        if said != "deleted" and kind in ("Pod", "Service"):  # its supervisor was gone: say so
             print(f'{_SINGULARS[kind]} "{name}" {said}')
         else:
             print(f'{_SINGULARS[kind]} "{name}" {word}')
@@ -180,9 +211,12 @@ def cmd_delete(args: Any) -> int:
 
 
 _SINGULARS = {"Pod": "pod", "Deployment": "deployment.apps", "ReplicaSet": "replicaset.apps",
-              "ConfigMap": "configmap", "Secret": "secret"}
+              "ConfigMap": "configmap", "Secret": "secret", "Service": "service"}
 _PLURALS = {"Pod": "pods", "Deployment": "deployments.apps", "ReplicaSet": "replicasets.apps",
-            "ConfigMap": "configmaps", "Secret": "secrets"}
+            "ConfigMap": "configmaps", "Secret": "secrets", "Service": "services"}
+# derived objects: they go with what they are made from
+_NOT_DELETED = {"Event": "minipod does not delete events: they go with their pod",
+                "Endpoints": "minipod does not delete endpoints: they go with their Service"}
 
 
 def _targets(args: Any) -> list[tuple[str, str, str, str]]:
@@ -207,9 +241,13 @@ def _targets(args: Any) -> list[tuple[str, str, str, str]]:
         found += [("Pod", p.namespace, p.name, p.source.partition("#")[0]) for p in manifest.pods]
         found += [(w.kind, w.namespace, w.name, w.source.partition("#")[0])
                   for w in manifest.workloads]
-        # workloads first, so their pods go with them rather than being
+        found += [("Service", s.namespace, s.name, s.source.partition("#")[0])
+                  for s in manifest.services]
+        # Services and workloads first: no new connection is sent to the
+        # pods, and the pods go with their workload rather than being
         # replaced; then pods; ConfigMaps and Secrets last, once nothing reads them
-        order = {"Deployment": 0, "ReplicaSet": 0, "Pod": 1, "ConfigMap": 2, "Secret": 2}
+        order = {"Service": 0, "Deployment": 0, "ReplicaSet": 0, "Pod": 1, "ConfigMap": 2,
+                 "Secret": 2}
         return sorted(found, key=lambda t: order[t[0]])
     if not kind:
         raise SpecError("You must provide one or more resources by argument or filename.")
@@ -220,13 +258,14 @@ def _targets(args: Any) -> list[tuple[str, str, str, str]]:
     named = [(res, name) for res, name in pairs if name]
     if named and (args.all or args.selector):
         raise SpecError("name cannot be provided when a selector or --all is specified")
+    for res, _name in pairs:
+        if res.kind in _NOT_DELETED:
+            raise SpecError(_NOT_DELETED[res.kind])
     if named:
         return [(res.kind, args.namespace, name, "") for res, name in named]
     if not (args.all or args.selector):
         raise SpecError('resource(s) were provided, but no name was specified')
     res = pairs[0][0]
-    if res.kind == "Event":
-        raise SpecError("minipod does not delete events: they go with their pod")
     namespace = None if args.all_namespaces else args.namespace
     items = select(load_items(res.kind, namespace), res, args.selector, None)
     if res.kind == "ReplicaSet":  # a Deployment's are not objects here
@@ -246,6 +285,8 @@ def _delete_one(kind: str, namespace: str, name: str, grace: int | None, wait: b
     if kind in ("Deployment", "ReplicaSet"):
         delete_workload(namespace, kind, name, wait)
         return "deleted"
+    if kind == "Service":
+        return delete_service(namespace, name)
     if not configstore.delete(kind, namespace, name):
         raise StateError(f'{_PLURALS[kind]} "{name}" not found')
     return "deleted"

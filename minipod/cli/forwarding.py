@@ -24,9 +24,10 @@ import sys
 from dataclasses import dataclass
 
 from minipod.api.errors import MinipodError, StateError
-from minipod.api.kinds import WORKLOAD_TYPES, workload_kind
 from minipod.api.model import LabelSelector, LabelSelectorRequirement
 from minipod.api.record import PodRecord, RecordError
+from minipod.cli.views.objects import resource
+from minipod.cli.views.output import ViewError
 from minipod.kernel.proc import open_if_same
 from minipod.kernel.records import (
     read_pod_record,
@@ -40,9 +41,6 @@ from minipod.kernel.state import (
     workload_record_path,
 )
 from minipod.loop.eventloop import Loop
-
-POD_TYPES = ("pod", "pods", "po")
-SERVICE_TYPES = ("service", "services", "svc")
 
 
 @dataclass(frozen=True)
@@ -62,17 +60,22 @@ def cmd_port_forward(args: argparse.Namespace) -> int:
 
 
 def resolve(namespace: str, target: str, ports: list[str]) -> tuple[PodRecord, list[Forward]]:
-    kind, slash, name = target.partition("/")
+    word, slash, name = target.partition("/")
     if not slash:
-        kind, name = "pod", target
+        word, name = "pod", target
+    try:
+        kind = resource(word).kind  # kubectl's words, the same as every verb's
+    except ViewError as e:
+        raise MinipodError(str(e).removeprefix("error: ")) from None
     specs = [_parse_port(text) for text in ports]
-    if kind in POD_TYPES:
+    if kind == "Pod":
         return _pod(namespace, name), [_numeric(s) for s in specs]
-    if kind in SERVICE_TYPES:
+    if kind == "Service":
         return _service(namespace, name, specs)
-    if kind in WORKLOAD_TYPES:
-        return _workload(namespace, workload_kind(kind), name), [_numeric(s) for s in specs]
-    raise MinipodError(f'the server doesn\'t have a resource type "{kind}"')
+    if kind in ("Deployment", "ReplicaSet"):
+        return _workload(namespace, kind, name), [_numeric(s) for s in specs]
+    raise MinipodError(f"cannot attach to {resource(word).qualified}: port-forward takes "
+                       "pods, deployments, replicasets and services")
 
 
 def _parse_port(text: str) -> tuple[int | None, str]:

@@ -1,10 +1,11 @@
 """`minipod label` and `minipod annotate` (kubectl's): set (k=v) or remove
-(k-) labels and annotations of pods, ConfigMaps and Secrets.
+(k-) labels and annotations of pods, Services, ConfigMaps and Secrets.
 
 A pod's supervisor holds its labels (they decide its ReplicaSet, and its
-downward API files show them), so the change is asked of it over its
-control socket (op "metadata"); a ConfigMap or Secret is rewritten in the
-store, and the supervisors watching it hear of it.
+downward API files show them), and a Service's supervisor its record, so
+the change is asked of it over its control socket (op "metadata"); a
+ConfigMap or Secret is rewritten in the store, and the supervisors watching
+it hear of it.
 """
 
 from __future__ import annotations
@@ -94,9 +95,9 @@ def cmd_meta(args: argparse.Namespace) -> int:
     word = "labeled" if args.verb == "label" else "annotated"
     status = 0
     for res, name in named:
-        if res.kind not in ("Pod", "ConfigMap", "Secret"):
-            raise SpecError(f"minipod {args.verb} takes pods, configmaps and secrets, "
-                            f"not {res.plural}")
+        if res.kind not in ("Pod", "ConfigMap", "Secret", "Service"):
+            raise SpecError(f"minipod {args.verb} takes pods, services, configmaps and "
+                            f"secrets, not {res.plural}")
         try:
             changed = _change(res.kind, args.namespace, str(name), changes=changes,
                               removals=removals, overwrite=args.overwrite, field=args.field)
@@ -120,8 +121,9 @@ def _change(kind: str, namespace: str, name: str, *, changes: dict[str, str],
     # start-up: imported with the verb that needs it
     from minipod.api.errors import StateError
     from minipod.kernel import configstore
-    from minipod.kernel.records import read_pod_record
-    from minipod.kernel.state import pod_dir
+    from minipod.kernel.proc import same_process
+    from minipod.kernel.records import read_pod_record, read_service_record
+    from minipod.kernel.state import pod_dir, service_record_path
     from minipod.server.client import request
 
     if kind in ("ConfigMap", "Secret"):
@@ -137,17 +139,28 @@ def _change(kind: str, namespace: str, name: str, *, changes: dict[str, str],
                                      new if field == "labels" else labels,
                                      new if field == "annotations" else annotations)
         return True
-    pod = read_pod_record(pod_dir(namespace, name)) if pod_dir(namespace, name).exists() \
-        else None
-    if pod is None:
-        raise StateError(f"pod {name} not found")
-    meta = pod.api_object.get("metadata") or {}
+    if kind == "Service":
+        service = read_service_record(service_record_path(namespace, name))
+        if service is None:
+            raise StateError(f"service {name} not found")
+        if not same_process(service.supervisor):
+            raise StateError(f"the supervisor of service {name} is gone (minipod recover "
+                             "adopts it)")
+        api, supervisor = service.api_object, service.supervisor
+    else:
+        pod = read_pod_record(pod_dir(namespace, name)) if pod_dir(namespace, name).exists() \
+            else None
+        if pod is None:
+            raise StateError(f"pod {name} not found")
+        api, supervisor = pod.api_object, pod.supervisor
+    meta = api.get("metadata") or {}
     current = dict(meta.get(field) or {})
     new = apply_changes(current, changes, removals, overwrite, field)
     if new == current:
         return False
-    answer = request(Path(pod.supervisor.socket), {"op": "metadata", "namespace": namespace,
-                                                   "name": name, field: new}, timeout=10)
+    answer = request(Path(supervisor.socket), {"op": "metadata", "kind": kind,
+                                               "namespace": namespace, "name": name,
+                                               field: new}, timeout=10)
     if not answer.get("ok"):
         raise StateError(str(answer.get("error") or "the supervisor refused"))
     return True

@@ -117,6 +117,9 @@ class ServiceController:
         for service in services:
             key = f"{service.namespace}/{service.name}"
             old = self.services.get(key)
+            if old is not None and _same(old.service, service):
+                said.append(f"service/{service.name} unchanged")  # kubectl apply's word
+                continue
             self._check_free(service, old)
             state = self._allocate(service, old)
             self.services[key] = state
@@ -236,6 +239,20 @@ class ServiceController:
             if podnet.claim("node-ports", str(port), owner):
                 return port
         return None
+
+    def set_metadata(self, key: str, labels: dict[str, str] | None,
+                     annotations: dict[str, str] | None) -> bool:
+        """`label` and `annotate`: the Service's new labels or annotations, in
+        its record (its selector, addresses and endpoints are not touched)."""
+        state = self.services.get(key)
+        if state is None:
+            return False
+        service = state.service
+        state.service = dataclasses.replace(
+            service, labels=service.labels if labels is None else dict(labels),
+            annotations=service.annotations if annotations is None else dict(annotations))
+        self._write_record(state)
+        return True
 
     def delete(self, key: str) -> bool:
         state = self.services.pop(key, None)
@@ -368,6 +385,12 @@ class ServiceController:
         supervisor's Services (the records), as they are now."""
         found = self.network.catalog.in_namespace(namespace)
         return service_env((r.name, r.cluster_ip, _ports_of(r)) for r in found)
+
+
+def _same(old: Service, new: Service) -> bool:
+    """Applied as it runs: the same object, wherever it was read from."""
+    return dataclasses.replace(old, source="") == dataclasses.replace(new, source="") \
+        and old.manifest_spec == new.manifest_spec
 
 
 def _ports_of(record: ServiceRecord) -> tuple[ServicePort, ...]:

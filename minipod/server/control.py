@@ -172,9 +172,14 @@ def rollout(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
 
 
 def set_metadata(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
-    """`label` and `annotate` of a pod: its new labels or annotations (whole)."""
-    runner = sup.pods.get(f"{request.get('namespace', 'default')}/{request.get('name')}")
-    if runner is None or runner.terminating:
+    """`label` and `annotate` of a pod or a Service (``kind``): its new labels
+    or annotations (whole)."""
+    key = f"{request.get('namespace', 'default')}/{request.get('name')}"
+    service = request.get("kind") == "Service"
+    runner = None if service else sup.pods.get(key)
+    if service and key not in sup.services.services:
+        return {"ok": False, "error": f"service {request.get('name')} not found"}
+    if not service and (runner is None or runner.terminating):
         return {"ok": False, "error": f"pod {request.get('name')} not found"}
     found = {}
     for field in ("labels", "annotations"):
@@ -185,7 +190,10 @@ def set_metadata(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
                 isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             return {"ok": False, "error": f"{field} must be a map of strings"}
         found[field] = value
-    runner.set_metadata(found.get("labels"), found.get("annotations"))
+    if runner is not None:
+        runner.set_metadata(found.get("labels"), found.get("annotations"))
+    else:
+        sup.services.set_metadata(key, found.get("labels"), found.get("annotations"))
     return {"ok": True}
 
 

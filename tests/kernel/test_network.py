@@ -351,6 +351,49 @@ def test_node_port_and_service_from_a_pod(netpod: Minipod) -> None:
     assert pod in seen and len(seen) == 2
 
 
+def test_kubectl_verbs_over_a_service(netpod: Minipod) -> None:
+    """apply, get, describe, label, wait and delete take Services as they take
+    every kind (the kind registry, cli/views/objects.py)."""
+    name = unique_name("verbs")
+    path = netpod.manifest(DEPLOYMENT.format(name=name, type="ClusterIP", replicas=2),
+                           "verbs.yaml")
+    out = netpod.run("apply", "-f", str(path))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [f"service/{name} created",
+                                       f"deployment.apps/{name} created"]
+    wait_for_endpoints(netpod, name, 2)
+    again = netpod.run("apply", "-f", str(path))
+    assert again.returncode == 0, again.stderr
+    assert f"service/{name} unchanged" in again.stdout.splitlines()
+    vip = service_record(netpod, name)["clusterIP"]
+    got = netpod.run("get", "svc", name, "-o", "jsonpath={.spec.clusterIP}")
+    assert got.stdout == vip, got.stderr
+    ips = sorted(pod_ip(netpod, p) for p in pods_of(netpod, name))
+    out = netpod.run("wait", f"--for=jsonpath={{.subsets[0].addresses[1].ip}}={ips[1]}",
+                     f"ep/{name}", "--timeout", "20s")
+    assert out.stdout == f"endpoints/{name} condition met\n", out.stderr
+    described = netpod.run("describe", "svc", name).stdout
+    assert re.search(rf"^Endpoints:\s+{re.escape(ips[0])}:8080,{re.escape(ips[1])}:8080$",
+                     described, re.M), described
+    out = netpod.run("label", "svc", name, "team=a")
+    assert out.stdout == f"service/{name} labeled\n", out.stderr
+    assert netpod.run("get", "svc", "-l", "team=a", "-o", "name").stdout == f"service/{name}\n"
+    assert service_record(netpod, name)["object"]["metadata"]["labels"] == {"team": "a"}
+    # deleted by its label: its rules and records go, its pods stay
+    out = netpod.run("delete", "svc", "-l", "team=a")
+    assert out.stdout == f'service "{name}" deleted\n', out.stderr
+    assert not (netpod.root / "services" / f"default_{name}.json").exists()
+    assert not (netpod.root / "endpoints" / f"default_{name}.json").exists()
+    assert vip not in nft_ruleset(netpod.netns or "")
+    assert len(pods_of(netpod, name)) == 2
+    out = netpod.run("delete", "-f", str(path))
+    assert out.returncode == 1
+    assert out.stdout == f'deployment.apps "{name}" deleted\n'
+    assert out.stderr == (f'Error from server (NotFound): error when deleting "{path}": '
+                          f'services "{name}" not found\n')
+    stop_daemon(netpod)
+
+
 def test_cluster_dns_from_a_pod(netpod: Minipod) -> None:
     name = unique_name("dns")
     upstream = subprocess.Popen(

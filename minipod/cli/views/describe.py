@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from minipod.api.events import Event
-from minipod.api.record import ConfigRecord, PodRecord
+from minipod.api.record import ConfigRecord, PodRecord, ServiceRecord
 from minipod.api.status import human_age
 from minipod.cli.views import host
 from minipod.cli.views.host import NAMESPACE_KINDS
 from minipod.cli.views.output import ViewError, write
 from minipod.cli.views.records import (
-    POD_KINDS,
     PodEntry,
     containers_in_order,
     list_pods,
@@ -449,17 +448,80 @@ def _describe_configs(args: argparse.Namespace, kind: str, words: list[str]) -> 
     return 0
 
 
+def describe_service(record: ServiceRecord) -> str:
+    """kubectl's describeService: the Service's addresses, and per port its
+    target and its ready endpoints (formatEndpoints)."""
+    # start-up: imported with the verb that needs it
+    from minipod.api.record import EndpointsRecord
+    from minipod.cli.views.services import endpoints_record, endpoints_text, selector_text
+
+    meta = record.api_object.get("metadata") or {}
+    spec = record.api_object.get("spec") or {}
+    found = endpoints_record(record.namespace, record.name)
+    lines = [f"Name:\t{record.name}", f"Namespace:\t{record.namespace}",
+             *_labels_lines("Labels", meta.get("labels")),
+             *_annotation_lines(meta.get("annotations")),
+             f"Selector:\t{selector_text(record.selector)}", f"Type:\t{record.type}",
+             "IP Family Policy:\tSingleStack", "IP Families:\tIPv4",
+             f"IP:\t{record.cluster_ip}", f"IPs:\t{record.cluster_ip}"]
+    for port in record.ports:
+        name = port.name or "<unset>"
+        lines.append(f"Port:\t{name}  {port.port}/{port.protocol}")
+        lines.append(f"TargetPort:\t{port.target_port}/{port.protocol}")
+        if port.node_port:
+            lines.append(f"NodePort:\t{name}  {port.node_port}/{port.protocol}")
+        key = port.name or str(port.port)
+        subset = EndpointsRecord(record.name, record.namespace,
+                                 {key: found.ports.get(key, [])} if found else {}, 0.0)
+        lines.append(f"Endpoints:\t{endpoints_text(subset).replace('<none>', '')}")
+    lines.append(f"Session Affinity:\t{spec.get('sessionAffinity', 'None')}")
+    if record.type == "NodePort":
+        lines.append(f"External Traffic Policy:\t{spec.get('externalTrafficPolicy', 'Cluster')}")
+    lines.append(f"Internal Traffic Policy:\t{spec.get('internalTrafficPolicy', 'Cluster')}")
+    lines.append("Events:\t<none>")
+    return TabWriter(0, 2).format("".join(line + "\n" for line in lines))
+
+
+def _describe_services(args: argparse.Namespace, words: list[str]) -> int:
+    # start-up: imported with the verb that needs it
+    from minipod.cli.views.services import service_record, service_records
+
+    if words:
+        records = []
+        for name in words:
+            record = service_record(args.namespace, name)
+            if record is None:
+                raise ViewError(f'Error from server (NotFound): services "{name}" not found')
+            records.append(record)
+    else:
+        records = service_records(args.namespace)
+        if not records:
+            print(f"No resources found in {args.namespace} namespace.", file=sys.stderr)
+            return 0
+    write("\n\n".join(describe_service(r) for r in records))
+    return 0
+
+
+# the kinds `describe` takes, by the registry's kind (objects.RESOURCES)
+DESCRIBED = ("Pod", "ConfigMap", "Secret", "Service")
+
+
 def cmd_describe(args: argparse.Namespace) -> int:
+    # start-up: imported with the verb that needs it
+    from minipod.cli.views.objects import resource
+
     words = list(args.names)
     kind, sep, first = args.resource.partition("/")
     if sep:
         words.insert(0, first)
-    if kind.lower() in ("configmaps", "configmap", "cm"):
-        return _describe_configs(args, "ConfigMap", words)
-    if kind.lower() in ("secrets", "secret"):
-        return _describe_configs(args, "Secret", words)
-    if kind not in POD_KINDS:
-        raise ViewError(f'error: the server doesn\'t have a resource type "{kind}"')
+    res = resource(kind)  # kubectl's words, the same as every verb's
+    if res.kind not in DESCRIBED:
+        raise ViewError(f"error: minipod describe takes pods, configmaps, secrets and "
+                        f"services, not {res.plural}")
+    if res.kind in ("ConfigMap", "Secret"):
+        return _describe_configs(args, res.kind, words)
+    if res.kind == "Service":
+        return _describe_services(args, words)
     if words:
         entries = [require_pod(args.namespace, name) for name in words]
     else:

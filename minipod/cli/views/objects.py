@@ -1,6 +1,7 @@
 """Every kind `get` and `describe` know, as API objects: pods (their records),
 Deployments and ReplicaSets (the workload records), ConfigMaps and Secrets
-(the store) and Events (each pod's events.jsonl, aggregated as the event
+(the store), Services and their Endpoints (the service records, views/
+services.py) and Events (each pod's events.jsonl, aggregated as the event
 recorder does). One list of objects per command, filtered by -l and
 --field-selector, sorted by --sort-by, then printed as kubectl's table for
 that kind, or -o json|yaml|name|jsonpath=|custom-columns=.
@@ -44,6 +45,8 @@ RESOURCES_BY_KIND = {
     "ReplicaSet": Resource("ReplicaSet", "replicasets.apps", "replicaset.apps"),
     "ConfigMap": Resource("ConfigMap", "configmaps", "configmap"),
     "Secret": Resource("Secret", "secrets", "secret"),
+    "Service": Resource("Service", "services", "service"),
+    "Endpoints": Resource("Endpoints", "endpoints", "endpoints"),
     "Event": Resource("Event", "events", "event"),
 }
 _ALIASES = {
@@ -52,6 +55,8 @@ _ALIASES = {
     "ReplicaSet": ("replicasets", "replicaset", "rs"),
     "ConfigMap": ("configmaps", "configmap", "cm"),
     "Secret": ("secrets", "secret"),
+    "Service": ("services", "service", "svc"),
+    "Endpoints": ("endpoints", "endpoint", "ep"),
     "Event": ("events", "event", "ev"),
 }
 RESOURCES: dict[str, Resource] = {}
@@ -105,6 +110,7 @@ class Item:
     name: str
     api: dict[str, Any]
     cells: Callable[[float], list[str]]
+    wide: Callable[[float], list[str]] | None = None  # -o wide's row, if the kind has one
 
 
 def load_items(kind: str, namespace: str | None) -> list[Item]:
@@ -112,7 +118,8 @@ def load_items(kind: str, namespace: str | None) -> list[Item]:
     server's order (namespace, name)."""
     loaders: dict[str, Callable[[str | None], list[Item]]] = {
         "Pod": _pods, "Deployment": _deployments, "ReplicaSet": _replica_sets,
-        "ConfigMap": _configs, "Secret": _configs, "Event": _events,
+        "ConfigMap": _configs, "Secret": _configs, "Service": _services,
+        "Endpoints": _endpoints, "Event": _events,
     }
     if kind in ("ConfigMap", "Secret"):
         return _configs(namespace, kind)
@@ -279,6 +286,26 @@ def _config_row(r: ConfigRecord, now: float) -> list[str]:
     return [r.name, count, age]
 
 
+def _services(namespace: str | None) -> list[Item]:
+    # start-up: imported with the verb that needs it
+    from minipod.cli.views import services
+
+    return [Item(r.namespace, r.name, r.api_object, functools.partial(services.service_cells, r),
+                 functools.partial(services.service_wide_cells, r))
+            for r in services.service_records(namespace)]
+
+
+def _endpoints(namespace: str | None) -> list[Item]:
+    """The endpoints controller's objects: one per Service with a selector
+    (a Service without one has only the Endpoints someone writes by hand)."""
+    # start-up: imported with the verb that needs it
+    from minipod.cli.views import services
+
+    return [Item(r.namespace, r.name, services.endpoints_api(r),
+                 functools.partial(services.endpoints_cells, r))
+            for r in services.service_records(namespace) if r.selector]
+
+
 @dataclass
 class Aggregate:
     first: float
@@ -359,8 +386,12 @@ HEADERS = {
     "ReplicaSet": ["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
     "ConfigMap": ["NAME", "DATA", "AGE"],
     "Secret": ["NAME", "TYPE", "DATA", "AGE"],
+    "Service": ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"],
+    "Endpoints": ["NAME", "ENDPOINTS", "AGE"],
     "Event": ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
 }
+# -o wide: the columns after HEADERS' (a pod's are podtable.py's)
+WIDE_COLUMNS = {"Service": ["SELECTOR"]}
 
 
 # -- selecting, sorting, printing ------------------------------------------------------
@@ -440,9 +471,12 @@ def render(  # noqa: PLR0912 - a case per output format
         return kubectl_table().format(text)
     now = host.now()
     header = list(HEADERS[res.kind])
+    wide = fmt == "wide" and res.kind in WIDE_COLUMNS
+    if wide:
+        header += WIDE_COLUMNS[res.kind]
     rows = []
     for item in items:
-        cells = item.cells(now)
+        cells = item.wide(now) if wide and item.wide is not None else item.cells(now)
         if all_namespaces:
             cells = [item.namespace, *cells]
         if show_labels:

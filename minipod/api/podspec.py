@@ -32,6 +32,7 @@ from minipod.api.fields import (
     relative_path_errors,
     unsupported_value,
 )
+from minipod.api.imageref import PULL_POLICIES, default_pull_policy
 from minipod.api.meta import parse_metadata
 from minipod.api.model import (
     ConfigKind,
@@ -248,7 +249,7 @@ _PORT_KEYS = keys("containerPort name protocol hostPort hostIP")
 _MOUNT_KEYS = keys(
     "name mountPath readOnly subPath", "subPathExpr mountPropagation recursiveReadOnly"
 )
-_PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+_PULL_POLICIES = PULL_POLICIES
 _PROTOCOLS = ("TCP", "UDP", "SCTP")
 _ENV_NAME_RE = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
 _ENV_NAME_MSG = (
@@ -280,9 +281,10 @@ def _parse_container(obj: Obj, volume_names: frozenset[str], init: bool) -> Cont
         _refuse_regular_init_fields(obj)
     ports = _parse_ports(obj)
     port_names = frozenset(p.name for p in ports if p.name)
+    image = _get_image(obj)
     container = Container(
         name=name or "",
-        image=_get_image(obj),
+        image=image,
         command=obj.get_strings("command"),
         args=obj.get_strings("args"),
         env=_parse_env(obj),
@@ -296,9 +298,9 @@ def _parse_container(obj: Obj, volume_names: frozenset[str], init: bool) -> Cont
         lifecycle=parse_lifecycle(obj, port_names),
         security_context=parse_security_context(obj, CONTAINER_SECURITY_KEYS),
         restart_policy=restart_policy,
-        # Images are local, so the policy has no effect; it is accepted (and
-        # checked) so that cluster manifests run unchanged.
-        image_pull_policy=get_enum(obj, "imagePullPolicy", _PULL_POLICIES, "IfNotPresent"),
+        # defaulted as the API server does: Always for :latest or no tag
+        image_pull_policy=get_enum(obj, "imagePullPolicy", _PULL_POLICIES,
+                                   default_pull_policy(image)),
     )
     _check_defaults_only(obj)
     return container

@@ -60,7 +60,7 @@ def test_rich_manifest_container_fields() -> None:
     app, worker = rich_pod().spec.containers
     assert app.image == "web:1.0"
     assert app.image_pull_policy == "Always"
-    assert worker.image_pull_policy == "IfNotPresent"
+    assert worker.image_pull_policy == "Always"  # busybox: no tag
     assert app.command is None  # the image's ENTRYPOINT
     assert app.args == ()  # explicitly empty: not the image's CMD
     assert worker.command == ("sleep", "infinity")
@@ -134,7 +134,7 @@ def test_minimal_manifest_defaults() -> None:
     assert pod.spec.volumes == () and pod.spec.init_containers == ()
     assert pod.spec.security_context is None
     (app,) = pod.spec.containers
-    assert app.image_pull_policy == "IfNotPresent"
+    assert app.image_pull_policy == "Always"  # no tag: the API server defaults Always
     assert app.command is None and app.args is None
     assert app.liveness_probe is None and app.lifecycle is None
 

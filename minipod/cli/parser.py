@@ -74,17 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("file")
     validate.set_defaults(handler=cmd_validate)
 
-    image = sub.add_parser("image", help="the local image store")
-    image_sub = image.add_subparsers(required=True, metavar="ACTION")
-    build = image_sub.add_parser("build-busybox", help="build the busybox image from the host")
-    build.add_argument("--busybox", default=None, help="path of a static busybox binary")
-    build.set_defaults(handler=cmd_image_build_busybox)
-    image_sub.add_parser("ls", help="list stored images").set_defaults(handler=cmd_image_ls)
     # The kubectl-like verbs live in their own modules, each with register(sub);
     # the modules import nothing heavy at the top (start-up: `minipod` starts fast).
     from minipod.cli import apply as cli_apply
     from minipod.cli import cp as cli_cp
     from minipod.cli import exec_cmd as cli_exec
+    from minipod.cli import images as cli_images
     from minipod.cli import meta as cli_meta
     from minipod.cli import portforward as cli_portforward
     from minipod.cli import rollout as cli_rollout
@@ -93,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     from minipod.cli import workloads as cli_workloads
 
     for module in (cli_apply, cli_views, cli_exec, cli_workloads, cli_meta, cli_wait,
-                   cli_rollout, cli_cp, cli_portforward):
+                   cli_rollout, cli_cp, cli_portforward, cli_images):
         module.register(sub)
     completion = sub.add_parser("completion", help="the shell completion script: "
                                 "source <(minipod completion bash)")
@@ -151,6 +146,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from minipod.api.manifest import load_objects
 
     manifest = load_objects(args.file)
+    # the images: a bad reference is bad input; one not stored is a warning
+    # (start-up: imported with the verb that needs it)
+    from minipod.cli.up import warn_images
+    from minipod.runtime.images import resolve_images, template_pod
+
+    pods = [*manifest.pods, *map(template_pod, manifest.workloads)]
+    warn_images(pods, resolve_images(pods, args.file))
     for pod in manifest.pods:
         print(f"pod/{pod.name} valid (namespace {pod.namespace}, "
               f"{len(pod.spec.init_containers)} init, {len(pod.spec.containers)} containers)")
@@ -183,31 +185,6 @@ def cmd_recover(_args: argparse.Namespace) -> int:
     from minipod.cli.up import recover
 
     return recover()
-
-
-def cmd_image_build_busybox(args: argparse.Namespace) -> int:
-    # start-up: imported with the verb that needs it
-    from pathlib import Path
-
-    # start-up: imported with the verb that needs it
-    from minipod.kernel.image import build_busybox, images_dir
-
-    version = build_busybox(Path(args.busybox) if args.busybox else None)
-    print(f"built busybox:latest and busybox:{version} in {images_dir()}")
-    return 0
-
-
-def cmd_image_ls(_args: argparse.Namespace) -> int:
-    # start-up: imported with the verb that needs it
-    from minipod.kernel.image import images_dir, list_images
-
-    rows = list_images()
-    print(f"{'REPOSITORY':<30} TAG")
-    for repo, tag in rows:
-        print(f"{repo:<30} {tag}")
-    if not rows:
-        print(f"(no images in {images_dir()}; run: minipod image build-busybox)", file=sys.stderr)
-    return 0
 
 
 if __name__ == "__main__":

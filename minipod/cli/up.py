@@ -17,29 +17,40 @@ from minipod.api.backoff import BackoffPolicy
 from minipod.api.errors import MinipodError, SpecError
 from minipod.api.events import print_sink, say
 from minipod.api.manifest import load_objects
-from minipod.api.model import ConfigData, Manifest
+from minipod.api.model import ConfigData, Manifest, Pod
 from minipod.kernel import configstore
-from minipod.kernel.image import Image
+from minipod.kernel.image import Image, images_dir
 from minipod.loop.eventloop import Loop
-from minipod.runtime.images import resolve_images, template_pod
+from minipod.runtime.images import missing_images, resolve_images, template_pod
 from minipod.runtime.supervisor import Supervisor
 from minipod.server.client import request
 from minipod.server.control import ControlServer
 from minipod.server.daemon import ensure_daemon, socket_path
 
 
-def check_manifest(path: str) -> tuple[Manifest, dict[str, dict[str, Image]]]:
+def check_manifest(path: str) -> tuple[Manifest, dict[str, dict[str, Image | None]]]:
     """Everything that makes bad input exit 2 before anything starts: the
-    manifest, and the images of its pods and of its workloads' templates."""
+    manifest, and the image references of its pods and of its workloads'
+    templates. Images not stored yet are pulled by the pods (a warning here)."""
     manifest = load_objects(path)
-    images = resolve_images([*manifest.pods, *map(template_pod, manifest.workloads)], path)
-    for found in images.values():
-        for image in found.values():
-            for warning in image.warnings:
-                print(f"warning: {warning}", file=sys.stderr)
+    pods = [*manifest.pods, *map(template_pod, manifest.workloads)]
+    images = resolve_images(pods, path)
+    warn_images(pods, images)
     if os.geteuid() != 0:
         raise MinipodError("minipod up needs root (namespaces, mounts): run it with sudo")
     return manifest, images
+
+
+def warn_images(pods: list[Pod], images: dict[str, dict[str, Image | None]]) -> None:
+    for found in images.values():
+        for image in found.values():
+            for warning in image.warnings if image is not None else ():
+                print(f"warning: {warning}", file=sys.stderr)
+    for where, ref, policy in missing_images(pods, images):
+        then = ("it will not start (imagePullPolicy Never)" if policy == "Never"
+                else "it is pulled when the pod starts")
+        print(f"warning: {where}: image {ref!r} is not present in {images_dir()}; {then}",
+              file=sys.stderr)
 
 
 def up(path: str, echo_logs: bool = True, backoff: BackoffPolicy | None = None) -> int:

@@ -82,6 +82,7 @@ def launch_plan(container: Container, image: Image, hostname: str,
     full_env = build_env(image.env, own_env, defaults)
     argv = resolve_argv(container, image, own_env)
     user, group = _identity(container.security_context, pod_security)
+    user, group = image_identity(container.name, image, user, group)
     return LaunchPlan(argv, full_env, container.working_dir or image.working_dir, user, group,
                       own_env)
 
@@ -100,6 +101,20 @@ def resolve_argv(container: Container, image: Image, env: dict[str, str]) -> tup
         raise StartError(f"container {container.name}", 0,
                          "no command specified (the image has no ENTRYPOINT or CMD)")
     return argv
+
+
+def image_identity(name: str, image: Image, user: int | None, group: int | None
+                   ) -> tuple[int | None, int | None]:
+    """The image's User under the securityContext (containerd's rules): a
+    runAsUser replaces the image's user and group (the group then comes from
+    runAsGroup, or the uid's primary group in the container's /etc/passwd);
+    a runAsGroup alone replaces only the group. A User that names no user of
+    the image cannot start (CreateContainerError)."""
+    if user is not None or not image.user:
+        return user, group
+    if image.user_error:
+        raise StartError(f"container {name}", 0, image.user_error)
+    return image.uid, group if group is not None else image.gid
 
 
 def _identity(container: SecurityContext | None, pod: SecurityContext | None

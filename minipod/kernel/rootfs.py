@@ -64,7 +64,7 @@ class BindMount:
 
 @dataclass(frozen=True)
 class RootfsPlan:
-    lower: str  # the image rootfs, read-only
+    lower: tuple[str, ...]  # the image's layer directories, top first (read-only)
     upper: str
     work: str
     merged: str
@@ -306,6 +306,6 @@ def rootfs_ops(plan: RootfsPlan) -> list[Op]:
 def run_ops(plan: RootfsPlan) -> tuple[Mount, PivotRoot]:
     """The two ops that name the run's own directories (upper, work, merged):
     all a restart changes in rootfs_ops."""
-    options = f"lowerdir={plan.lower},upperdir={plan.upper},workdir={plan.work}"
+    options = f"lowerdir={':'.join(plan.lower)},upperdir={plan.upper},workdir={plan.work}"
     return (Mount("overlay", plan.merged, "overlay", 0, options, label="mount overlay rootfs"),
             PivotRoot(plan.merged, plan.merged + OLD_ROOT))

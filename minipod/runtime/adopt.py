@@ -34,6 +34,7 @@ from minipod.api.record import (
 )
 from minipod.api.status import State
 from minipod.kernel import podnet
+from minipod.kernel.image import Image
 from minipod.kernel.launch import launch_plan
 from minipod.kernel.logs import LogFile
 from minipod.kernel.ns import NsFds
@@ -222,8 +223,14 @@ def _take_back(sup: Supervisor, runner: PodRunner, run: ContainerRun,
         run.env = runner.own_env(run)
     except ConfigError:  # a ConfigMap or Secret gone since: the manifest's own values
         run.env = None
-    run.plan = runner._launch_plan(run) if run.env is not None else launch_plan(
-        run.spec, run.image, runner.sandbox.hostname, runner.pod.spec.security_context)
+    if run.image is not None and run.env is not None:
+        run.plan = runner._launch_plan(run)
+    else:
+        # the image may be gone from the store (its exec environment then
+        # comes without the image's Env); it is pulled again before a restart
+        image = run.image or Image(run.spec.image, run.spec.image, ())
+        run.plan = launch_plan(run.spec, image, runner.sandbox.hostname,
+                               runner.pod.spec.security_context, env=run.env)
     runner._open_streams(run)
     run.log = LogFile(Path(entry.log), *sup.log_limits())  # append: the same run goes on
     for pipe in run.pipes:

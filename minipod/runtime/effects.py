@@ -18,12 +18,14 @@ import stat
 from pathlib import Path
 
 from minipod.api.downward import Lookup, Payload, PodFacts
+from minipod.api.errors import ImageError
 from minipod.api.events import Event
 from minipod.api.model import Pod, Volume
 from minipod.api.record import ProcessRef
-from minipod.kernel import configstore, node, proc, projection, sandbox
+from minipod.kernel import configstore, image, node, proc, projection, sandbox
 from minipod.kernel import sys as msys
 from minipod.kernel.eventlog import append_event
+from minipod.kernel.image import Image
 from minipod.kernel.launch import LaunchPlan, start_container
 from minipod.kernel.logs import log_files
 from minipod.kernel.podnet import PodNet
@@ -66,9 +68,10 @@ class KernelEffects:
         container's setup ops (kept in run.launch from one attempt to the
         next) and returns once the container's command has exec'd."""
         name = run.name
+        assert run.image is not None
         run_dir = f"{box.dir}/containers/{name}/{run.attempt}"
         take_run_dirs(run_dir, f"{box.dir}/containers/{name}/{SPARE_RUN_DIR}")
-        rootfs = RootfsPlan(str(run.image.rootfs), f"{run_dir}/upper", f"{run_dir}/work",
+        rootfs = RootfsPlan(run.image.lowers, f"{run_dir}/upper", f"{run_dir}/work",
                             f"{run_dir}/merged", str(box.dir / "shm"), binds)
         writers = [_stream_writer(box, name, stream) for stream in STREAMS]
         try:
@@ -98,6 +101,12 @@ class KernelEffects:
 
     def is_dir(self, path: str) -> bool:
         return os.path.isdir(path)
+
+    def lookup_image(self, reference: str) -> Image | None:
+        try:
+            return image.lookup(reference)
+        except ImageError:
+            return None
 
     # -- the API's data: ConfigMaps, Secrets, the downward API ----------------------
     def lookup(self) -> Lookup:

@@ -46,6 +46,7 @@ from minipod.loop.eventloop import Deadline, Loop
 from minipod.probes import handlers
 from minipod.probes.execprobe import ExecTarget
 from minipod.probes.worker import FAILURE, SUCCESS, WARNING, InFlight, Outcome, ProbeWorker
+from minipod.runtime.images import PullDone, PullOutcome, pull_auth
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class ContainerRun:
     """One container of the pod, across all its runs (attempts)."""
 
     spec: Container
-    image: Image
+    image: Image | None  # None: not stored yet (pulled before its first start)
     init: bool
     backoff: Backoff
     state: State = field(default_factory=lambda: State("waiting", "ContainerCreating"))
@@ -88,6 +89,10 @@ class ContainerRun:
     kill_timer: Deadline | None = None
     killing: bool = False
     mnt_hold: int = -1  # our fd of the current run's mount namespace (see PodEffects)
+    pull_cancel: Callable[[], None] | None = None  # a pull in flight for this container
+    pull_timer: Deadline | None = None  # ErrImagePull / ImagePullBackOff wait
+    pull_failures: int = 0
+    image_fresh: bool = False  # pulled for the start in progress: not pulled again
 
     @property
     def name(self) -> str:
@@ -110,10 +115,19 @@ class ContainerRun:
             self.restart_timer.cancel()
             self.restart_timer = None
 
+    def cancel_pull(self) -> None:
+        if self.pull_cancel is not None:
+            self.pull_cancel()
+            self.pull_cancel = None
+        if self.pull_timer is not None:
+            self.pull_timer.cancel()
+            self.pull_timer = None
+
     def cancel_timers(self) -> None:
-        """Both timers; only for a run that is gone (a kill in progress needs
-        its SIGKILL timer)."""
+        """Every timer, and a pull it waits for; only for a run that is gone
+        (a kill in progress needs its SIGKILL timer)."""
         self.cancel_restart()
+        self.cancel_pull()
         if self.kill_timer is not None:
             self.kill_timer.cancel()
             self.kill_timer = None
@@ -142,6 +156,11 @@ class PodHost(Protocol):
     def unwatch(self, child: Child) -> None: ...
     def emit(self, event: Event) -> None: ...
     def echo_for(self, pod: str, container: str) -> Callable[[str, str], None] | None: ...
+    def pull_image(self, reference: str, done: PullDone, authfile: str | None = None
+                   ) -> Callable[[], None]:
+        """Pull ``reference`` off the loop (runtime/images.py), with the
+        credentials of ``authfile`` besides the host's; ``done`` comes from
+        the loop. Returns a function that stops waiting for it."""
     def identity(self) -> SupervisorRef: ...
     def pod_changed(self, runner: PodRunner) -> None: ...
     def pod_finished(self, runner: PodRunner) -> None: ...
@@ -190,6 +209,8 @@ class PodEffects(Protocol):
         """A path (in the pod's directory) bound to ``root``/``sub_path``, made
         so that it cannot be anything outside ``root`` (a missing one is made
         as a directory); OSError if it would be. The kubelet's volume-subpaths."""
+    def lookup_image(self, reference: str) -> Image | None:
+        """The stored image ``reference`` names, or None."""
     def signal(self, child: Child, signo: int) -> None: ...
     def kill_and_reap(self, child: Child) -> None: ...
     def hold_mount_ns(self, pid: int) -> int:
@@ -204,7 +225,7 @@ class PodEffects(Protocol):
 
 
 class PodRunner:
-    def __init__(self, supervisor: PodHost, pod: Pod, images: dict[str, Image],
+    def __init__(self, supervisor: PodHost, pod: Pod, images: dict[str, Image | None],
                  backoff: BackoffPolicy | None = None, *, effects: PodEffects) -> None:
         self.sup = supervisor
         self.fx = effects
@@ -228,8 +249,9 @@ class PodRunner:
         self._pause: PauseRef | None = None  # pause_ref's
         self.net: PodNetworkRecord | None = None  # its address and hostPorts, once claimed
 
-    def _run(self, container: Container, images: dict[str, Image], init: bool) -> ContainerRun:
-        run = ContainerRun(container, images[container.name], init, Backoff(self.policy))
+    def _run(self, container: Container, images: dict[str, Image | None], init: bool
+             ) -> ContainerRun:
+        run = ContainerRun(container, images.get(container.name), init, Backoff(self.policy))
         if self.pod.spec.init_containers:
             # the kubelet's default waiting reason in a pod with init containers
             run.state = State("waiting", "PodInitializing")
@@ -417,6 +439,10 @@ class PodRunner:
 
     def _start_container(self, run: ContainerRun) -> None:
         assert self.sandbox is not None
+        # the kubelet's order: the image first (EnsureImageExists), then the
+        # container's config with its env (CreateContainerConfigError)
+        if not self._ensure_image(run):
+            return  # a pull is under way, or its back-off; it comes back here
         if not self._resolve_env(run):
             return
         if run.state.kind == "terminated":
@@ -440,6 +466,105 @@ class PodRunner:
         self._post_start(run)
         self._changed()
 
+    # -- images: the kubelet's EnsureImageExists -----------------------------------
+    def _ensure_image(self, run: ContainerRun) -> bool:
+        """True when ``run.image`` may be used now. Otherwise a pull (or the
+        wait after a failed one) is under way, with the kubelet's events and
+        waiting reasons, and the start comes back here when it is done.
+
+        imagePullPolicy: IfNotPresent pulls what is not stored; Always pulls
+        before every start (a pull of an unchanged image fetches no blob);
+        Never never pulls (ErrImageNeverPull). An image made on this host
+        (build-busybox, import, load) has no registry copy to compare with:
+        Always uses it as it is (README, deliberate differences)."""
+        if run.pull_cancel is not None or run.pull_timer is not None:
+            return False
+        ref = run.spec.image
+        if run.image is None:  # another pod's pull may have brought it meanwhile
+            run.image = self.fx.lookup_image(ref)
+        fresh, run.image_fresh = run.image_fresh, False
+        if fresh:
+            return True
+        image = run.image
+        if ref.startswith("/"):
+            return image is not None
+        policy = run.spec.image_pull_policy
+        local = image is not None and image.origin in ("build", "import", "archive")
+        if image is not None and (policy != "Always" or local):
+            self.event("Normal", "Pulled", f'Container image "{ref}" already present on machine')
+            return True
+        if policy == "Never":
+            message = f'Container image "{ref}" is not present with pull policy of Never'
+            self._image_waiting(run, "ErrImageNeverPull", message)
+            self.event("Warning", "ErrImageNeverPull", message)
+            self.event("Warning", "Failed", "Error: ErrImageNeverPull")
+            # the kubelet looks again at every sync of the pod
+            run.pull_timer = self.loop.call_later(self._pull_delay(run),
+                                                  lambda: self._image_retry(run))
+            return False
+        self.event("Normal", "Pulling", f'Pulling image "{ref}"')
+        run.pull_cancel = self.sup.pull_image(ref, lambda outcome: self._pulled(run, outcome),
+                                              pull_auth(self.pod))
+        return False
+
+    def _pulled(self, run: ContainerRun, outcome: PullOutcome) -> None:
+        run.pull_cancel = None
+        if self.terminating or self.recreating or self.final_phase:
+            return
+        ref = run.spec.image
+        error = outcome.error
+        if outcome.ok:
+            image = self.fx.lookup_image(ref)
+            if image is not None:
+                run.image, run.image_fresh, run.pull_failures = image, True, 0
+                self.event("Normal", "Pulled",
+                           f'Successfully pulled image "{ref}" in {_duration(outcome.seconds)} '
+                           f"({_duration(outcome.waited)} including waiting). "
+                           f"Image size: {outcome.size} bytes.")
+                self._start_container(run)
+                return
+            error = "the pull ended, but the image is not in the store"
+        self.event("Warning", "Failed", f'Failed to pull image "{ref}": {error}')
+        self.event("Warning", "Failed", "Error: ErrImagePull")
+        self._image_waiting(run, "ErrImagePull", error)
+        run.pull_failures += 1
+        delay = self._pull_delay(run)
+        # ErrImagePull shows until the kubelet's next look at the pod, then
+        # ImagePullBackOff until the back-off has passed
+        shown = min(1.0, delay)
+        run.pull_timer = self.loop.call_later(
+            shown, lambda: self._pull_back_off(run, error, delay - shown))
+
+    def _pull_back_off(self, run: ContainerRun, error: str, remaining: float) -> None:
+        ref = run.spec.image
+        self._image_waiting(run, "ImagePullBackOff",
+                            f'Back-off pulling image "{ref}": ErrImagePull: {error}')
+        self.event("Normal", "BackOff", f'Back-off pulling image "{ref}"')
+        self.event("Warning", "Failed", "Error: ImagePullBackOff")
+        run.pull_timer = self.loop.call_later(remaining, lambda: self._image_retry(run))
+
+    def _image_retry(self, run: ContainerRun) -> None:
+        run.pull_timer = None
+        if self.terminating or self.recreating or self.final_phase:
+            return
+        if run.init and self.initialized and not run.sidecar:
+            return
+        self._start_container(run)
+
+    def _pull_delay(self, run: ContainerRun) -> float:
+        """The kubelet's image back-off: 10 s, doubled per failure, at most
+        300 s (the pod's --backoff policy sets both; off: 1 s)."""
+        if self.policy.off:
+            return 1.0
+        steps = max(0, run.pull_failures - 1)
+        return float(min(self.policy.initial * 2 ** min(steps, 30), self.policy.maximum))
+
+    def _image_waiting(self, run: ContainerRun, reason: str, message: str) -> None:
+        if run.state.kind == "terminated":
+            run.last_state = run.state
+        run.state = State("waiting", reason, message)
+        self._changed()
+
     def _spawn(self, run: ContainerRun) -> Child:
         assert self.sandbox is not None
         # Not now: removing a layer takes milliseconds, and a restart waits.
@@ -460,11 +585,11 @@ class PodRunner:
 
     def _launch_plan(self, run: ContainerRun) -> LaunchPlan:
         """launch_plan() is pure: a restart reuses the last run's plan while its
-        inputs are the very same objects (a run's spec and image never change;
-        the sandbox's hostname and the pod's securityContext are compared too)
-        and its resolved env (the downward API's values and the Service
-        variables with it) is equal."""
-        assert self.sandbox is not None
+        inputs are the very same objects (a run's spec never changes, its
+        image only with a pull; the sandbox's hostname and the pod's
+        securityContext are compared too) and its resolved env (the downward
+        API's values and the Service variables with it) is equal."""
+        assert self.sandbox is not None and run.image is not None
         inputs = (run.spec, run.image, self.sandbox.hostname, self.pod.spec.security_context)
         known = run.plan_inputs
         env = run.env if run.env is not None else {}
@@ -831,6 +956,7 @@ class PodRunner:
         self._stop_deadline = self.loop.clock.now() + grace
         for run in self.runs:
             run.cancel_restart()
+            run.cancel_pull()
             if not run.sidecar:
                 self._kill(run, grace, f"Stopping container {run.name}")
         self._changed()  # Terminating shows at once, as a deletionTimestamp does
@@ -886,7 +1012,9 @@ class PodRunner:
         if not run.running or run.child is None:
             return
         child = run.child
-        self.fx.signal(child, signal.SIGTERM if grace > 0 else signal.SIGKILL)
+        # the image's StopSignal first, as containerd stops a container
+        stop = (run.image.stop_signal if run.image else None) or signal.SIGTERM
+        self.fx.signal(child, stop if grace > 0 else signal.SIGKILL)
         if grace > 0:
             run.kill_timer = self.loop.call_later(grace, lambda: self.fx.signal(child,
                                                                                 signal.SIGKILL))
@@ -948,6 +1076,17 @@ def _drop_mount_hold(run: ContainerRun) -> None:
     if run.mnt_hold >= 0:
         os.close(run.mnt_hold)
         run.mnt_hold = -1
+
+
+def _duration(seconds: float) -> str:
+    """Go's time.Duration text of a time truncated to the millisecond, as
+    the kubelet's Pulled event prints it: 567ms, 1.234s, 2m3.5s."""
+    ms = int(seconds * 1000)
+    if ms < 1000:
+        return f"{ms}ms"
+    minutes, rest = divmod(ms, 60000)
+    secs = f"{rest / 1000:.3f}".rstrip("0").rstrip(".") + "s"
+    return f"{minutes}m{secs}" if minutes else secs
 
 
 def _seconds(delay: float) -> str:

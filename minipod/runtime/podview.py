@@ -118,7 +118,7 @@ def api_object(runner: PodRunner) -> dict[str, Any]:
 def _api_status(runner: PodRunner, run: ContainerRun) -> dict[str, Any]:
     entry = run.status().to_api()
     entry["image"] = run.spec.image
-    entry["imageID"] = str(run.image.rootfs)
+    entry["imageID"] = run.image.image_id if run.image is not None else ""
     if run.attempt >= 0:
         entry["containerID"] = f"minipod://{container_id(runner, run)}"
     return entry

@@ -36,6 +36,7 @@ from minipod.loop.eventloop import Deadline, Loop
 from minipod.runtime.configwatch import ConfigWatch
 from minipod.runtime.controller import WorkloadController
 from minipod.runtime.effects import KernelEffects
+from minipod.runtime.images import PullDone, Puller
 from minipod.runtime.network import Attachment, NodeNetwork
 from minipod.runtime.pod import PodEffects, PodRunner
 from minipod.runtime.services import ServiceController
@@ -76,6 +77,7 @@ class Supervisor:
         self._log_limits: tuple[int, int] | None = None
         self.network = network or NodeNetwork(loop)
         self.services = ServiceController(self, self.network)
+        self.puller = Puller(self)
 
     # -- set-up --------------------------------------------------------------
     def open(self) -> None:
@@ -96,6 +98,7 @@ class Supervisor:
                 runner.config_changed(kind, name)
 
     def close(self) -> None:
+        self.puller.close()
         self.config_watch.close()
         if self._sweep is not None:
             self._sweep.cancel()
@@ -184,7 +187,11 @@ class Supervisor:
 
         return echo
 
-    def start_pods(self, pods: list[Pod], images: dict[str, dict[str, Image]],
+    def pull_image(self, reference: str, done: PullDone, authfile: str | None = None
+                   ) -> Callable[[], None]:
+        return self.puller.pull(reference, done, authfile)
+
+    def start_pods(self, pods: list[Pod], images: dict[str, dict[str, Image | None]],
                    backoff: BackoffPolicy | None = None) -> list[PodRunner]:
         """Start every pod; on the first failure, roll back the ones this call
         started (and only those) and raise."""

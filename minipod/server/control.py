@@ -149,7 +149,7 @@ def apply(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
     except MinipodError as e:
         return {"ok": False, "code": 1, "error": str(e)}
     warnings = [w for found in images.values() for image in found.values()
-                for w in image.warnings]
+                if image is not None for w in image.warnings]
     pods_said = [f"pod/{p.name} unchanged" for p in unchanged] + [
         f"pod/{r.pod.name} created" for r in started]
     return {"ok": True, "said": configs + services + pods_said + said,

@@ -150,7 +150,7 @@ def start_container(pod: Pod, sandbox: Sandbox, index: int, devnull: int) -> Con
     for sub in ("upper", "work", "merged"):
         (run_dir / sub).mkdir(parents=True)
     (run_dir / "upper").chmod(0o755)
-    rootfs = RootfsPlan(str(image.rootfs), str(run_dir / "upper"), str(run_dir / "work"),
+    rootfs = RootfsPlan(image.lowers, str(run_dir / "upper"), str(run_dir / "work"),
                         str(run_dir / "merged"), str(sandbox.dir / "shm"))
     child = launch.start_container(plan, rootfs, sandbox.ns, sandbox.pidns_fd, devnull, devnull,
                                    f"start container {spec.name}")

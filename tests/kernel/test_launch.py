@@ -70,7 +70,7 @@ NOSUID_NODEV_NOEXEC = "nosuid,nodev,noexec"
 class PodUnderTest:
     sandbox: Sandbox
     plan: LaunchPlan
-    image_rootfs: str
+    image_rootfs: tuple[str, ...]  # the image's lowerdirs
     volumes: Path
     runs: int = 0
 
@@ -144,7 +144,7 @@ def pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodUnderTest]:
             image = resolve(spec.spec.containers[0].image)
             plan = launch_plan(spec.spec.containers[0], image, sandbox.hostname,
                                spec.spec.security_context)
-            yield PodUnderTest(sandbox, plan, str(image.rootfs), volumes)
+            yield PodUnderTest(sandbox, plan, image.lowers, volumes)
         finally:
             sandbox.teardown()
         assert host_mounts_under(root) == [], "mounts left behind"
@@ -272,7 +272,7 @@ def test_mount_table_and_flags(pod: PodUnderTest) -> None:
         m = by_point[point]
         assert (m.options, m.fstype, m.source, m.super_options)[:len(want)] == want, point
     overlay = by_point["/"].super_options
-    assert f"lowerdir={pod.image_rootfs}" in overlay and f"/{pod.runs}/upper" in overlay
+    assert f"lowerdir={':'.join(pod.image_rootfs)}" in overlay and f"/{pod.runs}/upper" in overlay
     binds = {  # bind mounts: the first option (rw or ro), and their source
         **{f"/dev/{d}": ("rw", f"/{d}") for d in DEVICES},
         "/dev/shm": ("rw", f"{sandbox}/shm"),

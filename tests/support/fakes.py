@@ -13,6 +13,7 @@ from minipod.api.errors import StartError
 from minipod.api.events import Event
 from minipod.api.model import ConfigData, Pod, Volume
 from minipod.api.record import PodNetworkRecord, PodRecord, ProcessRef, SupervisorRef
+from minipod.kernel.image import Image
 from minipod.kernel.launch import LaunchPlan
 from minipod.kernel.ns import NsFds
 from minipod.kernel.podnet import PodNet
@@ -37,6 +38,12 @@ class FakeHost:
         self.socket_path = tmp / "sup.sock"
         self.attached: list[tuple[str, PodNetworkRecord | None]] = []
         self.detached: list[tuple[str, PodNetworkRecord | None]] = []
+        self.pulls: list[tuple[str, Any]] = []  # (reference, done) asked for, in order
+        self.pull_cancels: list[str] = []
+
+    def pull_image(self, reference: str, done: Any, authfile: str | None = None) -> Any:
+        self.pulls.append((reference, done))
+        return lambda: self.pull_cancels.append(reference)
 
     def emit(self, event: Event) -> None:
         self.events.append(event)
@@ -132,6 +139,7 @@ class FakeEffects:
         self.holds = MountHolds()
         self.records: list[PodRecord] = []
         self.tidied: list[tuple[str, int, bool]] = []
+        self.stored: dict[str, Image] = {}  # what lookup_image finds
         self._fds: list[int] = []  # the write ends of our streams
         # the API's objects, (kind, namespace, name) -> data; and what the
         # volumes were made to show, (pod, volume) -> payload, in turn
@@ -184,6 +192,9 @@ class FakeEffects:
 
     def is_dir(self, path: str) -> bool:
         return os.path.isdir(path)
+
+    def lookup_image(self, reference: str) -> Image | None:
+        return self.stored.get(reference)
 
     def lookup(self) -> Lookup:
         return lambda kind, namespace, name: self.configs.get((kind, namespace, name))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from minipod.api.errors import StartError
@@ -21,7 +19,7 @@ def _image(
     return Image(
         ref="example:latest",
         name="example:latest",
-        rootfs=Path("/nonexistent/rootfs"),
+        lowers=("/nonexistent/rootfs",),
         entrypoint=entrypoint,
         cmd=cmd,
         env=env,

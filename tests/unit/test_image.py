@@ -1,182 +1,171 @@
-"""minipod.kernel.image: reference parsing, the local store, and the busybox image."""
+"""minipod.kernel.image and the pure parts of the store: exact resolution
+against a store written by hand (no unpack, no root), path images, reading
+an image's files through its layers, the lowerdir plan for many layers,
+import's --change, and the OCI documents (api/ociimage.py)."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from minipod.api.errors import ImageError, SpecError
-from minipod.kernel.image import (
-    DEFAULT_PATH,
-    build_busybox,
-    list_images,
-    parse_reference,
-    resolve,
+from minipod.api.ociimage import (
+    ImageFormatError,
+    Platform,
+    UserError,
+    choose_platform,
+    host_platform,
+    is_index,
+    parse_config,
+    parse_manifest,
+    parse_stop_signal,
+    platform_matches,
+    resolve_user,
 )
+from minipod.kernel.archive import parse_changes
+from minipod.kernel.image import list_images, lookup, read_image_file, resolve
+from minipod.kernel.imagestore import ImageRecord, LayerRef, Store, chain_id, merge_plan
 
-DIGEST = "sha256:" + "ab" * 32
-
-
-@pytest.mark.parametrize(
-    ("ref", "expected"),
-    [
-        ("busybox", ("busybox", "latest")),
-        ("busybox:latest", ("busybox", "latest")),
-        ("busybox:1.36", ("busybox", "1.36")),
-        ("library/busybox:1.36", ("busybox", "1.36")),
-        ("docker.io/library/busybox:1.36", ("busybox", "1.36")),
-        ("registry.k8s.io/busybox", ("busybox", "latest")),
-        ("localhost:5000/foo/bar:v1", ("foo/bar", "v1")),
-        ("localhost:5000/foo", ("foo", "latest")),
-        ("localhost/foo:dev", ("foo", "dev")),
-        ("quay.io/org/app", ("org/app", "latest")),
-        ("org/app:2", ("org/app", "2")),
-        (f"busybox@{DIGEST}", ("busybox", "latest")),
-        (f"busybox:1.36@{DIGEST}", ("busybox", "1.36")),
-        (f"registry.k8s.io/pause:3.9@{DIGEST}", ("pause", "3.9")),
-    ],
-)
-def test_parse_reference(ref: str, expected: tuple[str, str]) -> None:
-    assert parse_reference(ref) == expected
+H = "sha256:" + "ab" * 32
 
 
-# ---------------------------------------------------------------------------
-# a fake store
-# ---------------------------------------------------------------------------
+def _digest(n: int) -> str:
+    return "sha256:" + f"{n:02x}" * 32
 
 
-def _store_image(root: Path, repo: str, tag: str, config: dict[str, Any] | None = None) -> Path:
-    directory = root / repo / tag
-    (directory / "rootfs" / "bin").mkdir(parents=True)
-    (directory / "config.json").write_text(json.dumps(config or {"Cmd": ["sh"]}))
-    return directory
+def stored_image(root: Path, names: list[str], config: dict, files: dict[str, str] | None = None,
+                 *, layers: int = 1, origin: str = "registry") -> ImageRecord:
+    """An image as the store keeps it, written by hand: config blob, layer
+    dirs with layer.json, the record and the names."""
+    st = Store(root)
+    st.ensure()
+    diff_ids = [_digest(10 + i + 16 * len(st.images())) for i in range(layers)]
+    for i, diff_id in enumerate(diff_ids):
+        diff = st.layer_dir(diff_id) / "diff"
+        diff.mkdir(parents=True)
+        (st.layer_dir(diff_id) / "layer.json").write_text(json.dumps({"link": ""}))
+        if i == layers - 1:
+            for path, text in (files or {}).items():
+                (diff / path).parent.mkdir(parents=True, exist_ok=True)
+                (diff / path).write_text(text)
+    body = {"architecture": "amd64", "os": "linux", "config": config,
+            "rootfs": {"type": "layers", "diff_ids": diff_ids}}
+    image_id = st.put_blob_bytes(json.dumps(body).encode())
+    record = ImageRecord(image_id, [LayerRef(d, _digest(90 + i), "", 1000) for i, d in
+                                    enumerate(diff_ids)], repo_digests=[], origin=origin)
+    st.save_image(record)
+    with st.refs_locked() as refs:
+        for name in names:
+            refs[name] = image_id
+    return record
 
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "images"
-    root.mkdir()
     monkeypatch.setenv("MINIPOD_IMAGES", str(root))
     return root
 
 
-def test_resolve_exact_tag(store: Path) -> None:
-    _store_image(store, "busybox", "latest")
-    stored = _store_image(
-        store,
-        "busybox",
-        "1.36",
-        {
-            "Entrypoint": ["/bin/tini", "--"],
-            "Cmd": ["sh", "-c", "echo hi"],
-            "Env": ["PATH=/bin", "EQ=a=b", "NOVALUE"],
-            "WorkingDir": "/srv",
-        },
-    )
-    image = resolve("docker.io/library/busybox:1.36")
-    assert image.ref == "docker.io/library/busybox:1.36"
-    assert image.name == "busybox:1.36"
-    assert image.rootfs == stored / "rootfs"
+def test_resolve_is_exact(store: Path) -> None:
+    stored_image(store, ["docker.io/library/busybox:latest"], {"Cmd": ["sh"]})
+    stored_image(store, ["docker.io/library/busybox:1.36"], {
+        "Entrypoint": ["/bin/tini", "--"], "Cmd": ["sh", "-c", "echo hi"],
+        "Env": ["PATH=/bin", "EQ=a=b", "NOVALUE"], "WorkingDir": "/srv"})
+    image = resolve("busybox:1.36")
+    assert image.name == "docker.io/library/busybox:1.36"
     assert image.entrypoint == ("/bin/tini", "--")
     assert image.cmd == ("sh", "-c", "echo hi")
-    assert image.env == (("PATH", "/bin"), ("EQ", "a=b"))  # "NOVALUE" has no '=': dropped
+    assert image.env == (("PATH", "/bin"), ("EQ", "a=b"))  # "NOVALUE" has no '='
     assert image.working_dir == "/srv"
-    assert image.warnings == ()
+    assert resolve("docker.io/library/busybox").cmd == ("sh",)
+    # a tag that is not stored is an error, never another tag
+    with pytest.raises(ImageError, match=r"busybox:1\.28") as info:
+        resolve("busybox:1.28", "spec.containers[0].image")
+    assert str(info.value).startswith("spec.containers[0].image: ")
+    assert "docker.io/library/busybox:latest" in str(info.value)  # what is stored
+    assert isinstance(info.value, SpecError)
+    assert lookup("busybox:1.28") is None
+    assert lookup(f"busybox@{H}") is None  # a digest resolves only to that digest
 
 
-def test_resolve_defaults_of_a_sparse_config(store: Path) -> None:
-    _store_image(store, "bare", "latest", {"Cmd": None, "Env": None})
-    image = resolve("bare")
-    assert (image.entrypoint, image.cmd, image.env, image.working_dir) == ((), (), (), "/")
+def test_resolve_by_digest(store: Path) -> None:
+    record = stored_image(store, [f"docker.io/library/app@{H}", "docker.io/library/app:v1"],
+                          {"Cmd": ["run"]})
+    assert resolve(f"app@{H}").id == record.id
+    assert resolve(f"app:v9@{H}").id == record.id  # the tag beside a digest is ignored
 
 
-def test_resolve_nested_repository(store: Path) -> None:
-    _store_image(store, "org/app", "v1")
-    image = resolve("quay.io/org/app:v1")
-    assert image.name == "org/app:v1"
-    assert image.rootfs == store / "org" / "app" / "v1" / "rootfs"
+def test_bad_reference_is_bad_input(store: Path) -> None:
+    with pytest.raises(ImageError, match="lowercase"):
+        lookup("BusyBox/X", "spec.containers[0].image")
 
 
-def test_resolve_unknown_tag_falls_back_to_latest_with_a_warning(store: Path) -> None:
-    _store_image(store, "busybox", "latest")
-    image = resolve("busybox:9.9")
-    assert image.name == "busybox:latest"
-    assert image.rootfs == store / "busybox" / "latest" / "rootfs"
-    assert len(image.warnings) == 1
-    assert "9.9" in image.warnings[0]
-    assert "busybox:latest" in image.warnings[0]
-
-
-def test_resolve_digest_always_falls_back_to_latest(store: Path) -> None:
-    _store_image(store, "busybox", "latest")
-    _store_image(store, "busybox", "1.36")
-    image = resolve(f"busybox:1.36@{DIGEST}")
-    assert image.name == "busybox:latest"  # a digest cannot be checked locally
-    assert len(image.warnings) == 1
-    assert "digest" in image.warnings[0]
-
-
-def test_resolve_unknown_repository_lists_stored_images(store: Path) -> None:
-    _store_image(store, "busybox", "latest")
-    _store_image(store, "org/app", "v1")
-    with pytest.raises(ImageError) as info:
-        resolve("nginx:1.25", "spec.containers[0].image")
-    message = str(info.value)
-    assert message.startswith("spec.containers[0].image: ")
-    assert "'nginx:1.25'" in message
-    assert "busybox:latest" in message
-    assert "org/app:v1" in message
-    assert isinstance(info.value, SpecError)  # the CLI's "bad input" exit code
-
-
-def test_resolve_unknown_tag_without_latest_is_an_error(store: Path) -> None:
-    _store_image(store, "busybox", "1.36")
-    with pytest.raises(ImageError, match=r"busybox:1\.36"):
-        resolve("busybox:1.35")
-
-
-def test_resolve_in_an_empty_store_says_how_to_build(store: Path) -> None:
-    with pytest.raises(ImageError, match="build-busybox"):
+def test_in_an_empty_store_resolve_says_how_to_get_one(store: Path) -> None:
+    with pytest.raises(ImageError, match=r"build-busybox.*pull"):
         resolve("busybox")
 
 
+def test_user_and_stop_signal_from_the_image(store: Path) -> None:
+    files = {"etc/passwd": "root:x:0:0::/root:/bin/sh\nnginx:x:101:101::/:/bin/false\n",
+             "etc/group": "root:x:0:\nnginx:x:101:\nweb:x:33:\n"}
+    stored_image(store, ["docker.io/library/a:1"], {"User": "nginx", "StopSignal": "SIGQUIT"},
+                 files)
+    stored_image(store, ["docker.io/library/b:1"], {"User": "nginx:web"}, files)
+    stored_image(store, ["docker.io/library/c:1"], {"User": "1000"}, files)
+    stored_image(store, ["docker.io/library/d:1"], {"User": "nobody"}, files)
+    a = resolve("a:1")
+    assert (a.uid, a.gid, a.stop_signal) == (101, 101, signal.SIGQUIT)
+    b = resolve("b:1")
+    assert (b.uid, b.gid) == (101, 33)
+    c = resolve("c:1")
+    assert (c.uid, c.gid) == (1000, None)  # the launcher takes passwd's group, else 0
+    d = resolve("d:1")
+    assert d.uid is None and "unable to find user nobody" in d.user_error
+
+
+def test_read_image_file_takes_the_top_layer(store: Path, tmp_path: Path) -> None:
+    top, bottom = tmp_path / "top", tmp_path / "bottom"
+    (bottom / "etc").mkdir(parents=True)
+    (bottom / "etc" / "passwd").write_text("bottom")
+    (bottom / "etc" / "group").write_text("group")
+    (top / "etc").mkdir(parents=True)
+    (top / "etc" / "passwd").write_text("top")
+    assert read_image_file((str(top), str(bottom)), "etc/passwd") == "top"
+    assert read_image_file((str(top), str(bottom)), "/etc/group") == "group"
+    (top / "etc" / "shadow").symlink_to("/etc/shadow")
+    assert read_image_file((str(top), str(bottom)), "etc/shadow") is None  # not followed
+    assert read_image_file((str(top), str(bottom)), "etc/none") is None
+
+
 def test_list_images(store: Path) -> None:
-    _store_image(store, "busybox", "latest")
-    _store_image(store, "busybox", "1.36")
-    _store_image(store, "org/app", "v1")
-    (store / "broken" / "latest").mkdir(parents=True)  # no rootfs, no config
-    (store / "broken" / "latest" / "config.json").write_text("{}")
-    assert list_images() == [("busybox", "1.36"), ("busybox", "latest"), ("org/app", "v1")]
+    one = stored_image(store, ["docker.io/library/busybox:latest",
+                               "docker.io/library/busybox:1.36"], {})
+    two = stored_image(store, [], {})  # nameless
+    rows = list_images()
+    assert rows == [("docker.io/library/busybox:1.36", one), ("docker.io/library/busybox:latest",
+                                                              one), ("<none>", two)]
 
 
-def test_list_images_of_a_missing_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MINIPOD_IMAGES", str(tmp_path / "nowhere"))
-    assert list_images() == []
-
-
-# ---------------------------------------------------------------------------
-# path images
-# ---------------------------------------------------------------------------
-
+# -- path images -----------------------------------------------------------------
 
 def test_plain_directory_is_an_image_that_runs_sh(tmp_path: Path) -> None:
     image = resolve(str(tmp_path))
-    assert image.rootfs == tmp_path
-    assert image.name == str(tmp_path)
-    assert image.cmd == ("sh",)
-    assert image.entrypoint == ()
+    assert image.lowers == (str(tmp_path),)
+    assert image.cmd == ("sh",) and image.origin == "path"
 
 
-def test_path_with_config_is_loaded_like_a_stored_image(tmp_path: Path) -> None:
-    directory = _store_image(tmp_path, "img", "t", {"Entrypoint": ["/app"], "WorkingDir": "/w"})
-    image = resolve(str(directory))
-    assert image.rootfs == directory / "rootfs"
-    assert image.entrypoint == ("/app",)
-    assert image.working_dir == "/w"
+def test_path_with_config_is_read_like_a_stored_image(tmp_path: Path) -> None:
+    (tmp_path / "rootfs").mkdir()
+    (tmp_path / "config.json").write_text(json.dumps({"Entrypoint": ["/app"],
+                                                      "WorkingDir": "/w"}))
+    image = resolve(str(tmp_path))
+    assert image.lowers == (str(tmp_path / "rootfs"),)
+    assert image.entrypoint == ("/app",) and image.working_dir == "/w"
 
 
 @pytest.mark.parametrize("bad", [",", ":", "\\"])
@@ -190,66 +179,135 @@ def test_path_unsafe_for_overlayfs_is_rejected(tmp_path: Path, bad: str) -> None
 def test_path_that_is_not_a_directory_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match="not a directory"):
         resolve(str(tmp_path / "missing"))
-    (tmp_path / "file").write_text("")
-    with pytest.raises(ImageError, match="not a directory"):
-        resolve(str(tmp_path / "file"))
 
 
-# ---------------------------------------------------------------------------
-# build_busybox
-# ---------------------------------------------------------------------------
+# -- many layers: the lowerdir plan ---------------------------------------------------
+
+def test_merge_plan_keeps_what_fits_and_merges_the_bottom() -> None:
+    assert merge_plan([40] * 10, 90, 3000, 500) == 0
+    # 100 layers of 40 bytes do not fit 3000: the bottom ones are merged
+    merged = merge_plan([40] * 100, 90, 3000, 500)
+    assert merged > 1
+    kept = 100 - merged
+    assert (kept * 41 + 90) <= 3000 < ((kept + 1) * 41 + 90)
+    assert merge_plan([10] * 600, 10, 100_000, 500) == 101  # at most 500 lowers: 499 + 1
+    assert chain_id([H]) == H
+    assert chain_id([H, _digest(1)]) != chain_id([_digest(1), H])
 
 
-def _static_busybox() -> Path | None:
-    path = Path("/bin/busybox")
-    if not os.access(path, os.X_OK):
-        return None
-    head = path.read_bytes()[: 1 << 16]
-    if b"/ld-linux" in head or b"/ld-musl" in head:
-        return None
-    return path
+# -- import --change -------------------------------------------------------------------
+
+def test_parse_changes() -> None:
+    config = parse_changes(['CMD ["nginx", "-g", "daemon off;"]', "ENTRYPOINT /start",
+                            "ENV A=1 B=2", "ENV C 3", "WORKDIR /srv", "USER 101:101",
+                            "STOPSIGNAL SIGQUIT", "LABEL x=y"])
+    assert config["Cmd"] == ["nginx", "-g", "daemon off;"]
+    assert config["Entrypoint"] == ["/bin/sh", "-c", "/start"]
+    assert config["Env"][1:] == ["A=1", "B=2", "C=3"] and config["Env"][0].startswith("PATH=")
+    assert (config["WorkingDir"], config["User"], config["StopSignal"]) == (
+        "/srv", "101:101", "SIGQUIT")
+    assert config["Labels"] == {"x": "y"}
+    with pytest.raises(ImageError, match="RUN is not one of"):
+        parse_changes(["RUN true"])
 
 
-@pytest.mark.skipif(_static_busybox() is None, reason="no static /bin/busybox on this host")
-def test_build_busybox(store: Path) -> None:
-    busybox = _static_busybox()
-    assert busybox is not None
-    version = build_busybox(busybox)
+# -- OCI documents -------------------------------------------------------------------
 
-    latest = store / "busybox" / "latest"
-    rootfs = latest / "rootfs"
-    assert (rootfs / "bin" / "busybox").is_file()
-    assert not (rootfs / "bin" / "busybox").is_symlink()
-    assert (rootfs / "bin" / "busybox").stat().st_mode & 0o777 == 0o755
-    assert os.readlink(rootfs / "bin" / "sh") == "/bin/busybox"
-    assert (rootfs / "etc" / "passwd").read_text().startswith("root:x:0:0:")
-    assert (rootfs / "tmp").stat().st_mode & 0o7777 == 0o1777
-    for name in ("hosts", "hostname", "resolv.conf", "group"):
-        assert (rootfs / "etc" / name).is_file()
-
-    config = json.loads((latest / "config.json").read_text())
-    assert config["Cmd"] == ["sh"]
-    assert config["Env"] == [f"PATH={DEFAULT_PATH}"]
-
-    tags = {tag for repo, tag in list_images() if repo == "busybox"}
-    assert "latest" in tags
-    if version != "unknown":
-        assert version in tags
-    # the staging directory is gone
-    assert [p.name for p in (store / "busybox").iterdir() if p.name.startswith(".")] == []
-
-    image = resolve("busybox")
-    assert image.cmd == ("sh",)
-    assert image.env == (("PATH", DEFAULT_PATH),)
+def _index(*platforms: tuple[str, str, str]) -> bytes:
+    return json.dumps({"schemaVersion": 2, "mediaType":
+                       "application/vnd.docker.distribution.manifest.list.v2+json",
+                       "manifests": [{"mediaType": "application/vnd.docker.distribution."
+                                      "manifest.v2+json", "digest": _digest(i), "size": 1,
+                                      "platform": {"os": o, "architecture": a, "variant": v}}
+                                     for i, (o, a, v) in enumerate(platforms)]}).encode()
 
 
-@pytest.mark.skipif(_static_busybox() is None, reason="no static /bin/busybox on this host")
-def test_build_busybox_twice_replaces_the_tag(store: Path) -> None:
-    busybox = _static_busybox()
-    assert busybox is not None
-    build_busybox(busybox)
-    marker = store / "busybox" / "latest" / "rootfs" / "marker"
-    marker.write_text("old")
-    build_busybox(busybox)
-    assert not marker.exists()
-    assert (store / "busybox" / "latest" / "rootfs" / "bin" / "busybox").is_file()
+def test_index_resolves_to_the_host_platform() -> None:
+    raw = _index(("unknown", "unknown", ""), ("linux", "arm", "v7"), ("linux", "arm64", "v8"),
+                 ("linux", "amd64", ""))
+    assert is_index(raw)
+    assert choose_platform(raw, host_platform("x86_64")).digest == _digest(3)
+    assert choose_platform(raw, host_platform("aarch64")).digest == _digest(2)
+    assert choose_platform(raw, host_platform("armv7l")).digest == _digest(1)
+    with pytest.raises(ImageFormatError, match=r"linux/s390x.*linux/arm/v7, linux/arm64/v8"):
+        choose_platform(raw, host_platform("s390x"))
+
+
+def test_platform_variants() -> None:
+    assert platform_matches(Platform("linux", "arm64", "v8"), Platform("linux", "arm64", ""))
+    assert platform_matches(Platform("linux", "arm64", ""), Platform("linux", "arm64", "v8"))
+    assert not platform_matches(Platform("linux", "arm", "v6"), Platform("linux", "arm", "v7"))
+    assert not platform_matches(Platform("linux", "amd64"), Platform("windows", "amd64"))
+
+
+def test_manifests_schema2_and_oci() -> None:
+    layer = {"digest": H, "size": 3}
+    for media, layer_type in (
+            ("application/vnd.docker.distribution.manifest.v2+json",
+             "application/vnd.docker.image.rootfs.diff.tar.gzip"),
+            ("application/vnd.oci.image.manifest.v1+json",
+             "application/vnd.oci.image.layer.v1.tar+zstd")):
+        raw = json.dumps({"schemaVersion": 2, "mediaType": media,
+                          "config": {"mediaType": "x", "digest": H, "size": 1},
+                          "layers": [{**layer, "mediaType": layer_type}]}).encode()
+        manifest = parse_manifest(raw)
+        assert manifest.media_type == media and manifest.layers[0].size == 3
+    with pytest.raises(ImageFormatError, match="not an image layer"):
+        parse_manifest(json.dumps({"schemaVersion": 2, "mediaType":
+                                   "application/vnd.oci.image.manifest.v1+json",
+                                   "config": {"digest": H, "size": 1},
+                                   "layers": [{**layer, "mediaType": "application/x-helm"}]})
+                       .encode())
+    with pytest.raises(ImageFormatError, match=r"schema1|unsupported"):
+        parse_manifest(json.dumps({"schemaVersion": 1, "fsLayers": []}).encode())
+    with pytest.raises(ImageFormatError, match="digest"):
+        parse_manifest(json.dumps({"schemaVersion": 2, "config": {"digest": "md5:x", "size": 1},
+                                   "layers": []}).encode())
+
+
+def test_config() -> None:
+    config = parse_config(json.dumps({"config": {"Env": ["A=1"], "User": "x",
+                                                 "StopSignal": "SIGQUIT"},
+                                      "rootfs": {"diff_ids": [H]}}).encode())
+    assert config.diff_ids == (H,) and config.env == (("A", "1"),)
+    with pytest.raises(ImageFormatError, match="rootfs"):
+        parse_config(b'{"config": {}}')
+
+
+@pytest.mark.parametrize(("text", "signo"), [("SIGQUIT", signal.SIGQUIT), ("quit", signal.SIGQUIT),
+                                             ("15", 15), ("SIGRTMIN+3", signal.SIGRTMIN + 3)])
+def test_stop_signal(text: str, signo: int) -> None:
+    assert parse_stop_signal(text) == signo
+
+
+def test_bad_stop_signal() -> None:
+    for text in ("SIGNOPE", "0", "99", "SIGRTMAX+1"):
+        with pytest.raises(ValueError, match="invalid signal"):
+            parse_stop_signal(text)
+
+
+def test_resolve_user() -> None:
+    passwd = "root:x:0:0::/:/bin/sh\nweb:x:33:34::/:/bin/false\n"
+    group = "root:x:0:\nweb:x:34:\nwheel:x:10:\n"
+    assert resolve_user("0", passwd, group) == (0, None)
+    assert resolve_user("web", passwd, group) == (33, 34)
+    assert resolve_user("web:wheel", passwd, group) == (33, 10)
+    assert resolve_user("1000:1000", None, None) == (1000, 1000)
+    assert resolve_user("1000:wheel", passwd, group) == (1000, 10)
+    with pytest.raises(UserError, match="unable to find user app"):
+        resolve_user("app", passwd, group)
+    with pytest.raises(UserError, match="unable to find group staff"):
+        resolve_user("web:staff", passwd, group)
+
+
+def test_store_ids_and_tmp(tmp_path: Path) -> None:
+    st = Store(tmp_path / "s")
+    with st.scratch("x") as work:
+        assert work.is_dir()
+        # a dead process's leftovers are removed, a live one's kept
+        (st.tmp / "dead-1").mkdir()
+        (st.tmp / "dead-1.lock").touch()
+        assert st.clean_tmp() == ["dead-1"]
+        assert work.is_dir()
+    assert list(st.tmp.iterdir()) == []
+    assert os.stat(st.root).st_mode & 0o777 == 0o700

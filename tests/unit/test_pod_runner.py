@@ -28,7 +28,7 @@ from minipod.kernel.spawn import ExitStatus
 from minipod.runtime import effects
 from minipod.runtime.pod import ContainerRun, PodRunner
 
-IMAGE = Image(ref="busybox", name="busybox:latest", rootfs=Path("/nonexistent"), cmd=("sh",))
+IMAGE = Image(ref="busybox", name="busybox:latest", lowers=("/nonexistent",), cmd=("sh",))
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,7 +63,8 @@ spec:
 
 POD = "/run/minipod/pods/default_web"
 RUN = f"{POD}/containers/app/0"
-IMAGE = Image(ref="example", name="example:latest", rootfs=Path("/images/example/rootfs"),
+IMAGE = Image(ref="example", name="example:latest",
+              lowers=("/images/l/top", "/images/l/base"),  # top layer first
               env=(("PATH", "/usr/bin:/bin"),))
 # what pod.py's _binds makes of the manifest: the pod's /etc files, then
 # the volumes (a hostPath that is a file is bound as one)
@@ -90,7 +90,7 @@ def plan() -> LaunchPlan:
 
 
 def rootfs(run: str = RUN, binds: tuple[BindMount, ...] = BINDS) -> RootfsPlan:
-    return RootfsPlan(str(IMAGE.rootfs), f"{run}/upper", f"{run}/work", f"{run}/merged",
+    return RootfsPlan(IMAGE.lowers, f"{run}/upper", f"{run}/work", f"{run}/merged",
                       f"{POD}/shm", binds)
 
 
@@ -109,7 +109,7 @@ def test_a_typical_pod() -> None:
         # every source opened while host paths resolve, each in its slot
         *(OpenPath(path, slot) for slot, path in enumerate(sources)),
         Mount("overlay", f"{RUN}/merged", "overlay", 0,
-              f"lowerdir=/images/example/rootfs,upperdir={RUN}/upper,workdir={RUN}/work",
+              f"lowerdir=/images/l/top:/images/l/base,upperdir={RUN}/upper,workdir={RUN}/work",
               label="mount overlay rootfs"),
         PivotRoot(f"{RUN}/merged", f"{RUN}/merged/.minipod-oldroot"),
         Mount("proc", "/proc", "proc", NOSUID_NODEV_NOEXEC, make="dirs"),
@@ -216,7 +216,7 @@ def test_a_restart_changes_only_its_run() -> None:
     assert changed == [
         ("mount overlay rootfs",
          Mount("overlay", f"{POD}/containers/app/1/merged", "overlay", 0,
-               f"lowerdir=/images/example/rootfs,upperdir={POD}/containers/app/1/upper,"
+               f"lowerdir=/images/l/top:/images/l/base,upperdir={POD}/containers/app/1/upper,"
                f"workdir={POD}/containers/app/1/work", label="mount overlay rootfs")),
         ("pivot_root", PivotRoot(f"{POD}/containers/app/1/merged",
                                  f"{POD}/containers/app/1/merged/.minipod-oldroot")),

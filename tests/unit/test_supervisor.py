@@ -27,7 +27,7 @@ from minipod.loop.eventloop import Loop
 from minipod.runtime import supervisor as supmod
 from minipod.runtime.supervisor import Supervisor
 
-IMAGE = Image(ref="busybox", name="busybox:latest", rootfs=Path("/nonexistent"), cmd=("sh",))
+IMAGE = Image(ref="busybox", name="busybox:latest", lowers=("/nonexistent",), cmd=("sh",))
 
 
 class FakeReaper:

@@ -27,11 +27,14 @@
 set -euo pipefail
 
 # gcc and python3-dev build minipod's C (the cffi extension); busybox-static
-# makes the image; musl-tools makes pause tiny.
+# makes the image; musl-tools makes pause tiny; skopeo pulls images
+# (kernel/pull.py). The tests also run Debian's docker-registry (the CNCF
+# distribution registry) on loopback and make a Debian rootfs with mmdebstrap.
 # nftables: libnftables for Services and hostPorts (and nft, to look at them);
 # iproute2: `ip`, which the network tests use to make their namespaces.
 APT_PACKAGES=(python3 python3-venv python3-dev gcc libc6-dev musl-tools make
-              busybox-static util-linux procps nftables iproute2)
+              busybox-static util-linux procps nftables iproute2 skopeo docker-registry
+              mmdebstrap)
 LINT_PACKAGES=(shellcheck vagrant)
 
 VENV=${VENV:-/opt/minipod/venv}
@@ -73,6 +76,13 @@ deps() {
     if [ ${#todo[@]} -gt 0 ]; then
         run apt-get update -qq
         run apt-get install -y -qq "${todo[@]}"
+    fi
+    # docker-registry is for the tests, which start their own on loopback:
+    # where systemd started the package's service (port 5000, every
+    # address), it is stopped and disabled
+    if command -v systemctl >/dev/null && systemctl is-enabled --quiet docker-registry 2>/dev/null
+    then
+        run systemctl disable --now docker-registry
     fi
 }
 

@@ -25,6 +25,7 @@ EXPECTED = [
     "capacity.3.cpu", "capacity.3.cpu_per_probe", "capacity.3.late", "idle.cpu", "idle.wakeups", "idle.pause_wakeups",
     "memory.supervisor.1", "memory.marginal", "memory.pause", "scale.start", "scale.stop",
     "cli.python", "cli.help", "kernel.unshare", "kernel.fork_exec",
+    "image.pull", "image.pull.present", "start.layers5",
 ]
 
 

@@ -70,15 +70,17 @@ def test_init_container_that_fails(minipod: Minipod) -> None:
     assert "Started container app" not in out
 
 
-def test_unknown_image_creates_nothing(minipod: Minipod) -> None:
+def test_invalid_image_reference_creates_nothing(minipod: Minipod) -> None:
+    # a missing image is pulled when the pod starts (test_pull_pods.py); a
+    # reference that is not one is bad input
     name = unique_name("noimage")
     code, out = run_up(minipod, pod(name, """
   containers:
-  - {name: app, image: "nginx:1.27"}
+  - {name: app, image: "Nginx:1.27"}
 """))
     assert code == 2
-    assert "spec.containers[0].image: image 'nginx:1.27' not found" in out
-    assert "busybox:latest" in out  # what is stored is listed
+    assert "spec.containers[0].image: invalid reference format: 'Nginx:1.27'" in out
+    assert "must be lowercase" in out
     assert not (minipod.root / "pods").exists() or not any((minipod.root / "pods").iterdir())
 
 

@@ -148,6 +148,13 @@ class Minipod:
 
     def build_image(self) -> None:
         self.cli("image", "build-busybox")
+        # the manifests' name (manifests.IMAGE), the one podman needs
+        self.cli("image", "tag", "busybox:latest", "localhost/busybox:latest")
+
+    def image_rootfs(self, name: str = "busybox:latest") -> Path:
+        """The directory of a one-layer image's only layer."""
+        info = json.loads(self.cli("image", "inspect", name).stdout)[0]
+        return Path(info["layerDirs"][0])
 
     # -- pod records ---------------------------------------------------------
     def pod_dir(self, name: str, namespace: str = "default") -> Path:

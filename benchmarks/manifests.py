@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-IMAGE = "localhost/busybox:latest"  # podman needs it qualified; minipod drops localhost/
+IMAGE = "localhost/busybox:latest"  # podman needs it qualified (harness.build_image tags it)
 # An app that exits at once on SIGTERM. It cannot be a bare `sleep`: the
 # entrypoint is PID 1 of its own pid namespace, and PID 1 never gets a signal
 # it has no handler for, so `sleep` would sit out the whole grace period.

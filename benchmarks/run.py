@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from benchmarks.peers import Podman
 
 GROUPS = ("cold", "scale", "start", "restart", "capacity", "inprocess", "cli", "kernel",
-          "network")
+          "network", "images")
 LOCK = Path(tempfile.gettempdir()) / "minipod-bench.lock"  # one suite at a time
 # what a pod costs at most, to decide whether N pods fit (measured: well below)
 POD_MEMORY_KB = 4096
@@ -165,7 +165,7 @@ def start_peer(mp: Minipod, notes: list[str]) -> Podman | None:
         return None
     peer = Podman(mp.work / "podman")
     try:
-        peer.import_image(mp.images / "busybox" / "latest" / "rootfs")
+        peer.import_image(mp.image_rootfs())
     except BaseException:
         peer.close()
         raise
@@ -199,6 +199,11 @@ def run_suite(mp: Minipod, watcher: ExecWatcher, cfg: Config, groups: list[str],
     if "inprocess" in groups:
         out += fg.guard("inprocess", "In-process supervisor", "ms",
                         lambda: fg.in_process(mp, cfg))
+    if "images" in groups:
+        from benchmarks.images import image_figures
+
+        out += fg.guard("image.pull", "Image pull", "ms",
+                        lambda: image_figures(mp, watcher, cfg, cfg.name == "smoke"))
     if "cli" in groups:
         out += fg.cli_startup(mp, cfg)
     if "kernel" in groups:

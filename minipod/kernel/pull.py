@@ -16,7 +16,9 @@ A pull:
    platform here, in api/ociimage.py, not in skopeo);
 2. if the store has that image with all its layers, only the names change
    (an Always pull of an unchanged image downloads no blob);
-3. else `skopeo copy` into an OCI layout under tmp/ whose blobs go straight
+3. else the config as the registry serves it (`inspect --raw --config`:
+   skopeo rewrites a Docker schema2 config on its way into an OCI layout),
+   then `skopeo copy` into an OCI layout under tmp/ whose blobs go straight
    into the store's blobs/ (--dest-shared-blob-dir): a blob the store has is
    not downloaded again. Each layer is unpacked as soon as its blob lands,
    while skopeo fetches the others;
@@ -136,9 +138,13 @@ def _message(stderr: str) -> str:
     return re.sub(r'^Error parsing image name "[^"]*": ', "", text)
 
 
-def inspect_raw(reference: str, opts: PullOptions) -> bytes:
+def inspect_raw(reference: str, opts: PullOptions, config: bool = False) -> bytes:
+    """The manifest (or index) as the registry serves it; ``config``: the
+    image's config blob, as served (skopeo copy into an OCI layout rewrites
+    a Docker schema2 config, so minipod fetches the original itself)."""
+    what = ["--config"] if config else []
     try:
-        out = subprocess.run([*_skopeo(), "inspect", "--raw", *_common(opts, copy=False),
+        out = subprocess.run([*_skopeo(), "inspect", "--raw", *what, *_common(opts, copy=False),
                               f"docker://{reference}"], capture_output=True,
                              preexec_fn=_die_with_parent, timeout=600)
     except FileNotFoundError:
@@ -183,6 +189,11 @@ def pull(st: Store, text: str, opts: PullOptions | None = None,
         present = known is not None and all(st.has_layer(x.diff_id) for x in known.layers)
         fetched = downloaded = 0
         if not present:
+            if not st.has_blob(manifest.config.digest):
+                config = inspect_raw(str(ref.with_digest(manifest_digest)), opts, config=True)
+                if sha256_bytes(config) != manifest.config.digest:
+                    raise PullError(f"{text}: the config is not {manifest.config.digest}")
+                st.put_blob_bytes(config)
             fetched, downloaded = _copy(st, ref, manifest_digest, manifest, opts=opts,
                                         display=display)
         config_raw = st.read_blob(manifest.config.digest)
@@ -198,6 +209,10 @@ def _copy(st: Store, ref: imageref.ImageRef, manifest_digest: str, manifest: Man
     """skopeo copy into tmp/, unpacking each layer as its blob lands."""
     missing = [x for x in manifest.layers if not st.has_blob(x.digest)]
     fetched_bytes = sum(x.size for x in missing)
+    diff_ids = parse_config(st.read_blob(manifest.config.digest)).diff_ids  # pull() fetched it
+    if len(diff_ids) != len(manifest.layers):
+        raise PullError(f"the config lists {len(diff_ids)} layers, the manifest "
+                        f"{len(manifest.layers)}")
     display.start(manifest, st)
     with st.scratch("pull") as tmp:
         layout = tmp / "layout"
@@ -214,17 +229,11 @@ def _copy(st: Store, ref: imageref.ImageRef, manifest_digest: str, manifest: Man
             raise PullError("skopeo is not installed (apt-get install skopeo)") from None
         with _reaped(proc), _Unpackers(st) as unpackers:
             started: set[str] = set()
-            diff_ids: tuple[str, ...] | None = None
             while True:
                 done = proc.poll() is not None
-                if diff_ids is None and st.has_blob(manifest.config.digest):
-                    diff_ids = parse_config(st.read_blob(manifest.config.digest)).diff_ids
-                    if len(diff_ids) != len(manifest.layers):
-                        raise PullError(f"the config lists {len(diff_ids)} layers, the "
-                                        f"manifest {len(manifest.layers)}")
                 for i, layer in enumerate(manifest.layers):
-                    if diff_ids is None or layer.digest in started \
-                            or not st.has_blob(layer.digest) or unpackers.full():
+                    if layer.digest in started or not st.has_blob(layer.digest) \
+                            or unpackers.full():
                         continue
                     started.add(layer.digest)
                     if st.has_layer(diff_ids[i]):
@@ -237,6 +246,11 @@ def _copy(st: Store, ref: imageref.ImageRef, manifest_digest: str, manifest: Man
                     display.state(digest, "done")
                 if done and (proc.returncode != 0 or len(started) == len(manifest.layers)):
                     break
+                if done and not unpackers.running:
+                    missing_blobs = [x.digest for x in manifest.layers
+                                     if x.digest not in started and not st.has_blob(x.digest)]
+                    if missing_blobs:  # never spin on a blob that will not come
+                        raise PullError(f"skopeo finished without layer {missing_blobs[0]}")
                 display.update(tmp)
                 time.sleep(POLL)
             if proc.returncode != 0:
@@ -264,12 +278,15 @@ class _Unpackers:
         return self
 
     def __exit__(self, *_exc: object) -> None:
+        if not self.running:
+            return
         for pid, (_digest, fd) in self.running.items():  # an error elsewhere: stop them
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             os.close(fd)
         self.running.clear()
+        self.st.clean_tmp()  # what they were writing: their locks are free now
 
     def full(self) -> bool:
         return len(self.running) >= self.limit

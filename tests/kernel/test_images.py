@@ -191,9 +191,15 @@ def test_docker_schema2_and_a_retry_while_the_registry_is_down(
              "--tls-verify=false", f"{reg.host}/test/schema2:v1"],
             env=dict(os.environ, MINIPOD_IMAGES=str(images)), stdout=subprocess.PIPE,
             text=True, cwd="/")
-        time.sleep(0.5)
-        reg.start()
-        result = json.loads(pull_proc.communicate(timeout=60)[0].strip().splitlines()[-1])
+        try:
+            time.sleep(0.5)
+            reg.start()
+            out = pull_proc.communicate(timeout=60)[0]
+        finally:
+            if pull_proc.poll() is None:
+                pull_proc.kill()
+                pull_proc.communicate()
+        result = json.loads(out.strip().splitlines()[-1])
         assert result["ok"], result
         manifest = (images / "blobs" / "sha256" / result["digest"][7:]).read_text()
         assert json.loads(manifest)["mediaType"] == \
@@ -327,9 +333,10 @@ def test_a_hostile_layer_is_refused_and_writes_nothing_outside(
     assert why in result["error"], result["error"]
     assert list(outside.iterdir()) == []
     assert not (tmp_path / "escaped").exists() and not Path("/escaped-abs").exists()
-    # nothing half-made is left in use: the good layer stays, the bad one never landed
+    # nothing half-made is left in use: the bad layer never landed (the good
+    # one, unpacked beside it, may have finished or been stopped)
     layers = list((images / "layers").iterdir())
-    assert len(layers) == 1 and (layers[0] / "layer.json").is_file()
+    assert len(layers) <= 1 and all((x / "layer.json").is_file() for x in layers)
     assert list((images / "tmp").iterdir()) == []
     assert json.loads((images / "refs.json").read_text() if (images / "refs.json").exists()
                       else "{}") == {}

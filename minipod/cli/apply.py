@@ -92,18 +92,17 @@ def cmd_apply(args: argparse.Namespace) -> int:
     # start-up: imported with the verb that needs it
     from minipod.api.errors import MinipodError, SpecError
     from minipod.api.manifest import load_paths, read_paths
+    from minipod.cli.up import warn_images
     from minipod.runtime.images import resolve_images, template_pod
     from minipod.server.client import request
     from minipod.server.daemon import ensure_daemon, socket_path
 
     stdin = sys.stdin.read() if "-" in args.filename else None
     manifest = load_paths(args.filename, args.recursive, stdin)  # exit 2, nothing done
-    images = resolve_images([*manifest.pods, *map(template_pod, manifest.workloads)],
-                            ", ".join(args.filename))
-    for found in images.values():
-        for image in found.values():
-            for warning in image.warnings:
-                print(f"warning: {warning}", file=sys.stderr)
+    # a bad reference is bad input (exit 2); one not stored is a warning,
+    # and the supervisor's pods pull it
+    pods = [*manifest.pods, *map(template_pod, manifest.workloads)]
+    warn_images(pods, resolve_images(pods, ", ".join(args.filename)))
     texts, _errors = read_paths(args.filename, args.recursive, stdin)
     ensure_daemon()
     answer = request(socket_path(), {"op": "apply", "files": [list(t) for t in texts],

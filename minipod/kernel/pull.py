@@ -41,8 +41,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import prctl
-
 from minipod.api import imageref
 from minipod.api.errors import MinipodError
 from minipod.api.ociimage import (
@@ -55,6 +53,7 @@ from minipod.api.ociimage import (
     parse_config,
     parse_manifest,
 )
+from minipod.kernel import sys as msys
 from minipod.kernel.archive import commit_image
 from minipod.kernel.imagestore import ImageRecord, LayerRef, Store, sha256_bytes
 from minipod.kernel.spawn import Child
@@ -123,7 +122,7 @@ def _common(opts: PullOptions, *, copy: bool) -> list[str]:
 def _die_with_parent() -> None:
     # a pull killed half-way must not leave skopeo fetching (pdeathsig goes
     # with the thread that forked: this process has only the one)
-    prctl.set_pdeathsig(signal.SIGKILL)
+    msys.set_pdeathsig(signal.SIGKILL)
 
 
 def _message(stderr: str) -> str:
@@ -300,7 +299,7 @@ class _Unpackers:
             code = 0
             try:
                 os.close(read_end)
-                prctl.set_pdeathsig(signal.SIGKILL)
+                msys.set_pdeathsig(signal.SIGKILL)
                 self.st.ensure_layer(layer)
             except BaseException as e:
                 os.write(write_end, str(e).encode("utf-8", "replace")[:8000])

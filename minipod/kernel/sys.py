@@ -102,6 +102,7 @@ def umount2(target: str, flags: int = 0) -> None:
 
 
 # <linux/prctl.h>: what the supervisor and the tests ask of prctl(2)
+PR_SET_PDEATHSIG = 1
 PR_GET_DUMPABLE = 3
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -113,6 +114,11 @@ def prctl(option: int, arg: int = 0) -> int:
 
 def set_child_subreaper(on: bool) -> None:
     prctl(PR_SET_CHILD_SUBREAPER, int(on))
+
+
+def set_pdeathsig(signo: int) -> None:
+    """``signo`` to this thread when its parent thread dies."""
+    prctl(PR_SET_PDEATHSIG, signo)
 
 
 _probe_out = _ffi.new("int[2]")  # reused: the supervisor dials from one thread

@@ -183,17 +183,20 @@ set_stdio (int out_fd, int err_fd)
   return syscall (SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0 ? -1 : 0;
 }
 
+_Static_assert (sizeof (gid_t) == sizeof (uint32_t), "identity.groups");
+
 /* Raw system calls: they change this task only (glibc's setuid would signal
    the caller's other threads to follow; see the top). */
 static int
-set_identity (int uid, int gid)
+set_identity (int uid, int gid, int n_groups, const uint32_t *groups)
 {
   gid_t group;
 
   if (uid < 0 && gid < 0)
     return 0;
   group = gid >= 0 ? (gid_t) gid : mp_primary_group ((uid_t) uid);
-  if (syscall (SYS_setgroups, 1, &group) < 0
+  if ((n_groups >= 0 ? syscall (SYS_setgroups, n_groups, groups)
+                     : syscall (SYS_setgroups, 1, &group)) < 0
       || syscall (SYS_setresgid, group, group, group) < 0
       || (uid >= 0 && syscall (SYS_setresuid, uid, uid, uid) < 0))
     return -1;
@@ -261,7 +264,8 @@ run_op (struct mp_start_spec *s, const struct mp_start_op *op)
     case MP_OP_DROP_CAPS:
       return mp_drop_caps (op->caps.keep, &cap);
     case MP_OP_IDENTITY:
-      return set_identity (op->identity.uid, op->identity.gid);
+      return set_identity (op->identity.uid, op->identity.gid, op->identity.n_groups,
+                           op->identity.groups);
     case MP_OP_EXEC:
       {
         sigset_t none;

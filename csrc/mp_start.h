@@ -108,6 +108,8 @@ struct mp_start_op
     {
       int uid;  /* -1: keep */
       int gid;  /* -1: uid's group in the new root's /etc/passwd */
+      int n_groups;             /* supplementary groups; -1: just the gid */
+      const uint32_t *groups;   /* (gid_t is 32 bits on Linux) */
     } identity;
     struct
     {

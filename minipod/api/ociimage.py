@@ -291,3 +291,29 @@ def resolve_user(spec: str, passwd: str | None, group: str | None
                                 "in group file")
             gid = int(found[2])
     return uid, gid
+
+
+def primary_group(uid: int, passwd: str | None) -> int:
+    """The gid of ``uid`` in the image's /etc/passwd, else 0 (containerd's
+    WithUserID)."""
+    for entry in _entries(passwd, 4):
+        if entry[2].isdigit() and int(entry[2]) == uid and entry[3].isdigit():
+            return int(entry[3])
+    return 0
+
+
+def supplementary_groups(user: str, passwd: str | None, group: str | None
+                         ) -> tuple[int, ...]:
+    """containerd's WithAdditionalGIDs: the gids of the image's /etc/group
+    entries that list ``user`` (a name, or a uid named in /etc/passwd) as a
+    member, except the group named as the user. A uid /etc/passwd does not
+    name has none."""
+    name = user
+    if user.isdigit():
+        entry = next((e for e in _entries(passwd, 4)
+                      if e[2].isdigit() and int(e[2]) == int(user)), None)
+        if entry is None:
+            return ()
+        name = entry[0]
+    return tuple(int(e[2]) for e in _entries(group, 4)
+                 if e[0] != name and e[2].isdigit() and name in e[3].split(","))

@@ -67,6 +67,11 @@ class Image:
     size: int = 0
     origin: str = ""  # registry, archive, import, build, path
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    # the image's /etc/passwd and /etc/group as its layers show them (None:
+    # none): the container's supplementary groups and a runAsUser's group
+    # come from them, as containerd reads them from the image's rootfs
+    etc_passwd: str | None = field(default=None, compare=False, repr=False)
+    etc_group: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def image_id(self) -> str:
@@ -132,10 +137,10 @@ def _image(ref: str, name: str, lowers: tuple[str, ...], config: ImageConfig, *,
            record: ImageRecord | None, repo_digest: str = "") -> Image:
     uid = gid = None
     user_error = ""
+    passwd, group = read_image_file(lowers, "etc/passwd"), read_image_file(lowers, "etc/group")
     if config.user:
         try:
-            uid, gid = resolve_user(config.user, read_image_file(lowers, "etc/passwd"),
-                                    read_image_file(lowers, "etc/group"))
+            uid, gid = resolve_user(config.user, passwd, group)
         except UserError as e:
             user_error = str(e)
     stop = None
@@ -152,7 +157,7 @@ def _image(ref: str, name: str, lowers: tuple[str, ...], config: ImageConfig, *,
         gid=gid, user_error=user_error, stop_signal=stop,
         id=record.id if record else "", repo_digest=repo_digest,
         size=record.size if record else 0, origin=record.origin if record else "path",
-        warnings=tuple(warnings),
+        warnings=tuple(warnings), etc_passwd=passwd, etc_group=group,
     )
 
 

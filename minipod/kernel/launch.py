@@ -21,6 +21,7 @@ from typing import Any, assert_never
 from minipod.api.errors import StartError
 from minipod.api.expand import build_env, container_env, expand
 from minipod.api.model import Container, SecurityContext
+from minipod.api.ociimage import primary_group, supplementary_groups
 
 # cffi module; like minipod.kernel.sys, a direct user of the C half (csrc/README)
 from minipod.kernel import _native  # type: ignore[attr-defined]  # isort: skip
@@ -69,6 +70,9 @@ class LaunchPlan:
     run_as_user: int | None
     run_as_group: int | None
     own_env: Mapping[str, str] = field(default_factory=dict)  # the manifest's, resolved
+    # setgroups' list, the group first (None: just the group): the groups of
+    # the image's /etc/group that list the user, as containerd gives them
+    groups: tuple[int, ...] | None = None
 
 
 def launch_plan(container: Container, image: Image, hostname: str,
@@ -82,9 +86,21 @@ def launch_plan(container: Container, image: Image, hostname: str,
     full_env = build_env(image.env, own_env, defaults)
     argv = resolve_argv(container, image, own_env)
     user, group = _identity(container.security_context, pod_security)
+    # containerd looks up the supplementary groups of runAsUser, else of the
+    # image's User (its user part), else of uid 0
+    who = str(user) if user is not None else image.user.partition(":")[0] or "0"
     user, group = image_identity(container.name, image, user, group)
+    if user is None and group is None:
+        group = 0  # the runtime's default user, 0:0 (not the supervisor's groups)
+    elif group is None and image.etc_passwd is not None:
+        assert user is not None
+        group = primary_group(user, image.etc_passwd)
+    groups = None
+    if group is not None:
+        extra = supplementary_groups(who, image.etc_passwd, image.etc_group)
+        groups = (group, *sorted(set(extra) - {group}))
     return LaunchPlan(argv, full_env, container.working_dir or image.working_dir, user, group,
-                      own_env)
+                      own_env, groups)
 
 
 def resolve_argv(container: Container, image: Image, env: dict[str, str]) -> tuple[str, ...]:
@@ -138,7 +154,7 @@ def setup_ops(plan: LaunchPlan, rootfs: RootfsPlan, pod_ns: NsFds, stdout_fd: in
     ops: list[Op] = [*pod_ns.join_ops(), *rootfs_ops(rootfs), Chdir(plan.working_dir),
                      Stdio(stdout_fd, stderr_fd), DropCaps(KEEP_CAPS)]
     if plan.run_as_user is not None or plan.run_as_group is not None:
-        ops.append(SetIdentity(plan.run_as_user, plan.run_as_group))
+        ops.append(SetIdentity(plan.run_as_user, plan.run_as_group, plan.groups))
     ops.append(Exec(plan.argv, tuple(f"{k}={v}" for k, v in plan.env.items()),
                     plan.env.get("PATH", os.defpath)))  # the PATH os.execvpe would search
     return ops
@@ -289,6 +305,11 @@ def _put(c: Any, op: Op) -> list[object]:  # noqa: PLR0912, PLR0915 - a case per
             c.kind = _lib.MP_OP_IDENTITY
             c.identity.uid = -1 if op.uid is None else op.uid
             c.identity.gid = -1 if op.gid is None else op.gid
+            c.identity.n_groups = -1 if op.groups is None else len(op.groups)
+            if op.groups is not None:
+                groups = _ffi.new("uint32_t[]", list(op.groups) or [0])
+                buffers.append(groups)
+                c.identity.groups = groups
         case Exec():
             c.kind = _lib.MP_OP_EXEC
             c.exec.argv, c.exec.envp = carray(op.argv), carray(op.envp)

@@ -233,12 +233,14 @@ class DropCaps:
 
 @dataclass(frozen=True)
 class SetIdentity:
-    """setgroups([gid]), setresgid, setresuid (None: keep the uid; a gid of
-    None: the uid's group in the container's /etc/passwd, else 0, containerd's
-    rule). For a non-zero uid the kernel clears the capabilities."""
+    """setgroups(groups, or [gid] when None), setresgid, setresuid (None:
+    keep the uid; a gid of None: the uid's group in the container's
+    /etc/passwd, else 0, containerd's rule). For a non-zero uid the kernel
+    clears the capabilities."""
 
     uid: int | None
     gid: int | None
+    groups: tuple[int, ...] | None = None
     step: ClassVar[str] = "set user and group"
     path: ClassVar[str | None] = None
 

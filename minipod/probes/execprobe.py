@@ -122,7 +122,8 @@ class ExecTarget:
 
 def open_exec_target(  # noqa: PLR0917 - the signature agreed with pod.py
         container_pid: int, pod_ns: NsFds, env: dict[str, str], working_dir: str,
-        run_as_user: int | None, run_as_group: int | None) -> ExecTarget:
+        run_as_user: int | None, run_as_group: int | None,
+        groups: tuple[int, ...] | None = None) -> ExecTarget:
     mnt_fd = os.open(f"/proc/{container_pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     try:
         pid_fd = os.open(f"/proc/{container_pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
@@ -130,7 +131,7 @@ def open_exec_target(  # noqa: PLR0917 - the signature agreed with pod.py
         os.close(mnt_fd)
         raise
     return ExecTarget(pod_ns, mnt_fd, pid_fd, dict(env), working_dir, run_as_user,
-                      run_as_group)
+                      run_as_group, groups=groups)
 
 
 @dataclass(frozen=True)

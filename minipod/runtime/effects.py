@@ -156,7 +156,7 @@ class KernelEffects:
 
     def open_exec_target(self, pid: int, box: Sandbox, plan: LaunchPlan) -> ExecTarget:
         return open_exec_target(pid, box.ns, plan.env, plan.working_dir, plan.run_as_user,
-                                plan.run_as_group)
+                                plan.run_as_group, plan.groups)
 
     def identity(self, pid: int) -> ProcessRef:
         found = proc.process_identity(pid)

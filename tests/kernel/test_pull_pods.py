@@ -22,7 +22,7 @@ from registry import Registry, registries_conf, registry_missing
 pytestmark = pytest.mark.root
 
 PASSWD = "root:x:0:0::/root:/bin/sh\nweb:x:101:102::/srv:/bin/false\n"
-GROUP = "root:x:0:\nweb:x:102:\n"
+GROUP = "root:x:0:\nweb:x:102:\nstaff:x:50:web\n"  # web's supplementary group: staff
 
 
 @pytest.fixture(scope="module")
@@ -125,14 +125,17 @@ def test_up_pulls_with_events_and_runs_the_image_config(mp: Minipod, registry: R
     image = push_app(registry, tmp_path, "test/config:1", {
         "Entrypoint": ["sh", "-c"],
         "Cmd": ["trap 'echo got QUIT; exit 0' QUIT; echo uid=$(id -u) gid=$(id -g) "
-                "cwd=$(pwd) only=$IMAGE_ONLY shared=$SHARED; while :; do sleep 0.1; done"],
+                "groups=$(id -G) cwd=$(pwd) only=$IMAGE_ONLY shared=$SHARED; "
+                "while :; do sleep 0.1; done"],
         "Env": ["PATH=/bin", "IMAGE_ONLY=from-image", "SHARED=from-image"],
         "WorkingDir": "/srv", "User": "web", "StopSignal": "SIGQUIT"})
     name = unique_name("cfg")
     proc = mp.up(mp.manifest(pod_yaml(name, image, env={"SHARED": "from-pod"})))
     lines = read_until(proc, lambda ls: any("uid=" in x for x in ls))
     text = "\n".join(lines)
-    assert f"{name}/app | uid=101 gid=102 cwd=/srv only=from-image shared=from-pod" in text
+    # the user's groups from the image's /etc/group, as containerd gives them
+    assert f"{name}/app | uid=101 gid=102 groups=102 50 cwd=/srv only=from-image " \
+        "shared=from-pod" in text
     pulling = next(i for i, x in enumerate(lines) if "Pulling" in x)
     pulled = next(i for i, x in enumerate(lines) if "Successfully pulled" in x)
     created = next(i for i, x in enumerate(lines) if "Created container app" in x)

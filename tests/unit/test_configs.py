@@ -406,7 +406,10 @@ def test_a_sub_path_is_opened_beneath_its_volume(tmp_path: Path) -> None:
 
 # -- the pod runner ----------------------------------------------------------------------
 
-IMAGE = Image(ref="busybox", name="busybox:latest", rootfs=Path("/nonexistent"), cmd=("sh",))
+# made on this host (build-busybox), as the tests' busybox is: imagePullPolicy
+# Always (the default for no tag) uses it as it is, with no pull
+IMAGE = Image(ref="busybox", name="busybox:latest", lowers=("/nonexistent",), cmd=("sh",),
+              origin="build")
 
 
 @pytest.fixture

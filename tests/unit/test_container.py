@@ -175,7 +175,9 @@ def test_working_dir_from_container_else_image() -> None:
 @pytest.mark.parametrize(
     ("container_ctx", "pod_ctx", "expected"),
     [
-        (None, None, (None, None)),
+        # the runtime's default user, 0:0: the group is set (the supervisor's
+        # supplementary groups are not the container's)
+        (None, None, (None, 0)),
         (None, SecurityContext(run_as_user=1000, run_as_group=2000), (1000, 2000)),
         (SecurityContext(run_as_user=1, run_as_group=2), None, (1, 2)),
         # container wins field by field; unset fields fall through to the pod
@@ -192,3 +194,51 @@ def test_run_as_user_and_group(
 ) -> None:
     plan = launch_plan(_container(security_context=container_ctx), _image(), "h", pod_ctx)
     assert (plan.run_as_user, plan.run_as_group) == expected
+
+
+PASSWD = "root:x:0:0::/root:/bin/sh\nweb:x:101:102::/srv:/bin/false\nlone:x:300:300::/:/bin/sh\n"
+GROUP = ("root:x:0:\nbin:x:1:root,web\nweb:x:102:web\nwww-data:x:33:web,lone\n"
+         "staff:x:50:root\nlone:x:300:\n")
+
+
+@pytest.mark.parametrize(
+    ("image_user", "ctx", "expected"),
+    [
+        # the image's User by name: its primary group, then those that list it
+        # (its own group lists it too, and is not added twice)
+        ("web", None, (101, 102, (102, 1, 33))),
+        # runAsUser replaces the image's user: uid 300's name is lone; the
+        # group is passwd's (containerd's WithUserID)
+        ("web", SecurityContext(run_as_user=300), (300, 300, (300, 33))),
+        # a uid passwd does not name has no supplementary groups; group 0
+        ("web", SecurityContext(run_as_user=4000), (4000, 0, (0,))),
+        # runAsGroup replaces only the primary group; the user's groups stay
+        # (not web's own group, though /etc/group lists web in it)
+        ("web", SecurityContext(run_as_group=7), (101, 7, (7, 1, 33))),
+        # no user anywhere: uid 0's groups (root is listed in bin and staff)
+        ("", None, (None, 0, (0, 1, 50))),
+        # User uid:gid, the uid named in passwd
+        ("101:5", None, (101, 5, (5, 1, 33))),
+    ],
+)
+def test_supplementary_groups_come_from_the_image_group_file(
+        image_user: str, ctx: SecurityContext | None,
+        expected: tuple[int | None, int, tuple[int, ...]]) -> None:
+    """containerd's WithAdditionalGIDs: the groups of the image's /etc/group
+    that list the user (runAsUser, else the image's User, else uid 0)."""
+    from minipod.api.ociimage import resolve_user
+
+    uid, gid = resolve_user(image_user, PASSWD, GROUP) if image_user else (None, None)
+    image = Image(ref="example:latest", name="example:latest", lowers=("/nonexistent",),
+                  cmd=("sh",), user=image_user, uid=uid, gid=gid, etc_passwd=PASSWD,
+                  etc_group=GROUP)
+    plan = launch_plan(_container(security_context=ctx), image, "h", None)
+    assert (plan.run_as_user, plan.run_as_group, plan.groups) == expected
+
+
+def test_an_image_without_passwd_leaves_a_bare_uid_group_to_the_launcher() -> None:
+    image = Image(ref="x", name="x", lowers=("/nonexistent",), cmd=("sh",))
+    plan = launch_plan(_container(security_context=SecurityContext(run_as_user=1000)),
+                       image, "h", None)
+    # the launcher reads the container's /etc/passwd (csrc: mp_primary_group)
+    assert (plan.run_as_user, plan.run_as_group, plan.groups) == (1000, None, None)

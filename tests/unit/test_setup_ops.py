@@ -143,7 +143,7 @@ def test_a_typical_pod() -> None:
         Chdir("/srv/app", make="dirs", mode=0o777),
         Stdio(STDOUT, STDERR),
         DropCaps(KEEP_CAPS),
-        SetIdentity(1000, 3000),
+        SetIdentity(1000, 3000, (3000,)),  # the image has no /etc/group
         Exec(("server", "--port", "8080"),
              ("PATH=/usr/bin:/bin", "HOSTNAME=web", "MODE=prod"), "/usr/bin:/bin"),
     ]
@@ -188,13 +188,14 @@ def test_namespaces_are_joined_in_one_order() -> None:
     assert isinstance(ops[2], Unshare)
 
 
-@pytest.mark.parametrize(("user", "group", "expected"), [
-    (None, None, None), (1000, None, SetIdentity(1000, None)),
-    (None, 42, SetIdentity(None, 42)), (0, 0, SetIdentity(0, 0))])
+@pytest.mark.parametrize(("user", "group", "groups", "expected"), [
+    (None, None, None, None), (1000, None, None, SetIdentity(1000, None)),
+    (None, 42, (42, 7), SetIdentity(None, 42, (42, 7))), (0, 0, (0,), SetIdentity(0, 0, (0,)))])
 def test_identity_only_when_asked(user: int | None, group: int | None,
+                                  groups: tuple[int, ...] | None,
                                   expected: SetIdentity | None) -> None:
-    ops = setup_ops(replace(plan(), run_as_user=user, run_as_group=group), rootfs(), POD_NS,
-                    STDOUT, STDERR)
+    ops = setup_ops(replace(plan(), run_as_user=user, run_as_group=group, groups=groups),
+                    rootfs(), POD_NS, STDOUT, STDERR)
     assert [op for op in ops if isinstance(op, SetIdentity)] == ([expected] if expected else [])
     # between the capabilities and the exec: a uid other than 0 clears the
     # capabilities, so they are dropped to the container's set before it
@@ -275,8 +276,9 @@ def read_back(c: Any, op: Op) -> Op:  # noqa: PLR0912 - one case per op kind
     if kind == lib.MP_OP_DROP_CAPS:
         return DropCaps(c.caps.keep)
     if kind == lib.MP_OP_IDENTITY:
-        uid, gid = c.identity.uid, c.identity.gid
-        return SetIdentity(None if uid < 0 else uid, None if gid < 0 else gid)
+        uid, gid, n = c.identity.uid, c.identity.gid, c.identity.n_groups
+        return SetIdentity(None if uid < 0 else uid, None if gid < 0 else gid,
+                           None if n < 0 else tuple(c.identity.groups[i] for i in range(n)))
     assert kind == lib.MP_OP_EXEC, kind
     return Exec(strings(c.exec.argv), strings(c.exec.envp), string(c.exec.path) or "")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from typing import Literal
 
@@ -139,3 +140,14 @@ def _check_type(top: Obj, kind: str, data: dict[str, bytes]) -> None:
             top.fail(f"data[{required}]", "Required value")
     if kind == "kubernetes.io/basic-auth" and not {"username", "password"} & set(data):
         top.fail("data[username]", "Required value: either username or password must be set")
+    # a docker config must be a JSON object (the values stay unshown)
+    key = {"kubernetes.io/dockerconfigjson": ".dockerconfigjson",
+           "kubernetes.io/dockercfg": ".dockercfg"}.get(kind)
+    if key is not None and key in data:
+        try:
+            doc = json.loads(data[key])
+            error = "" if isinstance(doc, dict) else "not a JSON object"
+        except ValueError as e:
+            error = str(e)
+        if error:
+            top.fail(f"data[{key}]", f'Invalid value: "<secret contents redacted>": {error}')

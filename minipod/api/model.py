@@ -297,10 +297,14 @@ class PodSpec:
     dns_policy: str = "ClusterFirst"
     dns_config: DNSConfig | None = None
     enable_service_links: bool = True
+    # the names of the Secrets whose registry credentials its pulls use
+    # (runtime/images.py pull_auth); read at each pull, so not in refs
+    image_pull_secrets: tuple[str, ...] = ()
 
     @property
     def refs(self) -> frozenset[tuple[str, str]]:
-        """(kind, name) of every ConfigMap and Secret the pod reads."""
+        """(kind, name) of every ConfigMap and Secret the pod reads into its
+        containers (env, volumes)."""
         found: frozenset[tuple[str, str]] = frozenset()
         for c in (*self.init_containers, *self.containers):
             found |= c.refs

@@ -65,10 +65,10 @@ _POD_KEYS = keys("apiVersion kind metadata spec", ignored="status")
 POD_SPEC_KEYS = keys(
     "containers initContainers volumes restartPolicy terminationGracePeriodSeconds"
     " hostname subdomain shareProcessNamespace securityContext dnsPolicy dnsConfig"
-    " enableServiceLinks",
+    " enableServiceLinks imagePullSecrets",
     "hostNetwork hostPID hostIPC nodeName nodeSelector affinity tolerations"
     " serviceAccountName serviceAccount automountServiceAccountToken"
-    " hostAliases priorityClassName priority schedulerName imagePullSecrets readinessGates"
+    " hostAliases priorityClassName priority schedulerName readinessGates"
     " runtimeClassName preemptionPolicy overhead topologySpreadConstraints"
     " setHostnameAsFQDN os hostUsers schedulingGates resourceClaims activeDeadlineSeconds"
     " ephemeralContainers resources hostnameOverride workloadRef",
@@ -126,7 +126,19 @@ def parse_pod_spec(spec: Obj) -> PodSpec:
         dns_policy=dns_policy,
         dns_config=_parse_dns_config(spec, dns_policy),
         enable_service_links=_get_service_links(spec),
+        image_pull_secrets=_get_pull_secrets(spec),
     )
+
+
+_PULL_SECRET_KEYS = keys("name")
+
+
+def _get_pull_secrets(spec: Obj) -> tuple[str, ...]:
+    """LocalObjectReferences: only name may be set. An empty name is allowed,
+    and the kubelet passes over it (kubernetes#99454)."""
+    names = (ref.get_str("name") for ref in spec.get_mappings("imagePullSecrets",
+                                                              _PULL_SECRET_KEYS))
+    return tuple(name for name in names if name)
 
 
 DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")

@@ -145,7 +145,8 @@ def inspect_raw(reference: str, opts: PullOptions, config: bool = False) -> byte
     try:
         out = subprocess.run([*_skopeo(), "inspect", "--raw", *what, *_common(opts, copy=False),
                               f"docker://{reference}"], capture_output=True,
-                             preexec_fn=_die_with_parent, timeout=600)
+                             preexec_fn=_die_with_parent, timeout=600,
+                             pass_fds=_pass_fds(opts))
     except FileNotFoundError:
         raise PullError("skopeo is not installed (apt-get install skopeo)") from None
     except subprocess.TimeoutExpired:
@@ -223,7 +224,8 @@ def _copy(st: Store, ref: imageref.ImageRef, manifest_digest: str, manifest: Man
         try:
             # (preexec_fn: this process has one thread)
             proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr,
-                                    preexec_fn=_die_with_parent)  # noqa: PLW1509
+                                    preexec_fn=_die_with_parent,  # noqa: PLW1509
+                                    pass_fds=_pass_fds(opts))
         except FileNotFoundError:
             raise PullError("skopeo is not installed (apt-get install skopeo)") from None
         with _reaped(proc), _Unpackers(st) as unpackers:
@@ -424,23 +426,40 @@ def result_json(result: PullResult) -> str:
     return json.dumps(result.to_json())
 
 
-def spawn_pull(reference: str, authfile: str | None = None) -> tuple[Child, int]:
+# Where a pull child finds the credentials of a pod's imagePullSecrets: a
+# memfd (never on disk, gone with the last process holding it) at this fd,
+# read through /proc/self/fd by the child's skopeo, which inherits it.
+AUTH_FD = 3
+_INHERITED_AUTHFILE = re.compile(r"/proc/self/fd/(\d+)")
+
+
+def spawn_pull(reference: str, auth: bytes | None = None) -> tuple[Child, int]:
     """Start `minipod image pull --result-json [--authfile F] REFERENCE` as a
     child of its own session: (the child, the read end of its stdout,
     non-blocking). It prints one JSON line (PullResult.to_json, or {"ok":
     false, "error": ...}) and exits. -P: the interpreter never imports
-    minipod from the cwd."""
+    minipod from the cwd. ``auth``: a docker config.json the pull uses
+    instead of the host's files (AUTH_FD)."""
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
-    auth = [f"--authfile={authfile}"] if authfile else []
     devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    auth_fd = -1
     try:
+        file_actions = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, write_end, 1),
+                        (os.POSIX_SPAWN_DUP2, devnull, 2)]
+        options = []
+        if auth is not None:
+            auth_fd = os.memfd_create("minipod-pull-auth", os.MFD_CLOEXEC)
+            _write_all(auth_fd, auth)
+            # last: the fds above are in place before AUTH_FD may be taken
+            # (dup2 clears FD_CLOEXEC in the child, also when the numbers match)
+            file_actions.append((os.POSIX_SPAWN_DUP2, auth_fd, AUTH_FD))
+            options.append(f"--authfile=/proc/self/fd/{AUTH_FD}")
         pid = os.posix_spawn(
             sys.executable,
-            [sys.executable, "-P", "-m", "minipod", "image", "pull", "--result-json", *auth,
+            [sys.executable, "-P", "-m", "minipod", "image", "pull", "--result-json", *options,
              reference],
             dict(os.environ),
-            file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, write_end, 1),
-                          (os.POSIX_SPAWN_DUP2, devnull, 2)],
+            file_actions=file_actions,
             setsid=True,
             # the supervisor's signal mask and dispositions are not the puller's
             setsigdef=(signal.SIGTERM, signal.SIGINT, signal.SIGPIPE, signal.SIGCHLD),
@@ -449,5 +468,19 @@ def spawn_pull(reference: str, authfile: str | None = None) -> tuple[Child, int]
     finally:
         os.close(write_end)
         os.close(devnull)
+        if auth_fd >= 0:
+            os.close(auth_fd)
     os.set_blocking(read_end, False)
     return Child(pid, os.pidfd_open(pid)), read_end
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _pass_fds(opts: PullOptions) -> tuple[int, ...]:
+    """The fd skopeo must inherit when the authfile is one of ours (AUTH_FD)."""
+    match = _INHERITED_AUTHFILE.fullmatch(opts.authfile or "")
+    return (int(match.group(1)),) if match else ()

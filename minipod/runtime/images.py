@@ -17,6 +17,7 @@ Waiters for the same reference share one pull.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -25,8 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from minipod.api import imageref, pullsecrets
+from minipod.api.downward import Lookup
 from minipod.api.errors import FieldError, ImageError
-from minipod.api.model import Pod, Workload
+from minipod.api.model import ConfigData, Pod, Workload
 from minipod.api.workloads import build_pod
 from minipod.kernel.image import Image, lookup
 from minipod.kernel.pull import spawn_pull
@@ -109,40 +112,62 @@ class _Pull:
     waiters: list[tuple[PullDone, float]] = field(default_factory=list)
 
 
-def pull_auth(pod: Pod) -> str | None:
-    """The credentials a pod's pulls use beyond the host's (None: skopeo's
-    own search of docker config.json files).
+@dataclass(frozen=True)
+class PullAuth:
+    """What a pod's imagePullSecrets give one pull."""
 
-    The hook for imagePullSecrets, which minipod refuses until it has
-    Secrets (issue 19): then this writes a docker config.json of the pod's
-    kubernetes.io/dockerconfigjson Secrets (their .dockerconfigjson "auths"
-    merged, the first Secret that names a registry winning, as the kubelet's
-    keyring orders them) into the pod's state directory, mode 0600, and
-    returns its path: the puller passes it as --authfile, and a pull with
-    other credentials is another pull (Puller keys by both)."""
-    del pod  # no Secrets yet
-    return None
+    config: bytes | None = None  # a docker config.json; None: the host's credentials
+    missing: tuple[str, ...] = ()  # Secrets that are not there (a warning)
+    error: str = ""  # a Secret the kubelet could not read: the pull fails with this
+
+
+def pull_auth(pod: Pod, reference: str, lookup: Lookup) -> PullAuth:
+    """The credentials the kubelet pulls ``reference`` with for ``pod``: its
+    imagePullSecrets' (api/pullsecrets.py), else the host's (skopeo's own
+    search of docker config.json files, as the kubelet's node keyring).
+
+    The kubelet tries every credential that matches, in turn, until one
+    pulls; minipod pulls with the first (the most specific key, then the
+    order of imagePullSecrets): README, deliberate differences."""
+    missing: list[str] = []
+    secrets: list[ConfigData] = []
+    for name in pod.spec.image_pull_secrets:
+        secret = lookup("Secret", pod.namespace, name)
+        if secret is None:
+            missing.append(name)
+        else:
+            secrets.append(secret)
+    try:
+        ref = imageref.parse(reference)
+        found = pullsecrets.lookup(pullsecrets.keyring(secrets), ref)
+    except (imageref.ReferenceError, pullsecrets.PullSecretError) as e:
+        return PullAuth(missing=tuple(missing), error=str(e))
+    if not found:
+        return PullAuth(missing=tuple(missing))
+    return PullAuth(pullsecrets.auth_config(found[0], ref.domain), tuple(missing))
 
 
 class Puller:
     """One pull child per (reference, credentials) at a time; waiters share it."""
 
     def __init__(self, host: PullerHost,
-                 spawn: Callable[[str, str | None], tuple[Child, int]] = spawn_pull) -> None:
+                 spawn: Callable[[str, bytes | None], tuple[Child, int]] = spawn_pull) -> None:
         self.host = host
         self.spawn = spawn
         self.pulls: dict[tuple[str, str | None], _Pull] = {}
 
-    def pull(self, reference: str, done: PullDone, authfile: str | None = None
+    def pull(self, reference: str, done: PullDone, auth: bytes | None = None
              ) -> Callable[[], None]:
-        """Pull ``reference``; ``done`` is called from the loop. Returns a
+        """Pull ``reference`` (with the docker config.json ``auth``, else the
+        host's credentials); ``done`` is called from the loop. Returns a
         cancel function (the pull goes on for its other waiters)."""
         now = self.host.loop.clock.now()
-        key = (reference, authfile)
+        # pulls with other credentials are other pulls (one may be refused)
+        key = (reference, hashlib.sha256(auth).hexdigest() if auth is not None else None)
         entry = self.pulls.get(key)
         if entry is None:
             try:
-                child, stdout = self.spawn(reference, authfile)
+                child, stdout = self.spawn(reference, auth)
             except OSError as e:
                 outcome = PullOutcome(False, f"could not start the pull: {e}")
                 self.host.loop.call_later(0, lambda: done(outcome))

@@ -156,11 +156,12 @@ class PodHost(Protocol):
     def unwatch(self, child: Child) -> None: ...
     def emit(self, event: Event) -> None: ...
     def echo_for(self, pod: str, container: str) -> Callable[[str, str], None] | None: ...
-    def pull_image(self, reference: str, done: PullDone, authfile: str | None = None
+    def pull_image(self, reference: str, done: PullDone, auth: bytes | None = None
                    ) -> Callable[[], None]:
         """Pull ``reference`` off the loop (runtime/images.py), with the
-        credentials of ``authfile`` besides the host's; ``done`` comes from
-        the loop. Returns a function that stops waiting for it."""
+        docker config.json ``auth`` (the pod's imagePullSecrets), else the
+        host's credentials; ``done`` comes from the loop. Returns a function
+        that stops waiting for it."""
     def identity(self) -> SupervisorRef: ...
     def pod_changed(self, runner: PodRunner) -> None: ...
     def pod_finished(self, runner: PodRunner) -> None: ...
@@ -502,9 +503,19 @@ class PodRunner:
             run.pull_timer = self.loop.call_later(self._pull_delay(run),
                                                   lambda: self._image_retry(run))
             return False
+        auth = pull_auth(self.pod, ref, self.fx.lookup())
+        if auth.missing:
+            self.event("Warning", "FailedToRetrieveImagePullSecret",
+                       f"Unable to retrieve some image pull secrets ({', '.join(auth.missing)});"
+                       " attempting to pull the image may not succeed.")
         self.event("Normal", "Pulling", f'Pulling image "{ref}"')
+        if auth.error:  # the kubelet's MakeDockerKeyring failed: the pull does too
+            failed = self.loop.call_later(
+                0, lambda: self._pulled(run, PullOutcome(False, auth.error)))
+            run.pull_cancel = failed.cancel
+            return False
         run.pull_cancel = self.sup.pull_image(ref, lambda outcome: self._pulled(run, outcome),
-                                              pull_auth(self.pod))
+                                              auth.config)
         return False
 
     def _pulled(self, run: ContainerRun, outcome: PullOutcome) -> None:

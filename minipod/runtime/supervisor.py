@@ -187,9 +187,9 @@ class Supervisor:
 
         return echo
 
-    def pull_image(self, reference: str, done: PullDone, authfile: str | None = None
+    def pull_image(self, reference: str, done: PullDone, auth: bytes | None = None
                    ) -> Callable[[], None]:
-        return self.puller.pull(reference, done, authfile)
+        return self.puller.pull(reference, done, auth)
 
     def start_pods(self, pods: list[Pod], images: dict[str, dict[str, Image | None]],
                    backoff: BackoffPolicy | None = None) -> list[PodRunner]:

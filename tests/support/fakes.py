@@ -39,10 +39,12 @@ class FakeHost:
         self.attached: list[tuple[str, PodNetworkRecord | None]] = []
         self.detached: list[tuple[str, PodNetworkRecord | None]] = []
         self.pulls: list[tuple[str, Any]] = []  # (reference, done) asked for, in order
+        self.pull_auths: list[bytes | None] = []  # the credentials of each, in turn
         self.pull_cancels: list[str] = []
 
-    def pull_image(self, reference: str, done: Any, authfile: str | None = None) -> Any:
+    def pull_image(self, reference: str, done: Any, auth: bytes | None = None) -> Any:
         self.pulls.append((reference, done))
+        self.pull_auths.append(auth)
         return lambda: self.pull_cancels.append(reference)
 
     def emit(self, event: Event) -> None:

@@ -192,8 +192,8 @@ class Host:
         self.loop.unregister(child.pidfd)
 
 
-def shell(script: str) -> Callable[[str, str | None], tuple[Child, int]]:
-    def spawn(reference: str, _authfile: str | None) -> tuple[Child, int]:
+def shell(script: str) -> Callable[[str, bytes | None], tuple[Child, int]]:
+    def spawn(reference: str, _auth: bytes | None) -> tuple[Child, int]:
         r, w = os.pipe2(os.O_CLOEXEC)
         pid = os.posix_spawn("/bin/sh", ["/bin/sh", "-c", script, "sh", reference], {},
                              file_actions=[(os.POSIX_SPAWN_DUP2, w, 1)], setsid=True)
@@ -224,6 +224,28 @@ def test_puller_shares_one_child_between_waiters_and_reads_its_answer() -> None:
     run_until(host, lambda: not puller.pulls)
     assert [o.ok for o in got] == [True, True] and got[0].size == 77
     assert got[0].seconds > 0.15
+    host.loop.close()
+
+
+def test_puller_pulls_with_other_credentials_apart() -> None:
+    """A pod's credentials may be refused where another's are not: the same
+    reference with other credentials is another pull; the same ones share."""
+    host = Host()
+    asked: list[bytes | None] = []
+    answer = json.dumps({"ok": True, "size": 1})
+    spawn = shell(f"sleep 0.1; echo '{answer}'")
+
+    def recording(reference: str, auth: bytes | None) -> tuple[Child, int]:
+        asked.append(auth)
+        return spawn(reference, auth)
+
+    puller = Puller(host, recording)
+    got: list[PullOutcome] = []
+    for auth in (None, b'{"auths": {"a": {}}}', b'{"auths": {"a": {}}}', None):
+        puller.pull("r.io/app:1", got.append, auth)
+    assert asked == [None, b'{"auths": {"a": {}}}'] and len(puller.pulls) == 2
+    run_until(host, lambda: not puller.pulls)
+    assert [o.ok for o in got] == [True] * 4
     host.loop.close()
 
 

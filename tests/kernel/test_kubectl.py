@@ -137,6 +137,10 @@ def exec_in(mp: Minipod, pod: str, *argv: str) -> str:
 def test_apply_of_a_docs_manifest_with_config_map_secret_and_downward_api(
         minipod: Minipod) -> None:
     name = unique_name("dapi")
+    # the docs' registry.k8s.io/busybox, offline: the built busybox under that
+    # name (made here, so imagePullPolicy Always uses it as it is, no pull)
+    tagged = minipod.run("image", "tag", "busybox", "registry.k8s.io/busybox")
+    assert tagged.returncode == 0, tagged.stderr
     manifest = minipod.manifest(DOCS.replace("{name}", name), "docs.yaml")
     applied = minipod.run("apply", "-f", str(manifest))
     assert applied.returncode == 0, applied.stderr

@@ -296,19 +296,23 @@ def test_signals_as_exec_leaves_them(pod: PodUnderTest) -> None:
     assert status["CapBnd"] == status["CapEff"] == status["CapPrm"] == f"{KEEP_CAPS:016x}"
 
 
-@pytest.mark.parametrize(("uid", "gid", "expect"), [
-    (1234, 5678, ("1234:5678:5678", "5678", 0)),
-    (65534, None, ("65534:65534:65534", "65534", 0)),  # nobody's group in /etc/passwd
-    (4321, None, ("4321:0:0", "0", 0)),  # no entry: group 0, containerd's rule
-    (None, 42, ("0:42:42", "42", KEEP_CAPS))])
+@pytest.mark.parametrize(("uid", "gid", "supplementary", "expect"), [
+    (1234, 5678, None, ("1234:5678:5678", "5678", 0)),
+    # nobody's group in /etc/passwd
+    (65534, None, None, ("65534:65534:65534", "65534", 0)),
+    (4321, None, None, ("4321:0:0", "0", 0)),  # no entry: group 0, containerd's rule
+    (None, 42, None, ("0:42:42", "42", KEEP_CAPS)),
+    # the image's /etc/group gave the user more groups (LaunchPlan.groups)
+    (1234, 5678, (5678, 7, 300), ("1234:5678:5678 7 300", "7 300 5678", 0))])
 def test_identity(pod: PodUnderTest, uid: int | None, gid: int | None,
+                  supplementary: tuple[int, ...] | None,
                   expect: tuple[str, str, int]) -> None:
     """id, supplementary groups, and the capabilities left (none for a uid
     other than 0: the kernel clears them as it changes)."""
     ids, groups, caps = expect
     plan = with_argv(pod.plan, "sh", "-c", 'echo "id=$(id -u):$(id -g):$(id -G)"; '
                      "grep -E '^(Cap|Groups)' /proc/$$/status | sed 's/^/status:/'",
-                     run_as_user=uid, run_as_group=gid)
+                     run_as_user=uid, run_as_group=gid, groups=supplementary)
     seen = parse(pod.run(plan))
     assert seen["id"] == [ids]
     status = {k: v.strip() for k, v in (line.split(":\t") for line in seen["status"])}

@@ -179,23 +179,7 @@ def run_suite(mp: Minipod, watcher: ExecWatcher, cfg: Config, groups: list[str],
         out += fg.guard("start.cold", "Pod start, cold", "ms",
                         lambda: [fg.cold_start(mp, watcher, cfg)])
     if any(g in groups for g in ("scale", "start", "restart", "capacity")):
-        keeper = fg.start_keeper(mp, watcher)
-        if "scale" in groups:
-            watcher.forget()  # what a group collected is not needed by the next
-            out += fg.guard("scale", "Scale, idle and memory", "ms",
-                            lambda: fg.scale_idle_memory(mp, watcher, cfg, keeper))
-        if "start" in groups:
-            watcher.forget()
-            out += fg.guard("start", "Pod start and stop", "ms",
-                            lambda: fg.start_stop(mp, watcher, cfg, peer))
-        if "restart" in groups:
-            out += fg.guard("restart.e2e", "Restart after kill -9", "ms",
-                            lambda: fg.restart_e2e(mp, watcher, cfg, peer))
-        if "capacity" in groups:
-            for n in cfg.probe_pods:
-                watcher.forget()
-                out += capacity(mp, watcher, cfg, n, keeper=keeper, done=out)
-        mp.stop_daemon()
+        out += pod_groups(mp, watcher, cfg, groups, peer, out)
     if "inprocess" in groups:
         out += fg.guard("inprocess", "In-process supervisor", "ms",
                         lambda: fg.in_process(mp, cfg))
@@ -216,6 +200,30 @@ def run_suite(mp: Minipod, watcher: ExecWatcher, cfg: Config, groups: list[str],
                         lambda: network_figures(mp, watcher, cfg, peer))
     if peer is not None:
         attach_peer_only(out, peer, watcher, cfg)
+    return out
+
+
+def pod_groups(mp: Minipod, watcher: ExecWatcher, cfg: Config, groups: list[str],  # noqa: PLR0917
+               peer: Podman | None, done: list[Figure]) -> list[Figure]:
+    """The groups that share one keeper pod (a daemon kept alive between them)."""
+    out: list[Figure] = []
+    keeper = fg.start_keeper(mp, watcher)
+    if "scale" in groups:
+        watcher.forget()  # what a group collected is not needed by the next
+        out += fg.guard("scale", "Scale, idle and memory", "ms",
+                        lambda: fg.scale_idle_memory(mp, watcher, cfg, keeper))
+    if "start" in groups:
+        watcher.forget()
+        out += fg.guard("start", "Pod start and stop", "ms",
+                        lambda: fg.start_stop(mp, watcher, cfg, peer))
+    if "restart" in groups:
+        out += fg.guard("restart.e2e", "Restart after kill -9", "ms",
+                        lambda: fg.restart_e2e(mp, watcher, cfg, peer))
+    if "capacity" in groups:
+        for n in cfg.probe_pods:
+            watcher.forget()
+            out += capacity(mp, watcher, cfg, n, keeper=keeper, done=[*done, *out])
+    mp.stop_daemon()
     return out
 
 

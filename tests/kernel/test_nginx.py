@@ -2,7 +2,9 @@
 from Debian's packages, pushed to a loopback registry as library/nginx, and
 run with the Kubernetes docs' nginx manifest (examples/nginx.yaml) as it is:
 `image: nginx:1.14.2` reaches the test registry through a registries.conf
-rewrite of docker.io/library/nginx, the mirror set-up a host would use.
+rewrite of docker.io/library/nginx, the mirror set-up a host would use. It
+answers HTTP inside its pod, and on its pod IP from the node once run with
+the pod network.
 
 The rootfs takes about a minute to make; it is kept in a fixed cache
 directory ($MINIPOD_TEST_CACHE, default /var/cache/minipod-tests) under a
@@ -22,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from nettest import assert_netns_clean, in_netns, make_netns, pod_ip, remove_netns, stop_daemon
 from ocibuild import Entry, Layout, add_tar_layer, d, entries_layer, f, image_of_layers, sym
 from podtest import Minipod, assert_nothing_left, wait_for
 from registry import Registry, registries_conf, registry_missing
@@ -156,6 +159,35 @@ def test_the_docs_nginx_pod_pulls_runs_and_answers_http(
         assert mp.run("delete", "pod", "nginx").returncode == 0
         assert time.monotonic() - stop_started < 15
         print(f"nginx: pull and start {pull_seconds:.1f}s")
+        stop_daemon(mp)  # the next one runs with the pod network
+        answers_on_its_address(mp, manifest)
     finally:
         mp.delete_leftover_pods()
     assert_nothing_left(mp)
+
+
+def answers_on_its_address(mp: Minipod, manifest: Path) -> None:
+    """With the pod network on (in a network namespace of the test's own,
+    tests/support/nettest.py), the same pod from the image now stored
+    answers HTTP on its pod IP from the node."""
+    mp.netns = make_netns()
+    try:
+        out = mp.run("up", "-d", str(manifest))
+        assert out.returncode == 0, out.stderr
+        mp.wait_running("nginx", ["nginx"], timeout=60)
+        ip = pod_ip(mp, "nginx")
+
+        def fetch() -> str:
+            got = in_netns(mp.netns or "", "busybox", "wget", "-q", "-O", "-",
+                           f"http://{ip}/", check=False, timeout=10)
+            return got.stdout if got.returncode == 0 else ""
+
+        assert wait_for(fetch, 30, f"nginx to answer on {ip}") == PAGE
+        assert mp.run("delete", "pod", "nginx").returncode == 0
+        stop_daemon(mp)
+        assert_netns_clean(mp.netns)
+    finally:
+        mp.delete_leftover_pods()
+        stop_daemon(mp)
+        remove_netns(mp.netns)
+        mp.netns = None

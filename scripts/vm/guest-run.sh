@@ -76,7 +76,9 @@ say "checkout copied to $repo ($(du -sh "$repo" | cut -f1)) in $(since "$t0") s"
 t0=$(uptime_cs)
 say "provisioning: scripts/setup-host.sh deps install"
 # Each line of its output is stamped with the guest's uptime.
-PIP_NO_INDEX=1 PIP_FIND_LINKS=/mnt/wheels PIP_DISABLE_PIP_VERSION_CHECK=1 \
+# EXTRAS=test: the tests' own packages (pytest), as `make setup-test` asks;
+# a plain install has minipod's runtime dependencies only
+PIP_NO_INDEX=1 PIP_FIND_LINKS=/mnt/wheels PIP_DISABLE_PIP_VERSION_CHECK=1 EXTRAS=test \
     VENV=$venv PYTHON=/usr/bin/python3 bash "$repo/scripts/setup-host.sh" deps install 2>&1 |
     while IFS= read -r line; do say "$line"; done
 [ "${PIPESTATUS[0]}" = 0 ] || fail "scripts/setup-host.sh failed"

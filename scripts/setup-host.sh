@@ -79,8 +79,9 @@ deps() {
     fi
     # docker-registry is for the tests, which start their own on loopback:
     # where systemd started the package's service (port 5000, every
-    # address), it is stopped and disabled
-    if command -v systemctl >/dev/null && systemctl is-enabled --quiet docker-registry 2>/dev/null
+    # address), it is stopped and disabled (only where systemd runs: on a
+    # host without it, systemctl can disable but not stop, and fails)
+    if [ -d /run/systemd/system ] && systemctl is-enabled --quiet docker-registry 2>/dev/null
     then
         run systemctl disable --now docker-registry
     fi

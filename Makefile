@@ -60,7 +60,7 @@ test-kernel: setup-test
 # cgroup v2 (scripts/vm/test-vm.sh; README "Tests on a standard host"). A test
 # file joins the default selection by being added to this line; one run can
 # choose others: make test-vm VM_TESTS='tests/kernel/test_pod.py -k restart'
-VM_TESTS ?= tests/kernel/test_pause.py tests/kernel/test_pod.py
+VM_TESTS ?= tests/kernel/test_pause.py tests/kernel/test_pod.py tests/kernel/test_cgroups.py
 
 # deps: the host's compiler builds minipod's wheel for the guest; the script
 # installs qemu and mmdebstrap itself.
@@ -72,7 +72,7 @@ lint: setup-lint
 	$(BIN)/mypy minipod
 	gcc -fsyntax-only -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	    -Wmissing-prototypes -Wformat=2 csrc/pause.c csrc/mp_sys.c csrc/mp_exec.c \
-	    csrc/mp_start.c csrc/mp_probe.c csrc/mp_prober.c
+	    csrc/mp_start.c csrc/mp_probe.c csrc/mp_prober.c csrc/mp_cgroup.c
 	@command -v shellcheck >/dev/null && command -v $(VAGRANT) >/dev/null || \
 	  { echo "lint needs shellcheck and vagrant: sudo make lint-deps"; exit 1; }
 	shellcheck scripts/setup-host.sh scripts/vm/*.sh .ci/run
@@ -81,8 +81,11 @@ lint: setup-lint
 	cd vagrant && VAGRANT_CHECKPOINT_DISABLE=1 $(VAGRANT) validate --ignore-provider
 
 # BENCHMARKS.md and BENCHMARKS.json (benchmarks/run.py; --smoke for a quick check)
+# BASELINE=/path/to/venv/bin/python: start, stop and restart measured beside
+# the minipod of that interpreter, run for run (benchmarks/baseline.py)
 bench: setup
-	$(BIN)/python -P benchmarks/run.py --output BENCHMARKS.md
+	$(BIN)/python -P benchmarks/run.py $(if $(BASELINE),--baseline $(BASELINE)) \
+	    --output BENCHMARKS.md
 
 # the same, beside podman kube play (Debian's podman and runc; private storage and config)
 .PHONY: bench-peers

@@ -180,7 +180,8 @@ def start_stop(mp: Minipod, watcher: ExecWatcher, cfg: Config, peer: Any | None
                     app_fork_to_exec.append(ms(last - fork))
             wait_until(functools.partial(trap_ready, pids[name]), 10, "the trap")
             stop[key].append(delete_pod(mp, name))
-            if peer is not None and key not in errors and i < cfg.peer_runs:
+            runs = cfg.runs if getattr(peer, "all_runs", False) else cfg.peer_runs
+            if peer is not None and key not in errors and i < runs:
                 try:
                     started, stopped = peer.start_stop(manifest, watcher)
                     theirs[key]["start"].append(started)
@@ -206,7 +207,8 @@ def start_stop(mp: Minipod, watcher: ExecWatcher, cfg: Config, peer: Any | None
         if peer is not None:
             peer_start = Comparison(peer.label, theirs[key]["start"], errors.get(key),
                                     paired=True)
-            peer_stop = Comparison(peer.label + " / kube down", theirs[key]["stop"],
+            peer_stop = Comparison(peer.label + getattr(peer, "stop_label", " / kube down"),
+                                   theirs[key]["stop"],
                                    errors.get(key), paired=True)
         figures.append(Figure(
             f"start.{key}", f"Pod start, {title}", "ms", start[key], peer=peer_start,
@@ -250,6 +252,11 @@ def restart_e2e(mp: Minipod, watcher: ExecWatcher, cfg: Config, peer: Any | None
     netns = int(record["pause"]["namespaces"]["net"])
     pid = pids[name]["app"]
     samples, kernel, to_fork, fork_to_exec = [], [], [], []
+    # a baseline (benchmarks/baseline.py) restarts between ours, kill for kill
+    interleaved: list[float] | None = None
+    if peer is not None and hasattr(peer, "restart_begin"):
+        peer.restart_begin(watcher)
+        interleaved = []
     for _ in range(cfg.kills):
         victim = Process(pid)
         try:
@@ -272,9 +279,14 @@ def restart_e2e(mp: Minipod, watcher: ExecWatcher, cfg: Config, peer: Any | None
                    "the record of the restart")
         pid = new_pid
         kernel.append(unshare_ms())
+        if interleaved is not None:
+            interleaved.append(peer.restart(watcher))
     delete_pod(mp, name)
     peer_figure = None
-    if peer is not None:
+    if interleaved is not None:
+        peer.restart_end()
+        peer_figure = Comparison(peer.label, interleaved, paired=True)
+    elif peer is not None:
         try:
             peer_figure = Comparison(peer.label, peer.restarts(cfg.peer_kills, watcher))
         except Exception as e:

@@ -1,7 +1,8 @@
 """`make bench`: minipod's figures beside the kernel's limits (and, with
 `make bench-peers`, podman's), written to BENCHMARKS.md and BENCHMARKS.json.
 
-    sudo python -P benchmarks/run.py [--smoke] [--peers] [--output BENCHMARKS.md]
+    sudo python -P benchmarks/run.py [--smoke] [--peers | --baseline PYTHON]
+                                     [--output BENCHMARKS.md]
 
 Run as root. Everything runs in a private MINIPOD_ROOT and MINIPOD_IMAGES
 (and, for podman, private storage and configuration) under a temporary
@@ -25,13 +26,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if __package__ in (None, ""):  # run as a file: make the package importable. Appended,
     # so that `minipod` stays the installed package, never the source tree beside it.
     sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import figures as fg
+from benchmarks.baseline import Baseline
 from benchmarks.config import Config, config_for
 from benchmarks.execwatch import ExecWatcher
 from benchmarks.harness import BenchError, Minipod, Process
@@ -53,6 +55,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny N, few runs (CI)")
     parser.add_argument("--peers", action="store_true", help="also measure podman kube play")
+    parser.add_argument("--baseline", metavar="PYTHON", default=None,
+                        help="measure start, stop and restart beside the minipod installed "
+                             "for this interpreter (a venv of an earlier commit), run for run "
+                             "(benchmarks/baseline.py); its figures take the peer columns")
     parser.add_argument("--output", default="BENCHMARKS.md", type=Path)
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="override a field of the configuration (benchmarks/config.py), "
@@ -128,7 +134,11 @@ def measure(args: argparse.Namespace, cfg: Config, argv: list[str] | None) -> in
     with tempfile.TemporaryDirectory(prefix="minipod-bench-") as tmp:
         mp = Minipod(Path(tmp))
         mp.build_image()
-        peer = start_peer(mp, notes) if args.peers else None
+        peer: Any = start_peer(mp, notes) if args.peers else None
+        if args.baseline:
+            if peer is not None:
+                raise SystemExit("--baseline and --peers both take the peer columns: one only")
+            peer = Baseline(Path(tmp) / "baseline", args.baseline, mp.images)
         try:
             with ExecWatcher() as watcher:
                 figures = run_suite(mp, watcher, cfg, args.groups, peer)
@@ -138,7 +148,7 @@ def measure(args: argparse.Namespace, cfg: Config, argv: list[str] | None) -> in
             with contextlib.suppress(BenchError):
                 mp.stop_daemon()
             if peer is not None:
-                notes += [f"podman clean-up: {p}" for p in peer.close()]
+                notes += [f"{peer.label} clean-up: {p}" for p in peer.close()]
     meta = {
         "machine": machine(), "mode": cfg.name, "peers": args.peers,
         "command": "python -P benchmarks/run.py " + shlex.join(argv or sys.argv[1:]),
@@ -173,7 +183,7 @@ def start_peer(mp: Minipod, notes: list[str]) -> Podman | None:
 
 
 def run_suite(mp: Minipod, watcher: ExecWatcher, cfg: Config, groups: list[str],
-              peer: Podman | None) -> list[Figure]:
+              peer: Podman | Baseline | None) -> list[Figure]:
     out: list[Figure] = []
     if "cold" in groups:
         out += fg.guard("start.cold", "Pod start, cold", "ms",
@@ -192,19 +202,20 @@ def run_suite(mp: Minipod, watcher: ExecWatcher, cfg: Config, groups: list[str],
         out += fg.cli_startup(mp, cfg)
     if "kernel" in groups:
         out += fg.baseline_figures(cfg)
+    podman = peer if not isinstance(peer, Baseline) else None
     if "network" in groups:
         from benchmarks.network import network_figures  # imports minipod: only when asked
 
         watcher.forget()
         out += fg.guard("network", "The pod network", "ms",
-                        lambda: network_figures(mp, watcher, cfg, peer))
-    if peer is not None:
-        attach_peer_only(out, peer, watcher, cfg)
+                        lambda: network_figures(mp, watcher, cfg, podman))
+    if podman is not None:  # podman's own figures
+        attach_peer_only(out, podman, watcher, cfg)
     return out
 
 
 def pod_groups(mp: Minipod, watcher: ExecWatcher, cfg: Config, groups: list[str],  # noqa: PLR0917
-               peer: Podman | None, done: list[Figure]) -> list[Figure]:
+               peer: Podman | Baseline | None, done: list[Figure]) -> list[Figure]:
     """The groups that share one keeper pod (a daemon kept alive between them)."""
     out: list[Figure] = []
     keeper = fg.start_keeper(mp, watcher)

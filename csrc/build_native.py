@@ -17,8 +17,8 @@ from cffi import FFI
 HERE = Path(__file__).resolve().parent
 
 # what Python reaches, in the order cffi reads them
-HEADERS = ("mp_sys.h", "mp_exec.h", "mp_start.h", "mp_probe.h", "mp_prober.h")
-SOURCES = ("mp_sys.c", "mp_exec.c", "mp_start.c", "mp_probe.c", "mp_prober.c")
+HEADERS = ("mp_sys.h", "mp_exec.h", "mp_start.h", "mp_probe.h", "mp_prober.h", "mp_cgroup.h")
+SOURCES = ("mp_sys.c", "mp_exec.c", "mp_start.c", "mp_probe.c", "mp_prober.c", "mp_cgroup.c")
 
 _DEFINE = re.compile(r"#\s*define\s+(\w+)(?:\s+(\S.*))?$")
 _SKIPPED = re.compile(r"#\s*(include|ifndef|endif)\b")

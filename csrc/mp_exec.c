@@ -60,6 +60,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "mp_cgroup.h"
 #include "mp_exec.h"
 #include "mp_launch.h"
 #include "mp_sys.h"
@@ -77,6 +78,7 @@ struct exec_ctx
   struct mp_exec_spec *spec;
   char *command_stack;  /* top of P's stack */
   int pty_slave;        /* MP_EXEC_PTY: in the caller's fd table, or -1 */
+  int placed;           /* MP_PLACED_CLONE3: I was born in the cgroup */
 };
 
 static int
@@ -352,7 +354,15 @@ intermediate_main (void *arg)
 {
   struct exec_ctx *ctx = arg;
   struct mp_exec_spec *s = ctx->spec;
+  int failed, ret;
 
+  /* into the container's cgroup before anything else; P inherits it */
+  if (ctx->placed == MP_PLACED_NONE && s->n_cgroup_files > 0
+      && (ret = mp_cgroup_enter (s->cgroup_files, s->n_cgroup_files, &failed)) < 0)
+    {
+      errno = -ret;
+      return fail (s, MP_EXEC_STEP_CGROUP, failed);
+    }
   for (int i = 0; i < s->n_ns; i++)
     if (setns (s->ns_fds[i], s->ns_types[i]) < 0)
       return fail (s, MP_EXEC_STEP_POD_NS, i);
@@ -382,7 +392,7 @@ mp_exec_start (struct mp_exec_spec *spec)
   /* Stacks of I and P, used only while this frame is suspended in clone
      (they grow down: each child starts at the top of its own). */
   char stacks[2][CHILD_STACK] __attribute__ ((aligned (16)));
-  struct exec_ctx ctx = { spec, stacks[1] + CHILD_STACK, -1 };
+  struct exec_ctx ctx = { spec, stacks[1] + CHILD_STACK, -1, MP_PLACED_NONE };
   sigset_t all, old;
   int pid, status = 0, ret = 0;
   int dumpable = prctl (PR_GET_DUMPABLE, 0, 0, 0, 0);
@@ -394,10 +404,11 @@ mp_exec_start (struct mp_exec_spec *spec)
     return -errno;
   sigfillset (&all);
   sigprocmask (SIG_SETMASK, &all, &old);
-  pid = clone (intermediate_main, stacks[0] + CHILD_STACK,
-               CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &ctx);
+  pid = mp_clone_vm (intermediate_main, &ctx, stacks[0], CHILD_STACK,
+                     CLONE_VM | CLONE_VFORK | CLONE_FILES, spec->cgroup_fd, NULL,
+                     &ctx.placed);
   if (pid < 0)
-    ret = -errno;
+    ret = pid;
   else
     {
       /* I is done with our memory; reap it (it exits right after). */

@@ -29,6 +29,7 @@
 #define MP_EXEC_STEP_CTTY 17
 #define MP_EXEC_STEP_PTY 18          /* step_arg: 0 open, 1 unlock, 2 peer,
                                         3 size, 4 owner */
+#define MP_EXEC_STEP_CGROUP 19       /* step_arg: index into cgroup_files */
 
 /* mp_exec_spec.flags */
 #define MP_EXEC_SAME_PID_NS 0x1   /* run in the pid ns for children itself, not
@@ -64,6 +65,9 @@ struct mp_exec_spec
   char *const *argv;
   char *const *envp;
   const char *path;             /* searched for file when it has no slash */
+  int cgroup_fd;                /* the container's cgroup (v2) to be born in, or -1 */
+  const char *const *cgroup_files;  /* else I writes "0" to each first */
+  int n_cgroup_files;
   /* out */
   int pidfd;                    /* the command's pidfd (CLOEXEC), or -1 */
   int pty_master;               /* MP_EXEC_PTY: the master (CLOEXEC), or -1 */

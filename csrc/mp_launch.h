@@ -1,9 +1,10 @@
-/* What the two launchers (mp_exec.c, mp_start.c) share: internal, not read
- * by cffi. Every function here is safe in a CLONE_VM child: no allocation,
+/* What the launchers (mp_exec.c, mp_start.c, mp_cgroup.c's mp_spawn) share:
+ * internal, not read by cffi. Every function here is safe in a CLONE_VM child: no allocation,
  * no stdio, errno as its only state. */
 #ifndef MP_LAUNCH_H
 #define MP_LAUNCH_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -26,5 +27,21 @@ int mp_drop_caps (uint64_t keep_caps, int *cap);
 
 /* The group of uid in the /etc/passwd of the current root, else 0. */
 gid_t mp_primary_group (uid_t uid);
+
+/* clone(fn, stack, flags | SIGCHLD, arg, pidfd) where flags has CLONE_VM
+   (and CLONE_VFORK, CLONE_PIDFD, ...). With cgroup_fd >= 0 (a cgroup v2
+   directory), clone3 with CLONE_INTO_CGROUP makes the child in that cgroup,
+   so it never has to migrate (a migration write-locks every cgroup
+   hierarchy's threadgroup rwsem: ~10 ms after a quiet spell); where this
+   kernel or architecture has no clone3 or no CLONE_INTO_CGROUP, plain clone
+   and *placed = MP_PLACED_NONE. The child pid, or -errno. */
+int mp_clone_vm (int (*fn) (void *), void *arg, char *stack, size_t stack_size,
+                 int flags, int cgroup_fd, int *pidfd, int *placed);
+
+/* The calling thread into each cgroup file of paths (a v1 hierarchy's
+   "tasks", or cgroup.procs): write "0" to each. For a v1 "tasks" file that
+   moves the caller alone, without the global lock a pid written to
+   cgroup.procs takes. 0, or -errno with *failed the index. */
+int mp_cgroup_enter (const char *const *paths, int n, int *failed);
 
 #endif

@@ -3,6 +3,8 @@
    supervisor (pid_for_children already set to the pod's pid namespace, or a
    new one)
      --clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD)--> C
+       (clone3 with CLONE_INTO_CGROUP on cgroup v2: C is born in the
+       container's cgroup and skips its CGROUP op; mp_cgroup.h)
    C   runs the ops of spec->ops in order, one case each in run_op (which
        namespaces to join, what to mount where with which flags, the
        identity: all of it decided in minipod/kernel/rootfs.py and
@@ -34,6 +36,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "mp_cgroup.h"
 #include "mp_launch.h"
 #include "mp_start.h"
 #include "mp_sys.h"
@@ -266,6 +269,16 @@ run_op (struct mp_start_spec *s, const struct mp_start_op *op)
     case MP_OP_IDENTITY:
       return set_identity (op->identity.uid, op->identity.gid, op->identity.n_groups,
                            op->identity.groups);
+    case MP_OP_CGROUP:
+      {
+        int failed, ret;
+
+        if (s->placed == MP_PLACED_CLONE3)
+          return 0;
+        ret = mp_cgroup_enter (op->cgroup.files, op->cgroup.n_files, &failed);
+        errno = -ret;
+        return ret < 0 ? -1 : 0;
+      }
     case MP_OP_EXEC:
       {
         sigset_t none;
@@ -313,14 +326,16 @@ mp_start (struct mp_start_spec *spec)
 
   spec->pid = spec->pidfd = spec->op = -1;
   spec->failed = spec->err = 0;
+  spec->placed = MP_PLACED_NONE;
   if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
     return -errno;
   sigfillset (&all);
   sigprocmask (SIG_SETMASK, &all, &old);
-  pid = clone (child_main, stack + CHILD_STACK,
-               CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, spec, &spec->pidfd);
+  pid = mp_clone_vm (child_main, spec, stack, CHILD_STACK,
+                     CLONE_VM | CLONE_VFORK | CLONE_PIDFD, spec->cgroup_fd, &spec->pidfd,
+                     &spec->placed);
   if (pid < 0)
-    ret = -errno;
+    ret = pid;
   else
     {
       spec->pid = pid;

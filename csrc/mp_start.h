@@ -26,6 +26,8 @@
 #define MP_OP_DROP_CAPS 12     /* keep only the capabilities in keep */
 #define MP_OP_IDENTITY 13      /* setgroups, setresgid, setresuid */
 #define MP_OP_EXEC 14          /* default signals, empty mask, exec */
+#define MP_OP_CGROUP 15        /* enter the cgroup: "0" into each of files
+                                  (skipped when clone3 made C there) */
 
 /* How MOUNT, BIND and CHDIR make their target first (make) */
 #define MP_MAKE_NONE 0
@@ -117,6 +119,12 @@ struct mp_start_op
       char *const *envp;
       const char *path;   /* the PATH searched when argv[0] has no slash */
     } exec;
+    struct
+    {
+      const char *const *files;  /* each v1 hierarchy's "tasks", or v2's
+                                    cgroup.procs (mp_cgroup.h) */
+      int n_files;
+    } cgroup;
   };
 };
 
@@ -127,10 +135,14 @@ struct mp_start_spec
   int n_ops;
   int *fds;                       /* n_fds ints of scratch for OPEN */
   int n_fds;
+  int cgroup_fd;                  /* a cgroup v2 directory C is born in
+                                     (clone3), or -1 */
   /* out */
   int pid;
   int pidfd;   /* CLOEXEC, the caller's; -1 if failed */
   int failed;  /* the child _exited 127 (reaped already) */
+  int placed;  /* MP_PLACED_CLONE3 (mp_cgroup.h): C was born in cgroup_fd,
+                  and skipped its CGROUP op */
   int op;      /* the index of the op that failed (-1: before the first) */
   int err;     /* its errno */
 };

@@ -9,8 +9,9 @@
 #   install    a virtual environment in $VENV (Debian 12 refuses system-wide
 #              pip, PEP 668), minipod built into it with `pip install .`
 #              (what it needs to run, nothing else), and `minipod` linked on
-#              root's PATH; EXTRAS=test,lint adds the developers' extras
-#              (`make test` and `make lint` ask for theirs)
+#              root's PATH, and under systemd the supervisor's unit
+#              (systemd/minipod@.service); EXTRAS=test,lint adds the
+#              developers' extras (`make test` and `make lint` ask for theirs)
 #   lint-deps  what `make lint` needs besides the venv: shellcheck, and
 #              vagrant for `vagrant validate` (CI installs them; the VM and
 #              `make setup` do not)
@@ -118,6 +119,12 @@ install_minipod() {
         run "$VENV/bin/pip" install -q .
     fi
     run ln -sf "$VENV/bin/minipod" /usr/local/bin/minipod
+    # the background supervisor's unit, where systemd is PID 1 (it runs there
+    # in a cgroup subtree systemd delegates to it: README, "Cgroups")
+    if [ -d /run/systemd/system ]; then
+        run install -m 0644 systemd/minipod@.service /etc/systemd/system/minipod@.service
+        run systemctl daemon-reload
+    fi
 }
 
 if [ $# -eq 0 ]; then

@@ -30,7 +30,7 @@ from minipod.api.model import (
     ResourceFieldSelector,
     Volume,
 )
-from minipod.api.quantity import quantity_bytes
+from minipod.api.quantity import Quantity, quantity_bytes
 
 Lookup = Callable[[str, str, str], ConfigData | None]  # (kind, namespace, name)
 
@@ -172,10 +172,20 @@ def resolve_env(container: Container, pod: PodFacts, lookup: Lookup,
         elif isinstance(ref, ObjectFieldSelector):
             env[var.name] = field_value(ref.field_path, pod)
         else:
-            env[var.name] = resource_value(ref, pod)
+            env[var.name] = resource_value(ref, pod, *container_figures(container))
     for name, value in services.items():
         env.setdefault(name, value)
     return env
+
+
+def container_figures(container: Container) -> tuple[dict[str, int], dict[str, int]]:
+    """The container's requests and limits as resource_value takes them:
+    cpu in millicores, memory in bytes (MilliValue and Value, rounded up)."""
+    def figures(values: Mapping[str, Quantity]) -> dict[str, int]:
+        return {name: q.milli_value() if name == "cpu" else q.value()
+                for name, q in values.items()}
+
+    return figures(container.resources.requests), figures(container.resources.limits)
 
 
 def _get(lookup: Lookup, kind: str, namespace: str, name: str,
@@ -248,5 +258,7 @@ def _downward_file(file: DownwardAPIFile, pod: PodFacts,
     if containers is not None and selector.container_name not in containers:
         raise ConfigError(f"container {selector.container_name} not found in pod "
                           f"{pod.namespace}/{pod.name}")
-    return resource_value(selector, pod).encode()
+    figures = container_figures(containers[selector.container_name]) \
+        if containers is not None else ({}, {})
+    return resource_value(selector, pod, *figures).encode()
 

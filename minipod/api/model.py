@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from minipod.api.resources import NO_RESOURCES, Resources
+
 __all__ = [
     "ConfigData",
     "ConfigKind",
@@ -212,6 +214,7 @@ class Container:
     restart_policy: str | None = None
     image_pull_policy: str = "IfNotPresent"
     env_from: tuple[EnvFromSource, ...] = ()
+    resources: Resources = NO_RESOURCES  # cpu and memory (api/resources.py)
 
     @property
     def refs(self) -> frozenset[tuple[str, str]]:

@@ -49,6 +49,7 @@ from minipod.api.model import (
     VolumeMount,
 )
 from minipod.api.probespec import parse_lifecycle, parse_probe
+from minipod.api.resources import NO_RESOURCES, Resources, parse_requirements
 from minipod.api.securitycontext import (
     CONTAINER_SECURITY_KEYS,
     POD_SECURITY_KEYS,
@@ -240,6 +241,7 @@ _CONTAINER_FIELDS = (
 _CONTAINER_UNSUPPORTED = (
     "resizePolicy volumeDevices stdin stdinOnce tty restartPolicyRules"
 )
+_RESOURCES_KEYS = keys("limits requests", "claims")
 _INIT_CONTAINER_KEYS = keys(f"{_CONTAINER_FIELDS} restartPolicy", _CONTAINER_UNSUPPORTED)
 # Kubernetes 1.34+ allows restartPolicy on app containers (with restartPolicyRules);
 # minipod applies the pod's restartPolicy to every app container.
@@ -251,11 +253,6 @@ _VALUE_FROM_SOURCES = ("configMapKeyRef", "secretKeyRef", "fieldRef", "resourceF
 _KEY_REF_KEYS = keys("name key optional")
 _ENV_FROM_KEYS = keys("prefix configMapRef secretRef")
 _ENV_FROM_REF_KEYS = keys("name optional")
-# Only empty resources: minipod puts no container in a cgroup of its own, so
-# a request or a limit would not hold (an empty one means BestEffort, which is
-# what every pod here is).
-_RESOURCES_KEYS = keys("", "requests limits claims",
-                       hint="no cgroups yet: only resources: {} is accepted")
 _TERMINATION_MESSAGE_POLICIES = ("File", "FallbackToLogsOnError")
 _PORT_KEYS = keys("containerPort name protocol hostPort hostIP")
 _MOUNT_KEYS = keys(
@@ -313,6 +310,7 @@ def _parse_container(obj: Obj, volume_names: frozenset[str], init: bool) -> Cont
         # defaulted as the API server does: Always for :latest or no tag
         image_pull_policy=get_enum(obj, "imagePullPolicy", _PULL_POLICIES,
                                    default_pull_policy(image)),
+        resources=_parse_resources(obj),
     )
     _check_defaults_only(obj)
     return container
@@ -320,14 +318,24 @@ def _parse_container(obj: Obj, volume_names: frozenset[str], init: bool) -> Cont
 
 def _check_defaults_only(obj: Obj) -> None:
     """Fields `kubectl create --dry-run=client -o yaml` and `get -o yaml` print
-    with the values that mean what minipod does anyway: taken, and checked."""
-    obj.get_mapping("resources", _RESOURCES_KEYS)
+    with the values that mean what minipod does anyway: taken, and checked
+    (resources: _parse_resources)."""
     path = obj.get_str("terminationMessagePath")
     if path is not None and path != "/dev/termination-log":
         obj.fail("terminationMessagePath", f'Invalid value: "{path}": {NOT_SUPPORTED}'
                  " (minipod reads no termination message; only the default"
                  " /dev/termination-log is accepted)")
     get_enum(obj, "terminationMessagePolicy", _TERMINATION_MESSAGE_POLICIES, "File")
+
+
+def _parse_resources(obj: Obj) -> Resources:
+    """The mapping's keys here; everything in it by api/resources.py."""
+    found = obj.get_mapping("resources", _RESOURCES_KEYS)
+    if found is None:
+        return NO_RESOURCES
+    resources, errors = parse_requirements(found.data, found.path)
+    obj.errors.extend(errors)
+    return resources
 
 
 def _get_init_restart_policy(obj: Obj) -> str | None:

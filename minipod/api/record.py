@@ -301,6 +301,8 @@ class PodRecord:
     init_container_statuses: list[Json] = field(default_factory=list)  # API form
     container_statuses: list[Json] = field(default_factory=list)
     network: PodNetworkRecord | None = None  # None: the pod has only loopback
+    cgroup: str = ""  # pod<uid>'s path below each hierarchy's root; "": none
+    qos_class: str = ""  # Guaranteed, Burstable or BestEffort
     schema_version: int = SCHEMA_VERSION
     log_dir: str = ""  # the containers' logs (kernel/paths.py logs_root); "": <pod dir>/logs
 
@@ -319,6 +321,9 @@ class PodRecord:
             "containers": {name: c.to_json() for name, c in self.containers.items()},
             "initContainerStatuses": self.init_container_statuses,
             "containerStatuses": self.container_statuses,
+            # (written since cgroups came; a record without them is read as it is)
+            **({"cgroup": self.cgroup} if self.cgroup else {}),
+            **({"qosClass": self.qos_class} if self.qos_class else {}),
         }
         if self.log_dir:  # a record of before it had none: <pod dir>/logs
             body["logDir"] = self.log_dir
@@ -353,6 +358,7 @@ class PodRecord:
             list(_get(obj, "initContainerStatuses", list, where, [])),
             list(_get(obj, "containerStatuses", list, where, [])),
             PodNetworkRecord.from_json(network, f"{where}.network") if network else None,
+            _get(obj, "cgroup", str, where, ""), _get(obj, "qosClass", str, where, ""),
             version,
             _get(obj, "logDir", str, where, ""),
         )

@@ -18,6 +18,7 @@ from typing import Any
 
 from minipod.api.errors import StateError
 from minipod.api.record import PodRecord
+from minipod.kernel import cgroups
 from minipod.kernel.proc import open_if_same, same_process
 from minipod.kernel.records import read_pod_record, read_workload_record
 from minipod.kernel.sandbox import remove_pod_dir
@@ -65,6 +66,8 @@ def _stop_orphaned_pod(record: PodRecord, grace: int) -> None:
     pause = open_if_same(record.pause)
     if pause is not None:
         _terminate([pause], 2)
+    if record.cgroup:  # and whatever else is in its cgroups, then them
+        cgroups.remove_recorded(cgroups.reader(), record.cgroup)
 
 
 def _terminate(pidfds: list[int], grace: int) -> None:

@@ -224,8 +224,9 @@ def _open_target(record: PodRecord, namespace: str, name: str,
     are checked to be alive still, so what /proc/<pid> showed was theirs."""
     # start-up: imported with the verb that needs it
     from minipod.api.errors import StateError
+    from minipod.kernel import cgroups
     from minipod.kernel.ns import POD_NAMESPACES, NsFds
-    from minipod.probes.execprobe import ExecTarget
+    from minipod.probes.execprobe import ExecTarget, exec_cgroup
 
     entry = record.containers[container]
     what = f"container {container} is not running in pod {name}"
@@ -248,14 +249,23 @@ def _open_target(record: PodRecord, namespace: str, name: str,
         if _has_exited(pid_fd) or _has_exited(pause_fd):
             raise StateError(what)
         env, working_dir = _env_and_working_dir(record, namespace, name, container, environ)
+        placement = None
+        if record.cgroup:  # the command is the container's, in its cgroup
+            cgroup = cgroups.Cgroup(cgroups.reader(), f"{record.cgroup}/{container}")
+            cgroup.open()
+            stack.callback(cgroup.close)
+            placement = exec_cgroup(cgroup.placement())
         target = ExecTarget(pod_ns, mnt, pidns, env, working_dir,
                             run_as_user=int(status["Uid"].split()[0]),
                             run_as_group=int(status["Gid"].split()[0]),
                             keep_caps=int(status["CapBnd"], 16),
-                            groups=tuple(int(g) for g in status.get("Groups", "").split()))
+                            groups=tuple(int(g) for g in status.get("Groups", "").split()),
+                            cgroup=placement)
         stack.pop_all()
         os.close(pause_fd)
         os.close(pid_fd)
+        if placement is not None:
+            cgroup.close()  # the target has its own copy
         return target
     raise AssertionError("unreachable")  # pragma: no cover - `with` re-raises
 

@@ -64,10 +64,17 @@ def _parser() -> argparse.ArgumentParser:
                     help="CrashLoopBackOff delays (default 10s:300s, as the kubelet); 0:0 is off")
     up.add_argument("-d", "--detach", action="store_true",
                     help="return once the pods are created; a background supervisor serves them")
+    up.add_argument("--pod-pids-limit", type=int, default=None, metavar="N",
+                    help="at most N processes in each pod (the kubelet's podPidsLimit; default "
+                         "$MINIPOD_POD_PIDS_LIMIT, else -1: no limit); a background "
+                         "supervisor takes $MINIPOD_POD_PIDS_LIMIT when it starts")
 
     recover = sub.add_parser("recover", help="start the background supervisor, which "
                              "adopts the pods of any supervisor that died")
     recover.set_defaults(handler=cmd_recover)
+    # the background supervisor itself, as systemd runs it (minipod@.service)
+    daemon = sub.add_parser("daemon", help=argparse.SUPPRESS)
+    daemon.set_defaults(handler=cmd_daemon)
     up.set_defaults(handler=cmd_up)
 
     validate = sub.add_parser("validate", help="check a manifest without running it")
@@ -171,13 +178,29 @@ def cmd_up(args: argparse.Namespace) -> int:
         # start-up: imported with the verb that needs it
         from minipod.cli.up import up_detached
 
+        if args.pod_pids_limit is not None:
+            raise SpecError("--pod-pids-limit: a background supervisor's is "
+                            "$MINIPOD_POD_PIDS_LIMIT, as it was when it started")
+
         backoff = args.backoff
         return up_detached(args.file, f"{backoff.initial}s:{backoff.maximum}s"
                            if backoff is not None else None)
     # start-up: imported with the verb that needs it
+    from minipod.server import systemd
+
+    systemd.ensure_scope()  # under systemd: in a delegated scope, before the rest loads
+    # start-up: imported with the verb that needs it
     from minipod.cli.up import up
 
-    return up(args.file, echo_logs=not args.no_logs, backoff=args.backoff)
+    return up(args.file, echo_logs=not args.no_logs, backoff=args.backoff,
+              pod_pids_limit=args.pod_pids_limit)
+
+
+def cmd_daemon(_args: argparse.Namespace) -> int:
+    # start-up: imported with the verb that needs it
+    from minipod.server.daemon import run_as_unit
+
+    return run_as_unit()
 
 
 def cmd_recover(_args: argparse.Namespace) -> int:

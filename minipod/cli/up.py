@@ -18,11 +18,12 @@ from minipod.api.errors import MinipodError, SpecError
 from minipod.api.events import print_sink, say
 from minipod.api.manifest import load_objects
 from minipod.api.model import ConfigData, Manifest, Pod
-from minipod.kernel import configstore
+from minipod.kernel import cgroups, configstore
 from minipod.kernel.image import Image, images_dir
 from minipod.loop.eventloop import Loop
 from minipod.runtime.images import missing_images, resolve_images, template_pod
 from minipod.runtime.supervisor import Supervisor
+from minipod.server import systemd
 from minipod.server.client import request
 from minipod.server.control import ControlServer
 from minipod.server.daemon import ensure_daemon, socket_path
@@ -53,11 +54,41 @@ def warn_images(pods: list[Pod], images: dict[str, dict[str, Image | None]]) -> 
               file=sys.stderr)
 
 
-def up(path: str, echo_logs: bool = True, backoff: BackoffPolicy | None = None) -> int:
+
+def pids_limit_of(given: int | None = None) -> int:
+    """The pids limit of every pod: ``given``, else $MINIPOD_POD_PIDS_LIMIT,
+    else -1 (none: the kubelet's default podPidsLimit)."""
+    if given is None:
+        text = os.environ.get("MINIPOD_POD_PIDS_LIMIT", "").strip()
+        try:
+            given = int(text) if text else -1
+        except ValueError:
+            raise SpecError(f"MINIPOD_POD_PIDS_LIMIT={text!r}: not a number") from None
+    if given == 0 or given < -1:
+        raise SpecError(f"pod pids limit {given}: must be -1 (no limit) or at least 1")
+    return given
+
+
+def in_own_cgroups() -> None:
+    """Under systemd, a foreground `up` runs in a transient scope systemd
+    delegates to it (server/systemd.py): the pods' cgroups go below it. This
+    runs the command again there (same pid) unless it is in one already."""
+    try:
+        cgroups.host()
+    except cgroups.NotDelegated:
+        systemd.rerun_in_scope()
+    except cgroups.CgroupError as e:
+        raise MinipodError(f"cgroups: {e}") from e
+
+
+def up(path: str, echo_logs: bool = True, backoff: BackoffPolicy | None = None,
+       pod_pids_limit: int | None = None) -> int:
+    limit = pids_limit_of(pod_pids_limit)
     manifest, images = check_manifest(path)
     Supervisor.check_configs(manifest.configs)
+    in_own_cgroups()
     supervisor = Supervisor(Loop(), print_sink(), echo_logs=echo_logs, backoff=backoff,
-                            status_sink=say)
+                            status_sink=say, pod_pids_limit=limit)
     supervisor.open()
     # `delete pod` from another terminal reaches this supervisor here
     control = ControlServer(supervisor, supervisor.socket_path)

@@ -1,10 +1,10 @@
 """inotify(7): the kernel's word that a file or directory changed.
 
-`minipod get -w` and `logs -f` wait on it (minipod/cli/views/watch.py).
-Bound through libc with ctypes rather than the cffi extension: it is
-needed by those two read-only commands alone, which then load no part of
-the supervisor's C. Only those commands import this module (ctypes is a
-few milliseconds of start-up).
+`minipod get -w` and `logs -f` wait on it (minipod/cli/views/watch.py),
+and the supervisor hears the OOM killer through it on cgroup v2
+(kernel/cgroups.py's OomWatch). Bound through libc with ctypes rather than
+the cffi extension: the two read-only commands then load no part of the
+supervisor's C (ctypes is a few milliseconds of start-up).
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from minipod.kernel.rootfs import (
     CloseSources,
     DetachOldRoot,
     DropCaps,
+    EnterCgroup,
     Exec,
     Mount,
     Op,
@@ -146,13 +147,19 @@ def _identity(container: SecurityContext | None, pod: SecurityContext | None
 
 
 
-def setup_ops(plan: LaunchPlan, rootfs: RootfsPlan, pod_ns: NsFds, stdout_fd: int,
-              stderr_fd: int) -> list[Op]:
-    """Everything the child does from clone to exec, in order: join the pod's
-    namespaces, build the rootfs (rootfs_ops), enter the working directory,
-    set up stdio, drop capabilities, take the container's identity, exec."""
-    ops: list[Op] = [*pod_ns.join_ops(), *rootfs_ops(rootfs), Chdir(plan.working_dir),
-                     Stdio(stdout_fd, stderr_fd), DropCaps(KEEP_CAPS)]
+Placement = tuple[int, tuple[str, ...]]  # kernel/cgroups.py's Cgroup.placement()
+
+
+def setup_ops(plan: LaunchPlan, rootfs: RootfsPlan, pod_ns: NsFds,  # noqa: PLR0917
+              stdout_fd: int, stderr_fd: int, cgroup_files: tuple[str, ...] = ()) -> list[Op]:
+    """Everything the child does from clone to exec, in order: enter the
+    container's cgroup (before anything else, so that nothing it does is
+    unaccounted), join the pod's namespaces, build the rootfs (rootfs_ops),
+    enter the working directory, set up stdio, drop capabilities, take the
+    container's identity, exec."""
+    ops: list[Op] = [EnterCgroup(cgroup_files)] if cgroup_files else []
+    ops += [*pod_ns.join_ops(), *rootfs_ops(rootfs), Chdir(plan.working_dir),
+            Stdio(stdout_fd, stderr_fd), DropCaps(KEEP_CAPS)]
     if plan.run_as_user is not None or plan.run_as_group is not None:
         ops.append(SetIdentity(plan.run_as_user, plan.run_as_group, plan.groups))
     ops.append(Exec(plan.argv, tuple(f"{k}={v}" for k, v in plan.env.items()),
@@ -162,13 +169,18 @@ def setup_ops(plan: LaunchPlan, rootfs: RootfsPlan, pod_ns: NsFds, stdout_fd: in
 
 def start_container(  # noqa: PLR0917 - the signature agreed with pod.py
         plan: LaunchPlan, rootfs: RootfsPlan, pod_ns: NsFds, pidns_fd: int | None,
-        stdout_fd: int, stderr_fd: int, what: str, cache: LaunchCache | None = None
-        ) -> Child:
+        stdout_fd: int, stderr_fd: int, what: str, cache: LaunchCache | None = None,
+        cgroup: Placement | None = None) -> Child:
     """Start the container's command in the pod's namespaces (pidns_fd None:
-    as PID 1 of a new pid namespace); return once it has exec'd. ``cache``,
-    the container's own, keeps its ops in C from one start to the next."""
-    table = (cache or LaunchCache()).table(plan, rootfs, pod_ns, stdout_fd, stderr_fd)
+    as PID 1 of a new pid namespace), in ``cgroup`` (born there by clone3 on
+    cgroup v2, else entering it as its first op); return once it has
+    exec'd. ``cache``, the container's own, keeps its ops in C from one
+    start to the next."""
+    cgroup_fd, cgroup_files = cgroup if cgroup is not None else (-1, ())
+    table = (cache or LaunchCache()).table(plan, rootfs, pod_ns, stdout_fd, stderr_fd,
+                                           cgroup_files)
     spec = table.spec
+    spec.cgroup_fd = cgroup_fd
     with pid_namespace_for_children(pidns_fd):  # None: a new one
         ret = _lib.mp_start(spec)
     if ret < 0:
@@ -194,14 +206,15 @@ class LaunchCache:
         self._inputs: tuple[object, ...] | None = None
         self._table: _Table | None = None
 
-    def table(self, plan: LaunchPlan, rootfs: RootfsPlan, pod_ns: NsFds, stdout_fd: int,
-              stderr_fd: int) -> _Table:
+    def table(self, plan: LaunchPlan, rootfs: RootfsPlan, pod_ns: NsFds,  # noqa: PLR0917
+              stdout_fd: int, stderr_fd: int, cgroup_files: tuple[str, ...] = ()) -> _Table:
         # by identity first (tuple ==): a restart passes the same plan and binds
-        inputs = (plan, rootfs.lower, rootfs.shm_dir, rootfs.binds, tuple(pod_ns.fds.items()))
+        inputs = (plan, rootfs.lower, rootfs.shm_dir, rootfs.binds, tuple(pod_ns.fds.items()),
+                  cgroup_files)
         table = self._table
         if table is None or inputs != self._inputs:
-            table = self._table = _Table(setup_ops(plan, rootfs, pod_ns, stdout_fd, stderr_fd),
-                                         rootfs)
+            table = self._table = _Table(setup_ops(plan, rootfs, pod_ns, stdout_fd, stderr_fd,
+                                                   cgroup_files), rootfs)
             self._inputs = inputs
         else:
             table.put_run(rootfs, stdout_fd, stderr_fd)
@@ -223,6 +236,7 @@ class _Table:
         self.spec = _ffi.new("struct mp_start_spec *")
         self.spec.ops, self.spec.n_ops = self._c, len(ops)
         self.spec.fds, self.spec.n_fds = self._fds, slots
+        self.spec.cgroup_fd = -1  # (start_container sets it for each start)
         # where the ops a restart changes are
         self._run_at = [ops.index(op) for op in run_ops(rootfs)]
         self._stdio_at = next(i for i, op in enumerate(ops) if isinstance(op, Stdio))
@@ -314,6 +328,9 @@ def _put(c: Any, op: Op) -> list[object]:  # noqa: PLR0912, PLR0915 - a case per
             c.kind = _lib.MP_OP_EXEC
             c.exec.argv, c.exec.envp = carray(op.argv), carray(op.envp)
             c.exec.path = cstr(op.search_path)
+        case EnterCgroup():
+            c.kind = _lib.MP_OP_CGROUP
+            c.cgroup.files, c.cgroup.n_files = carray(op.files), len(op.files)
         case _:
             assert_never(op)
     return buffers

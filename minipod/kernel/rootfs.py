@@ -264,8 +264,22 @@ class Exec:
         return self.argv[0]
 
 
+@dataclass(frozen=True)
+class EnterCgroup:
+    """"0" into each file: the container's cgroup, before any other op (v1:
+    each hierarchy's "tasks", which moves the child alone; kernel/cgroups.py).
+    Skipped where clone3 made the child there already (mp_start_spec.cgroup_fd)."""
+
+    files: tuple[str, ...]
+    step: ClassVar[str] = "enter cgroup"
+
+    @property
+    def path(self) -> str | None:
+        return self.files[0] if self.files else None
+
+
 Op = (SetNs | Unshare | OpenPath | Mount | PivotRoot | Bind | Symlink | CloseSources
-      | DetachOldRoot | Chdir | Stdio | DropCaps | SetIdentity | Exec)
+      | DetachOldRoot | Chdir | Stdio | DropCaps | SetIdentity | Exec | EnterCgroup)
 
 
 def rootfs_ops(plan: RootfsPlan) -> list[Op]:

@@ -1,13 +1,18 @@
-"""The pod sandbox: its directory, /etc files, volumes and the pause process.
+"""The pod sandbox: its directory, /etc files, volumes, cgroups and the pause
+process.
 
 create_sandbox() pushes an undo action for every step onto an ExitStack; a
 failure half-way unwinds it, and a successful sandbox keeps the stack as its
-teardown, so rollback and `minipod down` run the same code.
+teardown, so rollback and `minipod down` run the same code. The pod's
+cgroups (kernel/cgroups.py) are made before pause, which is born in its own;
+they outlive a replaced pause and every container run, as the kubelet keeps
+a pod's cgroup, and go last: whatever is still in them then is killed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import select
 import shutil
@@ -20,12 +25,16 @@ from pathlib import Path
 
 from minipod.api.errors import StartError, StateError
 from minipod.api.model import Pod, Volume
+from minipod.api.resources import pod_totals, qos_class
+from minipod.kernel import cgroups
 from minipod.kernel import sys as msys
 from minipod.kernel.ns import NsFds, pid_namespace_for_children
 from minipod.kernel.paths import logs_root
 from minipod.kernel.podnet import PodNet, veth_name
 from minipod.kernel.spawn import Child, spawn_program
 from minipod.kernel.state import ensure_dir, ensure_mode, pod_dir, root_dir
+
+log = logging.getLogger(__name__)
 
 PAUSE_BINARY = Path(__file__).parent.parent / "libexec" / "minipod-pause"
 POD_NAMESPACE_NAMES = ("uts", "ipc", "net")
@@ -50,12 +59,13 @@ class Sandbox:
     pause: Child
     ns: NsFds
     created: float
-    teardown_stack: contextlib.ExitStack = field(repr=False)  # the pod dir and volumes
+    teardown_stack: contextlib.ExitStack = field(repr=False)  # the pod dir, volumes, cgroups
     pause_stack: contextlib.ExitStack = field(repr=False)  # pause and its namespace fds
     attempt: int = 0  # how many times the pause process was replaced
     # the containers' logs: <logs root>/<namespace>_<name>_<uid> (kernel/paths.py)
     log_dir: Path = Path()
     net: PodNet = field(default_factory=lambda: PodNet(""))
+    cgroups: cgroups.PodCgroups | None = None  # None: a pod adopted from before cgroups
 
     @property
     def veth(self) -> str:
@@ -78,7 +88,7 @@ class Sandbox:
         self.pause_stack.close()
         self.attempt += 1  # a new veth name: the old pair may still be going away
         self.pause, self.ns, self.pause_stack = _start_pod_namespaces(
-            self.pod, self.dir, self.hostname, self.net.pause_args(self.veth))
+            self.pod, self.dir, self.hostname, self.net.pause_args(self.veth), self.cgroups)
 
     def teardown(self) -> None:
         self.pause_stack.close()
@@ -103,17 +113,20 @@ def pause_binary() -> str:
     return path
 
 
-def create_sandbox(pod: Pod, net: PodNet | None = None) -> Sandbox:
-    """The pod's directory, /etc files, volumes and pause. With an address in
-    ``net``, pause also puts the pod on the node's bridge (csrc/pause.c --net)."""
+def create_sandbox(pod: Pod, net: PodNet | None = None,
+                   pids_limit: int = cgroups.UNLIMITED_PIDS) -> Sandbox:
+    """The pod's directory, /etc files, volumes, cgroups and pause. With an
+    address in ``net``, pause also puts the pod on the node's bridge
+    (csrc/pause.c --net); ``pids_limit`` caps the processes of the whole pod
+    (the kubelet's podPidsLimit; -1: no cap)."""
     try:
-        return _create_sandbox(pod, net or PodNet(_node_resolv_conf()))
+        return _create_sandbox(pod, net or PodNet(_node_resolv_conf()), pids_limit)
     except BaseException:
         empty_trash()  # a rollback leaves nothing behind, not even in trash/
         raise
 
 
-def _create_sandbox(pod: Pod, net: PodNet) -> Sandbox:
+def _create_sandbox(pod: Pod, net: PodNet, pids_limit: int) -> Sandbox:
     stack = contextlib.ExitStack()
     with stack:
         directory = _make_pod_dir(pod, stack)
@@ -128,17 +141,49 @@ def _create_sandbox(pod: Pod, net: PodNet) -> Sandbox:
         _make_fifos(pod, directory)
         for index, volume in enumerate(pod.spec.volumes):
             _make_volume(directory, volume, index, stack)
+        pod_cgroups = make_pod_cgroups(pod, uid, pids_limit)
+        stack.callback(remove_pod_cgroups, pod_cgroups)  # last out: kills what is left
         pause, ns, pause_stack = _start_pod_namespaces(
-            pod, directory, hostname, net.pause_args(veth_name(uid, 0)))
+            pod, directory, hostname, net.pause_args(veth_name(uid, 0)), pod_cgroups)
         return Sandbox(pod, directory, uid, hostname, pause, ns,
-                       time.time(), stack.pop_all(), pause_stack, log_dir=log_dir, net=net)
+                       time.time(), stack.pop_all(), pause_stack, log_dir=log_dir,
+                       net=net, cgroups=pod_cgroups)
     raise AssertionError("unreachable")  # pragma: no cover - `with` re-raises
 
 
-def _start_pod_namespaces(pod: Pod, directory: Path, hostname: str, net_args: list[str]
+def make_pod_cgroups(pod: Pod, uid: str, pids_limit: int) -> cgroups.PodCgroups:
+    """pod<uid> under its QoS class, with the kubelet's limits, and a cgroup
+    for each container (made now, off every container's start) and pause."""
+    spec = pod.spec
+    every = (*spec.init_containers, *spec.containers)
+    qos = qos_class(c.resources for c in every)
+    totals = pod_totals((c.resources for c in spec.containers),
+                        ((c.resources, c.restart_policy == "Always")
+                         for c in spec.init_containers))
+    try:
+        return cgroups.create_pod(
+            cgroups.host(), uid, qos, cgroups.pod_limits(qos, totals, pids_limit),
+            {c.name: cgroups.container_limits(c.resources) for c in every})
+    except cgroups.CgroupError as e:
+        raise StartError("create pod cgroups", e.errno or 0,
+                         f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")) from e
+
+
+def remove_pod_cgroups(pod_cgroups: cgroups.PodCgroups) -> None:
+    """Kill whatever is still in the pod's cgroups (a process that escaped its
+    container's session, say) and remove them."""
+    try:
+        pod_cgroups.remove()
+    except cgroups.CgroupError as e:  # a process stuck in the kernel: say so, go on
+        log.error("%s", e)
+
+
+def _start_pod_namespaces(pod: Pod, directory: Path, hostname: str, net_args: list[str],
+                          pod_cgroups: cgroups.PodCgroups | None
                           ) -> tuple[Child, NsFds, contextlib.ExitStack]:
     with contextlib.ExitStack() as stack:
-        pause = _start_pause(pod, directory, hostname, net_args)
+        pause = _start_pause(pod, directory, hostname, net_args,
+                             pod_cgroups.pause.placement() if pod_cgroups else None)
         stack.callback(stop_pause, pause)
         names = POD_NAMESPACE_NAMES + (("pid",) if pod.spec.share_process_namespace else ())
         ns = NsFds.open(pause.pid, names)
@@ -303,10 +348,11 @@ def check_host_path(volume: Volume, path: str) -> None:
         raise StartError(f"{path}.hostPath: {host}", 0, f"is not a {kind}")
 
 
-def _start_pause(pod: Pod, directory: Path, hostname: str, net_args: list[str]) -> Child:
+def _start_pause(pod: Pod, directory: Path, hostname: str, net_args: list[str],
+                 cgroup: tuple[int, tuple[str, ...]] | None) -> Child:
     """pause makes the pod's uts, ipc and net namespaces itself (csrc/pause.c
     --sandbox), and its veth pair and eth0 with --net; spawned without a fork
-    of this process."""
+    of this process, born in ``cgroup`` (Cgroup.placement())."""
     argv = [pause_binary(), "--sandbox", hostname, *net_args, "--", *_fifos(pod, directory)]
     with contextlib.ExitStack() as fds:
         log = os.open(directory / "logs" / "pause.log",
@@ -316,8 +362,8 @@ def _start_pause(pod: Pod, directory: Path, hostname: str, net_args: list[str]) 
         fds.callback(os.close, null)
         if pod.spec.share_process_namespace:
             with pid_namespace_for_children(None):  # pause becomes PID 1
-                return spawn_program(argv, (null, null, log), "start pause")
-        return spawn_program(argv, (null, null, log), "start pause")
+                return spawn_program(argv, (null, null, log), "start pause", cgroup)
+        return spawn_program(argv, (null, null, log), "start pause", cgroup)
     raise AssertionError("unreachable")  # pragma: no cover - `with` re-raises
 
 

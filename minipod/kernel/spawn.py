@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 from dataclasses import dataclass
 from typing import Any
 
 from minipod.api.errors import StartError
+from minipod.kernel import sys as msys
 
 
 @dataclass
@@ -45,10 +45,11 @@ class Child:
     pidfd: int
 
 
-def _await_report(pid: int, r: int, what: str) -> Child:
+def _await_report(pid: int, r: int, what: str, pidfd: int = -1) -> Child:
     """Read the child's report pipe to EOF (closes ``r``): empty is success."""
     try:
-        pidfd = os.pidfd_open(pid)
+        if pidfd < 0:
+            pidfd = os.pidfd_open(pid)
         report = _read_all(r)
     finally:
         os.close(r)
@@ -59,33 +60,32 @@ def _await_report(pid: int, r: int, what: str) -> Child:
     return Child(pid, pidfd)
 
 
-# Signals that may be ignored or handled here and must not stay so in a program
-# we start (exec keeps SIG_IGN); glibc's own real-time signals are not settable.
-_STANDARD_SIGNALS = frozenset(range(1, 32)) - {signal.SIGKILL, signal.SIGSTOP}
-
-
-def spawn_program(argv: list[str], stdio: tuple[int, int, int], what: str) -> Child:
+def spawn_program(argv: list[str], stdio: tuple[int, int, int], what: str,
+                  cgroup: tuple[int, tuple[str, ...]] | None = None) -> Child:
     """posix_spawn a program that sets itself up and reports as the top
-    says: ``--report FD`` names a pipe it writes {step, errno, message} to
-    on failure, and closes once it is ready. No fork of this
-    process (glibc clones with CLONE_VM|CLONE_VFORK), in a session of its own,
-    default signals, empty mask, stdio as given."""
+    says: ``--report FD`` names a pipe it writes {step, errno,
+    message} to on failure, and closes once it is ready. No fork of this
+    process (csrc/mp_cgroup.c's mp_spawn clones with CLONE_VM|CLONE_VFORK,
+    as posix_spawn does), in a session of its own, default signals, empty
+    mask, stdio as given, an empty environment; born in ``cgroup`` (the
+    placement of kernel/cgroups.py's Cgroup: a v2 directory fd, the files to
+    enter it by) when given."""
     r, w = os.pipe2(os.O_CLOEXEC)
     try:
-        os.set_inheritable(w, True)  # this thread spawns nothing else meanwhile
-        actions = [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(stdio)]
+        cgroup_fd, cgroup_files = cgroup if cgroup is not None else (-1, ())
         try:
-            pid = os.posix_spawn(argv[0], [*argv[:1], "--report", str(w), *argv[1:]], {},
-                                 file_actions=actions, setsid=True, setsigmask=(),
-                                 setsigdef=_STANDARD_SIGNALS)
+            spawned = msys.spawn([argv[0], "--report", str(w), *argv[1:]], stdio, w,
+                                 cgroup_fd=cgroup_fd, cgroup_files=cgroup_files)
         except OSError as e:
-            raise StartError(f"{what}: exec {argv[0]}", e.errno or 0) from e
+            step = e.strerror.split(":")[0] if e.strerror else "spawn"
+            target = e.filename or argv[0]
+            raise StartError(f"{what}: {step} {target}", e.errno or 0) from e
     except BaseException:
         os.close(r)
         raise
     finally:
         os.close(w)
-    return _await_report(pid, r, what)
+    return _await_report(spawned.pid, r, what, spawned.pidfd)
 
 
 def _read_all(fd: int) -> bytes:

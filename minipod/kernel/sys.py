@@ -60,6 +60,7 @@ EXEC_STEP_KILLED: int = _lib.MP_EXEC_STEP_KILLED
 EXEC_STEP_SETSID: int = _lib.MP_EXEC_STEP_SETSID
 EXEC_STEP_CTTY: int = _lib.MP_EXEC_STEP_CTTY
 EXEC_STEP_PTY: int = _lib.MP_EXEC_STEP_PTY
+EXEC_STEP_CGROUP: int = _lib.MP_EXEC_STEP_CGROUP
 EXEC_MAX_NS: int = _lib.MP_EXEC_MAX_NS
 
 # how far mp_probe_dial got (csrc/mp_probe.h)
@@ -283,7 +284,8 @@ def exec_start(command: ExecCommand, *, pod_ns: Sequence[tuple[int, int]], mnt_f
                out_fd: int, keep_caps: int, uid: int | None, gid: int | None,
                in_fd: int = -1, err_fd: int = -1, nested_pid_ns: bool = True,
                new_session: bool = False, pty: bool = False,
-               pty_size: tuple[int, int] = (0, 0)) -> ExecStart:
+               pty_size: tuple[int, int] = (0, 0), cgroup_fd: int = -1,
+               cgroup_files: CPaths | None = None) -> ExecStart:
     """Start ``command`` in a running container (csrc/mp_exec.c; minipod/probes/execprobe.py).
 
     Call it with pid_for_children set to the container's pid namespace.
@@ -295,7 +297,9 @@ def exec_start(command: ExecCommand, *, pod_ns: Sequence[tuple[int, int]], mnt_f
     the container's pid namespace; ``new_session`` gives it a session of its
     own. ``pty`` gives it a new pty of the container's devpts
     (``pty_size``: rows, columns) as session, controlling terminal and stdio
-    instead of the three fds.
+    instead of the three fds. The command is born in the container's cgroup:
+    ``cgroup_fd`` (v2, clone3) or, failing that, ``cgroup_files`` entered
+    first.
     """
     if len(pod_ns) > EXEC_MAX_NS:
         raise ValueError(f"at most {EXEC_MAX_NS} pod namespaces")
@@ -315,5 +319,90 @@ def exec_start(command: ExecCommand, *, pod_ns: Sequence[tuple[int, int]], mnt_f
     spec.gid = -1 if gid is None else gid
     spec.n_groups, spec.groups = command.n_groups, command.groups
     spec.file, spec.argv, spec.envp = command.argv[0], command.argv, command.envp
+    spec.cgroup_fd = cgroup_fd
+    if cgroup_files is not None:
+        spec.cgroup_files, spec.n_cgroup_files = cgroup_files.array, len(cgroup_files.paths)
     _check(_lib.mp_exec_start(spec), "clone", command.argv0)
     return ExecStart(spec.pidfd, spec.step, spec.step_arg, spec.err, spec.pty_master)
+
+
+# -- cgroups (csrc/mp_cgroup.c; minipod/kernel/cgroups.py) --------------------------
+
+SPAWN_STEPS = {
+    _lib.MP_SPAWN_STEP_CGROUP: "enter cgroup", _lib.MP_SPAWN_STEP_SETSID: "setsid",
+    _lib.MP_SPAWN_STEP_STDIO: "set up stdio", _lib.MP_SPAWN_STEP_KEEP: "keep report fd",
+    _lib.MP_SPAWN_STEP_EXEC: "exec",
+}
+
+
+@dataclass(frozen=True)
+class Spawned:
+    pid: int
+    pidfd: int
+    born_in_cgroup: bool  # clone3 made it there (else it entered by itself)
+
+
+def spawn(argv: Sequence[str], stdio: tuple[int, int, int], keep_fd: int, *,
+          cgroup_fd: int = -1, cgroup_files: Sequence[str] = ()) -> Spawned:
+    """posix_spawn of ``argv[0]`` (a path) with an empty environment, born in a
+    cgroup: in cgroup v2 directory ``cgroup_fd`` by clone3, else the child
+    writes "0" into each of ``cgroup_files`` before anything else. A session
+    of its own, default signals, empty mask, ``keep_fd`` inherited.
+    OSError names the step that failed."""
+    owners: list[object] = []
+
+    def cstr(value: str) -> object:
+        buf = _ffi.new("char[]", os.fsencode(value))
+        owners.append(buf)
+        return buf
+
+    spec = _ffi.new("struct mp_spawn_spec *")
+    argv_c = _ffi.new("char *[]", [*(cstr(a) for a in argv), _ffi.NULL])
+    envp_c = _ffi.new("char *[]", [_ffi.NULL])
+    files_c = _ffi.new("char *[]", [*(cstr(f) for f in cgroup_files), _ffi.NULL])
+    spec.file, spec.argv, spec.envp = argv_c[0], argv_c, envp_c
+    for i, fd in enumerate(stdio):
+        spec.stdio[i] = fd
+    spec.keep_fd, spec.cgroup_fd = keep_fd, cgroup_fd
+    spec.cgroup_files, spec.n_cgroup_files = files_c, len(cgroup_files)
+    _check(_lib.mp_spawn(spec), "clone", argv[0])
+    if spec.failed:
+        step = SPAWN_STEPS.get(spec.step, f"step {spec.step}")
+        where = cgroup_files[spec.step_arg] if spec.step == _lib.MP_SPAWN_STEP_CGROUP \
+            else argv[0]
+        raise OSError(spec.err, f"{step}: {os.strerror(spec.err)}", where)
+    return Spawned(spec.pid, spec.pidfd, spec.placed == _lib.MP_PLACED_CLONE3)
+
+
+def bpf_device_program(instructions: bytes) -> int:
+    """Load a BPF_PROG_TYPE_CGROUP_DEVICE program; its fd. A refusal carries
+    the verifier's log in the OSError's message."""
+    n = len(instructions) // 8
+    insns = _ffi.from_buffer("uint64_t[]", instructions)
+    fd: int = _lib.mp_bpf_device_program(insns, n, _ffi.NULL, 0)
+    if fd < 0:
+        log = _ffi.new("char[]", 1 << 16)
+        _lib.mp_bpf_device_program(insns, n, log, 1 << 16)
+        text = _ffi.string(log).decode(errors="replace").strip().splitlines()
+        raise OSError(-fd, f"load device program: {os.strerror(-fd)}"
+                      + (f" ({text[-1]})" if text else ""))
+    return fd
+
+
+def bpf_attach_device(prog_fd: int, cgroup_fd: int, path: str) -> None:
+    _check(_lib.mp_bpf_attach_device(prog_fd, cgroup_fd), "attach device program", path)
+
+
+def bpf_device_programs(cgroup_fd: int, path: str) -> int:
+    """How many device programs are attached to the cgroup itself."""
+    return _check(_lib.mp_bpf_device_programs(cgroup_fd), "query device programs", path)
+
+
+class CPaths:
+    """Paths as a C array of strings, made once (a container's cgroup files,
+    entered by every exec into it)."""
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        self.paths = tuple(paths)
+        self._owners = [_ffi.new("char[]", os.fsencode(p)) for p in self.paths]
+        self.array = _ffi.new("char *[]", [*self._owners, _ffi.NULL])

@@ -97,6 +97,9 @@ class ExecTarget:
     keep_caps: int | None = None
     # None: just the group, when run_as_user or run_as_group is set
     groups: tuple[int, ...] | None = None
+    # the container's cgroup, where every command is born (Cgroup.placement():
+    # a v2 directory fd, owned, or the files to enter it by); None: none
+    cgroup: tuple[int, msys.CPaths] | None = None
     # argv -> its C form (msys.ExecCommand); the rest of it is this target's
     _commands: dict[tuple[str, ...], msys.ExecCommand] = field(
         default_factory=dict, init=False, repr=False, compare=False)
@@ -113,17 +116,28 @@ class ExecTarget:
         return command
 
     def close(self) -> None:
-        for fd in (self.mnt_fd, self.pid_fd):
+        for fd in (self.mnt_fd, self.pid_fd, self.cgroup[0] if self.cgroup else -1):
             if fd >= 0:
                 os.close(fd)
         self.mnt_fd = self.pid_fd = -1
+        self.cgroup = None
         self._commands.clear()
+
+
+def exec_cgroup(placement: tuple[int, tuple[str, ...]] | None
+                ) -> tuple[int, msys.CPaths] | None:
+    """A target's own copy of a cgroup's placement (the fd is duplicated)."""
+    if placement is None:
+        return None
+    fd, files = placement
+    return (os.dup(fd) if fd >= 0 else -1), msys.CPaths(files)
 
 
 def open_exec_target(  # noqa: PLR0917 - the signature agreed with pod.py
         container_pid: int, pod_ns: NsFds, env: dict[str, str], working_dir: str,
         run_as_user: int | None, run_as_group: int | None,
-        groups: tuple[int, ...] | None = None) -> ExecTarget:
+        groups: tuple[int, ...] | None = None,
+        cgroup: tuple[int, tuple[str, ...]] | None = None) -> ExecTarget:
     mnt_fd = os.open(f"/proc/{container_pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     try:
         pid_fd = os.open(f"/proc/{container_pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
@@ -131,7 +145,8 @@ def open_exec_target(  # noqa: PLR0917 - the signature agreed with pod.py
         os.close(mnt_fd)
         raise
     return ExecTarget(pod_ns, mnt_fd, pid_fd, dict(env), working_dir, run_as_user,
-                      run_as_group, groups=groups)
+                      run_as_group, groups=groups,
+                      cgroup=exec_cgroup(cgroup))
 
 
 @dataclass(frozen=True)
@@ -305,7 +320,9 @@ def _launch(target: ExecTarget, argv: tuple[str, ...], stdio: _Stdio, *,
                     keep_caps=_KEEP_CAPS if target.keep_caps is None else target.keep_caps,
                     uid=target.run_as_user, gid=target.run_as_group, in_fd=stdio.stdin,
                     err_fd=stdio.stderr, nested_pid_ns=nested_pid_ns,
-                    new_session=stdio.new_session, pty=stdio.pty, pty_size=stdio.pty_size)
+                    new_session=stdio.new_session, pty=stdio.pty, pty_size=stdio.pty_size,
+                    cgroup_fd=target.cgroup[0] if target.cgroup else -1,
+                    cgroup_files=target.cgroup[1] if target.cgroup else None)
             except OSError as e:
                 raise _clone_error(e) from None
     except StartError:
@@ -418,6 +435,8 @@ def _step_error(started: msys.ExecStart, target: ExecTarget, argv0: str) -> Star
         what = f"drop capability {arg} from the bounding set"
     elif step == msys.EXEC_STEP_PTY:
         what = _PTY_STEPS[arg] if 0 <= arg < len(_PTY_STEPS) else "make the pty"
+    elif step == msys.EXEC_STEP_CGROUP and target.cgroup is not None:
+        what = f"enter cgroup {target.cgroup[1].paths[arg]}"
     else:
         what = _STEPS.get(step, f"step {step}")
     return StartError(f"{_WHAT}: {what}", err)

@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import cast
 
 from minipod.api.backoff import BackoffPolicy
 from minipod.api.downward import ConfigError
@@ -32,8 +33,9 @@ from minipod.api.record import (
     ServiceRecord,
     WorkloadRecord,
 )
+from minipod.api.resources import QoSClass
 from minipod.api.status import State
-from minipod.kernel import podnet
+from minipod.kernel import cgroups, podnet
 from minipod.kernel.image import Image
 from minipod.kernel.launch import launch_plan
 from minipod.kernel.logs import LogFile
@@ -45,6 +47,7 @@ from minipod.kernel.sandbox import (
     POD_NAMESPACE_NAMES,
     Sandbox,
     pod_hostname,
+    remove_pod_cgroups,
     retire_pod_dir,
     stop_pause,
 )
@@ -128,6 +131,7 @@ def adopt_pod(sup: Supervisor, directory: Path, record: PodRecord) -> PodRunner:
         runner.net = record.network
         sup.network.adopt(pod, record.network)
     runner.sandbox = _adopt_sandbox(runner, directory, record)
+    runner.watch_oom()
     runner.started_at = record.started_at or runner.started_at
     runner.initialized = record.initialized
     pause_alive = runner.sandbox.pause.pidfd >= 0
@@ -162,12 +166,19 @@ def _adopt_sandbox(runner: PodRunner, directory: Path, record: PodRecord) -> San
     log_dir = Path(record.log_dir) if record.log_dir else directory / "logs"
     if record.log_dir:
         teardown.callback(shutil.rmtree, log_dir, True)
+    pod_cgroups = None
+    if record.cgroup:  # the cgroups it was made in, found again
+        pod_cgroups = cgroups.adopt_pod(
+            cgroups.host(), record.cgroup, cast(QoSClass, record.qos_class),
+            [c.name for c in (*pod.spec.init_containers, *pod.spec.containers)])
+        teardown.callback(remove_pod_cgroups, pod_cgroups)
     pause_stack = contextlib.ExitStack()
     pause_stack.callback(stop_pause, pause)
     pause_stack.callback(ns.close)
     return Sandbox(pod, directory, record.uid, pod_hostname(pod), pause, ns,
                    record.created, teardown, pause_stack, record.sandbox_attempt,
-                   log_dir=log_dir, net=_adopted_net(directory, record))
+                   log_dir=log_dir, net=_adopted_net(directory, record),
+                   cgroups=pod_cgroups)
 
 
 def _adopted_net(directory: Path, record: PodRecord) -> PodNet:

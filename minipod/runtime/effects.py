@@ -14,7 +14,9 @@ import contextlib
 import errno
 import os
 import shutil
+import signal
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from minipod.api.downward import Lookup, Payload, PodFacts
@@ -22,7 +24,7 @@ from minipod.api.errors import ImageError
 from minipod.api.events import Event
 from minipod.api.model import Pod, Volume
 from minipod.api.record import ProcessRef
-from minipod.kernel import configstore, image, node, proc, projection, sandbox
+from minipod.kernel import cgroups, configstore, image, node, proc, projection, sandbox
 from minipod.kernel import sys as msys
 from minipod.kernel.eventlog import append_event
 from minipod.kernel.image import Image
@@ -33,6 +35,7 @@ from minipod.kernel.rootfs import BindMount, RootfsPlan
 from minipod.kernel.sandbox import STREAMS, Sandbox
 from minipod.kernel.spawn import Child
 from minipod.kernel.state import ensure_mode, write_json_atomic
+from minipod.loop.eventloop import Loop
 from minipod.probes.execprobe import ExecTarget, open_exec_target
 from minipod.runtime.pod import ContainerRun, PodRunner
 from minipod.runtime.podview import pod_record
@@ -41,14 +44,17 @@ SPARE_RUN_DIR = "next"  # the next run's directories, made ahead (take_run_dirs)
 
 
 class KernelEffects:
-    """PodEffects on the real kernel."""
+    """PodEffects on the real kernel. ``pod_pids_limit`` caps each pod's
+    processes (the kubelet's podPidsLimit; -1: no cap)."""
 
-    def __init__(self) -> None:
+    def __init__(self, pod_pids_limit: int = cgroups.UNLIMITED_PIDS) -> None:
+        self.pod_pids_limit = pod_pids_limit
+        self._oom: cgroups.OomWatch | None = None
         self._node: PodFacts | None = None
 
     # -- the sandbox -------------------------------------------------------------
     def create_sandbox(self, pod: Pod, net: PodNet) -> Sandbox:
-        return sandbox.create_sandbox(pod, net)
+        return sandbox.create_sandbox(pod, net, self.pod_pids_limit)
 
     def replace_pause(self, box: Sandbox) -> None:
         box.replace_pause()
@@ -74,9 +80,10 @@ class KernelEffects:
         rootfs = RootfsPlan(run.image.lowers, f"{run_dir}/upper", f"{run_dir}/work",
                             f"{run_dir}/merged", str(box.dir / "shm"), binds)
         writers = [_stream_writer(box, name, stream) for stream in STREAMS]
+        placement = box.cgroups.container(name).placement() if box.cgroups else None
         try:
             return start_container(plan, rootfs, box.ns, box.pidns_fd, writers[0], writers[1],
-                                   f"start container {name}", run.launch)
+                                   f"start container {name}", run.launch, placement)
         finally:
             for fd in writers:
                 os.close(fd)
@@ -151,12 +158,46 @@ class KernelEffects:
     def kill_and_reap(self, child: Child) -> None:
         sandbox.kill_and_reap(child)
 
+    def kill_container(self, box: Sandbox, name: str, child: Child) -> None:
+        """SIGKILL to every process of the container at once, by its cgroup: a
+        process that left the container's session or process group dies too."""
+        if box.cgroups is None:
+            sandbox.signal_child(child, signal.SIGKILL)
+            return
+        box.cgroups.container(name).kill()
+
+    # -- the OOM killer ----------------------------------------------------------------
+    def watch_oom(self, loop: Loop, box: Sandbox, name: str,
+                  callback: Callable[[], None]) -> None:
+        if box.cgroups is None:
+            return
+        if self._oom is None:  # one per supervisor, hence per loop
+            self._oom = cgroups.OomWatch(loop)
+        self._oom.add(box.cgroups.container(name), callback)
+
+    def unwatch_oom(self, box: Sandbox, name: str) -> None:
+        if box.cgroups is not None and self._oom is not None:
+            self._oom.remove(box.cgroups.container(name))
+
+    def new_oom_kills(self, box: Sandbox, name: str) -> int:
+        if box.cgroups is None:
+            return 0
+        return box.cgroups.container(name).new_oom_kills()
+
+    def tidy_cgroups(self) -> None:
+        """minipod's root and QoS cgroups go once no pod of ours is in them."""
+        with contextlib.suppress(cgroups.CgroupError):
+            cgroups.host().tidy()
+
     def hold_mount_ns(self, pid: int) -> int:
         return proc.hold_mount_ns(pid)
 
-    def open_exec_target(self, pid: int, box: Sandbox, plan: LaunchPlan) -> ExecTarget:
+    def open_exec_target(self, pid: int, box: Sandbox, plan: LaunchPlan,
+                         name: str = "") -> ExecTarget:
+        placement = box.cgroups.container(name).placement() \
+            if box.cgroups is not None and name else None
         return open_exec_target(pid, box.ns, plan.env, plan.working_dir, plan.run_as_user,
-                                plan.run_as_group, plan.groups)
+                                plan.run_as_group, plan.groups, placement)
 
     def identity(self, pid: int) -> ProcessRef:
         found = proc.process_identity(pid)

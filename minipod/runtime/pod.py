@@ -13,8 +13,11 @@ Supervisor.reap(), timers and probe results through the loop. The flow:
   the same rules as any exit.
 - pause dies: every container is killed, a new pause made, and the pod
   starts again from its first init container.
-- stop: preStop hooks, SIGTERM, SIGKILL after the grace period; app
-  containers in parallel, then sidecars in reverse order.
+- stop: preStop hooks, SIGTERM, SIGKILL after the grace period (to the
+  container's whole cgroup); app containers in parallel, then sidecars in
+  reverse order.
+- the OOM killer: the kernel tells the loop (PodEffects.watch_oom); a run
+  it ended is OOMKilled (exit code 137) and restarts by the policy.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from minipod.api.errors import StartError
 from minipod.api.events import Event
 from minipod.api.model import Container, ExecAction, LifecycleHandler, Pod, Volume
 from minipod.api.record import PauseRef, PodNetworkRecord, ProcessRef, SupervisorRef
+from minipod.api.resources import qos_class
 from minipod.api.status import ContainerStatus, PodRow, State, pod_phase, pod_row
 from minipod.kernel.image import Image
 from minipod.kernel.launch import LaunchCache, LaunchPlan, launch_plan
@@ -56,6 +60,7 @@ START_ERROR_EXIT = 128  # containerd's exit code for a container that could not 
 # the kubelet's pod worker retries a failed sync (a ConfigMap not there yet)
 # after backOffPeriod; a change of the ConfigMap or Secret retries at once
 CONFIG_RETRY = 10.0
+OOM_SETTLE = 0.1  # seconds from an out-of-memory notice to the kill it leads to
 
 
 @dataclass
@@ -93,6 +98,7 @@ class ContainerRun:
     pull_timer: Deadline | None = None  # ErrImagePull / ImagePullBackOff wait
     pull_failures: int = 0
     image_fresh: bool = False  # pulled for the start in progress: not pulled again
+    oom_killed: bool = False  # the OOM killer took a process of the current run
 
     @property
     def name(self) -> str:
@@ -214,15 +220,28 @@ class PodEffects(Protocol):
         """The stored image ``reference`` names, or None."""
     def signal(self, child: Child, signo: int) -> None: ...
     def kill_and_reap(self, child: Child) -> None: ...
+    def kill_container(self, box: Sandbox, name: str, child: Child) -> None:
+        """SIGKILL to all of a container's processes (its cgroup)."""
+    def watch_oom(self, loop: Loop, box: Sandbox, name: str,
+                  callback: Callable[[], None]) -> None:
+        """``callback`` in the loop whenever the OOM killer strikes in the
+        container's cgroup (which outlives its runs)."""
+    def unwatch_oom(self, box: Sandbox, name: str) -> None: ...
+    def new_oom_kills(self, box: Sandbox, name: str) -> int:
+        """Processes the OOM killer took from the container since last asked."""
     def hold_mount_ns(self, pid: int) -> int:
         """An fd of ``pid``'s mount namespace (-1 if it is gone): a
         container's exit then leaves its unmounts to our close(), done once
         a restart has exec'd (kernel/proc.py says why)."""
-    def open_exec_target(self, pid: int, box: Sandbox, plan: LaunchPlan) -> ExecTarget: ...
+    def open_exec_target(self, pid: int, box: Sandbox, plan: LaunchPlan,
+                         name: str = "") -> ExecTarget:
+        """Where the container ``name``'s probes and hooks run (in its cgroup)."""
     def identity(self, pid: int) -> ProcessRef: ...
     def namespace_inodes(self, pid: int) -> dict[str, int]: ...
     def save_record(self, runner: PodRunner) -> None: ...
     def append_event(self, box: Sandbox, event: Event) -> None: ...
+    def tidy_cgroups(self) -> None:
+        """No pod of this supervisor is left: its root and QoS cgroups may go."""
 
 
 class PodRunner:
@@ -262,6 +281,12 @@ class PodRunner:
     def key(self) -> str:
         return f"{self.pod.namespace}/{self.pod.name}"
 
+    @functools.cached_property
+    def qos_class(self) -> str:
+        """status.qosClass (the kubelet's QoS class of the spec, which never changes)."""
+        spec = self.pod.spec
+        return qos_class(c.resources for c in (*spec.containers, *spec.init_containers))
+
     @property
     def runs(self) -> list[ContainerRun]:
         return self.inits + self.apps
@@ -294,10 +319,38 @@ class PodRunner:
                 except ConfigError as e:  # the kubelet's FailedMount; here, no pod
                     raise StartError(f'MountVolume.SetUp failed for volume "{volume.name}"',
                                      0, str(e)) from None
+        self.watch_oom()
         self.event("Normal", "SandboxReady",
                    f"pod sandbox created (pause pid {self.sandbox.pause.pid})")
         self._advance()
         self._flush()  # after the first container's exec, before `up -d` answers
+
+    def watch_oom(self) -> None:
+        assert self.sandbox is not None
+        for run in self.runs:
+            self.fx.watch_oom(self.loop, self.sandbox, run.name,
+                              functools.partial(self._on_oom, run))
+
+    def _on_oom(self, run: ContainerRun, again: bool = True) -> None:
+        """The kernel says the cgroup ran out of memory. cgroup v1 says so
+        before the OOM killer has picked its victim, so a notice that finds
+        no kill counted yet looks once more a moment later (the exit of a
+        container's main process is checked at once in any case)."""
+        if self.sandbox is None:
+            return
+        count = self.fx.new_oom_kills(self.sandbox, run.name)
+        self._oom_kills(run, count)
+        if count == 0 and again:
+            self.loop.call_later(OOM_SETTLE, functools.partial(self._on_oom, run, False))
+
+    def _oom_kills(self, run: ContainerRun, count: int) -> None:
+        if count <= 0:
+            return
+        if run.running:  # the run ends OOMKilled, whichever process it lost
+            run.oom_killed = True
+        self.event("Warning", "OOMKilling",
+                   f"Memory cgroup out of memory: killed {count} process"
+                   f"{'es' if count > 1 else ''} of container {run.name}")
 
     def _flush(self) -> None:
         if self._save_pending is not None:
@@ -449,7 +502,7 @@ class PodRunner:
         if run.state.kind == "terminated":
             run.last_state = run.state
         run.attempt += 1
-        run.started = run.ready = run.post_start_done = run.killing = False
+        run.started = run.ready = run.post_start_done = run.killing = run.oom_killed = False
         try:
             child = self._spawn(run)
         except StartError as e:
@@ -694,7 +747,8 @@ class PodRunner:
         if not self._needs_target(run.spec):
             return
         try:
-            run.target = self.fx.open_exec_target(run.child.pid, self.sandbox, run.plan)
+            run.target = self.fx.open_exec_target(run.child.pid, self.sandbox, run.plan,
+                                                  run.name)
         except OSError as e:  # it died already; its exit is on the way
             log.debug("container %s: no exec target: %s", run.name, e)
 
@@ -820,12 +874,22 @@ class PodRunner:
         self._release(run)
         for pipe in run.pipes:  # its last words before the news of its exit
             pipe.end_run()
+        assert self.sandbox is not None
+        if self.pod.spec.share_process_namespace and not self.terminating:
+            # what it left in the pod's pid namespace dies with it, before a
+            # restart puts a new run in its cgroup (containerd's KillAll)
+            self.fx.kill_container(self.sandbox, run.name, run.child)
+        # the kernel's notice may still be on its way: read the counter too
+        self._oom_kills(run, self.fx.new_oom_kills(self.sandbox, run.name))
+        reason = "OOMKilled" if run.oom_killed else status.reason
         started_at = run.state.started_at
-        run.state = State("terminated", status.reason, "", status.exit_code, status.signal or 0,
+        run.state = State("terminated", reason, "", status.exit_code, status.signal or 0,
                           started_at, self.loop.clock.wall())
         run.finished_mono = self.loop.clock.now()
         run.started = run.ready = False
         how = f"signal {status.signal}, " if status.signal else ""
+        if run.oom_killed:
+            how = f"OOMKilled, {how}"
         message = f"Container {run.name} exited ({how}exit code {status.exit_code})"
         ok = status.exit_code == 0
         self.event("Normal" if ok else "Warning", "Completed" if ok else "Failed", message)
@@ -1022,13 +1086,17 @@ class PodRunner:
     def _terminate(self, run: ContainerRun, grace: float) -> None:
         if not run.running or run.child is None:
             return
-        child = run.child
-        # the image's StopSignal first, as containerd stops a container
-        stop = (run.image.stop_signal if run.image else None) or signal.SIGTERM
-        self.fx.signal(child, stop if grace > 0 else signal.SIGKILL)
-        if grace > 0:
-            run.kill_timer = self.loop.call_later(grace, lambda: self.fx.signal(child,
-                                                                                signal.SIGKILL))
+        child, box = run.child, self.sandbox
+        assert box is not None
+        if grace <= 0:
+            self.fx.kill_container(box, run.name, child)
+            return
+        # the image's StopSignal first, as containerd stops a container: to its
+        # main process, as runc kill does
+        self.fx.signal(child, (run.image.stop_signal if run.image else None) or signal.SIGTERM)
+        # and then SIGKILL to all of it, as containerd's StopContainer (kill --all)
+        run.kill_timer = self.loop.call_later(
+            grace, lambda: self.fx.kill_container(box, run.name, child))
 
     def teardown(self) -> None:
         """Stop the sandbox and remove everything of this pod (idempotent)."""
@@ -1038,6 +1106,8 @@ class PodRunner:
         for run in self.runs:
             run.cancel_timers()
             self._release(run)
+            if self.sandbox is not None:
+                self.fx.unwatch_oom(self.sandbox, run.name)
             if run.running and run.child is not None and run.child.pidfd >= 0:  # rollback
                 self.sup.unwatch(run.child)
                 self.fx.kill_and_reap(run.child)

@@ -47,6 +47,7 @@ def pod_record(runner: PodRunner) -> PodRecord:
         log_dir=str(box.log_dir),
         network=PodNetworkRecord(runner.net.ip, box.veth, runner.net.host_ports)
         if runner.net is not None else None,
+        cgroup=box.cgroups.path if box.cgroups else "", qos_class=runner.qos_class,
     )
 
 
@@ -102,6 +103,7 @@ def api_object(runner: PodRunner) -> dict[str, Any]:
         "phase": runner.phase(), "conditions": conditions(runner), "podIPs": [],
         "startTime": rfc3339(runner.started_at),
         "containerStatuses": [_api_status(runner, r) for r in runner.apps],
+        "qosClass": runner.qos_class,
     }
     if runner.net is not None:  # the kubelet reports the sandbox's address
         status["podIP"] = runner.net.ip
@@ -111,6 +113,12 @@ def api_object(runner: PodRunner) -> dict[str, Any]:
     if runner.failed_reason:
         status["message"] = runner.failed_reason
     spec = {**pod.manifest_spec, "nodeName": os.uname().nodename}
+    for key, containers in (("containers", pod.spec.containers),
+                            ("initContainers", pod.spec.init_containers)):
+        if key in spec:  # resources as the API server keeps them: requests defaulted
+            spec[key] = [{**written, "resources": c.resources.to_api()}
+                         if not c.resources.empty else written
+                         for written, c in zip(spec[key], containers, strict=True)]
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec,
             "status": status}
 

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 ExitHandler = Callable[[ExitStatus], None]
 MAX_EVENTS = 1000
+TIDY_AFTER = 1.0  # seconds with no pod before the root and QoS cgroups go
 
 
 class Supervisor:
@@ -52,9 +53,10 @@ class Supervisor:
                  backoff: BackoffPolicy | None = None,
                  status_sink: Callable[[str], None] | None = None,
                  socket_path: Path | None = None, effects: PodEffects | None = None,
-                 reap_one: ReapSource = reap_one, network: NodeNetwork | None = None) -> None:
+                 reap_one: ReapSource = reap_one, network: NodeNetwork | None = None,
+                 pod_pids_limit: int = -1) -> None:
         self.loop = loop
-        self.effects: PodEffects = effects or KernelEffects()
+        self.effects: PodEffects = effects or KernelEffects(pod_pids_limit)
         self._reap_one = reap_one
         self.status_sink = status_sink
         self._shown: dict[str, tuple[str, str, int]] = {}
@@ -78,6 +80,7 @@ class Supervisor:
         self.network = network or NodeNetwork(loop)
         self.services = ServiceController(self, self.network)
         self.puller = Puller(self)
+        self._tidy: Deadline | None = None
 
     # -- set-up --------------------------------------------------------------
     def open(self) -> None:
@@ -103,6 +106,7 @@ class Supervisor:
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep = None
+        self._tidy_cgroups()
         empty_trash()
         self.services.close()
         self.network.close()  # removed if nothing of any supervisor uses it
@@ -121,6 +125,20 @@ class Supervisor:
                 files = int(os.environ.get("MINIPOD_CONTAINER_LOG_MAX_FILES") or files)
             self._log_limits = (max(size, 1), max(files, 1))
         return self._log_limits
+
+    def _pods_gone(self) -> None:
+        """With no pod left, minipod's root and QoS cgroups go too, after a
+        moment (a pod deleted and made again keeps them meanwhile)."""
+        if self.pods or self._tidy is not None:
+            return
+        self._tidy = self.loop.call_later(TIDY_AFTER, self._tidy_cgroups)
+
+    def _tidy_cgroups(self) -> None:
+        if self._tidy is not None:
+            self._tidy.cancel()
+            self._tidy = None
+        if not self.pods:
+            self.effects.tidy_cgroups()
 
     def empty_trash_soon(self) -> None:
         """Delete retired pod directories once this turn's work is done, after
@@ -206,6 +224,7 @@ class Supervisor:
                 for done in started:
                     done.teardown()
                     self.pods.pop(done.key, None)
+                self._pods_gone()
                 raise
             self.pods[runner.key] = runner
             started.append(runner)
@@ -215,6 +234,7 @@ class Supervisor:
         for runner in list(self.pods.values()):
             runner.teardown()
         self.pods.clear()
+        self._pods_gone()
 
     def pod_finished(self, runner: PodRunner) -> None:
         """The pod reached Succeeded or Failed: stop what still runs (sidecars)
@@ -278,6 +298,7 @@ class Supervisor:
             for controller in owners:  # a replica is gone: make a new one
                 controller.poke()
             self.services.pod_gone(key)
+            self._pods_gone()
             on_done()
 
         runner.stop(grace, stopped)

@@ -24,11 +24,12 @@ from pathlib import Path
 
 from minipod.api.errors import MinipodError
 from minipod.api.events import print_sink
-from minipod.kernel.state import supervisors_dir
+from minipod.kernel.state import root_dir, supervisors_dir
 from minipod.loop.eventloop import Loop
 from minipod.runtime.adopt import adopt_pod, orphaned_pods, orphaned_services, orphaned_workloads
 from minipod.runtime.controller import controller_from_record
 from minipod.runtime.supervisor import Supervisor
+from minipod.server import systemd
 from minipod.server.client import request
 from minipod.server.control import ControlServer
 from minipod.server.protocol import daemon_socket_path
@@ -49,6 +50,10 @@ def ensure_daemon(timeout: float = 20.0) -> None:
         return
     if os.geteuid() != 0:
         raise MinipodError("minipod up needs root (namespaces, mounts): run it with sudo")
+    if systemd.running():  # a unit systemd delegates cgroups to (server/systemd.py)
+        systemd.start_daemon(root_dir(), supervisors_dir(), os.environ)
+        _await_answer(timeout)
+        return
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the daemon
@@ -60,11 +65,42 @@ def ensure_daemon(timeout: float = 20.0) -> None:
     os.waitpid(pid, 0)  # the first child exits once the daemon is on its way
     if said and said != "ready":
         raise MinipodError(f"the supervisor could not start: {said.strip()}")
+    _await_answer(timeout)
+
+
+def _await_answer(timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not _answers():  # another daemon won the lock: wait for its socket
         if time.monotonic() > deadline:
             raise MinipodError(f"no supervisor answers on {socket_path()}")
         time.sleep(0.02)
+
+
+def run_as_unit() -> int:
+    """`minipod daemon`: the background supervisor as systemd started it
+    (minipod@.service, or its transient twin): in the foreground, its output
+    already going to daemon.log, ready told by sd_notify."""
+    return serve(-1)
+
+
+def _ready(ready_w: int) -> None:
+    """Tell whoever started us that the socket answers: the pipe of
+    ensure_daemon's fork, or systemd."""
+    if ready_w < 0:
+        systemd.notify_ready()
+        return
+    os.write(ready_w, b"ready")
+    os.close(ready_w)
+
+
+def _pids_limit() -> int:
+    """$MINIPOD_POD_PIDS_LIMIT as it was when this daemon started (-1 if
+    unset or unusable: a daemon does not die of a bad setting)."""
+    try:
+        limit = int(os.environ.get("MINIPOD_POD_PIDS_LIMIT", "-1") or -1)
+    except ValueError:
+        return -1
+    return limit if limit == -1 or limit > 0 else -1
 
 
 def _answers() -> bool:
@@ -103,10 +139,10 @@ def serve(ready_w: int) -> int:
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        os.write(ready_w, b"ready")  # one is running (or starting): use it
+        _ready(ready_w)  # one is running (or starting): use it
         return 0
     sup = Supervisor(Loop(), print_sink(sys.stdout), echo_logs=False,
-                     socket_path=socket_path())
+                     socket_path=socket_path(), pod_pids_limit=_pids_limit())
     sup.open()
     control = ControlServer(sup, sup.socket_path)
     control.open()
@@ -126,8 +162,7 @@ def serve(ready_w: int) -> int:
                 sup.adopt_controller(controller_from_record(sup, workload))
             except Exception:
                 log.exception("could not adopt workload %s/%s", workload.namespace, workload.name)
-        os.write(ready_w, b"ready")
-        os.close(ready_w)
+        _ready(ready_w)
         sup.run_daemon(IDLE_EXIT)
     finally:
         control.close()
@@ -135,4 +170,4 @@ def serve(ready_w: int) -> int:
     return 0
 
 
-__all__ = ["ensure_daemon", "serve", "socket_path"]
+__all__ = ["ensure_daemon", "run_as_unit", "serve", "socket_path"]

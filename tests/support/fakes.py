@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,10 @@ class FakeEffects:
         self.records: list[PodRecord] = []
         self.tidied: list[tuple[str, int, bool]] = []
         self.stored: dict[str, Image] = {}  # what lookup_image finds
+        self.oom_watches: dict[str, Any] = {}  # container: the loop's callback
+        self.oom_counts: dict[str, int] = {}  # container: the kernel's counter
+        self.oom_seen: dict[str, int] = {}
+        self.cgroup_tidies = 0
         self._fds: list[int] = []  # the write ends of our streams
         # the API's objects, (kind, namespace, name) -> data; and what the
         # volumes were made to show, (pod, volume) -> payload, in turn
@@ -223,10 +228,35 @@ class FakeEffects:
     def kill_and_reap(self, child: Child) -> None:
         os.close(child.pidfd)
 
+    def kill_container(self, box: Sandbox, name: str, child: Child) -> None:
+        self.signals.append((name, signal.SIGKILL))  # by cgroup: every process of it
+
+    def watch_oom(self, loop: Loop, box: Sandbox, name: str, callback: Any) -> None:
+        self.oom_watches[name] = callback
+
+    def unwatch_oom(self, box: Sandbox, name: str) -> None:
+        self.oom_watches.pop(name, None)
+
+    def oom_kill(self, name: str, notify: bool = True) -> None:
+        """As the kernel: the OOM killer took a process of ``name``'s cgroup,
+        and (``notify``) the loop hears of it."""
+        self.oom_counts[name] = self.oom_counts.get(name, 0) + 1
+        if notify:
+            self.oom_watches[name]()
+
+    def new_oom_kills(self, box: Sandbox, name: str) -> int:
+        count = self.oom_counts.get(name, 0)
+        new, self.oom_seen[name] = count - self.oom_seen.get(name, 0), count
+        return new
+
+    def tidy_cgroups(self) -> None:
+        self.cgroup_tidies += 1
+
     def hold_mount_ns(self, pid: int) -> int:
         return self.holds.hold(pid)
 
-    def open_exec_target(self, pid: int, box: Sandbox, plan: LaunchPlan) -> Any:
+    def open_exec_target(self, pid: int, box: Sandbox, plan: LaunchPlan,
+                         name: str = "") -> Any:
         raise OSError(3, "no exec targets here")  # as if the container were gone
 
     def identity(self, pid: int) -> ProcessRef:

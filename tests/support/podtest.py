@@ -40,6 +40,9 @@ class Minipod:
     images: Path
     workdir: Path
     ups: list[subprocess.Popen[str]] = field(default_factory=list)
+    # minipod's root cgroup of this test alone (MINIPOD_CGROUP_ROOT), so the
+    # leak check can look for it in every hierarchy
+    cgroup_root: str = field(default_factory=lambda: unique_name("minipod-test"))
     # pid -> start time, netns inode -> when we saw it in use: pids and nsfs
     # inodes are reused quickly, so identity needs the time too.
     seen_pids: dict[int, float] = field(default_factory=dict)
@@ -59,7 +62,7 @@ class Minipod:
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(MINIPOD_ROOT=str(self.root), MINIPOD_IMAGES=str(self.images),
-                   MINIPOD_LOGS=str(self.logs))
+                   MINIPOD_LOGS=str(self.logs), MINIPOD_CGROUP_ROOT=self.cgroup_root)
         if self.netns is not None:
             env["MINIPOD_POD_NETWORK"] = "bridge"
         env.update(self.extra_env)
@@ -68,6 +71,16 @@ class Minipod:
     def prefix(self) -> list[str]:
         """How a command enters the test's network namespace (if it has one)."""
         return ["nsenter", f"--net=/run/netns/{self.netns}"] if self.netns else []
+
+    def cgroups(self) -> list[str]:
+        """Every cgroup of this test's pods still on the host, in any hierarchy."""
+        return cgroups_named(self.cgroup_root)
+
+    def pod_cgroup(self, name: str, namespace: str = "default") -> str:
+        """The pod's cgroup path (below each hierarchy's root), from its record."""
+        record = self.pod_record(name, namespace)
+        assert record is not None and record.get("cgroup"), f"pod {name}: no cgroup recorded"
+        return str(record["cgroup"])
 
     def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         # cwd is the test's directory, so `-m minipod` finds the installed
@@ -96,7 +109,10 @@ class Minipod:
         except (OSError, ValueError):
             return None
 
-    def wait_running(self, name: str, containers: list[str], timeout: float = 15) -> dict[str, Any]:
+    def wait_running(self, name: str, containers: list[str], timeout: float = 60) -> dict[str, Any]:
+        # (a bound, not a wait: in make test-vm's guest, emulated by qemu TCG
+        # about 12x slower, a foreground `up` that runs itself again in a
+        # systemd scope takes 10 to 16 s to start its first pod)
         def ready() -> dict[str, Any] | None:
             record = self.pod_record(name)
             if record and all(record["containers"].get(c, {}).get("state") == "running"
@@ -104,9 +120,21 @@ class Minipod:
                 return record
             return None
 
-        record: dict[str, Any] = wait_for(ready, timeout, f"pod {name} running")
+        try:
+            record: dict[str, Any] = wait_for(ready, timeout, f"pod {name} running")
+        except AssertionError as e:
+            raise AssertionError(f"{e}{self._ended_ups()}") from None
         self.remember(record)
         return record
+
+    def _ended_ups(self) -> str:
+        """What the `minipod up` processes that have ended printed (a pod that
+        never ran usually says why there)."""
+        said = []
+        for proc in self.ups:
+            if proc.poll() is not None and proc.stdout is not None:
+                said.append(f"\n`up` exited {proc.returncode}:\n{proc.stdout.read()}")
+        return "".join(said)
 
     def remember(self, record: dict[str, Any]) -> None:
         """Note the pod's processes and netns, so the leak check can look for them."""
@@ -115,7 +143,7 @@ class Minipod:
             if proc.get("pid") and proc.get("startTime") is not None:
                 self.seen_pids[proc["pid"]] = proc["startTime"]
         try:
-            self.seen_netns[os.stat(f"/proc/{pause['pid']}/ns/net").st_ino] = time.time()
+            self.seen_netns[os.stat(f"/proc/{pause['pid']}/ns/net").st_ino] = create_time_now()
         except OSError:
             pass
 
@@ -169,6 +197,15 @@ def live_pids(pids: dict[int, float]) -> list[int]:
     return alive
 
 
+def create_time_now() -> float:
+    """Now, on the scale of psutil's create_time(): the boot time (whole
+    seconds in /proc/stat) plus the time since boot, as a process's start is.
+    time.time() is up to a second later on that scale, and a process started
+    just after would look older than it is (other people's tests on this
+    machine get the freed netns inode numbers quickly)."""
+    return psutil.boot_time() + time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
 def processes_in_netns(inodes: dict[int, float]) -> list[int]:
     """Processes in one of our pods' network namespaces. A process that started
     after we last saw the namespace in use may be in a new namespace that got
@@ -181,6 +218,21 @@ def processes_in_netns(inodes: dict[int, float]) -> list[int]:
                 found.append(proc.pid)
         except (OSError, psutil.Error):
             continue
+    return found
+
+
+CGROUP_FS = Path("/sys/fs/cgroup")
+
+
+def cgroups_named(name: str) -> list[str]:
+    """Directories called ``name`` anywhere under /sys/fs/cgroup, and what is
+    below them (a supervisor under systemd keeps its root in its unit's cgroup)."""
+    found = []
+    for directory, subdirs, _ in os.walk(CGROUP_FS):
+        if os.path.basename(directory) == name:
+            found += [directory, *(os.path.join(d, s) for d, ss, _ in os.walk(directory)
+                                   for s in ss)]
+            subdirs.clear()
     return found
 
 
@@ -206,3 +258,8 @@ def assert_nothing_left(mp: Minipod) -> None:
         claims = network / kind
         left = sorted(p.name for p in claims.iterdir()) if claims.exists() else []
         assert left == [], f"network claims left behind in {kind}: {left}"
+    # pods' cgroups go with them; the root and QoS cgroups a moment after the last
+    try:
+        wait_for(lambda: not mp.cgroups(), 10, "cgroups to go")
+    except AssertionError:
+        raise AssertionError(f"cgroups left behind: {mp.cgroups()}") from None

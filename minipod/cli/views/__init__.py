@@ -1,4 +1,4 @@
-"""The read-only kubectl and crictl verbs: get, describe, logs, ps, inspect.
+"""The read-only kubectl and crictl verbs: get, describe, logs, ps, inspect, top.
 
 They read the state directory only (pods/<ns>_<name>/pod.json, events.jsonl,
 logs/), so they work from any terminal while `minipod up` runs elsewhere, and
@@ -6,7 +6,8 @@ never talk to a supervisor. The text is kubectl's own: tables go through an
 emulation of Go's text/tabwriter with kubectl's settings, so columns line up
 exactly as kubectl lines them up.
 
-One module per verb (get.py, describe.py, logs.py, ps.py, inspect.py), and
+One module per verb (get.py, describe.py, logs.py, ps.py, inspect.py,
+top.py), and
 what they share: records.py reads the pod records (every verb's view of
 pod.json starts there), tabwriter.py, output.py (stdout, ViewError),
 host.py (the clock, the node name: the tests' seams) and watch.py (what
@@ -32,6 +33,13 @@ def cmd_get(args: argparse.Namespace) -> int:
     from minipod.cli.views import get
 
     return get.cmd_get(args)
+
+
+def cmd_top(args: argparse.Namespace) -> int:
+    # start-up: each verb's module loads when that verb runs
+    from minipod.cli.views import top
+
+    return top.cmd_top(args)
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
@@ -158,8 +166,21 @@ def register(sub: Any) -> None:
     ps.add_argument("-n", "--namespace", default=None)
     ps.set_defaults(handler=handled(cmd_ps))
 
+    _register_inspect_and_top(sub)
+
+
+def _register_inspect_and_top(sub: Any) -> None:
     inspect = sub.add_parser("inspect", help="a pod's processes, namespaces and paths (JSON)")
     inspect.add_argument("pod", metavar="POD")
     inspect.add_argument("-n", "--namespace", default="default")
     inspect.set_defaults(handler=handled(cmd_inspect))
 
+    top = sub.add_parser("top", help="CPU and memory of pods (kubectl top pod), "
+                                     "from their cgroups")
+    top.add_argument("resource", metavar="RESOURCE", help="pod (pods, po)")
+    top.add_argument("names", nargs="*", metavar="NAME")
+    top.add_argument("-n", "--namespace", default="default")
+    top.add_argument("-A", "--all-namespaces", action="store_true")
+    top.add_argument("--containers", action="store_true",
+                     help="a line per container instead of per pod")
+    top.set_defaults(handler=handled(cmd_top))

@@ -24,6 +24,7 @@ from minipod.cli.views.records import (
     supervised,
 )
 from minipod.cli.views.tabwriter import TabWriter
+from minipod.cli.views.usage import describe_lines as describe_usage
 from minipod.kernel.eventlog import read_events
 
 L1, L2, L3 = "  ", "    ", "      "  # kubectl's PrefixWriter levels
@@ -97,7 +98,8 @@ def _state_lines(name: str, state: dict[str, Any]) -> list[str]:
 
 
 def _container_lines(container: dict[str, Any], status: dict[str, Any] | None,
-                     pod: dict[str, Any] | None = None) -> list[str]:
+                     pod: dict[str, Any] | None = None,
+                     record: PodRecord | None = None) -> list[str]:
     lines = [f"{L1}{container.get('name', '')}:"]
     if status is not None:
         lines.append(f"{L2}Container ID:\t{status.get('containerID', '')}")
@@ -123,11 +125,27 @@ def _container_lines(container: dict[str, Any], status: dict[str, Any] | None,
             lines += _state_lines("Last State", last)
         lines.append(f"{L2}Ready:\t{'True' if status.get('ready') else 'False'}")
         lines.append(f"{L2}Restart Count:\t{status.get('restartCount', 0)}")
+    lines += _resource_lines(container.get("resources") or {})
     for title, key in (("Liveness", "livenessProbe"), ("Readiness", "readinessProbe"),
                        ("Startup", "startupProbe")):
         if container.get(key):
             lines.append(f"{L2}{title}:\t{_probe_text(container[key])}")
-    return lines + _env_lines(container, pod) + _mount_lines(container)
+    lines += _env_lines(container, pod) + _mount_lines(container)
+    # not kubectl's (it shows no usage): last, where it moves no column of its
+    if status is not None and record is not None and "running" in (status.get("state") or {}):
+        lines += describe_usage(record, str(container.get("name", "")), L2)
+    return lines
+
+
+def _resource_lines(resources: dict[str, Any]) -> list[str]:
+    """describeContainerResource: Limits, then Requests, names sorted."""
+    lines = []
+    for title, key in (("Limits", "limits"), ("Requests", "requests")):
+        values = resources.get(key) or {}
+        if values:
+            lines.append(f"{L2}{title}:")
+            lines += [f"{L3}{name}:\t{values[name]}" for name in sorted(values)]
+    return lines
 
 
 def _env_from_lines(container: dict[str, Any]) -> list[str]:
@@ -196,11 +214,13 @@ def _mount_lines(container: dict[str, Any]) -> list[str]:
 
 def _containers_section(title: str, containers: list[dict[str, Any]],
                         statuses: list[dict[str, Any]],
-                        pod: dict[str, Any] | None = None) -> list[str]:
+                        pod: dict[str, Any] | None = None,
+                        record: PodRecord | None = None) -> list[str]:
     by_name = {s.get("name"): s for s in statuses}
     lines = [f"{title}:" + ("" if containers else " <none>")]
     for container in containers:
-        lines += _container_lines(container, by_name.get(container.get("name")), pod)
+        lines += _container_lines(container, by_name.get(container.get("name")), pod,
+                                  record)
     return lines
 
 
@@ -387,16 +407,19 @@ def describe_pod(entry: PodEntry, now: float) -> str:
         lines.append("IPs:\t<none>")
     if spec.get("initContainers"):
         lines += _containers_section("Init Containers", spec["initContainers"],
-                                     status.get("initContainerStatuses") or [], obj)
+                                     status.get("initContainerStatuses") or [], obj, record)
     lines += _containers_section("Containers", spec.get("containers") or [],
-                                 status.get("containerStatuses") or [], obj)
+                                 status.get("containerStatuses") or [], obj, record)
     conditions = status.get("conditions") or []
     if conditions:
         lines.append("Conditions:")
         lines.append(f"{L1}Type\tStatus")
         lines += [f"{L1}{c.get('type', '')} \t{c.get('status', '')} " for c in conditions]
     lines += _volume_lines(spec.get("volumes") or [])
-    lines += ["QoS Class:\tBestEffort", "Node-Selectors:\t<none>", "Tolerations:\t<none>"]
+    lines += [f"QoS Class:\t{status.get('qosClass') or 'BestEffort'}"]
+    if record.cgroup:
+        lines.append(f"Cgroup:\t{record.cgroup}")
+    lines += ["Node-Selectors:\t<none>", "Tolerations:\t<none>"]
     lines += _namespace_lines(record)
     events = read_events(entry.directory / "events.jsonl")
     tab = TabWriter(0, 2)

@@ -29,6 +29,7 @@ class Baseline:
     stop_label = " / delete pod"
 
     def __init__(self, work: Path, python: str, images: Path) -> None:
+        work.mkdir(parents=True, exist_ok=True)
         self.mp = Minipod(work, python)
         self.mp.images = images
         self.label = f"minipod before ({_describe(python)})"
@@ -82,9 +83,10 @@ class Baseline:
 
 
 def _describe(python: str) -> str:
-    """The baseline's version as git describes its checkout, if it can tell."""
-    out = subprocess.run([python, "-c", "import minipod, os; print(os.path.dirname("
-                                        "minipod.__file__))"],
-                         capture_output=True, text=True, check=False)
-    where = out.stdout.strip() or python
-    return f"{python}: {where}"
+    """The interpreter, and where its minipod is installed (-P, from /: never
+    a source tree that happens to be the working directory)."""
+    out = subprocess.run([python, "-P", "-c", "import minipod, os; print(os.path.dirname("
+                                              "minipod.__file__))"],
+                         capture_output=True, text=True, check=False, cwd="/")
+    where = out.stdout.strip() or "?"
+    return f"{python}, {where}"

@@ -44,7 +44,7 @@ import os
 import select
 import signal
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -530,10 +530,25 @@ class Cgroup:
         return found
 
     # -- killing ---------------------------------------------------------------------
-    def kill(self) -> list[int]:
-        """SIGKILL to every process in this cgroup and its children, at once:
-        none can fork away meanwhile. The pids it had (to wait for)."""
-        members = self.tree_procs()
+    def members(self, children: Sequence[str]) -> list[int]:
+        """The processes in this cgroup and in the children named: read in one
+        hierarchy (freezer's on v1), as ours are in the same place in each."""
+        mount = self.host.mount_of("freezer") if self.host.version == 1 \
+            else self.host.hierarchies[0].mount
+        found: list[int] = []
+        for directory in (self.rel, *(_join(self.rel, c) for c in children)):
+            with contextlib.suppress(FileNotFoundError):
+                found += [int(p) for p in _read(f"{mount}{directory}/cgroup.procs").split()]
+        return found
+
+    def kill(self, children: Sequence[str] | None = None) -> list[int]:
+        """SIGKILL to every process in this cgroup and below, at once: none can
+        fork away meanwhile. The pids it had (to wait for). ``children``:
+        the only cgroups below it (a pod's), else every one is looked for."""
+        def listed() -> list[int]:
+            return self.tree_procs() if children is None else self.members(children)
+
+        members = listed()
         if not members:
             return []
         if self.host.version == 2:
@@ -544,7 +559,7 @@ class Cgroup:
             except FileNotFoundError:  # before Linux 5.14: freeze, kill, thaw
                 pass
         with self._frozen():
-            members = self.tree_procs()
+            members = listed()
             for pid in members:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)  # frozen: this pid cannot be reused
@@ -584,10 +599,23 @@ class Cgroup:
             return "frozen 1" in _read(f"{path}/cgroup.events")
         return _read(f"{path}/freezer.state").strip() == "FROZEN"
 
-    def remove(self) -> None:
-        """rmdir in every hierarchy (children first), once it is empty."""
+    def remove(self, children: Sequence[str] | None = None) -> None:
+        """rmdir in every hierarchy (children first), once it is empty;
+        ``children`` as for kill()."""
         self.close()
         for mount_path in self.host.dirs(self.rel):
+            if children is not None:
+                for child in children:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.rmdir(f"{mount_path}/{child}")
+                try:
+                    os.rmdir(mount_path)
+                    continue
+                except FileNotFoundError:
+                    continue
+                except OSError as e:  # a cgroup below that we did not make
+                    if e.errno != errno.EBUSY:
+                        raise
             for directory, _, _ in os.walk(mount_path, topdown=False):  # children first
                 with contextlib.suppress(FileNotFoundError):
                     os.rmdir(directory)
@@ -615,14 +643,16 @@ def wait_gone(pids: Iterable[int], timeout: float) -> list[int]:
             os.close(fd)
 
 
-def kill_and_remove(cgroup: Cgroup, timeout: float = 5.0) -> None:
-    """Kill whatever is left in ``cgroup`` (and below), wait for it to die,
-    remove the cgroups. CgroupError if a process would not die in time."""
+def kill_and_remove(cgroup: Cgroup, timeout: float = 5.0,
+                    children: Sequence[str] | None = None) -> None:
+    """Kill whatever is left in ``cgroup`` (and below; ``children`` as for
+    Cgroup.kill), wait for it to die, remove the cgroups. CgroupError if a
+    process would not die in time."""
     deadline = time.monotonic() + timeout
     while True:
-        left = wait_gone(cgroup.kill(), max(0.0, deadline - time.monotonic()))
+        left = wait_gone(cgroup.kill(children), max(0.0, deadline - time.monotonic()))
         try:
-            cgroup.remove()
+            cgroup.remove(children)
             return
         except OSError as e:
             if e.errno != errno.EBUSY or time.monotonic() >= deadline:
@@ -675,7 +705,8 @@ class PodCgroups:
     def remove(self) -> None:
         self.close()
         if self.path.startswith(self.host.root + "/"):
-            kill_and_remove(self.pod)
+            # the cgroups below are known: no walk of every hierarchy
+            kill_and_remove(self.pod, children=[PAUSE, *self.containers])
         else:  # adopted from a supervisor whose root was elsewhere: that root goes too
             remove_recorded(self.host, self.path)
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from minipod.api.downward import PodFacts, resolve_env
 from minipod.api.errors import SpecError
 from minipod.api.manifest import parse_pods
 from minipod.api.quantity import FORMAT_WRONG, SUFFIX, QuantityError, parse_quantity
@@ -261,3 +262,25 @@ def test_pod_limits_by_qos() -> None:
     assert pod_limits("Guaranteed", guaranteed, -1) == CgroupLimits(1024, 100000,
                                                                    128 * 2**20)
     assert Decimal(1) == parse_quantity("1000m").amount
+
+
+# -- the downward API reads them ----------------------------------------------------------
+
+
+def test_resource_field_refs_read_the_containers_requests_and_limits() -> None:
+    (parsed,) = parse_pods(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{
+            "name": "app", "image": "busybox",
+            "resources": {"limits": {"cpu": "500m", "memory": "64Mi"},
+                          "requests": {"cpu": "250m"}},
+            "env": [{"name": n, "valueFrom": {"resourceFieldRef": {"resource": r, "divisor": d}}}
+                    for n, r, d in (("CPU_LIMIT", "limits.cpu", "1m"),
+                                    ("CPU_REQUEST", "requests.cpu", "1m"),
+                                    ("MEM_LIMIT", "limits.memory", "1Mi"),
+                                    ("MEM_REQUEST", "requests.memory", "1Mi"))]}]}}))
+    facts = PodFacts("p", "default", "uid", allocatable={"cpu": 2000, "memory": 1 << 30})
+    env = resolve_env(parsed.spec.containers[0], facts, lambda *_: None)
+    # a request defaulted from its limit is that limit (SetDefaults_Pod)
+    assert env == {"CPU_LIMIT": "500", "CPU_REQUEST": "250", "MEM_LIMIT": "64",
+                   "MEM_REQUEST": "64"}

@@ -24,6 +24,7 @@ from minipod.kernel.rootfs import (
     CloseSources,
     DetachOldRoot,
     DropCaps,
+    EnterCgroup,
     Exec,
     Mount,
     Op,
@@ -279,6 +280,10 @@ def read_back(c: Any, op: Op) -> Op:  # noqa: PLR0912 - one case per op kind
         uid, gid, n = c.identity.uid, c.identity.gid, c.identity.n_groups
         return SetIdentity(None if uid < 0 else uid, None if gid < 0 else gid,
                            None if n < 0 else tuple(c.identity.groups[i] for i in range(n)))
+    if kind == lib.MP_OP_CGROUP:
+        files = strings(c.cgroup.files)
+        assert len(files) == c.cgroup.n_files
+        return EnterCgroup(files)
     assert kind == lib.MP_OP_EXEC, kind
     return Exec(strings(c.exec.argv), strings(c.exec.envp), string(c.exec.path) or "")
 
@@ -321,3 +326,16 @@ def test_a_new_table_when_its_inputs_change(change: str) -> None:
     table = cache.table(new_plan, new_rootfs, new_ns, STDOUT, STDERR)
     assert table is not first
     assert c_table(table) == setup_ops(new_plan, new_rootfs, new_ns, STDOUT, STDERR)
+
+
+CGROUP_FILES = tuple(f"/sys/fs/cgroup/{c}/minipod/podu/app/tasks" for c in ("cpu", "memory"))
+
+
+def test_the_container_enters_its_cgroup_before_anything_else() -> None:
+    ops = setup_ops(plan(), rootfs(), POD_NS, STDOUT, STDERR, CGROUP_FILES)
+    assert ops[0] == EnterCgroup(CGROUP_FILES)
+    assert ops[1:] == typical_ops()
+    assert (ops[0].step, ops[0].path) == ("enter cgroup", CGROUP_FILES[0])
+    table = LaunchCache().table(plan(), rootfs(), POD_NS, STDOUT, STDERR, CGROUP_FILES)
+    assert c_table(table) == ops
+    assert table.spec.cgroup_fd == -1  # start_container sets it for each start

@@ -6,9 +6,10 @@ container's capabilities.
 
 The set is the default one of runc and containerd (their "default unix
 devices" plus the ptys): null, zero, full, random, urandom, tty, ptmx and
-every /dev/pts/N. rootfs.DEVICES binds the first six into the container's
-/dev; devpts gives ptmx and the ptys (tests/unit/test_devices.py keeps the
-two lists in step). Pure: cgroups.py writes the rules and loads the program.
+every /dev/pts/N. The same list says which are bound from the host into a
+container's /dev (BOUND, rootfs.DEVICES); ptmx and the ptys come from the
+container's own devpts. Pure: cgroups.py writes the rules and loads the
+program. (Issue 14's device set is this one constant too.)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Device:
     minor: int
     access: str  # some of "rwm": read, write, mknod
     path: str  # where a container finds it
+    bound: bool = True  # bound from the host's /dev into the container's
 
     @property
     def rule(self) -> str:
@@ -42,9 +44,12 @@ DEFAULT_DEVICES = (
     Device("c", 1, 8, "rwm", "/dev/random"),
     Device("c", 1, 9, "rwm", "/dev/urandom"),
     Device("c", 5, 0, "rwm", "/dev/tty"),
-    Device("c", 5, 2, "rwm", "/dev/ptmx"),  # /dev/pts/ptmx of the container's devpts
-    Device("c", 136, ANY, "rwm", "/dev/pts/*"),  # the ptys it opens there
+    Device("c", 5, 2, "rwm", "/dev/ptmx", bound=False),  # the container's devpts' ptmx
+    Device("c", 136, ANY, "rwm", "/dev/pts/*", bound=False),  # the ptys it opens there
 )
+
+# the names rootfs.py binds into a container's /dev: null, zero, full, random, urandom, tty
+BOUND = tuple(d.path.removeprefix("/dev/") for d in DEFAULT_DEVICES if d.bound)
 
 
 def v1_rules(devices: tuple[Device, ...] = DEFAULT_DEVICES) -> list[tuple[str, str]]:

@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from minipod.kernel import sys as msys
+from minipod.kernel.devices import BOUND
 
-DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+DEVICES = BOUND  # bound from the host's /dev: devices.py has the one list
 DEV_SYMLINKS = (
     ("/proc/self/fd", "fd"),
     ("/proc/self/fd/0", "stdin"),

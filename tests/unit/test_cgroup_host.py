@@ -142,6 +142,7 @@ def test_v1_rules_deny_all_then_allow_the_list() -> None:
 def test_the_devices_bound_into_containers_are_allowed() -> None:
     allowed = {d.path for d in DEFAULT_DEVICES}
     assert {f"/dev/{name}" for name in DEVICES} <= allowed
+    assert DEVICES == ("null", "zero", "full", "random", "urandom", "tty")
 
 
 def run_bpf(program: bytes, kind: int, access: int, major: int, minor: int) -> int:

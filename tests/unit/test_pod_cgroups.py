@@ -24,7 +24,7 @@ from minipod.loop.eventloop import Loop
 from minipod.runtime.pod import OOM_SETTLE, ContainerRun, PodRunner
 from minipod.runtime.supervisor import TIDY_AFTER, Supervisor
 
-IMAGE = Image(ref="busybox", name="busybox:latest", rootfs=Path("/nonexistent"), cmd=("sh",))
+IMAGE = Image(ref="busybox", name="busybox:latest", lowers=("/nonexistent",), cmd=("sh",))
 MADE: list[FakeEffects] = []
 
 

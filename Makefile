@@ -80,19 +80,21 @@ lint: setup-lint
 # not validated (--ignore-provider); the rest of the Vagrantfile is.
 	cd vagrant && VAGRANT_CHECKPOINT_DISABLE=1 $(VAGRANT) validate --ignore-provider
 
-# BENCHMARKS.md and BENCHMARKS.json (benchmarks/run.py; --smoke for a quick check)
-# BASELINE=/path/to/venv/bin/python: start, stop and restart measured beside
-# the minipod of that interpreter, run for run (benchmarks/baseline.py)
+# BENCHMARKS.md and BENCHMARKS.json (benchmarks/run.py; --smoke for a quick check):
+# minipod beside podman kube play (Debian's podman and runc; private storage
+# and config) and the kernel floor, in one run.
+# BASELINE=/path/to/venv/bin/python: instead of podman, start, stop and restart
+# measured beside the minipod of that interpreter, run for run
+# (benchmarks/baseline.py), to BENCHMARKS-baseline.md
 bench: setup
-	$(BIN)/python -P benchmarks/run.py $(if $(BASELINE),--baseline $(BASELINE)) \
-	    --output BENCHMARKS.md
-
-# the same, beside podman kube play (Debian's podman and runc; private storage and config)
-.PHONY: bench-peers
-bench-peers: setup
 	@command -v podman >/dev/null && command -v runc >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc; }
-	$(BIN)/python -P benchmarks/run.py --peers --output BENCHMARKS.md
+	$(BIN)/python -P benchmarks/run.py \
+	    $(if $(BASELINE),--baseline $(BASELINE) --output BENCHMARKS-baseline.md,--peers --output BENCHMARKS.md)
+
+# the same (its former name)
+.PHONY: bench-peers
+bench-peers: bench
 
 clean:
 	rm -rf build dist *.egg-info minipod/kernel/_native* minipod/libexec .pytest_cache .mypy_cache .ruff_cache

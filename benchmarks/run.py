@@ -1,5 +1,5 @@
-"""`make bench`: minipod's figures beside the kernel's limits (and, with
-`make bench-peers`, podman's), written to BENCHMARKS.md and BENCHMARKS.json.
+"""`make bench`: minipod's figures beside the kernel's limits and podman's,
+written to BENCHMARKS.md and BENCHMARKS.json.
 
     sudo python -P benchmarks/run.py [--smoke] [--peers | --baseline PYTHON]
                                      [--output BENCHMARKS.md]

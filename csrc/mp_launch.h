@@ -44,4 +44,17 @@ int mp_clone_vm (int (*fn) (void *), void *arg, char *stack, size_t stack_size,
    cgroup.procs takes. 0, or -errno with *failed the index. */
 int mp_cgroup_enter (const char *const *paths, int n, int *failed);
 
+/* path inside root (an O_PATH fd of a directory taken as "/"), resolved with
+   openat2 RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, made first as how says
+   (mp_start.h's MP_MAKE_*): an O_PATH fd, or -1 with errno (mp_start.c). */
+int mp_open_in_root (int root, const char *path, int how, mode_t mode);
+
+/* A new, empty session keyring, its owner allowed to search it (runc's);
+   a kernel without keyrings (ENOSYS) is fine. 0 or -1 with errno. */
+int mp_join_session_keyring (void);
+
+/* seccomp (SECCOMP_SET_MODE_FILTER, 0, program of len bytes): 0 or -1 with
+   errno. Needs no_new_privs or CAP_SYS_ADMIN. */
+int mp_load_seccomp (const unsigned char *program, int len);
+
 #endif

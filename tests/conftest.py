@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 
 import pytest
 
@@ -46,3 +47,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if MUST_RUN:
         pytest.fail(f"MINIPOD_TESTS_MUST_RUN=1 but this kernel test cannot run: {reason}")
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _state_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """What code run in the test process writes below the state root (the
+    seccomp programs kernel/seccomp.py keeps) lands in a directory of the
+    session's, never in /run/minipod, unless a test sets its own root."""
+    if os.environ.get("MINIPOD_ROOT"):
+        yield
+        return
+    os.environ["MINIPOD_ROOT"] = str(tmp_path_factory.mktemp("state-root"))
+    try:
+        yield
+    finally:
+        os.environ.pop("MINIPOD_ROOT", None)

@@ -209,21 +209,12 @@ command_main (void *arg)
 
 /* Also used by mp_start.c: 0, or -1 with errno and *cap the capability whose
    bounding-set drop failed (-1: capget/capset failed). */
-int
-mp_drop_caps (uint64_t keep_caps, int *cap)
+static int
+set_caps (uint64_t keep_caps)
 {
   struct __user_cap_header_struct header;
   struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
 
-  *cap = -1;
-  for (int c = 0; c < 64; c++)
-    if (!(keep_caps & (1ULL << c)) && prctl (PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
-      {
-        if (errno == EINVAL)
-          break;  /* past the kernel's last capability */
-        *cap = c;
-        return -1;
-      }
   memset (&header, 0, sizeof header);
   header.version = _LINUX_CAPABILITY_VERSION_3;
   if (syscall (SYS_capget, &header, data) < 0)
@@ -237,6 +228,28 @@ mp_drop_caps (uint64_t keep_caps, int *cap)
       data[i].inheritable = 0;  /* which also clears the ambient set */
     }
   return syscall (SYS_capset, &header, data) < 0 ? -1 : 0;
+}
+
+/* Also used by mp_start.c (mp_launch.h). */
+int
+mp_trim_caps (uint64_t keep_caps)
+{
+  return set_caps (keep_caps);
+}
+
+int
+mp_drop_caps (uint64_t keep_caps, uint64_t transient, int *cap)
+{
+  *cap = -1;
+  for (int c = 0; c < 64; c++)
+    if (!(keep_caps & (1ULL << c)) && prctl (PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
+      {
+        if (errno == EINVAL)
+          break;  /* past the kernel's last capability */
+        *cap = c;
+        return -1;
+      }
+  return set_caps (keep_caps | transient);
 }
 
 /* Also used by mp_start.c (mp_launch.h). */
@@ -276,7 +289,10 @@ drop_capabilities (struct mp_exec_spec *s)
 {
   int cap;
 
-  if (mp_drop_caps (s->keep_caps, &cap) == 0)
+  /* setting the identity needs CAP_SETUID and CAP_SETGID for a moment */
+  uint64_t transient = s->uid >= 0 || s->gid >= 0 ? SETID_CAPS : 0;
+
+  if (mp_drop_caps (s->keep_caps, transient, &cap) == 0)
     return 0;
   return cap >= 0 ? fail (s, MP_EXEC_STEP_CAPBSET, cap) : fail (s, MP_EXEC_STEP_CAPS, 0);
 }
@@ -356,6 +372,8 @@ set_identity (struct mp_exec_spec *s)
     return fail (s, MP_EXEC_STEP_SETGID, 0);
   if (s->uid >= 0 && syscall (SYS_setresuid, s->uid, s->uid, s->uid) < 0)
     return fail (s, MP_EXEC_STEP_SETUID, 0);
+  if (mp_trim_caps (s->keep_caps) < 0)
+    return fail (s, MP_EXEC_STEP_CAPS, 0);
   return 0;
 }
 

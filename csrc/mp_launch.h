@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* CAP_SETGID and CAP_SETUID: what setting an identity needs */
+#define SETID_CAPS ((1ULL << 6) | (1ULL << 7))
+
 /* Older libc headers lack these. */
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
@@ -20,10 +23,17 @@
 int mp_exec_search (const char *file, char *const argv[], char *const envp[],
                     const char *path);
 
-/* Keep only keep_caps in the bounding, effective and permitted sets (and
-   clear the inheritable one): 0, or -1 with errno and *cap the capability
-   whose bounding-set drop failed (-1: capget/capset failed). */
-int mp_drop_caps (uint64_t keep_caps, int *cap);
+/* Keep only keep_caps in the bounding set, and keep_caps | transient in the
+   effective and permitted sets (clear the inheritable one, and with it the
+   ambient one): 0, or -1 with errno and *cap the capability whose
+   bounding-set drop failed (-1: capget/capset failed). transient is what
+   setting the identity needs (CAP_SETUID, CAP_SETGID) when the container
+   keeps neither: mp_trim_caps takes it away after (runc's order: bounding
+   set, identity, capabilities). */
+int mp_drop_caps (uint64_t keep_caps, uint64_t transient, int *cap);
+
+/* Effective and permitted sets cut to keep_caps (after the identity). */
+int mp_trim_caps (uint64_t keep_caps);
 
 /* The group of uid in the /etc/passwd of the current root, else 0. */
 gid_t mp_primary_group (uid_t uid);

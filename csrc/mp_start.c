@@ -208,7 +208,15 @@ mp_open_in_root (int root, const char *path, int how, mode_t mode)
     }
   if (how == MP_MAKE_FILE)
     {
+      struct stat st;
+
       fd = resolve (root, path, O_PATH);
+      if (fd >= 0 && fstat (fd, &st) == 0 && S_ISDIR (st.st_mode))
+        {
+          close (fd);  /* a file is bound on a file: say so now, not EINVAL */
+          errno = EISDIR;
+          return -1;
+        }
       if (fd >= 0 || errno != ENOENT)
         return fd;
     }
@@ -537,7 +545,7 @@ _Static_assert (sizeof (gid_t) == sizeof (uint32_t), "identity.groups");
 /* Raw system calls: they change this task only (glibc's setuid would signal
    the caller's other threads to follow; see the top). */
 static int
-set_identity (int uid, int gid, int n_groups, const uint32_t *groups)
+set_identity (int uid, int gid, int n_groups, const uint32_t *groups, uint64_t keep)
 {
   gid_t group;
 
@@ -549,7 +557,9 @@ set_identity (int uid, int gid, int n_groups, const uint32_t *groups)
       || syscall (SYS_setresgid, group, group, group) < 0
       || (uid >= 0 && syscall (SYS_setresuid, uid, uid, uid) < 0))
     return -1;
-  return 0;
+  /* CAP_SETUID and CAP_SETGID were kept for the calls above (DROP_CAPS'
+     transient): gone now, unless the container has them */
+  return mp_trim_caps (keep);
 }
 
 /* One op: 0, or -1 with errno. */
@@ -616,10 +626,10 @@ run_op (struct mp_start_spec *s, const struct mp_start_op *op)
     case MP_OP_KEYRING:
       return mp_join_session_keyring ();
     case MP_OP_DROP_CAPS:
-      return mp_drop_caps (op->caps.keep, &cap);
+      return mp_drop_caps (op->caps.keep, op->caps.transient, &cap);
     case MP_OP_IDENTITY:
       return set_identity (op->identity.uid, op->identity.gid, op->identity.n_groups,
-                           op->identity.groups);
+                           op->identity.groups, op->identity.keep);
     case MP_OP_CGROUP:
       {
         int failed, ret;

@@ -154,7 +154,8 @@ struct mp_start_op
     } stdio;
     struct
     {
-      uint64_t keep;  /* bounding, effective and permitted set */
+      uint64_t keep;       /* bounding, effective and permitted set */
+      uint64_t transient;  /* effective and permitted until IDENTITY */
     } caps;
     struct
     {
@@ -162,6 +163,7 @@ struct mp_start_op
       int gid;  /* -1: uid's group in the new root's /etc/passwd */
       int n_groups;             /* supplementary groups; -1: just the gid */
       const uint32_t *groups;   /* (gid_t is 32 bits on Linux) */
+      uint64_t keep;            /* the effective and permitted sets then cut to it */
     } identity;
     struct
     {

@@ -354,8 +354,10 @@ def _env_and_working_dir(record: PodRecord, namespace: str, name: str, container
 
     spec = record.api_object.get("spec", {})
     try:
+        # nodeName is the supervisor's (podview), not the manifest's: as adopt does
         manifest = {"apiVersion": "v1", "kind": "Pod",
-                    "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+                    "metadata": {"name": name, "namespace": namespace},
+                    "spec": {k: v for k, v in spec.items() if k != "nodeName"}}
         pod = parse_pods(json.dumps(manifest), f"pod {namespace}/{name}")[0]
         found = [c for c in (*pod.spec.containers, *pod.spec.init_containers)
                  if c.name == container]

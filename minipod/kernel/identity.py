@@ -74,7 +74,8 @@ def host_devices(root: str = "/dev") -> tuple[HostDevice, ...]:
                 if entry.name not in _SKIPPED_DIRS:
                     found += host_devices(entry.path)
                 continue
-            if entry.name == "console":
+            # the console; ptmx: the container's is its devpts' (a symlink)
+            if entry.name in ("console", "ptmx") and root == "/dev":
                 continue
             st = entry.stat(follow_symlinks=False)
         except OSError:

@@ -70,6 +70,7 @@ _ffi = _native.ffi
 # api/security.py), as the kernel's bit mask.
 DEFAULT_CAPABILITIES = security.DEFAULT_CAPABILITIES
 KEEP_CAPS = security.capability_mask(security.capability_set(None))
+SETID_CAPS = security.capability_mask(frozenset({"CAP_SETUID", "CAP_SETGID"}))
 
 
 @dataclass(frozen=True)
@@ -190,9 +191,14 @@ def setup_ops(plan: LaunchPlan, rootfs: RootfsPlan, pod_ns: NsFds,  # noqa: PLR0
     ops += [Stdio(stdout_fd, stderr_fd), SessionKeyring()]
     if plan.seccomp is not None and not plan.no_new_privs:
         ops.append(Seccomp(plan.seccomp))
-    ops.append(DropCaps(plan.keep_caps))
     if plan.run_as_user is not None or plan.run_as_group is not None:
-        ops.append(SetIdentity(plan.run_as_user, plan.run_as_group, plan.groups))
+        # runc's order: the bounding set, then the identity (with CAP_SETUID
+        # and CAP_SETGID for it, even when the container keeps neither), then
+        # the effective and permitted sets
+        ops += [DropCaps(plan.keep_caps, SETID_CAPS & ~plan.keep_caps),
+                SetIdentity(plan.run_as_user, plan.run_as_group, plan.groups, plan.keep_caps)]
+    else:
+        ops.append(DropCaps(plan.keep_caps))
     if plan.no_new_privs:
         ops.append(NoNewPrivs())
         if plan.seccomp is not None:
@@ -380,7 +386,7 @@ def _put(c: Any, op: Op) -> list[object]:  # noqa: PLR0912, PLR0915 - a case per
             c.kind = _lib.MP_OP_KEYRING
         case DropCaps():
             c.kind = _lib.MP_OP_DROP_CAPS
-            c.caps.keep = op.keep
+            c.caps.keep, c.caps.transient = op.keep, op.transient
         case SetIdentity():
             c.kind = _lib.MP_OP_IDENTITY
             c.identity.uid = -1 if op.uid is None else op.uid
@@ -390,6 +396,7 @@ def _put(c: Any, op: Op) -> list[object]:  # noqa: PLR0912, PLR0915 - a case per
                 groups = _ffi.new("uint32_t[]", list(op.groups) or [0])
                 buffers.append(groups)
                 c.identity.groups = groups
+            c.identity.keep = op.keep & ((1 << 64) - 1)
         case NoNewPrivs():
             c.kind = _lib.MP_OP_NO_NEW_PRIVS
         case Seccomp():

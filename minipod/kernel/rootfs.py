@@ -41,6 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
+from minipod.api.security import MASKED_PATHS, READONLY_PATHS
 from minipod.kernel import sys as msys
 from minipod.kernel.devices import BOUND
 
@@ -93,8 +94,8 @@ class RootfsPlan:
     shm_dir: str
     binds: tuple[BindMount, ...] = field(default=())
     # procMount Default: the kubelet's lists (api/security.py); () for privileged
-    masked: tuple[str, ...] = ()
-    readonly: tuple[str, ...] = ()
+    masked: tuple[str, ...] = MASKED_PATHS
+    readonly: tuple[str, ...] = READONLY_PATHS
     privileged: bool = False  # /sys writable, and the host's devices below
     host_devices: tuple[HostDevice, ...] = ()
 
@@ -359,10 +360,13 @@ class SessionKeyring:
 
 @dataclass(frozen=True)
 class DropCaps:
-    """Only ``keep`` stays in the bounding, effective and permitted sets, for
-    good (also across exec); the inheritable and ambient sets are emptied."""
+    """Only ``keep`` stays in the bounding set, for good (also across exec),
+    and in the effective and permitted sets but for ``transient`` (what a
+    SetIdentity after it needs, and takes away); the inheritable and ambient
+    sets are emptied."""
 
     keep: int
+    transient: int = 0
     step: ClassVar[str] = "drop capabilities"
     path: ClassVar[str | None] = None
 
@@ -377,6 +381,7 @@ class SetIdentity:
     uid: int | None
     gid: int | None
     groups: tuple[int, ...] | None = None
+    keep: int = -1  # the effective and permitted sets then cut to it (-1: all)
     step: ClassVar[str] = "set user and group"
     path: ClassVar[str | None] = None
 

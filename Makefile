@@ -60,7 +60,8 @@ test-kernel: setup-test
 # cgroup v2 (scripts/vm/test-vm.sh; README "Tests on a standard host"). A test
 # file joins the default selection by being added to this line; one run can
 # choose others: make test-vm VM_TESTS='tests/kernel/test_pod.py -k restart'
-VM_TESTS ?= tests/kernel/test_pause.py tests/kernel/test_pod.py tests/kernel/test_cgroups.py
+VM_TESTS ?= tests/kernel/test_pause.py tests/kernel/test_pod.py tests/kernel/test_cgroups.py \
+	tests/kernel/test_isolation.py
 
 # deps: the host's compiler builds minipod's wheel for the guest; the script
 # installs qemu and mmdebstrap itself.
@@ -72,7 +73,8 @@ lint: setup-lint
 	$(BIN)/mypy minipod
 	gcc -fsyntax-only -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	    -Wmissing-prototypes -Wformat=2 csrc/pause.c csrc/mp_sys.c csrc/mp_exec.c \
-	    csrc/mp_start.c csrc/mp_probe.c csrc/mp_prober.c csrc/mp_cgroup.c
+	    csrc/mp_start.c csrc/mp_probe.c csrc/mp_prober.c csrc/mp_cgroup.c csrc/mp_seccomp.c
+	musl-gcc -fsyntax-only -Wall -Wextra -Werror tests/helpers/escape.c
 	@command -v shellcheck >/dev/null && command -v $(VAGRANT) >/dev/null || \
 	  { echo "lint needs shellcheck and vagrant: sudo make lint-deps"; exit 1; }
 	shellcheck scripts/setup-host.sh scripts/vm/*.sh .ci/run

@@ -179,8 +179,8 @@ def test_a_typical_pod() -> None:
         Stdio(STDOUT, STDERR),
         SessionKeyring(),
         Seccomp(program),
-        DropCaps(DEFAULT_MASK),
-        SetIdentity(1000, 3000, (3000,)),  # the image has no /etc/group
+        DropCaps(DEFAULT_MASK),  # it keeps CAP_SETUID and CAP_SETGID: none transient
+        SetIdentity(1000, 3000, (3000,), DEFAULT_MASK),  # the image has no /etc/group
         Exec(("server", "--port", "8080"),
              ("PATH=/usr/bin:/bin", "HOSTNAME=web", "MODE=prod"), "/usr/bin:/bin"),
     ]
@@ -234,8 +234,9 @@ def test_namespaces_are_joined_in_one_order() -> None:
 
 
 @pytest.mark.parametrize(("user", "group", "groups", "expected"), [
-    (None, None, None, None), (1000, None, None, SetIdentity(1000, None)),
-    (None, 42, (42, 7), SetIdentity(None, 42, (42, 7))), (0, 0, (0,), SetIdentity(0, 0, (0,)))])
+    (None, None, None, None), (1000, None, None, SetIdentity(1000, None, None, KEEP_CAPS)),
+    (None, 42, (42, 7), SetIdentity(None, 42, (42, 7), KEEP_CAPS)),
+    (0, 0, (0,), SetIdentity(0, 0, (0,), KEEP_CAPS))])
 def test_identity_only_when_asked(user: int | None, group: int | None,
                                   groups: tuple[int, ...] | None,
                                   expected: SetIdentity | None) -> None:
@@ -253,9 +254,18 @@ def test_no_new_privs_moves_the_filter_right_before_exec() -> None:
     the_plan = replace(plan(), no_new_privs=True)
     ops = setup_ops(the_plan, rootfs(), POD_NS, STDOUT, STDERR)
     assert ops[-6:-1] == [SessionKeyring(), DropCaps(KEEP_CAPS),
-                          SetIdentity(1000, 3000, (3000,)), NoNewPrivs(),
+                          SetIdentity(1000, 3000, (3000,), KEEP_CAPS), NoNewPrivs(),
                           Seccomp(the_plan.seccomp or b"")]
     assert ops.count(Seccomp(the_plan.seccomp or b"")) == 1
+
+
+def test_capabilities_the_identity_needs_are_kept_for_it() -> None:
+    """runc's order: with the container's set dropped to nothing, setgroups,
+    setresgid and setresuid still need CAP_SETGID and CAP_SETUID: kept for
+    SetIdentity, which then cuts the sets to the container's."""
+    ops = setup_ops(replace(plan(), keep_caps=0x400), rootfs(), POD_NS, STDOUT, STDERR)
+    setid = (1 << 6) | (1 << 7)
+    assert ops[-3:-1] == [DropCaps(0x400, setid), SetIdentity(1000, 3000, (3000,), 0x400)]
 
 
 def test_unconfined_read_only_and_privileged() -> None:
@@ -362,11 +372,12 @@ def read_back(c: Any, op: Op) -> Op:  # noqa: PLR0912 - one case per op kind
     if kind == lib.MP_OP_KEYRING:
         return SessionKeyring()
     if kind == lib.MP_OP_DROP_CAPS:
-        return DropCaps(c.caps.keep)
+        return DropCaps(c.caps.keep, c.caps.transient)
     if kind == lib.MP_OP_IDENTITY:
         i = c.identity
         groups = None if i.n_groups < 0 else tuple(i.groups[k] for k in range(i.n_groups))
-        return SetIdentity(None if i.uid < 0 else i.uid, None if i.gid < 0 else i.gid, groups)
+        return SetIdentity(None if i.uid < 0 else i.uid, None if i.gid < 0 else i.gid, groups,
+                           i.keep)
     if kind == lib.MP_OP_NO_NEW_PRIVS:
         return NoNewPrivs()
     if kind == lib.MP_OP_SECCOMP:

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "mp_seccomp.h"
@@ -107,16 +108,18 @@ add_rule (scmp_filter_ctx ctx, const struct mp_seccomp_rule *r, uint32_t def,
 }
 
 /* The ENOSYS stub (see the top): A = arch; not native: on; A = nr; x32:
-   on; nr > max_nr: ENOSYS; on: the program. */
+   on (or ENOSYS, when the program has no x32 part: x32_enosys); nr >
+   max_nr: ENOSYS; on: the program. */
 static void
-put_stub (struct sock_filter *stub, uint32_t native, uint32_t max_nr)
+put_stub (struct sock_filter *stub, uint32_t native, uint32_t max_nr, int x32_enosys)
 {
   struct sock_filter insns[STUB_LEN] = {
     BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, arch)),
     BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, native, 0, 4),
     BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, nr)),
     BPF_JUMP (BPF_JMP | BPF_JGE | BPF_K,
-              native == AUDIT_ARCH_X86_64 ? X32_SYSCALL_BIT : 0xffffffffU, 2, 0),
+              native == AUDIT_ARCH_X86_64 ? X32_SYSCALL_BIT : 0xffffffffU,
+              x32_enosys ? 1 : 2, 0),
     BPF_JUMP (BPF_JMP | BPF_JGT | BPF_K, max_nr, 0, 1),
     BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
   };
@@ -149,7 +152,8 @@ export (scmp_filter_ctx ctx, struct mp_seccomp_spec *s)
       ret = -E2BIG;
       goto out;
     }
-  put_stub ((struct sock_filter *) s->bpf, seccomp_arch_native (), (uint32_t) s->max_nr);
+  put_stub ((struct sock_filter *) s->bpf, seccomp_arch_native (), (uint32_t) s->max_nr,
+            s->x32_enosys);
   for (size_t done = 0; done < (size_t) size; done += (size_t) n)
     {
       n = read (fd, s->bpf + stub + done, (size_t) size - done);
@@ -217,4 +221,15 @@ mp_seccomp_version (void)
   const struct scmp_version *v = seccomp_version ();
 
   return (int) (v->major * 10000 + v->minor * 100 + v->micro);
+}
+
+int
+mp_seccomp_x32 (void)
+{
+#ifdef __x86_64__
+  /* getpid through the x32 table: ENOSYS on a kernel without x32 */
+  return syscall (X32_SYSCALL_BIT | SYS_getpid) >= 0;
+#else
+  return 0;
+#endif
 }

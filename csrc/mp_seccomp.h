@@ -62,6 +62,9 @@ struct mp_seccomp_spec
   int n_rules;
   unsigned char *bpf;         /* out: the program, bpf_cap bytes of room */
   int bpf_cap;
+  int x32_enosys;             /* x86-64 only: x32 system calls get ENOSYS
+                                 (for a kernel that refuses them anyway;
+                                 mp_seccomp_x32 says) */
   /* out */
   int bpf_len;
   int unknown;      /* rules skipped: syscalls this libseccomp does not know */
@@ -74,5 +77,8 @@ int mp_seccomp_compile (struct mp_seccomp_spec *spec);
 /* libseccomp's version as major * 10000 + minor * 100 + micro: a program
    compiled by another version is compiled again (kernel/seccomp.py). */
 int mp_seccomp_version (void);
+/* Whether this kernel runs x32 system calls (x86-64 only; most distributions'
+   kernels refuse them): 1 or 0. */
+int mp_seccomp_x32 (void);
 
 #endif

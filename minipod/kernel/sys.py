@@ -470,10 +470,16 @@ def seccomp_version() -> int:
     return int(_lib.mp_seccomp_version())
 
 
+def seccomp_x32() -> bool:
+    """Whether this kernel runs x32 system calls (x86-64)."""
+    return bool(_lib.mp_seccomp_x32())
+
+
 def seccomp_compile(default_action: int, default_ret: int, arches: Sequence[str],
-                    rules: Sequence[SeccompRule]) -> SeccompProgram:
+                    rules: Sequence[SeccompRule], x32_enosys: bool = False) -> SeccompProgram:
     """The BPF program of a filter (libseccomp; csrc/mp_seccomp.c). ``arches``
-    are libseccomp's names of the arches besides the native one. Raises
+    are libseccomp's names of the arches besides the native one; with
+    ``x32_enosys`` (x86-64), x32 system calls get ENOSYS. Raises
     ValueError naming the arch or rule libseccomp refused."""
     spec = _ffi.new("struct mp_seccomp_spec *")
     names = [_ffi.new("char[]", a.encode()) for a in arches]
@@ -493,6 +499,7 @@ def seccomp_compile(default_action: int, default_ret: int, arches: Sequence[str]
     spec.arches, spec.n_arches = arch_array, len(arches)
     spec.rules, spec.n_rules = crules, len(rules)
     spec.bpf, spec.bpf_cap = bpf, _lib.MP_SECCOMP_MAX_BPF
+    spec.x32_enosys = x32_enosys
     ret = _lib.mp_seccomp_compile(spec)
     if ret < 0:
         if spec.failed_arch >= 0:

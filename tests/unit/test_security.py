@@ -222,7 +222,7 @@ spec:
 
 # -- seccomp profiles ------------------------------------------------------------------------
 
-HOST = seccomp.Host("amd64", "SCMP_ARCH_X86_64", (6, 1))
+HOST = seccomp.Host("amd64", "SCMP_ARCH_X86_64", (6, 1), x32=True)
 ALLOW, ERRNO = msys.SCMP_ACTIONS["SCMP_ACT_ALLOW"], msys.SCMP_ACTIONS["SCMP_ACT_ERRNO"]
 
 
@@ -249,6 +249,14 @@ def test_runtime_default_as_moby_makes_it() -> None:
         (0, msys.SCMP_COMPARES["SCMP_CMP_MASKED_EQ"], 0x7E020000, 0),))]
     assert [r for r in flt.rules if r.name == "clone3"] == [
         msys.SeccompRule("clone3", ERRNO, 38)]
+
+
+def test_x32_is_left_to_enosys_where_the_kernel_refuses_it() -> None:
+    flt = seccomp.make_filter(moby(), DEFAULT, seccomp.Host("amd64", "SCMP_ARCH_X86_64",
+                                                            (6, 1), x32=False))
+    assert flt.arches == ("x86",) and flt.x32_enosys
+    assert len(seccomp.compile_filter(flt)) < len(seccomp.compile_filter(
+        seccomp.make_filter(moby(), DEFAULT, HOST)))
 
 
 def test_capabilities_open_their_system_calls() -> None:

@@ -18,7 +18,9 @@ image (container.launch_plan, what the pod runner gave the container), as
 runc exec takes them from the container's config, rather than read from
 /proc/<pid>/environ: a PID 1 may rewrite that memory (nginx and postgres put
 their process titles there) or have exec'd with another environment. Only
-when that fails (the image was removed since) is PID 1's environ used.
+when that fails (the image was removed since), or when the container's env
+has valueFrom or envFrom (resolved by the supervisor at the run's start from
+ConfigMaps, Secrets and the downward API), is PID 1's environ used.
 Identity, capabilities and no_new_privs come from the kernel
 (/proc/<pid>/status), which nothing in the container can rewrite; so does
 whether a seccomp filter is on. The filter is compiled again from the
@@ -368,7 +370,12 @@ def _env_and_working_dir(record: PodRecord, namespace: str, name: str, container
             hostname = pod.spec.hostname or name[:63].rstrip("-.")
         plan = launch_plan(found[0], resolve(found[0].image), hostname,
                            pod.spec.security_context)
-        return dict(plan.env), plan.working_dir, plan.seccomp
+        # valueFrom and envFrom were resolved by the supervisor when the run
+        # started (ConfigMaps, Secrets, the downward API): PID 1's environ
+        # has them, the manifest alone does not
+        resolved = found[0].env_from or any(e.value_from is not None for e in found[0].env)
+        return (environ if resolved and environ else dict(plan.env)), plan.working_dir, \
+            plan.seccomp
     except (MinipodError, IndexError) as e:
         logging.getLogger(__name__).debug("using PID 1's environment: %s", e)
         error: Exception = e

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
 
 import pytest
 
@@ -28,6 +27,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # that sets no MINIPOD_LOGS of its own gets a directory of the session's.
     if not os.environ.get("MINIPOD_LOGS"):
         os.environ["MINIPOD_LOGS"] = tempfile.mkdtemp(prefix="minipod-test-logs-")
+    # nor compiled seccomp programs to the host's /var/cache/minipod
+    if not os.environ.get("MINIPOD_CACHE"):
+        os.environ["MINIPOD_CACHE"] = tempfile.mkdtemp(prefix="minipod-test-cache-")
 
 
 def cannot_run_as_root() -> str | None:
@@ -48,17 +50,3 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.fail(f"MINIPOD_TESTS_MUST_RUN=1 but this kernel test cannot run: {reason}")
     pytest.skip(reason)
 
-
-@pytest.fixture(autouse=True, scope="session")
-def _state_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """What code run in the test process writes below the state root (the
-    seccomp programs kernel/seccomp.py keeps) lands in a directory of the
-    session's, never in /run/minipod, unless a test sets its own root."""
-    if os.environ.get("MINIPOD_ROOT"):
-        yield
-        return
-    os.environ["MINIPOD_ROOT"] = str(tmp_path_factory.mktemp("state-root"))
-    try:
-        yield
-    finally:
-        os.environ.pop("MINIPOD_ROOT", None)

@@ -17,10 +17,11 @@ compiled by libseccomp (csrc/mp_seccomp.c), once per profile and capability
 set: a restart, another container with the same set, or an exec probe
 reuses the program. libseccomp takes some 55 ms for Moby's profile on
 x86-64 (three arches: x86-64, x86, x32), so the program is also kept on
-disk below the state root, named by a hash of everything it was made from
-(the profile's bytes, the capabilities, the arch, the kernel's version and
-libseccomp's): only the first container after a boot pays for it, and
-`minipod exec` finds it there. A Localhost profile is read again when its
+disk in the cache directory (kernel/paths.py: /var/cache/minipod), named by
+a hash of everything it was made from (the profile's bytes, the
+capabilities, the arch, the kernel's version and libseccomp's): the first
+container with a new profile or capability set pays for it, once per
+machine, and `minipod exec` finds it there. A Localhost profile is read again when its
 file changed.
 """
 
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from minipod.kernel import sys as msys
-from minipod.kernel.paths import seccomp_root, state_root
+from minipod.kernel.paths import cache_root, seccomp_root
 
 DEFAULT_PROFILE = Path(__file__).parent / "profiles" / "seccomp-default.json"
 EPERM = 1
@@ -266,7 +267,7 @@ _FORMAT = 2  # of the programs kept on disk: what csrc/mp_seccomp.c makes
 
 
 def _cache_path(digest: str) -> str:
-    return os.path.join(state_root(), "cache", "seccomp", digest + ".bpf")
+    return os.path.join(cache_root(), "seccomp", digest + ".bpf")
 
 
 def _read_cached(digest: str) -> bytes | None:
@@ -279,7 +280,7 @@ def _read_cached(digest: str) -> bytes | None:
 
 
 def _write_cached(digest: str, program: bytes) -> None:
-    """Best effort: a state root that cannot take it only costs the next
+    """Best effort: a cache directory that cannot take it only costs the next
     supervisor a compile. Written whole under another name, then renamed."""
     path = _cache_path(digest)
     temp = f"{path}.{os.getpid()}"

@@ -307,14 +307,14 @@ def test_one_argument_tested_twice_is_two_rules() -> None:
 
 def test_programs_are_kept_on_disk_and_a_localhost_profile_is_read_again(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MINIPOD_ROOT", str(tmp_path / "state"))
+    monkeypatch.setenv("MINIPOD_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("MINIPOD_SECCOMP_ROOT", str(tmp_path / "profiles"))
     (tmp_path / "profiles").mkdir()
     profile = tmp_path / "profiles" / "p.json"
     profile.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
         {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}))
     first = seccomp.localhost("p.json", DEFAULT)
-    cached = list((tmp_path / "state" / "cache" / "seccomp").iterdir())
+    cached = list((tmp_path / "cache" / "seccomp").iterdir())
     assert len(cached) == 1 and cached[0].read_bytes() == first
     profile.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
         {"names": ["mkdir", "rmdir"], "action": "SCMP_ACT_ERRNO"}]}))

@@ -17,21 +17,23 @@ compiled by libseccomp (csrc/mp_seccomp.c), once per profile and capability
 set: a restart, another container with the same set, or an exec probe
 reuses the program. libseccomp takes some 55 ms for Moby's profile on
 x86-64 (three arches: x86-64, x86, x32), so the program is also kept on
-disk in the cache directory (kernel/paths.py: /var/cache/minipod), named by
-a hash of everything it was made from (the profile's bytes, the
-capabilities, the arch, the kernel's version and libseccomp's): the first
-container with a new profile or capability set pays for it, once per
-machine, and `minipod exec` finds it there. A Localhost profile is read again when its
+disk in the cache directory (kernel/paths.py: /var/cache/minipod), with
+everything it was made from (the profile's bytes, the capabilities, the
+arch, the kernel's version and libseccomp's), which a reader compares
+before it takes the program: the first container with a new profile or
+capability set pays for it, once per machine, and `minipod exec` finds it
+there. (The file is named by a CRC of that key, not a SHA: hashlib's import
+alone costs the supervisor's and the CLI's start some 6 ms.) A Localhost profile is read again when its
 file changed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -243,9 +245,8 @@ def _program(path: Path, caps: frozenset[str]) -> bytes:
             raise ProfileError(f"failed to load seccomp profile {str(path)!r}: "
                                f"{e.strerror}") from None
         host = Host.this()
-        digest = hashlib.sha256(repr((text, sorted(caps), host, msys.seccomp_version(),
-                                      _FORMAT)).encode()).hexdigest()
-        program = _read_cached(digest)
+        made_of = repr((text, sorted(caps), host, msys.seccomp_version(), _FORMAT)).encode()
+        program = _read_cached(made_of)
         if program is None:
             try:
                 profile = json.loads(text)
@@ -256,7 +257,7 @@ def _program(path: Path, caps: frozenset[str]) -> bytes:
                 program = compile_filter(make_filter(profile, caps, host))
             except ProfileError as e:
                 raise ProfileError(f"seccomp profile {str(path)!r}: {e}") from None
-            _write_cached(digest, program)
+            _write_cached(made_of, program)
         if len(_compiled) >= _MAX_CACHED:
             _compiled.clear()
         _compiled[key] = program
@@ -264,30 +265,37 @@ def _program(path: Path, caps: frozenset[str]) -> bytes:
 
 
 _FORMAT = 2  # of the programs kept on disk: what csrc/mp_seccomp.c makes
+_MAGIC = b"minipod-seccomp 1\n"
 
 
-def _cache_path(digest: str) -> str:
-    return os.path.join(cache_root(), "seccomp", digest + ".bpf")
+def _cache_path(made_of: bytes) -> str:
+    name = f"{zlib.crc32(made_of):08x}{len(made_of):x}.bpf"
+    return os.path.join(cache_root(), "seccomp", name)
 
 
-def _read_cached(digest: str) -> bytes | None:
+def _read_cached(made_of: bytes) -> bytes | None:
+    """The program kept for ``made_of``, or None (none, or another's)."""
     try:
-        with open(_cache_path(digest), "rb") as f:
+        with open(_cache_path(made_of), "rb") as f:
             data = f.read()
     except OSError:
         return None
-    return data if data and len(data) % 8 == 0 else None
+    head = _MAGIC + len(made_of).to_bytes(4, "little") + made_of
+    if not data.startswith(head):
+        return None
+    program = data[len(head):]
+    return program if program and len(program) % 8 == 0 else None
 
 
-def _write_cached(digest: str, program: bytes) -> None:
+def _write_cached(made_of: bytes, program: bytes) -> None:
     """Best effort: a cache directory that cannot take it only costs the next
     supervisor a compile. Written whole under another name, then renamed."""
-    path = _cache_path(digest)
+    path = _cache_path(made_of)
     temp = f"{path}.{os.getpid()}"
     with contextlib.suppress(OSError):
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         with open(temp, "wb") as f:
-            f.write(program)
+            f.write(_MAGIC + len(made_of).to_bytes(4, "little") + made_of + program)
         os.rename(temp, path)
     with contextlib.suppress(OSError):
         os.unlink(temp)

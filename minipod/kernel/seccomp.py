@@ -23,8 +23,8 @@ arch, the kernel's version and libseccomp's), which a reader compares
 before it takes the program: the first container with a new profile or
 capability set pays for it, once per machine, and `minipod exec` finds it
 there. (The file is named by a CRC of that key, not a SHA: hashlib's import
-alone costs the supervisor's and the CLI's start some 6 ms.) A Localhost profile is read again when its
-file changed.
+alone costs the supervisor's and the CLI's start some 6 ms.) A Localhost
+profile is read again when its file changed.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,7 +56,11 @@ def escape_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     images = busybox_images(tmp_path_factory)
     image = tmp_path_factory.mktemp("escape-image")
     rootfs = image / "rootfs"
-    shutil.copytree(images / "busybox" / "latest" / "rootfs", rootfs, symlinks=True)
+    inspect = subprocess.run([sys.executable, "-m", "minipod", "image", "inspect", "busybox"],
+                             env=dict(os.environ, MINIPOD_IMAGES=str(images)),
+                             capture_output=True, text=True, check=True)
+    layer = json.loads(inspect.stdout)[0]["layerDirs"][0]  # busybox has one layer
+    shutil.copytree(layer, rootfs, symlinks=True)
     helper = rootfs / "bin" / "escape"
     out = subprocess.run(["musl-gcc", "-static", "-Os", "-Wall", "-Wextra", "-Werror", "-o",
                           str(helper), str(HELPER_SOURCE)], capture_output=True, text=True)

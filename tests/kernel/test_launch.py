@@ -284,7 +284,8 @@ def test_mount_table_and_flags(pod: PodUnderTest) -> None:
     # the overlay's directories by fd: no host path of the image or the run
     overlay = by_point["/"].super_options
     assert "lowerdir=/proc/self/fd/" in overlay and "upperdir=/proc/self/fd/" in overlay
-    assert str(pod.image_rootfs) not in overlay and str(pod.sandbox.dir) not in overlay
+    assert not any(lower in overlay for lower in pod.image_rootfs)
+    assert str(pod.sandbox.dir) not in overlay
     binds = {  # bind mounts: the first option (rw or ro), and their source
         **{f"/dev/{d}": ("rw", f"/{d}") for d in DEVICES},
         "/dev/shm": ("rw", "/"),  # the pod's tmpfs

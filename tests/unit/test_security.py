@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 
 from minipod.api import security
+from minipod.api.errors import StartError
 from minipod.api.manifest import parse_pods
 from minipod.api.model import Capabilities, Container, SeccompProfile, SecurityContext
 from minipod.kernel import seccomp
 from minipod.kernel import sys as msys
-from minipod.kernel.identity import read_image_file, resolve_identity
+from minipod.kernel.identity import resolve_identity
+from minipod.kernel.image import Image, read_image_file
 
 DEFAULT = frozenset(f"CAP_{c}" for c in security.DEFAULT_CAPABILITIES)
 
@@ -112,11 +114,10 @@ def test_run_as_non_root_as_the_kubelet_words_it(context: dict[str, object], uid
 # -- groups ---------------------------------------------------------------------------------
 
 
-def image(tmp_path: Path, passwd: str, group: str) -> str:
-    (tmp_path / "etc").mkdir()
-    (tmp_path / "etc" / "passwd").write_text(passwd)
-    (tmp_path / "etc" / "group").write_text(group)
-    return str(tmp_path)
+def image(passwd: str, group: str) -> Image:
+    """An image that runs as root (no User), with these /etc files."""
+    return Image(ref="x", name="x", lowers=("/nonexistent",), etc_passwd=passwd,
+                 etc_group=group)
 
 
 PASSWD = "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"
@@ -139,23 +140,35 @@ GROUP = "root:x:0:root\napp:x:1000:app\nmedia:x:1500:app,other\nwheel:x:10:root\
     # a uid the image does not name: group 0, no memberships
     (None, {"run_as_user": 4321}, (4321, 0, (0,))),
 ])
-def test_identity_as_containerd_merges_groups(tmp_path: Path, pod: SecurityContext | None,
+def test_identity_as_containerd_merges_groups(pod: SecurityContext | None,
                                               context: dict[str, object],
                                               expected: tuple[int, int, tuple[int, ...]]) -> None:
-    root = image(tmp_path, PASSWD, GROUP)
-    who = resolve_identity(security.effective(container(**context), pod), pod, root)
+    eff = security.effective(container(**context), pod)
+    who = resolve_identity("c", eff, pod, image(PASSWD, GROUP))
     assert (who.uid, who.gid, who.groups) == expected
 
 
 def test_image_files_behind_a_symlink_are_not_read(tmp_path: Path) -> None:
-    (tmp_path / "etc").mkdir()
-    secret = tmp_path.parent / f"{tmp_path.name}-host-passwd"
+    """The identity's /etc files come from the image's layers, never through
+    a link (one could point anywhere on the host)."""
+    layer = tmp_path / "layer"
+    (layer / "etc").mkdir(parents=True)
+    secret = tmp_path / "host-passwd"
     secret.write_text("root:x:0:4242::/:/bin/sh\n")
-    os.symlink(secret, tmp_path / "etc" / "passwd")
-    assert read_image_file(str(tmp_path), "etc/passwd") is None
-    os.symlink(tmp_path.parent, tmp_path / "up")
-    assert read_image_file(str(tmp_path), f"up/{secret.name}") is None
-    secret.unlink()
+    os.symlink(secret, layer / "etc" / "passwd")
+    assert read_image_file((str(layer),), "etc/passwd") is None
+    os.symlink(tmp_path, layer / "up")
+    assert read_image_file((str(layer),), "up/host-passwd") is None
+
+
+def test_an_image_user_that_does_not_resolve_cannot_start() -> None:
+    """containerd's CreateContainerError; a runAsUser needs no image user."""
+    broken = Image(ref="x", name="x", lowers=("/nonexistent",), user="nobody",
+                   user_error="unable to find user nobody: no matching entries in passwd file")
+    with pytest.raises(StartError, match="unable to find user nobody"):
+        resolve_identity("c", security.effective(container(), None), None, broken)
+    eff = security.effective(container(run_as_user=1000), None)
+    assert resolve_identity("c", eff, None, broken).uid == 1000
 
 
 # -- sysctls -------------------------------------------------------------------------------

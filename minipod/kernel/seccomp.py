@@ -15,16 +15,20 @@ the container's bounding set, one that excludes a capability only when none
 is; arches and minKernel likewise, against this machine. The rules are then
 compiled by libseccomp (csrc/mp_seccomp.c), once per profile and capability
 set: a restart, another container with the same set, or an exec probe
-reuses the program. libseccomp takes some 55 ms for Moby's profile on
-x86-64 (three arches: x86-64, x86, x32), so the program is also kept on
-disk in the cache directory (kernel/paths.py: /var/cache/minipod), with
-everything it was made from (the profile's bytes, the capabilities, the
-arch, the kernel's version and libseccomp's), which a reader compares
-before it takes the program: the first container with a new profile or
-capability set pays for it, once per machine, and `minipod exec` finds it
-there. (The file is named by a CRC of that key, not a SHA: hashlib's import
-alone costs the supervisor's and the CLI's start some 6 ms.) A Localhost
-profile is read again when its file changed.
+reuses the program. libseccomp's program is then laid out again
+(kernel/bpf.py: the same decisions as a search over ranges of system call
+numbers, a quarter of the instructions), because the kernel's cost of
+loading it, which every exec probe pays, grows with its length and depth.
+libseccomp takes some 55 ms for Moby's profile on x86-64 (three arches:
+x86-64, x86, x32), so the program is also kept on disk in the cache
+directory (kernel/paths.py: /var/cache/minipod), with everything it was
+made from (the profile's bytes, the capabilities, the arch, the kernel's
+version and libseccomp's), which a reader compares before it takes the
+program: the first container with a new profile or capability set pays for
+it, once per machine, and `minipod exec` finds it there. (The file is named
+by a CRC of that key, not a SHA: hashlib's import alone costs the
+supervisor's and the CLI's start some 6 ms.) A Localhost profile is read
+again when its file changed.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from minipod.kernel import bpf
 from minipod.kernel import sys as msys
 from minipod.kernel.paths import cache_root, seccomp_root
 
@@ -254,7 +259,7 @@ def _program(path: Path, caps: frozenset[str]) -> bytes:
                 raise ProfileError(f"failed to load seccomp profile {str(path)!r}: "
                                    f"{e}") from None
             try:
-                program = compile_filter(make_filter(profile, caps, host))
+                program = bpf.relayout(compile_filter(make_filter(profile, caps, host)))
             except ProfileError as e:
                 raise ProfileError(f"seccomp profile {str(path)!r}: {e}") from None
             _write_cached(made_of, program)
@@ -264,7 +269,7 @@ def _program(path: Path, caps: frozenset[str]) -> bytes:
     return program
 
 
-_FORMAT = 2  # of the programs kept on disk: what csrc/mp_seccomp.c makes
+_FORMAT = 3  # of the programs kept on disk: csrc/mp_seccomp.c's, laid out by kernel/bpf.py
 _MAGIC = b"minipod-seccomp 1\n"
 
 
@@ -302,6 +307,7 @@ def _write_cached(made_of: bytes, program: bytes) -> None:
 
 
 def compile_filter(flt: Filter) -> bytes:
+    """libseccomp's program for ``flt``, as it lays it out."""
     try:
         return msys.seccomp_compile(flt.default_action, flt.default_ret, flt.arches,
                                     flt.rules, flt.x32_enosys).bpf

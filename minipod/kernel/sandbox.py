@@ -168,7 +168,9 @@ def make_pod_cgroups(pod: Pod, uid: str, pids_limit: int) -> cgroups.PodCgroups:
     try:
         return cgroups.create_pod(
             cgroups.host(), uid, qos, cgroups.pod_limits(qos, totals, pids_limit),
-            {c.name: cgroups.container_limits(c.resources) for c in every})
+            {c.name: cgroups.container_limits(c.resources) for c in every},
+            every_device={c.name for c in every
+                          if c.security_context and c.security_context.privileged})
     except cgroups.CgroupError as e:
         raise StartError("create pod cgroups", e.errno or 0,
                          f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")) from e

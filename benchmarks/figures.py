@@ -588,7 +588,9 @@ def _exec_probes(sup: Any, runner: Any, probes: int
     target_run = runner.apps[1]
     # the runner's own way to it (its effects): a probe confined as the
     # container's probes are (seccomp, no_new_privs, groups, capabilities)
-    target = runner.fx.open_exec_target(target_run.child.pid, runner.sandbox, target_run.plan)
+    # and born in the container's cgroup, as theirs are
+    target = runner.fx.open_exec_target(target_run.child.pid, runner.sandbox, target_run.plan,
+                                        target_run.name)
     wall, cpu, kernel = [], [], []
     parts: dict[str, list[float]] = {"self": [], "children": [], "children_user": []}
     try:

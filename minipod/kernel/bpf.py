@@ -54,7 +54,7 @@ _ALU_K: dict[int, Callable[[int, int], int]] = {
     0x64: lambda a, k: a << k if k < 32 else 0, 0x74: lambda a, k: a >> k if k < 32 else 0,
     0x94: lambda a, k: a % k, 0xA4: lambda a, k: a ^ k,
 }
-NR, ARCH = 0, 4  # offsets of struct seccomp_data's fields
+NR, ARCH, _IP = 0, 4, 8  # offsets of struct seccomp_data's fields
 SECCOMP_DATA_SIZE = 64
 MAX_INSNS = 4096  # BPF_MAXINSNS
 MAX_REGIONS = 20000  # a profile that splits the numbers finer is left as it is
@@ -383,3 +383,21 @@ def relayout(program: bytes) -> bytes:
     """The layout of ``program`` if it is shorter, else ``program``."""
     new = layout(program)
     return new if new is not None and len(new) < len(program) else program
+
+
+def uncached(program: bytes) -> bytes:
+    """``program`` for a process that lives a moment (an exec probe, a hook):
+    a load of the instruction pointer in front, which the program's own
+    first load overwrites, so every decision stays the same. The kernel's
+    cache walk (seccomp_cache_prepare: the filter run for every system call
+    number of each arch it serves, see the top) stops at such a load, as
+    the value is not a constant: the load costs some 30 us less CPU here,
+    and the few dozen system calls of a short command each run the filter
+    instead of a lookup in the cache (a few ns apiece, JIT-compiled). The
+    container's own processes keep the cached program. A program that does
+    not begin with a plain load of A is returned as it is."""
+    insns = decode(program)
+    if not insns or insns[0][0] not in (LD_W_ABS, LD_W_LEN, LD_IMM) \
+            or len(insns) >= MAX_INSNS:
+        return program
+    return encode([(LD_W_ABS, 0, 0, _IP), *insns])

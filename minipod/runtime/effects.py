@@ -24,7 +24,7 @@ from minipod.api.errors import ImageError
 from minipod.api.events import Event
 from minipod.api.model import Pod, Volume
 from minipod.api.record import ProcessRef
-from minipod.kernel import cgroups, configstore, image, node, proc, projection, sandbox
+from minipod.kernel import bpf, cgroups, configstore, image, node, proc, projection, sandbox
 from minipod.kernel import sys as msys
 from minipod.kernel.eventlog import append_event
 from minipod.kernel.image import Image
@@ -200,7 +200,10 @@ class KernelEffects:
         return open_exec_target(pid, box.ns, plan.env, plan.working_dir, plan.run_as_user,
                                 plan.run_as_group, groups=plan.groups,
                                 keep_caps=plan.keep_caps, no_new_privs=plan.no_new_privs,
-                                seccomp=plan.seccomp, cgroup=placement)
+                                # a probe's or a hook's command lives a moment:
+                                # the same filter, without the kernel's cache walk
+                                seccomp=bpf.uncached(plan.seccomp) if plan.seccomp else None,
+                                cgroup=placement)
 
     def identity(self, pid: int) -> ProcessRef:
         found = proc.process_identity(pid)

@@ -43,7 +43,8 @@ class Machine:
     """Classic BPF as seccomp runs it (net/core/filter.c, kernel/seccomp.c):
     A, X and 16 words of scratch start at 0, loads read struct seccomp_data,
     32-bit arithmetic, forward jumps, RET ends it. ``read_args`` tells
-    whether the run read anything past nr and arch."""
+    whether the run read an argument (assert_same varies the instruction
+    pointer for every number)."""
 
     def __init__(self, program: bytes) -> None:
         self.insns = instructions(program)
@@ -61,7 +62,7 @@ class Machine:
             if cls == 0x00:  # LD
                 if code == 0x20:
                     assert k % 4 == 0 and k + 4 <= len(data), k
-                    if k >= 8 and not self.read_args:
+                    if k >= 16 and not self.read_args:
                         self.read_args, self.first_arg_pc = True, pc - 1
                     a = struct.unpack_from("<I", data, k)[0]
                 elif code == 0x80:
@@ -222,7 +223,9 @@ def assert_same(ours: bytes, theirs: bytes) -> int:
             data = seccomp_data(nr, arch)
             mine, libs = Machine(ours), Machine(theirs)
             assert mine.run(data) == libs.run(data), (hex(arch), hex(nr))
-            compared += 1
+            data = seccomp_data(nr, arch, ip=(nr * 0x9E3779B97F4A7C15) & (U32 << 32 | U32))
+            assert decide(ours, data)[0] == decide(theirs, data)[0], (hex(arch), hex(nr), "ip")
+            compared += 2
             if not (mine.read_args or libs.read_args):
                 continue  # no argument read: the same for every argument
             words = constants(*((p, m.first_arg_pc) for p, m in ((ours, mine), (theirs, libs))
@@ -319,6 +322,21 @@ def test_the_layout_decides_as_libseccomp_does(name: str, flt: seccomp.Filter) -
     assert (bpf.relayout(theirs) == ours) == (len(ours) < len(theirs))
 
 
+@pytest.mark.parametrize(("name", "flt"), list(filters()), ids=[n for n, _ in filters()])
+def test_the_uncached_program_decides_as_libseccomp_does(name: str, flt: seccomp.Filter) -> None:
+    """Exec probes' and hooks' program (runtime/effects.py): the same
+    decisions, and a first instruction that stops the kernel's cache walk
+    (seccomp_is_const_allow gives up at a load of anything but nr and arch)."""
+    theirs = seccomp.compile_filter(flt)
+    ours = bpf.uncached(bpf.relayout(theirs))
+    assert len(ours) == len(bpf.relayout(theirs)) + 8, name
+    assert instructions(ours)[0] == (0x20, 0, 0, 8)
+    assert assert_same(ours, theirs) > len(arches_of(ours, theirs)) * len(NUMBERS)
+    # a program that does not begin with a plain load is left as it is
+    odd = struct.pack("<HBBI", 0x06, 0, 0, 0x7FFF0000)
+    assert bpf.uncached(odd) == odd
+
+
 def test_runtime_default_is_short_and_shallow() -> None:
     """What the layout is for (README: "Exec probes and seccomp"): fewer
     instructions to check and compile, and a shorter way to each number's
@@ -352,8 +370,8 @@ def test_runtime_default_is_short_and_shallow() -> None:
     assert steps(ours) < steps(theirs) * 2 // 3
 
 
-def test_the_interpreter_agrees_with_the_kernel_on_a_known_program() -> None:
-    """The test's interpreter against libseccomp's answers for calls whose
+def test_the_interpreter_gives_the_answers_the_profile_states() -> None:
+    """The test's interpreter on libseccomp's program, for calls whose
     action the profile states (clone with and without CLONE_NEWUSER)."""
     program = seccomp.compile_filter(seccomp.make_filter(moby(), DEFAULT_CAPS, host(False)))
     x86_64, read, clone, keyctl = 0xC000003E, 0, 56, 250

@@ -539,8 +539,11 @@ def test_exec_probes_hooks_and_minipod_exec_are_confined(minipod: Minipod,
     confined, a postStart hook that writes what it ran under, and a
     `minipod exec` of the helper."""
     name = unique_name("confined")
+    # the filter decides as the container's own (probes and hooks load it
+    # without the kernel's cache walk, kernel/bpf.py uncached)
+    refuses = f"/bin/escape {HOST_PIDNS} syscall keyctl | grep -q 'keyctl: refused (EPERM)'"
     check = ("grep -q 'Seccomp:.2' /proc/self/status && grep -q 'NoNewPrivs:.1' "
-             "/proc/self/status && test $(id -u) = 1000")
+             f"/proc/self/status && test $(id -u) = 1000 && {refuses}")
     proc = minipod.up(minipod.manifest(pod(name, escape_image, f"""
   - name: app
     image: IMAGE
@@ -551,7 +554,7 @@ def test_exec_probes_hooks_and_minipod_exec_are_confined(minipod: Minipod,
       periodSeconds: 1
     lifecycle:
       postStart:
-        exec: {{command: [sh, -c, "grep -E 'Seccomp:|NoNewPrivs:|CapBnd:' /proc/self/status > /data/hook"]}}
+        exec: {{command: [sh, -c, "grep -E 'Seccomp:|NoNewPrivs:|CapBnd:' /proc/self/status > /data/hook; /bin/escape {HOST_PIDNS} syscall keyctl unshare-user >> /data/hook"]}}
     volumeMounts: [{{name: data, mountPath: /data}}]
 """, "  volumes: [{name: data, emptyDir: {}}]", restart="Always")))
     minipod.wait_running(name, ["app"])
@@ -560,6 +563,8 @@ def test_exec_probes_hooks_and_minipod_exec_are_confined(minipod: Minipod,
     hook = (minipod.root / "pods" / f"default_{name}" / "volumes" / "data" / "hook").read_text()
     assert "Seccomp:\t2" in hook and "NoNewPrivs:\t1" in hook and "CapBnd:\t00000000000005fb" \
         in hook, hook
+    assert "syscall keyctl: refused (EPERM)" in hook and "unshare-user: refused (EPERM)" in hook, \
+        hook
     out = minipod.run("exec", name, "--", "/bin/escape-suid", str(HOST_PIDNS), "euid", "1000",
                       "--", "syscall", "keyctl", "unshare-user")
     assert out.returncode == 0, out.stdout + out.stderr

@@ -24,7 +24,9 @@ from minipod.server import protocol
 
 DETACH = ("-d", "--detach")
 POD = ("pod", "pods", "po")
-APPLY_TIMEOUT = 120.0  # minipod.cli.up.APPLY_TIMEOUT: the deadline sent with `up -d`
+# minipod.cli.up.APPLY_TIMEOUT: the deadline sent with `up -d` (MINIPOD_APPLY_TIMEOUT
+# seconds, for a slow host or a test)
+APPLY_TIMEOUT = float(os.environ.get("MINIPOD_APPLY_TIMEOUT") or 120)
 ANSWER_MARGIN = 5.0  # seconds more for the answer to come back
 
 

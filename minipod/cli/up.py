@@ -122,7 +122,8 @@ def up(path: str, echo_logs: bool = True, backoff: BackoffPolicy | None = None,
     return 0
 
 
-APPLY_TIMEOUT = 120.0  # seconds `up -d` waits for its pods to be created
+# seconds `up -d` waits for its pods to be created (MINIPOD_APPLY_TIMEOUT: a slow host, a test)
+APPLY_TIMEOUT = float(os.environ.get("MINIPOD_APPLY_TIMEOUT") or 120)
 ANSWER_MARGIN = 5.0  # seconds more for the answer to come back after the deadline
 
 

@@ -6,8 +6,8 @@ pause spawned before the record got its pid, a container exec'd before its
 pid was written down. `recover` and `delete` find them here, from the kernel
 alone:
 
-- a pause by its command line: it is started as ``minipod-pause --sandbox
-  HOSTNAME -- FIFO...`` with every FIFO under the pod's directory
+- a pause by its command line: it is started as ``minipod-pause [--report FD]
+  --sandbox HOSTNAME -- FIFO...`` with every FIFO under the pod's directory
   (kernel/sandbox.py), so its argv names the pod;
 - everything else of the pod by its network namespace: every container (and
   every exec probe and hook) is setns'd into the one the pause holds, and
@@ -84,12 +84,18 @@ def find_pauses(pod_dir: Path) -> list[ProcessRef]:
                 argv = f.read().split(b"\0")
         except OSError:
             continue
-        if len(argv) > 3 and argv[1] == b"--sandbox" and any(a.startswith(marker)
-                                                               for a in argv[3:]):
+        if _is_pause_of(argv, marker):
             ref = identity(int(entry.name))
             if ref.start_time is not None:
                 found.append(ref)
     return found
+
+
+def _is_pause_of(argv: list[bytes], marker: bytes) -> bool:
+    """``minipod-pause [--report FD] --sandbox HOST -- FIFO...`` with a FIFO under ``marker``."""
+    if b"--sandbox" not in argv[1:4] or b"--" not in argv:
+        return False
+    return any(a.startswith(marker) for a in argv[argv.index(b"--") + 1:])
 
 
 def _netns_of(refs: list[ProcessRef]) -> set[int]:

@@ -276,8 +276,8 @@ class Supervisor:
         for controller in self._controllers_of(runner):
             controller.poke()
         self.services.pod_changed(runner)  # a pod that turned (un)ready moves in the endpoints
-        if self.status_sink is None or self.pods.get(runner.key) is not runner:
-            return  # a pod that is gone has had its last row (and is forgotten)
+        if self.status_sink is None or runner.sandbox is None:
+            return  # a pod torn down has had its last row (and is forgotten)
         row = runner.row()
         shown = (row.status, row.ready, row.restarts)
         if self._shown.get(runner.key) != shown:

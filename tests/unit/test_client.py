@@ -51,12 +51,12 @@ def server(tmp_path: Path) -> Iterator[tuple[Path, list[bytes]]]:
 
 
 @pytest.mark.parametrize(("sent", "said"), [
-    (b"", "closed the connection"),
+    (b"", "no reply: the connection closed without one"),
     (b'{"ok": tr', "cut short"),
     (b'{"ok": true', "cut short"),
-    (b"<html>\n", "not an answer"),
-    (b"[1, 2]\n", "not an answer"),
-    (b"\xff\xfe\n", "not an answer"),
+    (b"<html>\n", "the reply is not JSON"),
+    (b"[1, 2]\n", "not a JSON object but an array"),
+    (b"\xff\xfe\n", "not UTF-8"),
 ])
 def test_a_bad_answer_is_one_line(server: tuple[Path, list[bytes]], sent: bytes,
                                   said: str) -> None:

@@ -193,14 +193,16 @@ class LeanEffects(FakeEffects):
     """FakeEffects that keep nothing per pod (no lists of what was done, no
     pipes for mount holds), so that what grows is the supervisor's alone."""
 
-    def create_sandbox(self, pod: Pod, intent: object = None) -> Any:
-        box = super().create_sandbox(pod, intent)
+    def create_sandbox(self, pod: Pod, attach: Any = None, intent: Any = None) -> Any:
+        box = super().create_sandbox(pod, attach, intent)
         self.sandboxes.clear()
+        self.nets.clear()
         return box
 
     def start_container(self, box: Any, run: Any, plan: Any, binds: Any) -> Any:
         child = super().start_container(box, run, plan, binds)
         self.spawned.clear()
+        self.plans.clear()
         self.names.clear()
         self.names[child.pid] = run.name
         return child

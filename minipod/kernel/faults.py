@@ -29,6 +29,8 @@ UP_STEPS = (
     "apply:received",  # the request read, nothing done
     "create:staged",  # the pod's directory and its record made in staging/
     "create:claimed",  # renamed into pods/: the name is taken
+    "create:attached",  # its address (and hostPorts) claimed, their rules in place
+    "create:cgroups",  # its cgroups made, nothing in them
     "create:pause-spawned",  # pause runs, its pid not yet in the record
     "create:pause-recorded",  # the record names the pause
     "container:spawned",  # a container exec'd, its pid not yet in the record

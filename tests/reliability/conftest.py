@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from nettest import assert_netns_clean, make_netns, remove_netns, stop_daemon
 from podtest import Minipod, assert_nothing_left, busybox_images
 
 
@@ -35,3 +36,23 @@ def minipod(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             proc.stdout.close()
     mp.delete_leftover_pods()
     assert_nothing_left(mp)
+
+
+@pytest.fixture
+def netpod(minipod: Minipod) -> Iterator[Minipod]:
+    """`minipod` in a network namespace of the test's own with the pod
+    network on (as tests/kernel/conftest.py's): at the end the daemon is
+    stopped and the namespace must hold nothing but loopback."""
+    name = make_netns()
+    minipod.netns = name
+    resolv = minipod.workdir / "resolv.conf"
+    resolv.write_text("nameserver 127.0.0.1\n")
+    minipod.extra_env["MINIPOD_RESOLV_CONF"] = str(resolv)
+    try:
+        yield minipod
+        minipod.delete_leftover_pods()
+        stop_daemon(minipod)
+        assert_netns_clean(name)
+    finally:
+        stop_daemon(minipod)
+        remove_netns(name)

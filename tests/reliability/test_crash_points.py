@@ -27,6 +27,7 @@ from hostcheck import (
     wait_daemon_gone,
     wait_running,
 )
+from nettest import endpoints
 from podtest import Minipod, pauses_under, wait_for
 
 from minipod.kernel.faults import DELETE_STEPS, UP_STEPS
@@ -40,8 +41,8 @@ def crashing(mp: Minipod, step: str, *args: str) -> Any:
     """Run `minipod ARGS` with the hook armed for ``step``; the supervisor it
     talks to (the one it starts) must die there."""
     env = dict(mp.env, MINIPOD_TEST_CRASH_AT=step)
-    return subprocess.run([sys.executable, "-m", "minipod", *args], cwd=mp.workdir, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run([*mp.prefix(), sys.executable, "-m", "minipod", *args],
+                          cwd=mp.workdir, env=env, capture_output=True, text=True, timeout=120)
 
 
 def check_recovered(mp: Minipod) -> list[str]:
@@ -151,3 +152,68 @@ def test_kill_half_way_through_a_file_of_pods(minipod: Minipod) -> None:
     for name in names:
         wait_running(minipod, name)
     assert minipod.run("delete", "pod", *names, "--grace-period", "0").returncode == 0
+
+
+NET_PODS = ["net-a", "net-b"]
+NET_FILE = """apiVersion: v1
+kind: Service
+metadata: {name: net-svc}
+spec:
+  selector: {app: net}
+  ports: [{port: 80, targetPort: 8080}]
+""" + "".join(f"""---
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, labels: {{app: net}}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: busybox
+    command: [sleep, "3600"]
+    ports: [{{containerPort: 8080, hostPort: {18090 + i}}}]
+""" for i, name in enumerate(NET_PODS))
+
+
+def claims(mp: Minipod, kind: str) -> dict[str, str]:
+    """The network's claims of ``kind``: name -> owner."""
+    directory = mp.root / "network" / kind
+    return {p.name: p.read_text().strip() for p in directory.iterdir()} \
+        if directory.exists() else {}
+
+
+@pytest.mark.parametrize("step", UP_STEPS)
+def test_kill_during_up_on_the_pod_network(netpod: Minipod, step: str) -> None:
+    """The same kill with the pod network on, each pod with an address, a
+    hostPort (a claim and nftables rules) and a Service selecting it: after
+    `recover` every address and port claimed is held by a pod `get pods`
+    shows, the Service's endpoints are those pods' addresses, and at the end
+    (the netpod fixture) the namespace has no link, route or rule left."""
+    mp = netpod
+    manifest = str(mp.manifest(NET_FILE))
+    result = crashing(mp, step, "up", "-d", manifest)
+    assert result.returncode != 0, f"the supervisor did not die at {step}: {result.stdout}"
+    assert "pod/" not in result.stdout
+    for record in filter(None, (mp.pod_record(n) for n in NET_PODS)):
+        mp.remember(record)
+        wait_daemon_gone(record["supervisor"]["pid"])
+    names = check_recovered(mp)
+    owners = {f"default/{n}" for n in names}
+    assert set(claims(mp, "pod-ips").values()) == owners, claims(mp, "pod-ips")
+    assert set(claims(mp, "host-ports").values()) == owners, claims(mp, "host-ports")
+    ips = {mp.pod_record(n)["network"]["ip"] for n in names}  # type: ignore[index]
+    assert set(claims(mp, "pod-ips")) == ips
+    wait_for(lambda: {e["ip"] for e in endpoints(mp, "net-svc")} <= ips, 10,
+             "the Service's endpoints to be pods that exist")
+    again = mp.run("up", "-d", manifest)
+    assert again.returncode == 0, again.stderr
+    assert [line.split()[0] for line in again.stdout.splitlines()] == [
+        "service/net-svc", *(f"pod/{n}" for n in NET_PODS)], again.stdout
+    for name in NET_PODS:
+        wait_running(mp, name)
+    wait_for(lambda: len({e["ip"] for e in endpoints(mp, "net-svc")}) == len(NET_PODS), 20,
+             "both pods in the Service's endpoints")
+    assert mp.run("delete", "pod", *NET_PODS, "--grace-period", "0").returncode == 0
+    assert mp.run("delete", "service", "net-svc").returncode == 0
+    COVERED[f"{step} (pod network)"] = "up -d"
+    report("kill points", {"covered": sorted(COVERED), "count": len(COVERED)})

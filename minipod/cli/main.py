@@ -124,7 +124,7 @@ def up_detached(path: str) -> int | None:
                           "deadline": time.monotonic() + APPLY_TIMEOUT},
                          APPLY_TIMEOUT + ANSWER_MARGIN)
     except NoAnswer as e:  # past its deadline the supervisor does nothing of it
-        print(f"error: {e}: the request is cancelled, nothing was created "
+        print(f"error: {e}: the request is cancelled, no pod of it was created "
               "(`minipod get pods` shows what runs)", file=sys.stderr)
         return 1
     if answer is None or answer.get("full"):

@@ -140,8 +140,8 @@ def up_detached(path: str, backoff: str | None) -> int:
                                          "backoff": backoff, "deadline": deadline},
                          timeout=APPLY_TIMEOUT + ANSWER_MARGIN)
     except NoAnswer as e:
-        raise MinipodError(f"{e}: the request is cancelled, nothing was created (`minipod "
-                           "get pods` shows what runs)") from None
+        raise MinipodError(f"{e}: the request is cancelled, no pod of it was created "
+                           "(`minipod get pods` shows what runs)") from None
     if not answer.get("ok"):
         error = answer.get("error", "the supervisor refused")
         if answer.get("code") == 2:

@@ -176,6 +176,9 @@ def apply(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
         backoff = BackoffPolicy.parse(request["backoff"]) if request.get("backoff") else None
         sup.check_workload_updates(manifest.workloads)  # before any pod starts
         sup.check_configs(manifest.configs)
+        if _past_deadline(request):  # validating and resolving took that long: nothing done
+            return {"ok": False, "cancelled": True,
+                    "error": "the request ran past its deadline: cancelled, nothing done"}
         # Services before pods: containers get the variables of the Services
         # that exist when they start (the API server's allocators may refuse: exit 2)
         services = sup.services.apply(manifest.services)

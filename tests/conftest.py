@@ -27,6 +27,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # that sets no MINIPOD_LOGS of its own gets a directory of the session's.
     if not os.environ.get("MINIPOD_LOGS"):
         os.environ["MINIPOD_LOGS"] = tempfile.mkdtemp(prefix="minipod-test-logs-")
+    # nor compiled seccomp programs to the host's /var/cache/minipod
+    if not os.environ.get("MINIPOD_CACHE"):
+        os.environ["MINIPOD_CACHE"] = tempfile.mkdtemp(prefix="minipod-test-cache-")
 
 
 def cannot_run_as_root() -> str | None:
@@ -46,3 +49,4 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if MUST_RUN:
         pytest.fail(f"MINIPOD_TESTS_MUST_RUN=1 but this kernel test cannot run: {reason}")
     pytest.skip(reason)
+

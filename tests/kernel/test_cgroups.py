@@ -270,24 +270,38 @@ def test_pids_limit_refuses_a_fork_beyond_it(minipod: Minipod, host: CgroupHost)
 
 
 def test_devices_outside_the_default_set_are_refused(minipod: Minipod) -> None:
+    """The device rules refuse what CAP_MKNOD alone would allow (app is given
+    it; containers have none by default). A privileged container of the same
+    pod has every device, as runc gives it, and app keeps its rules."""
     name = unique_name("dev")
     proc = minipod.up(minipod.manifest(pod(name, """\
   - name: app
     image: busybox
     command: ["sleep", "3600"]
+    securityContext: {capabilities: {add: [MKNOD]}}
+  - name: priv
+    image: busybox
+    command: ["sleep", "3600"]
+    securityContext: {privileged: true}
 """)))
-    minipod.wait_running(name, ["app"])
-    script = ("cat /proc/self/cgroup; mknod /tmp/kmsg c 1 11 2>&1 || echo refused-mknod; "
-              "mknod /tmp/null c 1 3 && echo x > /tmp/null && echo null-ok; "
+    minipod.wait_running(name, ["app", "priv"])
+    # /dev is the container's tmpfs, the one mount without nodev
+    script = ("cat /proc/self/cgroup; mknod /dev/kmsg2 c 1 11 2>&1 || echo refused-mknod; "
+              "mknod /dev/null2 c 1 3 && echo x > /dev/null2 && echo null-ok; "
               "head -c 4 /dev/urandom | wc -c")
     # `minipod exec` runs in the container's cgroup, with its device rules
-    result = minipod.run("exec", name, "--", "sh", "-c", script)
+    result = minipod.run("exec", name, "-c", "app", "--", "sh", "-c", script)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert f"pod{minipod.pod_record(name)['uid']}/app" in out  # type: ignore[index]
     assert "refused-mknod" in out and "Operation not permitted" in out
     assert "null-ok" in out
     assert "4" in out.split()
+    # made, never opened: a node of the host's kmsg
+    result = minipod.run("exec", name, "-c", "priv", "--", "sh", "-c",
+                         "mknod /dev/kmsg2 c 1 11 && test -c /dev/kmsg2 && echo priv-ok")
+    assert result.returncode == 0, result.stderr
+    assert "priv-ok" in result.stdout
     stop(proc)
 
 

@@ -12,7 +12,8 @@ VAGRANT_REPO := /home/vagrant/minipod
 SETUP_HOST := VENV=$(VENV) PYTHON=$(PYTHON) bash scripts/setup-host.sh
 
 .PHONY: setup setup-test setup-lint deps install lint-deps image demo test test-unit \
-        test-kernel test-vm lint bench clean vagrant-up vagrant-test vagrant-demo
+        test-kernel test-vm lint bench clean vagrant-up vagrant-test vagrant-demo \
+        reliability reliability-long
 
 # Debian packages, a venv with minipod built into it (its runtime
 # dependencies only), `minipod` on root's PATH: scripts/setup-host.sh, which
@@ -67,6 +68,18 @@ VM_TESTS ?= tests/kernel/test_pause.py tests/kernel/test_pod.py tests/kernel/tes
 # installs qemu and mmdebstrap itself.
 test-vm: deps
 	PYTHON=$(PYTHON) bash scripts/vm/test-vm.sh $(VM_TESTS)
+
+# The reliability suite (RELIABILITY.md): SIGKILL of the supervisor at every
+# step of `up -d` and `delete`, a soak with leak accounting, a full file
+# system, a manifest fuzzer. `make test` (and so CI) runs its short version;
+# reliability-long is the release run, whose figures go to RELIABILITY.json.
+reliability: setup-test
+	MINIPOD_TESTS_MUST_RUN=1 $(BIN)/pytest tests/reliability
+
+reliability-long: setup-test
+	rm -f RELIABILITY.json
+	MINIPOD_TESTS_MUST_RUN=1 MINIPOD_RELIABILITY=long MINIPOD_RELIABILITY_REPORT=$(CURDIR)/RELIABILITY.json \
+	  $(BIN)/pytest tests/reliability tests/unit/test_supervisor.py
 
 lint: setup-lint
 	$(BIN)/ruff check minipod tests benchmarks

@@ -12,6 +12,8 @@ import errno as errno_mod
 import os
 from dataclasses import dataclass
 
+from minipod.api.text import printable
+
 
 class MinipodError(Exception):
     """Base of every error minipod raises on purpose."""
@@ -19,10 +21,18 @@ class MinipodError(Exception):
 
 @dataclass(frozen=True)
 class FieldError:
-    """One problem in a manifest, at a field path such as spec.containers[0].name."""
+    """One problem in a manifest, at a field path such as spec.containers[0].name.
+
+    Both are kept printable (api/text.py): a value quoted back from the
+    manifest may hold a newline, a NUL or an escape sequence, and an error
+    is one line of text whatever the manifest says."""
 
     path: str
     message: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", printable(self.path))
+        object.__setattr__(self, "message", printable(self.message))
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message

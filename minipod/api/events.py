@@ -53,3 +53,8 @@ def say(line: str, stream: TextIO | None = None) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, out.fileno())  # further writes, and the flush at exit, go nowhere
         os.close(devnull)
+    except OSError:
+        # A full or read-only disk under daemon.log: the line waits in the
+        # stream's buffer (bounded) or is lost; the pods are served on.
+        pass
+

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 from minipod.api.errors import FieldError
+from minipod.api.text import printable as shown
 
 # ---------------------------------------------------------------------------
 # Key sets: the field names of one level of an object (k8s.io/api types.go)
@@ -84,6 +85,8 @@ def _unknown_field(key: str, keys: Keys) -> str:
 
 REQUIRED = "Required value"
 INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1  # an int64 field (terminationGracePeriodSeconds, sleep.seconds)
+NUL_MESSAGE = "must not contain a NUL character (the kernel would cut the string there)"
 _SHOWN_MAX = 40  # characters of a wrong-typed string quoted back in a message
 
 
@@ -103,10 +106,13 @@ def _describe(value: object) -> str:
     if isinstance(value, bool):
         return f"boolean {str(value).lower()}"
     if isinstance(value, int | float):
-        return f"number {value}"
+        text = str(value)
+        if len(text) > _SHOWN_MAX:  # 10**100 is one line, not a screenful
+            text = f"{value:.6g}" if isinstance(value, float) else f"{text[:_SHOWN_MAX]}..."
+        return f"number {text}"
     if isinstance(value, str):
-        shown = value if len(value) <= _SHOWN_MAX else value[:_SHOWN_MAX] + "..."
-        return f'string "{shown}"'
+        cut = value if len(value) <= _SHOWN_MAX else value[:_SHOWN_MAX] + "..."
+        return f'string "{shown(cut)}"'
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
@@ -168,6 +174,9 @@ class Obj:
             return None
         if required and not value:
             self.fail(key, REQUIRED)
+            return None
+        if "\0" in value:  # a name, a path, a command: none may hold one
+            self.fail(key, f'Invalid value: "{shown(value)}": {NUL_MESSAGE}')
             return None
         return value
 
@@ -233,7 +242,10 @@ class Obj:
                 self.errors.append(
                     FieldError(f"{self.at(key)}[{i}]", wrong_type("must be a string", item))
                 )
-        return tuple(item for item in items if isinstance(item, str))
+            elif "\0" in item:  # execve would end the argument there
+                self.errors.append(FieldError(f"{self.at(key)}[{i}]",
+                                              f'Invalid value: "{shown(item)}": {NUL_MESSAGE}'))
+        return tuple(item for item in items if isinstance(item, str) and "\0" not in item)
 
 
 # ---------------------------------------------------------------------------
@@ -325,7 +337,7 @@ def check_port_number(obj: Obj, key: str, number: int) -> bool:
 
 def check(obj: Obj, key: str, value: str, messages: list[str]) -> None:
     for message in messages:
-        obj.fail(key, f'Invalid value: "{value}": {message}')
+        obj.fail(key, f'Invalid value: "{shown(value)}": {message}')
 
 
 def check_unique(obj: Obj, key: str, value: str, seen: set[str]) -> None:
@@ -378,6 +390,21 @@ def get_count(
     if value > INT32_MAX:
         obj.fail(key, f"must be <= {INT32_MAX}")
         return default
+    return value
+
+
+def get_int64(obj: Obj, key: str) -> int | None:
+    """An int64 field: what the API server's decoder takes, and no more
+    (a larger number is refused there, before validation)."""
+    value = obj.get_int(key)
+    if value is None:
+        return None
+    if value > INT64_MAX:
+        obj.fail(key, f"must be <= {INT64_MAX} (got {_describe(value)})")
+        return None
+    if value < -INT64_MAX - 1:
+        obj.fail(key, f"must be >= {-INT64_MAX - 1} (got {_describe(value)})")
+        return None
     return value
 
 

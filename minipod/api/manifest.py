@@ -157,7 +157,11 @@ def parse_sources(texts: list[tuple[str, str]], errors: list[SpecError] | None =
             errors.append(SpecError(duplicates, source=source))
         objects += found
     if errors:
-        raise SpecError([FieldError("", str(e)) for e in errors])
+        # one FieldError per line, each prefixed with its source: a FieldError
+        # keeps its text on one line (api/errors.py), so a SpecError's lines
+        # are not joined into one
+        raise SpecError([FieldError("", f"{e.source}: {fe}" if e.source else str(fe))
+                         for e in errors for fe in e.errors])
     return _manifest(objects)
 
 

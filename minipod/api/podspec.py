@@ -25,6 +25,7 @@ from minipod.api.fields import (
     dns_label_errors,
     dns_subdomain_errors,
     get_enum,
+    get_int64,
     key_errors,
     keys,
     one_of,
@@ -109,8 +110,10 @@ def parse_pod_spec(spec: Obj) -> PodSpec:
     # Container names are unique across containers and initContainers; as in
     # validateInitContainers, app containers claim their names first.
     names: set[str] = set()
-    containers = _parse_containers(spec, "containers", volume_names, names)
-    init_containers = _parse_containers(spec, "initContainers", volume_names, names)
+    # first: a sleep hook is checked against it (validateSleepAction)
+    grace = _get_grace_period(spec)
+    containers = _parse_containers(spec, "containers", volume_names, names, grace)
+    init_containers = _parse_containers(spec, "initContainers", volume_names, names, grace)
     restart_policy = get_enum(spec, "restartPolicy", _RESTART_POLICIES, "Always")
     _check_host_ports(spec, containers, init_containers)
     dns_policy = get_enum(spec, "dnsPolicy", DNS_POLICIES, "ClusterFirst")
@@ -121,7 +124,7 @@ def parse_pod_spec(spec: Obj) -> PodSpec:
         hostname=_get_dns_label(spec, "hostname"),
         subdomain=_get_dns_label(spec, "subdomain"),
         share_process_namespace=spec.get_bool("shareProcessNamespace") or False,
-        termination_grace_period_seconds=_get_grace_period(spec),
+        termination_grace_period_seconds=grace,
         volumes=volumes,
         security_context=parse_security_context(spec, POD_SECURITY_KEYS),
         dns_policy=dns_policy,
@@ -220,7 +223,11 @@ def _get_dns_label(obj: Obj, key: str) -> str | None:
 
 
 def _get_grace_period(spec: Obj) -> int:
-    value = spec.get_int("terminationGracePeriodSeconds")
+    # An int64 for the API server, which takes any value of one; a negative
+    # one it treats as 1 with a warning (minipod refuses it, with the words
+    # of that warning). The supervisor waits at most MAX_GRACE_SECONDS
+    # (runtime/pod.py says why).
+    value = get_int64(spec, "terminationGracePeriodSeconds")
     if value is None:
         return 30  # SetDefaults_PodSpec
     if value < 0:
@@ -268,20 +275,21 @@ _ENV_NAME_MSG = (
 
 
 def _parse_containers(
-    spec: Obj, key: str, volume_names: frozenset[str], names: set[str]
+    spec: Obj, key: str, volume_names: frozenset[str], names: set[str], grace: int
 ) -> tuple[Container, ...]:
     init = key == "initContainers"
     keys = _INIT_CONTAINER_KEYS if init else _APP_CONTAINER_KEYS
     containers = []
     for obj in spec.get_mappings(key, keys, required=not init):
-        container = _parse_container(obj, volume_names, init)
+        container = _parse_container(obj, volume_names, init, grace)
         if container.name:
             check_unique(obj, "name", container.name, names)
         containers.append(container)
     return tuple(containers)
 
 
-def _parse_container(obj: Obj, volume_names: frozenset[str], init: bool) -> Container:
+def _parse_container(obj: Obj, volume_names: frozenset[str], init: bool,
+                     grace: int) -> Container:
     name = obj.get_str("name", required=True)
     if name is not None:
         check(obj, "name", name, dns_label_errors(name))
@@ -304,7 +312,7 @@ def _parse_container(obj: Obj, volume_names: frozenset[str], init: bool) -> Cont
         liveness_probe=parse_probe(obj, "livenessProbe", port_names),
         readiness_probe=parse_probe(obj, "readinessProbe", port_names),
         startup_probe=parse_probe(obj, "startupProbe", port_names),
-        lifecycle=parse_lifecycle(obj, port_names),
+        lifecycle=parse_lifecycle(obj, port_names, grace),
         security_context=parse_security_context(obj, CONTAINER_SECURITY_KEYS),
         restart_policy=restart_policy,
         # defaulted as the API server does: Always for :latest or no tag

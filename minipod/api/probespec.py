@@ -18,6 +18,7 @@ from minipod.api.fields import (
     check_port_number,
     get_count,
     get_enum,
+    get_int64,
     is_int,
     keys,
     one_of,
@@ -95,9 +96,9 @@ def _get_probe_grace_period(obj: Obj, kind: str) -> int | None:
         if obj.has(key):
             obj.fail(key, "must not be set for readinessProbes")
         return None
-    value = obj.get_int(key)
-    if value is not None and value < 1:
-        obj.fail(key, "must be >= 1")
+    value = get_int64(obj, key)
+    if value is not None and value <= 0:
+        obj.fail(key, f"Invalid value: {value}: must be greater than 0")
         return None
     return value
 
@@ -211,18 +212,20 @@ def _get_port(obj: Obj, port_names: frozenset[str]) -> int | str | None:
 # ---------------------------------------------------------------------------
 
 
-def parse_lifecycle(container: Obj, port_names: frozenset[str]) -> Lifecycle | None:
+def parse_lifecycle(container: Obj, port_names: frozenset[str],
+                    grace: int) -> Lifecycle | None:
+    """``grace``: the pod's terminationGracePeriodSeconds, a sleep's bound."""
     obj = container.get_mapping("lifecycle", _LIFECYCLE_KEYS)
     if obj is None:
         return None
     return Lifecycle(
-        post_start=_parse_lifecycle_handler(obj, "postStart", port_names),
-        pre_stop=_parse_lifecycle_handler(obj, "preStop", port_names),
+        post_start=_parse_lifecycle_handler(obj, "postStart", port_names, grace),
+        pre_stop=_parse_lifecycle_handler(obj, "preStop", port_names, grace),
     )
 
 
 def _parse_lifecycle_handler(
-    lifecycle: Obj, key: str, port_names: frozenset[str]
+    lifecycle: Obj, key: str, port_names: frozenset[str], grace: int
 ) -> LifecycleHandler | None:
     obj = lifecycle.get_mapping(key, _LIFECYCLE_HANDLER_KEYS)
     if obj is None:
@@ -234,16 +237,23 @@ def _parse_lifecycle_handler(
     if kind == "httpGet":
         return LifecycleHandler(http_get=_parse_http_get(obj, port_names))
     if kind == "sleep":
-        return LifecycleHandler(sleep_seconds=_get_sleep_seconds(obj))
+        return LifecycleHandler(sleep_seconds=_get_sleep_seconds(obj, grace))
     return None
 
 
-def _get_sleep_seconds(handler: Obj) -> int | None:
+def _get_sleep_seconds(handler: Obj, grace: int) -> int | None:
     obj = handler.get_mapping("sleep", _SLEEP_KEYS)
     if obj is None:
         return None
-    seconds = obj.get_int("seconds", required=True)
-    if seconds is not None and seconds < 0:
-        obj.fail("seconds", "must be >= 0")
+    seconds = get_int64(obj, "seconds")
+    if seconds is None:
+        if not obj.has("seconds"):
+            obj.fail("seconds", REQUIRED)
+        return None
+    # validateSleepAction, with PodLifecycleSleepActionAllowZero (on by
+    # default since 1.34): a sleep longer than the grace period would be cut
+    if not 0 <= seconds <= grace:
+        handler.fail("sleep", f"Invalid value: {seconds}: must be non-negative and less than "
+                     f"terminationGracePeriodSeconds ({grace})")
         return None
     return seconds

@@ -303,6 +303,12 @@ class PodRecord:
     network: PodNetworkRecord | None = None  # None: the pod has only loopback
     cgroup: str = ""  # pod<uid>'s path below each hierarchy's root; "": none
     qos_class: str = ""  # Guaranteed, Burstable or BestEffort
+    # The supervisor's intent, written before it acts (runtime/adopt.py reads it):
+    # creating until the pod's first container runs and the record names it (a
+    # pod still creating when its supervisor died is half made, and removed);
+    # deletion_time once a delete began (the next supervisor finishes it).
+    creating: bool = False
+    deletion_time: float | None = None
     schema_version: int = SCHEMA_VERSION
     log_dir: str = ""  # the containers' logs (kernel/paths.py logs_root); "": <pod dir>/logs
 
@@ -329,6 +335,10 @@ class PodRecord:
             body["logDir"] = self.log_dir
         if self.network is not None:
             body["network"] = self.network.to_json()
+        if self.creating:
+            body["creating"] = True
+        if self.deletion_time is not None:
+            body["deletionTime"] = self.deletion_time
         return body
 
     @classmethod
@@ -359,6 +369,7 @@ class PodRecord:
             list(_get(obj, "containerStatuses", list, where, [])),
             PodNetworkRecord.from_json(network, f"{where}.network") if network else None,
             _get(obj, "cgroup", str, where, ""), _get(obj, "qosClass", str, where, ""),
+            _get(obj, "creating", bool, where, False), _opt_float(obj, "deletionTime", where),
             version,
             _get(obj, "logDir", str, where, ""),
         )

@@ -87,6 +87,12 @@ MAX_GENERATED_BASE = _MAX_NAME_LENGTH - _RANDOM_LENGTH  # names.MaxGeneratedName
 _DNS_SUBDOMAIN_MAX = 253
 _FNV32_OFFSET = 0x811C9DC5
 _FNV32_PRIME = 0x01000193
+# The ReplicaSet controller's burstReplicas (pkg/controller/replicaset:
+# BurstReplicas): at most this many pods are created or deleted in one sync,
+# the rest in the next. Without it a Deployment of replicas: 2147483647 (a
+# valid int32) had the supervisor draw two billion names before anything
+# else, serving no request meanwhile.
+BURST_REPLICAS = 500
 _FINISHED = ("Succeeded", "Failed")
 _PHASE_ORDER = {"Pending": 0, "Unknown": 1, "Running": 2}  # controller.ActivePods
 
@@ -298,12 +304,16 @@ def reconcile(workload: Workload, pods: Sequence[PodView], now: float,
         count, doomed = _recreate(workload, pods, active, current)
     else:
         count, doomed = _rolling_update(workload, active, current, now)
+    requeue_at = _next_available(active, workload.min_ready_seconds, now)
+    if count > BURST_REPLICAS or len(doomed) > BURST_REPLICAS:
+        count, doomed = min(count, BURST_REPLICAS), list(doomed)[:BURST_REPLICAS]
+        requeue_at = now  # the rest in the next sync
     names = _new_names(replica_set_name(workload, current), count, rng or _SYSTEM_RANDOM,
                        {p.name for p in pods} | set(taken))
     return Actions(
         create=[(name, current) for name in names],
         delete=[p.name for p in doomed],
-        requeue_at=_next_available(active, workload.min_ready_seconds, now),
+        requeue_at=requeue_at,
     )
 
 

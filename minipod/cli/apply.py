@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Any
 
 EXIT_USAGE = 2
@@ -92,9 +93,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
     # start-up: imported with the verb that needs it
     from minipod.api.errors import MinipodError, SpecError
     from minipod.api.manifest import load_paths, read_paths
-    from minipod.cli.up import warn_images
+    from minipod.cli.up import ANSWER_MARGIN, APPLY_TIMEOUT, warn_images
     from minipod.runtime.images import resolve_images, template_pod
-    from minipod.server.client import request
+    from minipod.server.client import NoAnswer, request
     from minipod.server.daemon import ensure_daemon, socket_path
 
     stdin = sys.stdin.read() if "-" in args.filename else None
@@ -105,9 +106,17 @@ def cmd_apply(args: argparse.Namespace) -> int:
     warn_images(pods, resolve_images(pods, ", ".join(args.filename)))
     texts, _errors = read_paths(args.filename, args.recursive, stdin)
     ensure_daemon()
-    answer = request(socket_path(), {"op": "apply", "files": [list(t) for t in texts],
-                                     "source": ", ".join(args.filename), "backoff": None},
-                     timeout=120)
+    # the deadline goes with the request, as `up -d`'s: past it the
+    # supervisor does nothing, so a client that gives up says so truly
+    deadline = time.monotonic() + APPLY_TIMEOUT
+    try:
+        answer = request(socket_path(), {"op": "apply", "files": [list(t) for t in texts],
+                                         "source": ", ".join(args.filename), "backoff": None,
+                                         "deadline": deadline},
+                         timeout=APPLY_TIMEOUT + ANSWER_MARGIN)
+    except NoAnswer as e:
+        raise MinipodError(f"{e}: the request is cancelled, no pod of it was created "
+                           "(`minipod get pods` shows what runs)") from None
     if not answer.get("ok"):
         error = answer.get("error", "the supervisor refused")
         if answer.get("code") == EXIT_USAGE:

@@ -8,21 +8,15 @@ started (same start time) and only through a pidfd, so a reused pid is never hit
 from __future__ import annotations
 
 import contextlib
-import os
-import select
-import shutil
-import signal
-import time
 from pathlib import Path
 from typing import Any
 
 from minipod.api.errors import StateError
-from minipod.api.record import PodRecord
-from minipod.kernel import cgroups
-from minipod.kernel.proc import open_if_same, same_process
+from minipod.kernel.proc import same_process
 from minipod.kernel.records import read_pod_record, read_workload_record
-from minipod.kernel.sandbox import remove_pod_dir
 from minipod.kernel.state import pod_dir, pods_dir, workload_record_path
+from minipod.runtime.adopt import remove_pod
+from minipod.runtime.pod import capped_grace
 from minipod.server.client import request
 
 
@@ -38,17 +32,13 @@ def delete_pod(namespace: str, name: str, grace: int | None, wait: bool = True) 
         if not answer.get("ok"):
             raise StateError(answer.get("error", "the supervisor refused"))
         return "deleted"
-    if record is not None:
-        if grace is None:  # the pod's own terminationGracePeriodSeconds, as its supervisor would
-            grace = record.api_object.get("spec", {}).get("terminationGracePeriodSeconds")
-        _stop_orphaned_pod(record, _grace_of(grace))
-        # start-up: imported with the verb that needs it (an orphan is rare)
-        from minipod.runtime.network import release_orphan
-
-        release_orphan(namespace, name, record.network)
-    remove_pod_dir(directory)
-    if record is not None and record.log_dir:
-        shutil.rmtree(record.log_dir, ignore_errors=True)
+    if record is not None and grace is None:
+        # the pod's own terminationGracePeriodSeconds, as its supervisor would
+        grace = record.api_object.get("spec", {}).get("terminationGracePeriodSeconds")
+    # Every process the host has of the pod, not only those its record names
+    # (a supervisor killed half-way leaves a pause or a container it never
+    # wrote down): "deleted" is said once each of them is gone, and not before.
+    remove_pod(directory, record, float(_grace_of(grace)))
     return "deleted (its supervisor was gone; processes stopped here)"
 
 
@@ -56,38 +46,8 @@ WORKLOAD_DELETE_TIMEOUT = 300.0  # seconds: its pods' grace periods, in parallel
 
 
 def _grace_of(grace: int | None) -> int:
-    return 30 if grace is None else grace
-
-
-def _stop_orphaned_pod(record: PodRecord, grace: int) -> None:
-    refs = [c.process for c in record.containers.values() if c.process is not None]
-    pidfds = [fd for ref in refs if (fd := open_if_same(ref)) is not None]
-    _terminate(pidfds, grace)
-    pause = open_if_same(record.pause)
-    if pause is not None:
-        _terminate([pause], 2)
-    if record.cgroup:  # and whatever else is in its cgroups, then them
-        cgroups.remove_recorded(cgroups.reader(), record.cgroup)
-
-
-def _terminate(pidfds: list[int], grace: int) -> None:
-    for fd in pidfds:
-        with contextlib.suppress(ProcessLookupError):
-            signal.pidfd_send_signal(fd, signal.SIGTERM if grace > 0 else signal.SIGKILL)
-    deadline = time.monotonic() + grace
-    poller = select.poll()
-    for fd in pidfds:
-        poller.register(fd, select.POLLIN)
-    alive = set(pidfds)
-    while alive and (left := deadline - time.monotonic()) > 0:
-        for fd, _ in poller.poll(left * 1000):
-            alive.discard(fd)
-            poller.unregister(fd)
-    for fd in alive:
-        with contextlib.suppress(ProcessLookupError):
-            signal.pidfd_send_signal(fd, signal.SIGKILL)
-    for fd in pidfds:
-        os.close(fd)
+    """What `delete` waits at most: the grace period, capped as the supervisor caps it."""
+    return 30 if grace is None else max(0, capped_grace(grace))
 
 
 def delete_workload(namespace: str, kind: str, name: str, wait: bool = True) -> None:

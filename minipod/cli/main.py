@@ -17,12 +17,21 @@ supervisor serves) goes to minipod.cli.parser, which does it all.
 # fast client's start-up (minipod/cli/main.py).
 import os
 import sys
+import time
 
 from minipod.kernel.paths import images_root
 from minipod.server import protocol
 
 DETACH = ("-d", "--detach")
 POD = ("pod", "pods", "po")
+# minipod.cli.up.APPLY_TIMEOUT: the deadline sent with `up -d` (MINIPOD_APPLY_TIMEOUT
+# seconds, for a slow host or a test)
+APPLY_TIMEOUT = float(os.environ.get("MINIPOD_APPLY_TIMEOUT") or 120)
+ANSWER_MARGIN = 5.0  # seconds more for the answer to come back
+
+
+class NoAnswer(Exception):
+    """The supervisor took the request and did not answer in time."""
 
 
 def main() -> int:
@@ -109,8 +118,15 @@ def up_detached(path: str) -> int | None:
             text = f.read()
     except (OSError, ValueError):
         return None  # the full CLI says what is wrong with the file
-    answer = request({"op": "apply", "text": text, "source": path, "backoff": None,
-                      "images": images_root()})
+    try:
+        answer = request({"op": "apply", "text": text, "source": path, "backoff": None,
+                          "images": images_root(),
+                          "deadline": time.monotonic() + APPLY_TIMEOUT},
+                         APPLY_TIMEOUT + ANSWER_MARGIN)
+    except NoAnswer as e:  # past its deadline the supervisor does nothing of it
+        print(f"error: {e}: the request is cancelled, no pod of it was created "
+              "(`minipod get pods` shows what runs)", file=sys.stderr)
+        return 1
     if answer is None or answer.get("full"):
         return None  # no supervisor yet (the full CLI starts one), or another store
     for warning in _lines(answer, "warnings"):
@@ -133,9 +149,20 @@ def delete_pods(names: list[str], namespace: str = "default", grace: int | None 
     """Each pod the background supervisor serves is deleted by it; from the
     first one it does not know, the full CLI takes over (it finds the pod's own
     supervisor, or stops an orphan, or says it is not found)."""
+    code = 0
     for i, name in enumerate(names):
-        answer = request({"op": "delete", "namespace": namespace, "name": name,
-                          "grace": grace})
+        try:
+            answer = request({"op": "delete", "namespace": namespace, "name": name,
+                              "grace": grace}, None)
+        except NoAnswer as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        if answer is not None and answer.get("deleting"):
+            # another client's delete of it is under way: that one says
+            # deleted, this one NotFound, as kubectl's second delete does
+            print(f"error: {answer.get('error')}", file=sys.stderr)
+            code = 1
+            continue
         if answer is None or not answer.get("ok"):
             if i == 0:
                 return None
@@ -144,9 +171,9 @@ def delete_pods(names: list[str], namespace: str = "default", grace: int | None 
             from minipod.cli.parser import main as full
 
             rest = ["-n", namespace] + ([] if grace is None else [f"--grace-period={grace}"])
-            return full(["delete", "pod", *names[i:], *rest])
+            return full(["delete", "pod", *names[i:], *rest]) or code
         print(f'pod "{name}" deleted')
-    return 0
+    return code
 
 
 def _lines(answer: dict[str, object], key: str) -> list[str]:
@@ -154,10 +181,15 @@ def _lines(answer: dict[str, object], key: str) -> list[str]:
     return [str(line) for line in value] if isinstance(value, list) else []
 
 
-def request(message: dict[str, object]) -> dict[str, object] | None:
+def request(message: dict[str, object], timeout: float | None) -> dict[str, object] | None:
     """One request to the background supervisor and its answer; None if none
-    runs, or what came back is not an answer (the full CLI then finds out)."""
+    runs, or what came back is not an answer (the full CLI then finds out);
+    NoAnswer if it took the request and said nothing for ``timeout`` seconds."""
+    path = protocol.daemon_socket_path()
     try:
-        return protocol.exchange(protocol.daemon_socket_path(), message)
+        return protocol.exchange(path, message, timeout)
+    except TimeoutError:
+        raise NoAnswer(f"no answer from the supervisor at {path} within "
+                       f"{timeout:g} s") from None
     except (OSError, protocol.ProtocolError):
         return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 from minipod.api.backoff import BackoffPolicy
@@ -24,7 +25,7 @@ from minipod.loop.eventloop import Loop
 from minipod.runtime.images import missing_images, resolve_images, template_pod
 from minipod.runtime.supervisor import Supervisor
 from minipod.server import systemd
-from minipod.server.client import request
+from minipod.server.client import NoAnswer, request
 from minipod.server.control import ControlServer
 from minipod.server.daemon import ensure_daemon, socket_path
 
@@ -121,12 +122,26 @@ def up(path: str, echo_logs: bool = True, backoff: BackoffPolicy | None = None,
     return 0
 
 
+# seconds `up -d` waits for its pods to be created (MINIPOD_APPLY_TIMEOUT: a slow host, a test)
+APPLY_TIMEOUT = float(os.environ.get("MINIPOD_APPLY_TIMEOUT") or 120)
+ANSWER_MARGIN = 5.0  # seconds more for the answer to come back after the deadline
+
+
 def up_detached(path: str, backoff: str | None) -> int:
     check_manifest(path)  # exit 2 here, before any daemon is bothered
     text = Path(path).read_text()
     ensure_daemon()
-    answer = request(socket_path(), {"op": "apply", "text": text, "source": path,
-                                     "backoff": backoff}, timeout=120)
+    # The deadline goes with the request: past it the supervisor does nothing
+    # (and undoes what it made for it), so a client that gives up says truly
+    # that nothing was created.
+    deadline = time.monotonic() + APPLY_TIMEOUT
+    try:
+        answer = request(socket_path(), {"op": "apply", "text": text, "source": path,
+                                         "backoff": backoff, "deadline": deadline},
+                         timeout=APPLY_TIMEOUT + ANSWER_MARGIN)
+    except NoAnswer as e:
+        raise MinipodError(f"{e}: the request is cancelled, no pod of it was created "
+                           "(`minipod get pods` shows what runs)") from None
     if not answer.get("ok"):
         error = answer.get("error", "the supervisor refused")
         if answer.get("code") == 2:
@@ -141,6 +156,8 @@ def recover() -> int:
     """Start the daemon if it is not running; starting, it adopts orphaned pods."""
     ensure_daemon()
     answer = request(socket_path(), {"op": "ping"}, timeout=10)
+    for line in answer.get("removed", []):
+        print(line)
     pods = answer.get("pods", [])
     print(f"supervisor {answer.get('pid')} serves {len(pods)} pod(s)"
           + (": " + ", ".join(pods) if pods else ""))

@@ -7,11 +7,24 @@ teardown, so rollback and `minipod down` run the same code. The pod's
 cgroups (kernel/cgroups.py) are made before pause, which is born in its own;
 they outlive a replaced pause and every container run, as the kubelet keeps
 a pod's cgroup, and go last: whatever is still in them then is killed.
+
+The pod's directory is made in staging/ with the pod's record in it (the
+caller's ``intent``), then renamed into pods/: one rename takes the name (it
+fails if the pod exists), so every directory in pods/ has a record naming the
+supervisor that made it, and a supervisor killed at any point leaves either a
+staging directory with no process (swept by the next one) or a pod whose
+record says it is still being created (removed by `recover`, with the pause
+found by its argv: kernel/podprocs.py). The record names, before they exist,
+everything made after the claim: the logs directory, the cgroup path (both
+from the uid) and, by the pod's name as owner, its network claims (the
+caller's ``attach`` runs after the claim). Any OSError on the way (ENOSPC,
+EMFILE, EROFS...) is a StartError naming the step and the path.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import select
@@ -20,20 +33,24 @@ import signal
 import stat
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from minipod.api.errors import StartError, StateError
 from minipod.api.model import Pod, Volume
-from minipod.api.resources import pod_totals, qos_class
+from minipod.api.record import ProcessRef
+from minipod.api.resources import QoSClass, pod_totals, qos_class
 from minipod.api.security import sysctl_path
 from minipod.kernel import cgroups
 from minipod.kernel import sys as msys
+from minipod.kernel.faults import crash_point
 from minipod.kernel.ns import NsFds, pid_namespace_for_children
 from minipod.kernel.paths import logs_root
 from minipod.kernel.podnet import PodNet, veth_name
+from minipod.kernel.proc import process_identity, same_process
 from minipod.kernel.spawn import Child, spawn_program
-from minipod.kernel.state import ensure_dir, ensure_mode, pod_dir, root_dir
+from minipod.kernel.state import ensure_dir, ensure_mode, pod_dir, pod_key, root_dir
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +92,14 @@ class Sandbox:
     def veth(self) -> str:
         """The node's end of the current pause's veth pair ("" without a network)."""
         return veth_name(self.uid, self.attempt) if self.net.ip else ""
+    cgroup_path: str = ""  # where its cgroups are (named before they are made)
+    staging: Path | None = None  # where the directory is until it is claimed
+    events_lost: bool = False  # events.jsonl could not be written (said once in the log)
+
+    @property
+    def record_dir(self) -> Path:
+        """Where pod.json goes now: the staging directory until the claim."""
+        return self.staging or self.dir
 
     @property
     def pidns_fd(self) -> int | None:
@@ -96,6 +121,7 @@ class Sandbox:
 
     def teardown(self) -> None:
         self.pause_stack.close()
+        crash_point("delete:pause-stopped")
         self.teardown_stack.close()
 
 
@@ -117,57 +143,92 @@ def pause_binary() -> str:
     return path
 
 
-def create_sandbox(pod: Pod, net: PodNet | None = None,
-                   pids_limit: int = cgroups.UNLIMITED_PIDS) -> Sandbox:
-    """The pod's directory, /etc files, volumes, cgroups and pause. With an
-    address in ``net``, pause also puts the pod on the node's bridge
-    (csrc/pause.c --net); ``pids_limit`` caps the processes of the whole pod
-    (the kubelet's podPidsLimit; -1: no cap)."""
+def create_sandbox(pod: Pod, attach: Callable[[], PodNet] | None = None,
+                   pids_limit: int = cgroups.UNLIMITED_PIDS,
+                   intent: Callable[[Sandbox], None] | None = None) -> Sandbox:
+    """The pod's directory, /etc files, volumes, cgroups and pause. ``intent(box)``
+    is called once its directory is staged and before anything is made outside
+    it (the caller writes the record); ``attach()`` after the directory took the
+    pod's name, for its network: with an address, pause also puts the pod on
+    the node's bridge (csrc/pause.c --net). ``pids_limit`` caps the processes
+    of the whole pod (the kubelet's podPidsLimit; -1: no cap)."""
     try:
-        return _create_sandbox(pod, net or PodNet(_node_resolv_conf()), pids_limit)
-    except BaseException:
+        return _create_sandbox(pod, attach, pids_limit, intent)
+    except StartError:
         empty_trash()  # a rollback leaves nothing behind, not even in trash/
+        raise
+    except OSError as e:  # ENOSPC, EMFILE, EROFS, ENOMEM on the way: one line, the path
+        empty_trash()
+        where = e.filename or root_dir() / "pods" / pod_key(pod.namespace, pod.name)
+        raise StartError(f"create pod sandbox: {where}", e.errno or 0) from e
+    except BaseException:
+        empty_trash()
         raise
 
 
-def _create_sandbox(pod: Pod, net: PodNet, pids_limit: int) -> Sandbox:
+def _create_sandbox(pod: Pod, attach: Callable[[], PodNet] | None, pids_limit: int,
+                    intent: Callable[[Sandbox], None] | None) -> Sandbox:
     stack = contextlib.ExitStack()
     with stack:
-        directory = _make_pod_dir(pod, stack)
+        final = pod_dir(pod.namespace, pod.name)
+        staging = _make_staging_dir(stack)
         uid = str(uuid.uuid4())
-        log_dir = pod_log_dir(pod.namespace, pod.name, uid)
-        log_dir.mkdir(mode=0o700, parents=True)
-        # the pod's logs go with it, as the kubelet removes a deleted pod's
-        stack.callback(shutil.rmtree, log_dir, True)
         hostname = pod_hostname(pod)
-        _write_etc_files(directory, hostname, net)
-        _make_shm(directory / "shm", stack)
-        _make_fifos(pod, directory)
+        for sub in ("etc", "volumes", "containers", "logs"):
+            ensure_dir(staging / sub)
+        ensure_dir(staging / "shm")  # its tmpfs is mounted once the directory is claimed
+        _make_fifos(pod, staging)
+        qos, limits = _pod_limits(pod, pids_limit)
+        host = cgroups.host()
+        box = Sandbox(pod, final, uid, hostname, Child(0, -1), NsFds(0, {}),
+                      time.time(), contextlib.ExitStack(), contextlib.ExitStack(),
+                      log_dir=pod_log_dir(pod.namespace, pod.name, uid),
+                      cgroup_path=cgroups.pod_path(host, qos, uid), staging=staging)
+        if intent is not None:
+            intent(box)  # the record, before anything is made outside staging/
+        crash_point("create:staged")
+        _claim(pod, staging, final)
+        box.staging = None
+        stack.callback(retire_pod_dir, final)  # emptied by the caller
+        crash_point("create:claimed")
+        box.log_dir.mkdir(mode=0o700, parents=True)
+        # the pod's logs go with it, as the kubelet removes a deleted pod's
+        stack.callback(shutil.rmtree, box.log_dir, True)
+        box.net = attach() if attach is not None else PodNet(_node_resolv_conf())
+        crash_point("create:attached")
+        _write_etc_files(final, hostname, box.net)
+        _make_shm(final / "shm", stack)
         fs_group = pod.spec.security_context.fs_group if pod.spec.security_context else None
         for index, volume in enumerate(pod.spec.volumes):
-            _make_volume(directory, volume, index, stack, fs_group)
-        pod_cgroups = make_pod_cgroups(pod, uid, pids_limit)
-        stack.callback(remove_pod_cgroups, pod_cgroups)  # last out: kills what is left
-        pause, ns, pause_stack = _start_pod_namespaces(
-            pod, directory, hostname, net.pause_args(veth_name(uid, 0)), pod_cgroups)
-        return Sandbox(pod, directory, uid, hostname, pause, ns,
-                       time.time(), stack.pop_all(), pause_stack, log_dir=log_dir,
-                       net=net, cgroups=pod_cgroups)
+            _make_volume(final, volume, index, stack, fs_group)
+        box.cgroups = make_pod_cgroups(pod, uid, qos, limits, host)
+        stack.callback(remove_pod_cgroups, box.cgroups)  # last out: kills what is left
+        crash_point("create:cgroups")
+        box.pause, box.ns, box.pause_stack = _start_pod_namespaces(
+            pod, final, hostname, box.net.pause_args(veth_name(uid, 0)), box.cgroups)
+        box.teardown_stack = stack.pop_all()
+        crash_point("create:pause-spawned")
+        return box
     raise AssertionError("unreachable")  # pragma: no cover - `with` re-raises
 
 
-def make_pod_cgroups(pod: Pod, uid: str, pids_limit: int) -> cgroups.PodCgroups:
-    """pod<uid> under its QoS class, with the kubelet's limits, and a cgroup
-    for each container (made now, off every container's start) and pause."""
+def _pod_limits(pod: Pod, pids_limit: int) -> tuple[QoSClass, cgroups.CgroupLimits]:
     spec = pod.spec
-    every = (*spec.init_containers, *spec.containers)
-    qos = qos_class(c.resources for c in every)
+    qos = qos_class(c.resources for c in (*spec.init_containers, *spec.containers))
     totals = pod_totals((c.resources for c in spec.containers),
                         ((c.resources, c.restart_policy == "Always")
                          for c in spec.init_containers))
+    return qos, cgroups.pod_limits(qos, totals, pids_limit)
+
+
+def make_pod_cgroups(pod: Pod, uid: str, qos: QoSClass, limits: cgroups.CgroupLimits,
+                     host: cgroups.CgroupHost) -> cgroups.PodCgroups:
+    """pod<uid> under its QoS class, with the kubelet's limits, and a cgroup
+    for each container (made now, off every container's start) and pause."""
+    every = (*pod.spec.init_containers, *pod.spec.containers)
     try:
         return cgroups.create_pod(
-            cgroups.host(), uid, qos, cgroups.pod_limits(qos, totals, pids_limit),
+            host, uid, qos, limits,
             {c.name: cgroups.container_limits(c.resources) for c in every},
             every_device={c.name for c in every
                           if c.security_context and c.security_context.privileged})
@@ -185,6 +246,52 @@ def remove_pod_cgroups(pod_cgroups: cgroups.PodCgroups) -> None:
         log.error("%s", e)
 
 
+def staging_dir() -> Path:
+    return root_dir() / "staging"
+
+
+def _make_staging_dir(stack: contextlib.ExitStack) -> Path:
+    """staging/<pid>-<start time>-<uuid>: its maker's identity in its name, so
+    that sweep_staging() knows a dead supervisor's from a live one's."""
+    me = process_identity(os.getpid())
+    directory = ensure_dir(staging_dir()) / f"{me['pid']}-{me['startTime']}-{uuid.uuid4().hex}"
+    directory.mkdir(mode=0o700)
+    stack.callback(shutil.rmtree, directory, ignore_errors=True)
+    return directory
+
+
+def _claim(pod: Pod, staging: Path, final: Path) -> None:
+    """Rename the staged directory into pods/: the pod's name is taken by
+    this one rename, which fails if another pod holds it."""
+    ensure_dir(final.parent)
+    try:
+        os.rename(staging, final)
+    except OSError as e:
+        if e.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            raise StateError(
+                f"pod {pod.namespace}/{pod.name} exists already "
+                f"(run: minipod delete pod {pod.name} -n {pod.namespace})") from None
+        raise
+
+
+def sweep_staging() -> None:
+    """Remove what supervisors that died left in staging/ (no process was
+    ever started there)."""
+    try:
+        entries = list(os.scandir(staging_dir()))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        pid, _, rest = entry.name.partition("-")
+        started, _, _ = rest.partition("-")
+        try:
+            ref = ProcessRef(int(pid), float(started))
+        except ValueError:
+            ref = ProcessRef()
+        if not same_process(ref):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
 def _start_pod_namespaces(pod: Pod, directory: Path, hostname: str, net_args: list[str],
                           pod_cgroups: cgroups.PodCgroups | None
                           ) -> tuple[Child, NsFds, contextlib.ExitStack]:
@@ -197,20 +304,6 @@ def _start_pod_namespaces(pod: Pod, directory: Path, hostname: str, net_args: li
         stack.callback(ns.close)
         return pause, ns, stack.pop_all()
     raise AssertionError("unreachable")  # pragma: no cover - `with` re-raises
-
-
-def _make_pod_dir(pod: Pod, stack: contextlib.ExitStack) -> Path:
-    directory = pod_dir(pod.namespace, pod.name)
-    try:
-        directory.mkdir(mode=0o700)
-    except FileExistsError:
-        raise StateError(
-            f"pod {pod.namespace}/{pod.name} exists already "
-            f"(run: minipod delete pod {pod.name} -n {pod.namespace})") from None
-    stack.callback(retire_pod_dir, directory)  # emptied by the caller
-    for sub in ("etc", "volumes", "containers", "logs"):
-        ensure_dir(directory / sub)
-    return directory
 
 
 STREAMS = ("stdout", "stderr")

@@ -38,6 +38,10 @@ FdCallback = Callable[[int], None]  # called with the epoll event mask
 # seconds a wait through C (Loop.wait_with) lasts at most when signals do
 # not come through a wakeup fd
 SIGNAL_CHECK = 1.0
+# The longest one wait lasts: epoll takes its timeout in int milliseconds
+# (24.8 days at most), and a deadline ~292 years away (a grace period of
+# that many seconds) must not overflow it. Waking once a day costs nothing.
+MAX_WAIT = 86400.0
 
 
 def _noop() -> None:
@@ -129,11 +133,16 @@ class Deadlines:
     def next_deadline(self) -> float | None:
         self._drop_cancelled_head()
         best = self._heap[0][0] if self._heap else None
-        for queue in self._lanes.values():
+        empty = []
+        for lane, queue in self._lanes.items():
             while queue and queue[0].cancelled:
                 queue.popleft()
-            if queue and (best is None or queue[0].when < best):
+            if not queue:
+                empty.append(lane)
+            elif best is None or queue[0].when < best:
                 best = queue[0].when
+        for lane in empty:  # a lane of a probe period no pod has any more
+            del self._lanes[lane]
         return best
 
     def pop_due(self, now: float) -> list[Deadline]:
@@ -161,8 +170,13 @@ class Deadlines:
 
 
 class Loop:
-    def __init__(self, clock: Clock | None = None) -> None:
+    def __init__(self, clock: Clock | None = None,
+                 on_error: Callable[[Exception], None] | None = None) -> None:
+        """``on_error``: called with what a callback raised, after which the
+        loop goes on (the background supervisor's); without it the error
+        ends run_once(), as any exception does."""
         self.clock: Clock = clock or MonotonicClock()
+        self._on_error = on_error
         self.deadlines = Deadlines()
         self._epoll = select.epoll(sizehint=64)
         self._poll: Callable[[float], list[tuple[int, int]]] = self._epoll.poll
@@ -276,13 +290,31 @@ class Loop:
                 assert isinstance(self.clock, FakeClock)
                 self.clock.jump_to(self.clock.now() + timeout)
         else:
-            ready = self._poll(-1 if timeout is None else timeout)
+            ready = self._poll(MAX_WAIT if timeout is None else min(timeout, MAX_WAIT))
+        if self._on_error is not None:
+            self._dispatch_guarded(ready)
+            return
         for fd, events in ready:
             callback = self._fds.get(fd)
             if callback is not None:
                 callback(events)
         for deadline in self.deadlines.pop_due(self.clock.now()):
             deadline.callback()
+
+    def _dispatch_guarded(self, ready: list[tuple[int, int]]) -> None:
+        assert self._on_error is not None
+        for fd, events in ready:
+            callback = self._fds.get(fd)
+            if callback is not None:
+                try:
+                    callback(events)
+                except Exception as e:
+                    self._on_error(e)
+        for deadline in self.deadlines.pop_due(self.clock.now()):
+            try:
+                deadline.callback()
+            except Exception as e:
+                self._on_error(e)
 
     def run_until(self, done: Callable[[], bool]) -> None:
         while not done():

@@ -24,12 +24,13 @@ from typing import cast
 
 from minipod.api.backoff import BackoffPolicy
 from minipod.api.downward import ConfigError
-from minipod.api.errors import ContainerConfigError, StartError
+from minipod.api.errors import ContainerConfigError, StartError, StateError
 from minipod.api.manifest import parse_pods
 from minipod.api.model import OwnerReference
 from minipod.api.record import (
     ContainerRecord,
     PodRecord,
+    ProcessRef,
     RecordError,
     ServiceRecord,
     WorkloadRecord,
@@ -42,11 +43,13 @@ from minipod.kernel.launch import launch_plan
 from minipod.kernel.logs import LogFile
 from minipod.kernel.ns import NsFds
 from minipod.kernel.podnet import PodNet
+from minipod.kernel.podprocs import find_pauses, kill_all, pod_processes, unrecorded
 from minipod.kernel.proc import same_process
 from minipod.kernel.records import read_service_record
 from minipod.kernel.sandbox import (
     POD_NAMESPACE_NAMES,
     Sandbox,
+    empty_trash,
     pod_hostname,
     remove_pod_cgroups,
     retire_pod_dir,
@@ -60,16 +63,21 @@ from minipod.kernel.state import (
     workload_records_dir,
 )
 from minipod.runtime.images import resolve_images
+from minipod.runtime.network import release_owner
 from minipod.runtime.pod import ContainerRun, PodRunner
 from minipod.runtime.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
 
-def orphaned_pods() -> list[tuple[Path, PodRecord]]:
-    """Pods whose recorded supervisor is no longer running."""
-    found = []
+def orphaned_pods() -> list[tuple[Path, PodRecord | None]]:
+    """Pods whose recorded supervisor is no longer running, and pod
+    directories with no record at all (a supervisor makes none of those:
+    kernel/sandbox.py claims a directory with its record in it)."""
+    found: list[tuple[Path, PodRecord | None]] = []
     for directory in sorted(pods_dir().iterdir()):
+        if directory.name.startswith("."):
+            continue
         try:
             record = PodRecord.from_json(read_json(directory / "pod.json"),
                                          str(directory / "pod.json"))
@@ -77,9 +85,72 @@ def orphaned_pods() -> list[tuple[Path, PodRecord]]:
             log.error("cannot adopt %s: %s", directory, e)
             continue
         except (OSError, ValueError):
-            continue  # being created or removed right now
+            found.append((directory, None))
+            continue
         if not same_process(record.supervisor):
             found.append((directory, record))
+    return found
+
+
+def recover(sup: Supervisor) -> list[str]:
+    """Take over every pod whose supervisor died, as its record says: a pod
+    still being created is half made and removed whole (the client that asked
+    for it never heard "created"; `up -d` again makes it); a pod being
+    deleted is adopted and its deletion finished; any other is adopted, less
+    the processes its record does not name. What was removed, one line each."""
+    removed = []
+    for directory, record in orphaned_pods():
+        try:
+            if record is None or record.creating:
+                why = "no record" if record is None else "half made"
+                remove_pod(directory, record)
+                removed.append(f"pod/{directory.name.split('_', 1)[-1]} removed ({why} when "
+                               "its supervisor died)")
+            else:
+                adopt_pod(sup, directory, record)
+        except Exception:  # one broken pod must not keep the others down
+            log.exception("could not recover %s", directory)
+    return removed
+
+
+def recorded_processes(record: PodRecord | None) -> list[ProcessRef]:
+    if record is None:
+        return []
+    return [record.pause] + [c.process for c in record.containers.values()
+                             if c.process is not None]
+
+
+def remove_pod(directory: Path, record: PodRecord | None, grace: float = 0.0) -> None:
+    """Stop every process of the pod the host has (kernel/podprocs.py), the
+    containers within ``grace`` seconds, then its pause; then remove what
+    else it has on the host, named by its record or by its name whether or
+    not the record got to say it (a pod killed half made): its cgroups, its
+    network claims and hostPort rules, its logs, and last its directory,
+    which holds its name until then. StateError, and the directory left, if
+    a process will not die."""
+    found = pod_processes(directory, recorded_processes(record))
+    pauses = {p.pid for p in find_pauses_of(directory, record)}
+    left = kill_all([p for p in found if p.pid not in pauses], grace)
+    left += kill_all([p for p in found if p.pid in pauses], 2.0 if grace else 0.0)
+    if left:
+        raise StateError(f"{directory.name}: process(es) "
+                         f"{', '.join(str(p.pid) for p in left)} did not exit; not removed")
+    if record is not None and record.cgroup:
+        host = cgroups.reader()
+        if cgroups.Cgroup(host, record.cgroup).exists():
+            cgroups.remove_recorded(host, record.cgroup)
+    namespace, _, name = directory.name.partition("_")  # kernel/state.py pod_key
+    release_owner(namespace, name)
+    if record is not None and record.log_dir:
+        shutil.rmtree(record.log_dir, ignore_errors=True)
+    retire_pod_dir(directory)
+    empty_trash()
+
+
+def find_pauses_of(directory: Path, record: PodRecord | None) -> list[ProcessRef]:
+    found = find_pauses(directory)
+    if record is not None and record.pause.pid and same_process(record.pause):
+        found.append(record.pause)
     return found
 
 
@@ -116,6 +187,17 @@ def orphaned_services() -> list[ServiceRecord]:
 
 
 def adopt_pod(sup: Supervisor, directory: Path, record: PodRecord) -> PodRunner:
+    """Take the pod back as its record has it. First the processes it does
+    not name are stopped: a container exec'd (or a pause spawned) after the
+    last write, an exec probe or a hook of the dead supervisor; the record's
+    own are adopted, and a container of it that is gone restarts by policy."""
+    strays = unrecorded(directory, record.pause if record.pause.pid else None,
+                        [c.process for c in record.containers.values()
+                         if c.process is not None and c.running])
+    if strays:
+        log.warning("pod %s: stopping %d process(es) its record does not name: %s",
+                    record.key, len(strays), ", ".join(str(p.pid) for p in strays))
+        kill_all(strays)
     meta = record.api_object["metadata"]
     spec = {k: v for k, v in record.api_object["spec"].items() if k != "nodeName"}
     doc = {"apiVersion": "v1", "kind": "Pod", "spec": spec,
@@ -144,7 +226,12 @@ def adopt_pod(sup: Supervisor, directory: Path, record: PodRecord) -> PodRunner:
                                         pause_alive)]
     sup.pods[runner.key] = runner
     runner.event("Normal", "Adopted", f"supervisor {os.getpid()} took the pod over")
-    if not pause_alive:  # kill what still runs, then a new sandbox
+    if record.deletion_time is not None:  # a delete was under way: finish it
+        spent = runner.loop.clock.wall() - record.deletion_time
+        grace = runner.pod.spec.termination_grace_period_seconds
+        sup.delete_pod(runner.key, max(0, int(min(grace, 2**62) - spent)), lambda: None)
+        runner.deletion_time = record.deletion_time
+    elif not pause_alive:  # kill what still runs, then a new sandbox
         runner.sandbox_lost("pause died while no supervisor watched it")
     else:
         for run in vanished:  # restarted (or not) by the pod's policy
@@ -179,7 +266,7 @@ def _adopt_sandbox(runner: PodRunner, directory: Path, record: PodRecord) -> San
     return Sandbox(pod, directory, record.uid, pod_hostname(pod), pause, ns,
                    record.created, teardown, pause_stack, record.sandbox_attempt,
                    log_dir=log_dir, net=_adopted_net(directory, record),
-                   cgroups=pod_cgroups)
+                   cgroups=pod_cgroups, cgroup_path=record.cgroup)
 
 
 def _adopted_net(directory: Path, record: PodRecord) -> PodNet:

@@ -28,6 +28,7 @@ from minipod.api.events import Event
 from minipod.api.manifest import parse_objects
 from minipod.api.model import Pod, Workload
 from minipod.api.record import SupervisorRef, WorkloadRecord
+from minipod.api.text import printable
 from minipod.api.workloads import workload_key
 from minipod.kernel.image import Image
 from minipod.kernel.state import (
@@ -147,7 +148,7 @@ class WorkloadController:
     def _event(self, type_: str, reason: str, message: str) -> None:
         w = self.workload
         self.sup.emit(Event(time.time(), type_, reason,
-                            f"{w.kind.lower()}/{w.name}", message))
+                            f"{w.kind.lower()}/{w.name}", printable(message)))
 
     # -- changes from outside --------------------------------------------------------
     def update(self, workload: Workload) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import shutil
 import signal
@@ -41,6 +42,7 @@ from minipod.runtime.pod import ContainerRun, PodRunner
 from minipod.runtime.podview import pod_record
 
 SPARE_RUN_DIR = "next"  # the next run's directories, made ahead (take_run_dirs)
+log = logging.getLogger(__name__)
 
 
 class KernelEffects:
@@ -53,8 +55,9 @@ class KernelEffects:
         self._node: PodFacts | None = None
 
     # -- the sandbox -------------------------------------------------------------
-    def create_sandbox(self, pod: Pod, net: PodNet) -> Sandbox:
-        return sandbox.create_sandbox(pod, net, self.pod_pids_limit)
+    def create_sandbox(self, pod: Pod, attach: Callable[[], PodNet],
+                       intent: Callable[[Sandbox], None]) -> Sandbox:
+        return sandbox.create_sandbox(pod, attach, self.pod_pids_limit, intent)
 
     def replace_pause(self, box: Sandbox) -> None:
         box.replace_pause()
@@ -215,10 +218,21 @@ class KernelEffects:
     # -- the record ------------------------------------------------------------------
     def save_record(self, runner: PodRunner) -> None:
         assert runner.sandbox is not None
-        write_json_atomic(runner.sandbox.dir / "pod.json", pod_record(runner).to_json())
+        write_json_atomic(runner.sandbox.record_dir / "pod.json", pod_record(runner).to_json())
 
     def append_event(self, box: Sandbox, event: Event) -> None:
-        append_event(box.dir / "events.jsonl", event)
+        """Kept with the pod for `describe`; a disk that cannot take it (full,
+        read-only) loses the event, said once per pod in the log, and the
+        pod goes on: its record is what must be written (PodRunner.save)."""
+        try:
+            append_event(box.dir / "events.jsonl", event)
+        except OSError as e:
+            if not box.events_lost:
+                box.events_lost = True
+                log.warning("events of pod %s/%s are not kept: %s: %s", box.pod.namespace,
+                            box.pod.name, e.filename or box.dir, e.strerror)
+            return
+        box.events_lost = False
 
 
 def _stream_writer(box: Sandbox, name: str, stream: str) -> int:

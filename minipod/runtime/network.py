@@ -210,6 +210,29 @@ def release_orphan(namespace: str, name: str, record: PodNetworkRecord | None) -
         podnet.release("pod-ips", record.ip, owner)
 
 
+def release_owner(namespace: str, name: str) -> None:
+    """Every claim the pod ``namespace/name`` holds, and its hostPort rules,
+    whether or not its record names them: a supervisor killed between
+    attach() and the record's next write leaves them claimed (the pod's
+    directory holds its name meanwhile, so no other pod has that owner)."""
+    owner = f"{namespace}/{name}"
+    held = [(kind, claim) for kind in ("pod-ips", "host-ports")
+            for claim in podnet.claimed(kind) if podnet.owner_of(kind, claim) == owner]
+    if not held:
+        return
+    if any(kind == "host-ports" for kind, _ in held):
+        proxy = Proxy(Nft())
+        try:
+            if proxy.table_exists():
+                proxy.read_back()
+                proxy.remove(f"pod/{owner}")
+        except NftError as e:
+            log.error("could not remove the hostPort rules of %s: %s", owner, e)
+    with podnet.locked():
+        for kind, claim in held:
+            podnet.release(kind, claim, owner)
+
+
 def _hosts_names(pod: Pod, hostname: str, domain: str) -> str:
     """The kubelet's hosts line: the FQDN first when the pod has a subdomain."""
     if pod.spec.subdomain:

@@ -39,6 +39,8 @@ from minipod.api.model import Container, ExecAction, LifecycleHandler, Pod, Volu
 from minipod.api.record import PauseRef, PodNetworkRecord, ProcessRef, SupervisorRef
 from minipod.api.resources import qos_class
 from minipod.api.status import ContainerStatus, PodRow, State, pod_phase, pod_row
+from minipod.api.text import printable
+from minipod.kernel.faults import crash_point
 from minipod.kernel.image import Image
 from minipod.kernel.launch import LaunchCache, LaunchPlan, launch_plan
 from minipod.kernel.logs import LogFile, LogPipe
@@ -56,6 +58,18 @@ log = logging.getLogger(__name__)
 
 ETC_FILES = ("hosts", "hostname", "resolv.conf")
 MIN_KILL_GRACE = 2  # minimumGracePeriodInSeconds, for kills the kubelet decides on
+# The longest grace period the supervisor waits out: what Go's time.Duration
+# holds in seconds (int64 nanoseconds, ~292 years). The API server takes any
+# int64; the kubelet turns a grace period into a time.Duration (killContainer's
+# wait, the CRI client's StopContainer deadline), so that is the most it can
+# mean, and a larger value wrapped around there (kubernetes#84298: the pod
+# hung in Terminating). Every timer below is computed from a capped value.
+MAX_GRACE_SECONDS = (2**63 - 1) // 10**9
+
+
+def capped_grace(seconds: int) -> int:
+    """A grace period as the supervisor waits it out: at most MAX_GRACE_SECONDS."""
+    return min(seconds, MAX_GRACE_SECONDS)
 START_ERROR_EXIT = 128  # containerd's exit code for a container that could not start
 # the kubelet's pod worker retries a failed sync (a ConfigMap not there yet;
 # a container that cannot be made as its spec asks: runAsNonRoot, a missing
@@ -197,7 +211,11 @@ class PodEffects(Protocol):
     real host; the unit tests have a fake that records). Every method is one
     effect the lifecycle below decides on."""
 
-    def create_sandbox(self, pod: Pod, net: PodNet) -> Sandbox: ...
+    def create_sandbox(self, pod: Pod, attach: Callable[[], PodNet],
+                       intent: Callable[[Sandbox], None]) -> Sandbox:
+        """The sandbox; ``intent`` is called with it before anything is made
+        outside its staged directory (no pause yet), so the record comes
+        first; ``attach`` once it holds the pod's name, for its network."""
     def replace_pause(self, box: Sandbox) -> None: ...
     def teardown_sandbox(self, box: Sandbox) -> None: ...
     def open_stream(self, box: Sandbox, container: str, stream: str) -> int: ...
@@ -261,12 +279,15 @@ class PodRunner:
         self.terminating = False
         self.deletion_time: float | None = None
         self.recreating = False  # pause died: killing everything to start over
+        self.creating = False  # start() has not finished: a crash now leaves it half made
         self.final_phase: str | None = None  # Succeeded or Failed, once and for all
         self.failed_reason: str | None = None
         self.started_at = self.loop.clock.wall()
         self._stop_deadline = 0.0
+        self._shortened = False  # a second delete cut the grace period
         self._on_stopped: list[Callable[[], None]] = []
         self._save_pending: Deadline | None = None
+        self._save_failed = False  # the last pod.json write failed (said once in the log)
         self._identities: dict[int, ProcessRef] = {}  # pid -> identity, while it lives
         self._pause: PauseRef | None = None  # pause_ref's
         self.net: PodNetworkRecord | None = None  # its address and hostPorts, once claimed
@@ -295,7 +316,11 @@ class PodRunner:
 
     # -- events ------------------------------------------------------------
     def event(self, type_: str, reason: str, message: str) -> None:
-        event = Event(self.loop.clock.wall(), type_, reason, f"pod/{self.pod.name}", message)
+        # A probe's server or command says what it likes (binary, escape
+        # sequences, newlines): escaped here, before daemon.log, `up`'s
+        # terminal and events.jsonl see it.
+        event = Event(self.loop.clock.wall(), type_, reason, f"pod/{self.pod.name}",
+                      printable(message))
         self.sup.emit(event)
         if self.sandbox is not None:  # kept with the pod, for `describe`
             self.fx.append_event(self.sandbox, event)
@@ -307,12 +332,29 @@ class PodRunner:
     # -- starting ------------------------------------------------------------
     def start(self) -> None:
         """Create the sandbox and the first container; StartError rolls back this
-        pod (teardown gives its address back)."""
-        attached = self.sup.attach_network(self.pod, pod_hostname(self.pod))
-        self.net = attached.record
-        self.sandbox = self.fx.create_sandbox(self.pod, attached.net)
+        pod (teardown gives its address back).
+
+        The record is written before each thing it will name is started: first
+        in staging (creating, no process), then with the pause, then with the
+        first container, and only then does it stop saying "creating". A
+        supervisor killed anywhere in between leaves a pod that `recover`
+        removes whole (runtime/adopt.py); one killed after, a pod it adopts."""
+        self.creating = True
+        warnings: list[tuple[str, str]] = []
+
+        def attach() -> PodNet:
+            attached = self.sup.attach_network(self.pod, pod_hostname(self.pod))
+            self.net = attached.record
+            warnings.extend(attached.warnings)
+            return attached.net
+
+        try:
+            self.sandbox = self.fx.create_sandbox(self.pod, attach, self._write_intent)
+        except BaseException:
+            self.sandbox = None  # create_sandbox removed what it had made
+            raise
         self.sup.watch(self.sandbox.pause, self._on_pause_exit)
-        for reason, message in attached.warnings:
+        for reason, message in warnings:
             self.event("Warning", reason, message)
         for volume in self.pod.spec.volumes:
             if volume.projections is not None:
@@ -324,8 +366,16 @@ class PodRunner:
         self.watch_oom()
         self.event("Normal", "SandboxReady",
                    f"pod sandbox created (pause pid {self.sandbox.pause.pid})")
+        self._flush()
+        crash_point("create:pause-recorded")
         self._advance()
+        self.creating = False
         self._flush()  # after the first container's exec, before `up -d` answers
+        crash_point("create:done")
+
+    def _write_intent(self, box: Sandbox) -> None:
+        self.sandbox = box
+        self.save()
 
     def watch_oom(self) -> None:
         assert self.sandbox is not None
@@ -515,6 +565,11 @@ class PodRunner:
         except StartError as e:
             self._start_failed(run, e)
             return
+        except OSError as e:  # EMFILE, ENOMEM, ENOSPC making its streams or log
+            self._start_failed(run, StartError(f"start container {run.name}: "
+                                               f"{e.filename or 'its streams'}", e.errno or 0))
+            return
+        crash_point("container:spawned")
         run.child = child
         run.state = State("running", started_at=self.loop.clock.wall())
         run.started_mono = self.loop.clock.now()
@@ -837,7 +892,7 @@ class PodRunner:
         grace = worker.probe.termination_grace_period_seconds
         if grace is None:
             grace = self.pod.spec.termination_grace_period_seconds
-        self._kill(run, max(grace, MIN_KILL_GRACE), message)
+        self._kill(run, max(capped_grace(grace), MIN_KILL_GRACE), message)
 
     def _post_start(self, run: ContainerRun) -> None:
         hook = run.spec.lifecycle.post_start if run.spec.lifecycle else None
@@ -857,7 +912,7 @@ class PodRunner:
             return
         self.event("Warning", "FailedPostStartHook",
                    f"PostStartHook failed for container {run.name}: {outcome.message.strip()}")
-        grace = self.pod.spec.termination_grace_period_seconds
+        grace = capped_grace(self.pod.spec.termination_grace_period_seconds)
         self._kill(run, max(grace, MIN_KILL_GRACE),
                    f"FailedPostStartHook: container {run.name}")
 
@@ -980,7 +1035,7 @@ class PodRunner:
         self.recreating = True
         for run in self.runs:
             run.cancel_restart()
-            self._kill(run, self.pod.spec.termination_grace_period_seconds,
+            self._kill(run, capped_grace(self.pod.spec.termination_grace_period_seconds),
                        f"Stopping container {run.name}")
         self._maybe_recreate()
 
@@ -1039,21 +1094,54 @@ class PodRunner:
     def stop(self, grace: int | None, on_stopped: Callable[[], None]) -> None:
         """Stop every container, then remove the sandbox: app (and running init)
         containers in parallel, then sidecars one by one in reverse order, all
-        within one grace period, as the kubelet's termination ordering does."""
+        within one grace period, as the kubelet's termination ordering does.
+
+        A pod already stopping goes on; a shorter ``grace`` than what it has
+        left shortens it (a second `delete --grace-period 0`, or `--now`), as a
+        shorter deletionGracePeriodSeconds does in the API server."""
         self._on_stopped.append(on_stopped)
         if self.terminating:
+            if grace is not None:
+                self._shorten(capped_grace(grace))
             return
         self.terminating = True
         self.deletion_time = self.loop.clock.wall()
         grace = self.pod.spec.termination_grace_period_seconds if grace is None else grace
+        grace = capped_grace(grace)
         self._stop_deadline = self.loop.clock.now() + grace
+        # The intent first: a supervisor killed from here on leaves a record
+        # that says Terminating, and the next one finishes the deletion
+        # (runtime/adopt.py) instead of adopting the pod as a running one.
+        self._flush()
+        crash_point("delete:marked")
         for run in self.runs:
             run.cancel_restart()
             run.cancel_pull()
             if not run.sidecar:
                 self._kill(run, grace, f"Stopping container {run.name}")
+        crash_point("delete:signalled")
         self._changed()  # Terminating shows at once, as a deletionTimestamp does
         self._continue_stop()
+
+    def _shorten(self, grace: int) -> None:
+        """What is left of the grace period becomes ``grace`` if that is shorter."""
+        now = self.loop.clock.now()
+        if now + grace >= self._stop_deadline:
+            return
+        self._stop_deadline = now + grace
+        self._shortened = True
+        for run in self.runs:
+            if not (run.killing and run.running and run.child is not None):
+                continue
+            if run.hook is not None:  # preStop still running: it ends with the new time
+                if grace > 0:
+                    continue
+                run.hook.cancel()
+                run.hook = None
+            if run.kill_timer is not None:
+                run.kill_timer.cancel()
+                run.kill_timer = None
+            self._terminate(run, grace)
 
     def _continue_stop(self) -> None:
         if not self.terminating:
@@ -1065,6 +1153,7 @@ class PodRunner:
                 remaining = max(0, round(self._stop_deadline - self.loop.clock.now()))
                 self._kill(run, remaining, f"Stopping container {run.name}")
                 return  # the next one waits for this one (termination ordering)
+        crash_point("delete:containers-gone")
         self.teardown()
         callbacks, self._on_stopped = self._on_stopped, []
         for callback in callbacks:
@@ -1096,8 +1185,11 @@ class PodRunner:
                 self.event("Warning", "FailedPreStopHook",
                            f"PreStopHook failed for container {run.name}: "
                            f"{outcome.message.strip()}")
-            left = grace - (self.loop.clock.now() - began)
-            self._terminate(run, max(left, MIN_KILL_GRACE))
+            now = self.loop.clock.now()
+            left = max(grace - (now - began), MIN_KILL_GRACE)
+            if self._shortened:  # a second delete cut the grace period since
+                left = min(left, self._stop_deadline - now)
+            self._terminate(run, left)
 
         run.hook = self._start_hook(run, pre_stop, grace, after_pre_stop)
 
@@ -1146,8 +1238,25 @@ class PodRunner:
 
     # -- the on-disk record --------------------------------------------------------
     def save(self) -> None:
-        if self.sandbox is not None:
-            self.fx.save_record(self)  # runtime/podview.py renders it
+        """Write pod.json (runtime/podview.py renders it). While the pod is
+        being created a failure is the pod's (StartError, naming the file:
+        it is rolled back); afterwards the pod goes on with its last record,
+        the failure said once in the log, and the next change writes again."""
+        if self.sandbox is None:
+            return
+        try:
+            self.fx.save_record(self)
+        except OSError as e:
+            path = self.sandbox.record_dir / "pod.json"
+            if self.creating:
+                raise StartError(f"write {path}", e.errno or 0) from e
+            if not self._save_failed:
+                log.error("pod %s: cannot write %s: %s", self.key, path, e.strerror)
+            self._save_failed = True
+            return
+        if self._save_failed:
+            log.warning("pod %s: %s written again", self.key, self.sandbox.record_dir)
+            self._save_failed = False
 
     def identity(self, pid: int) -> ProcessRef:
         """A process's identity, read once per process (a pid's start time

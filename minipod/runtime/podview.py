@@ -47,7 +47,8 @@ def pod_record(runner: PodRunner) -> PodRecord:
         log_dir=str(box.log_dir),
         network=PodNetworkRecord(runner.net.ip, box.veth, runner.net.host_ports)
         if runner.net is not None else None,
-        cgroup=box.cgroups.path if box.cgroups else "", qos_class=runner.qos_class,
+        cgroup=box.cgroups.path if box.cgroups else box.cgroup_path, qos_class=runner.qos_class,
+        creating=runner.creating, deletion_time=runner.deletion_time,
     )
 
 

@@ -27,9 +27,10 @@ from minipod.api.record import PodNetworkRecord, SupervisorRef
 from minipod.api.workloads import check_update, workload_key
 from minipod.kernel import configstore, logs
 from minipod.kernel import sys as msys
+from minipod.kernel.faults import crash_point
 from minipod.kernel.image import Image
 from minipod.kernel.proc import ReapSource, foreign_exit_status, process_identity, reap_one
-from minipod.kernel.sandbox import empty_trash
+from minipod.kernel.sandbox import empty_trash, sweep_staging
 from minipod.kernel.spawn import Child, ExitStatus
 from minipod.kernel.state import supervisors_dir
 from minipod.loop.eventloop import Deadline, Loop
@@ -71,6 +72,7 @@ class Supervisor:
         self._watched: dict[int, tuple[Child, ExitHandler]] = {}
         self._foreign: dict[int, Child] = {}  # adopted processes, watched by pidfd alone
         self.failures: list[str] = []  # pods that ended Failed
+        self.recovered: list[str] = []  # what recovery removed, for `minipod recover`
         self.stopping = False
         self.socket_path = socket_path or supervisors_dir() / f"{os.getpid()}.sock"
         self._identity: SupervisorRef | None = None
@@ -81,6 +83,7 @@ class Supervisor:
         self.services = ServiceController(self, self.network)
         self.puller = Puller(self)
         self._tidy: Deadline | None = None
+        self._client_deletes: set[str] = set()  # pods a client's delete waits on
 
     # -- set-up --------------------------------------------------------------
     def open(self) -> None:
@@ -90,6 +93,7 @@ class Supervisor:
         self.loop.add_signal_handler(signal.SIGINT, lambda: self.stop_all("interrupted"))
         self.loop.add_signal_handler(signal.SIGTERM, lambda: self.stop_all("terminated"))
         empty_trash()  # what a supervisor that crashed left there
+        sweep_staging()
         self.config_watch.open()
 
     def config_changed(self, kind: str | None, namespace: str | None, name: str | None) -> None:
@@ -272,8 +276,8 @@ class Supervisor:
         for controller in self._controllers_of(runner):
             controller.poke()
         self.services.pod_changed(runner)  # a pod that turned (un)ready moves in the endpoints
-        if self.status_sink is None:
-            return
+        if self.status_sink is None or runner.sandbox is None:
+            return  # a pod torn down has had its last row (and is forgotten)
         row = runner.row()
         shown = (row.status, row.ready, row.restarts)
         if self._shown.get(runner.key) != shown:
@@ -294,15 +298,47 @@ class Supervisor:
         self.services.sync_now(leaving=key)
 
         def stopped() -> None:
-            self.pods.pop(key, None)
+            if self.pods.get(key) is runner:
+                self.pods.pop(key)
+                self._forget(runner)
             for controller in owners:  # a replica is gone: make a new one
                 controller.poke()
             self.services.pod_gone(key)
             self._pods_gone()
+            crash_point("delete:retired")
             on_done()
 
         runner.stop(grace, stopped)
         return True
+
+    def delete_for_client(self, key: str, grace: int | None,
+                          on_done: Callable[[], None]) -> str:
+        """A client's `delete pod`: "deleting" (``on_done`` once the pod is
+        gone), "not found", or "already" when another client's delete of it
+        is under way: that one says deleted and this one NotFound, as
+        kubectl's second delete does. A shorter grace period still applies."""
+        runner = self.pods.get(key)
+        if runner is None:
+            return "not found"
+        if key in self._client_deletes:
+            if grace is not None:
+                runner.stop(grace, lambda: None)
+            return "already"
+        self._client_deletes.add(key)
+
+        def done() -> None:
+            self._client_deletes.discard(key)
+            on_done()
+
+        self.delete_pod(key, grace, done)
+        return "deleting"
+
+    def _forget(self, runner: PodRunner) -> None:
+        """What the supervisor kept of a pod that is gone: its events and its
+        last printed row (10,000 pods created and deleted must leave nothing)."""
+        if not any(r.pod.name == runner.pod.name for r in self.pods.values()):
+            self.events.pop(runner.pod.name, None)
+        self._shown.pop(runner.key, None)
 
     def stop_all(self, why: str, grace: int | None = None) -> None:
         if not self.stopping:

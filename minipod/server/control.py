@@ -10,8 +10,11 @@ Supervisor (minipod/runtime/supervisor.py), which knows nothing of sockets.
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,13 +24,18 @@ from minipod.api.errors import MinipodError, SpecError
 from minipod.api.kinds import workload_kind
 from minipod.api.manifest import parse_objects, parse_sources
 from minipod.api.model import Pod
+from minipod.kernel.faults import crash_point
 from minipod.kernel.image import images_dir
+from minipod.kernel.proc import same_process
+from minipod.kernel.records import read_pod_record
+from minipod.kernel.state import pod_dir
 from minipod.runtime.controller import WorkloadController
 from minipod.runtime.images import resolve_images, template_pod
 from minipod.runtime.supervisor import Supervisor
 from minipod.server import protocol
 
 Reply = Callable[[dict[str, Any]], None]
+log = logging.getLogger(__name__)
 
 
 class ControlServer:
@@ -67,22 +75,31 @@ class ControlServer:
             conn, _ = self._server.accept()
         except BlockingIOError:
             return
+        except OSError as e:  # EMFILE, ENOMEM: the client waits in the backlog
+            log.warning("control socket: cannot accept: %s; again in 0.1 s", e.strerror)
+            fd = self._server.fileno()
+            self.sup.loop.unregister(fd)
+            self.sup.loop.call_later(0.1, lambda: self._resume(fd))
+            return
         Connection(self, conn)
+
+    def _resume(self, fd: int) -> None:
+        if self._server is not None and self._server.fileno() == fd:
+            self.sup.loop.register(fd, self._on_connect)
 
     def handle(self, request: dict[str, Any], reply: Reply) -> None:
         sup, op = self.sup, request.get("op")
-        if op == "delete":
-            key = f"{request.get('namespace', 'default')}/{request.get('name')}"
-            grace = request.get("grace")
-            wait = request.get("wait") is not False  # kubectl delete --wait=false: at once
-            if not sup.delete_pod(key, grace, (lambda: reply({"ok": True})) if wait
-                                  else (lambda: None)):
-                reply({"ok": False, "error": f"pod {key} not found"})
-            elif not wait:
-                reply({"ok": True})
+        if op in ("apply", "delete") and _past_deadline(request):
+            # the client has given up (or is about to): nothing is done that
+            # it would not hear of (server/client.py says so to its user)
+            reply({"ok": False, "cancelled": True,
+                   "error": "the request came after its deadline: cancelled, nothing done"})
+        elif op == "delete":
+            delete_pod(sup, request, reply)
         elif op == "ping":
             reply({"ok": True, "pid": os.getpid(), "pods": sorted(sup.pods),
-                   "services": sorted(sup.services.services)})
+                   "services": sorted(sup.services.services),
+                   "removed": sup.recovered[-100:]})
         elif op == "delete-service":
             key = f"{request.get('namespace', 'default')}/{request.get('name')}"
             reply({"ok": True} if sup.services.delete(key)
@@ -101,6 +118,26 @@ class ControlServer:
             reply({"ok": False, "error": f"unknown op {op!r}"})
 
 
+def delete_pod(sup: Supervisor, request: dict[str, Any], reply: Reply) -> None:
+    """`delete pod`: answered once it is gone (or at once with wait false);
+    a second client's delete of a pod being deleted is NotFound."""
+    crash_point("delete:received")
+    namespace, name = request.get("namespace", "default"), request.get("name")
+    key = f"{namespace}/{name}"
+    grace = request.get("grace")
+    wait = request.get("wait") is not False  # kubectl delete --wait=false: at once
+    if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool)):
+        reply({"ok": False, "error": "grace must be an integer"})
+        return
+    said = sup.delete_for_client(key, grace, (lambda: reply({"ok": True})) if wait
+                                 else (lambda: None))
+    if said != "deleting":
+        reply({"ok": False, "deleting": said == "already",
+               "error": f'pod "{name}" not found in namespace "{namespace}"'})
+    elif not wait:
+        reply({"ok": True})
+
+
 def apply(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
     """`up -d`: validate again, resolve, start all or nothing."""
     source = str(request.get("source", "<manifest>"))
@@ -108,6 +145,7 @@ def apply(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
         # minipod.cli.main's request, from a shell whose MINIPOD_IMAGES is not
         # ours: the full CLI resolves its images there first
         return {"ok": False, "full": True, "error": "another image store"}
+    crash_point("apply:received")
     try:
         # `apply -f` sends each file as [source, text]; `up -d` one text
         files = request.get("files")
@@ -115,22 +153,32 @@ def apply(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
             manifest = parse_sources([(str(f[0]), str(f[1])) for f in files])
         else:
             manifest = parse_objects(str(request.get("text", "")), source)
-        # kubectl apply: a pod this supervisor runs as written is "unchanged";
-        # a pod cannot be changed (its spec is immutable), so another spec is
-        # refused before anything is done
-        unchanged = [p for p in manifest.pods if _same_pod(sup, p)]
-        changed = [p for p in manifest.pods if p not in unchanged
-                   and f"{p.namespace}/{p.name}" in sup.pods]
+        # kubectl apply: what exists as written (ours, or another live
+        # supervisor's) is "unchanged", what is missing is made; so re-running
+        # `up -d FILE` after a failure (or a crash of the supervisor half-way)
+        # completes it. A pod cannot be changed (its spec is immutable), so
+        # another spec is refused before anything is done.
+        missing: list[Pod] = []
+        unchanged: list[Pod] = []
+        changed: list[Pod] = []
+        for pod in manifest.pods:
+            found = _existing_spec(sup, pod)
+            target = missing if found is None else unchanged if found == _spec_of(pod) \
+                else changed
+            target.append(pod)
         if changed:
             return {"ok": False, "code": 1, "error": "\n".join(
                 f'The Pod "{p.name}" is invalid: spec: Forbidden: pod updates may not change '
                 f"fields other than those minipod lets change (delete it first: minipod "
                 f"delete pod {p.name} -n {p.namespace})" for p in changed)}
-        pods = [p for p in manifest.pods if p not in unchanged]
+        pods = missing
         images = resolve_images([*pods, *map(template_pod, manifest.workloads)], source)
         backoff = BackoffPolicy.parse(request["backoff"]) if request.get("backoff") else None
         sup.check_workload_updates(manifest.workloads)  # before any pod starts
         sup.check_configs(manifest.configs)
+        if _past_deadline(request):  # validating and resolving took that long: nothing done
+            return {"ok": False, "cancelled": True,
+                    "error": "the request ran past its deadline: cancelled, nothing done"}
         # Services before pods: containers get the variables of the Services
         # that exist when they start (the API server's allocators may refuse: exit 2)
         services = sup.services.apply(manifest.services)
@@ -143,6 +191,12 @@ def apply(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
         configs = [f"{c.kind.lower()}/{c.name} {word}"
                    for c, word in sup.apply_configs(manifest.configs)]
         started = sup.start_pods(pods, images, backoff)
+        if _past_deadline(request):  # the client gave up while they were made: undo
+            for runner in started:
+                runner.teardown()
+                sup.pods.pop(runner.key, None)
+            return {"ok": False, "cancelled": True,
+                    "error": "the request ran past its deadline: cancelled, no pod made"}
         said = sup.apply_workloads(manifest.workloads, backoff)
     except SpecError as e:
         return {"ok": False, "code": 2, "error": str(e)}
@@ -150,10 +204,41 @@ def apply(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "code": 1, "error": str(e)}
     warnings = [w for found in images.values() for image in found.values()
                 if image is not None for w in image.warnings]
-    pods_said = [f"pod/{p.name} unchanged" for p in unchanged] + [
-        f"pod/{r.pod.name} created" for r in started]
+    made = {r.key for r in started}
+    pods_said = [f"pod/{p.name} {'created' if f'{p.namespace}/{p.name}' in made else 'unchanged'}"
+                 for p in manifest.pods]
     return {"ok": True, "said": configs + services + pods_said + said,
-            "warnings": warnings}
+            "warnings": warnings, "created": sorted(made)}
+
+
+def _past_deadline(request: dict[str, Any]) -> bool:
+    """The client's deadline (CLOCK_MONOTONIC seconds, one clock for the
+    host) has passed: it no longer waits for the answer."""
+    deadline = request.get("deadline")
+    return isinstance(deadline, int | float) and not isinstance(deadline, bool) \
+        and time.monotonic() > deadline
+
+
+def _spec_of(pod: Pod) -> tuple[Any, ...]:
+    return (json.loads(json.dumps(pod.manifest_spec)), pod.labels, pod.annotations)
+
+
+def _existing_spec(sup: Supervisor, pod: Pod) -> tuple[Any, ...] | None:
+    """The spec and labels of the pod of that name if one exists (ours, or
+    another live supervisor's); None if there is none."""
+    runner = sup.pods.get(f"{pod.namespace}/{pod.name}")
+    if runner is not None:
+        return _spec_of(runner.pod)
+    directory = pod_dir(pod.namespace, pod.name)
+    if not directory.exists():
+        return None
+    record = read_pod_record(directory)
+    if record is None or not same_process(record.supervisor):
+        return None  # start_pods says "exists already" if it is still there
+    obj = record.api_object
+    spec = {k: v for k, v in obj.get("spec", {}).items() if k != "nodeName"}
+    meta = obj.get("metadata", {})
+    return (spec, meta.get("labels", {}), meta.get("annotations", {}))
 
 
 def rollout(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
@@ -196,12 +281,6 @@ def set_metadata(sup: Supervisor, request: dict[str, Any]) -> dict[str, Any]:
         sup.services.set_metadata(key, found.get("labels"), found.get("annotations"))
     return {"ok": True}
 
-
-def _same_pod(sup: Supervisor, pod: Pod) -> bool:
-    runner = sup.pods.get(f"{pod.namespace}/{pod.name}")
-    return runner is not None and not runner.terminating and (
-        runner.pod.manifest_spec, runner.pod.labels, runner.pod.annotations) == (
-        pod.manifest_spec, pod.labels, pod.annotations)
 
 
 def _workload(sup: Supervisor, request: dict[str, Any]) -> WorkloadController | None:
@@ -269,9 +348,30 @@ class Connection:
         except protocol.ProtocolError as e:
             self.reply({"ok": False, "error": f"bad request: {e}"})
             return
-        self.server.handle(request, self.reply)
+        finally:
+            self.buffer = bytearray()  # a megabyte manifest is not kept while a delete waits
+        if request.get("op") in ("apply", "delete") and self._client_gone():
+            self.reply({"ok": False, "cancelled": True, "error": "the client hung up"})
+            return
+        try:
+            self.server.handle(request, self.reply)
+        except Exception as e:  # one request must not take the supervisor down
+            log.exception("request %r failed", request.get("op"))
+            self.reply({"ok": False, "code": 1,
+                        "error": f"the supervisor failed: {type(e).__name__}: {e}"})
+
+    def _client_gone(self) -> bool:
+        """The client closed its end (it timed out): nothing it would not hear of is done."""
+        try:
+            return self.conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
 
     def reply(self, answer: dict[str, Any]) -> None:
+        if self.conn.fileno() < 0:
+            return  # answered already (a handler that failed after its reply)
         try:
             line = protocol.frame(answer)
             with contextlib.suppress(OSError):  # the client is gone: nobody to tell

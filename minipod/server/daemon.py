@@ -20,13 +20,15 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from minipod.api.errors import MinipodError
-from minipod.api.events import print_sink
+from minipod.api.events import Event, print_sink
+from minipod.kernel import faults
 from minipod.kernel.state import root_dir, supervisors_dir
 from minipod.loop.eventloop import Loop
-from minipod.runtime.adopt import adopt_pod, orphaned_pods, orphaned_services, orphaned_workloads
+from minipod.runtime.adopt import orphaned_services, orphaned_workloads, recover
 from minipod.runtime.controller import controller_from_record
 from minipod.runtime.supervisor import Supervisor
 from minipod.server import systemd
@@ -37,6 +39,8 @@ from minipod.server.protocol import daemon_socket_path
 log = logging.getLogger(__name__)
 
 IDLE_EXIT = 5.0  # seconds a daemon with no pod waits for one before it exits
+LOG_MAX = 1 << 20  # bytes of daemon.log before it is rotated to daemon.log.1
+LOG_CHECK = 60.0  # seconds between size checks when nothing is printed
 
 
 def socket_path() -> Path:
@@ -119,10 +123,8 @@ def _become_daemon(ready_w: int) -> None:  # pragma: no cover - runs in the chil
         if os.fork() != 0:
             os._exit(0)
         devnull = os.open("/dev/null", os.O_RDWR)
-        out = os.open(supervisors_dir() / "daemon.log",
-                      os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        for target, fd in ((0, devnull), (1, out), (2, out)):
-            os.dup2(fd, target)
+        os.dup2(devnull, 0)
+        open_log()
         os.chdir("/")
         code = serve(ready_w)
     except BaseException:
@@ -133,6 +135,56 @@ def _become_daemon(ready_w: int) -> None:  # pragma: no cover - runs in the chil
         os._exit(code)
 
 
+def log_path() -> Path:
+    return supervisors_dir() / "daemon.log"
+
+
+def open_log() -> None:
+    """daemon.log as our stdout and stderr (appended to)."""
+    out = os.open(log_path(), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    for target in (1, 2):
+        os.dup2(out, target)
+    os.close(out)
+
+
+def rotate_log(limit: int = LOG_MAX) -> bool:
+    """daemon.log past ``limit`` bytes becomes daemon.log.1 (the one before
+    goes) and a new one is opened: a supervisor that runs for months keeps
+    at most twice ``limit`` of log. True if it rotated."""
+    try:
+        if os.fstat(1).st_size <= limit:
+            return False
+        sys.stdout.flush()
+        sys.stderr.flush()
+        path = log_path()
+        os.replace(path, path.with_name(path.name + ".1"))
+        open_log()
+    except OSError:  # a full disk: the old file is written on, and looked at again
+        return False
+    return True
+
+
+def _rotating(sink: Callable[[Event], None]) -> Callable[[Event], None]:
+    def write(event: Event) -> None:
+        sink(event)
+        rotate_log()
+
+    return write
+
+
+def _every(loop: Loop, seconds: float, action: Callable[[], object]) -> None:
+    def tick() -> None:
+        action()
+        loop.call_later(seconds, tick)
+
+    loop.call_later(seconds, tick)
+
+
+def _survive(error: BaseException) -> None:
+    """A loop callback failed: said in the log; the other pods are served on."""
+    log.error("a callback failed; serving on", exc_info=error)
+
+
 def serve(ready_w: int) -> int:
     lock = os.open(supervisors_dir() / "daemon.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
                    0o600)
@@ -141,17 +193,19 @@ def serve(ready_w: int) -> int:
     except BlockingIOError:
         _ready(ready_w)  # one is running (or starting): use it
         return 0
-    sup = Supervisor(Loop(), print_sink(sys.stdout), echo_logs=False,
-                     socket_path=socket_path(), pod_pids_limit=_pids_limit())
+    if faults.armed():
+        print(f"minipod: TEST HOOK ARMED: this supervisor SIGKILLs itself at "
+              f"{faults.armed()} (MINIPOD_TEST_CRASH_AT)", file=sys.stderr, flush=True)
+    sup = Supervisor(Loop(on_error=_survive), _rotating(print_sink(sys.stdout)),
+                     echo_logs=False, socket_path=socket_path(), pod_pids_limit=_pids_limit())
     sup.open()
+    _every(sup.loop, LOG_CHECK, rotate_log)
     control = ControlServer(sup, sup.socket_path)
     control.open()
     try:
-        for directory, record in orphaned_pods():
-            try:
-                adopt_pod(sup, directory, record)
-            except Exception:  # one broken record must not keep the others down
-                log.exception("could not adopt %s", directory)
+        for line in recover(sup):
+            print(f"minipod: {line}", file=sys.stderr, flush=True)
+            sup.recovered.append(line)
         for service in orphaned_services():  # after the pods: their endpoints
             try:
                 sup.services.adopt(service)

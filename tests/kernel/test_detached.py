@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -115,8 +116,8 @@ def test_fast_path_with_a_running_supervisor_says_what_the_full_cli_says(minipod
     result = minipod.run("up", "-d", str(minipod.manifest(pod(name, TICKER), "fast.yaml")))
     assert (result.returncode, result.stdout, result.stderr) == (0, f"pod/{name} created\n", "")
     record_where(minipod, name, "running", lambda r: r["containers"]["app"].get("pid"))
-    again = minipod.run("up", "-d", "fast.yaml")  # kubectl apply's word for it
-    assert (again.returncode, again.stdout) == (0, f"pod/{name} unchanged\n"), again.stderr
+    again = minipod.run("up", "-d", "fast.yaml")  # kubectl apply: what exists is left alone
+    assert (again.returncode, again.stdout, again.stderr) == (0, f"pod/{name} unchanged\n", "")
 
     missing = unique_name("missing")
     result = minipod.run("delete", "pod", name, missing)
@@ -224,20 +225,29 @@ def test_a_reused_pid_is_never_adopted(minipod: Minipod) -> None:
     before = record_where(minipod, name, "running", lambda r: r["containers"]["app"].get("pid"))
     real = before["containers"]["app"]["pid"]
     kill9(before["supervisor"]["pid"])
-    # Make the record name another process: same pid, another start time, as
-    # after pid reuse. The new supervisor must not adopt it, nor signal it.
-    path = minipod.root / "pods" / f"default_{name}" / "pod.json"
-    record = json.loads(path.read_text())
-    record["containers"]["app"]["startTime"] -= 100
-    path.write_text(json.dumps(record))
-    assert minipod.run("recover").returncode == 0
-    after = record_where(minipod, name, "a new app",
-                         lambda r: r["containers"]["app"]["restartCount"] == 1
-                         and r["containers"]["app"]["state"] == "running")
-    assert after["containerStatuses"][0]["lastState"]["terminated"]["reason"] == \
-        "ContainerStatusUnknown"
-    assert psutil.Process(real).status() != psutil.STATUS_ZOMBIE  # never signalled
-    kill9(real)  # ours to clean up: the supervisor rightly refused to touch it
+    # Make the record name another process of the host: its pid with another
+    # start time, as after pid reuse. The new supervisor must not adopt it,
+    # nor signal it; the real container, which the record no longer names,
+    # is a process of the pod it cannot account for, and is stopped.
+    outsider = subprocess.Popen(["sleep", "600"])
+    try:
+        path = minipod.root / "pods" / f"default_{name}" / "pod.json"
+        record = json.loads(path.read_text())
+        record["containers"]["app"]["pid"] = outsider.pid
+        record["containers"]["app"]["startTime"] = psutil.Process(outsider.pid).create_time() - 100
+        path.write_text(json.dumps(record))
+        assert minipod.run("recover").returncode == 0
+        after = record_where(minipod, name, "a new app",
+                             lambda r: r["containers"]["app"]["restartCount"] == 1
+                             and r["containers"]["app"]["state"] == "running")
+        assert after["containerStatuses"][0]["lastState"]["terminated"]["reason"] == \
+            "ContainerStatusUnknown"
+        assert outsider.poll() is None  # never signalled
+        assert not psutil.pid_exists(real) or psutil.Process(real).status() == \
+            psutil.STATUS_ZOMBIE  # the pod's unrecorded process was stopped
+    finally:
+        outsider.kill()
+        outsider.wait()
     delete(minipod, name)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -158,15 +159,21 @@ class FakeEffects:
         # an eventfd, not /dev/null: a supervisor registers pidfds with epoll
         return os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
 
-    def create_sandbox(self, pod: Pod, net: PodNet) -> Sandbox:
+    def create_sandbox(self, pod: Pod, attach: Callable[[], PodNet] | None = None,
+                       intent: Callable[[Sandbox], None] | None = None) -> Sandbox:
+        box = Sandbox(pod, self.tmp, "uid-1", pod.name, Child(0, -1), NsFds(0, {}), 0.0,
+                      contextlib.ExitStack(), contextlib.ExitStack(), log_dir=self.tmp / "logs")
+        if intent is not None:
+            intent(box)  # the record first, as the kernel's sandbox does
+        net = attach() if attach is not None else PodNet("")
+        box.net = net
         if pod.name in self.fail_sandbox:
             raise StartError("start pause: exec /nope", 2)
         self.sandboxes.append(pod.name)
         self.nets.append(net)
         self.next_pid += 1
-        return Sandbox(pod, self.tmp, "uid-1", pod.name, Child(self.next_pid, self._devnull()),
-                       NsFds(0, {"net": -1}), 0.0, contextlib.ExitStack(),
-                       contextlib.ExitStack(), log_dir=self.tmp / "logs", net=net)
+        box.pause, box.ns = Child(self.next_pid, self._devnull()), NsFds(0, {"net": -1})
+        return box
 
     def replace_pause(self, box: Sandbox) -> None:
         box.attempt += 1

@@ -236,16 +236,40 @@ def cgroups_named(name: str) -> list[str]:
     return found
 
 
+def pauses_under(root: Path) -> list[int]:
+    """Pause processes started for pods under ``root`` (their argv names the
+    pod's FIFOs), whether or not any record knows them."""
+    marker = f"{root}/".encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            if b"--sandbox" in argv[1:4] and b"--" in argv and any(
+                    a.startswith(marker) for a in argv[argv.index(b"--") + 1:]) \
+                    and psutil.Process(int(entry.name)).status() != psutil.STATUS_ZOMBIE:
+                found.append(int(entry.name))
+        except (OSError, psutil.Error):
+            continue
+    return found
+
+
 def assert_nothing_left(mp: Minipod) -> None:
     """Look at the host, not at our own records."""
     assert host_mounts_under(mp.workdir) == [], "mounts left behind"
     assert live_pids(mp.seen_pids) == [], "processes left behind"
     assert processes_in_netns(mp.seen_netns) == [], "a pod network namespace is still held"
+    assert pauses_under(mp.root) == [], "a pause process is left (no record named it)"
     pods = mp.root / "pods"
     left = sorted(p.name for p in pods.iterdir()) if pods.exists() else []
     assert left == [], f"pod state left behind: {left}"
     logs = sorted(p.name for p in mp.logs.iterdir()) if mp.logs.exists() else []
     assert logs == [], f"pod logs left behind: {logs}"
+    staging = mp.root / "staging"
+    left = sorted(p.name for p in staging.iterdir()) if staging.exists() else []
+    assert left == [], f"a half-made pod directory is left in staging/: {left}"
     # a supervisor deletes retired pod directories right after it answered
     trash = mp.root / "trash"
     wait_for(lambda: not trash.exists() or not any(trash.iterdir()), 10, "trash/ to be emptied")

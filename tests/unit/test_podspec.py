@@ -251,6 +251,30 @@ BAD: list[tuple[str, str, str, str]] = [
      "spec.terminationGracePeriodSeconds", 'must be an integer (got string "5")'),
     ("float for int", edit("spec.terminationGracePeriodSeconds", 1.5),
      "spec.terminationGracePeriodSeconds", "must be an integer"),
+    # issue 15: an int64 field takes what an int64 holds, no more
+    ("grace 2**63", edit("spec.terminationGracePeriodSeconds", 2**63),
+     "spec.terminationGracePeriodSeconds",
+     "must be <= 9223372036854775807 (got number 9223372036854775808)"),
+    ("grace 10**100", edit("spec.terminationGracePeriodSeconds", 10**100),
+     "spec.terminationGracePeriodSeconds", "must be <= 9223372036854775807 (got number 10000"),
+    ("grace 1e100", edit("spec.terminationGracePeriodSeconds", 1e100),
+     "spec.terminationGracePeriodSeconds", "must be an integer (got number 1e+100)"),
+    # issue 15: a NUL is refused where the kernel would cut the string
+    ("NUL in an argument", edit("spec.containers[0].args", ["-c", "echo a\0b"]),
+     "spec.containers[0].args[1]",
+     'Invalid value: "echo a\\x00b": must not contain a NUL character'),
+    ("NUL in the command", edit("spec.containers[0].command", ["/bin/sh\0x"]),
+     "spec.containers[0].command[0]", "must not contain a NUL character"),
+    ("NUL in an env value", edit("spec.containers[0].env", [{"name": "A", "value": "x\0"}]),
+     "spec.containers[0].env[0].value", "must not contain a NUL character"),
+    ("NUL in workingDir", edit("spec.containers[0].workingDir", "/srv\0/x"),
+     "spec.containers[0].workingDir", "must not contain a NUL character"),
+    ("NUL in a hostPath", edit(VOLUME0, {"name": "data", "hostPath": {"path": "/srv\0x"}}),
+     f"{VOLUME0}.hostPath.path", "must not contain a NUL character"),
+    ("NUL in an exec probe", edit(LIVENESS, {"exec": {"command": ["cat", "/tmp/a\0"]}}),
+     f"{LIVENESS}.exec.command[1]", "must not contain a NUL character"),
+    ("NUL in the image", edit("spec.containers[0].image", "busybox\0"),
+     "spec.containers[0].image", "must not contain a NUL character"),
     ("string for bool", edit("spec.shareProcessNamespace", "true"),
      "spec.shareProcessNamespace", "must be a boolean"),
     ("hostname", edit("spec.hostname", "my.host"), "spec.hostname", "RFC 1123 label"),
@@ -557,7 +581,9 @@ BAD: list[tuple[str, str, str, str]] = [
      edit("spec.containers[0].startupProbe", probe(successThreshold=3)),
      "spec.containers[0].startupProbe.successThreshold", "must be 1"),
     ("probe grace 0", edit(LIVENESS, probe(terminationGracePeriodSeconds=0)),
-     f"{LIVENESS}.terminationGracePeriodSeconds", "must be >= 1"),
+     f"{LIVENESS}.terminationGracePeriodSeconds", "Invalid value: 0: must be greater than 0"),
+    ("probe grace past int64", edit(LIVENESS, probe(terminationGracePeriodSeconds=2**63)),
+     f"{LIVENESS}.terminationGracePeriodSeconds", "must be <= 9223372036854775807"),
     ("readiness grace",
      edit("spec.containers[0].readinessProbe", probe(terminationGracePeriodSeconds=5)),
      "spec.containers[0].readinessProbe.terminationGracePeriodSeconds",
@@ -605,7 +631,18 @@ BAD: list[tuple[str, str, str, str]] = [
      "spec.containers[0].lifecycle.postStart", "must specify a handler type"),
     ("negative sleep",
      edit("spec.containers[0].lifecycle", {"preStop": {"sleep": {"seconds": -1}}}),
-     "spec.containers[0].lifecycle.preStop.sleep.seconds", "must be >= 0"),
+     "spec.containers[0].lifecycle.preStop.sleep",
+     "Invalid value: -1: must be non-negative and less than terminationGracePeriodSeconds (30)"),
+    ("sleep past the grace period",
+     edit("spec.containers[0].lifecycle", {"preStop": {"sleep": {"seconds": 31}}}),
+     "spec.containers[0].lifecycle.preStop.sleep",
+     "Invalid value: 31: must be non-negative and less than terminationGracePeriodSeconds (30)"),
+    ("sleep past int64",
+     edit("spec.containers[0].lifecycle", {"preStop": {"sleep": {"seconds": 10**100}}}),
+     "spec.containers[0].lifecycle.preStop.sleep.seconds", "must be <= 9223372036854775807"),
+    ("sleep seconds missing",
+     edit("spec.containers[0].lifecycle", {"preStop": {"sleep": {}}}),
+     "spec.containers[0].lifecycle.preStop.sleep.seconds", "Required value"),
     ("stopSignal", edit("spec.containers[0].lifecycle", {"stopSignal": "SIGUSR1"}),
      "spec.containers[0].lifecycle.stopSignal", "not supported by minipod"),
 ]  # fmt: skip
@@ -647,3 +684,32 @@ def test_server_set_metadata_and_status_are_ignored() -> None:
     doc["status"] = {"phase": "Running", "podIP": "10.0.0.2"}
     (pod,) = parse_pods(yaml.safe_dump(doc))
     assert pod.name == "web"
+
+
+def test_int64_grace_period_bounds() -> None:
+    """The largest int64 is accepted, as by the API server (the supervisor
+    caps what it waits: tests/unit/test_pod_runner.py); one more is not."""
+    (pod,) = parse_pods(edit("spec.terminationGracePeriodSeconds", 2**63 - 1))
+    assert pod.spec.termination_grace_period_seconds == 2**63 - 1
+    probe = {"exec": {"command": ["true"]}, "terminationGracePeriodSeconds": 2**63 - 1}
+    (pod,) = parse_pods(edit("spec.containers[0].livenessProbe", probe))
+    assert pod.spec.containers[0].liveness_probe is not None
+    assert pod.spec.containers[0].liveness_probe.termination_grace_period_seconds == 2**63 - 1
+
+
+def test_sleep_up_to_the_grace_period_and_zero() -> None:
+    for seconds in (0, 30):
+        lifecycle = {"preStop": {"sleep": {"seconds": seconds}}}
+        (pod,) = parse_pods(edit("spec.containers[0].lifecycle", lifecycle))
+        assert pod.spec.containers[0].lifecycle is not None
+        assert pod.spec.containers[0].lifecycle.pre_stop is not None
+        assert pod.spec.containers[0].lifecycle.pre_stop.sleep_seconds == seconds
+
+
+def test_errors_are_one_line_whatever_the_value_holds() -> None:
+    """A name with a newline or an escape sequence is quoted escaped: every
+    error stays one line and prints nothing to the terminal but text."""
+    for value in ("a\nb", "x\x1b[2Jy", "\x00", "é\u200b"):
+        for error in errors_of(edit("spec.containers[0].name", value)):
+            assert "\n" not in str(error) and "\x1b" not in str(error) \
+                and "\x00" not in str(error), str(error)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,10 @@ def test_unreadable_file_goes_to_the_full_cli(root: Path, tmp_path: Path) -> Non
 def test_up_detached_sends_the_text_and_prints_the_answer(
         supervisor: FakeSupervisor, manifest: Path, root: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
+    before = time.monotonic()
     assert quick.fast(["up", str(manifest), "--detach"]) == 0
+    deadline = supervisor.requests[0].pop("deadline")  # past it the supervisor does nothing
+    assert before + quick.APPLY_TIMEOUT <= deadline <= time.monotonic() + quick.APPLY_TIMEOUT
     assert supervisor.requests == [{
         "op": "apply", "text": manifest.read_text(), "source": str(manifest),
         "backoff": None, "images": str(root.parent / "images")}]
@@ -145,6 +149,20 @@ def test_delete_pods_one_request_each(supervisor: FakeSupervisor,
     assert all(r == {"op": "delete", "namespace": "default", "name": r["name"], "grace": None}
                for r in supervisor.requests)
     assert capsys.readouterr().out == 'pod "a" deleted\npod "b" deleted\n'
+
+
+@pytest.mark.parametrize("supervisor", [[{"ok": True},
+                                         {"ok": False, "deleting": True,
+                                          "error": 'pod "b" not found in namespace "default"'}]],
+                         indirect=True)
+def test_a_second_delete_of_a_pod_being_deleted_is_not_found(
+        supervisor: FakeSupervisor, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 15: two deletes of one pod at once: the first says deleted, the
+    other NotFound (its answer says another delete is under way)."""
+    assert quick.fast(["delete", "po", "a", "b"]) == 1
+    out = capsys.readouterr()
+    assert out.out == 'pod "a" deleted\n'
+    assert out.err == 'error: pod "b" not found in namespace "default"\n'
 
 
 @pytest.mark.parametrize("supervisor", [[{"ok": False, "error": "pod default/a not found"}]],

@@ -9,12 +9,18 @@ all-or-nothing rollback, deletion, finished pods, and the bound on events.
 from __future__ import annotations
 
 import collections
+import gc
+import os
 import signal
+import sys
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fakes import FakeEffects
+from hostcheck import report
 
 from minipod.api.backoff import BackoffPolicy
 from minipod.api.errors import StartError
@@ -25,6 +31,7 @@ from minipod.kernel.spawn import ExitStatus
 from minipod.loop.clock import FakeClock
 from minipod.loop.eventloop import Loop
 from minipod.runtime import supervisor as supmod
+from minipod.runtime.podview import pod_record
 from minipod.runtime.supervisor import Supervisor
 
 IMAGE = Image(ref="busybox", name="busybox:latest", lowers=("/nonexistent",), cmd=("sh",))
@@ -130,3 +137,136 @@ def test_events_per_pod_are_bounded(parts) -> None:  # type: ignore[no-untyped-d
         sup.emit(Event(float(n), "Normal", "Tick", "pod/p", str(n)))
     kept = [int(e.message) for e in sup.events["p"]]
     assert kept == list(range(7, supmod.MAX_EVENTS + 7))
+
+
+# -- issue 15 -----------------------------------------------------------------------------
+
+
+def test_a_grace_period_of_int64_max_stops_and_a_second_delete_shortens_it(parts) -> None:  # type: ignore[no-untyped-def]
+    """Finding 1: a terminationGracePeriodSeconds of 2**63-1 (accepted by the
+    API server) no longer overflows a timer; `delete --grace-period 0` while
+    it waits kills at once instead of hanging for centuries."""
+    sup, fx, reaper, _events = parts
+    spec = PodSpec(containers=(Container("app", "busybox"),),
+                   termination_grace_period_seconds=2**63 - 1)
+    p = Pod(name="p", spec=spec)
+    sup.start_pods([p], images(p))
+    done: list[str] = []
+    assert sup.delete_for_client("default/p", None, lambda: done.append("first")) == "deleting"
+    assert fx.signals == [("app", signal.SIGTERM)]
+    sup.loop.run_once(max_wait=0)  # a deadline 292 years away: no OverflowError
+    assert sup.delete_for_client("default/p", 0, lambda: done.append("second")) == "already"
+    assert fx.signals == [("app", signal.SIGTERM), ("app", signal.SIGKILL)]
+    reaper.queue.append((pid_of(sup, "default/p"), ExitStatus(137, 9)))
+    sup.reap()
+    assert done == ["first"] and sup.pods == {}
+
+
+def test_two_deletes_of_one_pod_one_deleted_the_other_not_found(parts) -> None:  # type: ignore[no-untyped-def]
+    """Finding 5: kubectl's second delete of a pod being deleted is NotFound."""
+    sup, _fx, reaper, _events = parts
+    p = pod("p")
+    sup.start_pods([p], images(p))
+    said: list[str] = []
+    assert sup.delete_for_client("default/p", None, lambda: said.append("deleted")) \
+        == "deleting"
+    assert sup.delete_for_client("default/p", None, lambda: said.append("deleted")) \
+        == "already"
+    reaper.queue.append((pid_of(sup, "default/p"), ExitStatus(143, 15)))
+    sup.reap()
+    assert said == ["deleted"]
+    assert sup.delete_for_client("default/p", None, lambda: None) == "not found"
+
+
+def test_probe_output_is_escaped_in_events(parts) -> None:  # type: ignore[no-untyped-def]
+    """Finding 5: raw bytes a probe's server sends reach no log unescaped."""
+    sup, _fx, _reaper, events = parts
+    p = pod("p")
+    sup.start_pods([p], images(p))
+    sup.pods["default/p"].event("Warning", "Unhealthy", "probe said \x1b[2J\x00\x07\nfake line")
+    line = events[-1].line()
+    assert "\x1b" not in line and "\x00" not in line and "\n" not in line
+    assert events[-1].message == "probe said \\x1b[2J\\x00\\x07\\nfake line"
+
+
+class LeanEffects(FakeEffects):
+    """FakeEffects that keep nothing per pod (no lists of what was done, no
+    pipes for mount holds), so that what grows is the supervisor's alone."""
+
+    def create_sandbox(self, pod: Pod, attach: Any = None, intent: Any = None) -> Any:
+        box = super().create_sandbox(pod, attach, intent)
+        self.sandboxes.clear()
+        self.nets.clear()
+        return box
+
+    def start_container(self, box: Any, run: Any, plan: Any, binds: Any) -> Any:
+        child = super().start_container(box, run, plan, binds)
+        self.spawned.clear()
+        self.plans.clear()
+        self.names.clear()
+        self.names[child.pid] = run.name
+        return child
+
+    def open_stream(self, box: Any, container: str, stream: str) -> int:
+        r, w = os.pipe2(os.O_CLOEXEC)
+        os.close(w)
+        return r
+
+    def teardown_sandbox(self, box: Any) -> None:
+        super().teardown_sandbox(box)
+        self.torn_down.clear()
+
+    def hold_mount_ns(self, pid: int) -> int:
+        return -1
+
+    def signal(self, child: Any, signo: int) -> None:
+        pass
+
+    def save_record(self, runner: Any) -> None:
+        pod_record(runner)  # rendered, as the kernel's effects do, and dropped
+
+
+def test_memory_is_flat_over_ten_thousand_pods(parts) -> None:  # type: ignore[no-untyped-def]
+    """Finding 4: a pod created and deleted leaves nothing in the supervisor.
+    On 7e0d174 each cycle kept ~5.6 KB: the pod's events (Supervisor.events,
+    never pruned) and its last printed row (_shown)."""
+    sup, _fx, reaper, _events = parts
+    sup.effects = LeanEffects(_fx.tmp)
+    sup.status_sink = lambda _line: None
+    sup.sink = lambda _event: None  # the fixture's list would keep every event
+
+    def cycle(n: int) -> None:
+        p = pod(f"p{n}")
+        sup.start_pods([p], images(p))
+        key = f"default/p{n}"
+        sup.pods[key].event("Warning", "Unhealthy", "x" * 200)
+        pid = pid_of(sup, key)
+        sup.delete_pod(key, 1, lambda: None)
+        reaper.queue.append((pid, ExitStatus(143, 15)))
+        sup.reap()
+        sup.loop.run_once(max_wait=0)
+
+    for n in range(500):  # warm-up: caches, free lists, the heap's size
+        cycle(n)
+    gc.collect()
+    blocks = sys.getallocatedblocks()
+    for n in range(500, 10_500):
+        cycle(n)
+    gc.collect()
+    kept_blocks = sys.getallocatedblocks() - blocks
+    # where the bytes go, if any: tracemalloc over a shorter run (it is slow)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(10_500, 11_500):
+            cycle(n)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    report("memory (fakes)", {"pods_created_and_deleted": 10_000,
+                              "blocks_kept": kept_blocks,
+                              "bytes_kept_over_1000_pods_tracemalloc": grown})
+    assert sup.pods == {} and sup.events == {} and sup._shown == {}
+    assert kept_blocks < 2000, f"{kept_blocks} blocks kept over 10,000 pods"
+    assert grown < 16 * 1024, f"{grown} bytes kept over 1,000 pods ({grown / 1000:.1f}/pod)"

@@ -591,6 +591,23 @@ def test_replica_set_scales_up_with_unique_names() -> None:
     assert {h for _, h in actions.create} == {current(w)}
 
 
+@pytest.mark.parametrize("kind", ["ReplicaSet", "Deployment"])
+def test_at_most_burst_replicas_a_sync(kind: str) -> None:
+    """replicas: 2147483647 is a valid int32; the fuzzer's Deployment of it hung
+    the supervisor drawing two billion names. The ReplicaSet controller
+    creates (and deletes) at most burstReplicas a sync, the rest in the next."""
+    w = deployment(kind=kind, replicas=2**31 - 1)
+    actions = reconcile(w, [], NOW, random.Random(0))
+    assert len(actions.create) == workloads.BURST_REPLICAS == 500
+    assert actions.requeue_at == NOW  # the rest comes in the next sync
+    h = current(w)
+    made = [view(name, h) for name, _ in actions.create]
+    assert len(reconcile(w, made, NOW, random.Random(1)).create) == 500
+    down = deployment(kind="ReplicaSet", replicas=0)
+    many = [view(f"p{i}", current(down)) for i in range(1200)]
+    assert len(reconcile(down, many, NOW).delete) == 500
+
+
 def test_new_names_avoid_the_names_in_use() -> None:
     class Fixed(random.Random):
         def __init__(self, letters: str) -> None:

@@ -133,7 +133,10 @@ def _become_daemon(ready_w: int) -> None:  # pragma: no cover - runs in the chil
         os._exit(code)
 
 
-def serve(ready_w: int) -> int:
+def serve(ready_w: int, idle: float | None = IDLE_EXIT) -> int:
+    """Be the background supervisor of $MINIPOD_ROOT: adopt what supervisors
+    that died left, write "ready" to ``ready_w`` and serve until idle for
+    ``idle`` seconds (None: until SIGTERM). Returns the exit code."""
     lock = os.open(supervisors_dir() / "daemon.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
                    0o600)
     try:
@@ -163,7 +166,7 @@ def serve(ready_w: int) -> int:
             except Exception:
                 log.exception("could not adopt workload %s/%s", workload.namespace, workload.name)
         _ready(ready_w)
-        sup.run_daemon(IDLE_EXIT)
+        sup.run_daemon(idle)
     finally:
         control.close()
         sup.close()  # pods stay: a crash leaves them to the next daemon to adopt

@@ -251,7 +251,7 @@ class Node:
         CrashLoopBackOff's INITIAL:MAX ("0:0" turns it off). Every object
         named is tracked, even if the supervisor refuses."""
         texts = [manifest_text(m) for m in manifests]
-        text = "---\n".join(t for t, _ in texts)
+        text = "---\n".join(t if t.endswith("\n") else t + "\n" for t, _ in texts)
         source = ", ".join(s for _, s in texts)
         parsed = parse_objects(text, source)
         handles: list[Handle] = [

@@ -10,7 +10,6 @@ delete` does; a handle's ``delete`` is safe to call twice.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal
@@ -20,11 +19,23 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from minipod.api.errors import MinipodError, StateError
-from minipod.api.record import ContainerRecord, EndpointsRecord, PodRecord, RecordError, WorkloadRecord
+from minipod.api.record import (
+    ContainerRecord,
+    EndpointsRecord,
+    PodRecord,
+    RecordError,
+    ServiceRecord,
+    WorkloadRecord,
+)
 from minipod.kernel import configstore
 from minipod.kernel.logs import CriDecoder, log_files
 from minipod.kernel.proc import open_if_same
-from minipod.kernel.records import read_endpoints_record, read_pod_record, read_workload_record
+from minipod.kernel.records import (
+    read_endpoints_record,
+    read_pod_record,
+    read_service_record,
+    read_workload_record,
+)
 from minipod.kernel.state import pod_key
 from minipod.server.client import request
 from minipod.testing.execute import ExecResult, exec_in
@@ -456,15 +467,25 @@ class Service:
     def path(self) -> Path:
         return self._core.root / "services" / f"{pod_key(self.namespace, self.name)}.json"
 
+    def record(self) -> ServiceRecord | None:
+        try:
+            return read_service_record(self.path)
+        except RecordError:
+            return None
+
     def get(self) -> Json:
         """The Service as the API server returns it."""
-        from_disk = _read_json(self.path)
-        found: Json = from_disk.get("apiObject") or from_disk
-        return found
+        record = self.record()
+        if record is None:
+            raise StateError(f'services "{self.name}" not found')
+        return record.api_object
 
     @property
     def cluster_ip(self) -> str:
-        return str(self.get().get("spec", {}).get("clusterIP", ""))
+        record = self.record()
+        if record is None:
+            raise StateError(f'services "{self.name}" not found')
+        return record.cluster_ip
 
     def endpoints(self) -> EndpointsRecord | None:
         try:
@@ -523,14 +544,6 @@ class Config:
     def delete(self) -> None:
         with self._core.environ():
             configstore.delete(self.kind, self.namespace, self.name)
-
-
-def _read_json(path: Path) -> Json:
-    try:
-        found: Json = json.loads(path.read_text())
-    except (OSError, ValueError):
-        raise StateError(f"no record {path}") from None
-    return found
 
 
 Handle = Pod | Workload | Service | Config

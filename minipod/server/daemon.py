@@ -23,7 +23,7 @@ import traceback
 from pathlib import Path
 
 from minipod.api.errors import MinipodError
-from minipod.api.events import print_sink
+from minipod.api.events import Sink, print_sink
 from minipod.kernel.state import root_dir, supervisors_dir
 from minipod.loop.eventloop import Loop
 from minipod.runtime.adopt import adopt_pod, orphaned_pods, orphaned_services, orphaned_workloads
@@ -133,10 +133,11 @@ def _become_daemon(ready_w: int) -> None:  # pragma: no cover - runs in the chil
         os._exit(code)
 
 
-def serve(ready_w: int, idle: float | None = IDLE_EXIT) -> int:
+def serve(ready_w: int, idle: float | None = IDLE_EXIT, sink: Sink | None = None) -> int:
     """Be the background supervisor of $MINIPOD_ROOT: adopt what supervisors
     that died left, write "ready" to ``ready_w`` and serve until idle for
-    ``idle`` seconds (None: until SIGTERM). Returns the exit code."""
+    ``idle`` seconds (None: until SIGTERM), its events to ``sink`` (default:
+    printed to stdout, the daemon's log). Returns the exit code."""
     lock = os.open(supervisors_dir() / "daemon.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
                    0o600)
     try:
@@ -144,7 +145,7 @@ def serve(ready_w: int, idle: float | None = IDLE_EXIT) -> int:
     except BlockingIOError:
         _ready(ready_w)  # one is running (or starting): use it
         return 0
-    sup = Supervisor(Loop(), print_sink(sys.stdout), echo_logs=False,
+    sup = Supervisor(Loop(), sink or print_sink(sys.stdout), echo_logs=False,
                      socket_path=socket_path(), pod_pids_limit=_pids_limit())
     sup.open()
     control = ControlServer(sup, sup.socket_path)

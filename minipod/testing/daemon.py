@@ -11,7 +11,10 @@ three differences that suit a test:
 - it does not exit when idle: the Node ends it (SIGTERM stops its pods,
   Services and workloads, then it exits);
 - with --netns it serves from that network namespace (one the test made),
-  so the pod network's bridge, veths and rules are made there.
+  so the pod network's bridge, veths and rules are made there;
+- its events also go to supervisors/events.jsonl (one JSON object a line),
+  which outlives the pods: a pod that finished is removed at once (minipod
+  keeps no finished pod), and its PodCompleted event says how it ended.
 
 Arguments: --ready-fd FD (it writes "ready" there, or what went wrong),
 --parent PID (the process whose death ends it), [--netns PATH].
@@ -20,13 +23,35 @@ Arguments: --ready-fd FD (it writes "ready" there, or what went wrong),
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import signal
 import sys
 import traceback
 
+from minipod.api.events import Event, Sink, say
 from minipod.kernel import sys as msys
+from minipod.kernel.state import supervisors_dir
 from minipod.server.daemon import serve
+
+EVENTS = "events.jsonl"  # in $MINIPOD_ROOT/supervisors
+
+
+def event_sink() -> Sink:
+    """Each event printed (the daemon's log) and appended to events.jsonl."""
+    path = supervisors_dir() / EVENTS
+
+    def sink(event: Event) -> None:
+        say(event.line())
+        line = json.dumps(dataclasses.asdict(event)) + "\n"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+
+    return sink
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException:
         os.write(args.ready_fd, traceback.format_exc().encode())
         raise
-    return serve(args.ready_fd, idle=None)
+    return serve(args.ready_fd, idle=None, sink=event_sink())
 
 
 if __name__ == "__main__":

@@ -82,13 +82,21 @@ def _run(target: ExecTarget, argv: tuple[str, ...], stdin: bytes | None,
             if fd >= 0:
                 os.close(fd)
                 fds.remove(fd)
+        reaped = False
         try:
             from_child = _collect(child.pidfd, child.pid, out_r, err_r, in_w, stdin or b"",
-                                  timeout, argv)
-            if in_w in fds:
-                fds.remove(in_w)  # _collect closed it
+                                  timeout, argv, fds)
             result = os.waitid(os.P_PIDFD, child.pidfd, os.WEXITED)
+            reaped = True
         finally:
+            if not reaped:
+                # Always reaped: a zombie of ours in the container's pid
+                # namespace would keep that namespace's init from finishing
+                # its exit, and the pod from ever stopping.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGKILL)
+                with contextlib.suppress(ChildProcessError):
+                    os.waitid(os.P_PIDFD, child.pidfd, os.WEXITED)
             os.close(child.pidfd)
     finally:
         for fd in fds:
@@ -101,9 +109,15 @@ def _run(target: ExecTarget, argv: tuple[str, ...], stdin: bytes | None,
 
 
 def _collect(pidfd: int, pid: int, out_r: int, err_r: int, in_w: int, data: bytes,
-             timeout: float, argv: tuple[str, ...]) -> dict[int, bytearray]:
-    """Feed ``data`` to ``in_w``, read both pipes until the command exited
-    and they are drained. TimeoutError (its group killed) after ``timeout``."""
+             timeout: float, argv: tuple[str, ...], fds: list[int]) -> dict[int, bytearray]:
+    """Feed ``data`` to ``in_w`` (closed once fed: the command's EOF, and
+    taken out of ``fds``, what the caller closes), read both pipes until the
+    command exited and they are drained. TimeoutError (its group killed)
+    after ``timeout``."""
+    def close_input() -> None:
+        os.close(in_w)
+        fds.remove(in_w)
+
     got = {out_r: bytearray(), err_r: bytearray()}
     for fd in (out_r, err_r):
         os.set_blocking(fd, False)
@@ -112,7 +126,7 @@ def _collect(pidfd: int, pid: int, out_r: int, err_r: int, in_w: int, data: byte
     if writing:
         os.set_blocking(in_w, False)
         if not pending:
-            os.close(in_w)
+            close_input()
             writing = False
     deadline = time.monotonic() + timeout
     open_fds = {out_r, err_r}
@@ -127,8 +141,6 @@ def _collect(pidfd: int, pid: int, out_r: int, err_r: int, in_w: int, data: byte
         if left <= 0:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)  # its session's group: setsid made it leader
-            if writing:
-                os.close(in_w)
             raise TimeoutError(f"exec {' '.join(argv)!r}: still running after {timeout:g}s "
                                "(killed)")
         ready = dict(poller.poll(left * 1000))
@@ -138,7 +150,7 @@ def _collect(pidfd: int, pid: int, out_r: int, err_r: int, in_w: int, data: byte
             except BrokenPipeError:
                 pending = pending[len(pending):]
             if not pending:
-                os.close(in_w)
+                close_input()
                 writing = False
         for fd in list(open_fds):
             if ready.get(fd) and not _drain(fd, got[fd]):
@@ -151,8 +163,6 @@ def _collect(pidfd: int, pid: int, out_r: int, err_r: int, in_w: int, data: byte
                     continue
             for fd in open_fds:
                 _drain(fd, got[fd])  # what it wrote before it exited
-            if writing:
-                os.close(in_w)
             return got
 
 

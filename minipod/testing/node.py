@@ -67,6 +67,7 @@ from minipod.testing.objects import (
 
 Manifest = str | Path | Json | Sequence[Json]
 DAEMON_START_TIMEOUT = 30.0  # seconds
+SOCKET_PATH_MAX = 107  # bytes: sockaddr_un's sun_path, less its NUL
 DAEMON_STOP_TIMEOUT = 120.0  # seconds: its pods' grace periods, then the sandboxes
 
 
@@ -162,6 +163,10 @@ class Node:
         supervisor. MinipodError, with what it said, if it does not start."""
         if os.geteuid() != 0:
             raise MinipodError("a minipod Node needs root (namespaces, mounts)")
+        if len(os.fsencode(self.core.socket)) > SOCKET_PATH_MAX:
+            raise MinipodError(f"the node's root {self.root} is too deep: its supervisor's "
+                               f"socket {self.core.socket} would be longer than the "
+                               f"{SOCKET_PATH_MAX} bytes of a unix socket's path")
         for directory in (self.root, self.images, self.logs):
             ensure_dir(directory)
         if self.busybox:

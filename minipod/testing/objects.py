@@ -10,6 +10,7 @@ delete` does; a handle's ``delete`` is safe to call twice.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -61,6 +62,11 @@ class NodeCore:
     @property
     def socket(self) -> Path:
         return self.root / "supervisors" / "daemon.sock"
+
+    @property
+    def events_path(self) -> Path:
+        """The node's event log (testing/daemon.py writes it)."""
+        return self.root / "supervisors" / "events.jsonl"
 
     @property
     def watch_roots(self) -> list[Path]:
@@ -147,7 +153,39 @@ class Pod:
 
     @property
     def phase(self) -> str:
-        return self._require().phase
+        """Pending, Running; Succeeded or Failed from its PodCompleted event
+        once it finished (its supervisor removes a finished pod at once)."""
+        record = self.record()
+        if record is not None:
+            return record.phase
+        finished = self.finished_phase()
+        if finished is None:
+            raise StateError(f'pods "{self.name}" not found in namespace "{self.namespace}"')
+        return finished
+
+    def events(self) -> list[Json]:
+        """The pod's events (timestamp, type, reason, obj, message), oldest
+        first, from the node's event log: they outlive the pod."""
+        mine = (f"pod/{self.name}", f"pod/{self.name}/")
+        found = []
+        try:
+            with open(self._core.events_path, encoding="utf-8") as f:
+                for line in f:
+                    with contextlib.suppress(ValueError):
+                        event = json.loads(line)
+                        obj = str(event.get("obj", ""))
+                        if obj == mine[0] or obj.startswith(mine[1]):
+                            found.append(event)
+        except FileNotFoundError:
+            pass
+        return found
+
+    def finished_phase(self) -> str | None:
+        """Succeeded or Failed once the pod finished (its PodCompleted event), else None."""
+        for event in reversed(self.events()):
+            if event.get("reason") == "PodCompleted":
+                return str(event.get("message", "")).rpartition(" ")[2]
+        return None
 
     @property
     def ip(self) -> str | None:
@@ -185,7 +223,8 @@ class Pod:
     def _summary(self) -> str:
         record = self.record()
         if record is None:
-            return "no pod record"
+            events = [f"{e.get('reason')}: {e.get('message')}" for e in self.events()[-3:]]
+            return f"no pod record; its last events: {events}"
         return describe(record)
 
     # -- waiting -------------------------------------------------------------------
@@ -213,10 +252,20 @@ class Pod:
     def wait_ready(self, timeout: float = DEFAULT_TIMEOUT) -> PodRecord:
         return self.wait_condition("Ready", "True", timeout)
 
-    def wait_phase(self, *phases: str, timeout: float = DEFAULT_TIMEOUT) -> PodRecord:
-        """Until the pod's phase is one of ``phases`` (Running, Succeeded, Failed...)."""
-        return self.wait_until(lambda r: r.phase in phases, f"phase {' or '.join(phases)}",
-                               timeout)
+    def wait_phase(self, *phases: str, timeout: float = DEFAULT_TIMEOUT) -> str:
+        """Until the pod's phase is one of ``phases`` (Running, Succeeded,
+        Failed...); the phase. A finished pod is seen by its PodCompleted
+        event, as its supervisor removes it at once."""
+        def look() -> str | None:
+            record = self.record()
+            if record is not None and record.phase in phases:
+                return record.phase
+            finished = self.finished_phase() if record is None or record.phase in (
+                "Succeeded", "Failed") else None
+            return finished if finished in phases else None
+
+        return self._core.wait(look, f"phase {' or '.join(phases)} of pod "
+                               f"{self.namespace}/{self.name}", timeout, self._summary)
 
     def wait_running(self, *containers: str, timeout: float = DEFAULT_TIMEOUT) -> PodRecord:
         """Until every container named (default: every app container) runs."""
@@ -433,6 +482,15 @@ class Workload:
                                f"replicas of {self.kind.lower()} {self.namespace}/{self.name}",
                                timeout, self._summary)
 
+    def wait_pods(self, count: int, timeout: float = DEFAULT_TIMEOUT) -> list[Pod]:
+        """Until it has exactly ``count`` pods (deleted ones gone); those."""
+        def look() -> list[Pod] | None:
+            found = self.pods()
+            return found if len(found) == count else None
+
+        return self._core.wait(look, f"{count} pod(s) of {self.kind.lower()} "
+                               f"{self.namespace}/{self.name}", timeout, self._summary)
+
     def scale(self, replicas: int) -> None:
         self._core.ask({"op": "scale", "kind": self.kind, "namespace": self.namespace,
                         "name": self.name, "replicas": replicas})
@@ -539,7 +597,7 @@ class Config:
         """The object as the API server returns it (None: there is none)."""
         with self._core.environ():
             record = configstore.load(self.kind, self.namespace, self.name)
-        return record.api_object if record is not None else None
+        return record.api_object() if record is not None else None
 
     def delete(self) -> None:
         with self._core.environ():

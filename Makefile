@@ -47,8 +47,9 @@ demo: image
 	$(BIN)/minipod validate examples/demo.yaml
 	$(BIN)/minipod up examples/demo.yaml
 
+# examples/testing: the minipod.testing examples of the README, run as a reader would
 test: setup-test
-	MINIPOD_TESTS_MUST_RUN=1 $(BIN)/pytest tests
+	MINIPOD_TESTS_MUST_RUN=1 $(BIN)/pytest tests examples/testing
 
 test-unit:
 	$(BIN)/pytest tests/unit

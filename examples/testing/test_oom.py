@@ -12,8 +12,8 @@ import pytest
 from minipod.api.errors import SpecError
 from minipod.api.manifest import parse_objects
 from minipod.testing import build as b
-from minipod.testing.plugin import PodFactory
 from minipod.testing.node import manifest_text
+from minipod.testing.plugin import PodFactory
 
 
 def oom_pod() -> dict[str, object]:

@@ -62,108 +62,116 @@ def exec_in(record: PodRecord, container: str, argv: tuple[str, ...], *,
 
 def _run(target: ExecTarget, argv: tuple[str, ...], stdin: bytes | None,
          timeout: float) -> ExecResult:
-    from_child: dict[int, bytearray] = {}
-    fds: list[int] = []
-    try:
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        fds += [out_r, out_w]
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        fds += [err_r, err_w]
-        in_r, in_w = -1, -1
-        if stdin is not None:
-            in_r, in_w = os.pipe2(os.O_CLOEXEC)
-            fds += [in_r, in_w]
+    with _Pipes(stdin is not None) as pipes:
         try:
-            child = start_attached(target, argv, stdin=in_r, stdout=out_w, stderr=err_w)
+            child = start_attached(target, argv, stdin=pipes.child_in, stdout=pipes.child_out,
+                                   stderr=pipes.child_err)
         except ExecFailed as e:
-            detail = str(e.strerror)
-            return ExecResult(argv, e.exit_code, "", f"exec {argv[0]!r}: {detail}")
-        for fd in (out_w, err_w, in_r):
-            if fd >= 0:
-                os.close(fd)
-                fds.remove(fd)
+            return ExecResult(argv, e.exit_code, "", f"exec {argv[0]!r}: {e.strerror}")
+        pipes.close_child_ends()
         reaped = False
         try:
-            from_child = _collect(child.pidfd, child.pid, out_r, err_r, in_w, stdin or b"",
-                                  timeout, argv, fds)
+            pipes.collect(child.pidfd, stdin or b"", time.monotonic() + timeout)
             result = os.waitid(os.P_PIDFD, child.pidfd, os.WEXITED)
             reaped = True
+        except TimeoutError:
+            raise TimeoutError(f"exec {' '.join(argv)!r}: still running after {timeout:g}s "
+                               "(killed)") from None
         finally:
             if not reaped:
                 # Always reaped: a zombie of ours in the container's pid
                 # namespace would keep that namespace's init from finishing
-                # its exit, and the pod from ever stopping.
+                # its exit, and the pod from ever stopping. setsid made the
+                # command the leader of its group: the group goes.
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(child.pid, signal.SIGKILL)
                 with contextlib.suppress(ChildProcessError):
                     os.waitid(os.P_PIDFD, child.pidfd, os.WEXITED)
             os.close(child.pidfd)
-    finally:
-        for fd in fds:
-            with contextlib.suppress(OSError):
-                os.close(fd)
     assert result is not None
     code = result.si_status if result.si_code == os.CLD_EXITED else 128 + result.si_status
-    return ExecResult(argv, code, from_child[out_r].decode(errors="replace"),
-                      from_child[err_r].decode(errors="replace"))
+    return ExecResult(argv, code, pipes.out.decode(errors="replace"),
+                      pipes.err.decode(errors="replace"))
 
 
-def _collect(pidfd: int, pid: int, out_r: int, err_r: int, in_w: int, data: bytes,
-             timeout: float, argv: tuple[str, ...], fds: list[int]) -> dict[int, bytearray]:
-    """Feed ``data`` to ``in_w`` (closed once fed: the command's EOF, and
-    taken out of ``fds``, what the caller closes), read both pipes until the
-    command exited and they are drained. TimeoutError (its group killed)
-    after ``timeout``."""
-    def close_input() -> None:
-        os.close(in_w)
-        fds.remove(in_w)
+class _Pipes:
+    """The command's stdout and stderr (and stdin) pipes: every fd closed at
+    the end of the ``with``, whatever happened."""
 
-    got = {out_r: bytearray(), err_r: bytearray()}
-    for fd in (out_r, err_r):
-        os.set_blocking(fd, False)
-    pending = memoryview(data)
-    writing = in_w >= 0
-    if writing:
-        os.set_blocking(in_w, False)
+    def __init__(self, with_stdin: bool) -> None:
+        self._fds: list[int] = []
+        self.out, self.err = bytearray(), bytearray()
+        self.out_r, self.child_out = self._pipe()
+        self.err_r, self.child_err = self._pipe()
+        self.child_in, self.in_w = self._pipe() if with_stdin else (-1, -1)
+
+    def _pipe(self) -> tuple[int, int]:
+        r, w = os.pipe2(os.O_CLOEXEC)
+        self._fds += [r, w]
+        return r, w
+
+    def __enter__(self) -> _Pipes:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for fd in self._fds:
+            os.close(fd)
+        self._fds.clear()
+
+    def close(self, fd: int) -> None:
+        if fd in self._fds:
+            os.close(fd)
+            self._fds.remove(fd)
+
+    def close_child_ends(self) -> None:
+        for fd in (self.child_out, self.child_err, self.child_in):
+            self.close(fd)
+
+    def collect(self, pidfd: int, data: bytes, deadline: float) -> None:
+        """Feed ``data`` to stdin (closed once fed: the command's EOF), read
+        both pipes until the command has exited and they are drained.
+        TimeoutError at ``deadline``."""
+        into = {self.out_r: self.out, self.err_r: self.err}
+        for fd in (*into, self.in_w):
+            if fd >= 0:
+                os.set_blocking(fd, False)
+        pending = memoryview(data)
         if not pending:
-            close_input()
-            writing = False
-    deadline = time.monotonic() + timeout
-    open_fds = {out_r, err_r}
-    while True:
+            self.close(self.in_w)
+        reading = set(into)
+        while True:
+            ready = self._poll(reading, pidfd, deadline)
+            if ready.get(self.in_w):
+                pending = self._feed(pending)
+            for fd in [fd for fd in reading if ready.get(fd)]:
+                if not _drain(fd, into[fd]):
+                    reading.discard(fd)
+            if pidfd in ready:
+                for fd in reading:
+                    _drain(fd, into[fd])  # what it wrote before it exited
+                return
+            if not reading:  # both closed: only its exit is left to wait for
+                select.select([pidfd], [], [], max(deadline - time.monotonic(), 0))
+
+    def _poll(self, reading: set[int], pidfd: int, deadline: float) -> dict[int, int]:
         poller = select.poll()
-        for fd in open_fds:
+        for fd in (*reading, pidfd):
             poller.register(fd, select.POLLIN)
-        poller.register(pidfd, select.POLLIN)
-        if writing:
-            poller.register(in_w, select.POLLOUT)
+        if self.in_w in self._fds:
+            poller.register(self.in_w, select.POLLOUT)
         left = deadline - time.monotonic()
         if left <= 0:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)  # its session's group: setsid made it leader
-            raise TimeoutError(f"exec {' '.join(argv)!r}: still running after {timeout:g}s "
-                               "(killed)")
-        ready = dict(poller.poll(left * 1000))
-        if writing and ready.get(in_w):
-            try:
-                pending = pending[os.write(in_w, pending):]
-            except BrokenPipeError:
-                pending = pending[len(pending):]
-            if not pending:
-                close_input()
-                writing = False
-        for fd in list(open_fds):
-            if ready.get(fd) and not _drain(fd, got[fd]):
-                open_fds.discard(fd)
-        if pidfd in ready or not open_fds:
-            if pidfd not in ready:
-                # both pipes closed: only the exit is left to wait for
-                select.select([pidfd], [], [], max(deadline - time.monotonic(), 0))
-                if not _exited(pidfd):
-                    continue
-            for fd in open_fds:
-                _drain(fd, got[fd])  # what it wrote before it exited
-            return got
+            raise TimeoutError
+        return dict(poller.poll(left * 1000))
+
+    def _feed(self, pending: memoryview) -> memoryview:
+        try:
+            pending = pending[os.write(self.in_w, pending):]
+        except BrokenPipeError:  # it does not read its stdin: nothing more to give
+            pending = pending[len(pending):]
+        if not pending:
+            self.close(self.in_w)
+        return pending
 
 
 def _drain(fd: int, into: bytearray) -> bool:
@@ -176,12 +184,6 @@ def _drain(fd: int, into: bytearray) -> bool:
         if not data:
             return False
         into += data
-
-
-def _exited(pidfd: int) -> bool:
-    poller = select.poll()
-    poller.register(pidfd, select.POLLIN)
-    return bool(poller.poll(0))
 
 
 __all__ = ["ExecResult", "exec_in"]

@@ -47,7 +47,6 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 from minipod.api.errors import MinipodError, SpecError
 from minipod.api.manifest import parse_objects
@@ -304,7 +303,8 @@ class Node:
         tracked = self._scopes[-1]
         order = {Workload: 0, Pod: 1, Service: 2, Config: 3}
         errors = []
-        for handle in sorted(reversed(tracked), key=lambda h: order[type(h)]):
+        newest_first = tracked[::-1]
+        for handle in sorted(newest_first, key=lambda h: order[type(h)]):
             try:
                 handle.delete()
             except (OSError, MinipodError) as e:

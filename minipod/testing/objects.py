@@ -333,7 +333,7 @@ class Pod:
             return []
         current = Path(entry.log)
         if every_run:
-            runs = sorted(current.parent.glob("*.log"), key=lambda p: _run_number(p))
+            runs = sorted(current.parent.glob("*.log"), key=_run_number)
         elif previous:
             runs = [current.parent / f"{entry.attempt - 1}.log"]
         else:
@@ -437,7 +437,8 @@ class Workload:
 
     @property
     def path(self) -> Path:
-        return self._core.root / "workloads" / f"{self.namespace}_{self.kind.lower()}_{self.name}.json"
+        name = f"{self.namespace}_{self.kind.lower()}_{self.name}.json"
+        return self._core.root / "workloads" / name
 
     def record(self) -> WorkloadRecord | None:
         try:

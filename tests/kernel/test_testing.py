@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -39,7 +39,7 @@ def test_exec_captures_output_exit_code_and_stdin(pod: PodFactory) -> None:
         app.exec("false", check=True)
     # the container's pid namespace: its PID 1 is the container's command
     assert app.exec("cat", "/proc/1/comm", check=True).stdout == "sleep\n"
-    with pytest.raises(TimeoutError, match="still running after 0.3s"):
+    with pytest.raises(TimeoutError, match=r"still running after 0\.3s"):
         app.exec("sleep", "30", timeout=0.3)
 
 
@@ -69,7 +69,7 @@ def test_waits_on_probes_and_phases(pod: PodFactory) -> None:
                       readiness=b.exec_probe("test", "-e", "/tmp/ready")))
     app.wait_probe("readiness", "failure")
     assert app.status["conditions"]  # the API object's conditions
-    ready = [c for c in app.status["conditions"] if c["type"] == "Ready"][0]
+    ready = next(c for c in app.status["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "False"
     app.exec("touch", "/tmp/ready", check=True)
     app.wait_probe("readiness", "success")
@@ -147,7 +147,7 @@ def test_a_node_closed_by_an_exception_leaves_nothing(tmp_path: Path,
 def test_a_refused_apply_leaves_nothing(pod: PodFactory) -> None:
     # the ConfigMap is written and the Service refused (no pod network on
     # this node): what the manifest named is tracked before it is sent
-    with pytest.raises(Exception, match="(?i)service"):
+    with pytest.raises(Exception, match=r"(?i)service"):
         pod.apply(b.config_map({"k": "v"}, name="refused-cm"),
                   b.service({"app": "x"}, 80))
     # the fixture's teardown deletes the ConfigMap and checks the host

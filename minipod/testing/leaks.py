@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,15 +89,20 @@ def mounts_under(path: Path) -> list[str]:
         return [line.split()[4] for line in f if line.split()[4].startswith(prefix)]
 
 
-def cgroups_below(name: str, *, include_root: bool = False) -> list[str]:
+def cgroups_below(name: str, *, include_root: bool = False,
+                  keep: Collection[str] = ()) -> list[str]:
     """Directories below every directory called ``name`` under /sys/fs/cgroup
-    (and those directories themselves with ``include_root``)."""
+    (and those directories themselves with ``include_root``), but for the
+    children of ``name`` listed in ``keep`` (themselves: what is below them
+    counts)."""
     found = []
     for directory, subdirs, _ in os.walk(CGROUP_FS):
         if os.path.basename(directory) == name:
             if include_root:
                 found.append(directory)
-            found += [os.path.join(d, s) for d, ss, _ in os.walk(directory) for s in ss]
+            found += [path for d, ss, _ in os.walk(directory) for s in ss
+                      if not (d == directory and s in keep)
+                      for path in (os.path.join(d, s),)]
             subdirs.clear()
     return found
 

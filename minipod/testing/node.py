@@ -50,6 +50,7 @@ from pathlib import Path
 
 from minipod.api.errors import MinipodError, SpecError
 from minipod.api.manifest import parse_objects
+from minipod.kernel.cgroups import QOS_DIRS
 from minipod.kernel.image import build_busybox, lookup
 from minipod.kernel.state import ensure_dir
 from minipod.testing.leaks import LeakTracker, cgroups_below, entries, mounts_under, state_left
@@ -356,7 +357,11 @@ class Node:
                            lambda: str(entries(trash)))
         if left := entries(trash):
             problems.append(f"trash left: {left}")
-        if cgroups := cgroups_below(self.cgroup_root, include_root=final):
+        # the QoS cgroups (burstable/, besteffort/) are the node's, as its
+        # root is: its supervisor keeps them while it runs (removed a second
+        # after its last pod), so only the final check counts them
+        qos = () if final else [d for d in QOS_DIRS.values() if d]
+        if cgroups := cgroups_below(self.cgroup_root, include_root=final, keep=qos):
             problems.append(f"cgroups left: {cgroups}")
         if final and self.netns is not None and self.netns.made:
             problems += self.netns.problems()

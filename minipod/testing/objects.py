@@ -28,7 +28,8 @@ from minipod.api.record import (
     ServiceRecord,
     WorkloadRecord,
 )
-from minipod.kernel import configstore
+from minipod.kernel import cgroups, configstore
+from minipod.kernel.cgroups import Cgroup
 from minipod.kernel.logs import CriDecoder, log_files
 from minipod.kernel.proc import open_if_same
 from minipod.kernel.records import (
@@ -206,6 +207,16 @@ class Pod:
         if process is None or process.pid is None:
             raise StateError(f"pod {self.name}: container {container or ''} is not running")
         return process.pid
+
+    def cgroup(self, container: str | None = None, *, pod: bool = False) -> Cgroup:
+        """A container's cgroup on the host (``pod``: the pod's own,
+        pod<uid>), to read what the kernel has: ``limits()`` as it enforces
+        them, ``usage()`` (CPU, working set, OOM kills), ``procs()``."""
+        record = self._require()
+        if not record.cgroup:
+            raise StateError(f"pod {self.name} has no cgroup (a record from before cgroups)")
+        rel = record.cgroup if pod else f"{record.cgroup}/{self._container_name(record, container)}"
+        return Cgroup(cgroups.reader(), rel)
 
     @staticmethod
     def _container_name(record: PodRecord, name: str | None) -> str:

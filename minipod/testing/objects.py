@@ -508,9 +508,9 @@ class Workload:
                         "name": self.name, "replicas": replicas})
 
     def delete(self) -> None:
-        """Delete it and its pods; return once they are gone. Nothing if gone already."""
-        if not self.path.exists():
-            return
+        """Delete it and its pods; return once they are gone. Nothing if gone
+        already. Asked even with no record on disk: a controller writes its
+        record after its first reconcile, a moment after apply answered."""
         try:
             self._core.ask({"op": "delete-workload", "kind": self.kind,
                             "namespace": self.namespace, "name": self.name, "wait": True},
@@ -583,8 +583,8 @@ class Service:
                                lambda: f"ready endpoints {self.ready_addresses()}")
 
     def delete(self) -> None:
-        if not self.path.exists():
-            return
+        """Delete it (its rules and endpoints go with it). Nothing if gone
+        already; asked whatever is on disk, as a workload is."""
         try:
             self._core.ask({"op": "delete-service", "namespace": self.namespace,
                             "name": self.name})

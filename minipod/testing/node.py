@@ -51,8 +51,10 @@ from pathlib import Path
 from minipod.api.errors import MinipodError, SpecError
 from minipod.api.manifest import parse_objects
 from minipod.kernel.cgroups import QOS_DIRS
+from minipod.kernel.delegation import in_delegated_cgroup
 from minipod.kernel.image import build_busybox, lookup
 from minipod.kernel.state import ensure_dir
+from minipod.server import systemd
 from minipod.testing.leaks import LeakTracker, cgroups_below, entries, mounts_under, state_left
 from minipod.testing.network import NetworkNamespace
 from minipod.testing.objects import (
@@ -193,6 +195,7 @@ class Node:
                 "--parent", str(os.getpid())]
         if self.netns is not None:
             argv += ["--netns", str(self.netns.path)]
+        argv = self._in_delegated_scope(argv)
         try:
             with open(supervisors / "daemon.log", "ab") as log:
                 # cwd /: the installed minipod, never a source tree beside the test
@@ -213,6 +216,19 @@ class Node:
             if time.monotonic() > deadline:
                 raise MinipodError(f"no supervisor socket at {self.core.socket}")
             time.sleep(0.01)
+
+    def _in_delegated_scope(self, argv: list[str]) -> list[str]:
+        """Under systemd, cgroups may only be made below a cgroup it
+        delegated: the supervisor runs in a transient scope of its own with
+        Delegate=yes, as a foreground `minipod up` does (server/systemd.py).
+        `systemd-run --scope` execs the command in place: the same pid, still
+        the test's child, the ready pipe kept. Elsewhere, as it is."""
+        if not systemd.running() or in_delegated_cgroup():
+            return argv
+        unit = f"minipod-node-{self.cgroup_root.removeprefix('minipod-test-')}-{os.getpid()}"
+        return ["systemd-run", "--scope", "--quiet", "--collect", f"--unit={unit}",
+                f"--description=minipod test node {self.root}", "-p", "Delegate=yes",
+                "--", *argv]
 
     @property
     def daemon_pid(self) -> int | None:

@@ -13,6 +13,7 @@ import pytest
 
 from minipod.api.manifest import parse_objects
 from minipod.testing import build as b
+from minipod.testing import node as node_module
 from minipod.testing import plugin
 from minipod.testing.execute import ExecResult
 from minipod.testing.node import manifest_text
@@ -116,3 +117,23 @@ def test_the_gate_skips_or_fails(monkeypatch: pytest.MonkeyPatch) -> None:
         plugin.gate()
     monkeypatch.setattr(plugin, "cannot_run_pods", lambda: None)
     plugin.gate()  # nothing to say
+
+
+def test_under_systemd_the_supervisor_runs_in_a_delegated_scope(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    node = node_module.Node(tmp_path / "state", tmp_path / "images", tmp_path / "logs")
+    argv = ["python", "-m", "minipod.testing.daemon"]
+    monkeypatch.setattr(node_module.systemd, "running", lambda: False)
+    assert node._in_delegated_scope(argv) == argv  # no systemd: as it is
+    monkeypatch.setattr(node_module.systemd, "running", lambda: True)
+    monkeypatch.setattr(node_module, "in_delegated_cgroup", lambda: True)
+    assert node._in_delegated_scope(argv) == argv  # delegated already (a unit's test run)
+    monkeypatch.setattr(node_module, "in_delegated_cgroup", lambda: False)
+    scoped = node._in_delegated_scope(argv)
+    assert scoped[:2] == ["systemd-run", "--scope"] and "Delegate=yes" in scoped
+    assert scoped[scoped.index("--") + 1:] == argv
+    # one unit per node: two nodes of one test process never share a name
+    other = node_module.Node(tmp_path / "s2", tmp_path / "images", tmp_path / "l2")
+    unit = [a for a in scoped if a.startswith("--unit=")]
+    assert unit and unit != [a for a in other._in_delegated_scope(argv)
+                             if a.startswith("--unit=")]

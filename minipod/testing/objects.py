@@ -309,17 +309,18 @@ class Pod:
         return self.wait_until(said, f"{probe} probe {result}", timeout)
 
     def wait_log(self, pattern: str, container: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT) -> str:
-        """Until a line of the container's log (every run) matches the regular
-        expression ``pattern``; that line."""
+                 timeout: float = DEFAULT_TIMEOUT, *, every_run: bool = True) -> str:
+        """Until a line of the container's log matches the regular expression
+        ``pattern``; that line. ``every_run``: in any run kept (False: in the
+        current run only, as after a restart)."""
         regex = re.compile(pattern)
 
         def look() -> str | None:
-            return next((line for line in self.log_lines(container, every_run=True)
+            return next((line for line in self.log_lines(container, every_run=every_run)
                          if regex.search(line)), None)
 
         def last_seen() -> str:
-            lines = self.log_lines(container, every_run=True)
+            lines = self.log_lines(container, every_run=every_run)
             return f"{self._summary()}; log: {lines[-5:]}"
 
         return self._core.wait(look, f"a log line matching {pattern!r} of pod "

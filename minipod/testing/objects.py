@@ -181,6 +181,24 @@ class Pod:
             pass
         return found
 
+    def wait_event(self, reason: str, message: str = "",
+                   timeout: float = DEFAULT_TIMEOUT) -> Json:
+        """Until the pod has an event of ``reason`` (OOMKilling, Killing,
+        Unhealthy, BackOff...) whose message matches the regular expression
+        ``message``; that event."""
+        regex = re.compile(message)
+
+        def look() -> Json | None:
+            return next((e for e in self.events() if e.get("reason") == reason
+                         and regex.search(str(e.get("message", "")))), None)
+
+        def last_seen() -> str:
+            return f"events: {[e.get('reason') for e in self.events()][-10:]}"
+
+        return self._core.wait(look, f"an event {reason} {message!r} of pod "
+                               f"{self.namespace}/{self.name}".replace(" ''", ""),
+                               timeout, last_seen)
+
     def finished_phase(self) -> str | None:
         """Succeeded or Failed once the pod finished (its PodCompleted event), else None."""
         for event in reversed(self.events()):

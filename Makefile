@@ -69,7 +69,7 @@ test-vm: deps
 	PYTHON=$(PYTHON) bash scripts/vm/test-vm.sh $(VM_TESTS)
 
 lint: setup-lint
-	$(BIN)/ruff check minipod tests benchmarks
+	$(BIN)/ruff check minipod tests benchmarks examples/testing
 	$(BIN)/mypy minipod
 	gcc -fsyntax-only -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	    -Wmissing-prototypes -Wformat=2 csrc/pause.c csrc/mp_sys.c csrc/mp_exec.c \

@@ -4,6 +4,7 @@ that fails half-way leaves nothing behind."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -264,3 +265,43 @@ def test_the_supervisor_dies_with_its_test_process(tmp_path: Path,
     owner.stdout.close()
     assert os.listdir(tmp_path / "state" / "pods") == []
     assert mounts_under(tmp_path) == []
+
+
+def test_the_leak_check_sees_what_is_left(tmp_path: Path, minipod_images: Path) -> None:
+    """The leak check has teeth: a cgroup below the node's root, a mount
+    under its directories, a process of a pod, a pod directory and a log
+    left on the host are each named; once they are gone, nothing is."""
+    from minipod.kernel.cgroups import reader
+
+    with Node(tmp_path / "state", minipod_images, tmp_path / "logs") as node:
+        assert node.leaks() == []
+        cgroups = [f"{d}/podleak" for d in reader().dirs(f"/{node.cgroup_root}")]
+        for path in cgroups:
+            os.makedirs(path)
+        mount_point = node.root / "leaked-mount"
+        mount_point.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "leak", str(mount_point)], check=True)
+        (node.root / "pods" / "default_leaked").mkdir(parents=True)
+        (node.logs / "default_leaked_uid").mkdir(parents=True)
+        stray = subprocess.Popen(["sleep", "60"])
+        node.core.tracker.pids[stray.pid] = psutil.Process(stray.pid).create_time()
+        try:
+            problems = "; ".join(node.leaks())
+            assert "podleak" in problems and "cgroups left" in problems
+            assert f"mounts left: ['{mount_point}']" in problems
+            assert f"processes left: [{stray.pid}]" in problems
+            assert "pods left in the state directory: ['default_leaked']" in problems
+            assert "container logs left: ['default_leaked_uid']" in problems
+            with pytest.raises(AssertionError, match="minipod left behind"):
+                node.assert_no_leaks()
+        finally:
+            stray.kill()
+            stray.wait()
+            subprocess.run(["umount", str(mount_point)], check=True)
+            for path in reversed(cgroups):
+                os.rmdir(path)
+                with contextlib.suppress(OSError):
+                    os.rmdir(os.path.dirname(path))
+            shutil.rmtree(node.root / "pods" / "default_leaked")
+            shutil.rmtree(node.logs / "default_leaked_uid")
+        assert node.leaks() == []

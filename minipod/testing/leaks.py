@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
 from minipod.api.record import PodRecord
+from minipod.kernel import cgroups
 
 CGROUP_FS = Path("/sys/fs/cgroup")
 
@@ -44,7 +45,11 @@ class LeakTracker:
     pids: dict[int, float] = field(default_factory=dict)
     netns: dict[int, float] = field(default_factory=dict)
 
+    cgroups: set[str] = field(default_factory=set)  # pods' cgroup paths, as recorded
+
     def note(self, record: PodRecord) -> None:
+        if record.cgroup:
+            self.cgroups.add(record.cgroup)
         refs = [record.pause, *(c.process for c in record.containers.values())]
         for ref in refs:
             if ref is not None and ref.pid and ref.start_time is not None:
@@ -90,21 +95,58 @@ def mounts_under(path: Path) -> list[str]:
 
 
 def cgroups_below(name: str, *, include_root: bool = False,
-                  keep: Collection[str] = ()) -> list[str]:
-    """Directories below every directory called ``name`` under /sys/fs/cgroup
-    (and those directories themselves with ``include_root``), but for the
-    children of ``name`` listed in ``keep`` (themselves: what is below them
-    counts)."""
+                  keep: Collection[str] = (), bases: Collection[str] | None = None) -> list[str]:
+    """Directories below every directory called ``name`` (and those
+    directories themselves with ``include_root``), but for the children of
+    ``name`` listed in ``keep`` (themselves: what is below them counts).
+    Looked for at ``<hierarchy>/<base>/<name>`` for each base in ``bases``
+    (cgroup paths, as in /proc/PID/cgroup) in every hierarchy minipod uses;
+    ``bases`` None: anywhere under /sys/fs/cgroup, a walk of every cgroup of
+    the host (tens of thousands on a busy one)."""
+    mounts = hierarchy_mounts() if bases is not None else []
+    if bases is None or not mounts:  # unknown: everywhere
+        roots = []
+        for directory, subdirs, _ in os.walk(CGROUP_FS):
+            if os.path.basename(directory) == name:
+                roots.append(directory)
+                subdirs.clear()
+    else:
+        roots = [path for mount in mounts for base in sorted(bases)
+                 for path in (f"{mount}{base.rstrip('/')}/{name}",) if os.path.isdir(path)]
     found = []
-    for directory, subdirs, _ in os.walk(CGROUP_FS):
-        if os.path.basename(directory) == name:
-            if include_root:
-                found.append(directory)
-            found += [path for d, ss, _ in os.walk(directory) for s in ss
-                      if not (d == directory and s in keep)
-                      for path in (os.path.join(d, s),)]
-            subdirs.clear()
+    for directory in roots:
+        if include_root:
+            found.append(directory)
+        found += [path for d, ss, _ in os.walk(directory) for s in ss
+                  if not (d == directory and s in keep)
+                  for path in (os.path.join(d, s),)]
     return found
+
+
+def hierarchy_mounts() -> list[str]:
+    """The mount points of the cgroup hierarchies minipod puts pods in."""
+    try:
+        return [h.mount for h in cgroups.reader().hierarchies]
+    except cgroups.CgroupError:
+        return []
+
+
+def cgroup_bases(name: str, recorded: Iterable[str], proc_cgroup: str = "") -> set[str]:
+    """Where the cgroup root ``name`` of a node can be: "/" (no systemd),
+    the cgroup above ``name`` in each pod's recorded path, and the
+    supervisor's own cgroup and its parent (``proc_cgroup``: its
+    /proc/PID/cgroup; under systemd the root is in its delegated cgroup,
+    which a v2 supervisor leaves for a "supervisor" leaf below)."""
+    bases = {"/"}
+    for path in recorded:
+        head, sep, _ = path.partition(f"/{name}/")
+        if sep:
+            bases.add(head or "/")
+    for line in proc_cgroup.splitlines():
+        own = line.split(":", 2)[-1]
+        if own.startswith("/"):
+            bases |= {own, os.path.dirname(own)}
+    return bases
 
 
 def entries(directory: Path) -> list[str]:
@@ -131,5 +173,5 @@ def state_left(root: Path, logs: Path) -> list[str]:
     return problems
 
 
-__all__ = ["CGROUP_FS", "LeakTracker", "cgroups_below", "create_time_now", "entries",
-           "mounts_under", "state_left"]
+__all__ = ["CGROUP_FS", "LeakTracker", "cgroup_bases", "cgroups_below", "create_time_now",
+           "entries", "hierarchy_mounts", "mounts_under", "state_left"]

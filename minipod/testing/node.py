@@ -55,7 +55,14 @@ from minipod.kernel.delegation import in_delegated_cgroup
 from minipod.kernel.image import build_busybox, lookup
 from minipod.kernel.state import ensure_dir
 from minipod.server import systemd
-from minipod.testing.leaks import LeakTracker, cgroups_below, entries, mounts_under, state_left
+from minipod.testing.leaks import (
+    LeakTracker,
+    cgroup_bases,
+    cgroups_below,
+    entries,
+    mounts_under,
+    state_left,
+)
 from minipod.testing.network import NetworkNamespace
 from minipod.testing.objects import (
     Config,
@@ -149,6 +156,7 @@ class Node:
         self.core = NodeCore(self.root, self.logs, dict(self.env), LeakTracker())
         self._daemon: subprocess.Popen[bytes] | None = None
         self._scopes: list[list[Handle]] = [[]]
+        self._supervisor_cgroups = ""  # its /proc/PID/cgroup, as seen
 
     def _pick(self, given: Path | str | None, name: str) -> Path:
         if given is not None:
@@ -216,6 +224,7 @@ class Node:
             if time.monotonic() > deadline:
                 raise MinipodError(f"no supervisor socket at {self.core.socket}")
             time.sleep(0.01)
+        self._note_supervisor_cgroup()
 
     def _in_delegated_scope(self, argv: list[str]) -> list[str]:
         """Under systemd, cgroups may only be made below a cgroup it
@@ -377,11 +386,22 @@ class Node:
         # root is: its supervisor keeps them while it runs (removed a second
         # after its last pod), so only the final check counts them
         qos = () if final else [d for d in QOS_DIRS.values() if d]
-        if cgroups := cgroups_below(self.cgroup_root, include_root=final, keep=qos):
+        self._note_supervisor_cgroup()
+        bases = cgroup_bases(self.cgroup_root, tracker.cgroups, self._supervisor_cgroups)
+        if cgroups := cgroups_below(self.cgroup_root, include_root=final, keep=qos, bases=bases):
             problems.append(f"cgroups left: {cgroups}")
         if final and self.netns is not None and self.netns.made:
             problems += self.netns.problems()
         return problems
+
+    def _note_supervisor_cgroup(self) -> None:
+        """Where the supervisor runs, for the leak check to look there after
+        it is gone (under systemd its scope, where the pods' cgroups are)."""
+        if self._daemon is not None:
+            with contextlib.suppress(OSError):
+                text = Path(f"/proc/{self._daemon.pid}/cgroup").read_text()
+                if text not in self._supervisor_cgroups:
+                    self._supervisor_cgroups += text
 
     def assert_no_leaks(self, *, final: bool = False) -> None:
         problems = self.leaks(final=final)

@@ -13,8 +13,8 @@ import pytest
 
 from minipod.api.manifest import parse_objects
 from minipod.testing import build as b
+from minipod.testing import leaks, plugin
 from minipod.testing import node as node_module
-from minipod.testing import plugin
 from minipod.testing.execute import ExecResult
 from minipod.testing.node import manifest_text
 from minipod.testing.watch import SAFETY, WaitTimeout, wait_until
@@ -137,3 +137,16 @@ def test_under_systemd_the_supervisor_runs_in_a_delegated_scope(
     unit = [a for a in scoped if a.startswith("--unit=")]
     assert unit and unit != [a for a in other._in_delegated_scope(argv)
                              if a.startswith("--unit=")]
+
+
+def test_where_the_leak_check_looks_for_a_nodes_cgroups() -> None:
+    # no systemd: "/"; under systemd: the scope the supervisor runs in (v2:
+    # it moved to a "supervisor" leaf below it) and the recorded pods' paths
+    proc_cgroup = "0::/system.slice/minipod-node-ab12-7.scope/supervisor\n"
+    recorded = ["/system.slice/minipod-node-ab12-7.scope/minipod-test-ab12/burstable/pod1",
+                "/minipod-test-ab12/pod2", "/elsewhere/pod3"]
+    assert leaks.cgroup_bases("minipod-test-ab12", recorded, proc_cgroup) == {
+        "/", "/system.slice/minipod-node-ab12-7.scope",
+        "/system.slice/minipod-node-ab12-7.scope/supervisor"}
+    v1 = "4:memory:/\n1:cpu,cpuacct:/\n"
+    assert leaks.cgroup_bases("minipod-test-ab12", [], v1) == {"/"}

@@ -61,7 +61,8 @@ test-kernel: setup-test
 # cgroup v2 (scripts/vm/test-vm.sh; README "Tests on a standard host"). A test
 # file joins the default selection by being added to this line; one run can
 # choose others: make test-vm VM_TESTS='tests/kernel/test_pod.py -k restart'
-VM_TESTS ?= tests/kernel/test_pause.py tests/kernel/test_pod.py tests/kernel/test_cgroups.py
+VM_TESTS ?= tests/kernel/test_pause.py tests/kernel/test_pod.py tests/kernel/test_cgroups.py \
+            tests/kernel/test_testing.py examples/testing
 
 # deps: the host's compiler builds minipod's wheel for the guest; the script
 # installs qemu and mmdebstrap itself.

@@ -4,7 +4,6 @@ that fails half-way leaves nothing behind."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -275,9 +274,14 @@ def test_the_leak_check_sees_what_is_left(tmp_path: Path, minipod_images: Path) 
 
     with Node(tmp_path / "state", minipod_images, tmp_path / "logs") as node:
         assert node.leaks() == []
-        cgroups = [f"{d}/podleak" for d in reader().dirs(f"/{node.cgroup_root}")]
+        # beside a running pod's cgroup, wherever the node puts them (under
+        # systemd: in its supervisor's delegated scope)
+        app = node.create_pod(b.pod(b.container("app", "sleep", "3600")))
+        app.wait_running()
+        cgroup = app.record().cgroup  # type: ignore[union-attr]
+        cgroups = [f"{d}/podleak" for d in reader().dirs(os.path.dirname(cgroup))]
         for path in cgroups:
-            os.makedirs(path)
+            os.mkdir(path)
         mount_point = node.root / "leaked-mount"
         mount_point.mkdir()
         subprocess.run(["mount", "-t", "tmpfs", "leak", str(mount_point)], check=True)
@@ -286,22 +290,22 @@ def test_the_leak_check_sees_what_is_left(tmp_path: Path, minipod_images: Path) 
         stray = subprocess.Popen(["sleep", "60"])
         node.core.tracker.pids[stray.pid] = psutil.Process(stray.pid).create_time()
         try:
-            problems = "; ".join(node.leaks())
-            assert "podleak" in problems and "cgroups left" in problems
-            assert f"mounts left: ['{mount_point}']" in problems
-            assert f"processes left: [{stray.pid}]" in problems
-            assert "pods left in the state directory: ['default_leaked']" in problems
-            assert "container logs left: ['default_leaked_uid']" in problems
+            # (the running pod is named too: its processes, directory, log, cgroup)
+            problems = {p.split(": ", 1)[0]: p for p in node.leaks()}
+            assert "/podleak'" in problems["cgroups left"]
+            assert f"'{mount_point}'" in problems["mounts left"]
+            assert str(stray.pid) in problems["processes left"]
+            assert "'default_leaked'" in problems["pods left in the state directory"]
+            assert "'default_leaked_uid'" in problems["container logs left"]
             with pytest.raises(AssertionError, match="minipod left behind"):
                 node.assert_no_leaks()
         finally:
             stray.kill()
             stray.wait()
             subprocess.run(["umount", str(mount_point)], check=True)
-            for path in reversed(cgroups):
+            for path in cgroups:
                 os.rmdir(path)
-                with contextlib.suppress(OSError):
-                    os.rmdir(os.path.dirname(path))
             shutil.rmtree(node.root / "pods" / "default_leaked")
             shutil.rmtree(node.logs / "default_leaked_uid")
+        node.cleanup()
         assert node.leaks() == []

@@ -309,3 +309,22 @@ def test_the_leak_check_sees_what_is_left(tmp_path: Path, minipod_images: Path) 
             shutil.rmtree(node.logs / "default_leaked_uid")
         node.cleanup()
         assert node.leaks() == []
+
+
+def test_the_readmes_first_test_passes_as_written(tmp_path: Path) -> None:
+    """README's "Testing with minipod": its test_hello.py, run by pytest in
+    a directory with no conftest, finds the fixtures through the installed
+    plugin's pytest11 entry point alone, and passes."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("cat > test_hello.py <<'PY'\n", 1)[1].split("\nPY\n", 1)[0]
+    assert "def test_hello(pod):" in block
+    (tmp_path / "test_hello.py").write_text(block + "\n")
+    base = Path(tempfile.mkdtemp(prefix="mph-"))  # short: the node's socket path
+    try:
+        out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                              f"--basetemp={base / 'b'}", "test_hello.py"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "MINIPOD_TESTS_MUST_RUN": "1"})
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    assert out.stdout.splitlines()[-1].startswith("1 passed"), out.stdout + out.stderr

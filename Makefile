@@ -62,7 +62,7 @@ test-kernel: setup-test
 # file joins the default selection by being added to this line; one run can
 # choose others: make test-vm VM_TESTS='tests/kernel/test_pod.py -k restart'
 VM_TESTS ?= tests/kernel/test_pause.py tests/kernel/test_pod.py tests/kernel/test_cgroups.py \
-            tests/kernel/test_testing.py examples/testing
+            tests/kernel/test_isolation.py tests/kernel/test_testing.py examples/testing
 
 # deps: the host's compiler builds minipod's wheel for the guest; the script
 # installs qemu and mmdebstrap itself.
@@ -74,7 +74,8 @@ lint: setup-lint
 	$(BIN)/mypy minipod
 	gcc -fsyntax-only -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	    -Wmissing-prototypes -Wformat=2 csrc/pause.c csrc/mp_sys.c csrc/mp_exec.c \
-	    csrc/mp_start.c csrc/mp_probe.c csrc/mp_prober.c csrc/mp_cgroup.c
+	    csrc/mp_start.c csrc/mp_probe.c csrc/mp_prober.c csrc/mp_cgroup.c csrc/mp_seccomp.c
+	musl-gcc -fsyntax-only -Wall -Wextra -Werror tests/helpers/escape.c
 	@command -v shellcheck >/dev/null && command -v $(VAGRANT) >/dev/null || \
 	  { echo "lint needs shellcheck and vagrant: sudo make lint-deps"; exit 1; }
 	shellcheck scripts/setup-host.sh scripts/vm/*.sh .ci/run
@@ -82,19 +83,21 @@ lint: setup-lint
 # not validated (--ignore-provider); the rest of the Vagrantfile is.
 	cd vagrant && VAGRANT_CHECKPOINT_DISABLE=1 $(VAGRANT) validate --ignore-provider
 
-# BENCHMARKS.md and BENCHMARKS.json (benchmarks/run.py; --smoke for a quick check)
-# BASELINE=/path/to/venv/bin/python: start, stop and restart measured beside
-# the minipod of that interpreter, run for run (benchmarks/baseline.py)
+# BENCHMARKS.md and BENCHMARKS.json (benchmarks/run.py; --smoke for a quick check):
+# minipod beside podman kube play (Debian's podman and runc; private storage
+# and config) and the kernel floor, in one run.
+# BASELINE=/path/to/venv/bin/python: instead of podman, start, stop and restart
+# measured beside the minipod of that interpreter, run for run
+# (benchmarks/baseline.py), to BENCHMARKS-baseline.md
 bench: setup
-	$(BIN)/python -P benchmarks/run.py $(if $(BASELINE),--baseline $(BASELINE)) \
-	    --output BENCHMARKS.md
-
-# the same, beside podman kube play (Debian's podman and runc; private storage and config)
-.PHONY: bench-peers
-bench-peers: setup
 	@command -v podman >/dev/null && command -v runc >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc; }
-	$(BIN)/python -P benchmarks/run.py --peers --output BENCHMARKS.md
+	$(BIN)/python -P benchmarks/run.py \
+	    $(if $(BASELINE),--baseline $(BASELINE) --output BENCHMARKS-baseline.md,--peers --output BENCHMARKS.md)
+
+# the same (its former name)
+.PHONY: bench-peers
+bench-peers: bench
 
 clean:
 	rm -rf build dist *.egg-info minipod/kernel/_native* minipod/libexec .pytest_cache .mypy_cache .ruff_cache

@@ -1,1 +1,1 @@
-"""minipod's benchmark suite (issue 5): `make bench`, `make bench-peers`."""
+"""minipod's benchmark suite (issue 5): `make bench` (beside podman and the kernel floor)."""

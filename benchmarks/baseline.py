@@ -5,9 +5,10 @@ interpreter (a venv of that commit), measured beside this one, run for run.
 start and stop, and the restart after kill -9, of the same manifests, each
 run of this minipod followed by one of the baseline's, so that both see the
 same machine at the same moment (other people's tests share it). The
-baseline has its own state directory and daemon; the images are shared
-(read-only). Its figures land in the peer columns of BENCHMARKS.md, with
-the ratio.
+baseline has its own state directory, daemon and image store, its busybox
+built by its own `image build-busybox` (stores change layout between
+versions: 7e0d174's kept a directory per tag). Its figures land in the
+peer columns, with the ratio.
 """
 
 from __future__ import annotations
@@ -28,10 +29,16 @@ class Baseline:
     all_runs = True  # one of its runs after each of ours (podman, slow, does fewer)
     stop_label = " / delete pod"
 
-    def __init__(self, work: Path, python: str, images: Path) -> None:
+    def __init__(self, work: Path, python: str) -> None:
         work.mkdir(parents=True, exist_ok=True)
         self.mp = Minipod(work, python)
-        self.mp.images = images
+        self.mp.cli("image", "build-busybox")
+        # the manifests' localhost/busybox:latest: a tag where the baseline has
+        # `image tag`; older ones drop 'localhost/' when they resolve a name
+        try:
+            self.mp.cli("image", "tag", "busybox:latest", "localhost/busybox:latest")
+        except BenchError:
+            pass
         self.label = f"minipod before ({_describe(python)})"
         self._restart: tuple[str, int, int] | None = None  # pod, netns, app pid
 

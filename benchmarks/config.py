@@ -20,7 +20,7 @@ class Config:
     idle_window: float
     scale_pods: int  # also the idle and memory figures' pods
     scale_runs: int
-    # peers (`make bench-peers`): podman is slow, so fewer runs and pods
+    # peers (`make bench`): podman is slow, so fewer runs and pods
     peer_runs: int = 7
     peer_kills: int = 20
     peer_pods: int = 20

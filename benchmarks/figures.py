@@ -583,12 +583,14 @@ def _restarts(sup: Any, runner: Any, started: list[float], kills: int) -> list[f
 
 def _exec_probes(sup: Any, runner: Any, probes: int
                  ) -> tuple[list[float], list[float], list[float], dict[str, float]]:
-    from minipod.probes.execprobe import exec_in, open_exec_target
+    from minipod.probes.execprobe import exec_in
 
     target_run = runner.apps[1]
-    plan = target_run.plan
-    target = open_exec_target(target_run.child.pid, runner.sandbox.ns, plan.env,
-                              plan.working_dir, plan.run_as_user, plan.run_as_group)
+    # the runner's own way to it (its effects): a probe confined as the
+    # container's probes are (seccomp, no_new_privs, groups, capabilities)
+    # and born in the container's cgroup, as theirs are
+    target = runner.fx.open_exec_target(target_run.child.pid, runner.sandbox, target_run.plan,
+                                        target_run.name)
     wall, cpu, kernel = [], [], []
     parts: dict[str, list[float]] = {"self": [], "children": [], "children_user": []}
     try:

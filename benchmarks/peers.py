@@ -1,4 +1,4 @@
-"""The peer: podman's `kube play` of the same manifests (`make bench-peers`).
+"""The peer: podman's `kube play` of the same manifests (`make bench`).
 
 Podman must leave the host's own podman alone. So:
 - storage, run root and tmp dir are private (--root, --runroot, --tmpdir, and

@@ -219,7 +219,7 @@ def write_report(md: Path, figures: list[Figure], meta: dict[str, Any],
         "machine; see \"The run\").", "",
         "## Results", "",
         "Times in ms unless the unit says otherwise. The peer is podman `kube play` of the "
-        "same manifests (`make bench-peers`); the kernel baseline is the limit a runtime "
+        "same manifests (`make bench`); the kernel baseline is the limit a runtime "
         "cannot beat. A ratio is minipod's figure over the other's: \"paired\" means the "
         "two were measured alternately, run by run, and the ratio is the median of the "
         "per-pair ratios; otherwise it is the ratio of the medians.", "",

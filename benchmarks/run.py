@@ -1,5 +1,5 @@
-"""`make bench`: minipod's figures beside the kernel's limits (and, with
-`make bench-peers`, podman's), written to BENCHMARKS.md and BENCHMARKS.json.
+"""`make bench`: minipod's figures beside the kernel's limits and podman's,
+written to BENCHMARKS.md and BENCHMARKS.json.
 
     sudo python -P benchmarks/run.py [--smoke] [--peers | --baseline PYTHON]
                                      [--output BENCHMARKS.md]
@@ -138,7 +138,7 @@ def measure(args: argparse.Namespace, cfg: Config, argv: list[str] | None) -> in
         if args.baseline:
             if peer is not None:
                 raise SystemExit("--baseline and --peers both take the peer columns: one only")
-            peer = Baseline(Path(tmp) / "baseline", args.baseline, mp.images)
+            peer = Baseline(Path(tmp) / "baseline", args.baseline)
         try:
             with ExecWatcher() as watcher:
                 figures = run_suite(mp, watcher, cfg, args.groups, peer)

@@ -17,8 +17,12 @@ from cffi import FFI
 HERE = Path(__file__).resolve().parent
 
 # what Python reaches, in the order cffi reads them
-HEADERS = ("mp_sys.h", "mp_exec.h", "mp_start.h", "mp_probe.h", "mp_prober.h", "mp_cgroup.h")
-SOURCES = ("mp_sys.c", "mp_exec.c", "mp_start.c", "mp_probe.c", "mp_prober.c", "mp_cgroup.c")
+HEADERS = (
+    "mp_sys.h", "mp_exec.h", "mp_start.h", "mp_probe.h", "mp_prober.h", "mp_cgroup.h", "mp_seccomp.h"
+)
+SOURCES = (
+    "mp_sys.c", "mp_exec.c", "mp_start.c", "mp_probe.c", "mp_prober.c", "mp_cgroup.c", "mp_seccomp.c"
+)
 
 _DEFINE = re.compile(r"#\s*define\s+(\w+)(?:\s+(\S.*))?$")
 _SKIPPED = re.compile(r"#\s*(include|ifndef|endif)\b")
@@ -55,6 +59,7 @@ ffi.set_source(
     "".join(f'#include "{name}"\n' for name in HEADERS),
     sources=[f"csrc/{name}" for name in SOURCES],  # relative: setuptools refuses absolute paths
     include_dirs=["csrc"],
+    libraries=["seccomp"],  # libseccomp-dev (scripts/setup-host.sh); mp_seccomp.c
     extra_compile_args=["-Wall", "-Wextra", "-Werror"],
 )
 

@@ -3,12 +3,20 @@
    supervisor (pid_for_children already set to the container's pid ns)
      --clone(CLONE_VM | CLONE_VFORK | CLONE_FILES)--> I
    I   joins the pod's namespaces and the container's mount namespace (setns
-       makes root and cwd the container's), chdirs, unshare(CLONE_NEWPID),
-       drops capabilities, sets gid/uid, and
+       makes root and cwd the container's), chdirs (the working directory
+       resolved inside that root, never through a link out of it),
+       unshare(CLONE_NEWPID), joins a new session keyring, drops
+       capabilities, sets gid/uid, sets no_new_privs, and
      --clone(CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD)--> P
    P   a child of the supervisor and PID 1 of the new pid namespace: resets
        signals, sets up stdio in its own fd table, marks every other fd
        close-on-exec, and execs. If anything fails it records why and exits.
+   The container's seccomp filter is loaded as runc loads it: with
+   no_new_privs, by P right before exec; without, by I before it drops
+   CAP_SYS_ADMIN (which loading a filter then needs), so the filter also
+   sees I's last steps. Either way the command runs under the same filter,
+   no_new_privs, capabilities and identity as the container's own
+   processes (and its masked /proc, through the mount namespace).
    I   exits once P has exec'd (or died); the supervisor reaps I before
        returning, so I never outlives this call.
 
@@ -51,6 +59,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/keyctl.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -63,6 +74,7 @@
 #include "mp_cgroup.h"
 #include "mp_exec.h"
 #include "mp_launch.h"
+#include "mp_start.h"
 #include "mp_sys.h"
 
 #ifndef TIOCGPTPEER
@@ -187,6 +199,9 @@ command_main (void *arg)
     command_failed (s, MP_EXEC_STEP_SETSID);
   if ((s->flags & MP_EXEC_PTY) && ioctl (0, TIOCSCTTY, 0) < 0)
     command_failed (s, MP_EXEC_STEP_CTTY);
+  if (s->no_new_privs && s->seccomp != NULL
+      && mp_load_seccomp (s->seccomp, s->seccomp_len) < 0)
+    command_failed (s, MP_EXEC_STEP_SECCOMP);
 
   errno = mp_exec_search (s->file, s->argv, s->envp, s->path);
   command_failed (s, MP_EXEC_STEP_EXEC);
@@ -194,21 +209,12 @@ command_main (void *arg)
 
 /* Also used by mp_start.c: 0, or -1 with errno and *cap the capability whose
    bounding-set drop failed (-1: capget/capset failed). */
-int
-mp_drop_caps (uint64_t keep_caps, int *cap)
+static int
+set_caps (uint64_t keep_caps)
 {
   struct __user_cap_header_struct header;
   struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
 
-  *cap = -1;
-  for (int c = 0; c < 64; c++)
-    if (!(keep_caps & (1ULL << c)) && prctl (PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
-      {
-        if (errno == EINVAL)
-          break;  /* past the kernel's last capability */
-        *cap = c;
-        return -1;
-      }
   memset (&header, 0, sizeof header);
   header.version = _LINUX_CAPABILITY_VERSION_3;
   if (syscall (SYS_capget, &header, data) < 0)
@@ -224,12 +230,69 @@ mp_drop_caps (uint64_t keep_caps, int *cap)
   return syscall (SYS_capset, &header, data) < 0 ? -1 : 0;
 }
 
+/* Also used by mp_start.c (mp_launch.h). */
+int
+mp_trim_caps (uint64_t keep_caps)
+{
+  return set_caps (keep_caps);
+}
+
+int
+mp_drop_caps (uint64_t keep_caps, uint64_t transient, int *cap)
+{
+  *cap = -1;
+  for (int c = 0; c < 64; c++)
+    if (!(keep_caps & (1ULL << c)) && prctl (PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
+      {
+        if (errno == EINVAL)
+          break;  /* past the kernel's last capability */
+        *cap = c;
+        return -1;
+      }
+  return set_caps (keep_caps | transient);
+}
+
+/* Also used by mp_start.c (mp_launch.h). */
+int
+mp_join_session_keyring (void)
+{
+  /* the kernel's include/linux/key.h: everything for the possessor; view,
+     read, search and link for the owner (the session keyring's default
+     plus search, as runc's ModKeyringPerm adds it) */
+  const unsigned long perm = 0x3f000000UL | 0x00010000UL | 0x00020000UL | 0x00080000UL
+                             | 0x00100000UL;
+  long serial = syscall (SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL, 0, 0, 0);
+
+  if (serial < 0)
+    return errno == ENOSYS ? 0 : -1;
+  return syscall (SYS_keyctl, KEYCTL_SETPERM, serial, perm, 0, 0) < 0 ? -1 : 0;
+}
+
+/* Also used by mp_start.c (mp_launch.h). */
+int
+mp_load_seccomp (const unsigned char *program, int len)
+{
+  struct sock_fprog prog;
+
+  if (len <= 0 || len % (int) sizeof (struct sock_filter) != 0)
+    {
+      errno = EINVAL;
+      return -1;
+    }
+  prog.len = (unsigned short) (len / (int) sizeof (struct sock_filter));
+  prog.filter = (struct sock_filter *) (uintptr_t) program;
+  return (int) syscall (SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
 static int
 drop_capabilities (struct mp_exec_spec *s)
 {
   int cap;
 
-  if (mp_drop_caps (s->keep_caps, &cap) == 0)
+  /* setting the identity needs CAP_SETUID and CAP_SETGID for a moment */
+  uint64_t transient = s->uid >= 0 || s->gid >= 0 ? SETID_CAPS : 0;
+
+  if (mp_drop_caps (s->keep_caps, transient, &cap) == 0)
     return 0;
   return cap >= 0 ? fail (s, MP_EXEC_STEP_CAPBSET, cap) : fail (s, MP_EXEC_STEP_CAPS, 0);
 }
@@ -309,6 +372,8 @@ set_identity (struct mp_exec_spec *s)
     return fail (s, MP_EXEC_STEP_SETGID, 0);
   if (s->uid >= 0 && syscall (SYS_setresuid, s->uid, s->uid, s->uid) < 0)
     return fail (s, MP_EXEC_STEP_SETUID, 0);
+  if (mp_trim_caps (s->keep_caps) < 0)
+    return fail (s, MP_EXEC_STEP_CAPS, 0);
   return 0;
 }
 
@@ -346,6 +411,27 @@ open_pty (struct exec_ctx *ctx)
   return 0;
 }
 
+/* I, in the container's mount namespace: the working directory resolved in
+   its root (a container's process may have made it a link to
+   /proc/1/root/..., pause's root when the pid namespace is shared). The two
+   fds are the caller's for a moment (CLONE_FILES). */
+static int
+enter_cwd (struct mp_exec_spec *s)
+{
+  int root, dir, ret;
+
+  root = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0)
+    return -1;
+  dir = mp_open_in_root (root, s->cwd, MP_MAKE_NONE, 0);
+  close (root);
+  if (dir < 0)
+    return -1;
+  ret = fchdir (dir);
+  close (dir);
+  return ret;
+}
+
 /* I: a member of the container's pid namespace, so it may create a new one
    below it (the kernel refuses unshare(CLONE_NEWPID) to a process whose
    pid_for_children is not its own pid namespace, as the supervisor's is). */
@@ -368,14 +454,21 @@ intermediate_main (void *arg)
       return fail (s, MP_EXEC_STEP_POD_NS, i);
   if (setns (s->mnt_fd, CLONE_NEWNS) < 0)
     return fail (s, MP_EXEC_STEP_MNT_NS, 0);
-  if (chdir (s->cwd) < 0)
+  if (enter_cwd (s) < 0)
     return fail (s, MP_EXEC_STEP_CHDIR, 0);
   if ((s->flags & MP_EXEC_PTY) && open_pty (ctx) != 0)
     return 1;
   if (!(s->flags & MP_EXEC_SAME_PID_NS) && unshare (CLONE_NEWPID) < 0)
     return fail (s, MP_EXEC_STEP_UNSHARE_PID, 0);
+  if (mp_join_session_keyring () < 0)
+    return fail (s, MP_EXEC_STEP_KEYRING, 0);
+  if (!s->no_new_privs && s->seccomp != NULL
+      && mp_load_seccomp (s->seccomp, s->seccomp_len) < 0)
+    return fail (s, MP_EXEC_STEP_SECCOMP, 0);
   if (drop_capabilities (s) != 0 || set_identity (s) != 0)
     return 1;
+  if (s->no_new_privs && prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    return fail (s, MP_EXEC_STEP_NO_NEW_PRIVS, 0);
   /* CLONE_PARENT: P becomes the supervisor's child (allowed: I is no
      namespace init), so P's exit reaches the supervisor's pidfd/waitid path
      and nobody in between has to wait for it. Its exit signal is I's own. */

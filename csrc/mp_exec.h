@@ -30,6 +30,9 @@
 #define MP_EXEC_STEP_PTY 18          /* step_arg: 0 open, 1 unlock, 2 peer,
                                         3 size, 4 owner */
 #define MP_EXEC_STEP_CGROUP 19       /* step_arg: index into cgroup_files */
+#define MP_EXEC_STEP_KEYRING 20
+#define MP_EXEC_STEP_NO_NEW_PRIVS 21
+#define MP_EXEC_STEP_SECCOMP 22
 
 /* mp_exec_spec.flags */
 #define MP_EXEC_SAME_PID_NS 0x1   /* run in the pid ns for children itself, not
@@ -59,6 +62,10 @@ struct mp_exec_spec
   int gid;                      /* -1 with a uid: its group in /etc/passwd */
   int n_groups;                 /* supplementary groups; -1: just the gid */
   const uint32_t *groups;       /* (gid_t is 32 bits on Linux) */
+  int no_new_privs;             /* prctl (PR_SET_NO_NEW_PRIVS) */
+  const unsigned char *seccomp; /* the container's filter (struct sock_filter[]),
+                                   or NULL */
+  int seccomp_len;              /* in bytes */
   uint16_t pty_rows;            /* MP_EXEC_PTY: its window size (0 0: none) */
   uint16_t pty_cols;
   const char *file;

@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* CAP_SETGID and CAP_SETUID: what setting an identity needs */
+#define SETID_CAPS ((1ULL << 6) | (1ULL << 7))
+
 /* Older libc headers lack these. */
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
@@ -20,10 +23,17 @@
 int mp_exec_search (const char *file, char *const argv[], char *const envp[],
                     const char *path);
 
-/* Keep only keep_caps in the bounding, effective and permitted sets (and
-   clear the inheritable one): 0, or -1 with errno and *cap the capability
-   whose bounding-set drop failed (-1: capget/capset failed). */
-int mp_drop_caps (uint64_t keep_caps, int *cap);
+/* Keep only keep_caps in the bounding set, and keep_caps | transient in the
+   effective and permitted sets (clear the inheritable one, and with it the
+   ambient one): 0, or -1 with errno and *cap the capability whose
+   bounding-set drop failed (-1: capget/capset failed). transient is what
+   setting the identity needs (CAP_SETUID, CAP_SETGID) when the container
+   keeps neither: mp_trim_caps takes it away after (runc's order: bounding
+   set, identity, capabilities). */
+int mp_drop_caps (uint64_t keep_caps, uint64_t transient, int *cap);
+
+/* Effective and permitted sets cut to keep_caps (after the identity). */
+int mp_trim_caps (uint64_t keep_caps);
 
 /* The group of uid in the /etc/passwd of the current root, else 0. */
 gid_t mp_primary_group (uid_t uid);
@@ -43,5 +53,18 @@ int mp_clone_vm (int (*fn) (void *), void *arg, char *stack, size_t stack_size,
    moves the caller alone, without the global lock a pid written to
    cgroup.procs takes. 0, or -errno with *failed the index. */
 int mp_cgroup_enter (const char *const *paths, int n, int *failed);
+
+/* path inside root (an O_PATH fd of a directory taken as "/"), resolved with
+   openat2 RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, made first as how says
+   (mp_start.h's MP_MAKE_*): an O_PATH fd, or -1 with errno (mp_start.c). */
+int mp_open_in_root (int root, const char *path, int how, mode_t mode);
+
+/* A new, empty session keyring, its owner allowed to search it (runc's);
+   a kernel without keyrings (ENOSYS) is fine. 0 or -1 with errno. */
+int mp_join_session_keyring (void);
+
+/* seccomp (SECCOMP_SET_MODE_FILTER, 0, program of len bytes): 0 or -1 with
+   errno. Needs no_new_privs or CAP_SYS_ADMIN. */
+int mp_load_seccomp (const unsigned char *program, int len);
 
 #endif

@@ -8,7 +8,11 @@
  * ADDRESS GATEWAY it also puts the pod on the node's bridge: a veth pair
  * whose host end VETH joins BRIDGE (hairpin on) and whose other end is the
  * pod's eth0, with ADDRESS/32 and a default route via GATEWAY (see
- * pod_network below for why /32). minipod starts it with
+ * pod_network below for why /32). Then the pod's sysctls (--sysctl
+ * PATH=VALUE, PATH below /proc/sys), written from inside the new
+ * namespaces, so /proc/sys shows this pod's net and ipc settings, never the
+ * host's (minipod/api/security.py allows only sysctls those namespaces own);
+ * after the network, so a setting of eth0's finds it. minipod starts it with
  * posix_spawn (no fork of the Python supervisor) and waits for --report FD
  * to close: empty means the namespaces are ready; otherwise pause wrote one
  * JSON line {"step", "errno", "message"} (the contract of minipod/kernel/spawn.py)
@@ -31,6 +35,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
@@ -465,10 +470,44 @@ open_node_side (struct net_args *net, int report)
     report_and_exit (report, "open netlink on the node");
 }
 
-/* The pod's own uts, ipc and net namespaces, named and with loopback up. */
-static void
-make_sandbox (const char *hostname, struct net_args *net, int report)
+#define MAX_SYSCTLS 64
+
+/* One sysctl, "net/ipv4/ip_unprivileged_port_start=1024", written below
+   /proc/sys: -1 with errno (EINVAL for a path that leaves /proc/sys). */
+static int
+write_sysctl (const char *setting, char path[PATH_MAX])
 {
+  const char *eq = strchr (setting, '=');
+  size_t n = eq == NULL ? 0 : (size_t) (eq - setting);
+  int fd, rc;
+
+  if (n == 0 || n + 10 >= PATH_MAX || setting[0] == '/' || strstr (setting, "..") != NULL)
+    {
+      errno = EINVAL;
+      return -1;
+    }
+  memcpy (path, "/proc/sys/", 10);
+  memcpy (path + 10, setting, n);
+  path[10 + n] = '\0';
+  fd = open (path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return -1;
+  rc = write (fd, eq + 1, strlen (eq + 1)) < 0 ? -1 : 0;
+  int err = errno;
+  close (fd);
+  errno = err;
+  return rc;
+}
+
+/* The pod's own uts, ipc and net namespaces, named, with loopback up, on the
+   pod network if asked, and its sysctls set. */
+static void
+make_sandbox (const char *hostname, struct net_args *net, const char **sysctls,
+              int n_sysctls, int report)
+{
+  char path[PATH_MAX];
+  char step[PATH_MAX + 16];
+
   if (net != NULL)
     open_node_side (net, report);
   if (unshare (CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET) < 0)
@@ -479,6 +518,18 @@ make_sandbox (const char *hostname, struct net_args *net, int report)
     report_and_exit (report, "bring up loopback");
   if (net != NULL)
     pod_network (net, report);
+  for (int i = 0; i < n_sysctls; i++)
+    if (write_sysctl (sysctls[i], path) < 0)
+      {
+        int err = errno;
+        size_t len = strcspn (sysctls[i], "=");
+
+        memcpy (step, "set sysctl ", 11);
+        memcpy (step + 11, sysctls[i], len < PATH_MAX ? len : PATH_MAX - 1);
+        step[11 + (len < PATH_MAX ? len : PATH_MAX - 1)] = '\0';
+        errno = err;
+        report_and_exit (report, step);
+      }
 }
 
 /* Every argument is a FIFO that carries a container's stdout or stderr. pause
@@ -526,6 +577,8 @@ main (int argc, char **argv)
   const char *hostname = NULL;
   struct net_args net = { .host_nl = -1 };
   int with_net = 0;
+  const char *sysctls[MAX_SYSCTLS];
+  int n_sysctls = 0;
   int report = -1;
   int i = 1;
   for (; i < argc; i++)
@@ -551,6 +604,15 @@ main (int argc, char **argv)
           i += 2;
           with_net = 1;
         }
+      else if (strcmp (argv[i], "--sysctl") == 0 && i + 1 < argc)
+        {
+          if (n_sysctls == MAX_SYSCTLS)
+            {
+              say ("--sysctl", "too many");
+              return 5;
+            }
+          sysctls[n_sysctls++] = argv[++i];
+        }
       else if (strcmp (argv[i], "--report") == 0 && i + 1 < argc)
         {
           if ((report = parse_fd (argv[++i])) < 0)
@@ -570,7 +632,12 @@ main (int argc, char **argv)
 
   detach_from_environment (report);
   if (hostname != NULL)
-    make_sandbox (hostname, with_net ? &net : NULL, report);
+    make_sandbox (hostname, with_net ? &net : NULL, sysctls, n_sysctls, report);
+  else if (n_sysctls > 0)
+    {
+      say ("--sysctl", "only with --sandbox (the pod's own namespaces)");
+      return 5;
+    }
   hold_fifos (argc - i, argv + i);
   if (report >= 0)
     close (report); /* EOF: the namespaces are ready */

@@ -27,15 +27,16 @@
 # --enable-shared build without PGO (BENCHMARKS.md).
 set -euo pipefail
 
-# gcc and python3-dev build minipod's C (the cffi extension); busybox-static
-# makes the image; musl-tools makes pause tiny; skopeo pulls images
-# (kernel/pull.py). The tests also run Debian's docker-registry (the CNCF
-# distribution registry) on loopback and make a Debian rootfs with mmdebstrap.
+# gcc and python3-dev build minipod's C (the cffi extension), against
+# libseccomp (the containers' seccomp filters); busybox-static makes the
+# image; musl-tools makes pause tiny; skopeo pulls images (kernel/pull.py).
+# The tests also run Debian's docker-registry (the CNCF distribution
+# registry) on loopback and make a Debian rootfs with mmdebstrap.
 # nftables: libnftables for Services and hostPorts (and nft, to look at them);
 # iproute2: `ip`, which the network tests use to make their namespaces.
 APT_PACKAGES=(python3 python3-venv python3-dev gcc libc6-dev musl-tools make
-              busybox-static util-linux procps nftables iproute2 skopeo docker-registry
-              mmdebstrap)
+              libseccomp-dev busybox-static util-linux procps nftables iproute2 skopeo
+              docker-registry mmdebstrap)
 LINT_PACKAGES=(shellcheck vagrant)
 
 VENV=${VENV:-/opt/minipod/venv}

@@ -26,3 +26,6 @@ def pytest_configure(config: pytest.Config) -> None:
     # that sets no MINIPOD_LOGS of its own gets a directory of the session's.
     if not os.environ.get("MINIPOD_LOGS"):
         os.environ["MINIPOD_LOGS"] = tempfile.mkdtemp(prefix="minipod-test-logs-")
+    # nor compiled seccomp programs to the host's /var/cache/minipod
+    if not os.environ.get("MINIPOD_CACHE"):
+        os.environ["MINIPOD_CACHE"] = tempfile.mkdtemp(prefix="minipod-test-cache-")

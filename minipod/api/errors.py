@@ -70,3 +70,15 @@ class StartError(MinipodError, OSError):
 
 class StateError(MinipodError, RuntimeError):
     """The state directory says something we cannot act on (pod exists, unknown pod...)."""
+
+
+class ContainerConfigError(MinipodError):
+    """A container cannot be made as its spec asks (the kubelet's
+    CreateContainerConfigError: runAsNonRoot and an image that runs as root;
+    or, with ``reason`` CreateContainerError, the runtime's refusal: a
+    seccomp profile that is missing or bad). The container waits in that
+    reason and is tried again later; nothing was started."""
+
+    def __init__(self, message: str, reason: str = "CreateContainerConfigError") -> None:
+        super().__init__(message)
+        self.reason = reason

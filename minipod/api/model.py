@@ -17,6 +17,7 @@ from typing import Any, Literal
 from minipod.api.resources import NO_RESOURCES, Resources
 
 __all__ = [
+    "Capabilities",
     "ConfigData",
     "ConfigKind",
     "Container",
@@ -46,11 +47,13 @@ __all__ = [
     "ResourceFieldSelector",
     "RestartPolicy",
     "RollingUpdate",
+    "SeccompProfile",
     "SecurityContext",
     "SelectorOperator",
     "Service",
     "ServicePort",
     "StrategyType",
+    "Sysctl",
     "TCPSocketAction",
     "Volume",
     "VolumeMount",
@@ -190,9 +193,44 @@ class Lifecycle:
 
 
 @dataclass(frozen=True)
+class Capabilities:
+    add: tuple[str, ...] = ()  # as written: "NET_ADMIN", "ALL" (no CAP_ prefix)
+    drop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SeccompProfile:
+    type: str  # "RuntimeDefault", "Unconfined" or "Localhost"
+    localhost_profile: str | None = None
+
+
+@dataclass(frozen=True)
+class Sysctl:
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
 class SecurityContext:
+    """A pod's or a container's securityContext: the fields each level has
+    (api/securitycontext.py parses only its own); None is unset."""
+
     run_as_user: int | None = None
     run_as_group: int | None = None
+    run_as_non_root: bool | None = None
+    seccomp_profile: SeccompProfile | None = None
+    # a container's only
+    privileged: bool | None = None
+    capabilities: Capabilities | None = None
+    read_only_root_filesystem: bool | None = None
+    allow_privilege_escalation: bool | None = None
+    proc_mount: str | None = None  # "Default"
+    # a pod's only
+    supplemental_groups: tuple[int, ...] = ()
+    supplemental_groups_policy: str | None = None  # "Merge" (default) or "Strict"
+    fs_group: int | None = None
+    fs_group_change_policy: str | None = None
+    sysctls: tuple[Sysctl, ...] = ()
 
 
 @dataclass(frozen=True)

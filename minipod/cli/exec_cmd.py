@@ -8,7 +8,8 @@ in the pod's uts/ipc/net namespaces (the pause process's), the container's
 mount namespace and root, and the container's own pid namespace, as a plain
 member of it (runc exec's way: the container's `ps` shows it). It runs in
 the container's working directory, with its environment, uid, gid,
-supplementary groups and capability bounding set, in a session of its own.
+supplementary groups, capability bounding set, no_new_privs and seccomp
+filter, in a session of its own and a new session keyring.
 The command is the client's child: the client waits for it and exits with
 its exit code (128 + the signal when it was killed).
 
@@ -17,9 +18,14 @@ image (container.launch_plan, what the pod runner gave the container), as
 runc exec takes them from the container's config, rather than read from
 /proc/<pid>/environ: a PID 1 may rewrite that memory (nginx and postgres put
 their process titles there) or have exec'd with another environment. Only
-when that fails (the image was removed since) is PID 1's environ used.
-Identity and capabilities come from the kernel (/proc/<pid>/status), which
-nothing in the container can rewrite.
+when that fails (the image was removed since), or when the container's env
+has valueFrom or envFrom (resolved by the supervisor at the run's start from
+ConfigMaps, Secrets and the downward API), is PID 1's environ used.
+Identity, capabilities and no_new_privs come from the kernel
+(/proc/<pid>/status), which nothing in the container can rewrite; so does
+whether a seccomp filter is on. The filter is compiled again from the
+manifest (kernel/seccomp.py keeps it on disk): if it cannot be, the command
+is refused rather than run unconfined.
 
 stdio: the client's own fds are handed to the command, no copying (stdin is
 /dev/null without -i). With -t the command gets a new pty as stdin, stdout,
@@ -248,7 +254,17 @@ def _open_target(record: PodRecord, namespace: str, name: str,
         environ = _environ(pid)
         if _has_exited(pid_fd) or _has_exited(pause_fd):
             raise StateError(what)
-        env, working_dir = _env_and_working_dir(record, namespace, name, container, environ)
+        env, working_dir, seccomp = _env_and_working_dir(record, namespace, name, container,
+                                                         environ)
+        # The kernel says whether the container has a filter; the filter
+        # itself is made again from the manifest, as runc exec takes it from
+        # the container's config. Without it the command does not run.
+        if status.get("Seccomp", "0") == "0":
+            seccomp = None
+        elif not isinstance(seccomp, bytes):
+            raise StateError(f"container {container} of pod {name} runs under a seccomp "
+                             f"filter that cannot be made again ({seccomp}); not running "
+                             "the command without it")
         placement = None
         if record.cgroup:  # the command is the container's, in its cgroup
             cgroup = cgroups.Cgroup(cgroups.reader(), f"{record.cgroup}/{container}")
@@ -260,7 +276,8 @@ def _open_target(record: PodRecord, namespace: str, name: str,
                             run_as_group=int(status["Gid"].split()[0]),
                             keep_caps=int(status["CapBnd"], 16),
                             groups=tuple(int(g) for g in status.get("Groups", "").split()),
-                            cgroup=placement)
+                            no_new_privs=status.get("NoNewPrivs", "0") == "1",
+                            seccomp=seccomp, cgroup=placement)
         stack.pop_all()
         os.close(pause_fd)
         os.close(pid_fd)
@@ -329,9 +346,12 @@ def _environ(pid: int) -> dict[str, str]:
 
 
 def _env_and_working_dir(record: PodRecord, namespace: str, name: str, container: str,
-                         environ: dict[str, str]) -> tuple[dict[str, str], str]:
-    """What launch_plan gave the container (see the top); PID 1's environ and
-    the manifest's workingDir (or /) if the plan cannot be made again."""
+                         environ: dict[str, str]
+                         ) -> tuple[dict[str, str], str, bytes | Exception | None]:
+    """What launch_plan gave the container (see the top): its environment,
+    working directory and seccomp filter (None: none); PID 1's environ, the
+    manifest's workingDir (or /) and the error if the plan cannot be made
+    again."""
     # start-up: imported with the verb that needs it
     import json
     import logging
@@ -345,8 +365,10 @@ def _env_and_working_dir(record: PodRecord, namespace: str, name: str, container
 
     spec = record.api_object.get("spec", {})
     try:
+        # nodeName is the supervisor's (podview), not the manifest's: as adopt does
         manifest = {"apiVersion": "v1", "kind": "Pod",
-                    "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+                    "metadata": {"name": name, "namespace": namespace},
+                    "spec": {k: v for k, v in spec.items() if k != "nodeName"}}
         pod = parse_pods(json.dumps(manifest), f"pod {namespace}/{name}")[0]
         found = [c for c in (*pod.spec.containers, *pod.spec.init_containers)
                  if c.name == container]
@@ -357,13 +379,19 @@ def _env_and_working_dir(record: PodRecord, namespace: str, name: str, container
             hostname = pod.spec.hostname or name[:63].rstrip("-.")
         plan = launch_plan(found[0], resolve(found[0].image), hostname,
                            pod.spec.security_context)
-        return dict(plan.env), plan.working_dir
+        # valueFrom and envFrom were resolved by the supervisor when the run
+        # started (ConfigMaps, Secrets, the downward API): PID 1's environ
+        # has them, the manifest alone does not
+        resolved = found[0].env_from or any(e.value_from is not None for e in found[0].env)
+        return (environ if resolved and environ else dict(plan.env)), plan.working_dir, \
+            plan.seccomp
     except (MinipodError, IndexError) as e:
         logging.getLogger(__name__).debug("using PID 1's environment: %s", e)
+        error: Exception = e
     spec_container: dict[str, Any] = next((c for c in (*spec.get("containers", []),
                                                        *spec.get("initContainers", []))
                                            if c.get("name") == container), {})
-    return environ, spec_container.get("workingDir") or "/"
+    return environ, spec_container.get("workingDir") or "/", error
 
 
 # -- running it ------------------------------------------------------------------

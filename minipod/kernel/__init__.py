@@ -10,9 +10,12 @@ records read back: records.py), the CRI log format, written and read
 (logs.py), inotify for the views that wait on files (inotify.py, libc
 through ctypes), the pod network's claims and config (podnet.py), netlink
 through pyroute2 (net.py, run as a program: no supervisor imports it),
-nftables through libnftables (nft.py, ctypes), and a splice relay
-(relay.py). _native is the cffi extension built from csrc/; sys.py is its
-typed face, and only this package imports either.
+nftables through libnftables (nft.py, ctypes), a splice relay
+(relay.py), seccomp profiles made into BPF programs (seccomp.py, compiled
+by libseccomp in csrc/mp_seccomp.c, laid out for a cheap load by bpf.py),
+and who a container runs as (identity.py). _native is the cffi extension
+built from csrc/; sys.py is its typed face, and only this package imports
+either.
 
 May import: minipod.api and minipod.loop (LogPipe reads on the loop).
 Policy (what to mount, which namespaces to join) is decided by the callers;

@@ -29,7 +29,8 @@ Limits follow the kubelet (kernel/cgroups.py's CgroupLimits from
 api/resources.py): cpu shares (v2 weight) from requests, a CFS quota from
 limits, memory limits with swap off, the pod's totals on pod<uid>, its pids
 limit there too; the devices cgroup (v1) or a BPF device program on the pod
-(v2) allow only kernel/devices.py's list. OomWatch hears the OOM killer in
+(v2) allow only kernel/devices.py's list (on pause and each container but a
+privileged one instead, in a pod that has one). OomWatch hears the OOM killer in
 the supervisor's loop. kill() kills a cgroup at once (v2 cgroup.kill; v1:
 freeze, SIGKILL every member, thaw), so a process that left its process
 group or session dies with its container.
@@ -44,7 +45,7 @@ import os
 import select
 import signal
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -715,10 +716,14 @@ def pod_path(host: CgroupHost, qos: QoSClass, uid: str) -> str:
     return _join(host.qos_dir(qos), f"pod{uid}")
 
 
-def create_pod(host: CgroupHost, uid: str, qos: QoSClass, pod: CgroupLimits,
-               containers: Mapping[str, CgroupLimits]) -> PodCgroups:
+def create_pod(host: CgroupHost, uid: str, qos: QoSClass, pod: CgroupLimits,  # noqa: PLR0917
+               containers: Mapping[str, CgroupLimits],
+               every_device: Collection[str] = ()) -> PodCgroups:
     """Make pod<uid> and its children, with their limits and the device rules;
-    on a failure nothing is left."""
+    on a failure nothing is left. The rules go on the pod's cgroup, unless a
+    container is in ``every_device`` (privileged: runc gives it "a *:* rwm"):
+    then on pause's and each other container's own, as runc puts them, since
+    a rule on the pod would bind every child (v1 copies it, v2 runs it)."""
     try:
         host.prepare()
         made = Cgroup(host, pod_path(host, qos, uid))
@@ -734,12 +739,17 @@ def create_pod(host: CgroupHost, uid: str, qos: QoSClass, pod: CgroupLimits,
     cgroups = PodCgroups(made, {}, Cgroup(host, _join(made.rel, PAUSE)), qos)
     try:
         host.enable_controllers(made.rel)
-        _limit_devices(made)  # before any child: v1 children copy the rules
+        if not every_device:
+            _limit_devices(made)  # before any child: v1 children copy the rules
         cgroups.pause.create()
+        if every_device:
+            _limit_devices(cgroups.pause)
         for name, limits in containers.items():
             cg = Cgroup(host, _join(made.rel, name))
             cg.create(limits)
             cgroups.containers[name] = cg
+            if every_device and name not in every_device:
+                _limit_devices(cg)  # made just now: no child yet
     except BaseException as e:
         with contextlib.suppress(OSError):
             cgroups.remove()

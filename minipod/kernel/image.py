@@ -185,7 +185,11 @@ def read_image_file(lowers: tuple[str, ...], path: str, limit: int = 1 << 20) ->
                 continue
             if not stat.S_ISREG(st.st_mode):
                 return None
-            with open(current, "rb") as f:
+            try:  # O_NOFOLLOW: not even a link swapped in since the lstat
+                fd = os.open(current, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError:
+                return None
+            with open(fd, "rb") as f:
                 return f.read(limit).decode("utf-8", "replace")
     return None
 

@@ -13,34 +13,45 @@ errno, message).
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
-from minipod.api.errors import StartError
+from minipod.api import security
+from minipod.api.errors import ContainerConfigError, StartError
 from minipod.api.expand import build_env, container_env, expand
 from minipod.api.model import Container, SecurityContext
-from minipod.api.ociimage import primary_group, supplementary_groups
 
 # cffi module; like minipod.kernel.sys, a direct user of the C half (csrc/README)
 from minipod.kernel import _native  # type: ignore[attr-defined]  # isort: skip
-from minipod.kernel import caps
+from minipod.kernel.identity import host_devices, resolve_identity
 from minipod.kernel.image import DEFAULT_PATH, Image
 from minipod.kernel.ns import NsFds, pid_namespace_for_children
 from minipod.kernel.rootfs import (
-    Bind,
     Chdir,
+    CloneTree,
     CloseSources,
-    DetachOldRoot,
     DropCaps,
     EnterCgroup,
     Exec,
+    HostDevice,
+    MakeDevice,
+    MaskPath,
     Mount,
+    MountFs,
+    MoveTree,
+    NoNewPrivs,
     Op,
     OpenPath,
+    Overlay,
     PivotRoot,
+    ReadonlyPath,
+    ReadonlyRoot,
     RootfsPlan,
+    Seccomp,
+    SessionKeyring,
     SetIdentity,
     SetNs,
     Stdio,
@@ -49,59 +60,95 @@ from minipod.kernel.rootfs import (
     rootfs_ops,
     run_ops,
 )
+from minipod.kernel.seccomp import ProfileError, localhost, runtime_default
 from minipod.kernel.spawn import Child
 
 _lib = _native.lib
 _ffi = _native.ffi
 
-# The capability set container runtimes give a container by default
-# (containerd's and moby's defaults; Kubernetes adds and drops from it).
-DEFAULT_CAPABILITIES = (
-    "CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID",
-    "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
-)
-KEEP_CAPS = caps.mask(DEFAULT_CAPABILITIES)
+# The capability set a container gets by default: containerd 2's (see
+# api/security.py), as the kernel's bit mask.
+DEFAULT_CAPABILITIES = security.DEFAULT_CAPABILITIES
+KEEP_CAPS = security.capability_mask(security.capability_set(None))
+SETID_CAPS = security.capability_mask(frozenset({"CAP_SETUID", "CAP_SETGID"}))
 
 
 @dataclass(frozen=True)
 class LaunchPlan:
+    """How one container runs: its command, environment and working
+    directory, and everything its securityContext decides (api/security.py).
+    The defaults are a container without a securityContext."""
+
     argv: tuple[str, ...]
     env: dict[str, str]
     working_dir: str
-    run_as_user: int | None
+    run_as_user: int | None  # None: keep the supervisor's (tests only)
     run_as_group: int | None
     own_env: Mapping[str, str] = field(default_factory=dict)  # the manifest's, resolved
-    # setgroups' list, the group first (None: just the group): the groups of
-    # the image's /etc/group that list the user, as containerd gives them
+    # setgroups' list (None: just the group): the group, those of the image's
+    # /etc/group that list the user, fsGroup and supplementalGroups, sorted
+    # (containerd's WithAdditionalGIDs and mergeGids)
     groups: tuple[int, ...] | None = None
+    keep_caps: int = KEEP_CAPS
+    no_new_privs: bool = False
+    seccomp: bytes | None = field(default=None, repr=False)  # the BPF program; None: none
+    privileged: bool = False
+    read_only_root: bool = False
+    masked: tuple[str, ...] = security.MASKED_PATHS
+    readonly: tuple[str, ...] = security.READONLY_PATHS
+    host_devices: tuple[HostDevice, ...] = ()  # a privileged container's
 
 
 def launch_plan(container: Container, image: Image, hostname: str,
                 pod_security: SecurityContext | None,
-                env: Mapping[str, str] | None = None) -> LaunchPlan:
-    """``env``: the container's own variables with valueFrom and envFrom
-    resolved (api/downward.py); None takes the manifest's literal values."""
+                env: Mapping[str, str] | None = None, *, pod_ref: str = "") -> LaunchPlan:
+    """The plan, or ContainerConfigError: runAsNonRoot and a container that
+    would run as root, or a seccomp profile that cannot be had. ``env``: the
+    container's own variables with valueFrom and envFrom resolved
+    (api/downward.py); None takes the manifest's literal values. ``pod_ref``
+    is the kubelet's name of the pod in the messages ("name_ns(uid)")."""
     defaults = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname}
     own_env = dict(env) if env is not None else container_env(
         tuple((e.name, e.value) for e in container.env if e.value_from is None))
     full_env = build_env(image.env, own_env, defaults)
     argv = resolve_argv(container, image, own_env)
-    user, group = _identity(container.security_context, pod_security)
-    # containerd looks up the supplementary groups of runAsUser, else of the
-    # image's User (its user part), else of uid 0
-    who = str(user) if user is not None else image.user.partition(":")[0] or "0"
-    user, group = image_identity(container.name, image, user, group)
-    if user is None and group is None:
-        group = 0  # the runtime's default user, 0:0 (not the supervisor's groups)
-    elif group is None and image.etc_passwd is not None:
-        assert user is not None
-        group = primary_group(user, image.etc_passwd)
-    groups = None
-    if group is not None:
-        extra = supplementary_groups(who, image.etc_passwd, image.etc_group)
-        groups = (group, *sorted(set(extra) - {group}))
-    return LaunchPlan(argv, full_env, container.working_dir or image.working_dir, user, group,
-                      own_env, groups)
+    eff = security.effective(container, pod_security)
+    # the kubelet's view of the image's User (the CRI's uid, or a username
+    # when the user part is a name) for runAsNonRoot; no User is root
+    user_part = image.user.partition(":")[0]
+    image_uid = int(user_part) if user_part.isdigit() else None if user_part else 0
+    refused = security.run_as_non_root_error(
+        eff, image_uid if eff.run_as_user is None else eff.run_as_user,
+        "" if user_part.isdigit() else user_part, pod_ref, container.name)
+    if refused is not None:
+        raise ContainerConfigError(refused)
+    who = resolve_identity(container.name, eff, pod_security, image)
+    return LaunchPlan(
+        argv, full_env, container.working_dir or image.working_dir, who.uid, who.gid, own_env,
+        who.groups,
+        keep_caps=security.capability_mask(eff.capabilities),
+        no_new_privs=eff.no_new_privs,
+        seccomp=seccomp_program(eff),
+        privileged=eff.privileged,
+        read_only_root=eff.read_only_root,
+        masked=eff.masked,
+        readonly=eff.readonly,
+        host_devices=host_devices() if eff.privileged else (),
+    )
+
+
+def seccomp_program(eff: security.Effective) -> bytes | None:
+    """The container's seccomp filter (kernel/seccomp.py), or None."""
+    try:
+        if eff.seccomp == "RuntimeDefault":
+            return runtime_default(eff.capabilities)
+        if eff.seccomp == "Localhost" and eff.seccomp_localhost:
+            return localhost(eff.seccomp_localhost, eff.capabilities)
+    except ProfileError as e:
+        # containerd's words when it cannot make the container's spec
+        raise ContainerConfigError(f"failed to generate seccomp spec opts: {e}",
+                                   "CreateContainerError") from None
+    return None
 
 
 def resolve_argv(container: Container, image: Image, env: dict[str, str]) -> tuple[str, ...]:
@@ -120,33 +167,6 @@ def resolve_argv(container: Container, image: Image, env: dict[str, str]) -> tup
     return argv
 
 
-def image_identity(name: str, image: Image, user: int | None, group: int | None
-                   ) -> tuple[int | None, int | None]:
-    """The image's User under the securityContext (containerd's rules): a
-    runAsUser replaces the image's user and group (the group then comes from
-    runAsGroup, or the uid's primary group in the container's /etc/passwd);
-    a runAsGroup alone replaces only the group. A User that names no user of
-    the image cannot start (CreateContainerError)."""
-    if user is not None or not image.user:
-        return user, group
-    if image.user_error:
-        raise StartError(f"container {name}", 0, image.user_error)
-    return image.uid, group if group is not None else image.gid
-
-
-def _identity(container: SecurityContext | None, pod: SecurityContext | None
-              ) -> tuple[int | None, int | None]:
-    def pick(attr: str) -> int | None:
-        for ctx in (container, pod):
-            value = getattr(ctx, attr, None) if ctx is not None else None
-            if value is not None:
-                return int(value)
-        return None
-
-    return pick("run_as_user"), pick("run_as_group")
-
-
-
 Placement = tuple[int, tuple[str, ...]]  # kernel/cgroups.py's Cgroup.placement()
 
 
@@ -154,14 +174,35 @@ def setup_ops(plan: LaunchPlan, rootfs: RootfsPlan, pod_ns: NsFds,  # noqa: PLR0
               stdout_fd: int, stderr_fd: int, cgroup_files: tuple[str, ...] = ()) -> list[Op]:
     """Everything the child does from clone to exec, in order: enter the
     container's cgroup (before anything else, so that nothing it does is
-    unaccounted), join the pod's namespaces, build the rootfs (rootfs_ops),
-    enter the working directory, set up stdio, drop capabilities, take the
-    container's identity, exec."""
+    unaccounted), join the pod's namespaces, build the rootfs (rootfs_ops:
+    mounts, masks), enter the working directory, make the root read-only if
+    asked, set up stdio, join a new session keyring, drop capabilities, take
+    the container's identity, set no_new_privs, load the seccomp filter, exec.
+
+    The filter goes where runc puts it: right before exec with
+    no_new_privs; without, before the capabilities are dropped, because
+    loading it then needs CAP_SYS_ADMIN (and the filter sees the last
+    steps: capset, setgroups, setresuid, rt_sigaction, execve, which every
+    profile worth the name allows)."""
     ops: list[Op] = [EnterCgroup(cgroup_files)] if cgroup_files else []
-    ops += [*pod_ns.join_ops(), *rootfs_ops(rootfs), Chdir(plan.working_dir),
-            Stdio(stdout_fd, stderr_fd), DropCaps(KEEP_CAPS)]
+    ops += [*pod_ns.join_ops(), *rootfs_ops(rootfs), Chdir(plan.working_dir)]
+    if plan.read_only_root:
+        ops.append(ReadonlyRoot())
+    ops += [Stdio(stdout_fd, stderr_fd), SessionKeyring()]
+    if plan.seccomp is not None and not plan.no_new_privs:
+        ops.append(Seccomp(plan.seccomp))
     if plan.run_as_user is not None or plan.run_as_group is not None:
-        ops.append(SetIdentity(plan.run_as_user, plan.run_as_group, plan.groups))
+        # runc's order: the bounding set, then the identity (with CAP_SETUID
+        # and CAP_SETGID for it, even when the container keeps neither), then
+        # the effective and permitted sets
+        ops += [DropCaps(plan.keep_caps, SETID_CAPS & ~plan.keep_caps),
+                SetIdentity(plan.run_as_user, plan.run_as_group, plan.groups, plan.keep_caps)]
+    else:
+        ops.append(DropCaps(plan.keep_caps))
+    if plan.no_new_privs:
+        ops.append(NoNewPrivs())
+        if plan.seccomp is not None:
+            ops.append(Seccomp(plan.seccomp))
     ops.append(Exec(plan.argv, tuple(f"{k}={v}" for k, v in plan.env.items()),
                     plan.env.get("PATH", os.defpath)))  # the PATH os.execvpe would search
     return ops
@@ -189,6 +230,8 @@ def start_container(  # noqa: PLR0917 - the signature agreed with pod.py
         op = table.ops[spec.op] if 0 <= spec.op < len(table.ops) else None
         path = op.path if op is not None else None
         message = os.strerror(spec.err) + (f": {path}" if path else "")
+        if isinstance(op, MoveTree) and op.not_in_proc and spec.err == errno.EPERM:
+            message = f"{path} is inside /proc: no volume is mounted there (as runc refuses)"
         raise StartError(f"{what}: {op.step if op is not None else 'start'}", spec.err, message)
     return Child(spec.pid, spec.pidfd)
 
@@ -231,7 +274,8 @@ class _Table:
         self.ops = ops
         self._c = _ffi.new("struct mp_start_op[]", len(ops))
         self._buffers = [_put(self._c[i], op) for i, op in enumerate(ops)]
-        slots = 1 + max((op.slot for op in ops if isinstance(op, OpenPath)), default=0)
+        slots = 1 + max((op.slot for op in ops if isinstance(op, OpenPath | CloneTree)),
+                        default=0)
         self._fds = _ffi.new("int[]", slots)  # the child's scratch
         self.spec = _ffi.new("struct mp_start_spec *")
         self.spec.ops, self.spec.n_ops = self._c, len(ops)
@@ -284,37 +328,65 @@ def _put(c: Any, op: Op) -> list[object]:  # noqa: PLR0912, PLR0915 - a case per
         case OpenPath():
             c.kind = _lib.MP_OP_OPEN
             c.open.path, c.open.slot = cstr(op.path), op.slot
+        case CloneTree():
+            c.kind = _lib.MP_OP_CLONE
+            c.clone.path, c.clone.slot = cstr(op.source), op.slot
+            c.clone.attrs, c.clone.recursive = op.attrs, op.recursive
         case Mount():
             c.kind = _lib.MP_OP_MOUNT
             m = c.mount
             m.source, m.target, m.fstype = cstr(op.source), cstr(op.target), cstr(op.fstype)
             m.flags, m.data = op.flags, cstr(op.data)
-            m.make, m.mode = _MAKE[op.make], op.mode
-        case Bind():
-            c.kind = _lib.MP_OP_BIND
-            b = c.bind
-            b.slot, b.target, b.flags = op.slot, cstr(op.target), op.flags
-            b.read_only, b.make, b.mode = op.read_only, _MAKE[op.make], op.mode
+        case Overlay():
+            c.kind = _lib.MP_OP_OVERLAY
+            lower = _ffi.new("int[]", list(op.lower_slots))
+            buffers.append(lower)
+            o = c.overlay
+            o.target, o.flags = cstr(op.target), op.flags
+            o.lower_slots, o.n_lower = lower, len(op.lower_slots)
+            o.upper_slot, o.work_slot = op.upper_slot, op.work_slot
         case PivotRoot():
             c.kind = _lib.MP_OP_PIVOT_ROOT
-            c.pivot_root.new_root, c.pivot_root.put_old = cstr(op.new_root), cstr(op.put_old)
+            c.pivot_root.new_root = cstr(op.new_root)
+        case MountFs():
+            c.kind = _lib.MP_OP_MOUNT_FS
+            f = c.mount_fs
+            f.fstype, f.source, f.options = cstr(op.fstype), cstr(op.source), cstr(op.options)
+            f.attrs, f.target, f.make, f.mode = op.attrs, cstr(op.target), _MAKE[op.make], op.mode
+        case MoveTree():
+            c.kind = _lib.MP_OP_MOVE
+            mv = c.move
+            mv.slot, mv.target, mv.make, mv.mode = op.slot, cstr(op.target), _MAKE[op.make], op.mode
+            mv.not_in_proc = op.not_in_proc
         case Symlink():
             c.kind = _lib.MP_OP_SYMLINK
             c.symlink.target, c.symlink.linkpath = cstr(op.target), cstr(op.link)
+        case MakeDevice():
+            c.kind = _lib.MP_OP_MKNOD
+            d = op.device
+            c.mknod.path, c.mknod.mode, c.mknod.rdev = cstr(d.path), d.mode, d.rdev
+            c.mknod.uid, c.mknod.gid = d.uid, d.gid
         case CloseSources():
             c.kind = _lib.MP_OP_CLOSE_SOURCES
-        case DetachOldRoot():
-            c.kind = _lib.MP_OP_DETACH
-            c.detach.target = cstr(op.target)
+        case MaskPath():
+            c.kind = _lib.MP_OP_MASK
+            c.mask.path = cstr(op.target)
+        case ReadonlyPath():
+            c.kind = _lib.MP_OP_READONLY
+            c.mask.path = cstr(op.target)
+        case ReadonlyRoot():
+            c.kind = _lib.MP_OP_READONLY_ROOT
         case Chdir():
             c.kind = _lib.MP_OP_CHDIR
             c.chdir.path, c.chdir.make, c.chdir.mode = cstr(op.path), _MAKE[op.make], op.mode
         case Stdio():
             c.kind = _lib.MP_OP_STDIO
             c.stdio.out_fd, c.stdio.err_fd = op.stdout_fd, op.stderr_fd
+        case SessionKeyring():
+            c.kind = _lib.MP_OP_KEYRING
         case DropCaps():
             c.kind = _lib.MP_OP_DROP_CAPS
-            c.caps.keep = op.keep
+            c.caps.keep, c.caps.transient = op.keep, op.transient
         case SetIdentity():
             c.kind = _lib.MP_OP_IDENTITY
             c.identity.uid = -1 if op.uid is None else op.uid
@@ -324,6 +396,14 @@ def _put(c: Any, op: Op) -> list[object]:  # noqa: PLR0912, PLR0915 - a case per
                 groups = _ffi.new("uint32_t[]", list(op.groups) or [0])
                 buffers.append(groups)
                 c.identity.groups = groups
+            c.identity.keep = op.keep & ((1 << 64) - 1)
+        case NoNewPrivs():
+            c.kind = _lib.MP_OP_NO_NEW_PRIVS
+        case Seccomp():
+            c.kind = _lib.MP_OP_SECCOMP
+            program = _ffi.from_buffer(op.program)
+            buffers.append(program)
+            c.seccomp.program, c.seccomp.len = program, len(op.program)
         case Exec():
             c.kind = _lib.MP_OP_EXEC
             c.exec.argv, c.exec.envp = carray(op.argv), carray(op.envp)

@@ -2,23 +2,34 @@
 the child between clone and exec (bubblewrap's SetupOp list, run by its
 setup_newroot). Pure: this module decides, C does; nothing here makes a
 system call. launch.py adds the namespaces to join before these ops and the
-process's own (working directory, stdio, capabilities, identity, exec)
-after them, and hands the list to C.
+process's own (working directory, stdio, keyring, capabilities, identity,
+no_new_privs, seccomp, exec) after them, and hands the list to C.
 
 The filesystem, inside the container's own mount namespace (bubblewrap's and
-crun's recipe):
+crun's recipe, with the new mount API):
   1. unshare(CLONE_NEWNS) and make / recursively private *before* mounting
      anything, so nothing we mount propagates back to the host;
-  2. open every bind source as an O_PATH fd while host paths still resolve;
-  3. mount the overlay (image lower, per-run upper) and pivot_root into it,
-     the old root parked at /.minipod-oldroot (bubblewrap's oldroot);
-  4. mount /proc, /sys (read-only), a tmpfs /dev with the usual nodes, devpts,
-     the pod's /dev/shm and an mqueue for the pod's ipc namespace;
-  5. bind /etc/hosts, /etc/hostname, /etc/resolv.conf and the volumes, the
-     targets resolved *inside* the new root, so a symlink in the image cannot
-     point a mount at the host;
-  6. detach the old root. Only now: a bind from an O_PATH fd needs the
-     source's mount still attached to the namespace (else EINVAL).
+  2. while host paths still resolve: open the overlay's directories as
+     O_PATH fds, and clone every bind source (the /dev nodes, the pod's
+     /dev/shm, the /etc files, the volumes) into a detached mount
+     (open_tree OPEN_TREE_CLONE), made private, nodev (but the devices) and
+     read-only where asked before it is ever attached;
+  3. mount the overlay (image lower, per-run upper; nodev, so a device node
+     an image ships is unusable) with its directories named as
+     /proc/self/fd/N, so the container's mountinfo shows no host path, and
+     pivot_root into it with pivot_root(".", "."); the old root is detached
+     at once, before any target in the container is looked up or made;
+  4. from here on every target is resolved inside the container's root
+     (openat2 RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS: a symlink the image
+     or a volume holds, even /proc/1/root/... of pause, never leads out),
+     missing directories made one resolved level at a time, and mounted
+     through the fd (move_mount): /proc, /sys (read-only), a tmpfs /dev
+     with the allowed device nodes, devpts, the pod's /dev/shm, an mqueue
+     for the pod's ipc namespace, then the /etc files and the volumes (a
+     volume that would land inside /proc is refused, as runc refuses it);
+  5. /proc's masked paths (/dev/null or an empty read-only tmpfs on them)
+     and read-only paths, as the kubelet's procMount Default asks (none for
+     a privileged container).
 All of it disappears with the mount namespace: no host mount is left behind.
 
 Each op's ``step`` is what a failure of it is reported as ("mount /proc"),
@@ -30,6 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
+from minipod.api.security import MASKED_PATHS, READONLY_PATHS
 from minipod.kernel import sys as msys
 from minipod.kernel.devices import BOUND
 
@@ -42,8 +54,7 @@ DEV_SYMLINKS = (
     ("pts/ptmx", "ptmx"),
     ("/proc/kcore", "core"),
 )
-NOSUID_NODEV_NOEXEC = msys.MS_NOSUID | msys.MS_NODEV | msys.MS_NOEXEC
-OLD_ROOT = "/.minipod-oldroot"
+NOSUID_NODEV_NOEXEC = msys.MOUNT_ATTR_NOSUID | msys.MOUNT_ATTR_NODEV | msys.MOUNT_ATTR_NOEXEC
 
 # How an op makes its target before it mounts there or enters it: "" not at
 # all, "dirs" mkdir -p (an existing directory is fine), "dir" mkdir (it must
@@ -64,6 +75,17 @@ class BindMount:
 
 
 @dataclass(frozen=True)
+class HostDevice:
+    """A device node a privileged container gets (the host's, made anew)."""
+
+    path: str  # /dev/...
+    mode: int  # st_mode: type and permissions
+    rdev: int
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True)
 class RootfsPlan:
     lower: tuple[str, ...]  # the image's layer directories, top first (read-only)
     upper: str
@@ -71,6 +93,11 @@ class RootfsPlan:
     merged: str
     shm_dir: str
     binds: tuple[BindMount, ...] = field(default=())
+    # procMount Default: the kubelet's lists (api/security.py); () for privileged
+    masked: tuple[str, ...] = MASKED_PATHS
+    readonly: tuple[str, ...] = READONLY_PATHS
+    privileged: bool = False  # /sys writable, and the host's devices below
+    host_devices: tuple[HostDevice, ...] = ()
 
 
 # -- the ops (csrc/mp_start.h's MP_OP_*, one class each) --------------------------------
@@ -100,7 +127,7 @@ class Unshare:
 
 @dataclass(frozen=True)
 class OpenPath:
-    """open(path, O_PATH | O_CLOEXEC) into ``slot``, for a Bind after pivot_root."""
+    """open(path, O_PATH | O_CLOEXEC) into ``slot``: an overlay directory."""
 
     path: str
     slot: int
@@ -111,16 +138,35 @@ class OpenPath:
 
 
 @dataclass(frozen=True)
+class CloneTree:
+    """open_tree(path, OPEN_TREE_CLONE [| AT_RECURSIVE]) into ``slot``: a
+    detached copy of the source's mount, made private and given ``attrs``
+    (MOUNT_ATTR_*: read-only, nodev...) before it is attached anywhere."""
+
+    source: str  # a host path
+    slot: int
+    attrs: int = 0
+    recursive: bool = True
+
+    @property
+    def step(self) -> str:
+        return f"clone mount {self.source}"
+
+    @property
+    def path(self) -> str:
+        return self.source
+
+
+@dataclass(frozen=True)
 class Mount:
-    """mount(source, target, fstype, flags, data), ``target`` made first."""
+    """mount(source, target, fstype, flags, data) on a host path, before
+    pivot_root (making / private)."""
 
     source: str | None
     target: str
     fstype: str | None
     flags: int
     data: str | None = None
-    make: Make = ""
-    mode: int = 0o755  # of what ``make`` makes
     label: str = ""  # the step's name, if not "mount TARGET"
     path: ClassVar[str | None] = None
 
@@ -130,27 +176,60 @@ class Mount:
 
 
 @dataclass(frozen=True)
+class Overlay:
+    """mount("overlay", target, "overlay", flags, ...) with lowerdir (top
+    first), upperdir and workdir the /proc/self/fd links of OpenPath slots."""
+
+    target: str
+    lower_slots: tuple[int, ...]
+    upper_slot: int
+    work_slot: int
+    flags: int = msys.MS_NODEV
+    step: ClassVar[str] = "mount overlay rootfs"
+    path: ClassVar[str | None] = None
+
+
+@dataclass(frozen=True)
 class PivotRoot:
-    """pivot_root(new_root, put_old) (put_old made 0700 first), chdir("/")."""
+    """chdir(new_root), pivot_root(".", "."), umount2(".", MNT_DETACH):
+    the old root is gone before the next op, and "/" is the new root."""
 
     new_root: str
-    put_old: str
     step: ClassVar[str] = "pivot_root"
     path: ClassVar[str | None] = None
 
 
 @dataclass(frozen=True)
-class Bind:
-    """A bind mount of ``slot``'s O_PATH fd through its /proc/self/fd link
-    (runc's trick) on ``target``, made first; remounted read-only if asked."""
+class MountFs:
+    """A new filesystem (fsopen, fsconfig with ``options``, fsmount with
+    ``attrs``) moved onto ``target``, resolved in the root and made first."""
 
-    source: str  # the host path ``slot`` was opened from
+    fstype: str
+    target: str
+    attrs: int = 0
+    options: str = ""  # "key=value,flag,...", as mount(8) -o
+    source: str | None = None
+    make: Make = "dirs"
+    mode: int = 0o755  # of what ``make`` makes
+    path: ClassVar[str | None] = None
+
+    @property
+    def step(self) -> str:
+        return f"mount {self.target}"
+
+
+@dataclass(frozen=True)
+class MoveTree:
+    """move_mount of ``slot``'s detached tree onto ``target``, resolved in
+    the root and made first. ``not_in_proc``: refused (EPERM) when the
+    target is on a procfs, as runc refuses a volume inside /proc."""
+
+    source: str  # the host path ``slot`` was cloned from
     slot: int
     target: str
-    flags: int = msys.MS_BIND | msys.MS_REC
-    read_only: bool = False
     make: Make = "dirs"
     mode: int = 0o755
+    not_in_proc: bool = False
     label: str = ""  # the step's name, if not "bind mount SOURCE on TARGET"
 
     @property
@@ -164,7 +243,7 @@ class Bind:
 
 @dataclass(frozen=True)
 class Symlink:
-    """symlink(target, link)."""
+    """symlink(target, link), its directory resolved in the root."""
 
     target: str
     link: str
@@ -179,27 +258,75 @@ class Symlink:
 
 
 @dataclass(frozen=True)
+class MakeDevice:
+    """mknod(path, mode, rdev) and chown(uid, gid), its directory resolved in
+    the root: a host device of a privileged container (an existing node,
+    one of the default set, is kept)."""
+
+    device: HostDevice
+
+    @property
+    def step(self) -> str:
+        return f"make device {self.device.path}"
+
+    @property
+    def path(self) -> str:
+        return self.device.path
+
+
+@dataclass(frozen=True)
 class CloseSources:
-    """close() every fd an OpenPath made: the old root's mounts are no longer
-    held open when it is detached."""
+    """close() every fd an OpenPath or CloneTree made."""
 
     step: ClassVar[str] = "close sources"
     path: ClassVar[str | None] = None
 
 
 @dataclass(frozen=True)
-class DetachOldRoot:
-    """umount2(path, MNT_DETACH), then rmdir(path). / is already rprivate, so
-    the lazy unmount does not propagate to the host."""
+class MaskPath:
+    """runc's maskPath: /dev/null bound on a file, an empty read-only tmpfs
+    on a directory; a path this kernel lacks is skipped."""
 
     target: str
-    step: ClassVar[str] = "detach old root"
+
+    @property
+    def step(self) -> str:
+        return f"mask {self.target}"
+
+    @property
+    def path(self) -> str:
+        return self.target
+
+
+@dataclass(frozen=True)
+class ReadonlyPath:
+    """runc's readonlyPath: ``target`` bound on itself, recursively read-only;
+    a path this kernel lacks is skipped."""
+
+    target: str
+
+    @property
+    def step(self) -> str:
+        return f"make {self.target} read-only"
+
+    @property
+    def path(self) -> str:
+        return self.target
+
+
+@dataclass(frozen=True)
+class ReadonlyRoot:
+    """mount_setattr("/", MOUNT_ATTR_RDONLY): readOnlyRootFilesystem, once
+    the working directory is made."""
+
+    step: ClassVar[str] = "make the root filesystem read-only"
     path: ClassVar[str | None] = None
 
 
 @dataclass(frozen=True)
 class Chdir:
-    """chdir(path), made first (Kubernetes creates a missing workingDir)."""
+    """chdir(path), resolved in the root and made first (Kubernetes creates a
+    missing workingDir)."""
 
     path: str
     make: Make = "dirs"
@@ -223,11 +350,23 @@ class Stdio:
 
 
 @dataclass(frozen=True)
+class SessionKeyring:
+    """keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL): a new, empty session keyring
+    of the container's own (runc's), its owner allowed to search it."""
+
+    step: ClassVar[str] = "join a new session keyring"
+    path: ClassVar[str | None] = None
+
+
+@dataclass(frozen=True)
 class DropCaps:
-    """Only ``keep`` stays in the bounding, effective and permitted sets, for
-    good (also across exec); the inheritable and ambient sets are emptied."""
+    """Only ``keep`` stays in the bounding set, for good (also across exec),
+    and in the effective and permitted sets but for ``transient`` (what a
+    SetIdentity after it needs, and takes away); the inheritable and ambient
+    sets are emptied."""
 
     keep: int
+    transient: int = 0
     step: ClassVar[str] = "drop capabilities"
     path: ClassVar[str | None] = None
 
@@ -242,7 +381,26 @@ class SetIdentity:
     uid: int | None
     gid: int | None
     groups: tuple[int, ...] | None = None
+    keep: int = -1  # the effective and permitted sets then cut to it (-1: all)
     step: ClassVar[str] = "set user and group"
+    path: ClassVar[str | None] = None
+
+
+@dataclass(frozen=True)
+class NoNewPrivs:
+    """prctl(PR_SET_NO_NEW_PRIVS): allowPrivilegeEscalation false."""
+
+    step: ClassVar[str] = "set no_new_privs"
+    path: ClassVar[str | None] = None
+
+
+@dataclass(frozen=True)
+class Seccomp:
+    """seccomp(SECCOMP_SET_MODE_FILTER, program): the container's profile
+    (kernel/seccomp.py compiled it)."""
+
+    program: bytes = field(repr=False)
+    step: ClassVar[str] = "load the seccomp filter"
     path: ClassVar[str | None] = None
 
 
@@ -279,50 +437,74 @@ class EnterCgroup:
         return self.files[0] if self.files else None
 
 
-Op = (SetNs | Unshare | OpenPath | Mount | PivotRoot | Bind | Symlink | CloseSources
-      | DetachOldRoot | Chdir | Stdio | DropCaps | SetIdentity | Exec | EnterCgroup)
+Op = (SetNs | Unshare | OpenPath | CloneTree | Mount | Overlay | PivotRoot | MountFs
+      | MoveTree | Symlink | MakeDevice | CloseSources | MaskPath | ReadonlyPath | ReadonlyRoot
+      | Chdir | Stdio | SessionKeyring | DropCaps | SetIdentity | NoNewPrivs | Seccomp | Exec
+      | EnterCgroup)
 
 
 def rootfs_ops(plan: RootfsPlan) -> list[Op]:
-    """Steps 1 to 6 above: after them the process is inside its new root."""
+    """Steps 1 to 5 above: after them the process is inside its new root."""
     ops: list[Op] = [Unshare(msys.CLONE_NEWNS),
                      Mount(None, "/", None, msys.MS_REC | msys.MS_PRIVATE, label="make / private")]
-    slots: dict[str, int] = {}  # each source opened once
-    for source in (*(f"/dev/{name}" for name in DEVICES), plan.shm_dir,
-                   *(b.source for b in plan.binds)):
-        if source not in slots:
-            slots[source] = len(slots)
-            ops.append(OpenPath(source, slots[source]))
+    # One clone per target: move_mount attaches a tree where it is told, and
+    # a second move of it would take it away from the first target.
+    clones: list[CloneTree] = []
+
+    def clone(source: str, attrs: int) -> int:
+        clones.append(CloneTree(source, _overlay_slots(plan) + len(clones), attrs))
+        ops.append(clones[-1])
+        return clones[-1].slot
+
+    devices = [(name, clone(f"/dev/{name}", 0)) for name in DEVICES]
+    shm = clone(plan.shm_dir, NOSUID_NODEV_NOEXEC)
+    binds = [(b, clone(b.source, msys.MOUNT_ATTR_NODEV
+                       | (msys.MOUNT_ATTR_RDONLY if b.read_only else 0)))
+             for b in plan.binds]
     ops += run_ops(plan)
+    sysfs = NOSUID_NODEV_NOEXEC | (0 if plan.privileged else msys.MOUNT_ATTR_RDONLY)
     ops += [
-        Mount("proc", "/proc", "proc", NOSUID_NODEV_NOEXEC, make="dirs"),
-        Mount("sysfs", "/sys", "sysfs", NOSUID_NODEV_NOEXEC | msys.MS_RDONLY, make="dirs"),
-        Mount("tmpfs", "/dev", "tmpfs", msys.MS_NOSUID | msys.MS_STRICTATIME,
-              "mode=755,size=65536k", make="dirs"),
+        MountFs("proc", "/proc", NOSUID_NODEV_NOEXEC, source="proc"),
+        MountFs("sysfs", "/sys", sysfs, source="sysfs"),
+        MountFs("tmpfs", "/dev", msys.MOUNT_ATTR_NOSUID | msys.MOUNT_ATTR_STRICTATIME,
+                "mode=755,size=65536k", source="tmpfs"),
     ]
-    ops += [Bind(f"/dev/{name}", slots[f"/dev/{name}"], f"/dev/{name}", make="file", mode=0o644,
-                 label=f"bind /dev/{name}") for name in DEVICES]
+    ops += [MoveTree(f"/dev/{name}", slot, f"/dev/{name}", make="file", mode=0o644,
+                     label=f"bind /dev/{name}") for name, slot in devices]
+    ops += [MakeDevice(d) for d in plan.host_devices]
     ops += [Symlink(target, f"/dev/{name}") for target, name in DEV_SYMLINKS]
     ops += [
-        Mount("devpts", "/dev/pts", "devpts", msys.MS_NOSUID | msys.MS_NOEXEC,
-              "newinstance,ptmxmode=0666,mode=0620,gid=5", make="dir"),
-        # The pod's one /dev/shm: POSIX shm is shared by the pod's containers,
-        # as System V shm is through the shared ipc namespace.
-        Bind(plan.shm_dir, slots[plan.shm_dir], "/dev/shm", msys.MS_BIND, make="dir",
-             mode=0o1777, label="bind /dev/shm"),
+        MountFs("devpts", "/dev/pts", msys.MOUNT_ATTR_NOSUID | msys.MOUNT_ATTR_NOEXEC,
+                "newinstance,ptmxmode=0666,mode=0620,gid=5", source="devpts", make="dir"),
+        # The pod's one /dev/shm (a tmpfs of the sandbox's): POSIX shm is
+        # shared by the pod's containers, as System V shm is through the
+        # shared ipc namespace.
+        MoveTree(plan.shm_dir, shm, "/dev/shm", make="dir", mode=0o1777, label="bind /dev/shm"),
         # mqueue shows the queues of the ipc namespace we are in: the pod's.
-        Mount("mqueue", "/dev/mqueue", "mqueue", NOSUID_NODEV_NOEXEC, make="dir", mode=0o1777),
+        MountFs("mqueue", "/dev/mqueue", NOSUID_NODEV_NOEXEC, source="mqueue", make="dir",
+                mode=0o1777),
     ]
-    ops += [Bind(b.source, slots[b.source], b.target, read_only=b.read_only,
-                 make="file" if b.is_file else "dirs", mode=0o644 if b.is_file else 0o755)
-            for b in plan.binds]
-    ops += [CloseSources(), DetachOldRoot(OLD_ROOT)]
+    ops += [MoveTree(b.source, slot, b.target, make="file" if b.is_file else "dirs",
+                     mode=0o644 if b.is_file else 0o755, not_in_proc=True)
+            for b, slot in binds]
+    ops.append(CloseSources())
+    ops += [MaskPath(p) for p in plan.masked]
+    ops += [ReadonlyPath(p) for p in plan.readonly]
     return ops
 
 
-def run_ops(plan: RootfsPlan) -> tuple[Mount, PivotRoot]:
-    """The two ops that name the run's own directories (upper, work, merged):
-    all a restart changes in rootfs_ops."""
-    options = f"lowerdir={':'.join(plan.lower)},upperdir={plan.upper},workdir={plan.work}"
-    return (Mount("overlay", plan.merged, "overlay", 0, options, label="mount overlay rootfs"),
-            PivotRoot(plan.merged, plan.merged + OLD_ROOT))
+def _overlay_slots(plan: RootfsPlan) -> int:
+    """Slots 0 .. n-1: the overlay's lower directories; n, n+1: its upper and
+    work directories. The image store keeps an image's lowerdir list within
+    its budget (imagestore.LOWERDIR_BUDGET), which is far below the C side's
+    MP_START_MAX_LOWER."""
+    return len(plan.lower) + 2
+
+
+def run_ops(plan: RootfsPlan) -> tuple[OpenPath | Overlay | PivotRoot, ...]:
+    """The ops that name the run's own directories (upper, work, merged; the
+    lower ones too): all a restart changes in rootfs_ops."""
+    n = len(plan.lower)
+    return (*(OpenPath(lower, i) for i, lower in enumerate(plan.lower)),
+            OpenPath(plan.upper, n), OpenPath(plan.work, n + 1),
+            Overlay(plan.merged, tuple(range(n)), n, n + 1), PivotRoot(plan.merged))

@@ -26,6 +26,7 @@ from pathlib import Path
 from minipod.api.errors import StartError, StateError
 from minipod.api.model import Pod, Volume
 from minipod.api.resources import pod_totals, qos_class
+from minipod.api.security import sysctl_path
 from minipod.kernel import cgroups
 from minipod.kernel import sys as msys
 from minipod.kernel.ns import NsFds, pid_namespace_for_children
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 
 PAUSE_BINARY = Path(__file__).parent.parent / "libexec" / "minipod-pause"
 POD_NAMESPACE_NAMES = ("uts", "ipc", "net")
+# The pod's /dev/shm: a tmpfs of its own, as containerd's sandbox makes it
+# (defaultShmSize 64 MiB; mode 1777, nosuid, nodev, noexec)
+SHM_SIZE = 64 * 1024 * 1024
 
 _HOSTS_HEADER = (
     "# Kubernetes-managed hosts file.\n"
@@ -137,10 +141,11 @@ def _create_sandbox(pod: Pod, net: PodNet, pids_limit: int) -> Sandbox:
         stack.callback(shutil.rmtree, log_dir, True)
         hostname = pod_hostname(pod)
         _write_etc_files(directory, hostname, net)
-        ensure_dir(directory / "shm").chmod(0o1777)
+        _make_shm(directory / "shm", stack)
         _make_fifos(pod, directory)
+        fs_group = pod.spec.security_context.fs_group if pod.spec.security_context else None
         for index, volume in enumerate(pod.spec.volumes):
-            _make_volume(directory, volume, index, stack)
+            _make_volume(directory, volume, index, stack, fs_group)
         pod_cgroups = make_pod_cgroups(pod, uid, pids_limit)
         stack.callback(remove_pod_cgroups, pod_cgroups)  # last out: kills what is left
         pause, ns, pause_stack = _start_pod_namespaces(
@@ -163,7 +168,9 @@ def make_pod_cgroups(pod: Pod, uid: str, pids_limit: int) -> cgroups.PodCgroups:
     try:
         return cgroups.create_pod(
             cgroups.host(), uid, qos, cgroups.pod_limits(qos, totals, pids_limit),
-            {c.name: cgroups.container_limits(c.resources) for c in every})
+            {c.name: cgroups.container_limits(c.resources) for c in every},
+            every_device={c.name for c in every
+                          if c.security_context and c.security_context.privileged})
     except cgroups.CgroupError as e:
         raise StartError("create pod cgroups", e.errno or 0,
                          f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")) from e
@@ -292,7 +299,20 @@ def _write_etc_files(directory: Path, hostname: str, net: PodNet) -> None:
         ensure_mode(etc / name, 0o644)
 
 
-def _make_volume(directory: Path, volume: Volume, index: int, stack: contextlib.ExitStack) -> None:
+def _make_shm(target: Path, stack: contextlib.ExitStack) -> None:
+    """The pod's /dev/shm, a tmpfs every container of the pod binds (no
+    host disk behind it, and no more than SHM_SIZE)."""
+    ensure_dir(target)
+    try:
+        msys.mount("shm", str(target), "tmpfs",
+                   msys.MS_NOSUID | msys.MS_NODEV | msys.MS_NOEXEC, f"mode=1777,size={SHM_SIZE}")
+    except OSError as e:
+        raise StartError("mount the pod's /dev/shm", e.errno or 0) from e
+    stack.callback(msys.umount2, str(target), msys.MNT_DETACH)
+
+
+def _make_volume(directory: Path, volume: Volume, index: int, stack: contextlib.ExitStack,
+                 fs_group: int | None = None) -> None:
     path = f"spec.volumes[{index}]"
     if volume.host_path is not None:
         check_host_path(volume, path)
@@ -320,6 +340,11 @@ def _make_volume(directory: Path, volume: Volume, index: int, stack: contextlib.
         except OSError as e:
             raise StartError(f"{path}.emptyDir: mount tmpfs", e.errno or 0) from e
         stack.callback(msys.umount2, str(target), msys.MNT_DETACH)
+    if fs_group is not None:
+        # the kubelet's SetVolumeOwnership: the group is fsGroup, which may
+        # read, write and enter, and new files inherit it (setgid)
+        os.chown(target, -1, fs_group)
+        target.chmod(stat.S_IMODE(target.stat().st_mode) | 0o2770)
 
 
 _HOST_PATH_KINDS = {
@@ -351,9 +376,13 @@ def check_host_path(volume: Volume, path: str) -> None:
 def _start_pause(pod: Pod, directory: Path, hostname: str, net_args: list[str],
                  cgroup: tuple[int, tuple[str, ...]] | None) -> Child:
     """pause makes the pod's uts, ipc and net namespaces itself (csrc/pause.c
-    --sandbox), and its veth pair and eth0 with --net; spawned without a fork
-    of this process, born in ``cgroup`` (Cgroup.placement())."""
-    argv = [pause_binary(), "--sandbox", hostname, *net_args, "--", *_fifos(pod, directory)]
+    --sandbox), its veth pair and eth0 with --net, and the pod's sysctls
+    inside them; spawned without a fork of this process, born in ``cgroup``
+    (Cgroup.placement())."""
+    sysctls = pod.spec.security_context.sysctls if pod.spec.security_context else ()
+    settings = [arg for s in sysctls for arg in ("--sysctl", f"{sysctl_path(s.name)}={s.value}")]
+    argv = [pause_binary(), "--sandbox", hostname, *net_args, *settings, "--",
+            *_fifos(pod, directory)]
     with contextlib.ExitStack() as fds:
         log = os.open(directory / "logs" / "pause.log",
                       os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)

@@ -37,6 +37,12 @@ MS_SLAVE: int = _lib.MP_MS_SLAVE
 MS_STRICTATIME: int = _lib.MP_MS_STRICTATIME
 MS_RELATIME: int = _lib.MP_MS_RELATIME
 
+MOUNT_ATTR_RDONLY: int = _lib.MP_MOUNT_ATTR_RDONLY
+MOUNT_ATTR_NOSUID: int = _lib.MP_MOUNT_ATTR_NOSUID
+MOUNT_ATTR_NODEV: int = _lib.MP_MOUNT_ATTR_NODEV
+MOUNT_ATTR_NOEXEC: int = _lib.MP_MOUNT_ATTR_NOEXEC
+MOUNT_ATTR_STRICTATIME: int = _lib.MP_MOUNT_ATTR_STRICTATIME
+
 MNT_DETACH: int = _lib.MP_MNT_DETACH
 MNT_FORCE: int = _lib.MP_MNT_FORCE
 
@@ -61,6 +67,9 @@ EXEC_STEP_SETSID: int = _lib.MP_EXEC_STEP_SETSID
 EXEC_STEP_CTTY: int = _lib.MP_EXEC_STEP_CTTY
 EXEC_STEP_PTY: int = _lib.MP_EXEC_STEP_PTY
 EXEC_STEP_CGROUP: int = _lib.MP_EXEC_STEP_CGROUP
+EXEC_STEP_KEYRING: int = _lib.MP_EXEC_STEP_KEYRING
+EXEC_STEP_NO_NEW_PRIVS: int = _lib.MP_EXEC_STEP_NO_NEW_PRIVS
+EXEC_STEP_SECCOMP: int = _lib.MP_EXEC_STEP_SECCOMP
 EXEC_MAX_NS: int = _lib.MP_EXEC_MAX_NS
 
 # how far mp_probe_dial got (csrc/mp_probe.h)
@@ -285,7 +294,8 @@ def exec_start(command: ExecCommand, *, pod_ns: Sequence[tuple[int, int]], mnt_f
                in_fd: int = -1, err_fd: int = -1, nested_pid_ns: bool = True,
                new_session: bool = False, pty: bool = False,
                pty_size: tuple[int, int] = (0, 0), cgroup_fd: int = -1,
-               cgroup_files: CPaths | None = None) -> ExecStart:
+               cgroup_files: CPaths | None = None, no_new_privs: bool = False,
+               seccomp: bytes | None = None) -> ExecStart:
     """Start ``command`` in a running container (csrc/mp_exec.c; minipod/probes/execprobe.py).
 
     Call it with pid_for_children set to the container's pid namespace.
@@ -299,7 +309,8 @@ def exec_start(command: ExecCommand, *, pod_ns: Sequence[tuple[int, int]], mnt_f
     (``pty_size``: rows, columns) as session, controlling terminal and stdio
     instead of the three fds. The command is born in the container's cgroup:
     ``cgroup_fd`` (v2, clone3) or, failing that, ``cgroup_files`` entered
-    first.
+    first. ``no_new_privs`` and ``seccomp`` (a BPF program) confine it as
+    the container's own processes are.
     """
     if len(pod_ns) > EXEC_MAX_NS:
         raise ValueError(f"at most {EXEC_MAX_NS} pod namespaces")
@@ -318,6 +329,10 @@ def exec_start(command: ExecCommand, *, pod_ns: Sequence[tuple[int, int]], mnt_f
     spec.uid = -1 if uid is None else uid
     spec.gid = -1 if gid is None else gid
     spec.n_groups, spec.groups = command.n_groups, command.groups
+    spec.no_new_privs = no_new_privs
+    if seccomp is not None:
+        program = _ffi.from_buffer(seccomp)  # kept alive by ``seccomp`` until the return
+        spec.seccomp, spec.seccomp_len = program, len(seccomp)
     spec.file, spec.argv, spec.envp = command.argv[0], command.argv, command.envp
     spec.cgroup_fd = cgroup_fd
     if cgroup_files is not None:
@@ -406,3 +421,92 @@ class CPaths:
         self.paths = tuple(paths)
         self._owners = [_ffi.new("char[]", os.fsencode(p)) for p in self.paths]
         self.array = _ffi.new("char *[]", [*self._owners, _ffi.NULL])
+
+
+# -- seccomp (csrc/mp_seccomp.c) -------------------------------------------------------
+
+SCMP_ACTIONS: dict[str, int] = {
+    "SCMP_ACT_KILL": _lib.MP_SCMP_ACT_KILL_THREAD,
+    "SCMP_ACT_KILL_THREAD": _lib.MP_SCMP_ACT_KILL_THREAD,
+    "SCMP_ACT_KILL_PROCESS": _lib.MP_SCMP_ACT_KILL_PROCESS,
+    "SCMP_ACT_TRAP": _lib.MP_SCMP_ACT_TRAP,
+    "SCMP_ACT_ERRNO": _lib.MP_SCMP_ACT_ERRNO,
+    "SCMP_ACT_TRACE": _lib.MP_SCMP_ACT_TRACE,
+    "SCMP_ACT_ALLOW": _lib.MP_SCMP_ACT_ALLOW,
+    "SCMP_ACT_LOG": _lib.MP_SCMP_ACT_LOG,
+}
+SCMP_COMPARES: dict[str, int] = {
+    "SCMP_CMP_NE": _lib.MP_SCMP_CMP_NE,
+    "SCMP_CMP_LT": _lib.MP_SCMP_CMP_LT,
+    "SCMP_CMP_LE": _lib.MP_SCMP_CMP_LE,
+    "SCMP_CMP_EQ": _lib.MP_SCMP_CMP_EQ,
+    "SCMP_CMP_GE": _lib.MP_SCMP_CMP_GE,
+    "SCMP_CMP_GT": _lib.MP_SCMP_CMP_GT,
+    "SCMP_CMP_MASKED_EQ": _lib.MP_SCMP_CMP_MASKED_EQ,
+}
+SECCOMP_MAX_ARGS: int = _lib.MP_SECCOMP_MAX_ARGS
+
+
+@dataclass(frozen=True)
+class SeccompRule:
+    """One rule as libseccomp takes it: a syscall, an action (SCMP_ACTIONS'
+    value) with its errno or trace message, and (index, SCMP_COMPARES' value,
+    value, value_two) conditions on distinct arguments, all of which hold."""
+
+    name: str
+    action: int
+    ret: int = 0
+    args: tuple[tuple[int, int, int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class SeccompProgram:
+    bpf: bytes  # struct sock_filter[], for seccomp(SECCOMP_SET_MODE_FILTER)
+    unknown: int  # rules whose syscall this libseccomp does not know (skipped)
+
+
+def seccomp_version() -> int:
+    """libseccomp's version (major * 10000 + minor * 100 + micro)."""
+    return int(_lib.mp_seccomp_version())
+
+
+def seccomp_x32() -> bool:
+    """Whether this kernel runs x32 system calls (x86-64)."""
+    return bool(_lib.mp_seccomp_x32())
+
+
+def seccomp_compile(default_action: int, default_ret: int, arches: Sequence[str],
+                    rules: Sequence[SeccompRule], x32_enosys: bool = False) -> SeccompProgram:
+    """The BPF program of a filter (libseccomp; csrc/mp_seccomp.c). ``arches``
+    are libseccomp's names of the arches besides the native one; with
+    ``x32_enosys`` (x86-64), x32 system calls get ENOSYS. Raises
+    ValueError naming the arch or rule libseccomp refused."""
+    spec = _ffi.new("struct mp_seccomp_spec *")
+    names = [_ffi.new("char[]", a.encode()) for a in arches]
+    arch_array = _ffi.new("char *[]", names)
+    crules = _ffi.new("struct mp_seccomp_rule[]", len(rules))
+    rule_names = []
+    for c, rule in zip(crules, rules, strict=True):
+        if len(rule.args) > SECCOMP_MAX_ARGS:
+            raise ValueError(f"seccomp rule for {rule.name}: more than {SECCOMP_MAX_ARGS} args")
+        rule_names.append(_ffi.new("char[]", rule.name.encode()))
+        c.name, c.action, c.ret, c.n_args = rule_names[-1], rule.action, rule.ret, len(rule.args)
+        for i, (index, op, value, value_two) in enumerate(rule.args):
+            c.args[i].index, c.args[i].op = index, op
+            c.args[i].value, c.args[i].value_two = value, value_two
+    bpf = _ffi.new("unsigned char[]", _lib.MP_SECCOMP_MAX_BPF)
+    spec.default_action, spec.default_ret = default_action, default_ret
+    spec.arches, spec.n_arches = arch_array, len(arches)
+    spec.rules, spec.n_rules = crules, len(rules)
+    spec.bpf, spec.bpf_cap = bpf, _lib.MP_SECCOMP_MAX_BPF
+    spec.x32_enosys = x32_enosys
+    ret = _lib.mp_seccomp_compile(spec)
+    if ret < 0:
+        if spec.failed_arch >= 0:
+            raise ValueError(f"seccomp: architecture {arches[spec.failed_arch]!r}: "
+                             f"{os.strerror(-ret)}")
+        if spec.failed_rule >= 0:
+            raise ValueError(f"seccomp: the rule for {rules[spec.failed_rule].name!r}: "
+                             f"{os.strerror(-ret)}")
+        raise ValueError(f"seccomp: {os.strerror(-ret)}")
+    return SeccompProgram(bytes(_ffi.buffer(bpf, spec.bpf_len)), int(spec.unknown))

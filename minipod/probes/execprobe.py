@@ -6,12 +6,16 @@ and without a runtime process that stays around (csrc/mp_exec.c):
     supervisor --clone, pid_for_children = the container's pid ns--> I
       I  joins the pod's uts/ipc/net namespaces and the container's mount
          namespace (setns sets root and cwd to the container's root), chdirs
-         to the working directory, unshare(CLONE_NEWPID), drops capabilities
-         and sets gid/uid, then clone(CLONE_PARENT | CLONE_PIDFD) -> P
+         to the working directory (resolved inside that root),
+         unshare(CLONE_NEWPID), joins a new session keyring, drops
+         capabilities and sets gid/uid (and no_new_privs, as the container
+         has them), then clone(CLONE_PARENT | CLONE_PIDFD) -> P
       P  is a child of the *supervisor* (CLONE_PARENT) and PID 1 of a fresh
          pid namespace nested in the container's; it resets signals, points
          stdin at /dev/null and stdout+stderr at one pipe, marks every other
-         fd close-on-exec, and execs argv
+         fd close-on-exec, and execs argv under the container's seccomp
+         filter (loaded by P right before exec with no_new_privs, else by
+         I before it drops CAP_SYS_ADMIN, as runc does)
       I  exits once P has exec'd; the supervisor reaps it before exec_in
          returns. P's pidfd is the supervisor's already (I shares its fd
          table), and from then on P is watched like any child.
@@ -62,10 +66,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from minipod.api.errors import StartError
-from minipod.kernel import caps
 from minipod.kernel import sys as msys
 from minipod.kernel.image import DEFAULT_PATH
-from minipod.kernel.launch import DEFAULT_CAPABILITIES
+from minipod.kernel.launch import KEEP_CAPS
 from minipod.kernel.ns import POD_NAMESPACES, NsFds, pid_namespace_for_children
 from minipod.kernel.spawn import Child, ExitStatus
 from minipod.loop.eventloop import Deadline, Loop
@@ -73,8 +76,6 @@ from minipod.loop.eventloop import Deadline, Loop
 MAX_OUTPUT = 10 * 1024  # the kubelet's maxReadLength for exec probe output
 _READ_CHUNK = 65536
 _WHAT = "exec in container"
-# the container's capability set (container.drop_capabilities), as a mask
-_KEEP_CAPS = caps.mask(DEFAULT_CAPABILITIES)
 
 Watch = Callable[[Child, Callable[[ExitStatus], None]], None]  # Supervisor.watch
 
@@ -93,10 +94,13 @@ class ExecTarget:
     working_dir: str
     run_as_user: int | None
     run_as_group: int | None
-    # None: the container default set (DEFAULT_CAPABILITIES), as a bit mask
+    # None: the container default set (launch.KEEP_CAPS), as a bit mask
     keep_caps: int | None = None
     # None: just the group, when run_as_user or run_as_group is set
     groups: tuple[int, ...] | None = None
+    # the container's confinement (LaunchPlan's): its processes' own
+    no_new_privs: bool = False
+    seccomp: bytes | None = field(default=None, repr=False)
     # the container's cgroup, where every command is born (Cgroup.placement():
     # a v2 directory fd, owned, or the files to enter it by); None: none
     cgroup: tuple[int, msys.CPaths] | None = None
@@ -135,8 +139,9 @@ def exec_cgroup(placement: tuple[int, tuple[str, ...]] | None
 
 def open_exec_target(  # noqa: PLR0917 - the signature agreed with pod.py
         container_pid: int, pod_ns: NsFds, env: dict[str, str], working_dir: str,
-        run_as_user: int | None, run_as_group: int | None,
-        groups: tuple[int, ...] | None = None,
+        run_as_user: int | None, run_as_group: int | None, *,
+        groups: tuple[int, ...] | None = None, keep_caps: int | None = None,
+        no_new_privs: bool = False, seccomp: bytes | None = None,
         cgroup: tuple[int, tuple[str, ...]] | None = None) -> ExecTarget:
     mnt_fd = os.open(f"/proc/{container_pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -145,7 +150,7 @@ def open_exec_target(  # noqa: PLR0917 - the signature agreed with pod.py
         os.close(mnt_fd)
         raise
     return ExecTarget(pod_ns, mnt_fd, pid_fd, dict(env), working_dir, run_as_user,
-                      run_as_group, groups=groups,
+                      run_as_group, keep_caps, groups, no_new_privs, seccomp,
                       cgroup=exec_cgroup(cgroup))
 
 
@@ -317,7 +322,8 @@ def _launch(target: ExecTarget, argv: tuple[str, ...], stdio: _Stdio, *,
             try:
                 started = msys.exec_start(
                     command, pod_ns=pod_ns, mnt_fd=target.mnt_fd, out_fd=stdio.stdout,
-                    keep_caps=_KEEP_CAPS if target.keep_caps is None else target.keep_caps,
+                    keep_caps=KEEP_CAPS if target.keep_caps is None else target.keep_caps,
+                    no_new_privs=target.no_new_privs, seccomp=target.seccomp,
                     uid=target.run_as_user, gid=target.run_as_group, in_fd=stdio.stdin,
                     err_fd=stdio.stderr, nested_pid_ns=nested_pid_ns,
                     new_session=stdio.new_session, pty=stdio.pty, pty_size=stdio.pty_size,
@@ -413,6 +419,9 @@ _STEPS = {
     msys.EXEC_STEP_CLOSE_RANGE: "mark inherited fds close-on-exec",
     msys.EXEC_STEP_SETSID: "start a new session",
     msys.EXEC_STEP_CTTY: "set the controlling terminal",
+    msys.EXEC_STEP_KEYRING: "join a new session keyring",
+    msys.EXEC_STEP_NO_NEW_PRIVS: "set no_new_privs",
+    msys.EXEC_STEP_SECCOMP: "load the seccomp filter",
 }
 _PTY_STEPS = ("open /dev/pts/ptmx", "unlock the pty", "open the pty slave",
               "set the pty window size", "give the pty to the user")

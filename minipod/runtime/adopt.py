@@ -24,6 +24,7 @@ from typing import cast
 
 from minipod.api.backoff import BackoffPolicy
 from minipod.api.downward import ConfigError
+from minipod.api.errors import ContainerConfigError, StartError
 from minipod.api.manifest import parse_pods
 from minipod.api.model import OwnerReference
 from minipod.api.record import (
@@ -234,19 +235,26 @@ def _take_back(sup: Supervisor, runner: PodRunner, run: ContainerRun,
         run.env = runner.own_env(run)
     except ConfigError:  # a ConfigMap or Secret gone since: the manifest's own values
         run.env = None
-    if run.image is not None and run.env is not None:
-        run.plan = runner._launch_plan(run)
-    else:
-        # the image may be gone from the store (its exec environment then
-        # comes without the image's Env); it is pulled again before a restart
-        image = run.image or Image(run.spec.image, run.spec.image, ())
-        run.plan = launch_plan(run.spec, image, runner.sandbox.hostname,
-                               runner.pod.spec.security_context, env=run.env)
+    with_plan = True
+    try:
+        if run.image is not None and run.env is not None:
+            run.plan = runner._launch_plan(run)
+        else:
+            # the image may be gone from the store (its exec environment then
+            # comes without the image's Env); it is pulled again before a restart
+            image = run.image or Image(run.spec.image, run.spec.image, ())
+            run.plan = launch_plan(run.spec, image, runner.sandbox.hostname,
+                                   runner.pod.spec.security_context, env=run.env)
+    except (ContainerConfigError, StartError) as e:
+        # it runs, made by a supervisor that could; without a plan it gets
+        # no exec probes or hooks (a restart waits in the error)
+        log.warning("container %s: %s", run.name, e)
+        with_plan = False
     runner._open_streams(run)
     run.log = LogFile(Path(entry.log), *sup.log_limits())  # append: the same run goes on
     for pipe in run.pipes:
         pipe.attach(run.log)
-    if pause_alive:  # else it is about to be killed with its sandbox
+    if pause_alive and with_plan:  # else it is about to be killed with its sandbox
         runner._open_target(run)
         runner._start_probes(run)
 

@@ -24,7 +24,7 @@ from minipod.api.errors import ImageError
 from minipod.api.events import Event
 from minipod.api.model import Pod, Volume
 from minipod.api.record import ProcessRef
-from minipod.kernel import cgroups, configstore, image, node, proc, projection, sandbox
+from minipod.kernel import bpf, cgroups, configstore, image, node, proc, projection, sandbox
 from minipod.kernel import sys as msys
 from minipod.kernel.eventlog import append_event
 from minipod.kernel.image import Image
@@ -78,7 +78,8 @@ class KernelEffects:
         run_dir = f"{box.dir}/containers/{name}/{run.attempt}"
         take_run_dirs(run_dir, f"{box.dir}/containers/{name}/{SPARE_RUN_DIR}")
         rootfs = RootfsPlan(run.image.lowers, f"{run_dir}/upper", f"{run_dir}/work",
-                            f"{run_dir}/merged", str(box.dir / "shm"), binds)
+                            f"{run_dir}/merged", str(box.dir / "shm"), binds, plan.masked,
+                            plan.readonly, plan.privileged, plan.host_devices)
         writers = [_stream_writer(box, name, stream) for stream in STREAMS]
         placement = box.cgroups.container(name).placement() if box.cgroups else None
         try:
@@ -197,7 +198,12 @@ class KernelEffects:
         placement = box.cgroups.container(name).placement() \
             if box.cgroups is not None and name else None
         return open_exec_target(pid, box.ns, plan.env, plan.working_dir, plan.run_as_user,
-                                plan.run_as_group, plan.groups, placement)
+                                plan.run_as_group, groups=plan.groups,
+                                keep_caps=plan.keep_caps, no_new_privs=plan.no_new_privs,
+                                # a probe's or a hook's command lives a moment:
+                                # the same filter, without the kernel's cache walk
+                                seccomp=bpf.uncached(plan.seccomp) if plan.seccomp else None,
+                                cgroup=placement)
 
     def identity(self, pid: int) -> ProcessRef:
         found = proc.process_identity(pid)

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from minipod.api.backoff import Backoff, BackoffPolicy
 from minipod.api.downward import ConfigError, Lookup, Payload, PodFacts, resolve_env, volume_payload
-from minipod.api.errors import StartError
+from minipod.api.errors import ContainerConfigError, StartError
 from minipod.api.events import Event
 from minipod.api.model import Container, ExecAction, LifecycleHandler, Pod, Volume
 from minipod.api.record import PauseRef, PodNetworkRecord, ProcessRef, SupervisorRef
@@ -57,8 +57,10 @@ log = logging.getLogger(__name__)
 ETC_FILES = ("hosts", "hostname", "resolv.conf")
 MIN_KILL_GRACE = 2  # minimumGracePeriodInSeconds, for kills the kubelet decides on
 START_ERROR_EXIT = 128  # containerd's exit code for a container that could not start
-# the kubelet's pod worker retries a failed sync (a ConfigMap not there yet)
-# after backOffPeriod; a change of the ConfigMap or Secret retries at once
+# the kubelet's pod worker retries a failed sync (a ConfigMap not there yet;
+# a container that cannot be made as its spec asks: runAsNonRoot, a missing
+# seccomp profile) after backOffPeriod; a change of the ConfigMap or Secret
+# retries at once
 CONFIG_RETRY = 10.0
 OOM_SETTLE = 0.1  # seconds from an out-of-memory notice to the kill it leads to
 
@@ -499,6 +501,11 @@ class PodRunner:
             return  # a pull is under way, or its back-off; it comes back here
         if not self._resolve_env(run):
             return
+        try:
+            self._launch_plan(run)
+        except ContainerConfigError as e:
+            self._config_error(run, e)
+            return
         if run.state.kind == "terminated":
             run.last_state = run.state
         run.attempt += 1
@@ -647,6 +654,17 @@ class PodRunner:
                 pipe.end_run()
             raise
 
+    def _config_error(self, run: ContainerRun, error: ContainerConfigError) -> None:
+        """The kubelet's CreateContainerConfigError (or CreateContainerError):
+        the container waits in that reason, nothing is started, and it is
+        tried again in CONFIG_RETRY seconds."""
+        if run.state.kind == "terminated":
+            run.last_state = run.state
+        run.state = State("waiting", error.reason, str(error))
+        self.event("Warning", "Failed", f"Error: {error}")
+        run.restart_timer = self.loop.call_later(CONFIG_RETRY, lambda: self._retry(run))
+        self._changed()
+
     def _launch_plan(self, run: ContainerRun) -> LaunchPlan:
         """launch_plan() is pure: a restart reuses the last run's plan while its
         inputs are the very same objects (a run's spec never changes, its
@@ -659,7 +677,7 @@ class PodRunner:
         env = run.env if run.env is not None else {}
         if run.plan is None or known is None or env != run.plan.own_env \
                 or any(a is not b for a, b in zip(inputs, known, strict=True)):
-            run.plan = launch_plan(*inputs, env=env)
+            run.plan = launch_plan(*inputs, env=env, pod_ref=self._pod_ref())
             run.plan_inputs = inputs
         return run.plan
 

@@ -258,17 +258,27 @@ def test_pids_limit_refuses_a_fork_beyond_it(minipod: Minipod, host: CgroupHost)
 
 
 def test_devices_outside_the_default_set_are_refused(pod: PodFactory) -> None:
-    app = pod(b.container("app", "sleep", "3600"))
+    """The device rules refuse what CAP_MKNOD alone would allow (app is given
+    it; containers have none by default). A privileged container of the same
+    pod has every device, as runc gives it, and app keeps its rules."""
+    app = pod(b.container("app", "sleep", "3600",
+                          securityContext={"capabilities": {"add": ["MKNOD"]}}),
+              b.container("priv", "sleep", "3600", securityContext={"privileged": True}))
     app.wait_running()
-    script = ("cat /proc/self/cgroup; mknod /tmp/kmsg c 1 11 2>&1 || echo refused-mknod; "
-              "mknod /tmp/null c 1 3 && echo x > /tmp/null && echo null-ok; "
+    # /dev is the container's tmpfs, the one mount without nodev
+    script = ("cat /proc/self/cgroup; mknod /dev/kmsg2 c 1 11 2>&1 || echo refused-mknod; "
+              "mknod /dev/null2 c 1 3 && echo x > /dev/null2 && echo null-ok; "
               "head -c 4 /dev/urandom | wc -c")
     # exec runs in the container's cgroup (`minipod exec`'s target), with its device rules
-    out = app.exec("sh", "-c", script, check=True).stdout
+    out = app.exec("sh", "-c", script, container="app", check=True).stdout
     assert f"pod{app.get()['metadata']['uid']}/app" in out
     assert "refused-mknod" in out and "Operation not permitted" in out
     assert "null-ok" in out
     assert "4" in out.split()
+    # made, never opened: a node of the host's kmsg
+    out = app.exec("sh", "-c", "mknod /dev/kmsg2 c 1 11 && test -c /dev/kmsg2 && echo priv-ok",
+                   container="priv", check=True).stdout
+    assert "priv-ok" in out
 
 
 # -- kill by cgroup -----------------------------------------------------------------------

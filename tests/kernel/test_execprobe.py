@@ -324,8 +324,8 @@ def test_env_working_dir_identity_and_capabilities(pod: PodUnderTest) -> None:
     lines = result.output.splitlines()
     assert lines[:5] == ["0", "0", "/srv/work", "hello", pod.sandbox.hostname]
     caps = dict(line.split(":\t") for line in lines[5:])
-    assert int(caps["CapBnd"], 16) == 0x00000000A80425FB  # the container default set
-    assert int(caps["CapEff"], 16) == 0x00000000A80425FB
+    assert int(caps["CapBnd"], 16) == 0x00000000000005FB  # the container default set
+    assert int(caps["CapEff"], 16) == 0x00000000000005FB
     assert caps["SigBlk"] == "0000000000000000"
 
 

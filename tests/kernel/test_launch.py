@@ -21,6 +21,7 @@ from podtest import busybox_images, host_mounts_under, unique_name, wait_for
 
 from minipod.api.errors import StartError
 from minipod.api.manifest import parse_pods
+from minipod.api.security import MASKED_PATHS, READONLY_PATHS
 from minipod.kernel import sys as msys
 from minipod.kernel.image import resolve
 from minipod.kernel.launch import KEEP_CAPS, LaunchCache, LaunchPlan, launch_plan, start_container
@@ -249,20 +250,29 @@ def test_only_stdio_is_inherited(pod: PodUnderTest) -> None:
             os.close(fd)
 
 
+# procMount Default's paths this kernel has (the container's /proc and /sys
+# are of the same kernel as ours)
+MASKED = [p for p in MASKED_PATHS if os.path.exists(p)]
+READONLY = [p for p in READONLY_PATHS if os.path.exists(p)]
+
+
 def test_mount_table_and_flags(pod: PodUnderTest) -> None:
     table = mount_table(pod.run(with_argv(pod.plan, "cat", "/proc/self/mountinfo")).splitlines())
     sandbox, volumes = pod.sandbox.dir, pod.volumes
-    assert [m.point for m in table] == [
+    # (listed by mount id: the trees cloned before the overlay come first)
+    assert sorted(m.point for m in table) == sorted([
         "/", "/proc", "/sys", "/dev", *(f"/dev/{d}" for d in DEVICES), "/dev/pts", "/dev/shm",
         "/dev/mqueue", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/data", "/ro",
-        "/ro-file"]
+        "/ro-file", *MASKED, *READONLY])
     # made private before anything was mounted: nothing propagates to the host
     assert [m.optional for m in table] == [""] * len(table)
     by_point = {m.point: m for m in table}
     ours = {  # mounts of our own: options, file system, source, super options
-        "/": ("rw,relatime", "overlay", "overlay"),
+        "/": ("rw,nodev,relatime", "overlay", "overlay"),
         "/proc": (f"rw,{NOSUID_NODEV_NOEXEC},relatime", "proc", "proc", "rw"),
-        "/sys": (f"ro,{NOSUID_NODEV_NOEXEC},relatime", "sysfs", "sysfs", "ro"),
+        # the mount read-only (fsmount's MOUNT_ATTR_RDONLY); the superblock is
+        # the pod's network namespace's, shared by its containers
+        "/sys": (f"ro,{NOSUID_NODEV_NOEXEC},relatime", "sysfs", "sysfs"),
         "/dev": ("rw,nosuid", "tmpfs", "tmpfs", "rw,size=65536k,mode=755"),
         "/dev/pts": ("rw,nosuid,noexec,relatime", "devpts", "devpts",
                      "rw,gid=5,mode=620,ptmxmode=666"),
@@ -271,11 +281,14 @@ def test_mount_table_and_flags(pod: PodUnderTest) -> None:
     for point, want in ours.items():
         m = by_point[point]
         assert (m.options, m.fstype, m.source, m.super_options)[:len(want)] == want, point
+    # the overlay's directories by fd: no host path of the image or the run
     overlay = by_point["/"].super_options
-    assert f"lowerdir={':'.join(pod.image_rootfs)}" in overlay and f"/{pod.runs}/upper" in overlay
+    assert "lowerdir=/proc/self/fd/" in overlay and "upperdir=/proc/self/fd/" in overlay
+    assert not any(lower in overlay for lower in pod.image_rootfs)
+    assert str(pod.sandbox.dir) not in overlay
     binds = {  # bind mounts: the first option (rw or ro), and their source
         **{f"/dev/{d}": ("rw", f"/{d}") for d in DEVICES},
-        "/dev/shm": ("rw", f"{sandbox}/shm"),
+        "/dev/shm": ("rw", "/"),  # the pod's tmpfs
         **{f"/etc/{n}": ("rw", f"{sandbox}/etc/{n}") for n in ("hosts", "hostname",
                                                                 "resolv.conf")},
         "/data": ("rw", f"{volumes}/rw"), "/ro": ("ro", f"{volumes}/ro"),
@@ -348,23 +361,23 @@ def test_binary_that_cannot_run(pod: PodUnderTest) -> None:
 def test_missing_bind_source(pod: PodUnderTest, tmp_path: Path) -> None:
     missing = str(tmp_path / "gone")
     e = start_error(pod, pod.plan, (BindMount(missing, "/gone"),))
-    assert e.step == f"start container app: open {missing}"
+    assert e.step == f"start container app: clone mount {missing}"
     assert (e.errno, e.strerror) == (errno.ENOENT, f"No such file or directory: {missing}")
 
 
 def test_bind_on_a_file_of_the_image(pod: PodUnderTest) -> None:
-    # a directory volume onto an existing file of the image: mkdir -p's EEXIST
+    # a directory volume onto an existing file of the image: no directory there
     e = start_error(pod, pod.plan, (BindMount(str(pod.volumes / "rw"), "/bin/sh"),))
     assert e.step == f"start container app: bind mount {pod.volumes / 'rw'} on /bin/sh"
-    assert (e.errno, e.strerror) == (errno.EEXIST, "File exists: /bin/sh")
+    assert (e.errno, e.strerror) == (errno.ENOTDIR, "Not a directory: /bin/sh")
 
 
 def test_file_bind_on_a_directory_of_the_image(pod: PodUnderTest) -> None:
-    # the target exists (a directory), so it is not made; the mount refuses
+    # the target exists (a directory), so it is not made, and is refused
     e = start_error(pod, pod.plan, (BindMount(str(pod.volumes / "file"), "/etc",
                                               is_file=True),))
     assert e.step == f"start container app: bind mount {pod.volumes / 'file'} on /etc"
-    assert (e.errno, e.strerror) == (errno.ENOTDIR, "Not a directory: /etc")
+    assert (e.errno, e.strerror) == (errno.EISDIR, "Is a directory: /etc")
 
 
 def test_working_directory_under_a_file(pod: PodUnderTest) -> None:

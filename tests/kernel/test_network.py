@@ -123,6 +123,28 @@ def test_pods_get_addresses_and_reach_each_other_and_the_node(netpod: Minipod) -
     assert record["network"]["veth"] in veths
 
 
+def test_sysctls_of_a_pod_on_the_bridge(netpod: Minipod) -> None:
+    """pause sets the pod's sysctls after it has made eth0 (--net, then
+    --sysctl): one of eth0's own is found, the pod's redirects stay off, and
+    the node's namespace (the test's) keeps its values."""
+    name = unique_name("sysctl")
+    node_ports = in_netns(netpod.netns or "", "cat",
+                          "/proc/sys/net/ipv4/ip_unprivileged_port_start").stdout
+    up(netpod, server_pod(name) + """
+  securityContext:
+    sysctls:
+    - {name: net.ipv4.conf.eth0.arp_ignore, value: "1"}
+    - {name: net.ipv4.ip_unprivileged_port_start, value: "80"}
+""")
+    ip = pod_ip(netpod, name)
+    assert http_get(netpod.netns or "", f"http://{ip}:8080/").strip() == name
+    shown = in_pod(netpod, name, "web", "cd /proc/sys/net/ipv4 && cat conf/eth0/arp_ignore "
+                   "ip_unprivileged_port_start conf/all/accept_redirects")
+    assert shown.split() == ["1", "80", "0"], shown
+    assert in_netns(netpod.netns or "", "cat",
+                    "/proc/sys/net/ipv4/ip_unprivileged_port_start").stdout == node_ports
+
+
 def test_a_failed_start_gives_its_address_back(netpod: Minipod) -> None:
     name = unique_name("fail")
     manifest = f"""

@@ -175,9 +175,9 @@ def test_working_dir_from_container_else_image() -> None:
 @pytest.mark.parametrize(
     ("container_ctx", "pod_ctx", "expected"),
     [
-        # the runtime's default user, 0:0: the group is set (the supervisor's
-        # supplementary groups are not the container's)
-        (None, None, (None, 0)),
+        # no securityContext: the image's user (root: the image has no
+        # User) and that user's group in its /etc/passwd (none here: 0)
+        (None, None, (0, 0)),
         (None, SecurityContext(run_as_user=1000, run_as_group=2000), (1000, 2000)),
         (SecurityContext(run_as_user=1, run_as_group=2), None, (1, 2)),
         # container wins field by field; unset fields fall through to the pod
@@ -204,21 +204,22 @@ GROUP = ("root:x:0:\nbin:x:1:root,web\nweb:x:102:web\nwww-data:x:33:web,lone\n"
 @pytest.mark.parametrize(
     ("image_user", "ctx", "expected"),
     [
-        # the image's User by name: its primary group, then those that list it
-        # (its own group lists it too, and is not added twice)
-        ("web", None, (101, 102, (102, 1, 33))),
+        # the image's User by name: its primary group and those that list it
+        # (its own group lists it too, and is not added twice), sorted as
+        # containerd's mergeGids leaves them
+        ("web", None, (101, 102, (1, 33, 102))),
         # runAsUser replaces the image's user: uid 300's name is lone; the
         # group is passwd's (containerd's WithUserID)
-        ("web", SecurityContext(run_as_user=300), (300, 300, (300, 33))),
+        ("web", SecurityContext(run_as_user=300), (300, 300, (33, 300))),
         # a uid passwd does not name has no supplementary groups; group 0
         ("web", SecurityContext(run_as_user=4000), (4000, 0, (0,))),
         # runAsGroup replaces only the primary group; the user's groups stay
         # (not web's own group, though /etc/group lists web in it)
-        ("web", SecurityContext(run_as_group=7), (101, 7, (7, 1, 33))),
+        ("web", SecurityContext(run_as_group=7), (101, 7, (1, 7, 33))),
         # no user anywhere: uid 0's groups (root is listed in bin and staff)
-        ("", None, (None, 0, (0, 1, 50))),
+        ("", None, (0, 0, (0, 1, 50))),
         # User uid:gid, the uid named in passwd
-        ("101:5", None, (101, 5, (5, 1, 33))),
+        ("101:5", None, (101, 5, (1, 5, 33))),
     ],
 )
 def test_supplementary_groups_come_from_the_image_group_file(
@@ -236,9 +237,9 @@ def test_supplementary_groups_come_from_the_image_group_file(
     assert (plan.run_as_user, plan.run_as_group, plan.groups) == expected
 
 
-def test_an_image_without_passwd_leaves_a_bare_uid_group_to_the_launcher() -> None:
+def test_an_image_without_passwd_gives_a_bare_uid_group_0() -> None:
     image = Image(ref="x", name="x", lowers=("/nonexistent",), cmd=("sh",))
     plan = launch_plan(_container(security_context=SecurityContext(run_as_user=1000)),
                        image, "h", None)
-    # the launcher reads the container's /etc/passwd (csrc: mp_primary_group)
-    assert (plan.run_as_user, plan.run_as_group, plan.groups) == (1000, None, None)
+    # containerd's WithUserID: a uid the image's /etc/passwd does not name
+    assert (plan.run_as_user, plan.run_as_group, plan.groups) == (1000, 0, (0,))

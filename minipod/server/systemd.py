@@ -36,9 +36,18 @@ from minipod.kernel.delegation import in_delegated_cgroup
 
 UNIT_TEMPLATE = "minipod@.service"
 SCOPED = "MINIPOD_SCOPED"  # set in a foreground `up` that systemd-run started again
-# what the daemon takes from the environment of the command that starts it
-PASSED_ON = ("MINIPOD_ROOT", "MINIPOD_IMAGES", "MINIPOD_CGROUP_ROOT", "MINIPOD_POD_PIDS_LIMIT",
-             "MINIPOD_PAUSE", "PATH")
+# what the daemon takes from the environment of the command that starts it:
+# every MINIPOD_* setting (the store, the cgroup root, the seccomp profiles,
+# the pod network...) but the marker of a foreground scope, and PATH
+PASSED_ON_PREFIX = "MINIPOD_"
+NOT_PASSED_ON = frozenset({SCOPED})
+
+
+def passed_on(environ: Mapping[str, str]) -> list[str]:
+    """The names of ``environ`` the daemon started under systemd receives."""
+    return sorted(key for key in environ
+                  if (key.startswith(PASSED_ON_PREFIX) and key not in NOT_PASSED_ON)
+                  or key == "PATH")
 
 
 def running() -> bool:
@@ -95,7 +104,7 @@ def instance_unit(root: Path) -> str:
 
 def environment_file(path: Path, environ: Mapping[str, str]) -> None:
     """The daemon's environment (EnvironmentFile=), from the starting command's."""
-    lines = [f'{key}="{_quoted(environ[key])}"' for key in PASSED_ON if key in environ]
+    lines = [f'{key}="{_quoted(environ[key])}"' for key in passed_on(environ)]
     path.write_text("\n".join(lines) + "\n")
     path.chmod(0o600)
 
@@ -107,7 +116,8 @@ def _quoted(value: str) -> str:
 def transient_command(root: Path, log: Path, environ: Mapping[str, str]) -> list[str]:
     """systemd-run of the daemon with the shipped unit's settings."""
     unit = f"minipod-supervisor-{escape_path(str(root))}-{int(time.time() * 1000)}"
-    setenv = [f"--setenv={key}={environ[key]}" for key in PASSED_ON if key in environ]
+    setenv = [f"--setenv={key}={environ[key]}" for key in passed_on(environ)
+              if key != "MINIPOD_ROOT"]  # the root we resolved, below
     return ["systemd-run", "--quiet", "--collect", f"--unit={unit}",
             "--description=minipod background supervisor", *setenv,
             f"--setenv=MINIPOD_ROOT={root}",

@@ -51,6 +51,15 @@ def stop(proc: subprocess.Popen[str]) -> str:
     return out
 
 
+def base_of(supervisor: int) -> str:
+    """Where a supervisor makes minipod's root cgroup: "/" without systemd;
+    under systemd the cgroup delegated to it (a foreground `up` runs in its
+    own scope, minipod-up-PID.scope), which it left for <base>/supervisor."""
+    if not os.path.isdir("/run/systemd/system"):
+        return "/"
+    return cgroup_of(supervisor, "memory").removesuffix("/supervisor")
+
+
 def cgroup_of(pid: int, controller: str) -> str:
     """The cgroup of ``pid`` in the hierarchy that has ``controller`` (v2: the one)."""
     for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
@@ -90,7 +99,8 @@ def test_layout_and_limits_read_back(minipod: Minipod, host: CgroupHost) -> None
     record = minipod.wait_running(name, ["app", "side"])
     path = record["cgroup"]
     uid = record["uid"]
-    assert path == f"{host.base.rstrip('/')}/{minipod.cgroup_root}/burstable/pod{uid}"
+    ours = f"{base_of(proc.pid).rstrip('/')}/{minipod.cgroup_root}"
+    assert path == f"{ours}/burstable/pod{uid}"
     assert record["qosClass"] == "Burstable"
     assert record["object"]["status"]["qosClass"] == "Burstable"
     # every process is in its own cgroup, in every hierarchy we use
@@ -111,7 +121,7 @@ def test_layout_and_limits_read_back(minipod: Minipod, host: CgroupHost) -> None
         assert (whole["cpu.shares"], whole["cpu.cfs_quota_us"]) == ("1280", "150000")
         assert whole["memory.limit_in_bytes"] == str(576 * MIB)
         assert whole["pids.max"] == "max"  # the kubelet's default podPidsLimit: none
-        besteffort = limits(host, f"{host.base.rstrip('/')}/{minipod.cgroup_root}/besteffort")
+        besteffort = limits(host, f"{ours}/besteffort")
         assert besteffort["cpu.shares"] == "2"
     else:
         assert (app["cpu.weight"], app["cpu.max"]) == ("10", "50000 100000")
@@ -122,7 +132,7 @@ def test_layout_and_limits_read_back(minipod: Minipod, host: CgroupHost) -> None
         assert (whole["cpu.weight"], whole["cpu.max"]) == ("49", "150000 100000")
         assert whole["memory.max"] == str(576 * MIB)
         assert whole["pids.max"] == "max"
-        besteffort = limits(host, f"{host.base.rstrip('/')}/{minipod.cgroup_root}/besteffort")
+        besteffort = limits(host, f"{ours}/besteffort")
         assert besteffort["cpu.weight"] == "1"
     # describe shows them, and what the containers use
     described = minipod.run("describe", "pod", name).stdout
@@ -156,7 +166,7 @@ def test_qos_class(minipod: Minipod, host: CgroupHost, resources: str, qos: str,
 """)))
     record = minipod.wait_running(name, ["app"])
     assert record["object"]["status"]["qosClass"] == qos
-    assert record["cgroup"] == (f"{host.base.rstrip('/')}/{minipod.cgroup_root}/"
+    assert record["cgroup"] == (f"{base_of(proc.pid).rstrip('/')}/{minipod.cgroup_root}/"
                                 f"{where}pod{record['uid']}")
     assert re.search(rf"\nQoS Class:\s+{qos}\n", minipod.run("describe", "pod", name).stdout)
     stop(proc)

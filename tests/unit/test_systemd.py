@@ -46,20 +46,25 @@ def test_a_foreground_up_runs_again_in_a_delegated_scope() -> None:
 
 def test_the_transient_supervisor_has_the_units_settings(tmp_path: Path) -> None:
     command = systemd.transient_command(tmp_path / "root", tmp_path / "daemon.log",
-                                        {"MINIPOD_IMAGES": "/imgs", "HOME": "/root"})
+                                        {"MINIPOD_IMAGES": "/imgs", "HOME": "/root",
+                                         "MINIPOD_ROOT": "/elsewhere"})
     text = " ".join(command)
     for setting in ("Type=notify", "Delegate=yes", "KillMode=process",
                     f"StandardOutput=append:{tmp_path}/daemon.log"):
         assert setting in text
     assert "--setenv=MINIPOD_IMAGES=/imgs" in command and "HOME" not in text
+    assert [a for a in command if a.startswith("--setenv=MINIPOD_ROOT=")] == [
+        f"--setenv=MINIPOD_ROOT={tmp_path}/root"]
     assert command[-4:] == [sys.executable, "-m", "minipod", "daemon"]
 
 
 def test_the_environment_file_passes_minipods_settings_on(tmp_path: Path) -> None:
     path = tmp_path / "daemon.env"
     systemd.environment_file(path, {"MINIPOD_IMAGES": '/a "b"', "TERM": "x",
-                                    "MINIPOD_POD_PIDS_LIMIT": "64"})
-    assert path.read_text() == 'MINIPOD_IMAGES="/a \\"b\\""\nMINIPOD_POD_PIDS_LIMIT="64"\n'
+                                    "MINIPOD_POD_PIDS_LIMIT": "64", "MINIPOD_SCOPED": "1",
+                                    "MINIPOD_SECCOMP_ROOT": "/profiles"})
+    assert path.read_text() == ('MINIPOD_IMAGES="/a \\"b\\""\nMINIPOD_POD_PIDS_LIMIT="64"\n'
+                                'MINIPOD_SECCOMP_ROOT="/profiles"\n')
     assert path.stat().st_mode & 0o777 == 0o600
 
 

@@ -191,7 +191,9 @@ def test_oom_killed_by_the_kernel_event(pod: PodFactory) -> None:
     assert any(reason == "OOMKilling" and "Memory cgroup out of memory" in message
                for reason, message in events), events
     hog.wait_event("Failed", r"exited \(OOMKilled, signal 9, exit code 137\)")
-    assert hog.cgroup("hog").usage().oom_kills == 1
+    # the kernel's own count (memory.events / memory.oom_control): the restarted
+    # run meets the same limit, so it may have counted a second kill by now
+    assert hog.cgroup("hog").usage().oom_kills >= 1
 
 
 def test_oom_of_a_child_marks_the_run(pod: PodFactory) -> None:

@@ -48,8 +48,9 @@ demo: image
 	$(BIN)/minipod validate examples/demo.yaml
 	$(BIN)/minipod up examples/demo.yaml
 
+# examples/testing: the minipod.testing examples of the README, run as a reader would
 test: setup-test
-	MINIPOD_TESTS_MUST_RUN=1 $(BIN)/pytest tests
+	MINIPOD_TESTS_MUST_RUN=1 $(BIN)/pytest tests examples/testing
 
 test-unit:
 	$(BIN)/pytest tests/unit
@@ -62,7 +63,7 @@ test-kernel: setup-test
 # file joins the default selection by being added to this line; one run can
 # choose others: make test-vm VM_TESTS='tests/kernel/test_pod.py -k restart'
 VM_TESTS ?= tests/kernel/test_pause.py tests/kernel/test_pod.py tests/kernel/test_cgroups.py \
-	tests/kernel/test_isolation.py
+            tests/kernel/test_isolation.py tests/kernel/test_testing.py examples/testing
 
 # deps: the host's compiler builds minipod's wheel for the guest; the script
 # installs qemu and mmdebstrap itself.
@@ -82,7 +83,7 @@ reliability-long: setup-test
 	  $(BIN)/pytest tests/reliability tests/unit/test_supervisor.py
 
 lint: setup-lint
-	$(BIN)/ruff check minipod tests benchmarks
+	$(BIN)/ruff check minipod tests benchmarks examples/testing
 	$(BIN)/mypy minipod
 	gcc -fsyntax-only -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	    -Wmissing-prototypes -Wformat=2 csrc/pause.c csrc/mp_sys.c csrc/mp_exec.c \

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from benchmarks.peers import Podman
 
 GROUPS = ("cold", "scale", "start", "restart", "capacity", "inprocess", "cli", "kernel",
-          "network", "images")
+          "network", "images", "testing")
 LOCK = Path(tempfile.gettempdir()) / "minipod-bench.lock"  # one suite at a time
 # what a pod costs at most, to decide whether N pods fit (measured: well below)
 POD_MEMORY_KB = 4096
@@ -209,6 +209,11 @@ def run_suite(mp: Minipod, watcher: ExecWatcher, cfg: Config, groups: list[str],
         watcher.forget()
         out += fg.guard("network", "The pod network", "ms",
                         lambda: network_figures(mp, watcher, cfg, podman))
+    if "testing" in groups:
+        from benchmarks.testing_api import testing_figures  # imports minipod: only when asked
+
+        out += fg.guard("testing.e2e", "A test of one pod through minipod.testing", "ms",
+                        lambda: testing_figures(mp, cfg))
     if podman is not None:  # podman's own figures
         attach_peer_only(out, podman, watcher, cfg)
     return out

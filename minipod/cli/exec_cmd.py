@@ -287,6 +287,15 @@ def _open_target(record: PodRecord, namespace: str, name: str,
     raise AssertionError("unreachable")  # pragma: no cover - `with` re-raises
 
 
+def open_exec_target(record: PodRecord, namespace: str, name: str,
+                     container: str) -> ExecTarget:
+    """What `exec` runs a command in: ``container`` of the pod ``record``
+    describes, checked to be the recorded processes (StateError if it is not
+    running). For minipod.testing's exec, which captures the output; the
+    caller closes the target and its ``pod_ns``."""
+    return _open_target(record, namespace, name, container)
+
+
 def _open_same_process(identity: ProcessRef | None, what: str) -> int:
     # start-up: imported with the verb that needs it
     import psutil
@@ -585,4 +594,4 @@ def _write_all(fd: int, data: bytes) -> None:
             return  # nobody reads our output any more: drop it, keep serving the command
 
 
-__all__ = ["cmd_exec", "register"]
+__all__ = ["cmd_exec", "open_exec_target", "register"]

@@ -360,8 +360,13 @@ class Supervisor:
         self.loop.run_until(lambda: not self.pods and not self.controllers)
         self.services.delete_all()
 
-    def run_daemon(self, idle: float) -> None:
-        """Serve until there has been no pod and no Service for ``idle`` seconds."""
+    def run_daemon(self, idle: float | None) -> None:
+        """Serve until there has been no pod and no Service for ``idle``
+        seconds; with ``idle`` None, until SIGTERM (or SIGINT) and the pods
+        it stops are gone (minipod.testing's supervisor: its owner ends it)."""
+        if idle is None:
+            self.loop.run_until(lambda: self.stopping and not self.busy())
+            return
         while self._serve_while_idle(idle):
             self.loop.run_until(lambda: not self.busy())
 

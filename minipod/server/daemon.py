@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from minipod.api.errors import MinipodError
-from minipod.api.events import Event, print_sink
+from minipod.api.events import Event, Sink, print_sink
 from minipod.kernel import faults
 from minipod.kernel.state import root_dir, supervisors_dir
 from minipod.loop.eventloop import Loop
@@ -185,7 +185,11 @@ def _survive(error: BaseException) -> None:
     log.error("a callback failed; serving on", exc_info=error)
 
 
-def serve(ready_w: int) -> int:
+def serve(ready_w: int, idle: float | None = IDLE_EXIT, sink: Sink | None = None) -> int:
+    """Be the background supervisor of $MINIPOD_ROOT: adopt what supervisors
+    that died left, write "ready" to ``ready_w`` and serve until idle for
+    ``idle`` seconds (None: until SIGTERM), its events to ``sink`` (default:
+    printed to stdout, the daemon's log). Returns the exit code."""
     lock = os.open(supervisors_dir() / "daemon.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
                    0o600)
     try:
@@ -196,10 +200,14 @@ def serve(ready_w: int) -> int:
     if faults.armed():
         print(f"minipod: TEST HOOK ARMED: this supervisor SIGKILLs itself at "
               f"{faults.armed()} (MINIPOD_TEST_CRASH_AT)", file=sys.stderr, flush=True)
-    sup = Supervisor(Loop(on_error=_survive), _rotating(print_sink(sys.stdout)),
+    # the daemon's own log is its stdout, rotated; a sink given (minipod.testing's
+    # daemon) is the caller's to keep
+    sup = Supervisor(Loop(on_error=_survive),
+                     sink or _rotating(print_sink(sys.stdout)),
                      echo_logs=False, socket_path=socket_path(), pod_pids_limit=_pids_limit())
     sup.open()
-    _every(sup.loop, LOG_CHECK, rotate_log)
+    if sink is None:
+        _every(sup.loop, LOG_CHECK, rotate_log)
     control = ControlServer(sup, sup.socket_path)
     control.open()
     try:
@@ -217,7 +225,7 @@ def serve(ready_w: int) -> int:
             except Exception:
                 log.exception("could not adopt workload %s/%s", workload.namespace, workload.name)
         _ready(ready_w)
-        sup.run_daemon(IDLE_EXIT)
+        sup.run_daemon(idle)
     finally:
         control.close()
         sup.close()  # pods stay: a crash leaves them to the next daemon to adopt

@@ -19,7 +19,7 @@ from podtest import Minipod, assert_nothing_left, busybox_images
 @pytest.fixture
 def minipod(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Minipod]:
     if os.geteuid() != 0:
-        pytest.skip("needs root")  # conftest's gate turns this into a failure under MUST_RUN
+        pytest.skip("needs root")  # the plugin's gate turns this into a failure under MUST_RUN
     mp = Minipod(root=tmp_path / "state", images=busybox_images(tmp_path_factory),
                  workdir=tmp_path)
     yield mp

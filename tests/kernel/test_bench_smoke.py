@@ -26,6 +26,8 @@ EXPECTED = [
     "memory.supervisor.1", "memory.marginal", "memory.pause", "scale.start", "scale.stop",
     "cli.python", "cli.help", "kernel.unshare", "kernel.fork_exec",
     "image.pull", "image.pull.present", "start.layers5",
+    "testing.e2e", "testing.create", "testing.exec", "testing.delete", "testing.fixture",
+    "testing.leak_check", "testing.node_start",
 ]
 
 

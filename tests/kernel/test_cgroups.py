@@ -20,6 +20,8 @@ from podtest import Minipod, unique_name, wait_for
 
 from minipod.kernel import sys as msys
 from minipod.kernel.cgroups import PAUSE, Cgroup, CgroupHost, reader
+from minipod.testing import build as b
+from minipod.testing.plugin import PodFactory
 
 pytestmark = pytest.mark.root
 
@@ -173,49 +175,37 @@ def test_qos_class(minipod: Minipod, host: CgroupHost, resources: str, qos: str,
 # -- OOM -----------------------------------------------------------------------------
 
 
-def test_oom_killed_by_the_kernel_event(minipod: Minipod) -> None:
-    name = unique_name("oom")
-    proc = minipod.up(minipod.manifest(pod(name, """\
-  - name: hog
-    image: busybox
+# The OOM tests and the devices test run on minipod.testing's API (the `pod`
+# fixture: the session's node, cleanup and the leak check after each test):
+# the event log, the container's status and exec without parsing `up`'s output.
+def test_oom_killed_by_the_kernel_event(pod: PodFactory) -> None:
     # dd's 64 MiB buffer does not fit in 32 MiB: the OOM killer takes dd (PID 1)
-    command: ["sh", "-c", "echo start; exec dd if=/dev/zero of=/dev/null bs=64M count=1"]
-    resources:
-      limits: {memory: 32Mi}
-""", extra="  restartPolicy: OnFailure\n")), "--backoff", "30s:30s")
-
-    def restarted() -> dict[str, Any] | None:
-        record = minipod.pod_record(name)
-        if record is None:
-            return None
-        status: dict[str, Any] = record["object"]["status"]["containerStatuses"][0]
-        return status if status.get("restartCount", 0) >= 1 else None
-
-    status = wait_for(restarted, 20, "a restart after the OOM kill")
-    last = status["lastState"]["terminated"]
+    hog = pod.apply(b.pod(b.shell("hog", "echo start; exec dd if=/dev/zero of=/dev/null "
+                                  "bs=64M count=1", memory_limit="32Mi"),
+                          restart_policy="OnFailure"), backoff="30s:30s").pod
+    record = hog.wait_restarts(1, "hog", timeout=20)
+    last = next(s for s in record.container_statuses
+                if s["name"] == "hog")["lastState"]["terminated"]
     assert (last["reason"], last["exitCode"], last["signal"]) == ("OOMKilled", 137, 9)
-    out = stop(proc)
-    assert "OOMKilling" in out and "Memory cgroup out of memory" in out
-    assert "exited (OOMKilled, signal 9, exit code 137)" in out
+    events = [(e["reason"], e["message"]) for e in hog.events()]
+    assert any(reason == "OOMKilling" and "Memory cgroup out of memory" in message
+               for reason, message in events), events
+    hog.wait_event("Failed", r"exited \(OOMKilled, signal 9, exit code 137\)")
+    # the kernel's own count (memory.events / memory.oom_control): the restarted
+    # run meets the same limit, so it may have counted a second kill by now
+    assert hog.cgroup("hog").usage().oom_kills >= 1
 
 
-def test_oom_of_a_child_marks_the_run(minipod: Minipod) -> None:
+def test_oom_of_a_child_marks_the_run(pod: PodFactory) -> None:
     """The OOM killer takes a child, not the container's main process: the
     loop hears of it while the container runs, and the run ends OOMKilled."""
-    name = unique_name("oomchild")
-    proc = minipod.up(minipod.manifest(pod(name, """\
-  - name: app
-    image: busybox
-    command: ["sh", "-c", "dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 3600"]
-    resources:
-      limits: {memory: 32Mi}
-""", extra="  restartPolicy: Never\n")))
-    record = minipod.wait_running(name, ["app"])
-    events = minipod.root / "pods" / f"default_{name}" / "events.jsonl"
-    wait_for(lambda: events.exists() and "OOMKilling" in events.read_text(), 10, "OOM event")
-    os.kill(record["containers"]["app"]["pid"], signal.SIGKILL)
-    out, _ = proc.communicate(timeout=30)
-    assert "exited (OOMKilled, signal 9, exit code 137)" in out
+    app = pod(b.shell("app", "dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 3600",
+                      memory_limit="32Mi"), restart_policy="Never")
+    app.wait_running()
+    app.wait_event("OOMKilling", "Memory cgroup out of memory", timeout=10)
+    app.kill("app")  # the run ends by a SIGKILL from the host: still OOMKilled
+    assert app.wait_phase("Succeeded", "Failed") == "Failed"
+    app.wait_event("Failed", r"exited \(OOMKilled, signal 9, exit code 137\)")
 
 
 # -- cpu, pids, devices ----------------------------------------------------------------------
@@ -279,40 +269,28 @@ def test_pids_limit_refuses_a_fork_beyond_it(minipod: Minipod, host: CgroupHost)
     assert "inner=2" in out
 
 
-def test_devices_outside_the_default_set_are_refused(minipod: Minipod) -> None:
+def test_devices_outside_the_default_set_are_refused(pod: PodFactory) -> None:
     """The device rules refuse what CAP_MKNOD alone would allow (app is given
     it; containers have none by default). A privileged container of the same
     pod has every device, as runc gives it, and app keeps its rules."""
-    name = unique_name("dev")
-    proc = minipod.up(minipod.manifest(pod(name, """\
-  - name: app
-    image: busybox
-    command: ["sleep", "3600"]
-    securityContext: {capabilities: {add: [MKNOD]}}
-  - name: priv
-    image: busybox
-    command: ["sleep", "3600"]
-    securityContext: {privileged: true}
-""")))
-    minipod.wait_running(name, ["app", "priv"])
+    app = pod(b.container("app", "sleep", "3600",
+                          securityContext={"capabilities": {"add": ["MKNOD"]}}),
+              b.container("priv", "sleep", "3600", securityContext={"privileged": True}))
+    app.wait_running()
     # /dev is the container's tmpfs, the one mount without nodev
     script = ("cat /proc/self/cgroup; mknod /dev/kmsg2 c 1 11 2>&1 || echo refused-mknod; "
               "mknod /dev/null2 c 1 3 && echo x > /dev/null2 && echo null-ok; "
               "head -c 4 /dev/urandom | wc -c")
-    # `minipod exec` runs in the container's cgroup, with its device rules
-    result = minipod.run("exec", name, "-c", "app", "--", "sh", "-c", script)
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
-    assert f"pod{minipod.pod_record(name)['uid']}/app" in out  # type: ignore[index]
+    # exec runs in the container's cgroup (`minipod exec`'s target), with its device rules
+    out = app.exec("sh", "-c", script, container="app", check=True).stdout
+    assert f"pod{app.get()['metadata']['uid']}/app" in out
     assert "refused-mknod" in out and "Operation not permitted" in out
     assert "null-ok" in out
     assert "4" in out.split()
     # made, never opened: a node of the host's kmsg
-    result = minipod.run("exec", name, "-c", "priv", "--", "sh", "-c",
-                         "mknod /dev/kmsg2 c 1 11 && test -c /dev/kmsg2 && echo priv-ok")
-    assert result.returncode == 0, result.stderr
-    assert "priv-ok" in result.stdout
-    stop(proc)
+    out = app.exec("sh", "-c", "mknod /dev/kmsg2 c 1 11 && test -c /dev/kmsg2 && echo priv-ok",
+                   container="priv", check=True).stdout
+    assert "priv-ok" in out
 
 
 # -- kill by cgroup -----------------------------------------------------------------------

@@ -84,7 +84,7 @@ class RunningPod:
 @pytest.fixture(scope="module")
 def pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPod]:
     if os.geteuid() != 0:
-        pytest.skip("needs root")  # conftest's gate turns this into a failure under MUST_RUN
+        pytest.skip("needs root")  # the plugin's gate turns this into a failure under MUST_RUN
     workdir = tmp_path_factory.mktemp("exec")
     mp = Minipod(root=workdir / "state", images=busybox_images(tmp_path_factory),
                  workdir=workdir)

@@ -163,7 +163,7 @@ def start_container(pod: Pod, sandbox: Sandbox, index: int, devnull: int) -> Con
 def running_pod(tmp_path_factory: pytest.TempPathFactory, shared: bool = False
                 ) -> Iterator[PodUnderTest]:
     if os.geteuid() != 0:
-        pytest.skip("needs root")  # conftest's gate turns this into a failure under MUST_RUN
+        pytest.skip("needs root")  # the plugin's gate turns this into a failure under MUST_RUN
     with minipod_dirs(tmp_path_factory) as root:
         pod = parse_pods(MANIFEST.format(name=unique_name("exec"),
                                          shared="true" if shared else "false"))[0]

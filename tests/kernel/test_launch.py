@@ -128,7 +128,7 @@ def reap(child: Child) -> int:
 @pytest.fixture(scope="module")
 def pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodUnderTest]:
     if os.geteuid() != 0:
-        pytest.skip("needs root")  # conftest's gate turns this into a failure under MUST_RUN
+        pytest.skip("needs root")  # the plugin's gate turns this into a failure under MUST_RUN
     root = tmp_path_factory.mktemp("state")
     saved = {k: os.environ.get(k) for k in ("MINIPOD_ROOT", "MINIPOD_IMAGES")}
     os.environ["MINIPOD_ROOT"] = str(root)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from pathlib import Path
 
 import pytest
 from podtest import Minipod, unique_name, wait_for
+
+from minipod.testing.plugin import PodFactory
 
 pytestmark = pytest.mark.root
 
@@ -40,51 +43,62 @@ def stop(mp: Minipod, proc: subprocess.Popen[str]) -> str:
     return out
 
 
-def test_containers_share_pod_namespaces_but_not_mounts(minipod: Minipod) -> None:
+# The first three run on minipod.testing's API (the `pod` fixture: the
+# session's node, cleanup and the leak check after each test), its first users.
+def test_containers_share_pod_namespaces_but_not_mounts(pod: PodFactory) -> None:
     name = unique_name("share")
-    proc = minipod.up(minipod.manifest(two_containers(name)))
-    record = minipod.wait_running(name, ["server", "client"])
-    pause = record["pause"]["pid"]
-    a, b = (record["containers"][c]["pid"] for c in ("server", "client"))
+    shared = pod(two_containers(name))
+    record = shared.wait_running("server", "client")
+    pause = record.pause.pid
+    assert pause is not None
+    a, b = shared.pid("server"), shared.pid("client")
     for kind in ("net", "ipc", "uts"):
         assert ns(a, kind) == ns(b, kind) == ns(pause, kind), kind
         assert ns(pause, kind) != ns(os.getpid(), kind), f"{kind} is the host's"
     assert ns(a, "mnt") != ns(b, "mnt") != ns(os.getpid(), "mnt")
     assert ns(a, "pid") != ns(b, "pid")  # no shareProcessNamespace: one each
-    assert minipod.exec_in(b, "hostname").strip() == name
+
+    def in_client(*argv: str) -> str:
+        return shared.exec(*argv, container="client", check=True).stdout
+
+    assert in_client("hostname").strip() == name
     # a TCP server in one container answers on 127.0.0.1 in the other
-    reply = wait_for(lambda: minipod.exec_in(b, "sh", "-c", "echo ping | nc 127.0.0.1 7777 || true")
+    reply = wait_for(lambda: in_client("sh", "-c", "echo ping | nc 127.0.0.1 7777 || true")
                      .strip(), what="nc reply")
     assert reply == "pong"
     # POSIX shm (/dev/shm) made in one is seen in the other
-    wait_for(lambda: minipod.exec_in(b, "sh", "-c", "cat /dev/shm/note 2>/dev/null || true")
+    wait_for(lambda: in_client("sh", "-c", "cat /dev/shm/note 2>/dev/null || true")
              .strip() == "from-a", what="shm note")
-    stop(minipod, proc)
 
 
-def test_rootfs_is_the_image_and_layers_are_private(minipod: Minipod) -> None:
+def test_rootfs_is_the_image_and_layers_are_private(pod: PodFactory, tmp_path: Path) -> None:
     name = unique_name("layers")
-    marker = minipod.workdir / "host-only-marker"
+    marker = tmp_path / "host-only-marker"
     marker.write_text("host")
-    proc = minipod.up(minipod.manifest(two_containers(name)))
-    record = minipod.wait_running(name, ["server", "client"])
-    a, b = (record["containers"][c]["pid"] for c in ("server", "client"))
-    wait_for(lambda: minipod.exec_in(a, "cat", "/written").strip() == "layer-a", what="write")
-    assert minipod.exec_in(b, "sh", "-c", "cat /written 2>&1 || true").strip().endswith(
+    layers = pod(two_containers(name))
+    layers.wait_running("server", "client")
+    images = pod.node.images
+
+    def in_container(container: str, *argv: str) -> str:
+        return layers.exec(*argv, container=container, check=True).stdout
+
+    wait_for(lambda: in_container("server", "cat", "/written").strip() == "layer-a",
+             what="write")
+    assert in_container("client", "sh", "-c", "cat /written 2>&1 || true").strip().endswith(
         "No such file or directory")
-    assert not (minipod.images / "busybox/latest/rootfs/written").exists()
-    assert minipod.exec_in(b, "sh", "-c", f"ls {marker} 2>&1 || true").strip().endswith(
+    assert not (images / "busybox/latest/rootfs/written").exists()
+    assert in_container("client", "sh", "-c", f"ls {marker} 2>&1 || true").strip().endswith(
         "No such file or directory")
-    assert minipod.exec_in(b, "readlink", "/bin/sh").strip() == "/bin/busybox"
-    mounts = minipod.exec_in(b, "cat", "/proc/mounts")
+    assert in_container("client", "readlink", "/bin/sh").strip() == "/bin/busybox"
+    mounts = in_container("client", "cat", "/proc/mounts")
     assert "overlay / overlay" in mounts
     assert " /sys sysfs ro," in mounts
     assert "mqueue /dev/mqueue" in mounts
-    stop(minipod, proc)
-    assert not (minipod.images / "busybox/latest/rootfs/written").exists()
+    layers.delete(grace=None)  # a graceful stop, as Ctrl-C of `up` gives it
+    assert not (images / "busybox/latest/rootfs/written").exists()
 
 
-def test_pause_is_pid1_and_reaps_orphans_with_shared_pid_namespace(minipod: Minipod) -> None:
+def test_pause_is_pid1_and_reaps_orphans_with_shared_pid_namespace(pod: PodFactory) -> None:
     name = unique_name("reap")
     manifest = f"""
 apiVersion: v1
@@ -102,21 +116,25 @@ spec:
     image: busybox
     command: ["sleep", "3600"]
 """
-    proc = minipod.up(minipod.manifest(manifest))
-    record = minipod.wait_running(name, ["orphans", "other"])
-    other = record["containers"]["other"]["pid"]
-    pause = record["pause"]["pid"]
+    reaper = pod(manifest)
+    record = reaper.wait_running("orphans", "other")
+    other = reaper.pid("other")
+    pause = record.pause.pid
+    assert pause is not None
     assert ns(other, "pid") == ns(pause, "pid")
-    ps = minipod.exec_in(other, "ps", "-o", "pid,stat,comm")
-    first = ps.splitlines()[1].split()
-    assert first[0] == "1" and first[2] == "minipod-pause", ps
+
+    def ps(*columns: str) -> str:
+        return reaper.exec("ps", "-o", ",".join(columns), container="other",
+                           check=True).stdout
+
+    listing = ps("pid", "stat", "comm")
+    first = listing.splitlines()[1].split()
+    assert first[0] == "1" and first[2] == "minipod-pause", listing
 
     def no_zombies() -> bool:
-        return "Z" not in [line.split()[1] for line in
-                           minipod.exec_in(other, "ps", "-o", "pid,stat").splitlines()[1:]]
+        return "Z" not in [line.split()[1] for line in ps("pid", "stat").splitlines()[1:]]
 
     wait_for(no_zombies, what="pause to reap the orphans")
-    stop(minipod, proc)
 
 
 def test_init_containers_run_in_order_before_the_app(minipod: Minipod) -> None:

@@ -18,7 +18,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "minipod"
 
 # lowest first: a module may import its own layer and those before it
-LAYERS = ("api", "loop", "kernel", "probes", "runtime", "server", "cli")
+LAYERS = ("api", "loop", "kernel", "probes", "runtime", "server", "cli", "testing")
 TOP = len(LAYERS)  # minipod/__init__.py and __main__.py
 
 

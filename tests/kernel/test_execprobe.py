@@ -204,6 +204,19 @@ def pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodUnderTest]:
         running.loop.close()
 
 
+def _session_node(child: psutil.Process, parent: int) -> bool:
+    """minipod.testing's supervisor for this pytest session (the `pod`
+    fixture's node, started by an earlier test file and kept to the end):
+    `python -m minipod.testing.daemon ... --parent <this pytest>`."""
+    try:
+        argv = child.cmdline()
+    except psutil.Error:
+        return False
+    if "minipod.testing.daemon" not in argv or "--parent" not in argv:
+        return False
+    return argv[argv.index("--parent") + 1:][:1] == [str(parent)]
+
+
 @pytest.fixture(autouse=True)
 def nothing_left(request: pytest.FixtureRequest) -> Iterator[None]:
     """After every test: no child of ours but the pod's own processes, no
@@ -214,7 +227,8 @@ def nothing_left(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     running: PodUnderTest = request.getfixturevalue("pod")
     me = psutil.Process()
-    extra = [(p.pid, p.status()) for p in me.children() if p.pid not in running.own_pids]
+    extra = [(p.pid, p.status()) for p in me.children()
+             if p.pid not in running.own_pids and not _session_node(p, me.pid)]
     assert extra == [], "a child of the supervisor is left"
     for container in running.containers.values():
         pid = container.child.pid

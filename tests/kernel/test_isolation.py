@@ -404,10 +404,15 @@ def test_mount_and_remount_are_refused(minipod: Minipod, escape_image: Path) -> 
 
 
 def waiting(mp: Minipod, name: str, container: str) -> dict[str, str] | None:
-    """The container's state.waiting in the pod's status, if it waits."""
+    """The container's state.waiting in the pod's status, if it waits for a
+    reason other than ContainerCreating (what the record says from the moment
+    the pod is made, before its containers are tried: under TCG in the test
+    guest, seconds)."""
     for status in (mp.pod_record(name) or {}).get("containerStatuses", []):
         if status["name"] == container:
-            return status["state"].get("waiting")  # type: ignore[no-any-return]
+            found = status["state"].get("waiting")
+            if found and found.get("reason") != "ContainerCreating":
+                return found  # type: ignore[no-any-return]
     return None
 
 
@@ -419,7 +424,7 @@ def test_run_as_non_root_with_a_root_image(minipod: Minipod, escape_image: Path)
     command: [sleep, "60"]
 """, "  securityContext: {runAsNonRoot: true}", restart="Always")), "-d")
 
-    state = wait_for(lambda: waiting(minipod, name, "app"), 15, "CreateContainerConfigError")
+    state = wait_for(lambda: waiting(minipod, name, "app"), 60, "CreateContainerConfigError")
     uid = (minipod.pod_record(name) or {})["uid"]
     assert state == {"reason": "CreateContainerConfigError",
                      "message": "container has runAsNonRoot and image will run as root "
@@ -525,7 +530,7 @@ def test_seccomp_unconfined_localhost_and_a_missing_profile(
     securityContext: {seccompProfile: {type: Localhost, localhostProfile: nope.json}}
 """, restart="Always")), "-d")
 
-    state = wait_for(lambda: waiting(minipod, missing, "app"), 15, "CreateContainerError")
+    state = wait_for(lambda: waiting(minipod, missing, "app"), 60, "CreateContainerError")
     assert state["reason"] == "CreateContainerError", state
     assert state["message"].startswith("failed to generate seccomp spec opts: failed to load "
                                      f"seccomp profile '{profiles}/nope.json'"), state

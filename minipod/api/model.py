@@ -1,6 +1,7 @@
 """The typed model of what minipod reads: v1 Pods (PodSpec, Container, Probe,
-Lifecycle, Volume, SecurityContext...), v1 ConfigMaps and Secrets (ConfigData),
-apps/v1 Deployments and ReplicaSets (Workload, PodTemplate, LabelSelector,
+Lifecycle, Volume, SecurityContext...), v1 ConfigMaps and Secrets
+(ConfigData, kept in api/configdata.py and re-exported here), apps/v1
+Deployments and ReplicaSets (Workload, PodTemplate, LabelSelector,
 RollingUpdate), and Manifest, a file's objects by kind. Frozen dataclasses
 carrying Kubernetes' defaults.
 
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from minipod.api.configdata import ConfigData, ConfigKind
 from minipod.api.resources import NO_RESOURCES, Resources
 
 __all__ = [
@@ -66,9 +68,6 @@ __all__ = [
 # ---------------------------------------------------------------------------
 
 RestartPolicy = Literal["Always", "OnFailure", "Never"]
-
-
-ConfigKind = Literal["ConfigMap", "Secret"]
 
 
 @dataclass(frozen=True)
@@ -480,26 +479,7 @@ class Workload:
     manifest_spec: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
-# ---------------------------------------------------------------------------
-# v1 ConfigMap and Secret
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ConfigData:
-    """A v1 ConfigMap or Secret: named bytes. A ConfigMap's data and
-    binaryData, a Secret's data (base64 decoded) and stringData, one map."""
-
-    kind: ConfigKind
-    name: str
-    data: dict[str, bytes] = field(default_factory=dict)
-    namespace: str = "default"
-    labels: dict[str, str] = field(default_factory=dict)
-    annotations: dict[str, str] = field(default_factory=dict)
-    immutable: bool = False
-    type: str = ""  # a Secret's (Opaque, kubernetes.io/tls...); "" for a ConfigMap
-    binary_keys: frozenset[str] = frozenset()  # a ConfigMap's keys from binaryData
-    source: str = ""
+# v1 ConfigMap and Secret: ConfigData, in api/configdata.py (imported above)
 
 
 # ---------------------------------------------------------------------------

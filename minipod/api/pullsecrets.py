@@ -22,8 +22,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from minipod.api.configdata import ConfigData
 from minipod.api.imageref import ImageRef
-from minipod.api.model import ConfigData
 
 DOCKER_CONFIG_JSON = "kubernetes.io/dockerconfigjson"
 DOCKERCFG = "kubernetes.io/dockercfg"

@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from minipod.api.configdata import ConfigData
 from minipod.api.errors import MinipodError
-from minipod.api.model import ConfigData
 from minipod.api.status import State, parse_rfc3339, rfc3339
 
 SCHEMA_VERSION = 1

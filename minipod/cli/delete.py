@@ -15,8 +15,6 @@ from minipod.api.errors import StateError
 from minipod.kernel.proc import same_process
 from minipod.kernel.records import read_pod_record, read_workload_record
 from minipod.kernel.state import pod_dir, pods_dir, workload_record_path
-from minipod.runtime.adopt import remove_pod
-from minipod.runtime.pod import capped_grace
 from minipod.server.client import request
 
 
@@ -38,6 +36,8 @@ def delete_pod(namespace: str, name: str, grace: int | None, wait: bool = True) 
     # Every process the host has of the pod, not only those its record names
     # (a supervisor killed half-way leaves a pause or a container it never
     # wrote down): "deleted" is said once each of them is gone, and not before.
+    # start-up: the supervisor's code (~110 ms of imports) only for an orphan
+    from minipod.runtime.adopt import remove_pod
     remove_pod(directory, record, float(_grace_of(grace)))
     return "deleted (its supervisor was gone; processes stopped here)"
 
@@ -47,6 +47,8 @@ WORKLOAD_DELETE_TIMEOUT = 300.0  # seconds: its pods' grace periods, in parallel
 
 def _grace_of(grace: int | None) -> int:
     """What `delete` waits at most: the grace period, capped as the supervisor caps it."""
+    # start-up: imported with the verb that needs it (runtime.pod is the supervisor's)
+    from minipod.runtime.pod import capped_grace
     return 30 if grace is None else max(0, capped_grace(grace))
 
 

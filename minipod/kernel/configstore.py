@@ -18,8 +18,8 @@ import time
 import uuid
 from pathlib import Path
 
+from minipod.api.configdata import ConfigData
 from minipod.api.errors import SpecError, StateError
-from minipod.api.model import ConfigData
 from minipod.api.record import ConfigRecord, RecordError
 from minipod.kernel.state import ensure_dir, root_dir, write_json_atomic
 

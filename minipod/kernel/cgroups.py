@@ -284,16 +284,32 @@ def _join(base: str, name: str) -> str:
 
 
 def _read(path: str) -> str:
-    with open(path) as f:
-        return f.read()
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError as e:
+        raise _gone(e, path) from e
 
 
 def _write(path: str, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, value.encode())
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise _gone(e, path) from e
+
+
+def _gone(error: OSError, path: str) -> OSError:
+    """ENODEV, from a cgroup file whose cgroup was removed while we were at it
+    (kernfs deactivates its files: systemd trims a unit's whole tree once it
+    holds no process, as when our kill just emptied it), is FileNotFoundError:
+    gone, as if it had been gone before."""
+    if error.errno == errno.ENODEV:
+        return FileNotFoundError(errno.ENOENT, "the cgroup was removed meanwhile", path)
+    return error
 
 
 def _mountinfo(text: str) -> list[tuple[str, str, set[str]]]:
@@ -558,7 +574,8 @@ class Cgroup:
                 _write(path, "1")
                 return members
             except FileNotFoundError:  # before Linux 5.14: freeze, kill, thaw
-                pass
+                if not os.path.isdir(f"{self.host.hierarchies[0].mount}{self.rel}"):
+                    return members  # removed meanwhile: nothing is left in it
         with self._frozen():
             members = listed()
             for pid in members:
@@ -583,7 +600,11 @@ class Cgroup:
         else:
             state, freeze, thaw = "freezer.state", "FROZEN", "THAWED"
             path = f"{self.host.mount_of('freezer')}{self.rel}"
-        _write(f"{path}/{state}", freeze)
+        try:
+            _write(f"{path}/{state}", freeze)
+        except FileNotFoundError:  # removed meanwhile: nothing is left to freeze
+            yield
+            return
         try:
             # Freezing is quick for processes that sleep; one stuck in the
             # kernel may take a moment: wait a little, never long.
@@ -596,9 +617,12 @@ class Cgroup:
                 _write(f"{path}/{state}", thaw)
 
     def _is_frozen(self, path: str) -> bool:
-        if self.host.version == 2:
-            return "frozen 1" in _read(f"{path}/cgroup.events")
-        return _read(f"{path}/freezer.state").strip() == "FROZEN"
+        try:
+            if self.host.version == 2:
+                return "frozen 1" in _read(f"{path}/cgroup.events")
+            return _read(f"{path}/freezer.state").strip() == "FROZEN"
+        except FileNotFoundError:  # removed meanwhile: nothing in it to wait for
+            return True
 
     def remove(self, children: Sequence[str] | None = None) -> None:
         """rmdir in every hierarchy (children first), once it is empty;

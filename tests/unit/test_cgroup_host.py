@@ -5,11 +5,13 @@ device program run on a small interpreter of the instructions it uses."""
 
 from __future__ import annotations
 
+import errno
 import struct
 from pathlib import Path
 
 import pytest
 
+from minipod.kernel import cgroups
 from minipod.kernel.cgroups import (
     CgroupError,
     CgroupLimits,
@@ -206,3 +208,28 @@ def test_the_device_program_checks_the_access_asked_for() -> None:
     assert run_bpf(program, CHAR, READ | WRITE, 1, 3) == 0
     assert run_bpf(program, BLOCK, MKNOD, 8, 1) == 1
     assert run_bpf(program, BLOCK, READ, 8, 1) == 0
+
+
+def test_a_cgroup_removed_under_us_reads_as_gone(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """kernfs answers ENODEV for a file whose cgroup was removed while it was
+    open (systemd trims an emptied unit's tree while we kill and remove the
+    pod's cgroups below it): that is FileNotFoundError, handled as gone."""
+    target = tmp_path / "cgroup.kill"
+    target.write_text("")
+
+    def removed(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENODEV, "No such device")
+
+    monkeypatch.setattr(cgroups.os, "write", removed)
+    with pytest.raises(FileNotFoundError) as caught:
+        cgroups._write(str(target), "1")
+    assert caught.value.filename == str(target)
+
+    def refused(fd: int, data: bytes) -> int:
+        raise OSError(errno.EBUSY, "Device or resource busy")
+
+    monkeypatch.setattr(cgroups.os, "write", refused)
+    with pytest.raises(OSError) as other:
+        cgroups._write(str(target), "1")
+    assert other.value.errno == errno.EBUSY  # any other error stays what it is

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import psutil
 
-from minipod.api.record import PodRecord
+from minipod.api.record import PodRecord, ProcessRef
 from minipod.kernel import cgroups
+from minipod.kernel.proc import same_process
 
 CGROUP_FS = Path("/sys/fs/cgroup")
 
@@ -63,15 +64,8 @@ class LeakTracker:
 
     def live_pids(self) -> list[int]:
         """Our processes that still exist and are not zombies."""
-        alive = []
-        for pid, started in self.pids.items():
-            try:
-                proc = psutil.Process(pid)
-                if abs(proc.create_time() - started) < 0.05 and proc.status() != "zombie":
-                    alive.append(pid)
-            except psutil.Error:
-                continue
-        return alive
+        return [pid for pid, started in self.pids.items()
+                if same_process(ProcessRef(pid, started))]
 
     def processes_in_netns(self) -> list[int]:
         """Processes in one of our pods' network namespaces. One that started

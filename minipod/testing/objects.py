@@ -108,10 +108,11 @@ class NodeCore:
 # -- pods ----------------------------------------------------------------------------
 
 
-class Pod:
-    """A pod of the node, by namespace and name."""
+class _Named:
+    """An object of the node by kind, namespace and name (what each class
+    below has in common)."""
 
-    kind = "Pod"
+    kind: str
 
     def __init__(self, core: NodeCore, name: str, namespace: str = "default") -> None:
         self._core = core
@@ -119,7 +120,13 @@ class Pod:
         self.namespace = namespace
 
     def __repr__(self) -> str:
-        return f"<Pod {self.namespace}/{self.name}>"
+        return f"<{self.kind} {self.namespace}/{self.name}>"
+
+
+class Pod(_Named):
+    """A pod of the node, by namespace and name."""
+
+    kind = "Pod"
 
     @property
     def directory(self) -> Path:
@@ -453,17 +460,12 @@ def describe(record: PodRecord) -> str:
 # -- workloads, Services, ConfigMaps and Secrets ----------------------------------------
 
 
-class Workload:
+class Workload(_Named):
     """A Deployment or ReplicaSet of the node."""
 
     def __init__(self, core: NodeCore, kind: str, name: str, namespace: str = "default") -> None:
-        self._core = core
+        super().__init__(core, name, namespace)
         self.kind = kind
-        self.name = name
-        self.namespace = namespace
-
-    def __repr__(self) -> str:
-        return f"<{self.kind} {self.namespace}/{self.name}>"
 
     @property
     def path(self) -> Path:
@@ -539,18 +541,10 @@ class Workload:
                 raise
 
 
-class Service:
+class Service(_Named):
     """A Service of the node (its supervisor must have the pod network)."""
 
     kind = "Service"
-
-    def __init__(self, core: NodeCore, name: str, namespace: str = "default") -> None:
-        self._core = core
-        self.name = name
-        self.namespace = namespace
-
-    def __repr__(self) -> str:
-        return f"<Service {self.namespace}/{self.name}>"
 
     @property
     def path(self) -> Path:
@@ -612,17 +606,12 @@ class Service:
                 raise
 
 
-class Config:
+class Config(_Named):
     """A ConfigMap or Secret of the node (kept in its state directory)."""
 
     def __init__(self, core: NodeCore, kind: str, name: str, namespace: str = "default") -> None:
-        self._core = core
+        super().__init__(core, name, namespace)
         self.kind = kind
-        self.name = name
-        self.namespace = namespace
-
-    def __repr__(self) -> str:
-        return f"<{self.kind} {self.namespace}/{self.name}>"
 
     def get(self) -> Json | None:
         """The object as the API server returns it (None: there is none)."""

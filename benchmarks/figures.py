@@ -536,7 +536,7 @@ def in_process(mp: Minipod, cfg: Config) -> list[Figure]:
     new process has exec'd) and exec probes, with a Supervisor in this process:
     the supervisor's own work, with no CLI and no socket in between."""
     with environment(MINIPOD_ROOT=str(mp.work / "state-inproc"),
-                     MINIPOD_IMAGES=str(mp.images)):
+                     MINIPOD_IMAGES=str(mp.images), MINIPOD_CGROUP_ROOT=mp.cgroup_root):
         from minipod.api.backoff import BackoffPolicy
         from minipod.api.manifest import parse_pods
         from minipod.cli.up import resolve_images

@@ -109,7 +109,13 @@ class Minipod:
         # loopback, and the suite never touches the machine's own network.
         # benchmarks/network.py measures it in a namespace of its own.
         return dict(os.environ, MINIPOD_ROOT=str(self.root), MINIPOD_IMAGES=str(self.images),
-                    MINIPOD_POD_NETWORK="none")
+                    MINIPOD_POD_NETWORK="none", MINIPOD_CGROUP_ROOT=self.cgroup_root)
+
+    @property
+    def cgroup_root(self) -> str:
+        """The pods' cgroups go below a root of this run's, not the host's
+        /minipod, which a user's own pods may share."""
+        return f"minipod-bench-{os.getpid()}"
 
     def command(self, *args: str) -> list[str]:
         """The `minipod` script installed beside the interpreter, as a user runs

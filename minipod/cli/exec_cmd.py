@@ -298,10 +298,8 @@ def open_exec_target(record: PodRecord, namespace: str, name: str,
 
 def _open_same_process(identity: ProcessRef | None, what: str) -> int:
     # start-up: imported with the verb that needs it
-    import psutil
-
-    # start-up: imported with the verb that needs it
     from minipod.api.errors import StateError
+    from minipod.kernel.proc import same_process
 
     pid, start = (identity.pid, identity.start_time) if identity else (None, None)
     if not pid or start is None:
@@ -310,11 +308,7 @@ def _open_same_process(identity: ProcessRef | None, what: str) -> int:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
         raise StateError(what) from None
-    try:
-        same = abs(psutil.Process(pid).create_time() - start) < 0.05
-    except psutil.Error:
-        same = False
-    if not same:
+    if identity is None or not same_process(identity):
         os.close(pidfd)
         raise StateError(f"{what} (pid {pid} is another process now)")
     return pidfd

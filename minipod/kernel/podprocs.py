@@ -28,10 +28,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 from minipod.api.record import ProcessRef
-from minipod.kernel.proc import same_process
+from minipod.kernel.proc import same_process, start_time
 
 
 @dataclass(frozen=True)
@@ -65,10 +63,7 @@ def host_processes() -> dict[int, HostProcess]:
 
 def identity(pid: int) -> ProcessRef:
     """``pid`` with its start time, as records name processes."""
-    try:
-        return ProcessRef(pid, psutil.Process(pid).create_time())
-    except psutil.Error:
-        return ProcessRef(pid, None)
+    return ProcessRef(pid, start_time(pid))
 
 
 def find_pauses(pod_dir: Path) -> list[ProcessRef]:

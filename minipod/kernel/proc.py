@@ -1,16 +1,19 @@
 """Processes as the kernel names them: a pid plus its start time (one process,
 even after pid reuse), its namespaces, its exit status when it is not our
-child, and a hold on its mount namespace."""
+child, and a hold on its mount namespace.
+
+Start times are read from /proc/PID/stat and /proc/stat's btime, the same
+formula psutil's create_time() uses (records written through psutil agree
+to the tick), without importing psutil: that import was 14 ms of the 145 ms
+of `minipod delete pod NAME` without a supervisor."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
-
-import psutil
 
 from minipod.api.record import ProcessRef
 from minipod.kernel.spawn import ExitStatus
@@ -21,22 +24,51 @@ ReapSource = Callable[[], tuple[int, ExitStatus] | None]
 
 def process_identity(pid: int) -> dict[str, Any]:
     """pid plus its start time: together they name one process, even after pid reuse."""
-    with contextlib.suppress(psutil.Error):
-        return {"pid": pid, "startTime": psutil.Process(pid).create_time()}
-    return {"pid": pid, "startTime": None}
+    return {"pid": pid, "startTime": start_time(pid)}
 
 
 def same_process(ref: ProcessRef) -> bool:
-    """Whether ``ref`` (a pid and its start time) still names a live process."""
+    """Whether ``ref`` (a pid and its start time) still names a live process
+    (a zombie is dead: a SIGKILLed supervisor whose parent does not reap)."""
     if not ref.pid or ref.start_time is None:
         return False
+    fields = _stat_fields(ref.pid)
+    return (fields is not None and fields[0] != "Z"
+            and abs(_started(fields) - ref.start_time) < 0.05)
+
+
+def start_time(pid: int) -> float | None:
+    """When ``pid`` started, in seconds since the epoch (None: no such process)."""
+    fields = _stat_fields(pid)
+    return None if fields is None else _started(fields)
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/PID/stat from its third field (the state) on: the command's
+    name before it is in parentheses and may hold any character."""
     try:
-        process = psutil.Process(ref.pid)
-        # a zombie is dead: a SIGKILLed supervisor whose parent does not reap
-        return bool(abs(process.create_time() - ref.start_time) < 0.05
-                    and process.status() != psutil.STATUS_ZOMBIE)
-    except psutil.Error:
-        return False
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return stat[stat.rindex(b")") + 2:].decode().split()
+    except (OSError, ValueError):
+        return None
+
+
+def _started(fields: list[str]) -> float:
+    return boot_time() + int(fields[19]) / _CLOCK_TICKS
+
+
+@functools.cache
+def boot_time() -> float:
+    """The host's boot, in seconds since the epoch (/proc/stat's btime)."""
+    with open("/proc/stat", "rb") as f:
+        for line in f:
+            if line.startswith(b"btime "):
+                return float(line.split()[1])
+    raise OSError("/proc/stat has no btime")
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def open_if_same(ref: ProcessRef) -> int | None:
@@ -84,11 +116,8 @@ def foreign_exit_status(pid: int, start_time: float) -> ExitStatus:
     field 52), if it is still the process we knew; the kubelet's
     ContainerStatusUnknown (137) when it is gone already."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2:].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        started = psutil.boot_time() + int(fields[19]) / ticks
-        if abs(started - start_time) < 0.05:
+        fields = _stat_fields(pid)
+        if fields is not None and abs(_started(fields) - start_time) < 0.05:
             status = int(fields[49])
             if os.WIFSIGNALED(status):
                 return ExitStatus(128 + os.WTERMSIG(status), os.WTERMSIG(status))

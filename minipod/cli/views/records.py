@@ -116,16 +116,12 @@ def list_pods(namespace: str | None = None) -> list[PodEntry]:
 
 def supervised(record: PodRecord) -> bool:
     """Whether the supervisor that wrote the record still runs (same pid and start time)."""
-    pid, start = record.supervisor.pid, record.supervisor.start_time
-    if not pid or start is None:
+    if not record.supervisor.pid or record.supervisor.start_time is None:
         return True  # nothing to check against: trust the record
     # start-up: imported with the verb that needs it
-    import psutil
+    from minipod.kernel.proc import same_process
 
-    try:
-        return bool(abs(psutil.Process(pid).create_time() - start) < 0.05)
-    except psutil.Error:
-        return False
+    return same_process(record.supervisor)
 
 
 def pod_status(entry: PodEntry) -> str:

@@ -191,14 +191,16 @@ def _targets(args: Any) -> list[tuple[str, str, str, str]]:
 
     # start-up: imported with the verb that needs it
     from minipod.api.errors import SpecError
-    from minipod.api.manifest import load_paths
-    from minipod.cli.views.objects import load_items, select, split_targets
+    from minipod.cli.views.resources import split_targets
 
     kind, names = (args.names[0], args.names[1:]) if args.names else (None, [])
     if args.filename:
         if kind or args.all or args.selector:
             raise SpecError("resources and -f cannot be given together (kubectl: "
                             "--filename and resource names are exclusive)")
+        # start-up: the manifest's parser only for -f
+        from minipod.api.manifest import load_paths
+
         stdin = sys.stdin.read() if "-" in args.filename else None
         manifest = load_paths(args.filename, args.recursive, stdin)
         found: list[tuple[str, str, str, str]] = [
@@ -230,6 +232,9 @@ def _targets(args: Any) -> list[tuple[str, str, str, str]]:
         return [(res.kind, args.namespace, name, "") for res, name in named]
     if not (args.all or args.selector):
         raise SpecError('resource(s) were provided, but no name was specified')
+    # start-up: the objects' readers only for --all and -l
+    from minipod.cli.views.objects import load_items, select
+
     res = pairs[0][0]
     namespace = None if args.all_namespaces else args.namespace
     items = select(load_items(res.kind, namespace), res, args.selector, None)

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from minipod.api.errors import MinipodError, StateError
 from minipod.api.model import LabelSelector, LabelSelectorRequirement
 from minipod.api.record import PodRecord, RecordError
-from minipod.cli.views.objects import resource
 from minipod.cli.views.output import ViewError
+from minipod.cli.views.resources import resource
 from minipod.kernel.proc import open_if_same
 from minipod.kernel.records import (
     read_pod_record,

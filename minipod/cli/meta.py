@@ -74,8 +74,9 @@ def cmd_meta(args: argparse.Namespace) -> int:
 
     # start-up: imported with the verb that needs it
     from minipod.api.errors import MinipodError
-    from minipod.cli.views.objects import load_items, select, split_targets
+    from minipod.cli.views.objects import load_items, select
     from minipod.cli.views.output import ViewError
+    from minipod.cli.views.resources import split_targets
 
     targets, changes, removals = split_words(args.names)
     if not changes and not removals:

@@ -7,6 +7,7 @@ command line). No traceback reaches the user unless --debug is given.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Callable
@@ -21,7 +22,7 @@ def parse_command(argv: list[str] | None) -> argparse.Namespace:
     """The command line, with the words of verbs that take names anywhere
     (`delete pod --now a`, `get pods -o wide web`) put back in their list:
     argparse fills a list positional once, and would call the rest unknown."""
-    parser = _parser()
+    parser = _parser(_verb(sys.argv[1:] if argv is None else argv))
     args, extra = parser.parse_known_args(argv)
     if extra:
         if not getattr(args, "intermixed", False) or any(w.startswith("-") for w in extra):
@@ -50,7 +51,34 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _parser() -> argparse.ArgumentParser:
+# The verbs each kubectl-like module registers (its register(sub)), in the
+# order `minipod --help` lists them. A command builds the parser of its own
+# verb's module only: importing all ten and what they import was a fifth of
+# `minipod get pods` (tests/unit/test_cli_kubectl.py keeps this table true).
+VERB_MODULES: dict[str, tuple[str, ...]] = {
+    "apply": ("apply", "delete", "down"),
+    "views": ("get", "events", "describe", "logs", "ps", "inspect", "top"),
+    "exec_cmd": ("exec",),
+    "workloads": ("scale",),
+    "meta": ("label", "annotate"),
+    "wait": ("wait",),
+    "rollout": ("rollout",),
+    "cp": ("cp",),
+    "portforward": ("port-forward",),
+    "images": ("image",),
+}
+
+
+def _verb(argv: list[str]) -> str | None:
+    """The command's verb: its first word that is no option (the top-level
+    options, --debug and --version, take no value)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def _parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line's parser; with ``verb``, only that verb's module
+    among the kubectl-like ones (any other word, or none: all of them, for
+    help and for argparse's "invalid choice" message)."""
     parser = argparse.ArgumentParser(prog="minipod", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="log verbosely, show tracebacks")
     parser.add_argument("--version", action=_Version, nargs=0,
@@ -73,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
                              "adopts the pods of any supervisor that died")
     recover.set_defaults(handler=cmd_recover)
     # the background supervisor itself, as systemd runs it (minipod@.service)
-    daemon = sub.add_parser("daemon", help=argparse.SUPPRESS)
+    daemon = sub.add_parser("daemon")  # no help: not listed
     daemon.set_defaults(handler=cmd_daemon)
     up.set_defaults(handler=cmd_up)
 
@@ -81,22 +109,11 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("file")
     validate.set_defaults(handler=cmd_validate)
 
-    # The kubectl-like verbs live in their own modules, each with register(sub);
-    # the modules import nothing heavy at the top (start-up: `minipod` starts fast).
-    from minipod.cli import apply as cli_apply
-    from minipod.cli import cp as cli_cp
-    from minipod.cli import exec_cmd as cli_exec
-    from minipod.cli import images as cli_images
-    from minipod.cli import meta as cli_meta
-    from minipod.cli import portforward as cli_portforward
-    from minipod.cli import rollout as cli_rollout
-    from minipod.cli import views as cli_views
-    from minipod.cli import wait as cli_wait
-    from minipod.cli import workloads as cli_workloads
-
-    for module in (cli_apply, cli_views, cli_exec, cli_workloads, cli_meta, cli_wait,
-                   cli_rollout, cli_cp, cli_portforward, cli_images):
-        module.register(sub)
+    # the modules import nothing heavy at the top (start-up: `minipod` starts fast)
+    own = [module for module, verbs in VERB_MODULES.items() if verb in verbs]
+    if verb not in BUILT_IN:
+        for module in own or VERB_MODULES:
+            importlib.import_module(f"minipod.cli.{module}").register(sub)
     completion = sub.add_parser("completion", help="the shell completion script: "
                                 "source <(minipod completion bash)")
     completion.add_argument("shell", choices=["bash", "zsh"])
@@ -104,6 +121,9 @@ def _parser() -> argparse.ArgumentParser:
     version = sub.add_parser("version", help="print minipod's version (kubectl version)")
     version.set_defaults(handler=cmd_version)
     return parser
+
+
+BUILT_IN = ("up", "recover", "daemon", "validate", "completion", "version")  # _parser's own
 
 
 def version_text() -> str:

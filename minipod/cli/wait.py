@@ -94,8 +94,9 @@ class Condition:
 
 def cmd_wait(args: argparse.Namespace) -> int:
     # start-up: imported with the verb that needs it
-    from minipod.cli.views.objects import load_items, select, split_targets
+    from minipod.cli.views.objects import load_items, select
     from minipod.cli.views.output import ViewError
+    from minipod.cli.views.resources import split_targets
 
     condition = Condition.parse(args.condition)
     try:

@@ -10,6 +10,8 @@ directories and stdin."""
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import io
 import json
 import os
@@ -456,3 +458,28 @@ def test_cp_needs_exactly_one_remote(capsys: pytest.CaptureFixture[str]) -> None
         "error: one of src or dest must be a remote file specification\n"
     assert run(capsys, "cp", "p:/a", "q:/b")[2] == \
         "error: one of src or dest must be a local file specification\n"
+
+
+
+def _verbs(parser: argparse.ArgumentParser) -> list[str]:
+    found = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return list(found[0].choices)
+
+
+def test_each_verb_builds_its_own_modules_parser_and_the_table_says_which() -> None:
+    """cli.VERB_MODULES names every verb each module registers: a command
+    builds only its verb's module (start-up), so a verb missing from the
+    table would be an "invalid choice"."""
+    for module, verbs in cli.VERB_MODULES.items():
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(f"minipod.cli.{module}").register(sub)
+        assert tuple(sub.choices) == verbs, module
+    every = [v for verbs in cli.VERB_MODULES.values() for v in verbs]
+    full = _verbs(cli._parser())
+    assert sorted(full) == sorted([*cli.BUILT_IN, *every])
+    for verb in [*every, *cli.BUILT_IN]:
+        own = _verbs(cli._parser(verb))
+        assert verb in own
+        assert len(own) < len(full), verb  # the other modules' verbs were not built
+    assert cli._verb(["--debug", "get", "pods"]) == "get"
+    assert cli._verb(["--version"]) is None

@@ -525,13 +525,13 @@ def _describe_services(args: argparse.Namespace, words: list[str]) -> int:
     return 0
 
 
-# the kinds `describe` takes, by the registry's kind (objects.RESOURCES)
+# the kinds `describe` takes, by the registry's kind (resources.RESOURCES)
 DESCRIBED = ("Pod", "ConfigMap", "Secret", "Service")
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
     # start-up: imported with the verb that needs it
-    from minipod.cli.views.objects import resource
+    from minipod.cli.views.resources import resource
 
     words = list(args.names)
     kind, sep, first = args.resource.partition("/")

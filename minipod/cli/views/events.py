@@ -8,7 +8,6 @@ import functools
 import sys
 
 from minipod.cli.views.objects import (
-    RESOURCES_BY_KIND,
     Item,
     aggregated_events,
     check_output,
@@ -17,6 +16,7 @@ from minipod.cli.views.objects import (
     render,
 )
 from minipod.cli.views.output import ViewError, write
+from minipod.cli.views.resources import RESOURCES_BY_KIND
 
 
 def cmd_events(args: argparse.Namespace) -> int:

@@ -80,9 +80,9 @@ def _render(entries: Sequence[PodEntry], opts: GetOptions, single: bool,
 
 def cmd_get(args: argparse.Namespace) -> int:
     # start-up: imported with the verb that needs it
-    from minipod.cli.views import objects
+    from minipod.cli.views import objects, resources
 
-    targets = objects.split_targets(args.resource, args.names)
+    targets = resources.split_targets(args.resource, args.names)
     output = args.output or ""
     objects.check_output(output)
     named = [name for _, name in targets if name]
@@ -96,7 +96,7 @@ def cmd_get(args: argparse.Namespace) -> int:
     status = 0
     texts = []
     for kind, names in groups.items():
-        res = objects.RESOURCES_BY_KIND[kind]
+        res = resources.RESOURCES_BY_KIND[kind]
         if args.watch and kind != "Pod":
             raise ViewError(f"error: minipod get -w watches pods only, not {res.plural}")
         text, missing = _get_kind(args, res, names, output)

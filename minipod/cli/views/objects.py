@@ -6,98 +6,29 @@ recorder does). One list of objects per command, filtered by -l and
 --field-selector, sorted by --sort-by, then printed as kubectl's table for
 that kind, or -o json|yaml|name|jsonpath=|custom-columns=.
 
-The resource names kubectl takes (pods, po, deploy, cm, ...) are here too
-(RESOURCES), for every verb that names a kind.
+The resource names kubectl takes (pods, po, deploy, cm, ...) are in
+views/resources.py, for every verb that names a kind.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minipod.api.errors import SpecError
-from minipod.api.events import Event
 from minipod.api.record import ConfigRecord, RecordError, WorkloadRecord
-from minipod.api.selector import FieldSelector, LabelSelector
 from minipod.api.status import human_age, rfc3339
 from minipod.cli.views import host
-from minipod.cli.views.jsonpath import column_cell, execute, parse_columns, sort_key
 from minipod.cli.views.output import ViewError
+from minipod.cli.views.resources import Resource
 from minipod.cli.views.tabwriter import TabWriter, kubectl_table, tab_line
 
-
-@dataclass(frozen=True)
-class Resource:
-    kind: str
-    plural: str  # "pods": the NotFound message's word
-    qualified: str  # "deployment.apps": -o name, "deleted" lines
-    namespaced: bool = True
-
-
-RESOURCES_BY_KIND = {
-    "Pod": Resource("Pod", "pods", "pod"),
-    "Deployment": Resource("Deployment", "deployments.apps", "deployment.apps"),
-    "ReplicaSet": Resource("ReplicaSet", "replicasets.apps", "replicaset.apps"),
-    "ConfigMap": Resource("ConfigMap", "configmaps", "configmap"),
-    "Secret": Resource("Secret", "secrets", "secret"),
-    "Service": Resource("Service", "services", "service"),
-    "Endpoints": Resource("Endpoints", "endpoints", "endpoints"),
-    "Event": Resource("Event", "events", "event"),
-}
-_ALIASES = {
-    "Pod": ("pods", "pod", "po"),
-    "Deployment": ("deployments", "deployment", "deploy"),
-    "ReplicaSet": ("replicasets", "replicaset", "rs"),
-    "ConfigMap": ("configmaps", "configmap", "cm"),
-    "Secret": ("secrets", "secret"),
-    "Service": ("services", "service", "svc"),
-    "Endpoints": ("endpoints", "endpoint", "ep"),
-    "Event": ("events", "event", "ev"),
-}
-RESOURCES: dict[str, Resource] = {}
-for _kind, _names in _ALIASES.items():
-    for _name in _names:
-        RESOURCES[_name] = RESOURCES_BY_KIND[_kind]
-        if _kind in ("Deployment", "ReplicaSet"):
-            RESOURCES[f"{_name}.apps"] = RESOURCES_BY_KIND[_kind]
-
-
-def resource(word: str) -> Resource:
-    """The kind a kubectl resource word names; ViewError as kubectl says it."""
-    found = RESOURCES.get(word.lower())
-    if found is None:
-        raise ViewError(f'error: the server doesn\'t have a resource type "{word}"')
-    return found
-
-
-def split_targets(first: str | None, rest: Sequence[str]) -> list[tuple[Resource, str | None]]:
-    """`TYPE NAME...`, `TYPE/NAME...` (kinds may differ) or `TYPE`: (resource, name)
-    pairs; a bare TYPE is (resource, None)."""
-    words = [w for w in [first, *rest] if w]
-    if not words:
-        raise ViewError("error: You must specify the type of resource to get. Use "
-                        '"minipod api-resources" for a complete list of supported resources.')
-    if "/" in words[0]:
-        targets: list[tuple[Resource, str | None]] = []
-        for word in words:
-            kind, sep, name = word.partition("/")
-            if not sep:
-                raise ViewError("error: there is no need to specify a resource type as a "
-                                "separate argument when passing arguments in resource/name "
-                                "form (e.g. 'minipod get resource/<resource_name>' instead of "
-                                "'minipod get resource resource/<resource_name>'")
-            targets.append((resource(kind), name))
-        return targets
-    found = resource(words[0])
-    if len(words) == 1:
-        return [(found, None)]
-    return [(found, name) for name in words[1:]]
-
+if TYPE_CHECKING:
+    from minipod.api.events import Event
 
 # -- the objects -----------------------------------------------------------------------
 
@@ -340,6 +271,9 @@ def event_api(agg: Aggregate) -> dict[str, Any]:
     e = agg.event
     kind_word, _, name = e.obj.partition("/")
     name = name.split("/")[0]
+    # start-up: imported with the kind that needs it (hashlib: 3 ms)
+    import hashlib
+
     digest = hashlib.sha1(f"{e.obj}{e.reason}{e.message}".encode()).hexdigest()[:16]
     return {
         "apiVersion": "v1", "kind": "Event",
@@ -414,6 +348,11 @@ def field_value(item: Item, path: str) -> str:
 
 def select(items: list[Item], res: Resource, labels: str | None, fields: str | None
            ) -> list[Item]:
+    if not labels and not fields:
+        return items
+    # start-up: imported with the flags that need it
+    from minipod.api.selector import FieldSelector, LabelSelector
+
     try:
         label_selector = LabelSelector.parse(labels) if labels else None
         field_selector = FieldSelector.parse(fields, res.plural.split(".")[0]) if fields \
@@ -452,6 +391,9 @@ def render(  # noqa: PLR0912 - a case per output format
         return to_yaml(data)
     if fmt == "name":
         return "".join(f"{res.qualified}/{i.name}\n" for i in items)
+    # start-up: imported with the formats that need it
+    from minipod.cli.views.jsonpath import column_cell, execute, parse_columns
+
     if fmt in ("jsonpath", "jsonpath-as-json"):
         if not arg:
             raise ViewError("error: template format specified but no template given")
@@ -506,6 +448,9 @@ def _jsonpath_values(template: str, data: Any) -> list[Any]:
 def sort_items(items: list[Item], path: str | None) -> list[Item]:
     if not path:
         return items
+    # start-up: imported with the flag that needs it
+    from minipod.cli.views.jsonpath import sort_key
+
     key = sort_key(path)
     return sorted(items, key=lambda i: key(i.api))
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from podtest import busybox_images, host_mounts_under, unique_name
+from podtest import busybox_images, host_mounts_under, in_process_minipod, unique_name
 
 from minipod.api.manifest import parse_pods
 from minipod.api.model import Pod
@@ -128,17 +128,8 @@ class PodUnderTest:
 @contextlib.contextmanager
 def minipod_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("state")
-    saved = {k: os.environ.get(k) for k in ("MINIPOD_ROOT", "MINIPOD_IMAGES")}
-    os.environ["MINIPOD_ROOT"] = str(root)
-    os.environ["MINIPOD_IMAGES"] = str(busybox_images(tmp_path_factory))
-    try:
+    with in_process_minipod(root, busybox_images(tmp_path_factory)):
         yield root
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def start_container(pod: Pod, sandbox: Sandbox, index: int, devnull: int) -> Container:

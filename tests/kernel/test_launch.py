@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from podtest import busybox_images, host_mounts_under, unique_name, wait_for
+from podtest import busybox_images, host_mounts_under, in_process_minipod, unique_name, wait_for
 
 from minipod.api.errors import StartError
 from minipod.api.manifest import parse_pods
@@ -130,14 +130,11 @@ def pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodUnderTest]:
     if os.geteuid() != 0:
         pytest.skip("needs root")  # the plugin's gate turns this into a failure under MUST_RUN
     root = tmp_path_factory.mktemp("state")
-    saved = {k: os.environ.get(k) for k in ("MINIPOD_ROOT", "MINIPOD_IMAGES")}
-    os.environ["MINIPOD_ROOT"] = str(root)
-    os.environ["MINIPOD_IMAGES"] = str(busybox_images(tmp_path_factory))
     volumes = tmp_path_factory.mktemp("volumes")
     for sub in ("rw", "ro"):
         (volumes / sub).mkdir()
     (volumes / "file").write_text("from-the-host\n")
-    try:
+    with in_process_minipod(root, busybox_images(tmp_path_factory)):
         spec = parse_pods(MANIFEST.format(name=unique_name("launch")))[0]
         sandbox = create_sandbox(spec)
         pause = sandbox.pause.pid
@@ -150,12 +147,6 @@ def pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodUnderTest]:
             sandbox.teardown()
         assert host_mounts_under(root) == [], "mounts left behind"
         assert not psutil.pid_exists(pause), "pause left behind"
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def parse(output: str) -> dict[str, list[str]]:

@@ -3,13 +3,14 @@ a `minipod` runner, and a leak check that looks at the host itself."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,23 @@ def busybox_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
         SESSION_IMAGES = images
     return SESSION_IMAGES
 
+
+
+@contextlib.contextmanager
+def in_process_minipod(root: Path, images: Path) -> Iterator[None]:
+    """MINIPOD_ROOT and MINIPOD_IMAGES for a sandbox made in this process (the
+    kernel layer reads them from os.environ), as they were afterwards."""
+    values = {"MINIPOD_ROOT": str(root), "MINIPOD_IMAGES": str(images)}
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def host_mounts_under(path: Path) -> list[str]:

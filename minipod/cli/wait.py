@@ -21,7 +21,7 @@ from typing import Any
 
 from minipod.api.errors import SpecError
 
-POLL = 0.1  # seconds between two looks
+POLL = 0.1  # seconds between two looks, only where a directory is not there to watch
 
 
 def register(sub: Any) -> None:  # argparse's _SubParsersAction is private
@@ -114,22 +114,48 @@ def cmd_wait(args: argparse.Namespace) -> int:
             raise SpecError("no matching resources found")
     deadline = time.monotonic() + args.timeout
     status = 0
-    for res, name in targets:
-        while True:
-            found = {i.name: i.api for i in load_items(res.kind, args.namespace)}
-            obj = found.get(str(name))
-            if obj is None and condition.kind != "delete" and time.monotonic() >= deadline:
-                print(f'Error from server (NotFound): {res.plural} "{name}" not found',
-                      file=sys.stderr)
-                status = 1
-                break
-            if condition.met(obj):
-                print(f"{res.qualified}/{name} condition met")
-                break
-            if time.monotonic() >= deadline:
-                print(f"error: timed out waiting for the condition on {res.plural}/{name}",
-                      file=sys.stderr)
-                status = 1
-                break
-            time.sleep(POLL)
+    with _watch({res.kind for res, _name in targets}) as watch:
+        for res, name in targets:
+            status |= _wait_for(res, str(name), condition, args.namespace, deadline, watch)
     return status
+
+
+def _watch(kinds: set[str]) -> Any:
+    """Where the objects of ``kinds`` change: pods/ for every kind (a
+    Deployment's status is its pods'), and each kind's own records."""
+    # start-up: imported with the verb that needs it
+    from minipod.cli.views.watch import DirectoryWatch
+    from minipod.kernel import configstore, state
+
+    records = {"Deployment": state.workload_records_dir(),
+               "ReplicaSet": state.workload_records_dir(),
+               "Service": state.services_dir(), "Endpoints": state.endpoints_dir(),
+               **{kind: configstore.store_dir(kind) for kind in configstore.DIRECTORIES}}
+    flat = {records[kind] for kind in kinds if kind in records}
+    return DirectoryWatch(state.pods_dir(), tuple(sorted(flat)))
+
+
+def _wait_for(res: Any, name: str, condition: Condition, namespace: str,  # noqa: PLR0917
+              deadline: float, watch: Any) -> int:
+    """0 once ``condition`` holds for the object, 1 (said) at the deadline.
+    It looks again whenever the state directory changes, not on a clock (but
+    for a directory not made yet)."""
+    # start-up: imported with the verb that needs it
+    from minipod.cli.views.objects import load_items
+
+    while True:
+        found = {i.name: i.api for i in load_items(res.kind, namespace)}
+        obj = found.get(name)
+        left = deadline - time.monotonic()
+        if obj is None and condition.kind != "delete" and left <= 0:
+            print(f'Error from server (NotFound): {res.plural} "{name}" not found',
+                  file=sys.stderr)
+            return 1
+        if condition.met(obj):
+            print(f"{res.qualified}/{name} condition met")
+            return 0
+        if left <= 0:
+            print(f"error: timed out waiting for the condition on {res.plural}/{name}",
+                  file=sys.stderr)
+            return 1
+        watch.wait(left if watch.complete else min(left, POLL))

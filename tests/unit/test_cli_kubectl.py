@@ -354,6 +354,44 @@ def test_wait_against_records(root: Path, capsys: pytest.CaptureFixture[str]) ->
         1, "", "error: timed out waiting for the condition on pods/web\n")
 
 
+
+def test_wait_wakes_on_the_records_change_not_on_a_clock(
+        root: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`wait` looks again when the state directory changes (inotify): with
+    its poll set to a minute, a pod that appears (its directory renamed into
+    pods/, as the supervisor claims a staged one) and then turns Ready (a
+    pod.json renamed over the old) is seen at once."""
+    import threading
+
+    from minipod.cli import wait as cli_wait
+
+    monkeypatch.setattr(cli_wait, "POLL", 60.0)
+    (root / "pods").mkdir(exist_ok=True)
+    staged = pod(tmp_path, "late")
+    record = json.loads((staged / "pod.json").read_text())
+    record["object"]["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+    (staged / "pod.json").write_text(json.dumps(record))
+
+    def turn_ready() -> None:
+        os.rename(staged, root / "pods" / staged.name)  # appears, not Ready
+        time.sleep(0.3)
+        record["object"]["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
+        new = root / "pods" / staged.name / ".pod.json.new"
+        new.write_text(json.dumps(record))
+        os.rename(new, new.with_name("pod.json"))
+
+    timer = threading.Timer(0.3, turn_ready)
+    began = time.monotonic()
+    timer.start()
+    try:
+        result = run(capsys, "wait", "--for=condition=Ready", "pod/late", "--timeout=30s")
+    finally:
+        timer.join()
+    assert result == (0, "pod/late condition met\n", "")
+    assert time.monotonic() - began < 5  # not the minute's poll
+
+
 # -- logs ---------------------------------------------------------------------------------
 
 

@@ -1,6 +1,7 @@
-"""What `get -w` and `logs -f` wait on between two looks at the state
-directory: inotify (minipod/kernel/inotify.py) where there is one, a 1 s
-poll where there is none. Loaded only by those two, with the ctypes it needs."""
+"""What `get -w`, `logs -f` and `wait` wait on between two looks at the
+state directory: inotify (minipod/kernel/inotify.py) where there is one, a
+1 s poll where there is none. Loaded only by those three, with the ctypes it
+needs."""
 
 from __future__ import annotations
 
@@ -23,19 +24,27 @@ from minipod.kernel.inotify import (
 POLL_FALLBACK = 1.0  # seconds, only where inotify is missing
 
 
-class DirectoryWatch:
-    """Wakes `get -w` when anything under pods/ may have changed: a pod
-    directory made or removed, a pod.json renamed into one."""
+CHANGES = IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_ONLYDIR
 
-    def __init__(self, root: Path) -> None:
+
+class DirectoryWatch:
+    """Wakes `get -w` and `wait` when anything under pods/ may have changed:
+    a pod directory made or removed, a pod.json renamed into one; and, for
+    `wait`, a record made, renamed over or removed in the ``flat``
+    directories (workloads/, services/, configmaps/, secrets/). A directory
+    not made yet cannot be watched: then `wait` looks again after a poll."""
+
+    def __init__(self, root: Path, flat: tuple[Path, ...] = ()) -> None:
         self.root = root
+        self.flat = flat
         self.inotify = open_inotify()
         self._pod_dirs: dict[int, str] = {}
+        self.complete = False  # every directory is watched
 
     def __enter__(self) -> DirectoryWatch:
         if self.inotify is not None:
-            self.inotify.add(self.root, IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM
-                             | IN_ONLYDIR)
+            watched = [self.inotify.add(path, CHANGES) for path in (self.root, *self.flat)]
+            self.complete = None not in watched
             self._sync()
         return self
 
@@ -54,11 +63,12 @@ class DirectoryWatch:
                     if wd is not None:
                         self._pod_dirs[wd] = name
 
-    def wait(self) -> None:
+    def wait(self, timeout: float | None = None) -> None:
+        """Until something may have changed, or ``timeout`` seconds."""
         if self.inotify is None:
-            time.sleep(POLL_FALLBACK)
+            time.sleep(POLL_FALLBACK if timeout is None else min(timeout, POLL_FALLBACK))
             return
-        for wd, mask, _name in self.inotify.read():
+        for wd, mask, _name in self.inotify.read(timeout):
             if mask & IN_IGNORED:
                 self._pod_dirs.pop(wd, None)
         self._sync()  # after reading: a directory made meanwhile is then seen by the rescan

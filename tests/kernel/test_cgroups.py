@@ -6,6 +6,7 @@ left behind on any path. The leak check of every test (podtest) looks in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -296,6 +297,15 @@ def test_devices_outside_the_default_set_are_refused(pod: PodFactory) -> None:
 # -- kill by cgroup -----------------------------------------------------------------------
 
 
+def escaped_from(cg: Cgroup, main: int) -> int | None:
+    """A process in ``cg`` in a session other than ``main``'s (None: none yet)."""
+    for pid in cg.procs():
+        with contextlib.suppress(ProcessLookupError):
+            if pid != main and os.getsid(pid) != os.getsid(main):
+                return pid
+    return None
+
+
 def test_an_escaped_process_dies_with_its_container(minipod: Minipod, host: CgroupHost) -> None:
     """With one pid namespace for the pod, a process that left its container's
     session and process group (setsid, double fork) outlives its container's
@@ -310,9 +320,8 @@ def test_an_escaped_process_dies_with_its_container(minipod: Minipod, host: Cgro
     record = minipod.wait_running(name, ["app"])
     cg = Cgroup(host, f"{record['cgroup']}/app")
     main = record["containers"]["app"]["pid"]
-    wait_for(lambda: len(cg.procs()) == 2, 10, "the escaped sleep")
-    (escaped,) = [p for p in cg.procs() if p != main]
-    assert os.getsid(escaped) != os.getsid(main)  # its own session
+    # its own session: the sh that forks it is briefly there too, not yet setsid
+    escaped = wait_for(lambda: escaped_from(cg, main), 10, "the escaped sleep")
     os.kill(main, signal.SIGKILL)
     wait_for(lambda: not os.path.exists(f"/proc/{escaped}") or
              Path(f"/proc/{escaped}/stat").read_text().split()[2] == "Z", 10,
@@ -322,8 +331,8 @@ def test_an_escaped_process_dies_with_its_container(minipod: Minipod, host: Cgro
     record = wait_for(lambda: (r := minipod.pod_record(name)) and
                       r["containers"]["app"].get("pid") not in (None, main) and r, 10,
                       "the restart")
-    wait_for(lambda: len(cg.procs()) == 2, 10, "the escaped sleep of the second run")
-    (escaped,) = [p for p in cg.procs() if p != record["containers"]["app"]["pid"]]
+    escaped = wait_for(lambda: escaped_from(cg, record["containers"]["app"]["pid"]), 10,
+                       "the escaped sleep of the second run")
     minipod.remember(record)
     stop(proc)
     assert not psutil_alive(escaped)

@@ -236,6 +236,15 @@ def test_a_node_in_a_network_namespace_the_test_made(minipod_network: Node) -> N
     os.kill(minipod_network.daemon_pid or 0, 0)  # its supervisor runs
 
 
+def running(pid: int) -> bool:
+    """Whether ``pid`` runs (not gone, not a zombie), asked once: a pid that
+    exists when asked may be gone a moment later."""
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
 def test_the_supervisor_dies_with_its_test_process(tmp_path: Path,
                                                    minipod_images: Path) -> None:
     # a test process killed outright: its node's supervisor gets SIGTERM
@@ -250,18 +259,16 @@ def test_the_supervisor_dies_with_its_test_process(tmp_path: Path,
         print(json.dumps([node.daemon_pid, app.pid(), app.record().pause.pid]), flush=True)
         time.sleep(3600)
     """))
-    owner = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path,
-                             stdout=subprocess.PIPE, text=True)
-    assert owner.stdout is not None
-    pids = json.loads(owner.stdout.readline())
-    owner.send_signal(signal.SIGKILL)
-    owner.wait()
+    with subprocess.Popen([sys.executable, str(script)], cwd=tmp_path,
+                          stdout=subprocess.PIPE, text=True) as owner:
+        assert owner.stdout is not None
+        pids = json.loads(owner.stdout.readline())
+        owner.send_signal(signal.SIGKILL)
     for pid in pids:
         deadline = time.monotonic() + 30
-        while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+        while running(pid):
             assert time.monotonic() < deadline, f"pid {pid} outlived its test process"
             time.sleep(0.05)
-    owner.stdout.close()
     assert os.listdir(tmp_path / "state" / "pods") == []
     assert mounts_under(tmp_path) == []
 

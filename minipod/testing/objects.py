@@ -50,6 +50,21 @@ DEFAULT_TIMEOUT = 30.0  # seconds: a bound on a wait, never a sleep
 DELETE_TIMEOUT = 120.0  # seconds: a pod's grace period, then its sandbox
 
 
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """``values`` in this process's environment, as it was afterwards."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 @dataclass
 class NodeCore:
     """What every handle of one node shares: its directories, its
@@ -78,16 +93,8 @@ class NodeCore:
         """The node's MINIPOD_* variables in this process's environment, for
         the calls into minipod that read them (exec's image, the config
         store); as they were afterwards."""
-        saved = {key: os.environ.get(key) for key in self.env}
-        os.environ.update(self.env)
-        try:
+        with environment(self.env):
             yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
     def request(self, message: Json, timeout: float = 60) -> Json:
         """One request to the node's supervisor; its answer."""

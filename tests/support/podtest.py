@@ -18,6 +18,8 @@ from typing import Any
 import psutil
 import pytest
 
+from minipod.testing.objects import environment
+
 SESSION_IMAGES: Path | None = None
 
 
@@ -183,17 +185,8 @@ def busybox_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def in_process_minipod(root: Path, images: Path) -> Iterator[None]:
     """MINIPOD_ROOT and MINIPOD_IMAGES for a sandbox made in this process (the
     kernel layer reads them from os.environ), as they were afterwards."""
-    values = {"MINIPOD_ROOT": str(root), "MINIPOD_IMAGES": str(images)}
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
+    with environment({"MINIPOD_ROOT": str(root), "MINIPOD_IMAGES": str(images)}):
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def host_mounts_under(path: Path) -> list[str]:

@@ -20,7 +20,7 @@ import signal
 import statistics
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -517,26 +517,14 @@ SUPERVISED = mf.documents({
         mf.container("victim", mf.SLEEPS), mf.container("target", mf.SLEEPS)]}})
 
 
-@contextlib.contextmanager
-def environment(**values: str) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def in_process(mp: Minipod, cfg: Config) -> list[Figure]:
     """Restart after kill -9 (kill to the Started event, which comes once the
     new process has exec'd) and exec probes, with a Supervisor in this process:
     the supervisor's own work, with no CLI and no socket in between."""
-    with environment(MINIPOD_ROOT=str(mp.work / "state-inproc"),
-                     MINIPOD_IMAGES=str(mp.images), MINIPOD_CGROUP_ROOT=mp.cgroup_root):
+    from minipod.testing.objects import environment  # imports minipod: only when asked
+
+    with environment({"MINIPOD_ROOT": str(mp.work / "state-inproc"),
+                      "MINIPOD_IMAGES": str(mp.images), "MINIPOD_CGROUP_ROOT": mp.cgroup_root}):
         from minipod.api.backoff import BackoffPolicy
         from minipod.api.manifest import parse_pods
         from minipod.cli.up import resolve_images

@@ -17,9 +17,13 @@ import argparse
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minipod.api.errors import SpecError
+
+if TYPE_CHECKING:
+    from minipod.cli.views.resources import Resource
+    from minipod.cli.views.watch import DirectoryWatch
 
 POLL = 0.1  # seconds between two looks, only where a directory is not there to watch
 
@@ -120,7 +124,7 @@ def cmd_wait(args: argparse.Namespace) -> int:
     return status
 
 
-def _watch(kinds: set[str]) -> Any:
+def _watch(kinds: set[str]) -> DirectoryWatch:
     """Where the objects of ``kinds`` change: pods/ for every kind (a
     Deployment's status is its pods'), and each kind's own records."""
     # start-up: imported with the verb that needs it
@@ -135,8 +139,8 @@ def _watch(kinds: set[str]) -> Any:
     return DirectoryWatch(state.pods_dir(), tuple(sorted(flat)))
 
 
-def _wait_for(res: Any, name: str, condition: Condition, namespace: str,  # noqa: PLR0917
-              deadline: float, watch: Any) -> int:
+def _wait_for(res: Resource, name: str, condition: Condition, namespace: str,  # noqa: PLR0917
+              deadline: float, watch: DirectoryWatch) -> int:
     """0 once ``condition`` holds for the object, 1 (said) at the deadline.
     It looks again whenever the state directory changes, not on a clock (but
     for a directory not made yet)."""

@@ -33,8 +33,7 @@ def same_process(ref: ProcessRef) -> bool:
     if not ref.pid or ref.start_time is None:
         return False
     fields = _stat_fields(ref.pid)
-    return (fields is not None and fields[0] != "Z"
-            and abs(_started(fields) - ref.start_time) < 0.05)
+    return fields is not None and fields[0] != "Z" and _started_at(fields, ref.start_time)
 
 
 def start_time(pid: int) -> float | None:
@@ -56,6 +55,12 @@ def _stat_fields(pid: int) -> list[str] | None:
 
 def _started(fields: list[str]) -> float:
     return boot_time() + int(fields[19]) / _CLOCK_TICKS
+
+
+def _started_at(fields: list[str], start_time: float) -> bool:
+    """The process of ``fields`` is the one that started at ``start_time``
+    (to the tick, give or take the float's rounding in a record)."""
+    return abs(_started(fields) - start_time) < 0.05
 
 
 @functools.cache
@@ -117,7 +122,7 @@ def foreign_exit_status(pid: int, start_time: float) -> ExitStatus:
     ContainerStatusUnknown (137) when it is gone already."""
     try:
         fields = _stat_fields(pid)
-        if fields is not None and abs(_started(fields) - start_time) < 0.05:
+        if fields is not None and _started_at(fields, start_time):
             status = int(fields[49])
             if os.WIFSIGNALED(status):
                 return ExitStatus(128 + os.WTERMSIG(status), os.WTERMSIG(status))

@@ -13,16 +13,16 @@ back-off starts over. So the delays are 0, 10, 20, 40, 80, 160, 300, 300... s.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from minipod.api.errors import FieldError, SpecError
+from minipod.api.frozen import frozen
 
 INITIAL = 10.0  # initialCrashLoopBackOff
 MAXIMUM = 300.0  # MaxContainerBackOff
 RESET_AFTER = 600.0  # the kubelet's fixed expiry (kubelet.go, HasExpiredFunc)
 
 
-@dataclass(frozen=True)
+@frozen
 class BackoffPolicy:
     initial: float = INITIAL
     maximum: float = MAXIMUM

@@ -6,15 +6,17 @@ re-exports both names. Pure: imports nothing of minipod."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal
+
+from minipod.api.frozen import frozen
 
 __all__ = ["ConfigData", "ConfigKind"]
 
 ConfigKind = Literal["ConfigMap", "Secret"]
 
 
-@dataclass(frozen=True)
+@frozen
 class ConfigData:
     """A v1 ConfigMap or Secret: named bytes. A ConfigMap's data and
     binaryData, a Secret's data (base64 decoded) and stringData, one map."""

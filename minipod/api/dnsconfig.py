@@ -16,8 +16,7 @@ dns/dns.go, GetPodDNS) and containerd writes it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from minipod.api.frozen import frozen
 from minipod.api.model import PodSpec
 
 MAX_NAMESERVERS = 3
@@ -26,7 +25,7 @@ MAX_SEARCH_CHARS = 2048
 DEFAULT_OPTIONS = ("ndots:5",)
 
 
-@dataclass(frozen=True)
+@frozen
 class ResolvConf:
     nameservers: tuple[str, ...] = ()
     searches: tuple[str, ...] = ()

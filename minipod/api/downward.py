@@ -16,10 +16,11 @@ import math
 import re
 from collections import ChainMap
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from minipod.api.errors import MinipodError
 from minipod.api.expand import expand
+from minipod.api.frozen import frozen
 from minipod.api.model import (
     ConfigData,
     Container,
@@ -42,7 +43,7 @@ class ConfigError(MinipodError):
     """A ConfigMap, Secret or key a container or volume needs is missing."""
 
 
-@dataclass(frozen=True)
+@frozen
 class PodFacts:
     """What the downward API can tell about a pod and its node."""
 

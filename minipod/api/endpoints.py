@@ -17,12 +17,12 @@ EndpointSlice controller's rules, and kube-proxy's choice among them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
+from minipod.api.frozen import frozen
 from minipod.api.model import ContainerPort, Service, ServicePort
 
 
-@dataclass(frozen=True)
+@frozen
 class PodView:
     """What the endpoints need of a pod."""
 
@@ -36,7 +36,7 @@ class PodView:
     ports: tuple[ContainerPort, ...]  # every container's, init containers' too
 
 
-@dataclass(frozen=True)
+@frozen
 class Endpoint:
     ip: str
     port: int

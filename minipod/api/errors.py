@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import errno as errno_mod
 import os
-from dataclasses import dataclass
 
+from minipod.api.frozen import frozen
 from minipod.api.text import printable
 
 
@@ -19,7 +19,7 @@ class MinipodError(Exception):
     """Base of every error minipod raises on purpose."""
 
 
-@dataclass(frozen=True)
+@frozen
 class FieldError:
     """One problem in a manifest, at a field path such as spec.containers[0].name.
 

@@ -6,11 +6,12 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TextIO
 
+from minipod.api.frozen import frozen
 
-@dataclass(frozen=True)
+
+@frozen
 class Event:
     timestamp: float  # wall clock
     type: str  # Normal or Warning

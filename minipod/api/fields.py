@@ -17,10 +17,11 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, TypeGuard
 
 from minipod.api.errors import FieldError
+from minipod.api.frozen import frozen
 from minipod.api.text import printable as shown
 
 # ---------------------------------------------------------------------------
@@ -30,7 +31,7 @@ from minipod.api.text import printable as shown
 NOT_SUPPORTED = "not supported by minipod"
 
 
-@dataclass(frozen=True)
+@frozen
 class Keys:
     """The field names Kubernetes defines at one level of an object.
 

@@ -16,7 +16,8 @@ algorithm registries serve).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from minipod.api.frozen import frozen
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_ALIASES = ("index.docker.io", "registry-1.docker.io")
@@ -36,7 +37,7 @@ class ReferenceError(ValueError):
     """A reference that is not an image name; the message says what is wrong."""
 
 
-@dataclass(frozen=True)
+@frozen
 class ImageRef:
     domain: str  # registry host[:port]
     path: str  # repository path on it, e.g. library/nginx

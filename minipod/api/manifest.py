@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -26,6 +25,7 @@ import yaml
 from minipod.api.configspec import parse_config_map, parse_secret
 from minipod.api.errors import FieldError, SpecError
 from minipod.api.fields import Obj, wrong_type
+from minipod.api.frozen import frozen
 from minipod.api.model import ConfigData, Manifest, Pod, Service, Workload
 from minipod.api.podspec import parse_pod
 from minipod.api.servicespec import parse_service
@@ -37,7 +37,7 @@ __all__ = ["KINDS", "MANIFEST_EXTENSIONS", "Kind", "load_objects", "load_paths",
 _Object = Pod | Workload | ConfigData | Service  # what a kind's validator returns
 
 
-@dataclass(frozen=True)
+@frozen
 class Kind:
     """One kind minipod reads: its apiVersion and its validator, which gets the
     document's top level (kind and apiVersion already checked) and its source."""

@@ -12,10 +12,11 @@ build them from a manifest; nothing here reads text or checks a field.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal
 
 from minipod.api.configdata import ConfigData, ConfigKind
+from minipod.api.frozen import frozen
 from minipod.api.resources import NO_RESOURCES, Resources
 
 __all__ = [
@@ -70,7 +71,7 @@ __all__ = [
 RestartPolicy = Literal["Always", "OnFailure", "Never"]
 
 
-@dataclass(frozen=True)
+@frozen
 class KeySelector:
     """configMapKeyRef or secretKeyRef: one key of a ConfigMap or Secret."""
 
@@ -80,7 +81,7 @@ class KeySelector:
     optional: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class ObjectFieldSelector:
     """fieldRef: a field of the pod (metadata.name, metadata.labels['app'], status.podIP...)."""
 
@@ -88,7 +89,7 @@ class ObjectFieldSelector:
     api_version: str = "v1"
 
 
-@dataclass(frozen=True)
+@frozen
 class ResourceFieldSelector:
     """resourceFieldRef: a container's limit or request (limits.memory...), in ``divisor``s."""
 
@@ -100,14 +101,14 @@ class ResourceFieldSelector:
 EnvSource = KeySelector | ObjectFieldSelector | ResourceFieldSelector
 
 
-@dataclass(frozen=True)
+@frozen
 class EnvVar:
     name: str
     value: str = ""
     value_from: EnvSource | None = None  # then ``value`` is unused
 
 
-@dataclass(frozen=True)
+@frozen
 class EnvFromSource:
     """envFrom: every key of a ConfigMap or Secret that is a valid variable name."""
 
@@ -117,7 +118,7 @@ class EnvFromSource:
     optional: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class ContainerPort:
     container_port: int
     name: str | None = None
@@ -126,7 +127,7 @@ class ContainerPort:
     host_ip: str = ""  # "": every address of the node
 
 
-@dataclass(frozen=True)
+@frozen
 class VolumeMount:
     name: str
     mount_path: str
@@ -134,18 +135,18 @@ class VolumeMount:
     sub_path: str = ""  # a path inside the volume, mounted instead of its root
 
 
-@dataclass(frozen=True)
+@frozen
 class ExecAction:
     command: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class HTTPHeader:
     name: str
     value: str
 
 
-@dataclass(frozen=True)
+@frozen
 class HTTPGetAction:
     port: int | str  # a number, or the name of one of the container's ports
     path: str = "/"
@@ -154,19 +155,19 @@ class HTTPGetAction:
     http_headers: tuple[HTTPHeader, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class TCPSocketAction:
     port: int | str
     host: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class GRPCAction:
     port: int
     service: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class Probe:
     handler: ExecAction | HTTPGetAction | TCPSocketAction | GRPCAction
     initial_delay_seconds: int = 0
@@ -177,7 +178,7 @@ class Probe:
     termination_grace_period_seconds: int | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class LifecycleHandler:
     # exactly one of these is set
     exec: ExecAction | None = None
@@ -185,31 +186,31 @@ class LifecycleHandler:
     sleep_seconds: int | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Lifecycle:
     post_start: LifecycleHandler | None = None
     pre_stop: LifecycleHandler | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Capabilities:
     add: tuple[str, ...] = ()  # as written: "NET_ADMIN", "ALL" (no CAP_ prefix)
     drop: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class SeccompProfile:
     type: str  # "RuntimeDefault", "Unconfined" or "Localhost"
     localhost_profile: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Sysctl:
     name: str
     value: str
 
 
-@dataclass(frozen=True)
+@frozen
 class SecurityContext:
     """A pod's or a container's securityContext: the fields each level has
     (api/securitycontext.py parses only its own); None is unset."""
@@ -232,7 +233,7 @@ class SecurityContext:
     sysctls: tuple[Sysctl, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class Container:
     name: str
     image: str
@@ -262,14 +263,14 @@ class Container:
         return frozenset(found)
 
 
-@dataclass(frozen=True)
+@frozen
 class KeyToPath:
     key: str
     path: str
     mode: int | None = None  # None: the volume's defaultMode
 
 
-@dataclass(frozen=True)
+@frozen
 class DownwardAPIFile:
     path: str
     field_ref: ObjectFieldSelector | None = None  # exactly one of the two
@@ -277,7 +278,7 @@ class DownwardAPIFile:
     mode: int | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Projection:
     """One source of files of a configMap, secret, downwardAPI or projected
     volume: the keys of a ConfigMap or Secret (all, or ``items``), or the
@@ -290,7 +291,7 @@ class Projection:
     files: tuple[DownwardAPIFile, ...] = ()  # a DownwardAPI source's
 
 
-@dataclass(frozen=True)
+@frozen
 class Volume:
     name: str
     # exactly one of the two sources is set
@@ -312,7 +313,7 @@ class Volume:
         return frozenset((p.kind, p.name) for p in self.projections or () if p.name)
 
 
-@dataclass(frozen=True)
+@frozen
 class DNSConfig:
     """spec.dnsConfig: merged into what dnsPolicy gives (api/dnsconfig.py)."""
 
@@ -321,7 +322,7 @@ class DNSConfig:
     options: tuple[tuple[str, str | None], ...] = ()  # (name, value)
 
 
-@dataclass(frozen=True)
+@frozen
 class PodSpec:
     containers: tuple[Container, ...]
     init_containers: tuple[Container, ...] = ()
@@ -353,7 +354,7 @@ class PodSpec:
         return found
 
 
-@dataclass(frozen=True)
+@frozen
 class OwnerReference:
     """The controller of a pod a workload made (metadata.ownerReferences[0]).
 
@@ -370,7 +371,7 @@ class OwnerReference:
                 "controller": True, "blockOwnerDeletion": True}
 
 
-@dataclass(frozen=True)
+@frozen
 class Pod:
     name: str
     spec: PodSpec
@@ -394,7 +395,7 @@ StrategyType = Literal["RollingUpdate", "Recreate"]
 SelectorOperator = Literal["In", "NotIn", "Exists", "DoesNotExist"]
 
 
-@dataclass(frozen=True)
+@frozen
 class LabelSelectorRequirement:
     key: str
     operator: SelectorOperator
@@ -410,7 +411,7 @@ class LabelSelectorRequirement:
         return self.key not in labels
 
 
-@dataclass(frozen=True)
+@frozen
 class LabelSelector:
     """A metav1.LabelSelector: every matchLabels pair and every expression must hold."""
 
@@ -435,7 +436,7 @@ class LabelSelector:
         return api
 
 
-@dataclass(frozen=True)
+@frozen
 class PodTemplate:
     """spec.template of a workload: the pods' labels, annotations and PodSpec."""
 
@@ -446,7 +447,7 @@ class PodTemplate:
     manifest: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class RollingUpdate:
     """An IntOrString each: a count (3) or a percentage of replicas ("25%")."""
 
@@ -454,7 +455,7 @@ class RollingUpdate:
     max_unavailable: int | str = "25%"
 
 
-@dataclass(frozen=True)
+@frozen
 class Workload:
     """An apps/v1 Deployment or ReplicaSet.
 
@@ -487,7 +488,7 @@ class Workload:
 # ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class ServicePort:
     port: int
     protocol: str = "TCP"  # TCP, UDP or SCTP
@@ -501,7 +502,7 @@ class ServicePort:
         return self.target_port or self.port
 
 
-@dataclass(frozen=True)
+@frozen
 class Service:
     """A v1 Service: a stable address (ClusterIP, or NodePort on the node's
     addresses too) in front of the ready pods its selector matches."""
@@ -525,7 +526,7 @@ class Service:
         return self.cluster_ip == "None"
 
 
-@dataclass(frozen=True)
+@frozen
 class Manifest:
     """Every object of a manifest file, by kind, each list in document order."""
 

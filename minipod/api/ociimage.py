@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import re
 import signal
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from minipod.api.frozen import frozen
 
 MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MEDIA_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -42,7 +44,7 @@ class ImageFormatError(ValueError):
     """A document that is not what it claims to be, or none minipod can use."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Platform:
     os: str
     architecture: str
@@ -68,7 +70,7 @@ def platform_matches(want: Platform, have: Platform) -> bool:
     return want.architecture == "arm64" and {want.variant, have.variant} <= {"", "v8"}
 
 
-@dataclass(frozen=True)
+@frozen
 class Descriptor:
     media_type: str
     digest: str
@@ -77,7 +79,7 @@ class Descriptor:
     annotations: dict[str, str] = field(default_factory=dict, compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class Manifest:
     media_type: str
     config: Descriptor
@@ -171,7 +173,7 @@ def parse_manifest(raw: bytes) -> Manifest:
 
 # -- the image config -------------------------------------------------------------
 
-@dataclass(frozen=True)
+@frozen
 class ImageConfig:
     """What the runtime takes from an image's config."""
 

@@ -20,9 +20,9 @@ import binascii
 import fnmatch
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from minipod.api.configdata import ConfigData
+from minipod.api.frozen import frozen
 from minipod.api.imageref import ImageRef
 
 DOCKER_CONFIG_JSON = "kubernetes.io/dockerconfigjson"
@@ -34,7 +34,7 @@ class PullSecretError(ValueError):
     """A Secret whose docker config the kubelet could not read (its pull fails)."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Credential:
     username: str
     password: str

@@ -14,9 +14,10 @@ into millicores and memory into bytes with them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal, localcontext
 from typing import Literal
+
+from minipod.api.frozen import frozen
 
 Format = Literal["DecimalSI", "BinarySI", "DecimalExponent"]
 
@@ -43,7 +44,7 @@ class QuantityError(ValueError):
     """Not a quantity; the message is the API server's."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Quantity:
     amount: Decimal  # exact
     format: Format

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from minipod.api.configdata import ConfigData
 from minipod.api.errors import MinipodError
+from minipod.api.frozen import frozen
 from minipod.api.status import State, parse_rfc3339, rfc3339
 
 SCHEMA_VERSION = 1
@@ -66,7 +67,7 @@ def _obj(data: Any, where: str) -> Mapping[str, Any]:
 # -- processes ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class ProcessRef:
     """A process named by pid and start time (one process, even after pid reuse)."""
 
@@ -82,7 +83,7 @@ class ProcessRef:
         return cls(_get(obj, "pid", int, where, None), _opt_float(obj, "startTime", where))
 
 
-@dataclass(frozen=True)
+@frozen
 class SupervisorRef(ProcessRef):
     """The supervisor that wrote a record, and its control socket."""
 
@@ -98,7 +99,7 @@ class SupervisorRef(ProcessRef):
                    _get(obj, "socket", str, where, ""))
 
 
-@dataclass(frozen=True)
+@frozen
 class PauseRef(ProcessRef):
     """The pod's pause process and the inodes of the namespaces it holds."""
 
@@ -120,7 +121,7 @@ class PauseRef(ProcessRef):
 # -- containers --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class ProbeCounts:
     result: str
     probes: int
@@ -152,7 +153,7 @@ def _state_from_json(data: Any, where: str) -> State:
                  _opt_float(obj, "finished_at", where))
 
 
-@dataclass(frozen=True)
+@frozen
 class Resume:
     """What a new supervisor needs to carry a container on where the last one
     stopped (monotonic times: CLOCK_MONOTONIC is one clock for the boot)."""
@@ -183,7 +184,7 @@ class Resume:
                    (backoff[0], backoff[1]), _get(obj, "postStartDone", bool, where, False))
 
 
-@dataclass(frozen=True)
+@frozen
 class ContainerRecord:
     """One container of a pod: its current run, its state and how to find it."""
 
@@ -258,7 +259,7 @@ class ContainerRecord:
 # -- the pod -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class OwnerRecord:
     """metadata.ownerReferences[0] of a workload's pod."""
 
@@ -276,7 +277,7 @@ class OwnerRecord:
                    _get(obj, "api_version", str, where, "apps/v1"))
 
 
-@dataclass(frozen=True)
+@frozen
 class PodRecord:
     """pod.json: one pod as its supervisor last wrote it."""
 
@@ -396,7 +397,7 @@ def check_version(data: Mapping[str, Any], where: str) -> int:
 # -- the pod network ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class PodNetworkRecord:
     """A pod's place on the pod network, in its pod.json: its address (kept
     across a supervisor's crash and a sandbox's replacement) and the node's
@@ -416,7 +417,7 @@ class PodNetworkRecord:
                    list(_get(obj, "hostPorts", list, where, [])))
 
 
-@dataclass(frozen=True)
+@frozen
 class NetworkRecord:
     """$MINIPOD_ROOT/network/config.json: the node's pod network as the first
     supervisor that needed it made it; every later one uses it as it is."""
@@ -446,7 +447,7 @@ class NetworkRecord:
                    _get(obj, "clusterDomain", str, where, "cluster.local"), version)
 
 
-@dataclass(frozen=True)
+@frozen
 class ServicePortRecord:
     name: str
     protocol: str
@@ -469,7 +470,7 @@ class ServicePortRecord:
                    _get(obj, "nodePort", int, where, None))
 
 
-@dataclass(frozen=True)
+@frozen
 class ServiceRecord:
     """$MINIPOD_ROOT/services/<ns>_<name>.json: a Service as its supervisor
     made it (its cluster IP and node ports are allocated once and kept); what
@@ -519,7 +520,7 @@ class ServiceRecord:
         )
 
 
-@dataclass(frozen=True)
+@frozen
 class EndpointsRecord:
     """$MINIPOD_ROOT/endpoints/<ns>_<name>.json: a Service's endpoints by port
     (api/endpoints.py Endpoint.to_json), rewritten when they change."""
@@ -547,7 +548,7 @@ class EndpointsRecord:
 # -- workloads ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class WorkloadRecord:
     """A Deployment's or ReplicaSet's record: the object as `get -o yaml` would
     show it (what `get deployments`, `get replicasets` and `scale` read), its
@@ -633,7 +634,7 @@ class WorkloadRecord:
 # -- ConfigMaps and Secrets --------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class ConfigRecord:
     """A ConfigMap or Secret as applied: $MINIPOD_ROOT/configmaps/ or secrets/
     <namespace>_<name>.json, root's alone (kernel/configstore.py). The file

@@ -17,11 +17,12 @@ sees only the mapping and its field path (spec.py hands them over).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from decimal import Decimal
 from typing import Any, Literal
 
 from minipod.api.errors import FieldError
+from minipod.api.frozen import frozen
 from minipod.api.quantity import Quantity, QuantityError, quantity_from_manifest
 
 SUPPORTED = ("cpu", "memory")
@@ -40,7 +41,7 @@ NOT_SUPPORTED = "not supported by minipod (supported: cpu, memory)"
 QoSClass = Literal["Guaranteed", "Burstable", "BestEffort"]
 
 
-@dataclass(frozen=True)
+@frozen
 class Resources:
     """One container's requests and limits of cpu and memory, after the API
     server's defaulting (a limit with no request is the request too)."""
@@ -178,7 +179,7 @@ def qos_class(containers: Iterable[Resources]) -> QoSClass:
     return "Burstable"
 
 
-@dataclass(frozen=True)
+@frozen
 class PodTotals:
     """What the pod as a whole asks for (PodRequests, PodLimits) and whether
     every container limits cpu and memory (ResourceConfigForPod's

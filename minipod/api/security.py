@@ -27,8 +27,7 @@ containerd's rules (pure: kernel/launch.py turns it into setup ops).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from minipod.api.frozen import frozen
 from minipod.api.model import Capabilities, Container, SecurityContext
 
 # containerd 2.x's defaultUnixCaps (pkg/oci/spec.go): MKNOD, NET_RAW, SETFCAP,
@@ -70,7 +69,7 @@ SAFE_SYSCTLS = (
 NAMESPACED_SYSCTL_PREFIXES = ("net.",)
 
 
-@dataclass(frozen=True)
+@frozen
 class Effective:
     """The settings a container runs with (see the top)."""
 

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from minipod.api.errors import SpecError
+from minipod.api.frozen import frozen
 
 _KEY_RE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]/)?"
                      r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)")
 _TOKEN_RE = re.compile(r"\s*(!=|==|=|!|\(|\)|,|>|<|[^\s!=(),<>]+)")
 
 
-@dataclass(frozen=True)
+@frozen
 class Requirement:
     key: str
     operator: str  # exists, !, =, !=, in, notin, gt, lt
@@ -45,7 +45,7 @@ class Requirement:
         return number > bound if self.operator == "gt" else number < bound
 
 
-@dataclass(frozen=True)
+@frozen
 class LabelSelector:
     requirements: tuple[Requirement, ...] = ()
 
@@ -151,7 +151,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class FieldSelector:
     terms: tuple[tuple[str, str, str], ...] = ()  # (path, "=" or "!=", value)
 

@@ -11,10 +11,11 @@ import calendar
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from minipod.api.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class State:
     """A v1.ContainerState: exactly one of waiting, running or terminated."""
 
@@ -43,7 +44,7 @@ class State:
         return {"terminated": body}
 
 
-@dataclass(frozen=True)
+@frozen
 class ContainerStatus:
     """A v1.ContainerStatus, plus whether its container is a sidecar."""
 
@@ -159,7 +160,7 @@ def _app_counts(apps: Sequence[ContainerStatus]) -> tuple[int, int, int, int]:
 # -- kubectl get pods columns (printers.go printPod) -----------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class PodRow:
     ready: str  # "1/2"
     status: str  # "Running", "Init:0/2", "CrashLoopBackOff", ...

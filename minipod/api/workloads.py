@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from minipod.api.errors import FieldError, SpecError
+from minipod.api.frozen import frozen
 from minipod.api.model import OwnerReference, Pod, PodTemplate, Workload
 from minipod.api.record import SupervisorRef, WorkloadRecord
 
@@ -212,7 +213,7 @@ def build_pod(workload: Workload, name: str, pod_template_hash: str | None = Non
 # ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class PodView:
     """One pod of a workload, as the supervisor last saw it. Times are wall clock."""
 

@@ -21,9 +21,9 @@ import select
 import signal
 import socket
 import sys
-from dataclasses import dataclass
 
 from minipod.api.errors import MinipodError, StateError
+from minipod.api.frozen import frozen
 from minipod.api.model import LabelSelector, LabelSelectorRequirement
 from minipod.api.record import PodRecord, RecordError
 from minipod.cli.views.output import ViewError
@@ -43,7 +43,7 @@ from minipod.kernel.state import (
 from minipod.loop.eventloop import Loop
 
 
-@dataclass(frozen=True)
+@frozen
 class Forward:
     local: int  # 0: any free port
     remote: int

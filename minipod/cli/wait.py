@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from minipod.api.errors import SpecError
+from minipod.api.frozen import frozen
 
 if TYPE_CHECKING:
     from minipod.cli.views.resources import Resource
@@ -52,7 +52,7 @@ def _seconds(text: str) -> float:
     return parse_duration(text)
 
 
-@dataclass(frozen=True)
+@frozen
 class Condition:
     kind: str  # "condition", "delete", "jsonpath"
     name: str = ""  # the condition's type, or the jsonpath

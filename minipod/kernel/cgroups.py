@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
 import select
 import signal
@@ -50,14 +49,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from minipod.api.errors import MinipodError
+from minipod.api.frozen import frozen
 from minipod.api.resources import PodTotals, QoSClass, Resources
 from minipod.kernel import sys as msys
 from minipod.kernel.delegation import delegated
 from minipod.kernel.devices import DEFAULT_DEVICES, bpf_program, v1_rules
 from minipod.kernel.inotify import IN_MODIFY, Inotify
 from minipod.loop.eventloop import Loop
-
-log = logging.getLogger(__name__)
 
 MOUNTS = "/proc/self/mountinfo"
 DEFAULT_ROOT = "minipod"
@@ -107,7 +105,7 @@ def shares_to_weight(shares: int) -> int:
     return 1 + ((shares - 2) * 9999) // 262142
 
 
-@dataclass(frozen=True)
+@frozen
 class CgroupLimits:
     """What one cgroup is limited to; None: the kernel's default (no limit)."""
 
@@ -173,7 +171,7 @@ def pod_limits(qos: QoSClass, totals: PodTotals, pids_limit: int) -> CgroupLimit
 # -- the host's hierarchies --------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class Hierarchy:
     mount: str  # "/sys/fs/cgroup/memory"; on v2 "/sys/fs/cgroup"
     controllers: tuple[str, ...]  # of ours, that this hierarchy has
@@ -413,7 +411,7 @@ def reader() -> CgroupHost:
 # -- one cgroup --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class Usage:
     cpu_ns: int  # CPU time used, cumulative
     memory: int  # working set: usage less inactive file pages (cadvisor's, kubectl top's)

@@ -15,12 +15,13 @@ program. (Issue 14's device set is this one constant too.)
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+
+from minipod.api.frozen import frozen
 
 ANY = -1  # a wildcard major or minor
 
 
-@dataclass(frozen=True)
+@frozen
 class Device:
     kind: str  # "c" (character) or "b" (block)
     major: int  # ANY for every one

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 
 from minipod.api import ociimage
 from minipod.api.errors import StartError
+from minipod.api.frozen import frozen
 from minipod.api.model import SecurityContext
 from minipod.api.security import Effective, supplementary_groups
 from minipod.kernel.image import Image
 from minipod.kernel.rootfs import HostDevice
 
 
-@dataclass(frozen=True)
+@frozen
 class Identity:
     uid: int
     gid: int

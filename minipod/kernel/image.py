@@ -16,11 +16,12 @@ import stat
 import subprocess
 import tarfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from minipod.api import imageref
 from minipod.api.errors import ImageError, MinipodError
+from minipod.api.frozen import frozen
 from minipod.api.ociimage import (
     ImageConfig,
     ImageFormatError,
@@ -48,7 +49,7 @@ def store() -> Store:
     return Store(images_dir())
 
 
-@dataclass(frozen=True)
+@frozen
 class Image:
     ref: str  # what the manifest said
     name: str  # the stored name (docker.io/library/busybox:latest), or the path

@@ -16,7 +16,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, assert_never
 
 from minipod.api import security
@@ -26,6 +26,7 @@ from minipod.api.model import Container, SecurityContext
 
 # cffi module; like minipod.kernel.sys, a direct user of the C half (csrc/README)
 from minipod.kernel import _native  # type: ignore[attr-defined]  # isort: skip
+from minipod.api.frozen import frozen
 from minipod.kernel.identity import host_devices, resolve_identity
 from minipod.kernel.image import DEFAULT_PATH, Image
 from minipod.kernel.ns import NsFds, pid_namespace_for_children
@@ -73,7 +74,7 @@ KEEP_CAPS = security.capability_mask(security.capability_set(None))
 SETID_CAPS = security.capability_mask(frozenset({"CAP_SETUID", "CAP_SETGID"}))
 
 
-@dataclass(frozen=True)
+@frozen
 class LaunchPlan:
     """How one container runs: its command, environment and working
     directory, and everything its securityContext decides (api/security.py).

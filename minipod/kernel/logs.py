@@ -19,9 +19,10 @@ import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from minipod.api.frozen import frozen
 
 if TYPE_CHECKING:
     from minipod.loop.eventloop import Loop
@@ -230,7 +231,7 @@ _STREAM_NAMES = {name.encode(): name for name in STREAMS}
 _PARTIAL_TAG = PARTIAL.encode()
 
 
-@dataclass(frozen=True)
+@frozen
 class LogLine:
     timestamp: str  # the CRI one, RFC3339Nano with 9 digits
     stream: str

@@ -31,10 +31,10 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from minipod.api.errors import MinipodError, StartError
+from minipod.api.frozen import frozen
 from minipod.api.record import NetworkRecord, RecordError
 from minipod.kernel.state import ensure_dir, read_json, root_dir, write_json_atomic
 
@@ -256,7 +256,7 @@ def _write_hint(kind: str, value: int) -> None:
     os.rename(tmp, path)
 
 
-@dataclass(frozen=True)
+@frozen
 class PodNet:
     """A sandbox's network: its /etc files, and for pause (--net) where the
     pod goes. No address: the pod has loopback only (the network is off)."""
@@ -273,7 +273,7 @@ class PodNet:
         return ["--net", self.bridge, veth, self.ip, self.gateway]
 
 
-@dataclass(frozen=True)
+@frozen
 class HostPort:
     """One hostPort of a pod: the node's side of it and the pod's."""
 

@@ -25,14 +25,14 @@ import os
 import select
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from minipod.api.frozen import frozen
 from minipod.api.record import ProcessRef
 from minipod.kernel.proc import same_process, start_time
 
 
-@dataclass(frozen=True)
+@frozen
 class HostProcess:
     pid: int
     ppid: int

@@ -38,9 +38,10 @@ and ``path`` (if any) the path the message ends with.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import ClassVar, Literal
 
+from minipod.api.frozen import frozen
 from minipod.api.security import MASKED_PATHS, READONLY_PATHS
 from minipod.kernel import sys as msys
 from minipod.kernel.devices import BOUND
@@ -66,7 +67,7 @@ _NAMESPACES = {msys.CLONE_NEWNS: "mount", msys.CLONE_NEWUTS: "uts", msys.CLONE_N
                msys.CLONE_NEWCGROUP: "cgroup", msys.CLONE_NEWUSER: "user"}
 
 
-@dataclass(frozen=True)
+@frozen
 class BindMount:
     source: str  # host path
     target: str  # absolute path inside the container
@@ -74,7 +75,7 @@ class BindMount:
     is_file: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class HostDevice:
     """A device node a privileged container gets (the host's, made anew)."""
 
@@ -85,7 +86,7 @@ class HostDevice:
     gid: int
 
 
-@dataclass(frozen=True)
+@frozen
 class RootfsPlan:
     lower: tuple[str, ...]  # the image's layer directories, top first (read-only)
     upper: str
@@ -103,7 +104,7 @@ class RootfsPlan:
 # -- the ops (csrc/mp_start.h's MP_OP_*, one class each) --------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class SetNs:
     """setns(fd, nstype): join one of the pod's namespaces."""
 
@@ -113,7 +114,7 @@ class SetNs:
     path: ClassVar[str | None] = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Unshare:
     """unshare(flags): a namespace of the container's own."""
 
@@ -125,7 +126,7 @@ class Unshare:
         return f"unshare {_NAMESPACES.get(self.flags, hex(self.flags))} namespace"
 
 
-@dataclass(frozen=True)
+@frozen
 class OpenPath:
     """open(path, O_PATH | O_CLOEXEC) into ``slot``: an overlay directory."""
 
@@ -137,7 +138,7 @@ class OpenPath:
         return f"open {self.path}"
 
 
-@dataclass(frozen=True)
+@frozen
 class CloneTree:
     """open_tree(path, OPEN_TREE_CLONE [| AT_RECURSIVE]) into ``slot``: a
     detached copy of the source's mount, made private and given ``attrs``
@@ -157,7 +158,7 @@ class CloneTree:
         return self.source
 
 
-@dataclass(frozen=True)
+@frozen
 class Mount:
     """mount(source, target, fstype, flags, data) on a host path, before
     pivot_root (making / private)."""
@@ -175,7 +176,7 @@ class Mount:
         return self.label or f"mount {self.target}"
 
 
-@dataclass(frozen=True)
+@frozen
 class Overlay:
     """mount("overlay", target, "overlay", flags, ...) with lowerdir (top
     first), upperdir and workdir the /proc/self/fd links of OpenPath slots."""
@@ -189,7 +190,7 @@ class Overlay:
     path: ClassVar[str | None] = None
 
 
-@dataclass(frozen=True)
+@frozen
 class PivotRoot:
     """chdir(new_root), pivot_root(".", "."), umount2(".", MNT_DETACH):
     the old root is gone before the next op, and "/" is the new root."""
@@ -199,7 +200,7 @@ class PivotRoot:
     path: ClassVar[str | None] = None
 
 
-@dataclass(frozen=True)
+@frozen
 class MountFs:
     """A new filesystem (fsopen, fsconfig with ``options``, fsmount with
     ``attrs``) moved onto ``target``, resolved in the root and made first."""
@@ -218,7 +219,7 @@ class MountFs:
         return f"mount {self.target}"
 
 
-@dataclass(frozen=True)
+@frozen
 class MoveTree:
     """move_mount of ``slot``'s detached tree onto ``target``, resolved in
     the root and made first. ``not_in_proc``: refused (EPERM) when the
@@ -241,7 +242,7 @@ class MoveTree:
         return self.target
 
 
-@dataclass(frozen=True)
+@frozen
 class Symlink:
     """symlink(target, link), its directory resolved in the root."""
 
@@ -257,7 +258,7 @@ class Symlink:
         return self.link
 
 
-@dataclass(frozen=True)
+@frozen
 class MakeDevice:
     """mknod(path, mode, rdev) and chown(uid, gid), its directory resolved in
     the root: a host device of a privileged container (an existing node,
@@ -274,7 +275,7 @@ class MakeDevice:
         return self.device.path
 
 
-@dataclass(frozen=True)
+@frozen
 class CloseSources:
     """close() every fd an OpenPath or CloneTree made."""
 
@@ -282,7 +283,7 @@ class CloseSources:
     path: ClassVar[str | None] = None
 
 
-@dataclass(frozen=True)
+@frozen
 class MaskPath:
     """runc's maskPath: /dev/null bound on a file, an empty read-only tmpfs
     on a directory; a path this kernel lacks is skipped."""
@@ -298,7 +299,7 @@ class MaskPath:
         return self.target
 
 
-@dataclass(frozen=True)
+@frozen
 class ReadonlyPath:
     """runc's readonlyPath: ``target`` bound on itself, recursively read-only;
     a path this kernel lacks is skipped."""
@@ -314,7 +315,7 @@ class ReadonlyPath:
         return self.target
 
 
-@dataclass(frozen=True)
+@frozen
 class ReadonlyRoot:
     """mount_setattr("/", MOUNT_ATTR_RDONLY): readOnlyRootFilesystem, once
     the working directory is made."""
@@ -323,7 +324,7 @@ class ReadonlyRoot:
     path: ClassVar[str | None] = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Chdir:
     """chdir(path), resolved in the root and made first (Kubernetes creates a
     missing workingDir)."""
@@ -337,7 +338,7 @@ class Chdir:
         return f"working directory {self.path}"
 
 
-@dataclass(frozen=True)
+@frozen
 class Stdio:
     """A session of its own (a Ctrl-C on the terminal of `minipod up` goes to
     the supervisor's process group, never straight into a container), stdin
@@ -349,7 +350,7 @@ class Stdio:
     path: ClassVar[str | None] = None
 
 
-@dataclass(frozen=True)
+@frozen
 class SessionKeyring:
     """keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL): a new, empty session keyring
     of the container's own (runc's), its owner allowed to search it."""
@@ -358,7 +359,7 @@ class SessionKeyring:
     path: ClassVar[str | None] = None
 
 
-@dataclass(frozen=True)
+@frozen
 class DropCaps:
     """Only ``keep`` stays in the bounding set, for good (also across exec),
     and in the effective and permitted sets but for ``transient`` (what a
@@ -371,7 +372,7 @@ class DropCaps:
     path: ClassVar[str | None] = None
 
 
-@dataclass(frozen=True)
+@frozen
 class SetIdentity:
     """setgroups(groups, or [gid] when None), setresgid, setresuid (None:
     keep the uid; a gid of None: the uid's group in the container's
@@ -386,7 +387,7 @@ class SetIdentity:
     path: ClassVar[str | None] = None
 
 
-@dataclass(frozen=True)
+@frozen
 class NoNewPrivs:
     """prctl(PR_SET_NO_NEW_PRIVS): allowPrivilegeEscalation false."""
 
@@ -394,7 +395,7 @@ class NoNewPrivs:
     path: ClassVar[str | None] = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Seccomp:
     """seccomp(SECCOMP_SET_MODE_FILTER, program): the container's profile
     (kernel/seccomp.py compiled it)."""
@@ -404,7 +405,7 @@ class Seccomp:
     path: ClassVar[str | None] = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Exec:
     """Default signal dispositions and an empty mask, then execve of argv[0],
     searched in ``search_path`` (the new environment's PATH) when it has no
@@ -423,7 +424,7 @@ class Exec:
         return self.argv[0]
 
 
-@dataclass(frozen=True)
+@frozen
 class EnterCgroup:
     """"0" into each file: the container's cgroup, before any other op (v1:
     each hierarchy's "tasks", which moves the child alone; kernel/cgroups.py).

@@ -38,10 +38,10 @@ import json
 import os
 import re
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from minipod.api.frozen import frozen
 from minipod.kernel import bpf
 from minipod.kernel import sys as msys
 from minipod.kernel.paths import cache_root, seccomp_root
@@ -67,7 +67,7 @@ class ProfileError(ValueError):
     """A profile that cannot be read or compiled; the message says why."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Host:
     """What a profile's includes and excludes are judged against."""
 
@@ -90,7 +90,7 @@ def _version(text: str) -> tuple[int, int]:
     return int(found[1]), int(found[2])
 
 
-@dataclass(frozen=True)
+@frozen
 class Filter:
     """A profile made ready for one capability set: libseccomp's input."""
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
+from minipod.api.frozen import frozen
 from minipod.kernel import _native  # type: ignore[attr-defined]
 
 _lib = _native.lib
@@ -249,7 +249,7 @@ class Prober:
         self.close()  # an engine whose loop went away without stopping its probes
 
 
-@dataclass(frozen=True)
+@frozen
 class ExecStart:
     """What mp_exec_start reports. The intermediate process is reaped already.
 
@@ -350,7 +350,7 @@ SPAWN_STEPS = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class Spawned:
     pid: int
     pidfd: int
@@ -447,7 +447,7 @@ SCMP_COMPARES: dict[str, int] = {
 SECCOMP_MAX_ARGS: int = _lib.MP_SECCOMP_MAX_ARGS
 
 
-@dataclass(frozen=True)
+@frozen
 class SeccompRule:
     """One rule as libseccomp takes it: a syscall, an action (SCMP_ACTIONS'
     value) with its errno or trace message, and (index, SCMP_COMPARES' value,
@@ -459,7 +459,7 @@ class SeccompRule:
     args: tuple[tuple[int, int, int, int], ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class SeccompProgram:
     bpf: bytes  # struct sock_filter[], for seccomp(SECCOMP_SET_MODE_FILTER)
     unknown: int  # rules whose syscall this libseccomp does not know (skipped)

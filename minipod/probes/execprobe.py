@@ -66,6 +66,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from minipod.api.errors import StartError
+from minipod.api.frozen import frozen
 from minipod.kernel import sys as msys
 from minipod.kernel.image import DEFAULT_PATH
 from minipod.kernel.launch import KEEP_CAPS
@@ -154,7 +155,7 @@ def open_exec_target(  # noqa: PLR0917 - the signature agreed with pod.py
                       cgroup=exec_cgroup(cgroup))
 
 
-@dataclass(frozen=True)
+@frozen
 class ExecResult:
     exit_code: int | None  # None when timed out or it could not start
     output: str  # combined stdout+stderr, the first MAX_OUTPUT bytes
@@ -300,7 +301,7 @@ def _start(target: ExecTarget, argv: tuple[str, ...]) -> tuple[Child, int]:
     return child, out_r
 
 
-@dataclass(frozen=True)
+@frozen
 class _Stdio:
     stdin: int  # -1: /dev/null
     stdout: int

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
+from minipod.api.frozen import frozen
 from minipod.api.model import Probe
 from minipod.loop.eventloop import Deadline, Loop
 
@@ -39,7 +39,7 @@ SUCCESS, FAILURE, WARNING, ERROR, UNKNOWN = "success", "failure", "warning", "er
 INITIAL_RESULT = {"readiness": FAILURE, "liveness": SUCCESS, "startup": UNKNOWN}
 
 
-@dataclass(frozen=True)
+@frozen
 class Outcome:
     """One probe's result (probe.Result) and the text the kubelet would show."""
 

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from minipod.api import imageref, pullsecrets
 from minipod.api.downward import Lookup
 from minipod.api.errors import FieldError, ImageError
+from minipod.api.frozen import frozen
 from minipod.api.model import ConfigData, Pod, Workload
 from minipod.api.workloads import build_pod
 from minipod.kernel.image import Image, lookup
@@ -112,7 +113,7 @@ class _Pull:
     waiters: list[tuple[PullDone, float]] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@frozen
 class PullAuth:
     """What a pod's imagePullSecrets give one pull."""
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from minipod.api.endpoints import Endpoint
+from minipod.api.frozen import frozen
 from minipod.api.record import NetworkRecord
 from minipod.kernel.nft import NftError
 
@@ -128,7 +129,7 @@ def _dnat(protocol: str, ip: str, port: int) -> tuple[str, ...]:
             f"meta l4proto {protocol} dnat to {ip}:{port}")
 
 
-@dataclass(frozen=True)
+@frozen
 class ServicePortRules:
     """One port of a Service, as the proxy needs it."""
 
@@ -172,7 +173,7 @@ def service_rules(ports: Iterable[ServicePortRules]) -> Rules:
     return rules
 
 
-@dataclass(frozen=True)
+@frozen
 class HostPortRule:
     host_ip: str  # "": every address
     host_port: int

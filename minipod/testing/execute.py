@@ -16,8 +16,8 @@ import os
 import select
 import signal
 import time
-from dataclasses import dataclass
 
+from minipod.api.frozen import frozen
 from minipod.api.record import PodRecord
 from minipod.cli.exec_cmd import open_exec_target
 from minipod.probes.execprobe import ExecFailed, ExecTarget, start_attached
@@ -25,7 +25,7 @@ from minipod.probes.execprobe import ExecFailed, ExecTarget, start_attached
 _CHUNK = 65536
 
 
-@dataclass(frozen=True)
+@frozen
 class ExecResult:
     """What a command run in a container did. ``exit_code`` is 128 + the
     signal when it was killed, 126 or 127 when it could not be exec'd (as a

@@ -521,3 +521,28 @@ def test_each_verb_builds_its_own_modules_parser_and_the_table_says_which() -> N
         assert len(own) < len(full), verb  # the other modules' verbs were not built
     assert cli._verb(["--debug", "get", "pods"]) == "get"
     assert cli._verb(["--version"]) is None
+
+
+@pytest.mark.parametrize(("argv", "logging_set_up"), [
+    (["get", "pods"], False),  # the read-only views log nothing
+    (["describe", "pod", "x"], False),
+    (["--debug", "get", "pods"], True),
+    (["validate", "pod.yaml"], True),  # every other verb logs through "minipod: NAME: "
+])
+def test_only_verbs_that_log_set_logging_up(argv: list[str], logging_set_up: bool,
+                                            tmp_path: Path) -> None:
+    """Start-up: logging is 6 ms of a 60 ms `minipod get pods`, so the
+    read-only views neither import it nor set it up, and -l's parser loads
+    only with -l."""
+    import subprocess
+    import sys
+
+    (tmp_path / "pod.yaml").write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n"
+                                       "spec: {containers: [{name: c, image: busybox}]}\n")
+    code = ("import sys\nfrom minipod.cli import parser\nparser.main(sys.argv[1:])\n"
+            "import logging\nprint(bool(logging.getLogger().handlers),"
+            " 'minipod.api.selector' in sys.modules, file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-P", "-c", code, *argv], capture_output=True,
+                         text=True, cwd=tmp_path, timeout=30,
+                         env=dict(os.environ, MINIPOD_ROOT=str(tmp_path / "root")))
+    assert out.stderr.splitlines()[-1] == f"{logging_set_up} False", out.stderr

@@ -23,9 +23,9 @@ import psutil
 import pytest
 import yaml
 
+from minipod.api.selector import LabelSelector as Selector
 from minipod.cli import parser as cli
 from minipod.cli.views import describe, get, host, watch
-from minipod.cli.views.get import Selector
 from minipod.cli.views.ps import crictl_age
 from minipod.cli.views.tabwriter import TabWriter
 

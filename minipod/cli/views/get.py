@@ -10,7 +10,6 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from minipod.api.selector import LabelSelector
 from minipod.cli.views import host
 from minipod.cli.views.output import EXIT_FAILURE, ViewError, write
 from minipod.cli.views.podtable import (
@@ -28,7 +27,7 @@ from minipod.cli.views.records import (
 )
 from minipod.cli.views.tabwriter import TabWriter, kubectl_table, tab_line
 
-__all__ = ["GetOptions", "Selector", "cmd_get", "pod_cells", "pod_header", "row_state",
+__all__ = ["GetOptions", "cmd_get", "pod_cells", "pod_header", "row_state",
            "to_json", "to_yaml"]
 
 WORKLOAD_KINDS = {"deployments": "deployments", "deployment": "deployments",
@@ -37,9 +36,6 @@ WORKLOAD_KINDS = {"deployments": "deployments", "deployment": "deployments",
 
 
 OUTPUTS = ("wide", "json", "yaml", "name")
-
-
-Selector = LabelSelector  # -l, set-based too (api/selector.py)
 
 
 def _select(opts: GetOptions) -> tuple[list[PodEntry], list[str]]:
@@ -165,7 +161,11 @@ def _pod_row(entry: PodEntry, opts: GetOptions, now: float) -> list[str]:
 
 def _watch(args: argparse.Namespace, opts: GetOptions, shown: list[PodEntry] | None = None,
            table: TabWriter | None = None) -> None:
-    opts.selector = Selector.parse(args.selector) if args.selector else None
+    if args.selector:
+        # start-up: -l's parser (api/selector.py, set-based too) loads only with -l
+        from minipod.api.selector import LabelSelector
+
+        opts.selector = LabelSelector.parse(args.selector)
     _watch_pods(opts, shown or [], table or kubectl_table(), header=not shown)
 
 

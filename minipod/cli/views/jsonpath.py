@@ -18,26 +18,26 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from minipod.api.errors import SpecError
+from minipod.api.frozen import frozen
 
 # -- parsing ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class Text:
     text: str
 
 
-@dataclass(frozen=True)
+@frozen
 class Path:
     steps: tuple[Any, ...]  # ("field", name) ("recurse", name|None) ("index", sl) ("filter", f)
                             # ("union", names) ("all",)
 
 
-@dataclass(frozen=True)
+@frozen
 class Range:
     path: Path
     body: tuple[Any, ...]

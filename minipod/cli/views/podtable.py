@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from minipod.api.selector import LabelSelector
 from minipod.api.status import PodRow, human_age
 from minipod.cli.views import host
 from minipod.cli.views.records import PodEntry, pod_status
+
+if TYPE_CHECKING:  # start-up: -l's parser loads only with -l (get.py)
+    from minipod.api.selector import LabelSelector
 
 
 @dataclass

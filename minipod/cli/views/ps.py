@@ -4,9 +4,9 @@ exited ones."""
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 from typing import Any
 
+from minipod.api.frozen import frozen
 from minipod.cli.views import host
 from minipod.cli.views.output import write
 from minipod.cli.views.records import (
@@ -47,7 +47,7 @@ def crictl_age(seconds: float) -> str:
     return f"{int(seconds / 3600) // 24 // 365} years"
 
 
-@dataclass(frozen=True)
+@frozen
 class ContainerRunRow:
     id: str
     image: str

@@ -8,12 +8,12 @@ objects' readers and printers (start-up: ~10 ms of `minipod delete`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from minipod.api.frozen import frozen
 from minipod.cli.views.output import ViewError
 
 
-@dataclass(frozen=True)
+@frozen
 class Resource:
     kind: str
     plural: str  # "pods": the NotFound message's word

@@ -51,7 +51,6 @@ import ssl
 import struct
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -61,6 +60,7 @@ import h2.errors
 import h2.events
 import h2.exceptions
 
+from minipod.api.frozen import frozen
 from minipod.kernel import sys as mpsys
 from minipod.kernel.ns import home_netns_fd
 from minipod.loop.eventloop import Deadline, Loop
@@ -127,7 +127,7 @@ def _dial_failure(err: int, step: int, peer: _Peer) -> Exception:
     return _NetError(f"dial tcp {peer.text}: {name}: {_errno_text(err)}", permanent=True)
 
 
-@dataclass(frozen=True)
+@frozen
 class Resume:
     """Where the engine (minipod/probes/net/engine.py) handed a probe over: one of
     csrc/mp_prober.h's reports, ``deadline`` in the loop clock's seconds."""
@@ -159,7 +159,7 @@ class _BodyError(_NetError):
     """A failure while reading an HTTP body: Go reports it without the URL."""
 
 
-@dataclass(frozen=True)
+@frozen
 class _Peer:
     family: int
     sockaddr: tuple[Any, ...]
@@ -801,7 +801,7 @@ _BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
 _URL_SAFE = "/!$&'()*+,;=:@-._~%"
 
 
-@dataclass(frozen=True)
+@frozen
 class _URL:
     scheme: str
     netloc: str  # host[:port] as written: what Go sends as Host

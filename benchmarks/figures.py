@@ -523,8 +523,7 @@ def in_process(mp: Minipod, cfg: Config) -> list[Figure]:
     the supervisor's own work, with no CLI and no socket in between."""
     from minipod.testing.objects import environment  # imports minipod: only when asked
 
-    with environment({"MINIPOD_ROOT": str(mp.work / "state-inproc"),
-                      "MINIPOD_IMAGES": str(mp.images), "MINIPOD_CGROUP_ROOT": mp.cgroup_root}):
+    with environment(mp.in_process_env):
         from minipod.api.backoff import BackoffPolicy
         from minipod.api.manifest import parse_pods
         from minipod.cli.up import resolve_images

@@ -112,6 +112,15 @@ class Minipod:
                     MINIPOD_POD_NETWORK="none", MINIPOD_CGROUP_ROOT=self.cgroup_root)
 
     @property
+    def in_process_env(self) -> dict[str, str]:
+        """What a Supervisor in the suite's own process takes from os.environ:
+        as env, the pod network off (its default would put a bridge, routes
+        and nftables rules on the host), its own state directory."""
+        return {"MINIPOD_ROOT": str(self.work / "state-inproc"),
+                "MINIPOD_IMAGES": str(self.images), "MINIPOD_CGROUP_ROOT": self.cgroup_root,
+                "MINIPOD_POD_NETWORK": "none"}
+
+    @property
     def cgroup_root(self) -> str:
         """The pods' cgroups go below a root of this run's, not the host's
         /minipod, which a user's own pods may share."""

@@ -288,3 +288,14 @@ def test_every_target_names_a_figure_the_suite_makes() -> None:
             "probe.exec.wall", "probe.exec.cpu", "capacity.1000.cpu", "capacity.1000.late",
             "idle.wakeups", "memory.marginal", "memory.pause", "scale.start", "scale.stop"}
     assert {t.key for t in report.TARGETS} == made
+
+
+def test_the_suites_minipods_never_make_a_pod_network_on_the_host(tmp_path: Path) -> None:
+    """Safety: the default pod network is a bridge with routes and nftables
+    rules in the network namespace minipod runs in, the host's here. Both
+    ways the suite runs minipod (its CLI, a Supervisor in its own process)
+    turn it off; the in-process one once did not."""
+    mp = harness.Minipod(tmp_path)
+    assert mp.env["MINIPOD_POD_NETWORK"] == "none"
+    assert mp.in_process_env["MINIPOD_POD_NETWORK"] == "none"
+    assert mp.in_process_env["MINIPOD_ROOT"] != mp.env["MINIPOD_ROOT"]

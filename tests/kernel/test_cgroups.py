@@ -20,7 +20,7 @@ import pytest
 from podtest import Minipod, unique_name, wait_for
 
 from minipod.kernel import sys as msys
-from minipod.kernel.cgroups import PAUSE, Cgroup, CgroupHost, reader
+from minipod.kernel.cgroups import PAUSE, Cgroup, CgroupHost, CgroupLimits, reader
 from minipod.testing import build as b
 from minipod.testing.plugin import PodFactory
 
@@ -514,3 +514,34 @@ def test_a_cgroup_that_cannot_be_entered_is_a_named_failure(minipod: Minipod) ->
     finally:
         for fd in (null, r, w):
             os.close(fd)
+
+
+def test_the_kept_oom_counter_reads_a_kill_and_closes_with_the_cgroup(
+        minipod: Minipod, host: CgroupHost) -> None:
+    """A container's OOM counter is read at each of its exits through a kept
+    fd (pread): it sees the kernel's count as a fresh read of the file does,
+    and the fd goes with the cgroup."""
+    cg = Cgroup(host, f"/{minipod.cgroup_root}-{unique_name('oom')}")
+    cg.create(CgroupLimits(memory=32 << 20, swap_off=True))
+    null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+    r, w = os.pipe2(os.O_CLOEXEC)
+    try:
+        cg.keep_oom_counter()
+        kept = cg.counter_fd
+        assert kept >= 0 and cg.new_oom_kills() == 0
+        fd, files = cg.placement()  # dd's 64 MiB buffer does not fit in 32 MiB
+        spawned = msys.spawn([str(BUSYBOX), "dd", "if=/dev/zero", "of=/dev/null", "bs=64M",
+                              "count=1"], (null, null, null), w,
+                             cgroup_fd=fd, cgroup_files=files)
+        died = os.waitid(os.P_PIDFD, spawned.pidfd, os.WEXITED)
+        os.close(spawned.pidfd)
+        assert died is not None and (died.si_code, died.si_status) == (os.CLD_KILLED, 9)
+        assert Cgroup(host, cg.rel).oom_kills() == 1  # the file, read afresh
+        assert cg.new_oom_kills() == 1 and cg.new_oom_kills() == 0  # through the kept fd
+    finally:
+        for fd_ in (null, r, w):
+            os.close(fd_)
+        cg.remove()
+    assert cg.counter_fd == -1
+    with pytest.raises(OSError):
+        os.fstat(kept)

@@ -21,6 +21,8 @@ Imports nothing of minipod.
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar, dataclass_transform
 
@@ -33,7 +35,7 @@ def frozen(cls: type[T]) -> type[T]:
     the module's docstring."""
     made: Any = dataclass(repr=False, eq=False)(cls)
     own = vars(made)
-    made.__compared__ = tuple(f.name for f in fields(made) if f.compare)
+    made.__compared__ = _getter(tuple(f.name for f in fields(made) if f.compare))
     made.__shown__ = tuple(f.name for f in fields(made) if f.repr)
     if "__repr__" not in own:
         made.__repr__ = _repr
@@ -43,8 +45,17 @@ def frozen(cls: type[T]) -> type[T]:
     return cls
 
 
+def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """The compared fields' values as a tuple, by attrgetter (C) where it
+    gives one: a restart compares its launch ops, so __eq__ is on a hot path."""
+    if len(names) > 1:
+        return operator.attrgetter(*names)
+    return lambda value: tuple(getattr(value, name) for name in names)
+
+
 def _compared(value: Any) -> tuple[Any, ...]:
-    return tuple(getattr(value, name) for name in type(value).__compared__)
+    compared: tuple[Any, ...] = type(value).__compared__(value)
+    return compared
 
 
 def _repr(self: Any) -> str:

@@ -282,8 +282,9 @@ class _Table:
         self.spec.ops, self.spec.n_ops = self._c, len(ops)
         self.spec.fds, self.spec.n_fds = self._fds, slots
         self.spec.cgroup_fd = -1  # (start_container sets it for each start)
-        # where the ops a restart changes are
-        self._run_at = [ops.index(op) for op in run_ops(rootfs)]
+        # where the ops a restart changes are: its directories' (the lower
+        # ones are among the table's inputs: the same for every run it serves)
+        self._run_at = [ops.index(op) for op in run_ops(rootfs)][len(rootfs.lower):]
         self._stdio_at = next(i for i, op in enumerate(ops) if isinstance(op, Stdio))
 
     def put(self, index: int, op: Op) -> None:
@@ -292,7 +293,7 @@ class _Table:
             self._buffers[index] = _put(self._c[index], op)
 
     def put_run(self, rootfs: RootfsPlan, stdout_fd: int, stderr_fd: int) -> None:
-        run: tuple[Op, ...] = run_ops(rootfs)
+        run: tuple[Op, ...] = run_ops(rootfs)[len(rootfs.lower):]
         for index, op in zip(self._run_at, run, strict=True):
             self.put(index, op)
         self.put(self._stdio_at, Stdio(stdout_fd, stderr_fd))

@@ -22,11 +22,11 @@ from typing import Any, assert_never
 from minipod.api import security
 from minipod.api.errors import ContainerConfigError, StartError
 from minipod.api.expand import build_env, container_env, expand
+from minipod.api.frozen import frozen
 from minipod.api.model import Container, SecurityContext
 
 # cffi module; like minipod.kernel.sys, a direct user of the C half (csrc/README)
 from minipod.kernel import _native  # type: ignore[attr-defined]  # isort: skip
-from minipod.api.frozen import frozen
 from minipod.kernel.identity import host_devices, resolve_identity
 from minipod.kernel.image import DEFAULT_PATH, Image
 from minipod.kernel.ns import NsFds, pid_namespace_for_children

@@ -59,7 +59,7 @@ from minipod.kernel.rootfs import (
     Symlink,
     Unshare,
     rootfs_ops,
-    run_ops,
+    run_dir_ops,
 )
 from minipod.kernel.seccomp import ProfileError, localhost, runtime_default
 from minipod.kernel.spawn import Child
@@ -243,7 +243,7 @@ class LaunchCache:
     the table takes some seventy cffi allocations. It is laid out anew when
     what it was made from changes (the plan, the image, the binds, the pod's
     /dev/shm or namespaces); otherwise a start only puts its own run's ops
-    into it: the overlay and pivot_root of its directories (run_ops), and
+    into it: the overlay and pivot_root of its directories (run_dir_ops), and
     its stdio fds."""
 
     def __init__(self) -> None:
@@ -284,7 +284,7 @@ class _Table:
         self.spec.cgroup_fd = -1  # (start_container sets it for each start)
         # where the ops a restart changes are: its directories' (the lower
         # ones are among the table's inputs: the same for every run it serves)
-        self._run_at = [ops.index(op) for op in run_ops(rootfs)][len(rootfs.lower):]
+        self._run_at = [ops.index(op) for op in run_dir_ops(rootfs)]
         self._stdio_at = next(i for i, op in enumerate(ops) if isinstance(op, Stdio))
 
     def put(self, index: int, op: Op) -> None:
@@ -293,7 +293,7 @@ class _Table:
             self._buffers[index] = _put(self._c[index], op)
 
     def put_run(self, rootfs: RootfsPlan, stdout_fd: int, stderr_fd: int) -> None:
-        run: tuple[Op, ...] = run_ops(rootfs)[len(rootfs.lower):]
+        run: tuple[Op, ...] = run_dir_ops(rootfs)
         for index, op in zip(self._run_at, run, strict=True):
             self.put(index, op)
         self.put(self._stdio_at, Stdio(stdout_fd, stderr_fd))

@@ -503,9 +503,13 @@ def _overlay_slots(plan: RootfsPlan) -> int:
 
 
 def run_ops(plan: RootfsPlan) -> tuple[OpenPath | Overlay | PivotRoot, ...]:
-    """The ops that name the run's own directories (upper, work, merged; the
-    lower ones too): all a restart changes in rootfs_ops."""
+    """The overlay's ops: the lower layers' opens, then run_dir_ops."""
+    return (*(OpenPath(lower, i) for i, lower in enumerate(plan.lower)), *run_dir_ops(plan))
+
+
+def run_dir_ops(plan: RootfsPlan) -> tuple[OpenPath | Overlay | PivotRoot, ...]:
+    """The ops that name the run's own directories (upper, work, merged): all
+    a restart changes in rootfs_ops (the lower layers are the image's)."""
     n = len(plan.lower)
-    return (*(OpenPath(lower, i) for i, lower in enumerate(plan.lower)),
-            OpenPath(plan.upper, n), OpenPath(plan.work, n + 1),
+    return (OpenPath(plan.upper, n), OpenPath(plan.work, n + 1),
             Overlay(plan.merged, tuple(range(n)), n, n + 1), PivotRoot(plan.merged))

@@ -22,13 +22,12 @@ Supervisor.reap(), timers and probe results through the loop. The flow:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import logging
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -291,7 +290,6 @@ class PodRunner:
         self._save_failed = False  # the last pod.json write failed (said once in the log)
         self._identities: dict[int, ProcessRef] = {}  # pid -> identity, while it lives
         self._pause: PauseRef | None = None  # pause_ref's
-        self._held_events: list[tuple[Event, Sandbox | None]] | None = None  # see event()
         self.net: PodNetworkRecord | None = None  # its address and hostPorts, once claimed
 
     def _run(self, container: Container, images: dict[str, Image | None], init: bool
@@ -323,37 +321,9 @@ class PodRunner:
         # terminal and events.jsonl see it.
         event = Event(self.loop.clock.wall(), type_, reason, f"pod/{self.pod.name}",
                       printable(message))
-        if self._held_events is not None:
-            self._held_events.append((event, self.sandbox))
-        else:
-            self._write_event(event, self.sandbox)
-
-    def _write_event(self, event: Event, box: Sandbox | None) -> None:
         self.sup.emit(event)
-        if box is not None:  # kept with the pod, for `describe`
-            self.fx.append_event(box, event)
-
-    @contextlib.contextmanager
-    def _events_written_after(self) -> Iterator[None]:
-        """The events said meanwhile are written (daemon.log, events.jsonl)
-        when the block ends, in order, with the times they were said at: an
-        exit's events are written after the restart it leads to, off its path
-        (they were ~0.1 ms of a restart's 2.5: a Failed and a Pulled, each a
-        line in the log and one in events.jsonl)."""
-        if self._held_events is not None:  # inside another: that one writes them
-            yield
-            return
-        held: list[tuple[Event, Sandbox | None]] = []
-        self._held_events = held
-        try:
-            yield
-        finally:
-            self._held_events = None
-            for event, box in held:
-                # a sandbox torn down meanwhile took its events file with it
-                gone = box is not None and box is not self.sandbox \
-                    and not self.fx.is_dir(str(box.dir))
-                self._write_event(event, None if gone else box)
+        if self.sandbox is not None:  # kept with the pod, for `describe`
+            self.fx.append_event(self.sandbox, event)
 
     def _pod_ref(self) -> str:
         uid = self.sandbox.uid if self.sandbox else ""
@@ -969,10 +939,6 @@ class PodRunner:
 
     # -- exits -----------------------------------------------------------------
     def _on_container_exit(self, run: ContainerRun, status: ExitStatus) -> None:
-        with self._events_written_after():
-            self._container_exited(run, status)
-
-    def _container_exited(self, run: ContainerRun, status: ExitStatus) -> None:
         assert run.child is not None
         os.close(run.child.pidfd)
         run.child.pidfd = -1

@@ -531,24 +531,3 @@ def test_service_links_off_and_a_failed_sandbox_gives_the_address_back(tmp_path:
         other.start()
     other.teardown()  # what Supervisor.start_pods does on a failed start
     assert [name for name, _ in sup2.detached] == ["p"] and other.net is None
-
-
-def test_an_exits_events_are_written_after_the_restart_it_leads_to(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Off a restart's path: the exit's events reach the host (daemon.log,
-    events.jsonl) once the new run has started, in the order they were said,
-    each with the time it was said at."""
-    runner, sup = make(tmp_path)
-    runner.start()
-    timeline: list[str] = []
-    start, emit = fx(runner).start_container, sup.emit
-    monkeypatch.setattr(fx(runner), "start_container",
-                        lambda *a: (timeline.append("start"), start(*a))[1])
-    monkeypatch.setattr(sup, "emit", lambda e: (timeline.append(e.reason), emit(e))[1])
-    before = len(sup.events)
-    exit_(runner, sup, "app", 1)
-    assert timeline == ["start", "Failed", "Pulled", "Created", "Started"]
-    said = sup.events[before:]
-    assert [e.timestamp for e in said] == sorted(e.timestamp for e in said)
-    exit_(runner, sup, "app", 1)  # into CrashLoopBackOff: no start, written at once
-    assert timeline[5:] == ["Failed", "BackOff"]

@@ -20,6 +20,7 @@ import pytest
 from fakes import FakeEffects, FakeHost
 
 from minipod.api.backoff import BackoffPolicy
+from minipod.api.errors import StartError
 from minipod.api.model import Container, Pod, PodSpec, Volume, VolumeMount
 from minipod.api.record import PodRecord, ProcessRef
 from minipod.kernel.image import Image
@@ -531,3 +532,69 @@ def test_service_links_off_and_a_failed_sandbox_gives_the_address_back(tmp_path:
         other.start()
     other.teardown()  # what Supervisor.start_pods does on a failed start
     assert [name for name, _ in sup2.detached] == ["p"] and other.net is None
+
+
+def _timeline(runner: PodRunner, sup: FakeHost, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What reaches the host, in order: each container start, each event
+    (daemon.log's line) and each pod_finished."""
+    timeline: list[str] = []
+    start, emit, finished = fx(runner).start_container, sup.emit, sup.pod_finished
+    monkeypatch.setattr(fx(runner), "start_container",
+                        lambda *a: (timeline.append("start"), start(*a))[1])
+    monkeypatch.setattr(sup, "emit", lambda e: (timeline.append(e.reason), emit(e))[1])
+    monkeypatch.setattr(sup, "pod_finished",
+                        lambda r: (timeline.append("pod_finished"), finished(r))[1])
+    return timeline
+
+
+def test_an_exits_events_are_written_after_the_restart_it_leads_to(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Off a restart's path: the exit's events reach the host (daemon.log,
+    events.jsonl) once the new run is spawned, in the order they were said,
+    each with the time it was said at."""
+    runner, sup = make(tmp_path)
+    runner.start()
+    timeline = _timeline(runner, sup, monkeypatch)
+    before = len(sup.events)
+    exit_(runner, sup, "app", 1)
+    assert timeline == ["start", "Failed", "Pulled", "Created", "Started"]
+    said = sup.events[before:]
+    assert [e.timestamp for e in said] == sorted(e.timestamp for e in said)
+    exit_(runner, sup, "app", 1)  # into CrashLoopBackOff: no start, written all the same
+    assert timeline[5:] == ["Failed", "BackOff"]
+    assert runner._held_events is None
+
+
+@pytest.mark.parametrize("policy, code, phase", [("Never", 3, "Failed"),
+                                                 ("OnFailure", 0, "Succeeded")])
+def test_a_finished_pods_exit_event_is_written_before_it_is_finished(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policy: str, code: int,
+        phase: str) -> None:
+    """No restart follows, so nothing is held: the exit's event is out before
+    the pod is finished (and removed), which a reader of its phase relies on
+    (the guest's test_testing::test_waits_on_probes_and_phases failed when it
+    was held)."""
+    runner, sup = make(tmp_path, policy)
+    runner.start()
+    timeline = _timeline(runner, sup, monkeypatch)
+    exit_(runner, sup, "app", code)
+    assert timeline[:2] == ["Completed" if code == 0 else "Failed", "pod_finished"]
+    assert sup.finished == [phase]
+
+
+def test_a_failed_restart_writes_the_exits_events_in_order(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restart whose start fails (StartError) still writes the exit's
+    events, before the start's own failure, within the exit's handling."""
+    runner, sup = make(tmp_path)
+    runner.start()
+    timeline = _timeline(runner, sup, monkeypatch)
+
+    def refuse(*_a: object) -> None:
+        timeline.append("start")
+        raise StartError("no such file", 2)
+
+    monkeypatch.setattr(fx(runner), "start_container", refuse)
+    exit_(runner, sup, "app", 1)
+    assert timeline == ["start", "Failed", "Pulled", "Failed"]
+    assert runner._held_events is None

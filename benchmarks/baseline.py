@@ -41,6 +41,9 @@ class Baseline:
             pass
         self.label = f"minipod before ({_describe(python)})"
         self._restart: tuple[str, int, int] | None = None  # pod, netns, app pid
+        # each restart split at the new process's fork, as restart.e2e is
+        self.to_fork: list[float] = []
+        self.fork_to_exec: list[float] = []
 
     def start_stop(self, manifest: dict[str, Any], watcher: ExecWatcher) -> tuple[float, float]:
         """`up -d` to the exec of every app, then `delete pod` (ms, ms), as
@@ -75,6 +78,10 @@ class Baseline:
                 lambda: fg.exec_in_netns(watcher, netns, pid, begin), timeout=30)
         finally:
             victim.close()
+        fork = watcher.fork_time(new_pid)
+        if fork is not None:
+            self.to_fork.append(fg.ms(fork - begin))
+            self.fork_to_exec.append(fg.ms(exec_time - fork))
         wait_until(lambda: fg.shows_pid(self.mp, name, new_pid), 10, "the record of the restart")
         self._restart = (name, netns, new_pid)
         return fg.ms(exec_time - begin)

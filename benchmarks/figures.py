@@ -291,9 +291,14 @@ def restart_e2e(mp: Minipod, watcher: ExecWatcher, cfg: Config, peer: Any | None
         kernel.append(unshare_ms())
     delete_pod(mp, name)
     peer_figure = None
+    split_peers: tuple[Comparison | None, Comparison | None] = (None, None)
     if interleaved is not None:
         peer.restart_end()
         peer_figure = Comparison(peer.label, interleaved, paired=True)
+        # a baseline minipod is split at the fork as ours is: which half moved
+        if len(peer.to_fork) == len(to_fork):
+            split_peers = (Comparison(peer.label, peer.to_fork, paired=True),
+                           Comparison(peer.label, peer.fork_to_exec, paired=True))
     elif peer is not None:
         try:
             peer_figure = Comparison(peer.label, peer.restarts(cfg.peer_kills, watcher))
@@ -306,11 +311,13 @@ def restart_e2e(mp: Minipod, watcher: ExecWatcher, cfg: Config, peer: Any | None
                    "`up -d --backoff 0:0`; the next kill waits for pod.json to show it",
                extra={"kills": cfg.kills}),
         Figure("restart.e2e.to_fork", "Restart after kill -9: kill to the supervisor's fork",
-               "ms", to_fork, how="SIGKILL to the kernel's fork event of the new process: "
+               "ms", to_fork, peer=split_peers[0],
+               how="SIGKILL to the kernel's fork event of the new process: "
                "the supervisor's wake-up, reaping, event and record, and its decision"),
         Figure("restart.e2e.fork_to_exec", "Restart after kill -9: fork to exec", "ms",
-               fork_to_exec, how="the child between fork and exec: joining the pod's "
-               "namespaces, the overlay and mounts, pivot_root, capabilities, exec"),
+               fork_to_exec, peer=split_peers[1], how="the child between fork and exec: "
+               "joining the pod's namespaces, the overlay and mounts, pivot_root, "
+               "capabilities, exec"),
     ]
 
 

@@ -70,7 +70,7 @@ def pid_namespace_for_children(join_fd: int | None) -> Iterator[None]:
     The caller must fork exactly once inside the block: a new namespace whose
     PID 1 has died refuses further forks.
     """
-    own = os.open("/proc/self/ns/pid_for_children", os.O_RDONLY | os.O_CLOEXEC)
+    own = _home_pidns_fd()
     try:
         if join_fd is None:
             msys.unshare(msys.CLONE_NEWPID)
@@ -78,10 +78,20 @@ def pid_namespace_for_children(join_fd: int | None) -> Iterator[None]:
             msys.setns(join_fd, msys.CLONE_NEWPID, "pause pid namespace")
         yield
     finally:
-        try:
-            msys.setns(own, msys.CLONE_NEWPID, "/proc/self/ns/pid_for_children")
-        finally:
-            os.close(own)
+        msys.setns(own, msys.CLONE_NEWPID, "/proc/self/ns/pid_for_children")
+
+
+_home_pidns: int | None = None
+
+
+def _home_pidns_fd() -> int:
+    """Where this process's children go (its own pid namespace), opened once
+    and kept, as home_netns_fd is: every container start comes back to it,
+    and the open (three /proc lookups) was on a restart's path."""
+    global _home_pidns
+    if _home_pidns is None:
+        _home_pidns = os.open("/proc/self/ns/pid_for_children", os.O_RDONLY | os.O_CLOEXEC)
+    return _home_pidns
 
 
 _home_netns: int | None = None

@@ -30,7 +30,7 @@ from minipod.kernel import sys as msys
 from minipod.kernel.eventlog import append_event
 from minipod.kernel.image import Image
 from minipod.kernel.launch import LaunchPlan, start_container
-from minipod.kernel.logs import LogFile, log_files
+from minipod.kernel.logs import log_files
 from minipod.kernel.podnet import PodNet
 from minipod.kernel.rootfs import BindMount, RootfsPlan
 from minipod.kernel.sandbox import STREAMS, Sandbox
@@ -96,14 +96,12 @@ class KernelEffects:
         """Keep the current run and the previous one (its log is `logs
         --previous`), as the kubelet's container GC keeps one dead container:
         a container in a crash loop must not fill the disk with layers. With
-        ``make_spare``, make the next run's directories and log file now, off
-        a restart's path."""
+        ``make_spare``, make the next run's directories now, off a restart's
+        path."""
         containers = box.dir / "containers" / name
         if make_spare:
             with contextlib.suppress(OSError):  # the restart makes them, then
                 make_run_dirs(str(containers / SPARE_RUN_DIR))
-            with contextlib.suppress(OSError):  # LogFile makes it, then
-                LogFile.make_ahead(box.log_dir / name / f"{attempt + 1}.log")
         old = attempt - 2
         if old < 0:
             return

@@ -349,23 +349,6 @@ def test_log_file_makes_its_directory_once(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "logs" / "app").iterdir()) == ["0.log", "1.log"]
 
 
-def test_a_log_file_made_ahead_is_empty_private_and_then_used(tmp_path: Path) -> None:
-    """make_ahead (a restart's log file, made off its path) makes an empty
-    0600 file; the run's LogFile then appends to that very file; and a file
-    that is there already is left as it is (a supervisor that made it and
-    died, and the one that adopted the pod makes it again)."""
-    path = tmp_path / "1.log"
-    LogFile.make_ahead(path)
-    made = os.stat(path)
-    assert made.st_size == 0 and stat.S_IMODE(made.st_mode) == 0o600
-    log = LogFile(path)
-    log.open_streams = 1
-    log.write("stdout", b"x", "F")
-    log.release()
-    LogFile.make_ahead(path)
-    assert os.stat(path).st_ino == made.st_ino and path.read_bytes().endswith(b" stdout F x\n")
-
-
 # ---------------------------------------------------------------------------
 # CriDecoder: reading (`minipod logs`)
 # ---------------------------------------------------------------------------

@@ -218,40 +218,37 @@ def start_stop(mp: Minipod, watcher: ExecWatcher, cfg: Config, peer: Any | None
             if turn % 2 == 1:
                 runs.theirs_run(i, key, manifest)
         kernel.append(unshare_ms())
-    start, cli, stop = runs.start, runs.cli, runs.stop
-    theirs, errors = runs.theirs, runs.errors
-    to_sandbox, to_exec, app_fork_to_exec = runs.to_sandbox, runs.to_exec, runs.app_fork_to_exec
     breakdown = [
         Figure("start.one.to_pause", "Pod start, 1 container: `up -d` to the pause's exec",
-               "ms", to_sandbox, how="from the start of `minipod up -d` to the kernel's exec "
+               "ms", runs.to_sandbox, how="from the start of `minipod up -d` to the kernel's exec "
                "event of the pod's pause process: the CLI, the request, the supervisor's "
                "validation, the pod directory and the pause's namespaces"),
         Figure("start.one.pause_to_exec", "Pod start, 1 container: pause's exec to the app's",
-               "ms", to_exec, how="between the two exec events: the pause's exec returning "
+               "ms", runs.to_exec, how="between the two exec events: the pause's exec returning "
                "to the supervisor, the container's fork, rootfs and exec"),
         Figure("start.one.fork_to_exec", "Pod start, 1 container: the app's fork to its exec",
-               "ms", app_fork_to_exec, how="the container's child between the supervisor's "
+               "ms", runs.app_fork_to_exec, how="the container's child between the supervisor's "
                "fork and the exec (namespaces, overlay and mounts, pivot_root, exec)"),
     ]
     figures: list[Figure] = []
     for key, title, *_ in mf.START_VARIANTS:
         peer_start = peer_stop = None
         if peer is not None:
-            peer_start = Comparison(peer.label, theirs[key]["start"], errors.get(key),
+            peer_start = Comparison(peer.label, runs.theirs[key]["start"], runs.errors.get(key),
                                     paired=True)
             peer_stop = Comparison(peer.label + getattr(peer, "stop_label", " / kube down"),
-                                   theirs[key]["stop"],
-                                   errors.get(key), paired=True)
+                                   runs.theirs[key]["stop"],
+                                   runs.errors.get(key), paired=True)
         figures.append(Figure(
-            f"start.{key}", f"Pod start, {title}", "ms", start[key], peer=peer_start,
+            f"start.{key}", f"Pod start, {title}", "ms", runs.start[key], peer=peer_start,
             baseline=Comparison(UNSHARE_LABEL, kernel, paired=True) if key == "one" else None,
             how="from the start of `minipod up -d` to the kernel's exec event of the last "
                 "app container (supervisor already running)"))
         figures.append(Figure(
-            f"start.{key}.cli", f"`up -d` returns, {title}", "ms", cli[key],
+            f"start.{key}.cli", f"`up -d` returns, {title}", "ms", runs.cli[key],
             how="wall time of `minipod up -d` (it returns once the pod is created)"))
         figures.append(Figure(
-            f"stop.{key}", f"Pod stop, {title}", "ms", stop[key], peer=peer_stop,
+            f"stop.{key}", f"Pod stop, {title}", "ms", runs.stop[key], peer=peer_stop,
             how="wall time of `minipod delete pod`; the apps exit on SIGTERM"))
     figures[1:1] = breakdown  # right after start.one
     return figures

@@ -291,7 +291,7 @@ class PodRunner:
         self._identities: dict[int, ProcessRef] = {}  # pid -> identity, while it lives
         self._pause: PauseRef | None = None  # pause_ref's
         # an exit's events while its restart is launched (_on_container_exit)
-        self._held_events: list[tuple[Event, Sandbox | None]] | None = None
+        self._held_events: list[Event] | None = None
         self.net: PodNetworkRecord | None = None  # its address and hostPorts, once claimed
 
     def _run(self, container: Container, images: dict[str, Image | None], init: bool
@@ -324,21 +324,22 @@ class PodRunner:
         event = Event(self.loop.clock.wall(), type_, reason, f"pod/{self.pod.name}",
                       printable(message))
         if self._held_events is not None:
-            self._held_events.append((event, self.sandbox))
+            self._held_events.append(event)
             return
-        self._write_event(event, self.sandbox)
+        self._write_event(event)
 
-    def _write_event(self, event: Event, box: Sandbox | None) -> None:
+    def _write_event(self, event: Event) -> None:
         self.sup.emit(event)
-        if box is not None:  # kept with the pod, for `describe`
-            self.fx.append_event(box, event)
+        if self.sandbox is not None:  # kept with the pod, for `describe`
+            self.fx.append_event(self.sandbox, event)
 
     def _write_held_events(self) -> None:
         """The events an exit said while its restart was being launched, in
-        order and with the times they were said at (see _on_container_exit)."""
+        order and with the times they were said at (see _on_container_exit:
+        the sandbox they go to cannot change meanwhile)."""
         held, self._held_events = self._held_events, None
-        for event, box in held or ():
-            self._write_event(event, box)
+        for event in held or ():
+            self._write_event(event)
 
     def _pod_ref(self) -> str:
         uid = self.sandbox.uid if self.sandbox else ""
